@@ -1,0 +1,185 @@
+"""CallPool: the named actor `call_pool` that keeps K warm call actors ready.
+
+Starting a Ray actor costs hundreds of milliseconds; a caller must never wait for it. The pool
+starts call actors ahead of time (each binds its media port on start), hands one out on claim,
+and starts a replacement in the background.
+
+State it owns: the warm actors, the active calls (CallSid -> actor), and the measurements
+reported by finished calls (for /metrics).
+
+Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
+`call_ended`; `stats`; `check_health`.
+
+When it dies: Ray restarts it with an empty pool that refills at once. Call actors are
+detached, so live calls go on; when they end they report to the new pool, which kills them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from typing import Any, Protocol
+
+import structlog
+
+from actors.ports import CallReport, CallSetup
+from engine.config import EngineConfig
+from engine.histogram import Histogram
+
+log = structlog.get_logger(__name__)
+
+GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
+CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
+
+
+class CallActorFactory(Protocol):
+    def spawn(self) -> Any: ...
+    async def start(self, handle: Any) -> int: ...
+    async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
+    def kill(self, handle: Any) -> None: ...
+
+
+class CallPool:
+    def __init__(self, config: EngineConfig, factory: CallActorFactory | None = None) -> None:
+        if factory is None:
+            from actors.handles import RayCallActorFactory
+
+            factory = RayCallActorFactory(config)
+        self._factory = factory
+        self._target = config.warm_calls
+        self._warm: list[Any] = []
+        self._starting = 0
+        self._active: dict[str, tuple[Any, str]] = {}
+        self._refill_task: asyncio.Task[None] | None = None
+        self._warmed = asyncio.Event()
+        self._outcomes: Counter[str] = Counter()
+        self._claims = {"warm": 0, "cold": 0}
+        self._claim_ms = Histogram(
+            bounds=CLAIM_BUCKETS_MS, counts=[0] * (len(CLAIM_BUCKETS_MS) + 1)
+        )
+        self._greeting_ms = Histogram(
+            bounds=GREETING_BUCKETS_MS, counts=[0] * (len(GREETING_BUCKETS_MS) + 1)
+        )
+        self._turn_ms = Histogram(
+            bounds=GREETING_BUCKETS_MS, counts=[0] * (len(GREETING_BUCKETS_MS) + 1)
+        )
+        self._inbound = Histogram()
+        self._outbound = Histogram()
+        self._barge_ins = 0
+        self._model_errors = 0
+        self._frames = {"in": 0, "out": 0, "dropped": 0}
+
+    def __repr__(self) -> str:
+        return f"CallPool(warm={len(self._warm)}, active={len(self._active)})"
+
+    def _kick_refill(self) -> None:
+        if self._refill_task is None or self._refill_task.done():
+            self._refill_task = asyncio.get_running_loop().create_task(self._refill())
+
+    async def _refill(self) -> None:
+        while len(self._warm) + self._starting < self._target:
+            self._starting += 1
+            try:
+                handle = self._factory.spawn()
+                await self._factory.start(handle)
+                self._warm.append(handle)
+                self._warmed.set()
+            except Exception as exc:
+                log.error("call_actor_start_failed", error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                self._starting -= 1
+
+    async def warm_up(self, timeout: float = 60.0) -> int:
+        """Fill the pool and wait until it is full (start-up, tests). Returns warm count."""
+        self._kick_refill()
+        deadline = time.monotonic() + timeout
+        while len(self._warm) < self._target:
+            self._warmed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._warmed.wait(), remaining)
+        return len(self._warm)
+
+    async def claim(self, setup: CallSetup) -> str:
+        """Hand a call to a warm actor (or, when none is warm, a new one) and return the media
+        URL Twilio should connect to."""
+        known = self._active.get(setup.call_sid)
+        if known is not None:
+            return known[1]
+        began = time.perf_counter()
+        if self._warm:
+            handle = self._warm.pop()
+            kind = "warm"
+        else:
+            handle = self._factory.spawn()
+            await self._factory.start(handle)
+            kind = "cold"
+        self._kick_refill()
+        try:
+            url = await self._factory.prepare(handle, setup)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._factory.kill(handle)
+            raise
+        self._active[setup.call_sid] = (handle, url)
+        elapsed = (time.perf_counter() - began) * 1000
+        self._claims[kind] += 1
+        self._claim_ms.observe(elapsed)
+        log.info("call_claimed", call_sid=setup.call_sid, kind=kind, claim_ms=round(elapsed, 2))
+        return url
+
+    async def call_ended(self, report: CallReport, handle: Any = None) -> None:
+        entry = self._active.pop(report.call_sid, None)
+        target = handle if handle is not None else (entry[0] if entry else None)
+        self._outcomes[report.outcome] += 1
+        if report.greeting_ms is not None:
+            self._greeting_ms.observe(report.greeting_ms)
+        for ms in report.turn_ms:
+            self._turn_ms.observe(ms)
+        if report.inbound_latency_us:
+            self._inbound.merge(report.inbound_latency_us)
+        if report.outbound_latency_us:
+            self._outbound.merge(report.outbound_latency_us)
+        self._barge_ins += report.barge_ins
+        self._model_errors += report.model_errors
+        self._frames["in"] += report.frames_in
+        self._frames["out"] += report.frames_out
+        self._frames["dropped"] += report.dropped_frames
+        if target is not None:
+            # Let the actor's own call_ended return before it goes away.
+            asyncio.get_running_loop().call_later(0.5, self._kill_quietly, target)
+
+    def _kill_quietly(self, handle: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._factory.kill(handle)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts and histograms for /metrics and the operator."""
+        return {
+            "warm": len(self._warm),
+            "starting": self._starting,
+            "active": len(self._active),
+            "target_warm": self._target,
+            "outcomes": dict(self._outcomes),
+            "claims": dict(self._claims),
+            "claim_ms": (self._claim_ms.bounds, list(self._claim_ms.counts), self._claim_ms.sum),
+            "greeting_ms": (
+                self._greeting_ms.bounds,
+                list(self._greeting_ms.counts),
+                self._greeting_ms.sum,
+            ),
+            "turn_ms": (self._turn_ms.bounds, list(self._turn_ms.counts), self._turn_ms.sum),
+            "inbound_latency_us": (self._inbound.bounds, list(self._inbound.counts), 0.0),
+            "outbound_latency_us": (self._outbound.bounds, list(self._outbound.counts), 0.0),
+            "barge_ins": self._barge_ins,
+            "model_errors": self._model_errors,
+            "frames": dict(self._frames),
+        }
+
+    async def check_health(self) -> dict[str, object]:
+        return {"warm": len(self._warm), "active": len(self._active)}

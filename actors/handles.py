@@ -1,0 +1,255 @@
+"""Every Ray API call of the engine, in one place.
+
+The rest of the code (and its tests) never touch Ray directly: they get actor handles and
+Protocol implementations from here. Named actors live in the `neurosphere` namespace:
+`call_pool`, `memory:<i>`, `tenant:<uuid>`. Control-plane actors are detached (a crashed Serve
+replica must not take them down) and have `num_cpus=0` (they are I/O bound; CPUs are for the
+audio path). Call actors ask for the custom resource `call_slot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+
+from actors.ports import CallReport, CallSetup
+from actors.tenant_actor import Admission, AdmitRequest
+from engine.config import EngineConfig, TenantConfig
+from memory.models import CallEnd, CallRecord, CallStart, Turn
+
+NAMESPACE = "neurosphere"
+POOL_NAME = "call_pool"
+RAY_CALL_TIMEOUT_S = 10.0
+
+
+_REMOTE_CLASSES: dict[tuple[type, str], Any] = {}
+
+
+def _remote(cls: type, **options: Any) -> Any:
+    """The Ray actor class for `cls` with `options`, made once per process."""
+    key = (cls, repr(sorted(options.items())))
+    if key not in _REMOTE_CLASSES:
+        _REMOTE_CLASSES[key] = ray.remote(**options)(cls)
+    return _REMOTE_CLASSES[key]
+
+
+async def _await(ref: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
+    return await asyncio.wait_for(ref, timeout)
+
+
+def init(address: str | None, *, call_slots: int, dashboard: bool) -> None:
+    """Connect to (or start) Ray for the driver."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(
+            resources={"call_slot": call_slots},
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            **kwargs,
+        )
+
+
+def dashboard_url() -> str | None:
+    ctx = ray.get_runtime_context() if ray.is_initialized() else None
+    if ctx is None:
+        return None
+    url = getattr(ctx, "dashboard_url", None) or ray.worker.get_dashboard_url()
+    return f"http://{url}" if url and not str(url).startswith("http") else url
+
+
+def shutdown() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+# --- named control-plane actors ------------------------------------------------------------------
+
+
+def memory_actors(config: EngineConfig) -> list[Any]:
+    from actors.memory_actor import MemoryActor
+
+    cls = _remote(MemoryActor, num_cpus=0, max_restarts=-1, max_task_retries=3)
+    return [
+        cls.options(
+            name=f"memory:{i}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+        ).remote(config, i)
+        for i in range(config.memory_actors)
+    ]
+
+
+def call_pool(config: EngineConfig) -> Any:
+    from actors.call_pool import CallPool
+
+    cls = _remote(CallPool, num_cpus=0, max_restarts=-1, max_task_retries=0)
+    return cls.options(
+        name=POOL_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+    ).remote(config)
+
+
+def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
+    from actors.tenant_actor import TenantActor
+
+    cls = _remote(TenantActor, num_cpus=0, max_restarts=-1, max_task_retries=0)
+    return cls.options(
+        name=f"tenant:{tenant_id}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+    ).remote(config, tenant_id, RayMemoryClient(memory_actors(config)), RayPool(call_pool(config)))
+
+
+def existing_tenant_actor(tenant_id: str) -> Any | None:
+    try:
+        return ray.get_actor(f"tenant:{tenant_id}", namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
+def spawn_call_actor(config: EngineConfig) -> Any:
+    from actors.call_actor import CallActor
+
+    cls = _remote(CallActor, num_cpus=0, resources={"call_slot": 1}, max_restarts=0)
+    lifecycle = RayCallLifecycle(config)
+    return cls.options(namespace=NAMESPACE, lifetime="detached").remote(
+        config, RayMemoryClient(memory_actors(config)), lifecycle
+    )
+
+
+def kill(handle: Any) -> None:
+    ray.kill(handle, no_restart=True)
+
+
+async def call(method: Any, *args: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
+    """`await handle.method.remote(*args)` with a timeout."""
+    return await _await(method.remote(*args), timeout)
+
+
+# --- Protocol implementations over handles -------------------------------------------------------
+
+
+class RayMemoryClient:
+    """MemoryClient over the memory actor pool; one call's requests go to one actor."""
+
+    def __init__(self, handles: Sequence[Any]) -> None:
+        self._handles = list(handles)
+
+    def _pick(self, key: str) -> Any:
+        return self._handles[zlib.crc32(key.encode()) % len(self._handles)]
+
+    async def start_call(self, token: str, call: CallStart) -> None:
+        await _await(self._pick(call.call_sid).start_call.remote(token, call))
+
+    async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
+        await _await(self._pick(call_sid).stream_connected.remote(token, call_sid, stream_sid))
+
+    async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
+        await _await(self._pick(call_sid).append_turns.remote(token, call_sid, list(turns)))
+
+    async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
+        await _await(self._pick(call_sid).finish_call.remote(token, call_sid, end))
+
+    async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
+        result: list[Turn] = await _await(self._pick(call_sid).load_turns.remote(token, call_sid))
+        return result
+
+    async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
+        result: CallRecord | None = await _await(
+            self._pick(call_sid).get_call.remote(token, call_sid)
+        )
+        return result
+
+    async def load_tenant_config(self, token: str) -> TenantConfig | None:
+        result: TenantConfig | None = await _await(
+            self._handles[0].load_tenant_config.remote(token)
+        )
+        return result
+
+
+class RayPool:
+    """CallClaimer over the call pool actor."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    async def claim(self, setup: CallSetup) -> str:
+        url: str = await _await(self._handle.claim.remote(setup), 15.0)
+        return url
+
+
+class RayCallLifecycle:
+    """CallLifecycle for a call actor running in Ray: tell the tenant and the pool."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+
+    async def call_ended(self, report: CallReport) -> None:
+        me = ray.get_runtime_context().current_actor
+        tenant = existing_tenant_actor(report.tenant_id)
+        if tenant is not None:
+            await _await(tenant.release.remote(report.call_sid))
+        pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
+        await _await(pool.call_ended.remote(report, me))
+
+
+class RayCallActorFactory:
+    """How the pool starts call actors."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+
+    def spawn(self) -> Any:
+        return spawn_call_actor(self._config)
+
+    async def start(self, handle: Any) -> int:
+        port: int = await _await(handle.start.remote(), 30.0)
+        return port
+
+    async def prepare(self, handle: Any, setup: CallSetup) -> str:
+        url: str = await _await(handle.prepare.remote(setup))
+        return url
+
+    def kill(self, handle: Any) -> None:
+        kill(handle)
+
+
+class RayTenantGateway:
+    """TenantGateway for the Serve ingress: tenant actors by name, created on first use."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        self._tenants: dict[str, Any] = {}
+        self._pool: Any = None
+
+    def _tenant(self, tenant_id: str) -> Any:
+        handle = self._tenants.get(tenant_id)
+        if handle is None:
+            handle = tenant_actor(self._config, tenant_id)
+            self._tenants[tenant_id] = handle
+        return handle
+
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        result: Admission = await _await(self._tenant(tenant_id).admit.remote(request), 20.0)
+        return result
+
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool:
+        ok: bool = await _await(self._tenant(tenant_id).validate.remote(url, params, signature))
+        return ok
+
+    async def release(self, tenant_id: str, call_sid: str) -> None:
+        await _await(self._tenant(tenant_id).release.remote(call_sid))
+
+    async def reload(self, tenant_id: str) -> None:
+        await _await(self._tenant(tenant_id).reload.remote())
+
+    async def pool_stats(self) -> dict[str, Any]:
+        if self._pool is None:
+            self._pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
+        stats: dict[str, Any] = await _await(self._pool.stats.remote(), 5.0)
+        return stats

@@ -1,0 +1,58 @@
+"""The seams between actors, as Protocols, plus the records that cross them.
+
+Call actors talk to the memory pool and report their end through these interfaces; in Ray the
+implementations wrap actor handles (actors/handles.py), in tests they are in-process objects
+running the same code against real Postgres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.config import TenantConfig
+from memory.models import CallEnd, CallStart, Turn
+
+
+class MemoryClient(Protocol):
+    async def start_call(self, token: str, call: CallStart) -> None: ...
+    async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None: ...
+    async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None: ...
+    async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None: ...
+    async def load_turns(self, token: str, call_sid: str) -> list[Turn]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """What a call actor reports when its call is over: outcome and measurements."""
+
+    call_sid: str
+    tenant_id: str
+    outcome: str
+    greeting_ms: float | None = None
+    turn_ms: tuple[float, ...] = ()
+    barge_ins: int = 0
+    model_errors: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped_frames: int = 0
+    inbound_latency_us: tuple[int, ...] = ()  # histogram counts, engine.histogram buckets
+    outbound_latency_us: tuple[int, ...] = ()
+
+
+class CallLifecycle(Protocol):
+    async def call_ended(self, report: CallReport) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """Everything a call actor needs for one call, handed over on claim."""
+
+    call_sid: str
+    tenant: TenantConfig
+    from_number: str = field(repr=False)
+    to_number: str = field(repr=False)
+    media_token: str = field(repr=False)
+    memory_token: str = field(repr=False)
+    webhook_ms: float | None = None

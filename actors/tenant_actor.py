@@ -1,0 +1,180 @@
+"""TenantActor: one per tenant, named `tenant:<uuid>`.
+
+State it owns: the tenant's config snapshot (loaded from Postgres through the memory pool),
+the set of calls it has admitted and not yet seen end (its concurrent-call cap), and the key
+ring it mints the per-call tokens with. The Twilio auth token is checked here, so webhook
+replicas never hold tenant secrets.
+
+Idempotent methods: `admit` for a CallSid it already admitted returns the same admission;
+`release`, `reload`, `validate`, `check_health`.
+
+When it dies: Ray restarts it; the config is reloaded from Postgres on first use. The set of
+active calls starts empty, so for the remaining length of calls already running the cap may be
+exceeded; calls themselves are unaffected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import structlog
+from twilio.request_validator import RequestValidator
+
+from actors.ports import CallSetup
+from engine.config import EngineConfig, TenantConfig
+from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
+
+log = structlog.get_logger(__name__)
+
+CONFIG_TTL_S = 30.0
+CALL_TOKEN_TTL_S = 3 * 3600
+STALE_CALL_S = 3 * 3600
+
+
+class TenantStore(Protocol):
+    async def load_tenant_config(self, token: str) -> TenantConfig | None: ...
+
+
+class CallClaimer(Protocol):
+    async def claim(self, setup: CallSetup) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    call_sid: str
+    from_number: str = field(repr=False)
+    to_number: str = field(repr=False)
+    url: str
+    params: dict[str, str] = field(repr=False)
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    kind: Literal["admitted", "forbidden", "refused", "unavailable", "unknown"]
+    media_url: str = ""
+    media_token: str = field(default="", repr=False)
+    record_calls: bool = False
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class _Active:
+    admission: Admission
+    since: float
+
+
+class TenantActor:
+    def __init__(
+        self, config: EngineConfig, tenant_id: str, store: TenantStore, claimer: CallClaimer
+    ) -> None:
+        self._config = config
+        self._tenant_id = tenant_id
+        self._store = store
+        self._claimer = claimer
+        self._ring = KeyRing.single(config.jwt_secret)
+        self._snapshot: TenantConfig | None = None
+        self._loaded_at = 0.0
+        self._active: dict[str, _Active] = {}
+        self._log = log.bind(tenant_id=tenant_id)
+
+    def __repr__(self) -> str:
+        return f"TenantActor({self._tenant_id})"
+
+    def _token(self, subject: str) -> str:
+        return mint(
+            self._ring,
+            tenant_id=self._tenant_id,
+            subject=subject,
+            audience=MEMORY_AUDIENCE,
+            ttl_s=CALL_TOKEN_TTL_S,
+        )
+
+    async def _tenant(self) -> TenantConfig | None:
+        if self._snapshot is None or time.monotonic() - self._loaded_at > CONFIG_TTL_S:
+            self._snapshot = await self._store.load_tenant_config(self._token("tenant-actor"))
+            self._loaded_at = time.monotonic()
+        return self._snapshot
+
+    async def reload(self) -> int | None:
+        """Drop the snapshot; the next call sees the admin's change. Returns the new version."""
+        self._snapshot = None
+        tenant = await self._tenant()
+        return tenant.version if tenant else None
+
+    def _auth_token(self, tenant: TenantConfig) -> str | None:
+        return tenant.twilio_auth_token or self._config.twilio_auth_token
+
+    async def validate(self, url: str, params: dict[str, str], signature: str) -> bool:
+        """Check an X-Twilio-Signature with this tenant's auth token."""
+        tenant = await self._tenant()
+        token = self._auth_token(tenant) if tenant else None
+        return bool(
+            token and signature and RequestValidator(token).validate(url, params, signature)
+        )
+
+    async def admit(self, request: AdmitRequest) -> Admission:
+        tenant = await self._tenant()
+        if tenant is None:
+            return Admission("unknown", reason="tenant missing or suspended")
+        token = self._auth_token(tenant)
+        if not (
+            token
+            and request.signature
+            and RequestValidator(token).validate(request.url, request.params, request.signature)
+        ):
+            return Admission("forbidden", reason="bad signature")
+        existing = self._active.get(request.call_sid)
+        if existing is not None:
+            return existing.admission
+        self._sweep()
+        if len(self._active) >= tenant.max_concurrent_calls:
+            self._log.warning("call_refused_over_cap", cap=tenant.max_concurrent_calls)
+            return Admission("refused", reason="over concurrent call cap")
+        media_token = secrets.token_urlsafe(24)
+        setup = CallSetup(
+            call_sid=request.call_sid,
+            tenant=tenant,
+            from_number=request.from_number,
+            to_number=request.to_number,
+            media_token=media_token,
+            memory_token=self._token(request.call_sid),
+            webhook_ms=None,
+        )
+        placeholder = _Active(Admission("unavailable", reason="claiming"), time.monotonic())
+        self._active[request.call_sid] = placeholder  # counts against the cap while claiming
+        try:
+            media_url = await self._claimer.claim(setup)
+        except Exception as exc:
+            self._active.pop(request.call_sid, None)
+            self._log.error("call_claim_failed", call_sid=request.call_sid, error=repr(exc))
+            return Admission("unavailable", reason="no call capacity")
+        admission = Admission(
+            "admitted",
+            media_url=media_url,
+            media_token=media_token,
+            record_calls=tenant.record_calls,
+        )
+        placeholder.admission = admission
+        self._log.info("call_admitted", call_sid=request.call_sid, active=len(self._active))
+        return admission
+
+    async def release(self, call_sid: str) -> None:
+        self._active.pop(call_sid, None)
+
+    def _sweep(self) -> None:
+        cutoff = time.monotonic() - STALE_CALL_S
+        for sid in [s for s, a in self._active.items() if a.since < cutoff]:
+            self._active.pop(sid, None)
+
+    async def check_health(self) -> dict[str, object]:
+        tenant = await self._tenant()
+        return {
+            "tenant_id": self._tenant_id,
+            "loaded": tenant is not None,
+            "version": tenant.version if tenant else None,
+            "active_calls": len(self._active),
+        }

@@ -1,0 +1,83 @@
+"""Write-behind of transcript turns: ordered, batched, retried, off the audio path.
+
+Turns get their sequence numbers here, in the order they happen, enter a rolling deque (the
+call's working history, max 500) and a pending list that a background task sends to the memory
+pool in batches. A batch that fails stays pending and is sent again; the `(tenant, call, seq)`
+key makes the retry harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import UTC, datetime
+
+import structlog
+
+from actors.ports import MemoryClient
+from memory.models import Turn, TurnRole
+
+log = structlog.get_logger(__name__)
+
+HISTORY_MAX = 500
+FLUSH_INTERVAL_S = 0.25
+WRITE_TIMEOUT_S = 3.0
+
+
+class TurnWriter:
+    def __init__(self, memory: MemoryClient, token: str, call_sid: str, first_seq: int = 0) -> None:
+        self._memory = memory
+        self._token = token
+        self._call_sid = call_sid
+        self._next_seq = first_seq
+        self.history: deque[Turn] = deque(maxlen=HISTORY_MAX)
+        self._pending: list[Turn] = []
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()  # set once the call row exists
+        self._lock = asyncio.Lock()
+
+    def mark_ready(self) -> None:
+        self._ready.set()
+        self._wake.set()
+
+    def add(self, role: TurnRole, text: str, meta: dict[str, object] | None = None) -> Turn:
+        turn = Turn(seq=self._next_seq, role=role, text=text, at=datetime.now(UTC), meta=meta or {})
+        self._next_seq += 1
+        self.history.append(turn)
+        self._pending.append(turn)
+        self._wake.set()
+        return turn
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> bool:
+        """Send what is pending; True when nothing is left."""
+        async with self._lock:
+            if not self._pending or not self._ready.is_set():
+                return not self._pending
+            batch = list(self._pending)
+            try:
+                await asyncio.wait_for(
+                    self._memory.append_turns(self._token, self._call_sid, batch), WRITE_TIMEOUT_S
+                )
+            except Exception as exc:
+                log.warning("turn_flush_failed", call_sid=self._call_sid, error=repr(exc))
+                return False
+            del self._pending[: len(batch)]
+            return not self._pending
+
+    async def run(self) -> None:
+        """Flush every FLUSH_INTERVAL_S while there is something to write, until cancelled."""
+        backoff = FLUSH_INTERVAL_S
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            if await self.flush():
+                backoff = FLUSH_INTERVAL_S
+            else:
+                self._wake.set()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

@@ -1,0 +1,85 @@
+"""What the Serve ingress replica holds: config, a small app-role DB pool, a cache of
+number -> tenant, the gateway to tenant and pool actors, and its Prometheus registry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Protocol
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from actors.tenant_actor import Admission, AdmitRequest
+from engine.config import EngineConfig
+from memory import tenants
+from memory.db import create_pool
+
+NUMBER_CACHE_TTL_S = 10.0
+
+
+class TenantGateway(Protocol):
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool: ...
+    async def release(self, tenant_id: str, call_sid: str) -> None: ...
+    async def pool_stats(self) -> dict[str, Any]: ...
+
+
+class WebhookMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhook_seconds = Histogram(
+            "neurosphere_webhook_seconds",
+            "Time to answer a Twilio webhook",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.call_setups = Counter(
+            "neurosphere_call_setups",
+            "Incoming calls by what the webhook answered",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "neurosphere_webhook_rejected",
+            "Webhooks refused (bad signature, bad body)",
+            ["route", "reason"],
+            registry=self.registry,
+        )
+
+
+class WebhookContext:
+    def __init__(self, config: EngineConfig, gateway: TenantGateway) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.metrics = WebhookMetrics()
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._numbers: dict[str, tuple[str | None, float]] = {}
+
+    async def db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await create_pool(
+                        self.config.app_database_url, min_size=1, max_size=4
+                    )
+        return self._pool
+
+    async def tenant_for_number(self, number: str) -> str | None:
+        cached = self._numbers.get(number)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        tenant_id = await tenants.resolve_number(await self.db(), number)
+        if len(self._numbers) > 10_000:
+            self._numbers.clear()
+        self._numbers[number] = (tenant_id, now + NUMBER_CACHE_TTL_S)
+        return tenant_id
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()

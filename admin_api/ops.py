@@ -1,0 +1,124 @@
+"""Operator endpoints: GET /healthz and GET /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from admin_api.webhooks import Ctx
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+async def healthz(ctx: Ctx) -> Response:
+    checks: dict[str, str] = {}
+    try:
+        pool = await ctx.db()
+        async with pool.acquire(timeout=2) as conn:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), 2)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        stats = await asyncio.wait_for(ctx.gateway.pool_stats(), 3)
+        checks["call_pool"] = f"ok warm={stats['warm']} active={stats['active']}"
+    except Exception as exc:
+        checks["call_pool"] = f"error: {type(exc).__name__}"
+    healthy = all(v.startswith("ok") for v in checks.values())
+    import json
+
+    return Response(
+        content=json.dumps({"status": "ok" if healthy else "degraded", "checks": checks}),
+        media_type="application/json",
+        status_code=200 if healthy else 503,
+    )
+
+
+def _histogram(name: str, doc: str, data: Any, scale: float) -> HistogramMetricFamily:
+    bounds, counts, total = data
+    buckets: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip([*bounds, float("inf")], counts, strict=True):
+        running += count
+        buckets.append(("+Inf" if bound == float("inf") else str(bound * scale), running))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total * scale)
+
+
+class PoolCollector(Collector):
+    """Exports the call pool's aggregated call measurements."""
+
+    def __init__(self, stats: dict[str, Any]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        s = self._stats
+        active = GaugeMetricFamily("neurosphere_active_calls", "Calls in progress")
+        active.add_metric([], s["active"])
+        yield active
+        warm = GaugeMetricFamily("neurosphere_warm_call_actors", "Warm call actors ready")
+        warm.add_metric([], s["warm"])
+        yield warm
+        ended = CounterMetricFamily("neurosphere_calls_ended", "Calls ended", labels=["outcome"])
+        for outcome, n in s["outcomes"].items():
+            ended.add_metric([outcome], n)
+        yield ended
+        barge = CounterMetricFamily("neurosphere_barge_ins", "Caller interruptions")
+        barge.add_metric([], s["barge_ins"])
+        yield barge
+        errors = CounterMetricFamily("neurosphere_model_errors", "Realtime model errors")
+        errors.add_metric([], s["model_errors"])
+        yield errors
+        yield _histogram(
+            "neurosphere_call_claim_seconds", "Claiming a call actor", s["claim_ms"], 0.001
+        )
+        yield _histogram(
+            "neurosphere_greeting_seconds",
+            "Stream start to first greeting audio",
+            s["greeting_ms"],
+            0.001,
+        )
+        yield _histogram(
+            "neurosphere_model_turn_seconds",
+            "Caller stops speaking to first agent audio",
+            s["turn_ms"],
+            0.001,
+        )
+        yield _histogram(
+            "neurosphere_audio_inbound_seconds",
+            "Engine time, caller frame to model",
+            s["inbound_latency_us"],
+            1e-6,
+        )
+        yield _histogram(
+            "neurosphere_audio_outbound_seconds",
+            "Engine time, model delta to caller",
+            s["outbound_latency_us"],
+            1e-6,
+        )
+
+
+@router.get("/metrics")
+async def metrics(ctx: Ctx) -> Response:
+    text = generate_latest(ctx.metrics.registry)
+    try:
+        stats = await asyncio.wait_for(ctx.gateway.pool_stats(), 3)
+    except Exception:
+        stats = None
+    if stats is not None:
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+        registry.register(PoolCollector(stats))
+        text += generate_latest(registry)
+    return Response(content=text, media_type="text/plain; version=0.0.4; charset=utf-8")

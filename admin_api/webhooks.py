@@ -1,0 +1,160 @@
+"""Twilio webhooks: /twilio/voice, /twilio/status, /twilio/stream-status, /twilio/stream-ended.
+
+Every route validates X-Twilio-Signature with the tenant's auth token (checked inside the
+tenant actor) over the URL rebuilt from PUBLIC_BASE_URL; a failure is 403 and changes
+nothing. Handlers do no slow work: one tenant-actor call (which claims a warm call actor) for
+a new call, one small idempotent write for callbacks.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from actors.tenant_actor import AdmitRequest
+from admin_api.context import WebhookContext
+from admin_api.forms import public_url, read_form
+from engine import twiml
+from memory import calls
+
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+TWIML = "application/xml"
+
+
+def get_context(request: Request) -> WebhookContext:
+    ctx: WebhookContext = request.app.state.webhooks
+    return ctx
+
+
+Ctx = Annotated[WebhookContext, Depends(get_context)]
+Form = Annotated[dict[str, str], Depends(read_form)]
+
+router = APIRouter(prefix="/twilio", tags=["twilio"])
+
+
+def _xml(body: str) -> Response:
+    return Response(content=body, media_type=TWIML)
+
+
+def _call_sid(form: dict[str, str]) -> str:
+    sid = form.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        raise HTTPException(400, "CallSid missing or malformed")
+    return sid
+
+
+async def _tenant_checked(ctx: WebhookContext, request: Request, form: dict[str, str]) -> str:
+    """The tenant a callback belongs to (from ?tenant= or the dialed number), after checking
+    the signature with that tenant's token. 403 when either fails."""
+    route = request.url.path
+    tenant_id = request.query_params.get("tenant")
+    if tenant_id is None:
+        tenant_id = await ctx.tenant_for_number(form.get("To", ""))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = public_url(ctx.config.public_base_url, request)
+    if tenant_id is None or not re.fullmatch(r"[0-9a-f-]{36}", tenant_id):
+        ctx.metrics.rejected.labels(route, "unknown tenant").inc()
+        raise HTTPException(403, "invalid signature")
+    if not await ctx.gateway.validate(tenant_id, url, form, signature):
+        ctx.metrics.rejected.labels(route, "bad signature").inc()
+        raise HTTPException(403, "invalid signature")
+    return tenant_id
+
+
+@router.post("/voice")
+async def voice(request: Request, ctx: Ctx, form: Form) -> Response:
+    began = time.perf_counter()
+    try:
+        return await _voice(request, ctx, form)
+    finally:
+        ctx.metrics.webhook_seconds.labels("voice").observe(time.perf_counter() - began)
+
+
+async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
+    call_sid = _call_sid(form)
+    base = ctx.config.public_base_url
+    url = public_url(base, request)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    tenant_id = await ctx.tenant_for_number(form.get("To", ""))
+    if tenant_id is None:
+        ctx.metrics.call_setups.labels("not_in_service").inc()
+        return _xml(twiml.say_and_hang_up(twiml.NOT_IN_SERVICE))
+    admission = await ctx.gateway.admit(
+        tenant_id,
+        AdmitRequest(
+            call_sid=call_sid,
+            from_number=form.get("From", ""),
+            to_number=form.get("To", ""),
+            url=url,
+            params=form,
+            signature=signature,
+        ),
+    )
+    ctx.metrics.call_setups.labels(admission.kind).inc()
+    if admission.kind == "forbidden":
+        ctx.metrics.rejected.labels("/twilio/voice", "bad signature").inc()
+        raise HTTPException(403, "invalid signature")
+    if admission.kind == "refused":
+        return _xml(twiml.say_and_hang_up(twiml.BUSY))
+    if admission.kind == "unknown":
+        return _xml(twiml.say_and_hang_up(twiml.NOT_IN_SERVICE))
+    if admission.kind != "admitted":
+        return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
+    tenant_q = f"?tenant={quote(tenant_id)}"
+    return _xml(
+        twiml.stream(
+            media_url=admission.media_url,
+            token=admission.media_token,
+            action_url=f"{base}/twilio/stream-ended{tenant_q}",
+            status_url=f"{base}/twilio/stream-status{tenant_q}",
+            recording_callback=(
+                f"{base}/twilio/recording{tenant_q}" if admission.record_calls else None
+            ),
+        )
+    )
+
+
+@router.post("/status", status_code=204)
+async def status(request: Request, ctx: Ctx, form: Form) -> Response:
+    call_sid = _call_sid(form)
+    tenant_id = await _tenant_checked(ctx, request, form)
+    call_status = form.get("CallStatus", "")
+    key = f"{call_status}:{form.get('SequenceNumber', '')}"
+    pool = await ctx.db()
+    if await calls.record_event(pool, tenant_id, call_sid, "status", key, form):
+        duration = form.get("CallDuration", "")
+        await calls.apply_twilio_status(
+            pool, tenant_id, call_sid, call_status, int(duration) if duration.isdigit() else None
+        )
+        if call_status in calls.TERMINAL_STATUSES:
+            await ctx.gateway.release(tenant_id, call_sid)
+    return Response(status_code=204)
+
+
+@router.post("/stream-status", status_code=204)
+async def stream_status(request: Request, ctx: Ctx, form: Form) -> Response:
+    call_sid = _call_sid(form)
+    tenant_id = await _tenant_checked(ctx, request, form)
+    key = f"{form.get('StreamSid', '')}:{form.get('StreamEvent', '')}"
+    await calls.record_event(await ctx.db(), tenant_id, call_sid, "stream_status", key, form)
+    return Response(status_code=204)
+
+
+@router.post("/stream-ended")
+async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
+    """The `<Connect action>`: Twilio asks what to do now that the media stream is over."""
+    call_sid = _call_sid(form)
+    tenant_id = await _tenant_checked(ctx, request, form)
+    record = await calls.get_call(await ctx.db(), tenant_id, call_sid)
+    if record is None or record.outcome is None:
+        # The stream ended without the call actor recording why: it died or lost its socket.
+        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+    if record.outcome == "model_failed":
+        return _xml(twiml.say_and_hang_up(twiml.MODEL_APOLOGY))
+    if record.outcome == "stream_lost":
+        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+    return _xml(twiml.hang_up())

@@ -1,0 +1,358 @@
+"""The call state machine: `step(state, event, now) -> (state, commands)`. Pure, no I/O.
+
+One call's control logic - when the stream may start, what the caller has heard, barge-in and
+its truncation arithmetic, what enters the transcript, when the call ends - as a function of
+events from Twilio and the realtime model. The clock is passed in. The call actor decodes
+frames, calls `step`, and executes the returned commands; inbound caller audio never passes
+through here (it is forwarded to the model on a fast path), outbound agent audio does, because
+every chunk needs a mark.
+
+Agent audio is accounted in bytes of 8 kHz mu-law (8 bytes a millisecond). Each chunk sent to
+Twilio is followed by a mark; Twilio returns a mark when the audio before it has played. So at
+any moment the caller has heard: everything up to the last returned mark, plus the part of the
+next chunk that has been playing since then - capped at that chunk's end, since its mark has
+not come back.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from engine import realtime_codec as rt
+from engine import twilio_codec as tw
+from engine.audio import BYTES_PER_MS, b64_decoded_len
+
+Phase = Literal["waiting", "live", "ended"]
+
+
+# --- events that do not come straight from a codec ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelClosed:
+    """The realtime socket closed or could not be opened."""
+
+    permanent: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    """The Twilio socket closed without a `stop` (network break or server-side close)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoStream:
+    """Twilio never connected the media stream after the call was claimed."""
+
+
+CallEvent = (
+    tw.Start
+    | tw.Mark
+    | tw.Dtmf
+    | tw.Stop
+    | rt.AudioDelta
+    | rt.SpeechStarted
+    | rt.SpeechStopped
+    | rt.ResponseCreated
+    | rt.ResponseDone
+    | rt.CallerTranscript
+    | rt.AgentTranscript
+    | rt.ServerError
+    | ModelClosed
+    | StreamClosed
+    | NoStream
+)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendMedia:
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendMark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPlayback:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Truncate:
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTurn:
+    role: Literal["caller", "agent", "dtmf", "system"]
+    text: str
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseStream:
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """A measurement for metrics: greeting_ms, turn_ms, barge_in, model_error."""
+
+    metric: str
+    value: float
+    detail: str = ""
+
+
+Command = (
+    SendMedia
+    | SendMark
+    | ClearPlayback
+    | CancelResponse
+    | Truncate
+    | RecordTurn
+    | CloseStream
+    | EndCall
+    | Observe
+)
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Agent audio generated before the stream started, waiting to be played."""
+
+    response_id: str
+    item_id: str
+    payload: str
+    start_b: int
+    end_b: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMark:
+    """A mark sent after a chunk, not yet returned by Twilio."""
+
+    name: str
+    item_id: str
+    start_b: int
+    end_b: int
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    call_sid: str
+    media_token: str = field(repr=False)
+    phase: Phase = "waiting"
+    stream_sid: str = ""
+    stream_started_at: float | None = None
+    buffered: tuple[Chunk, ...] = ()
+    pending: tuple[PendingMark, ...] = ()
+    mark_seq: int = 0
+    item_bytes: tuple[tuple[str, int], ...] = ()  # bytes generated per assistant item, newest last
+    last_played_at: float | None = None
+    response_id: str | None = None
+    cancelled: frozenset[str] = frozenset()
+    interrupted: tuple[tuple[str, int], ...] = ()  # item_id -> ms heard when cut off
+    greeted: bool = False
+    caller_stopped_at: float | None = None
+    outcome: str | None = None
+
+    def generated_bytes(self, item_id: str) -> int:
+        for item, n in reversed(self.item_bytes):
+            if item == item_id:
+                return n
+        return 0
+
+
+def new_call(call_sid: str, media_token: str) -> CallState:
+    return CallState(call_sid=call_sid, media_token=media_token)
+
+
+def heard_bytes(state: CallState, now: float) -> tuple[str, int] | None:
+    """(item_id, bytes of it the caller has heard) for the oldest unplayed chunk, or None when
+    nothing is waiting to play."""
+    if not state.pending:
+        return None
+    first = state.pending[0]
+    began = first.sent_at
+    if state.last_played_at is not None and state.last_played_at > began:
+        began = state.last_played_at
+    elapsed_b = int(max(0.0, now - began) * 1000 * BYTES_PER_MS)
+    return first.item_id, first.start_b + min(elapsed_b, first.end_b - first.start_b)
+
+
+def _with_item_bytes(state: CallState, item_id: str, end_b: int) -> tuple[tuple[str, int], ...]:
+    items = [(i, n) for i, n in state.item_bytes if i != item_id]
+    items.append((item_id, end_b))
+    return tuple(items[-8:])
+
+
+def _send_chunk(state: CallState, chunk: Chunk, now: float, commands: list[Command]) -> CallState:
+    seq = state.mark_seq + 1
+    name = f"m{seq}"
+    commands.append(SendMedia(chunk.payload))
+    commands.append(SendMark(name))
+    if not state.greeted:
+        started = state.stream_started_at if state.stream_started_at is not None else now
+        commands.append(Observe("greeting_ms", (now - started) * 1000))
+        state = replace(state, greeted=True)
+    mark = PendingMark(name, chunk.item_id, chunk.start_b, chunk.end_b, now)
+    return replace(state, mark_seq=seq, pending=(*state.pending, mark))
+
+
+def _on_start(state: CallState, event: tw.Start, now: float) -> tuple[CallState, list[Command]]:
+    if state.phase == "ended":
+        return state, [CloseStream(1000, "call already ended")]
+    if state.phase == "live":
+        return state, [Observe("protocol_error", 1, "duplicate start")]
+    token = event.custom_parameters.get("token", "")
+    if not token or not hmac.compare_digest(token.encode(), state.media_token.encode()):
+        return state, [CloseStream(1008, "invalid stream token")]
+    state = replace(state, phase="live", stream_sid=event.stream_sid, stream_started_at=now)
+    commands: list[Command] = []
+    for chunk in state.buffered:
+        if chunk.response_id in state.cancelled:
+            continue
+        state = _send_chunk(state, chunk, now, commands)
+    return replace(state, buffered=()), commands
+
+
+def _on_audio(
+    state: CallState, event: rt.AudioDelta, now: float
+) -> tuple[CallState, list[Command]]:
+    if state.phase == "ended" or event.response_id in state.cancelled:
+        return state, []
+    nbytes = b64_decoded_len(event.delta)
+    start_b = state.generated_bytes(event.item_id)
+    end_b = start_b + nbytes
+    state = replace(state, item_bytes=_with_item_bytes(state, event.item_id, end_b))
+    commands: list[Command] = []
+    if state.caller_stopped_at is not None:
+        commands.append(Observe("turn_ms", (now - state.caller_stopped_at) * 1000))
+        state = replace(state, caller_stopped_at=None)
+    chunk = Chunk(event.response_id, event.item_id, event.delta, start_b, end_b)
+    if state.phase == "waiting":
+        return replace(state, buffered=(*state.buffered, chunk)), commands
+    return _send_chunk(state, chunk, now, commands), commands
+
+
+def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, list[Command]]:
+    for index, mark in enumerate(state.pending):
+        if mark.name == event.name:
+            return replace(state, pending=state.pending[index + 1 :], last_played_at=now), []
+    return state, []  # a mark returned after a clear, or not ours: nothing to do
+
+
+def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Command]]:
+    state = replace(state, caller_stopped_at=None)
+    heard = heard_bytes(state, now)
+    if state.phase != "live" or heard is None:
+        return state, []
+    item_id, heard_b = heard
+    commands: list[Command] = [ClearPlayback()]
+    cancelled = state.cancelled
+    if state.response_id is not None and state.response_id not in cancelled:
+        commands.append(CancelResponse(state.response_id))
+        cancelled = cancelled | {state.response_id}
+    heard_ms = heard_b // BYTES_PER_MS
+    commands.append(Truncate(item_id, heard_ms))
+    interrupted = [(item_id, heard_ms)]
+    for mark in state.pending:
+        if mark.item_id not in {i for i, _ in interrupted}:
+            commands.append(Truncate(mark.item_id, 0))
+            interrupted.append((mark.item_id, 0))
+    commands.append(Observe("barge_in", 1))
+    return (
+        replace(
+            state,
+            pending=(),
+            cancelled=cancelled,
+            interrupted=(*state.interrupted, *interrupted)[-8:],
+        ),
+        commands,
+    )
+
+
+def _end(state: CallState, outcome: str, detail: str = "") -> tuple[CallState, list[Command]]:
+    if state.phase == "ended":
+        return state, []
+    return replace(state, phase="ended", outcome=outcome), [EndCall(outcome, detail)]
+
+
+def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, list[Command]]:
+    """Advance one call by one event. Never raises for protocol-level surprises."""
+    if isinstance(event, rt.AudioDelta):
+        return _on_audio(state, event, now)
+    if isinstance(event, tw.Mark):
+        return _on_mark(state, event, now)
+    if isinstance(event, rt.SpeechStarted):
+        return _on_speech_started(state, now)
+    if isinstance(event, rt.SpeechStopped):
+        return replace(state, caller_stopped_at=now), []
+    if isinstance(event, rt.ResponseCreated):
+        return replace(state, response_id=event.response_id), []
+    if isinstance(event, rt.ResponseDone):
+        if state.response_id == event.response_id:
+            state = replace(state, response_id=None)
+        if event.status == "failed":
+            return state, [Observe("model_error", 1, "response failed")]
+        return state, []
+    if isinstance(event, rt.CallerTranscript):
+        text = event.text.strip()
+        if not text:
+            return state, []
+        return state, [RecordTurn("caller", text, {"item_id": event.item_id})]
+    if isinstance(event, rt.AgentTranscript):
+        text = event.text.strip()
+        if not text:
+            return state, []
+        meta: dict[str, object] = {"item_id": event.item_id}
+        for item_id, heard_ms in state.interrupted:
+            if item_id == event.item_id:
+                meta["interrupted_at_ms"] = heard_ms
+        return state, [RecordTurn("agent", text, meta)]
+    if isinstance(event, tw.Start):
+        return _on_start(state, event, now)
+    if isinstance(event, tw.Dtmf):
+        if state.phase != "live":
+            return state, []
+        return state, [RecordTurn("dtmf", event.digit)]
+    if isinstance(event, tw.Stop):
+        return _end(state, "caller_hung_up")
+    if isinstance(event, rt.ServerError):
+        if event.code in rt.BENIGN_ERROR_CODES:
+            return state, []
+        return state, [Observe("model_error", 1, event.code or event.type)]
+    if isinstance(event, ModelClosed):
+        return _end(state, "model_failed", event.reason)
+    if isinstance(event, StreamClosed):
+        return _end(state, "stream_lost", event.reason)
+    if isinstance(event, NoStream) and state.phase == "waiting":
+        return _end(state, "stream_never_connected")
+    return state, []

@@ -1,0 +1,82 @@
+"""Frozen, picklable configuration objects handed to actors. No environment access here.
+
+The environment is read once, by `engine.settings.Settings` in the driver; actors get these
+dataclasses, so an actor's behaviour never depends on the process Ray happened to start it in.
+This module stays free of pydantic so call actors do not pay for importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+REALTIME_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """What every actor needs to know, frozen and picklable. Secrets are plain strings here
+    (they travel inside the Ray cluster only) and never appear in repr."""
+
+    app_database_url: str = field(repr=False)
+    jwt_secret: str = field(repr=False)
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    openai_api_key: str | None = field(default=None, repr=False)
+    realtime_model: str = "gpt-realtime"
+    public_base_url: str = "http://127.0.0.1:8000"
+    media_public_url: str = "ws://127.0.0.1:{port}/stream"
+    media_bind_host: str = "127.0.0.1"
+    media_port_range: tuple[int, int] = (20000, 20999)
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    warm_calls: int = 4
+    memory_actors: int = 2
+    log_format: str = "console"
+
+    def media_url(self, port: int, call_sid: str) -> str:
+        return self.media_public_url.format(port=port, call_sid=call_sid)
+
+
+@dataclass(frozen=True, slots=True)
+class VadConfig:
+    """Turn detection for the realtime session (server_vad or semantic_vad)."""
+
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 800
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantConfig:
+    """A tenant's agent as one snapshot; a new snapshot is loaded when an admin changes it."""
+
+    tenant_id: str
+    name: str
+    agent_name: str = "Ava"
+    voice: str = "marin"
+    greeting_new: str = "{time_greeting}! This is {agent_name}. How can I help you?"
+    greeting_returning: str = "Hi, this is {agent_name}. Is this {user_name}?"
+    time_zone: str = "America/New_York"
+    vad: VadConfig = VadConfig()
+    sliders: tuple[tuple[str, int], ...] = ()
+    blocks: tuple[tuple[str, str], ...] = ()
+    max_concurrent_calls: int = 10
+    record_calls: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    version: int = 1

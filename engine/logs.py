@@ -1,0 +1,45 @@
+"""structlog configuration: JSON in production, console in dev, PII redaction. No I/O beyond
+the log stream itself.
+
+Phone numbers, transcripts, prompts and tool arguments are logged only under keys prefixed
+`pii_`; in production (`redact_pii=True`) their values are replaced before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+PII_PREFIX = "pii_"
+
+
+def redact_pii(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if key.startswith(PII_PREFIX):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure(fmt: str = "console", *, redact: bool = False, level: int = logging.INFO) -> None:
+    """Configure structlog for this process (driver or actor). Idempotent."""
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if redact:
+        processors.append(redact_pii)
+    if fmt == "json":
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

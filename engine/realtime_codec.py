@@ -1,0 +1,237 @@
+"""OpenAI Realtime (GA) wire codec: client event builders and server event decoding. Sans-I/O.
+
+The call actor speaks the realtime protocol with `websockets` directly (the official SDK costs
+about 20 MB per process, see ARCHITECTURE.md), so this module is the single place the GA event
+shapes are written down. Server events the engine does not act on decode to `None`; dispatch is
+on `type`, never on classes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from engine.config import VadConfig
+
+
+def realtime_url(base_url: str, model: str) -> str:
+    """The socket URL exactly as the `openai` SDK derives it from `base_url`:
+    http -> ws, https -> wss, path + '/realtime', query `model=...`."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/") + "/realtime"
+    query = urlencode({"model": model})
+    if parts.query:
+        query = parts.query + "&" + query
+    return urlunsplit((scheme, parts.netloc, path, query, ""))
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+def turn_detection(vad: VadConfig) -> dict[str, Any]:
+    if vad.type == "semantic_vad":
+        return {
+            "type": "semantic_vad",
+            "eagerness": vad.eagerness,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    return {
+        "type": "server_vad",
+        "threshold": vad.threshold,
+        "prefix_padding_ms": vad.prefix_padding_ms,
+        "silence_duration_ms": vad.silence_duration_ms,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+
+
+def session_update(
+    *, instructions: str, voice: str, vad: VadConfig, tools: list[dict[str, Any]] | None = None
+) -> str:
+    """`session.update` for a phone call: G.711 mu-law in and out, untouched."""
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "instructions": instructions,
+        "output_modalities": ["audio"],
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcmu"},
+                "turn_detection": turn_detection(vad),
+                "transcription": {"model": "gpt-4o-mini-transcribe"},
+            },
+            "output": {"format": {"type": "audio/pcmu"}, "voice": voice},
+        },
+    }
+    if tools:
+        session["tools"] = tools
+        session["tool_choice"] = "auto"
+    return _dumps({"type": "session.update", "session": session})
+
+
+def audio_append(payload: str) -> str:
+    return _dumps({"type": "input_audio_buffer.append", "audio": payload})
+
+
+def response_create(instructions: str | None = None) -> str:
+    if instructions is None:
+        return _dumps({"type": "response.create"})
+    return _dumps({"type": "response.create", "response": {"instructions": instructions}})
+
+
+def response_cancel() -> str:
+    return _dumps({"type": "response.cancel"})
+
+
+def item_truncate(item_id: str, audio_end_ms: int) -> str:
+    return _dumps(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": audio_end_ms,
+        }
+    )
+
+
+def user_text(text: str) -> str:
+    return _dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            },
+        }
+    )
+
+
+# --- server events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdated:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    audio_start_ms: int
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    response_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerTranscript:
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTranscript:
+    response_id: str
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    code: str
+    message: str
+    type: str
+
+
+ServerEvent = (
+    SessionUpdated
+    | AudioDelta
+    | SpeechStarted
+    | SpeechStopped
+    | ResponseCreated
+    | ResponseDone
+    | CallerTranscript
+    | AgentTranscript
+    | FunctionCall
+    | ServerError
+)
+
+# Errors that follow from races inherent to the protocol (the server cancelled on its own before
+# our cancel arrived); they change nothing and are not failures.
+BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
+
+
+def _s(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def decode_server_event(text: str | bytes) -> ServerEvent | None:
+    """Decode one server frame; `None` for events the engine does not act on.
+    Raises ValueError for frames that are not JSON objects with a `type`."""
+    msg = json.loads(text)
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ValueError("realtime frame without a type")
+    kind: str = msg["type"]
+    if kind == "response.output_audio.delta":
+        return AudioDelta(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
+    if kind == "input_audio_buffer.speech_started":
+        start = msg.get("audio_start_ms", 0)
+        return SpeechStarted(int(start) if isinstance(start, int) else 0, _s(msg, "item_id"))
+    if kind == "input_audio_buffer.speech_stopped":
+        end = msg.get("audio_end_ms", 0)
+        return SpeechStopped(int(end) if isinstance(end, int) else 0)
+    if kind == "response.created":
+        response = msg.get("response") or {}
+        return ResponseCreated(_s(response, "id") if isinstance(response, dict) else "")
+    if kind == "response.done":
+        response = msg.get("response") or {}
+        if not isinstance(response, dict):
+            response = {}
+        return ResponseDone(_s(response, "id"), _s(response, "status"))
+    if kind == "conversation.item.input_audio_transcription.completed":
+        return CallerTranscript(_s(msg, "item_id"), _s(msg, "transcript"))
+    if kind == "response.output_audio_transcript.done":
+        return AgentTranscript(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "transcript"))
+    if kind == "response.function_call_arguments.done":
+        return FunctionCall(_s(msg, "call_id"), _s(msg, "name"), _s(msg, "arguments"))
+    if kind == "session.updated":
+        return SessionUpdated()
+    if kind == "error":
+        err = msg.get("error") or {}
+        if not isinstance(err, dict):
+            err = {}
+        return ServerError(_s(err, "code"), _s(err, "message"), _s(err, "type"))
+    return None

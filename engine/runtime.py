@@ -1,0 +1,169 @@
+"""Starting and stopping the whole engine from the driver (I/O: Postgres, Ray, Serve, sockets).
+
+Order matters and is written down once here: database (embedded Postgres when DATABASE_URL is
+unset: start, bootstrap roles, migrate), the offline realtime simulator when there is no
+OPENAI_API_KEY (in a thread of its own, so its port is known before any actor is configured),
+Ray, the memory actors and the warm call pool, then Serve with the ingress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine.config import EngineConfig
+from engine.settings import Settings, engine_config
+
+log = structlog.get_logger(__name__)
+
+SERVE_APP = "neurosphere"
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    owner_url: str = field(repr=False)
+    app_url: str = field(repr=False)
+    server: Any = field(default=None, repr=False)  # keeps the embedded server alive
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """Embedded or external Postgres, bootstrapped and migrated."""
+    from memory.migrate import migrate
+
+    if settings.database_url is not None:
+        owner = settings.database_url.get_secret_value()
+        if settings.app_database_url is None:
+            raise ValueError("NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL")
+        app = settings.app_database_url.get_secret_value()
+        await migrate(owner)
+        return Database(owner, app)
+    from memory.embedded import bootstrap, start_embedded
+
+    server, urls = await asyncio.to_thread(start_embedded, settings.data_dir)
+    superuser = str(server.get_uri())
+    await bootstrap(superuser)
+    await migrate(urls.owner)
+    return Database(urls.owner, urls.app, server)
+
+
+class SimulatorThread:
+    """The offline realtime simulator, running its own event loop in a daemon thread."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.sim: Any = None
+        self._thread = threading.Thread(target=self._run, name="realtime-sim", daemon=True)
+
+    def start(self, port: int = 0) -> str:
+        self._port = port
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise RuntimeError("realtime simulator did not start")
+        return str(self.sim.base_url)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        from engine.sim_realtime import RealtimeSimulator
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.sim = RealtimeSimulator(**self._options)
+        await self.sim.start(port=self._port)
+        self._ready.set()
+        await self._stop.wait()
+        await self.sim.stop()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)
+
+
+@dataclass(slots=True)
+class Engine:
+    settings: Settings
+    config: EngineConfig
+    database: Database
+    webhook_base: str
+    simulator: SimulatorThread | None = None
+    dashboard_url: str | None = None
+
+    def write_runtime_file(self) -> Path:
+        """Where a running engine can be found by `neurosphere call`."""
+        path = self.settings.data_dir / "runtime.json"
+        data = {
+            "webhook_base": self.webhook_base,
+            "public_base_url": self.config.public_base_url,
+            "realtime_base_url": self.config.openai_base_url,
+            "simulated_model": self.simulator is not None,
+        }
+        path.write_text(json.dumps(data, indent=2))
+        return path
+
+    def stop(self) -> None:
+        from actors import handles
+
+        try:
+            from ray import serve
+
+            serve.shutdown()
+        except Exception as exc:
+            log.warning("serve_shutdown_failed", error=repr(exc))
+        handles.shutdown()
+        if self.simulator is not None:
+            self.simulator.stop()
+        (self.settings.data_dir / "runtime.json").unlink(missing_ok=True)
+
+
+def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
+    """Bring everything up; returns when the webhook answers and the pool is warm."""
+    from ray import serve
+
+    from actors import handles
+    from admin_api.deployment import Ingress
+
+    settings.check_production()
+    database = asyncio.run(prepare_database(settings))
+    config = engine_config(settings, database.app_url)
+    simulator = None
+    if settings.openai_api_key is None:
+        simulator = SimulatorThread()
+        base_url = simulator.start()
+        config = replace(config, openai_base_url=base_url)
+        log.warning(
+            "offline_realtime_simulator",
+            message="OPENAI_API_KEY is not set: calls talk to the built-in offline simulator, "
+            "not to a real model",
+            realtime_base_url=base_url,
+        )
+    handles.init(settings.ray_address, call_slots=settings.call_slots, dashboard=dashboard)
+    memory = handles.memory_actors(config)
+    pool = handles.call_pool(config)
+    import ray
+
+    ray.get([m.check_health.remote() for m in memory], timeout=60)
+    warm = ray.get(pool.warm_up.remote(120.0), timeout=150)
+    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.run(Ingress.bind(config), name=SERVE_APP, route_prefix="/")
+    engine = Engine(
+        settings=settings,
+        config=config,
+        database=database,
+        webhook_base=f"http://{settings.http_host}:{settings.http_port}",
+        simulator=simulator,
+        dashboard_url=handles.dashboard_url() if dashboard else None,
+    )
+    engine.write_runtime_file()
+    log.info("engine_started", warm_call_actors=warm, webhook_base=engine.webhook_base)
+    return engine

@@ -1,0 +1,125 @@
+"""Process settings: the environment, read once by the driver (the CLI). Trust boundary.
+
+Everything actors need is copied into `engine.config.EngineConfig` by `engine_config()`.
+Secrets are `SecretStr`; outside dev mode placeholder secrets are refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
+
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+class Settings(BaseSettings):
+    """Process environment, read once by the driver (CLI)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    env: Literal["dev", "production"] = Field("dev", alias="NEUROSPHERE_ENV")
+    data_dir: Path = Field(Path(".neurosphere"), alias="NEUROSPHERE_DATA_DIR")
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
+    app_database_url: SecretStr | None = Field(None, alias="NEUROSPHERE_APP_DATABASE_URL")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str = Field(DEFAULT_OPENAI_BASE_URL, alias="OPENAI_BASE_URL")
+    realtime_model: str = Field("gpt-realtime", alias="NEUROSPHERE_REALTIME_MODEL")
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
+    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+    media_public_url: str = Field("ws://127.0.0.1:{port}/stream", alias="MEDIA_PUBLIC_URL")
+    media_bind_host: str = Field("127.0.0.1", alias="NEUROSPHERE_MEDIA_HOST")
+    media_ports: str = Field("20000-20999", alias="NEUROSPHERE_MEDIA_PORTS")
+    http_host: str = Field("127.0.0.1", alias="NEUROSPHERE_HTTP_HOST")
+    http_port: int = Field(8000, alias="NEUROSPHERE_HTTP_PORT")
+    ray_address: str | None = Field(None, alias="RAY_ADDRESS")
+    warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
+    call_slots: int = Field(250, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
+    memory_actors: int = Field(2, ge=1, le=64, alias="NEUROSPHERE_MEMORY_ACTORS")
+    jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
+    log_format: Literal["json", "console"] = Field("console", alias="NEUROSPHERE_LOG_FORMAT")
+
+    @field_validator("media_public_url")
+    @classmethod
+    def _media_url_shape(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")) or "?" in value:
+            raise ValueError(
+                "MEDIA_PUBLIC_URL must be a ws:// or wss:// URL without a query string"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
+        return value.rstrip("/")
+
+    def media_port_range(self) -> tuple[int, int]:
+        low, _, high = self.media_ports.partition("-")
+        lo, hi = int(low), int(high or low)
+        if not 1024 <= lo <= hi <= 65535:
+            raise ValueError(f"NEUROSPHERE_MEDIA_PORTS out of range: {self.media_ports}")
+        return lo, hi
+
+    def resolved_jwt_secret(self) -> str:
+        """The JWT signing secret; in dev mode one is generated and kept under the data dir."""
+        if self.jwt_secret is not None:
+            value = self.jwt_secret.get_secret_value()
+            if self.env == "production" and (
+                value.lower() in _PLACEHOLDER_SECRETS or len(value) < 32
+            ):
+                raise ValueError("NEUROSPHERE_JWT_SECRET is a placeholder or shorter than 32 chars")
+            return value
+        if self.env == "production":
+            raise ValueError("NEUROSPHERE_JWT_SECRET must be set in production")
+        path = self.data_dir / "jwt_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+    def check_production(self) -> None:
+        """Refuse placeholder secrets outside dev mode."""
+        if self.env != "production":
+            return
+        for name in ("openai_api_key", "twilio_auth_token"):
+            secret = getattr(self, name)
+            if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name.upper()} is a placeholder value")
+
+
+def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
+    """The frozen config actors get, from the settings and the resolved app database URL."""
+
+    def reveal(secret: SecretStr | None) -> str | None:
+        return secret.get_secret_value() if secret is not None else None
+
+    return EngineConfig(
+        app_database_url=app_database_url,
+        jwt_secret=settings.resolved_jwt_secret(),
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=reveal(settings.openai_api_key),
+        realtime_model=settings.realtime_model,
+        public_base_url=settings.public_base_url,
+        media_public_url=settings.media_public_url,
+        media_bind_host=settings.media_bind_host,
+        media_port_range=settings.media_port_range(),
+        twilio_api_base_url=settings.twilio_api_base_url,
+        twilio_account_sid=settings.twilio_account_sid,
+        twilio_auth_token=reveal(settings.twilio_auth_token),
+        warm_calls=settings.warm_calls,
+        memory_actors=settings.memory_actors,
+        log_format=settings.log_format,
+    )

@@ -1,0 +1,55 @@
+"""TwiML documents the engine answers with, built with the official VoiceResponse. Pure."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Connect, Start, VoiceResponse
+
+NOT_IN_SERVICE = "We're sorry, the number you have dialed is not in service. Goodbye."
+BUSY = (
+    "Thank you for calling. All of our lines are busy right now. "
+    "Please call back in a few minutes. Goodbye."
+)
+UNAVAILABLE = "We're sorry, we can't take your call right now. Please try again later. Goodbye."
+MODEL_APOLOGY = (
+    "We're sorry, our assistant is having technical trouble and can't continue this call. "
+    "Please call back in a few minutes. Goodbye."
+)
+STREAM_LOST_APOLOGY = "We're sorry, we lost the connection. Please call back. Goodbye."
+
+
+def stream(
+    *,
+    media_url: str,
+    token: str,
+    action_url: str,
+    status_url: str,
+    recording_callback: str | None = None,
+) -> str:
+    """Optionally start recording, then connect the bidirectional media stream."""
+    response = VoiceResponse()
+    if recording_callback is not None:
+        start = Start()
+        start.recording(
+            recording_status_callback=recording_callback,
+            recording_status_callback_event="in-progress completed absent",
+            channels="dual",
+        )
+        response.append(start)
+    connect = Connect(action=action_url)
+    media = connect.stream(url=media_url, status_callback=status_url)
+    media.parameter(name="token", value=token)
+    response.append(connect)
+    return str(response)
+
+
+def say_and_hang_up(text: str) -> str:
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return str(response)
+
+
+def hang_up() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

@@ -1,0 +1,191 @@
+"""Call rows, ordered transcript turns and idempotent Twilio callback events. I/O: asyncpg.
+
+Turns are keyed `(tenant_id, call_sid, seq)` and inserted with ON CONFLICT DO NOTHING, so a
+retried batch never duplicates a turn. Call finalisation only fills what is still empty, so the
+first writer of an outcome wins and replays change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from memory.db import tenant_tx
+from memory.models import CallEnd, CallRecord, CallStart, Turn
+
+TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+_START = """
+INSERT INTO calls (tenant_id, call_sid, from_number, to_number, webhook_ms)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, call_sid) DO NOTHING
+"""
+_STREAM_CONNECTED = """
+UPDATE calls SET answered_at = coalesce(answered_at, now()), streams = streams + 1
+WHERE tenant_id = $1 AND call_sid = $2
+"""
+_FINISH = """
+UPDATE calls SET ended_at = coalesce(ended_at, now()),
+                 outcome = coalesce(outcome, $3),
+                 end_detail = coalesce(end_detail, $4),
+                 duration_ms = coalesce(duration_ms, $5),
+                 greeting_ms = coalesce(greeting_ms, $6),
+                 transferred_to = coalesce(transferred_to, $7)
+WHERE tenant_id = $1 AND call_sid = $2
+"""
+_APPEND_TURNS = """
+INSERT INTO call_turns (tenant_id, call_sid, seq, role, text, meta, at)
+SELECT $1, $2, t.seq, t.role, t.text, t.meta::jsonb, t.at
+FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+     AS t(seq, role, text, meta, at)
+ON CONFLICT (tenant_id, call_sid, seq) DO NOTHING
+"""
+_TURNS = """
+SELECT seq, role, text, meta, at FROM call_turns
+WHERE tenant_id = $1 AND call_sid = $2 ORDER BY seq
+"""
+_GET_CALL = "SELECT * FROM calls WHERE tenant_id = $1 AND call_sid = $2"
+_RECENT_CALLS = "SELECT * FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC LIMIT $2"
+_EVENT = """
+INSERT INTO call_events (tenant_id, call_sid, kind, key, payload)
+VALUES ($1, $2, $3, $4, $5::jsonb)
+ON CONFLICT DO NOTHING
+"""
+_TWILIO_STATUS = """
+UPDATE calls SET twilio_status = $3,
+                 billed_seconds = coalesce($4, billed_seconds),
+                 ended_at = CASE WHEN $5 THEN coalesce(ended_at, now()) ELSE ended_at END,
+                 outcome = CASE WHEN $5 THEN coalesce(outcome, 'twilio_' || $3) ELSE outcome END
+WHERE tenant_id = $1 AND call_sid = $2
+  AND (twilio_status IS NULL
+       OR twilio_status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled'))
+"""
+
+
+def _record(row: asyncpg.Record) -> CallRecord:
+    return CallRecord(
+        tenant_id=str(row["tenant_id"]),
+        call_sid=row["call_sid"],
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+        started_at=row["started_at"],
+        answered_at=row["answered_at"],
+        ended_at=row["ended_at"],
+        outcome=row["outcome"],
+        end_detail=row["end_detail"],
+        twilio_status=row["twilio_status"],
+        duration_ms=row["duration_ms"],
+        webhook_ms=row["webhook_ms"],
+        greeting_ms=row["greeting_ms"],
+        transferred_to=row["transferred_to"],
+        streams=row["streams"],
+    )
+
+
+async def start_call(pool: asyncpg.Pool, tenant_id: str, call: CallStart) -> None:
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(
+            _START,
+            uuid.UUID(tenant_id),
+            call.call_sid,
+            call.from_number,
+            call.to_number,
+            call.webhook_ms,
+        )
+
+
+async def stream_connected(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(_STREAM_CONNECTED, uuid.UUID(tenant_id), call_sid)
+
+
+async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: CallEnd) -> None:
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(
+            _FINISH,
+            uuid.UUID(tenant_id),
+            call_sid,
+            end.outcome,
+            end.detail or None,
+            end.duration_ms,
+            end.greeting_ms,
+            end.transferred_to,
+        )
+
+
+async def append_turns(
+    pool: asyncpg.Pool, tenant_id: str, call_sid: str, turns: Sequence[Turn]
+) -> None:
+    if not turns:
+        return
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(
+            _APPEND_TURNS,
+            uuid.UUID(tenant_id),
+            call_sid,
+            [t.seq for t in turns],
+            [t.role for t in turns],
+            [t.text for t in turns],
+            [json.dumps(t.meta) for t in turns],
+            [t.at for t in turns],
+        )
+
+
+async def load_turns(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> list[Turn]:
+    async with tenant_tx(pool, tenant_id) as conn:
+        rows = await conn.fetch(_TURNS, uuid.UUID(tenant_id), call_sid)
+    return [
+        Turn(
+            seq=r["seq"],
+            role=r["role"],
+            text=r["text"],
+            at=r["at"],
+            meta=json.loads(r["meta"]) if isinstance(r["meta"], str) else dict(r["meta"]),
+        )
+        for r in rows
+    ]
+
+
+async def get_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> CallRecord | None:
+    async with tenant_tx(pool, tenant_id) as conn:
+        row = await conn.fetchrow(_GET_CALL, uuid.UUID(tenant_id), call_sid)
+    return _record(row) if row is not None else None
+
+
+async def recent_calls(pool: asyncpg.Pool, tenant_id: str, limit: int = 20) -> list[CallRecord]:
+    async with tenant_tx(pool, tenant_id) as conn:
+        rows = await conn.fetch(_RECENT_CALLS, uuid.UUID(tenant_id), limit)
+    return [_record(r) for r in rows]
+
+
+async def record_event(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    call_sid: str,
+    kind: str,
+    key: str,
+    payload: dict[str, str],
+) -> bool:
+    """Store a callback once; True when it is new (False for a replay)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(
+            _EVENT, uuid.UUID(tenant_id), call_sid, kind, key, json.dumps(payload)
+        )
+    return bool(status.endswith(" 1"))
+
+
+async def apply_twilio_status(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    call_sid: str,
+    status: str,
+    duration_s: int | None,
+) -> None:
+    terminal = status in TERMINAL_STATUSES
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(
+            _TWILIO_STATUS, uuid.UUID(tenant_id), call_sid, status, duration_s, terminal
+        )

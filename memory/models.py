@@ -1,0 +1,54 @@
+"""Frozen records returned by the data layer (never asyncpg Records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+TurnRole = Literal["caller", "agent", "dtmf", "tool", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    seq: int
+    role: TurnRole
+    text: str
+    at: datetime
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    call_sid: str
+    from_number: str = field(repr=False)
+    to_number: str = field(repr=False)
+    webhook_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    outcome: str
+    detail: str = ""
+    duration_ms: int | None = None
+    greeting_ms: float | None = None
+    transferred_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    tenant_id: str
+    call_sid: str
+    from_number: str = field(repr=False)
+    to_number: str = field(repr=False)
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    end_detail: str | None
+    twilio_status: str | None
+    duration_ms: int | None
+    webhook_ms: float | None
+    greeting_ms: float | None
+    transferred_to: str | None
+    streams: int

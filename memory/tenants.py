@@ -1,0 +1,143 @@
+"""Tenant, agent-config and phone-number queries. I/O: asyncpg, inside tenant transactions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from engine.config import TenantConfig, VadConfig
+from memory.db import tenant_tx
+
+_RESOLVE = "SELECT resolve_number($1)"
+
+_INSERT_TENANT = """
+INSERT INTO tenants (tenant_id, name, time_zone, max_concurrent_calls, twilio_account_sid,
+                     twilio_auth_token)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+_INSERT_AGENT = """
+INSERT INTO agent_configs (tenant_id, agent_name, voice, greeting_new, greeting_returning,
+                           vad, sliders, blocks, record_calls)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9)
+"""
+_INSERT_NUMBER = "INSERT INTO phone_numbers (e164, tenant_id) VALUES ($1, $2)"
+
+_LOAD_CONFIG = """
+SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twilio_account_sid,
+       t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
+       a.sliders, a.blocks, a.record_calls, a.version
+FROM tenants t JOIN agent_configs a USING (tenant_id)
+WHERE t.tenant_id = $1
+"""
+
+_UPDATE_AGENT = """
+UPDATE agent_configs SET agent_name = $2, voice = $3, greeting_new = $4, greeting_returning = $5,
+       version = version + 1, updated_at = now()
+WHERE tenant_id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewTenant:
+    name: str
+    numbers: tuple[str, ...]
+    agent_name: str = "Ava"
+    voice: str = "marin"
+    greeting_new: str | None = None
+    greeting_returning: str | None = None
+    time_zone: str = "America/New_York"
+    max_concurrent_calls: int = 10
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    record_calls: bool = False
+
+
+class NumberTaken(ValueError):
+    """The phone number already belongs to a tenant."""
+
+
+async def resolve_number(pool: asyncpg.Pool, number: str) -> str | None:
+    """The tenant owning `number` (active tenants only), or None."""
+    async with pool.acquire(timeout=5) as conn:
+        value = await conn.fetchval(_RESOLVE, number)
+    return str(value) if value is not None else None
+
+
+async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
+    tenant_id = str(uuid.uuid4())
+    defaults = TenantConfig(tenant_id=tenant_id, name=new.name)
+    try:
+        async with tenant_tx(pool, tenant_id) as conn:
+            await conn.execute(
+                _INSERT_TENANT,
+                uuid.UUID(tenant_id),
+                new.name,
+                new.time_zone,
+                new.max_concurrent_calls,
+                new.twilio_account_sid,
+                new.twilio_auth_token,
+            )
+            await conn.execute(
+                _INSERT_AGENT,
+                uuid.UUID(tenant_id),
+                new.agent_name,
+                new.voice,
+                new.greeting_new or defaults.greeting_new,
+                new.greeting_returning or defaults.greeting_returning,
+                "{}",
+                "{}",
+                "{}",
+                new.record_calls,
+            )
+            for number in new.numbers:
+                await conn.execute(_INSERT_NUMBER, number, uuid.UUID(tenant_id))
+    except asyncpg.UniqueViolationError as exc:
+        raise NumberTaken(f"a number in {list(new.numbers)} is already assigned") from exc
+    return tenant_id
+
+
+async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None:
+    """The tenant's current snapshot; None when it does not exist or is suspended."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        row = await conn.fetchrow(_LOAD_CONFIG, uuid.UUID(tenant_id))
+    if row is None or row["status"] != "active":
+        return None
+    vad = json.loads(row["vad"]) if isinstance(row["vad"], str) else dict(row["vad"])
+    sliders = json.loads(row["sliders"]) if isinstance(row["sliders"], str) else row["sliders"]
+    blocks = json.loads(row["blocks"]) if isinstance(row["blocks"], str) else row["blocks"]
+    return TenantConfig(
+        tenant_id=str(row["tenant_id"]),
+        name=row["name"],
+        agent_name=row["agent_name"],
+        voice=row["voice"],
+        greeting_new=row["greeting_new"],
+        greeting_returning=row["greeting_returning"],
+        time_zone=row["time_zone"],
+        vad=VadConfig(**vad),
+        sliders=tuple(sorted((str(k), int(v)) for k, v in sliders.items())),
+        blocks=tuple(sorted((str(k), str(v)) for k, v in blocks.items())),
+        max_concurrent_calls=row["max_concurrent_calls"],
+        record_calls=row["record_calls"],
+        twilio_account_sid=row["twilio_account_sid"],
+        twilio_auth_token=row["twilio_auth_token"],
+        version=row["version"],
+    )
+
+
+async def update_agent(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    *,
+    agent_name: str,
+    voice: str,
+    greeting_new: str,
+    greeting_returning: str,
+) -> bool:
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(
+            _UPDATE_AGENT, uuid.UUID(tenant_id), agent_name, voice, greeting_new, greeting_returning
+        )
+    return bool(status.endswith(" 1"))

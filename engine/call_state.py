@@ -179,6 +179,7 @@ class CallState:
     response_id: str | None = None
     cancelled: frozenset[str] = frozenset()
     interrupted: tuple[tuple[str, int], ...] = ()  # item_id -> ms heard when cut off
+    latencies: tuple[tuple[str, float], ...] = ()  # item_id -> ms from caller stop to audio
     greeted: bool = False
     caller_stopped_at: float | None = None
     outcome: str | None = None
@@ -254,8 +255,13 @@ def _on_audio(
     state = replace(state, item_bytes=_with_item_bytes(state, event.item_id, end_b))
     commands: list[Command] = []
     if state.caller_stopped_at is not None:
-        commands.append(Observe("turn_ms", (now - state.caller_stopped_at) * 1000))
-        state = replace(state, caller_stopped_at=None)
+        turn_ms = (now - state.caller_stopped_at) * 1000
+        commands.append(Observe("turn_ms", turn_ms))
+        state = replace(
+            state,
+            caller_stopped_at=None,
+            latencies=(*state.latencies, (event.item_id, round(turn_ms, 1)))[-8:],
+        )
     chunk = Chunk(event.response_id, event.item_id, event.delta, start_b, end_b)
     if state.phase == "waiting":
         return replace(state, buffered=(*state.buffered, chunk)), commands
@@ -336,6 +342,9 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         for item_id, heard_ms in state.interrupted:
             if item_id == event.item_id:
                 meta["interrupted_at_ms"] = heard_ms
+        for item_id, latency_ms in state.latencies:
+            if item_id == event.item_id:
+                meta["latency_ms"] = latency_ms
         return state, [RecordTurn("agent", text, meta)]
     if isinstance(event, tw.Start):
         return _on_start(state, event, now)

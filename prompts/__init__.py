@@ -1,0 +1,1 @@
+"""Prompt templates and pure render functions: persona sliders, prompt blocks, greetings, caller context packing, session instructions."""

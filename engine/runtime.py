@@ -117,7 +117,7 @@ class Engine:
         try:
             from ray import serve
 
-            serve.shutdown()
+            serve.shutdown()  # type: ignore[no-untyped-call]
         except Exception as exc:
             log.warning("serve_shutdown_failed", error=repr(exc))
         handles.shutdown()
@@ -155,7 +155,8 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     ray.get([m.check_health.remote() for m in memory], timeout=60)
     warm = ray.get(pool.warm_up.remote(120.0), timeout=150)
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
-    serve.run(Ingress.bind(config), name=SERVE_APP, route_prefix="/")
+    app = Ingress.bind(config)  # type: ignore[attr-defined]
+    serve.run(app, name=SERVE_APP, route_prefix="/")
     engine = Engine(
         settings=settings,
         config=config,

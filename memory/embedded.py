@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -32,7 +33,7 @@ def _socket_url(user: str, socket_dir: str, database: str) -> str:
     return f"postgresql://{user}@/{database}?host={quote(socket_dir, safe='/')}"
 
 
-def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[object, DatabaseUrls]:
+def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[Any, DatabaseUrls]:
     """Start (or attach to) the embedded server under `data_dir/pg`.
 
     Returns the server handle (keep a reference: the server stops when the last handle in this

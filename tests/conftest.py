@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import hypothesis  # noqa: F401  # imported early: CPython 3.11.7 can fail to compile it late (gh-106905)
 import pytest
 
 _LEAKY_PREFIXES = (

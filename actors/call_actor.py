@@ -457,7 +457,6 @@ class CallActor:
             frames_in=self._frames_in,
             frames_out=self._frames_out,
         )
-        self._done.set()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -467,6 +466,7 @@ class CallActor:
         if self._lifecycle is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._lifecycle.call_ended(self._report(end)), 5.0)
+        self._done.set()
 
     async def _close_sockets(self) -> None:
         self._twilio_out.put_nowait(None)

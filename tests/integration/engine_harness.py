@@ -1,0 +1,143 @@
+"""The whole engine in one process, without Ray: the real webhook app served by uvicorn on
+127.0.0.1, real TenantActor, CallActor and MemoryActor objects in this event loop, real
+Postgres, and the shipped realtime simulator. Integration tests drive it with the shipped
+Twilio caller, exactly as Twilio would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import uvicorn
+
+from actors.call_actor import CallActor
+from actors.memory_actor import MemoryActor
+from actors.ports import CallReport, CallSetup
+from actors.tenant_actor import Admission, AdmitRequest, TenantActor
+from admin_api.app import build_app
+from admin_api.context import WebhookContext
+from engine.config import EngineConfig
+from engine.sim_realtime import RealtimeSimulator
+from engine.sim_twilio_caller import TwilioCaller
+from memory import tenants
+
+AUTH_TOKEN = "integration-auth-token"
+
+
+@dataclass
+class LocalPool:
+    """Claims by creating a CallActor object in this process (what CallPool does in Ray)."""
+
+    config: EngineConfig
+    memory: MemoryActor
+    actors: dict[str, CallActor] = field(default_factory=dict)
+    reports: list[CallReport] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+
+    async def claim(self, setup: CallSetup) -> str:
+        actor = CallActor(self.config, self.memory, self)
+        self.actors[setup.call_sid] = actor
+        return await actor.prepare(setup)
+
+    async def call_ended(self, report: CallReport) -> None:
+        self.reports.append(report)
+
+
+class LocalGateway:
+    def __init__(self, config: EngineConfig, memory: MemoryActor, pool: LocalPool) -> None:
+        self._config = config
+        self._memory = memory
+        self._pool = pool
+        self.tenants: dict[str, TenantActor] = {}
+
+    def actor(self, tenant_id: str) -> TenantActor:
+        if tenant_id not in self.tenants:
+            self.tenants[tenant_id] = TenantActor(self._config, tenant_id, self._memory, self._pool)
+        return self.tenants[tenant_id]
+
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self.actor(tenant_id).admit(request)
+
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool:
+        return await self.actor(tenant_id).validate(url, params, signature)
+
+    async def release(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).release(call_sid)
+
+    async def pool_stats(self) -> dict[str, Any]:
+        return {"warm": 0, "active": len(self._pool.actors)}
+
+
+@dataclass
+class Engine:
+    config: EngineConfig
+    sim: RealtimeSimulator
+    pool: LocalPool
+    gateway: LocalGateway
+    db: asyncpg.Pool
+    base_url: str
+
+    def caller(self, **options: Any) -> TwilioCaller:
+        return TwilioCaller(
+            webhook_base=self.base_url,
+            public_base_url=self.config.public_base_url,
+            auth_token=AUTH_TOKEN,
+            **options,
+        )
+
+    async def new_tenant(self, **agent: Any) -> tuple[str, str]:
+        number = "+1555" + str(uuid.uuid4().int)[:7]
+        tenant_id = await tenants.create_tenant(
+            self.db,
+            tenants.NewTenant(
+                name="Integration Agency",
+                numbers=(number,),
+                twilio_auth_token=AUTH_TOKEN,
+                **agent,
+            ),
+        )
+        return tenant_id, number
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    app_url: str, jwt_secret: str, db: asyncpg.Pool, **sim_options: Any
+) -> AsyncIterator[Engine]:
+    sim = RealtimeSimulator(**sim_options)
+    await sim.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = EngineConfig(
+        app_database_url=app_url,
+        jwt_secret=jwt_secret,
+        openai_base_url=sim.base_url,
+        public_base_url=base,
+        media_port_range=(23000, 23999),
+    )
+    memory = MemoryActor(config)
+    pool = LocalPool(config, memory)
+    gateway = LocalGateway(config, memory, pool)
+    ctx = WebhookContext(config, gateway)
+    server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:  # uvicorn offers no event for this
+        await asyncio.sleep(0.01)
+    try:
+        yield Engine(config, sim, pool, gateway, db, base)
+    finally:
+        for actor in pool.actors.values():
+            await actor.wait_done(0.1)
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await ctx.close()
+        await memory.close()
+        await sim.stop()

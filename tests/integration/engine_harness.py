@@ -129,7 +129,9 @@ async def running_engine(
     ctx = WebhookContext(config, gateway)
     server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    while not server.started:  # uvicorn offers no event for this
+    for _ in range(1000):  # uvicorn offers no event for "started"
+        if server.started:
+            break
         await asyncio.sleep(0.01)
     try:
         yield Engine(config, sim, pool, gateway, db, base)

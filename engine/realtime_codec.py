@@ -201,7 +201,10 @@ def _s(obj: dict[str, Any], key: str) -> str:
 def decode_server_event(text: str | bytes) -> ServerEvent | None:
     """Decode one server frame; `None` for events the engine does not act on.
     Raises ValueError for frames that are not JSON objects with a `type`."""
-    msg = json.loads(text)
+    try:
+        msg = json.loads(text)
+    except RecursionError:
+        raise ValueError("realtime frame nested too deeply") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ValueError("realtime frame without a type")
     kind: str = msg["type"]

@@ -6,6 +6,7 @@ Secrets are `SecretStr`; outside dev mode placeholder secrets are refused.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -83,11 +84,15 @@ class Settings(BaseSettings):
             raise ValueError("NEUROSPHERE_JWT_SECRET must be set in production")
         path = self.data_dir / "jwt_secret"
         if path.exists():
-            return path.read_text().strip()
+            value = path.read_text().strip()
+            if len(value) < 32:
+                raise ValueError(f"{path} holds no usable JWT secret; delete it to make a new one")
+            return value
         self.data_dir.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
-        path.write_text(value)
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
         return value
 
     def check_production(self) -> None:

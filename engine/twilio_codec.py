@@ -79,7 +79,7 @@ def _obj(obj: dict[str, object], key: str) -> dict[str, object]:
 
 
 def _int(value: object, where: str) -> int:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -97,6 +97,8 @@ def decode(text: str | bytes) -> TwilioEvent:
         msg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ProtocolError("JSON nested too deeply") from None
     if not isinstance(msg, dict):
         raise ProtocolError("frame must be a JSON object")
     event = msg.get("event")
@@ -114,7 +116,7 @@ def decode(text: str | bytes) -> TwilioEvent:
         return Mark(name=_str(_obj(msg, "mark"), "name", "mark"))
     if event == "start":
         start = _obj(msg, "start")
-        params = start.get("customParameters") or {}
+        params = start.get("customParameters", {})
         if not isinstance(params, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in params.items()
         ):

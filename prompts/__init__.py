@@ -1,1 +1,2 @@
-"""Prompt templates and pure render functions: persona sliders, prompt blocks, greetings, caller context packing, session instructions."""
+"""Prompt templates and pure render functions: persona sliders, prompt blocks, greetings,
+caller context packing and the session instructions."""

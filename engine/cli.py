@@ -177,6 +177,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         )
 
+        engine.warm_tenants()
+
         async def call() -> scenario.CallReportView:
             if engine.simulator is not None:
                 await scenario.register_lines(

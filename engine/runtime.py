@@ -111,6 +111,27 @@ class Engine:
         path.write_text(json.dumps(data, indent=2))
         return path
 
+    def warm_tenants(self) -> int:
+        """Start the actors of all active tenants (and load their config) so that no caller
+        waits for an actor to start. Returns how many there are."""
+        import ray
+
+        from actors import handles
+        from memory import tenants
+        from memory.db import create_pool
+
+        async def ids() -> list[str]:
+            pool = await create_pool(self.database.app_url, min_size=1, max_size=1)
+            try:
+                return await tenants.active_tenants(pool)
+            finally:
+                await pool.close()
+
+        tenant_ids = asyncio.run(ids())
+        actors = [handles.tenant_actor(self.config, t) for t in tenant_ids]
+        ray.get([a.check_health.remote() for a in actors], timeout=60)
+        return len(actors)
+
     def stop(self) -> None:
         from actors import handles
 
@@ -166,5 +187,8 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
         dashboard_url=handles.dashboard_url() if dashboard else None,
     )
     engine.write_runtime_file()
-    log.info("engine_started", warm_call_actors=warm, webhook_base=engine.webhook_base)
+    tenants = engine.warm_tenants()
+    log.info(
+        "engine_started", warm_call_actors=warm, tenants=tenants, webhook_base=engine.webhook_base
+    )
     return engine

@@ -66,6 +66,13 @@ async def resolve_number(pool: asyncpg.Pool, number: str) -> str | None:
     return str(value) if value is not None else None
 
 
+async def active_tenants(pool: asyncpg.Pool) -> list[str]:
+    """Ids of all active tenants (to start their actors ahead of their first call)."""
+    async with pool.acquire(timeout=5) as conn:
+        rows = await conn.fetch("SELECT active_tenants() AS tenant_id")
+    return [str(r["tenant_id"]) for r in rows]
+
+
 async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
     tenant_id = str(uuid.uuid4())
     defaults = TenantConfig(tenant_id=tenant_id, name=new.name)

@@ -121,3 +121,15 @@ ALTER FUNCTION resolve_number(text) OWNER TO neurosphere_lookup;
 REVOKE CREATE ON SCHEMA public FROM neurosphere_lookup;
 REVOKE ALL ON FUNCTION resolve_number(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION resolve_number(text) TO neurosphere_app;
+
+-- Which tenants exist, so the engine can start their actors before their first call.
+CREATE FUNCTION active_tenants() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+    SELECT t.tenant_id FROM public.tenants t WHERE t.status = 'active' ORDER BY t.tenant_id
+$$;
+GRANT CREATE ON SCHEMA public TO neurosphere_lookup;
+ALTER FUNCTION active_tenants() OWNER TO neurosphere_lookup;
+REVOKE CREATE ON SCHEMA public FROM neurosphere_lookup;
+REVOKE ALL ON FUNCTION active_tenants() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION active_tenants() TO neurosphere_app;

@@ -151,3 +151,16 @@ async def test_first_outcome_wins(app_pool: asyncpg.Pool) -> None:
     record = await calls.get_call(app_pool, tenant_id, sid)
     assert record is not None
     assert (record.outcome, record.duration_ms) == ("caller_hung_up", 5)
+
+
+async def test_active_tenants_lists_only_active_ones(app_pool: asyncpg.Pool) -> None:
+    active, _ = await _tenant(app_pool)
+    suspended, number = await _tenant(app_pool)
+    async with tenant_tx(app_pool, suspended) as conn:
+        await conn.execute(
+            "UPDATE tenants SET status = 'suspended' WHERE tenant_id = $1", uuid.UUID(suspended)
+        )
+    listed = await tenants.active_tenants(app_pool)
+    assert active in listed
+    assert suspended not in listed
+    assert await tenants.resolve_number(app_pool, number) is None

@@ -1,0 +1,357 @@
+"""A fake of the Twilio REST API (2010-04-01) for calls, messages and recording media.
+
+I/O: an aiohttp.web server on 127.0.0.1 (port 0 by default). Paths, form fields and JSON shapes
+follow the twilio SDK (twilio/rest/api/v2010/...): call update/fetch
+`/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, message create `.../Messages.json`,
+recording media `.../Recordings/{RecordingSid}.wav|.mp3`. Errors use Twilio's legacy error JSON
+(`code`, `message`, `more_info`, `status`), which the SDK turns into `TwilioRestException`.
+
+Pointing the real SDK here: set `client.api.base_url = fake.base_url`. `Domain.absolute_url`
+(twilio/base/domain.py) builds every URL from the *domain's* `base_url`; the `V2010` version
+object has no base URL of its own, so `client.api.v2010.base_url` is ignored, and the SDK reads
+no base-URL environment variable (only TWILIO_ACCOUNT_SID/AUTH_TOKEN/EDGE/REGION; leave edge and
+region unset or the SDK rewrites the host). Works for the sync client and for
+`Client(..., http_client=AsyncTwilioHttpClient())` with the `*_async` methods.
+
+Calls are known to the fake through `add_call` (the simulated caller does this) and reach the
+live call through the callback given to `on_call_update`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger(__name__)
+
+API = "/2010-04-01/Accounts/{account_sid}"
+LIVE = frozenset({"queued", "ringing", "in-progress"})
+
+CallUpdateCallback = Callable[[dict[str, str]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RestRequest:
+    method: str
+    path: str
+    params: dict[str, str]  # form fields of a POST, query of a GET
+    account_sid: str | None  # Basic auth username
+    time: float  # time.monotonic()
+    status: int
+
+
+@dataclass(slots=True)
+class FakeCall:
+    sid: str
+    account_sid: str
+    from_number: str
+    to_number: str
+    status: str = "in-progress"
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended: datetime | None = None
+    duration_s: int | None = None
+
+
+def _rfc2822(dt: datetime | None) -> str | None:
+    return format_datetime(dt) if dt is not None else None
+
+
+def twilio_error(status: int, code: int, message: str) -> web.Response:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+class TwilioRestFake:
+    """In-memory Twilio REST API. State: calls, messages, recordings, every request seen."""
+
+    def __init__(self, *, accounts: Mapping[str, str] | None = None) -> None:
+        self._accounts = dict(accounts) if accounts is not None else None
+        self.base_url = ""
+        self.requests: list[RestRequest] = []
+        self.messages: list[dict[str, Any]] = []
+        self.calls: dict[str, FakeCall] = {}
+        self._callbacks: dict[str, CallUpdateCallback] = {}
+        self._recordings: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(middlewares=[self._record])
+        app.router.add_route("POST", API + "/Calls/{call_sid}.json", self._update_call)
+        app.router.add_route("GET", API + "/Calls/{call_sid}.json", self._fetch_call)
+        app.router.add_route("POST", API + "/Messages.json", self._create_message)
+        app.router.add_route(
+            "GET", API + "/Recordings/{rec_sid:[^/.]+}.{ext:wav|mp3}", self._recording_media
+        )
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        self._runner = runner
+        host, bound = runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{bound}"
+        log.info("sim_rest_started", base_url=self.base_url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> TwilioRestFake:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- test and simulator hooks ---------------------------------------------------------------
+
+    def add_call(
+        self,
+        call_sid: str,
+        *,
+        account_sid: str,
+        from_number: str,
+        to_number: str,
+        status: str = "in-progress",
+    ) -> None:
+        self.calls[call_sid] = FakeCall(call_sid, account_sid, from_number, to_number, status)
+
+    def on_call_update(self, call_sid: str, callback: CallUpdateCallback) -> None:
+        """Deliver REST updates of `call_sid` (form params) to `callback` while it is live."""
+        if call_sid not in self.calls:
+            self.calls[call_sid] = FakeCall(call_sid, "", "", "")
+        self._callbacks[call_sid] = callback
+
+    def call_ended(self, call_sid: str, *, duration_s: float) -> None:
+        """The call is over (the caller side saw it end)."""
+        self._callbacks.pop(call_sid, None)
+        call = self.calls.get(call_sid)
+        if call is None:
+            return
+        now = datetime.now(UTC)
+        if call.status in LIVE:
+            call.status = "completed"
+        call.ended = call.ended or now
+        call.updated = now
+        if call.duration_s is None:
+            call.duration_s = round(duration_s)
+
+    def add_recording(
+        self, account_sid: str, recording_sid: str, data: bytes, content_type: str = "audio/wav"
+    ) -> None:
+        """Serve `data` as the recording's media (for both .wav and .mp3: no transcoding)."""
+        self._recordings[(account_sid, recording_sid)] = (data, content_type)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _record(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        if request.method == "POST":
+            form = await request.post()
+            params = {k: str(v) for k, v in form.items()}
+        else:
+            params = dict(request.query)
+        creds = basic_credentials(request.headers.get("Authorization", ""))
+        self.requests.append(
+            RestRequest(
+                method=request.method,
+                path=request.path,
+                params=params,
+                account_sid=creds[0] if creds else None,
+                time=time.monotonic(),
+                status=response.status,
+            )
+        )
+        return response
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        """None when the Basic credentials may act on the path's account, else the error."""
+        creds = basic_credentials(request.headers.get("Authorization", ""))
+        if creds is None:
+            return twilio_error(401, 20003, "Authenticate")
+        login, password = creds
+        if self._accounts is not None:
+            token = self._accounts.get(login)
+            if token is None or not hmac.compare_digest(token, password):
+                return twilio_error(401, 20003, "Authenticate")
+        if login != request.match_info["account_sid"] and not login.startswith("SK"):
+            return self._not_found_response(request)
+        return None
+
+    @staticmethod
+    def _not_found_response(request: web.Request) -> web.Response:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return self._not_found_response(request)
+
+    def _live_call(self, request: web.Request) -> FakeCall | None:
+        call = self.calls.get(request.match_info["call_sid"])
+        account = request.match_info["account_sid"]
+        if call is None or (call.account_sid and call.account_sid != account):
+            return None
+        return call
+
+    def _call_json(self, call: FakeCall) -> dict[str, Any]:
+        uri = f"/2010-04-01/Accounts/{call.account_sid}/Calls/{call.sid}"
+        return {
+            "sid": call.sid,
+            "date_created": _rfc2822(call.created),
+            "date_updated": _rfc2822(call.updated),
+            "parent_call_sid": None,
+            "account_sid": call.account_sid,
+            "to": call.to_number,
+            "to_formatted": call.to_number,
+            "from": call.from_number,
+            "from_formatted": call.from_number,
+            "phone_number_sid": None,
+            "status": call.status,
+            "start_time": _rfc2822(call.created),
+            "end_time": _rfc2822(call.ended),
+            "duration": str(call.duration_s) if call.duration_s is not None else None,
+            "price": None,
+            "price_unit": "USD",
+            "direction": "inbound",
+            "answered_by": None,
+            "api_version": "2010-04-01",
+            "forwarded_from": None,
+            "group_sid": None,
+            "caller_name": None,
+            "queue_time": "0",
+            "trunk_sid": None,
+            "uri": uri + ".json",
+            "subresource_uris": {
+                "recordings": uri + "/Recordings.json",
+                "streams": uri + "/Streams.json",
+            },
+        }
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    async def _fetch_call(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        call = self._live_call(request)
+        if call is None:
+            return self._not_found_response(request)
+        return web.json_response(self._call_json(call))
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        call = self._live_call(request)
+        if call is None:
+            return self._not_found_response(request)
+        form = await request.post()
+        params = {k: str(v) for k, v in form.items()}
+        status, twiml, url = params.get("Status"), params.get("Twiml"), params.get("Url")
+        if status is not None and status not in ("completed", "canceled"):
+            return twilio_error(400, 20001, f"Invalid Status: {status}")
+        live = call.status in LIVE
+        if (twiml or url) and not live:
+            return twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
+        # `canceled` only applies to queued or ringing calls; Twilio ignores it otherwise.
+        ends = status == "completed" or (status == "canceled" and call.status != "in-progress")
+        if live and (ends or twiml or url):
+            if ends:
+                call.status = "completed" if status == "completed" else "canceled"
+                call.ended = datetime.now(UTC)
+            call.updated = datetime.now(UTC)
+            callback = self._callbacks.get(call.sid)
+            if callback is not None:
+                try:
+                    await asyncio.wait_for(callback(params), timeout=5.0)
+                except Exception:
+                    log.exception("sim_rest_callback_failed", call_sid=call.sid)
+        log.info("sim_rest_call_updated", call_sid=call.sid, status=call.status)
+        return web.json_response(self._call_json(call))
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        form = await request.post()
+        to, from_ = str(form.get("To", "")), str(form.get("From", ""))
+        service = str(form.get("MessagingServiceSid", ""))
+        body = str(form.get("Body", ""))
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not from_ and not service:
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body and "MediaUrl" not in form:
+            return twilio_error(400, 21602, "Message body is required.")
+        account = request.match_info["account_sid"]
+        sid = "SM" + secrets.token_hex(16)
+        now = _rfc2822(datetime.now(UTC))
+        uri = f"/2010-04-01/Accounts/{account}/Messages/{sid}"
+        message = {
+            "account_sid": account,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_ or None,
+            "messaging_service_sid": service or None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued" if from_ else "accepted",
+            "subresource_uris": {"media": uri + "/Media.json"},
+            "to": to,
+            "uri": uri + ".json",
+        }
+        self.messages.append(message)
+        log.info("sim_rest_message_created", message_sid=sid, pii_to=to)
+        return web.json_response(message, status=201)
+
+    async def _recording_media(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        key = (request.match_info["account_sid"], request.match_info["rec_sid"])
+        found = self._recordings.get(key)
+        if found is None:
+            return self._not_found_response(request)
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(username, password) of an HTTP Basic Authorization header, None when absent or bad."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("latin-1")
+    except (binascii.Error, ValueError):
+        return None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep else None

@@ -1,0 +1,128 @@
+"""Call actor footprint and claim times on a real local Ray (prints numbers; not a test).
+
+  python -m bench.footprint
+
+Starts the engine offline (as `neurosphere demo` does) in a temporary data dir, then reports:
+USS of warm (idle) call actors, USS of a call actor in the middle of a call, the time a claim
+takes with a warm pool (from the pool's own histogram) and without one (spawn + start +
+prepare, what the pool does when no actor is warm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import ray
+
+from actors import handles
+from actors.ports import CallSetup
+from engine import scenario
+from engine.cli import DEMO_CALLER, DEMO_NUMBER, _ensure_tenant
+from engine.config import TenantConfig
+from engine.runtime import start_engine
+from engine.settings import Settings
+
+
+def uss_mb(pid: int) -> float:
+    return float(psutil.Process(pid).memory_full_info().uss) / 2**20
+
+
+def call_actor_pids() -> dict[int, str]:
+    """Ray names actor processes `ray::<Class>...` (setproctitle)."""
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if cmd.startswith("ray::CallActor"):
+            found[proc.info["pid"]] = cmd
+    return found
+
+
+def main() -> None:
+    data = Path(tempfile.mkdtemp(prefix="neurosphere-bench-"))
+    settings = Settings.model_validate(
+        {
+            "NEUROSPHERE_DATA_DIR": data,
+            "NEUROSPHERE_WARM_CALLS": 3,
+            "NEUROSPHERE_HTTP_PORT": 8099,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8099",
+        }
+    )
+    engine = start_engine(settings)
+    try:
+        time.sleep(2)
+        idle = [uss_mb(pid) for pid in call_actor_pids()]
+        print(f"idle (warm) call actors: n={len(idle)} USS MB {[round(x, 1) for x in idle]}")
+        tenant_id, token = asyncio.run(
+            _ensure_tenant(
+                engine.database.app_url, name="Bench", number=DEMO_NUMBER, auth_token=None
+            )
+        )
+        engine.warm_tenants()
+        before = set(call_actor_pids())
+
+        async def call_and_sample() -> float:
+            await scenario.register_lines(
+                engine.config.openai_base_url,
+                DEMO_CALLER,
+                scenario.DEMO_LINES,
+                scenario.DEMO_REPLIES,
+            )
+            task = asyncio.create_task(
+                scenario.place_and_read(
+                    webhook_base=engine.webhook_base,
+                    public_base_url=engine.config.public_base_url,
+                    auth_token=token,
+                    app_database_url=engine.database.app_url,
+                    tenant_id=tenant_id,
+                    from_number=DEMO_CALLER,
+                    to_number=DEMO_NUMBER,
+                    lines=scenario.DEMO_LINES,
+                )
+            )
+            await asyncio.sleep(8)  # mid-call: greeting played, first turn under way
+            pool = handles.call_pool(engine.config)
+            stats = await pool.stats.remote()
+            assert stats["active"] == 1, stats
+            active = [pid for pid, cmd in call_actor_pids().items() if pid in before]
+            samples = [uss_mb(pid) for pid in active]
+            await task
+            return max(samples)
+
+        active_uss = asyncio.run(call_and_sample())
+        print(f"active call actor (mid-call, max over warm set): USS {active_uss:.1f} MB")
+        stats = ray.get(handles.call_pool(engine.config).stats.remote())
+        bounds, counts, total = stats["claim_ms"]
+        n = sum(counts)
+        print(f"warm claims: n={n} mean {total / max(n, 1):.2f} ms (pool's own timing)")
+
+        cold = []
+        for _ in range(3):
+            began = time.perf_counter()
+            actor = handles.spawn_call_actor(engine.config)
+            ray.get(actor.start.remote())
+            setup = CallSetup(
+                call_sid="CA" + "f" * 32,
+                tenant=TenantConfig(tenant_id=tenant_id, name="Bench"),
+                from_number="+15550000000",
+                to_number=DEMO_NUMBER,
+                media_token="x",
+                memory_token="x",
+            )
+            ray.get(actor.prepare.remote(setup))
+            cold.append((time.perf_counter() - began) * 1000)
+            handles.kill(actor)
+        print(
+            f"cold claims (spawn+start+prepare): {[round(c) for c in cold]} ms, "
+            f"median {statistics.median(cold):.0f} ms"
+        )
+    finally:
+        engine.stop()
+
+
+if __name__ == "__main__":
+    main()

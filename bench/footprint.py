@@ -11,6 +11,7 @@ prepare, what the pool does when no actor is warm).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import tempfile
 import time
@@ -96,7 +97,7 @@ def main() -> None:
         active_uss = asyncio.run(call_and_sample())
         print(f"active call actor (mid-call, max over warm set): USS {active_uss:.1f} MB")
         stats = ray.get(handles.call_pool(engine.config).stats.remote())
-        bounds, counts, total = stats["claim_ms"]
+        _bounds, counts, total = stats["claim_ms"]
         n = sum(counts)
         print(f"warm claims: n={n} mean {total / max(n, 1):.2f} ms (pool's own timing)")
 
@@ -110,8 +111,8 @@ def main() -> None:
                 tenant=TenantConfig(tenant_id=tenant_id, name="Bench"),
                 from_number="+15550000000",
                 to_number=DEMO_NUMBER,
-                media_token="x",
-                memory_token="x",
+                media_token=secrets.token_urlsafe(16),
+                memory_token=secrets.token_urlsafe(16),
             )
             ray.get(actor.prepare.remote(setup))
             cold.append((time.perf_counter() - began) * 1000)

@@ -21,7 +21,7 @@ import structlog
 
 from engine.config import EngineConfig, TenantConfig
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
-from memory import calls, tenants
+from memory import calls, messages, tenants
 from memory.db import create_pool
 from memory.models import CallEnd, CallRecord, CallStart, Turn
 
@@ -71,6 +71,9 @@ class MemoryActor:
 
     async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
         return await calls.get_call(await self._db(), self._tenant(token), call_sid)
+
+    async def take_message(self, token: str, message: messages.NewMessage) -> str:
+        return await messages.take_message(await self._db(), self._tenant(token), message)
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         return await tenants.load_config(await self._db(), self._tenant(token))

@@ -62,6 +62,27 @@ class VadConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRule:
+    """Where `transfer_call` may send a caller: a short keyword, a number, what it is for."""
+
+    keyword: str
+    number: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfAction:
+    """What a key press does besides telling the model: `transfer` to a rule's keyword, or
+    `hang_up`."""
+
+    action: Literal["transfer", "hang_up"]
+    target: str = ""
+
+
+DEFAULT_TOOLS = ("end_call", "transfer_call", "get_current_time", "take_message")
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     """A tenant's agent as one snapshot; a new snapshot is loaded when an admin changes it."""
 
@@ -77,6 +98,12 @@ class TenantConfig:
     blocks: tuple[tuple[str, str], ...] = ()
     max_concurrent_calls: int = 10
     record_calls: bool = False
+    tools: tuple[str, ...] = DEFAULT_TOOLS
+    transfer_rules: tuple[TransferRule, ...] = ()
+    dtmf_actions: tuple[tuple[str, DtmfAction], ...] = ()
+    max_call_seconds: int = 1800
+    silence_timeout_s: int = 10
+    fallback_number: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     version: int = 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
-from engine.config import TenantConfig, VadConfig
+from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
 from memory.db import tenant_tx
 
 _RESOLVE = "SELECT resolve_number($1)"
@@ -28,7 +29,8 @@ _INSERT_NUMBER = "INSERT INTO phone_numbers (e164, tenant_id) VALUES ($1, $2)"
 _LOAD_CONFIG = """
 SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twilio_account_sid,
        t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
-       a.sliders, a.blocks, a.record_calls, a.version
+       a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
+       a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number
 FROM tenants t JOIN agent_configs a USING (tenant_id)
 WHERE t.tenant_id = $1
 """
@@ -57,6 +59,42 @@ class NewTenant:
 
 class NumberTaken(ValueError):
     """The phone number already belongs to a tenant."""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def set_call_control(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    *,
+    transfer_rules: list[dict[str, str]] | None = None,
+    dtmf_actions: dict[str, dict[str, str]] | None = None,
+    max_call_seconds: int | None = None,
+    silence_timeout_s: int | None = None,
+    fallback_number: str | None = None,
+) -> None:
+    """Update the call-control settings that are given (None leaves a setting as it is)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(
+            """
+            UPDATE agent_configs SET
+                transfer_rules = coalesce($2::jsonb, transfer_rules),
+                dtmf_actions = coalesce($3::jsonb, dtmf_actions),
+                max_call_seconds = coalesce($4, max_call_seconds),
+                silence_timeout_s = coalesce($5, silence_timeout_s),
+                fallback_number = coalesce($6, fallback_number),
+                version = version + 1, updated_at = now()
+            WHERE tenant_id = $1
+            """,
+            uuid.UUID(tenant_id),
+            json.dumps(transfer_rules) if transfer_rules is not None else None,
+            json.dumps(dtmf_actions) if dtmf_actions is not None else None,
+            max_call_seconds,
+            silence_timeout_s,
+            fallback_number,
+        )
 
 
 async def resolve_number(pool: asyncpg.Pool, number: str) -> str | None:
@@ -112,9 +150,11 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         row = await conn.fetchrow(_LOAD_CONFIG, uuid.UUID(tenant_id))
     if row is None or row["status"] != "active":
         return None
-    vad = json.loads(row["vad"]) if isinstance(row["vad"], str) else dict(row["vad"])
-    sliders = json.loads(row["sliders"]) if isinstance(row["sliders"], str) else row["sliders"]
-    blocks = json.loads(row["blocks"]) if isinstance(row["blocks"], str) else row["blocks"]
+    vad = _json(row["vad"])
+    sliders = _json(row["sliders"])
+    blocks = _json(row["blocks"])
+    rules = _json(row["transfer_rules"])
+    dtmf = _json(row["dtmf_actions"])
     return TenantConfig(
         tenant_id=str(row["tenant_id"]),
         name=row["name"],
@@ -128,6 +168,19 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         blocks=tuple(sorted((str(k), str(v)) for k, v in blocks.items())),
         max_concurrent_calls=row["max_concurrent_calls"],
         record_calls=row["record_calls"],
+        tools=tuple(str(t) for t in _json(row["tools"])),
+        transfer_rules=tuple(
+            TransferRule(str(r["keyword"]), str(r["number"]), str(r.get("description", "")))
+            for r in rules
+        ),
+        dtmf_actions=tuple(
+            sorted(
+                (str(k), DtmfAction(v["action"], str(v.get("target", "")))) for k, v in dtmf.items()
+            )
+        ),
+        max_call_seconds=row["max_call_seconds"],
+        silence_timeout_s=row["silence_timeout_s"],
+        fallback_number=row["fallback_number"],
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token=row["twilio_auth_token"],
         version=row["version"],

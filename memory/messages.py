@@ -1,0 +1,93 @@
+"""Messages and callback requests taken by the agent for the agency. I/O: asyncpg.
+
+One message per (call, reason): a retried tool call does not record it twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from memory.db import tenant_tx
+
+_INSERT = """
+INSERT INTO messages (tenant_id, message_id, call_sid, caller_number, caller_name, reason,
+                      preferred_time, callback_number)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (tenant_id, call_sid, reason) DO UPDATE SET
+    caller_name = coalesce(EXCLUDED.caller_name, messages.caller_name),
+    preferred_time = coalesce(EXCLUDED.preferred_time, messages.preferred_time),
+    callback_number = coalesce(EXCLUDED.callback_number, messages.callback_number)
+RETURNING message_id
+"""
+_LIST = """
+SELECT message_id, call_sid, caller_number, caller_name, reason, preferred_time, callback_number,
+       status, created_at, done_at
+FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
+ORDER BY created_at DESC LIMIT $3
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    call_sid: str
+    caller_number: str = field(repr=False)
+    reason: str = field(repr=False)
+    caller_name: str | None = field(default=None, repr=False)
+    preferred_time: str | None = None
+    callback_number: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    message_id: str
+    call_sid: str
+    caller_number: str = field(repr=False)
+    caller_name: str | None = field(repr=False)
+    reason: str = field(repr=False)
+    preferred_time: str | None
+    callback_number: str | None = field(repr=False)
+    status: str
+    created_at: datetime
+    done_at: datetime | None
+
+
+async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) -> str:
+    async with tenant_tx(pool, tenant_id) as conn:
+        message_id = await conn.fetchval(
+            _INSERT,
+            uuid.UUID(tenant_id),
+            uuid.uuid4(),
+            message.call_sid,
+            message.caller_number,
+            message.caller_name,
+            message.reason,
+            message.preferred_time,
+            message.callback_number,
+        )
+    return str(message_id)
+
+
+async def list_messages(
+    pool: asyncpg.Pool, tenant_id: str, *, status: str | None = None, limit: int = 50
+) -> list[Message]:
+    async with tenant_tx(pool, tenant_id) as conn:
+        rows = await conn.fetch(_LIST, uuid.UUID(tenant_id), status, limit)
+    return [
+        Message(
+            message_id=str(r["message_id"]),
+            call_sid=r["call_sid"],
+            caller_number=r["caller_number"],
+            caller_name=r["caller_name"],
+            reason=r["reason"],
+            preferred_time=r["preferred_time"],
+            callback_number=r["callback_number"],
+            status=r["status"],
+            created_at=r["created_at"],
+            done_at=r["done_at"],
+        )
+        for r in rows
+    ]

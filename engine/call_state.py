@@ -20,123 +20,91 @@ import hmac
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from engine import call_control as ctl
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64_decoded_len
+from engine.call_control import CallRules, Closing
+from engine.call_events import (
+    CallEvent as CallEvent,
+)
+from engine.call_events import (
+    CancelResponse as CancelResponse,
+)
+from engine.call_events import (
+    ClearPlayback as ClearPlayback,
+)
+from engine.call_events import (
+    CloseAfterSpeech as CloseAfterSpeech,
+)
+from engine.call_events import (
+    CloseKind as CloseKind,
+)
+from engine.call_events import (
+    CloseStream as CloseStream,
+)
+from engine.call_events import (
+    Command as Command,
+)
+from engine.call_events import (
+    CreateResponse as CreateResponse,
+)
+from engine.call_events import (
+    EndCall as EndCall,
+)
+from engine.call_events import (
+    FinishAfterSpeech as FinishAfterSpeech,
+)
+from engine.call_events import (
+    FinishFailed as FinishFailed,
+)
+from engine.call_events import (
+    FinishSettled as FinishSettled,
+)
+from engine.call_events import (
+    ModelClosed as ModelClosed,
+)
+from engine.call_events import (
+    ModelReconnected as ModelReconnected,
+)
+from engine.call_events import (
+    NoStream as NoStream,
+)
+from engine.call_events import (
+    Observe as Observe,
+)
+from engine.call_events import (
+    RecordTurn as RecordTurn,
+)
+from engine.call_events import (
+    RequestResponse as RequestResponse,
+)
+from engine.call_events import (
+    SendMark as SendMark,
+)
+from engine.call_events import (
+    SendMedia as SendMedia,
+)
+from engine.call_events import (
+    SendToolOutput as SendToolOutput,
+)
+from engine.call_events import (
+    SendUserText as SendUserText,
+)
+from engine.call_events import (
+    StreamClosed as StreamClosed,
+)
+from engine.call_events import (
+    Tick as Tick,
+)
+from engine.call_events import (
+    ToolResult as ToolResult,
+)
+from engine.call_events import (
+    Truncate as Truncate,
+)
 
 Phase = Literal["waiting", "live", "ended"]
-
-
-# --- events that do not come straight from a codec ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ModelClosed:
-    """The realtime socket closed or could not be opened."""
-
-    permanent: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamClosed:
-    """The Twilio socket closed without a `stop` (network break or server-side close)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class NoStream:
-    """Twilio never connected the media stream after the call was claimed."""
-
-
-CallEvent = (
-    tw.Start
-    | tw.Mark
-    | tw.Dtmf
-    | tw.Stop
-    | rt.AudioDelta
-    | rt.SpeechStarted
-    | rt.SpeechStopped
-    | rt.ResponseCreated
-    | rt.ResponseDone
-    | rt.CallerTranscript
-    | rt.AgentTranscript
-    | rt.ServerError
-    | ModelClosed
-    | StreamClosed
-    | NoStream
-)
-
-
-# --- commands ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendMedia:
-    payload: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendMark:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClearPlayback:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CancelResponse:
-    response_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Truncate:
-    item_id: str
-    audio_end_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecordTurn:
-    role: Literal["caller", "agent", "dtmf", "system"]
-    text: str
-    meta: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CloseStream:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class EndCall:
-    outcome: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Observe:
-    """A measurement for metrics: greeting_ms, turn_ms, barge_in, model_error."""
-
-    metric: str
-    value: float
-    detail: str = ""
-
-
-Command = (
-    SendMedia
-    | SendMark
-    | ClearPlayback
-    | CancelResponse
-    | Truncate
-    | RecordTurn
-    | CloseStream
-    | EndCall
-    | Observe
-)
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -183,6 +151,18 @@ class CallState:
     greeted: bool = False
     caller_stopped_at: float | None = None
     outcome: str | None = None
+    # call control (engine.call_control)
+    rules: CallRules = CallRules()
+    response_requested: bool = False
+    last_request: str | None = None
+    queued: tuple[str | None, ...] = ()
+    closing: Closing | None = None
+    outcome_hint: str | None = None
+    transferred_to: str | None = None
+    quiet_since: float | None = None
+    caller_speaking: bool = False
+    silence_prompts: int = 0
+    transfer_hint: str | None = None
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -191,8 +171,8 @@ class CallState:
         return 0
 
 
-def new_call(call_sid: str, media_token: str) -> CallState:
-    return CallState(call_sid=call_sid, media_token=media_token)
+def new_call(call_sid: str, media_token: str, rules: CallRules | None = None) -> CallState:
+    return CallState(call_sid=call_sid, media_token=media_token, rules=rules or CallRules())
 
 
 def heard_bytes(state: CallState, now: float) -> tuple[str, int] | None:
@@ -271,12 +251,14 @@ def _on_audio(
 def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, list[Command]]:
     for index, mark in enumerate(state.pending):
         if mark.name == event.name:
-            return replace(state, pending=state.pending[index + 1 :], last_played_at=now), []
+            state = replace(state, pending=state.pending[index + 1 :], last_played_at=now)
+            commands: list[Command] = []
+            return ctl.check_closing(state, now, commands), commands
     return state, []  # a mark returned after a clear, or not ours: nothing to do
 
 
 def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Command]]:
-    state = replace(state, caller_stopped_at=None)
+    state = replace(state, caller_stopped_at=None, caller_speaking=True, silence_prompts=0)
     heard = heard_bytes(state, now)
     if state.phase != "live" or heard is None:
         return state, []
@@ -287,10 +269,12 @@ def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Co
         commands.append(CancelResponse(state.response_id))
         cancelled = cancelled | {state.response_id}
     heard_ms = heard_b // BYTES_PER_MS
-    commands.append(Truncate(item_id, heard_ms))
-    interrupted = [(item_id, heard_ms)]
+    interrupted: list[tuple[str, int]] = []
+    if item_id:  # items of a replaced model session cannot be truncated
+        commands.append(Truncate(item_id, heard_ms))
+        interrupted.append((item_id, heard_ms))
     for mark in state.pending:
-        if mark.item_id not in {i for i, _ in interrupted}:
+        if mark.item_id and mark.item_id not in {i for i, _ in interrupted}:
             commands.append(Truncate(mark.item_id, 0))
             interrupted.append((mark.item_id, 0))
     commands.append(Observe("barge_in", 1))
@@ -308,7 +292,22 @@ def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Co
 def _end(state: CallState, outcome: str, detail: str = "") -> tuple[CallState, list[Command]]:
     if state.phase == "ended":
         return state, []
-    return replace(state, phase="ended", outcome=outcome), [EndCall(outcome, detail)]
+    outcome = ctl.end_outcome(state, outcome)
+    return replace(state, phase="ended", outcome=outcome), [ctl.end_event(state, outcome, detail)]
+
+
+def _on_reconnected(state: CallState) -> CallState:
+    """A new model session: nothing is running there, and the old items are gone (audio of
+    them still playing can be cleared but not truncated)."""
+    pending = tuple(replace(m, item_id="") for m in state.pending)
+    return replace(
+        state,
+        response_id=None,
+        response_requested=False,
+        item_bytes=(),
+        pending=pending,
+        cancelled=frozenset(),
+    )
 
 
 def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, list[Command]]:
@@ -320,19 +319,32 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     if isinstance(event, rt.SpeechStarted):
         return _on_speech_started(state, now)
     if isinstance(event, rt.SpeechStopped):
-        return replace(state, caller_stopped_at=now), []
+        return replace(state, caller_stopped_at=now, caller_speaking=False), []
     if isinstance(event, rt.ResponseCreated):
-        return replace(state, response_id=event.response_id), []
+        return ctl.on_response_created(state, event), []
     if isinstance(event, rt.ResponseDone):
-        if state.response_id == event.response_id:
-            state = replace(state, response_id=None)
+        commands: list[Command] = []
         if event.status == "failed":
-            return state, [Observe("model_error", 1, "response failed")]
-        return state, []
+            commands.append(Observe("model_error", 1, "response failed"))
+        return ctl.on_response_done(state, event, now, commands), commands
+    if isinstance(event, Tick):
+        return ctl.on_tick(state, now)
+    if isinstance(event, RequestResponse):
+        commands = []
+        return ctl.request_response(state, event.instructions, commands), commands
+    if isinstance(event, ToolResult):
+        return ctl.on_tool_result(state, event, now)
+    if isinstance(event, CloseAfterSpeech):
+        commands = []
+        state = ctl.begin_closing(
+            state, event.kind, event.say, event.target, event.reason, now, commands
+        )
+        return state, commands
     if isinstance(event, rt.CallerTranscript):
         text = event.text.strip()
         if not text:
             return state, []
+        state = ctl.on_caller_transcript(state, text)
         return state, [RecordTurn("caller", text, {"item_id": event.item_id})]
     if isinstance(event, rt.AgentTranscript):
         text = event.text.strip()
@@ -349,14 +361,14 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     if isinstance(event, tw.Start):
         return _on_start(state, event, now)
     if isinstance(event, tw.Dtmf):
-        if state.phase != "live":
-            return state, []
-        return state, [RecordTurn("dtmf", event.digit)]
+        return ctl.on_dtmf(state, event.digit, now)
     if isinstance(event, tw.Stop):
         return _end(state, "caller_hung_up")
     if isinstance(event, rt.ServerError):
         if event.code in rt.BENIGN_ERROR_CODES:
             return state, []
+        if event.code == ctl.BUSY_ERROR:
+            return ctl.on_server_error(state, event), []
         return state, [Observe("model_error", 1, event.code or event.type)]
     if isinstance(event, ModelClosed):
         return _end(state, "model_failed", event.reason)
@@ -364,4 +376,10 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         return _end(state, "stream_lost", event.reason)
     if isinstance(event, NoStream) and state.phase == "waiting":
         return _end(state, "stream_never_connected")
+    if isinstance(event, FinishFailed):
+        return _end(state, "agent_hung_up", event.detail)
+    if isinstance(event, FinishSettled):
+        return _end(state, "agent_hung_up")
+    if isinstance(event, ModelReconnected):
+        return _on_reconnected(state), []
     return state, []

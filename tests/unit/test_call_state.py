@@ -314,7 +314,9 @@ def test_barge_in_with_nothing_unplayed_produces_nothing() -> None:
     assert state.pending == ()
     after, log = run([(2.5, speech())], state)
     assert log == []
-    assert after == state
+    assert after.pending == state.pending
+    assert after.cancelled == state.cancelled
+    assert after.caller_speaking  # only the caller's own turn has begun
 
 
 def test_barge_in_with_nothing_sent_produces_nothing() -> None:
@@ -523,7 +525,14 @@ def test_dtmf_is_recorded_only_while_live() -> None:
     _, log = run([(0.5, tw.Dtmf("1"))], waiting)
     assert log == []
     state, log = run([(1.0, tw.Dtmf("5")), (1.5, tw.Dtmf("#"))], live_at(0.0))
-    assert commands_of(log) == [cs.RecordTurn("dtmf", "5"), cs.RecordTurn("dtmf", "#")]
+    assert commands_of(log) == [
+        cs.RecordTurn("dtmf", "5"),
+        cs.SendUserText("The caller pressed 5 on their keypad."),
+        cs.CreateResponse(None),
+        cs.RecordTurn("dtmf", "#"),
+        cs.SendUserText("The caller pressed # on their keypad."),  # its response waits
+    ]
+    assert state.queued == (None,)
     _, log = run([(2.0, tw.Stop("CA1")), (2.5, tw.Dtmf("9"))], state)
     assert commands_of(log) == [cs.EndCall("caller_hung_up")]
 

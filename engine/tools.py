@@ -1,0 +1,143 @@
+"""The agent's tools as data: names, descriptions, JSON schemas, timeouts. Pure.
+
+Which tools an agent has comes from its tenant's config; their schemas go into
+`session.update`. Arguments the model sends are parsed and validated here against the schema;
+a bad argument is an error result for the model, never an exception in the call. The
+implementations (which do I/O) live in actors/call_tools.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from engine.config import TenantConfig
+
+FILLER_AFTER_S = 1.0
+FILLER_TEXT = "One moment while I check that."
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    timeout_s: float = 5.0
+
+    def session_entry(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+
+
+class ToolArgumentError(ValueError):
+    """Arguments that are not JSON or do not satisfy the tool's schema."""
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _end_call() -> ToolSpec:
+    return ToolSpec(
+        "end_call",
+        "End the phone call. Use it when the caller says goodbye or has nothing else, or when "
+        "the conversation is clearly over. You will be asked to say goodbye; the line is hung "
+        "up once your goodbye has been heard.",
+        _object({"reason": {"type": "string", "maxLength": 200}}, []),
+        timeout_s=2.0,
+    )
+
+
+def _transfer_call(tenant: TenantConfig) -> ToolSpec:
+    keywords = [rule.keyword for rule in tenant.transfer_rules]
+    lines = "; ".join(
+        f"'{r.keyword}': {r.description or 'transfer target'}" for r in tenant.transfer_rules
+    )
+    return ToolSpec(
+        "transfer_call",
+        "Transfer the caller to a person at the agency. Use it when the caller asks for a "
+        f"person or a department, or needs something you cannot do. Targets: {lines}.",
+        _object(
+            {
+                "target": {"type": "string", "enum": keywords},
+                "reason": {"type": "string", "maxLength": 300},
+            },
+            ["target"],
+        ),
+        timeout_s=2.0,
+    )
+
+
+def _get_current_time() -> ToolSpec:
+    return ToolSpec(
+        "get_current_time",
+        "The current date and time at the agency, to answer questions about time, opening "
+        "hours or dates.",
+        _object({}, []),
+        timeout_s=1.0,
+    )
+
+
+def _take_message() -> ToolSpec:
+    return ToolSpec(
+        "take_message",
+        "Record a message or callback request for the agency staff. Confirm the details with "
+        "the caller first.",
+        _object(
+            {
+                "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "caller_name": {"type": "string", "maxLength": 200},
+                "callback_number": {"type": "string", "pattern": r"^\+?[0-9 ()\-.]{7,20}$"},
+                "preferred_time": {"type": "string", "maxLength": 200},
+            },
+            ["reason"],
+        ),
+        timeout_s=5.0,
+    )
+
+
+def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
+    """The tools this tenant's agent has, by name. `transfer_call` needs at least one rule."""
+    specs: dict[str, ToolSpec] = {}
+    for name in tenant.tools:
+        if name == "end_call":
+            specs[name] = _end_call()
+        elif name == "transfer_call" and tenant.transfer_rules:
+            specs[name] = _transfer_call(tenant)
+        elif name == "get_current_time":
+            specs[name] = _get_current_time()
+        elif name == "take_message":
+            specs[name] = _take_message()
+    return specs
+
+
+def parse_arguments(spec: ToolSpec, raw: str) -> dict[str, Any]:
+    """Arguments as a dict, or ToolArgumentError with a message the model can act on."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, RecursionError):
+        raise ToolArgumentError("arguments are not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ToolArgumentError("arguments must be a JSON object")
+    errors = sorted(Draft202012Validator(spec.parameters).iter_errors(value), key=str)
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "arguments"
+        raise ToolArgumentError(f"{where}: {first.message}")
+    return value
+
+
+def tool_output(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,17 +1,19 @@
 """CallActor: one live phone call, single use.
 
-State it owns: the Twilio media WebSocket server (on its own port), the realtime model socket,
-the call's state machine (engine.call_state), the rolling deque of turns and their write-behind
-to the memory pool, and the call's measurements. Audio never leaves this process: Twilio's
-mu-law payloads go to the model untouched and the model's deltas go back untouched, and no Ray
-call is made per frame - Ray is used for claim, turn batches and the end-of-call report.
+State it owns: the Twilio media WebSocket server (on its own port), the link to the realtime
+model (actors/model_link.py), the call's state machine (engine.call_state), the rolling deque of
+turns and their write-behind to the memory pool, running tools, and the call's measurements.
+Audio never leaves this process: Twilio's mu-law payloads go to the model untouched and the
+model's deltas go back untouched, and no Ray call is made per frame - Ray is used for claim,
+turn batches, tools, hang-up/transfer and the end-of-call report.
 
 Idempotent methods: `start` (returns the same port), `prepare` for the same call (returns the
 same URL), `check_health`.
 
 When it dies mid-call: Twilio's stream breaks and Twilio requests the `<Connect action>`; the
-webhook finds no outcome on the call row and decides what the caller gets next. Turns not yet
-flushed (at most a quarter second of conversation) are lost; everything earlier is in Postgres.
+webhook finds no outcome on the call row and connects the call to a fresh actor, which resumes
+from the turns in Postgres. Turns not yet flushed (at most a quarter second of conversation)
+are lost; everything earlier is there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -27,30 +30,50 @@ from typing import Any
 
 import structlog
 from twilio.request_validator import RequestValidator
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from actors.ports import CallLifecycle, CallReport, CallSetup, MemoryClient
+from actors.call_tools import ToolContext, run_tool
+from actors.model_link import ModelLink
+from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
 from actors.turn_writer import TurnWriter
 from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
+from engine.call_control import CallRules
 from engine.config import EngineConfig
 from engine.histogram import Histogram
-from engine.realtime_client import RealtimeError, open_realtime
-from memory.models import CallEnd, CallStart
+from engine.tools import FILLER_AFTER_S, tool_specs
+from memory.models import CallEnd, CallStart, Turn
+from prompts import call_lines
 from prompts.context import CallerContext, pack_context
 from prompts.greeting import choose_greeting
-from prompts.instructions import AgentPrompt, build_instructions, greeting_request
+from prompts.instructions import AgentPrompt, build_instructions, greeting_request, resume_request
 
 log = structlog.get_logger(__name__)
 
 STREAM_CONNECT_TIMEOUT_S = 30.0
 FINISH_STEP_TIMEOUT_S = 1.5
-MAX_BUFFERED_INBOUND = 500  # 10 s of 20 ms frames while the model socket is not open yet
+SETTLE_AFTER_REST_S = 5.0
+TICK_S = 1.0
 TWILIO_MAX_MESSAGE = 64 * 1024
+
+
+def _rules(setup: CallSetup) -> CallRules:
+    tenant = setup.tenant
+    return CallRules(
+        silence_s=float(tenant.silence_timeout_s),
+        max_call_s=float(tenant.max_call_seconds),
+        dtmf=tenant.dtmf_actions,
+        transfers=tenant.transfer_rules,
+        fallback_number=tenant.fallback_number,
+    )
+
+
+def _recap(turns: list[Turn]) -> str:
+    spoken = [t for t in turns if t.role in ("caller", "agent")][-6:]
+    return "\n".join(f"{'Caller' if t.role == 'caller' else 'You'}: {t.text}" for t in spoken)
 
 
 class CallActor:
@@ -59,22 +82,22 @@ class CallActor:
         config: EngineConfig,
         memory: MemoryClient,
         lifecycle: CallLifecycle | None = None,
+        control: CallControl | None = None,
     ) -> None:
         self._config = config
         self._memory = memory
         self._lifecycle = lifecycle
+        self._control = control
         self._server: Server | None = None
         self._port: int | None = None
         self._setup: CallSetup | None = None
         self._media_url = ""
         self._state: cs.CallState | None = None
         self._twilio: ServerConnection | None = None
-        self._model: ClientConnection | None = None
-        self._model_ready = asyncio.Event()
         self._twilio_out: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
+        self._model: ModelLink | None = None
         self._model_rx_ns = 0  # when the model frame being handled arrived
-        self._model_out: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
-        self._inbound_backlog: list[str] = []
+        self._specs: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns: TurnWriter | None = None
         self._done = asyncio.Event()
@@ -83,8 +106,10 @@ class CallActor:
         self._stream_started_at: float | None = None
         self._greeting_ms: float | None = None
         self._turn_ms: list[float] = []
+        self._tool_overhead_ms: list[float] = []
         self._barge_ins = 0
         self._model_errors = 0
+        self._fillers = 0
         self._frames_in = 0
         self._frames_out = 0
         self._dropped = 0
@@ -136,24 +161,37 @@ class CallActor:
         self._setup = setup
         self._log = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
         self._media_url = self._config.media_url(port, setup.call_sid)
-        self._state = cs.new_call(setup.call_sid, setup.media_token)
+        self._state = cs.new_call(setup.call_sid, setup.media_token, _rules(setup))
+        self._specs = dict(tool_specs(setup.tenant))
         self._turns = TurnWriter(self._memory, setup.memory_token, setup.call_sid)
+        self._model = ModelLink(
+            self._config,
+            on_frame=self._on_model_frame,
+            on_opened=self._on_model_opened,
+            on_gone=self._on_model_gone,
+            log_=self._log,
+        )
+        self._model.sent_latency = self._observe_inbound
         self._prepared_at = time.monotonic()
         self._spawn(self._record_start())
-        self._spawn(self._run_model())
+        self._spawn(self._model.run())
         self._spawn(self._turns.run())
         self._spawn(self._write_twilio())
         self._spawn(self._stream_watchdog())
-        self._log.info("call_prepared", port=port)
+        self._spawn(self._tick())
+        self._log.info("call_prepared", port=port, attempt=setup.attempt)
         return self._media_url
 
     async def check_health(self) -> dict[str, object]:
         state = self._state
         return {
+            "pid": os.getpid(),
             "port": self._port,
             "call_sid": self._setup.call_sid if self._setup else None,
             "phase": state.phase if state else "warm",
             "pending_turns": self._turns.pending if self._turns else 0,
+            "model_reconnects": self._model.reconnects if self._model else 0,
+            "model_gap_ms": self._model.last_gap_ms if self._model else None,
         }
 
     async def wait_done(self, timeout: float) -> str | None:
@@ -161,6 +199,16 @@ class CallActor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._done.wait(), timeout)
         return self._state.outcome if self._state and self._done.is_set() else None
+
+    async def shutdown(self, timeout: float = 5.0) -> str | None:
+        """End whatever this actor is doing (engine shutdown, tests); returns the outcome."""
+        if self._setup is None:
+            if self._server is not None:
+                self._server.close()
+            return None
+        if not self._finishing:
+            await self._finish(cs.EndCall("engine_shutdown"))
+        return await self.wait_done(timeout)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -171,6 +219,11 @@ class CallActor:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.error("call_task_failed", error=repr(task.exception()))
+
+    def _require_setup(self) -> CallSetup:
+        if self._setup is None:
+            raise RuntimeError("call actor is not prepared")
+        return self._setup
 
     async def _record_start(self) -> None:
         setup = self._require_setup()
@@ -189,17 +242,38 @@ class CallActor:
         await asyncio.sleep(STREAM_CONNECT_TIMEOUT_S)
         await self._apply(cs.NoStream())
 
-    def _require_setup(self) -> CallSetup:
-        if self._setup is None:
-            raise RuntimeError("call actor is not prepared")
-        return self._setup
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            state = self._state
+            if state is None or state.phase == "ended":
+                return
+            if state.phase != "live":
+                continue
+            await self._apply(cs.Tick())
+            model = self._model
+            if (
+                model is not None
+                and model.ready
+                and time.monotonic() - model.opened_at > self._config.realtime_session_max_s
+                and state.response_id is None
+                and not state.pending
+            ):
+                model.rotate()
 
     # --- the model side -------------------------------------------------------------------
 
-    def _instructions(self) -> tuple[str, str]:
+    async def _on_model_opened(self, reconnected: bool) -> list[str]:
+        """The frames a new session starts with: configuration, then either the opening
+        request (first session) or the conversation so far (after a drop)."""
         setup = self._require_setup()
+        assert self._turns is not None
         tenant = setup.tenant
         now = datetime.now(UTC)
+        earlier: list[Turn] = []
+        if setup.attempt > 0 and not reconnected:
+            earlier = await self._memory.load_turns(setup.memory_token, setup.call_sid)
+            self._turns.preload(earlier)
         greeting = choose_greeting(
             new_caller_template=tenant.greeting_new,
             returning_template=tenant.greeting_returning,
@@ -214,49 +288,54 @@ class CallActor:
             sliders=dict(tenant.sliders),
             blocks=dict(tenant.blocks),
             time_zone=tenant.time_zone,
+            tools=tuple(self._specs),
         )
         context = pack_context(
             CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=()),
             now=now,
         )
+        resumed = setup.attempt > 0
         instructions = build_instructions(
-            agent, caller_number=setup.from_number, context=context, greeting=greeting, now=now
+            agent,
+            caller_number=setup.from_number,
+            context=context,
+            greeting=greeting,
+            now=now,
+            resumed_from=_recap(list(self._turns.history)) if resumed else None,
         )
-        return instructions, greeting
-
-    async def _run_model(self) -> None:
-        setup = self._require_setup()
-        api_key = self._config.openai_api_key or "offline-simulator"
-        try:
-            instructions, greeting = self._instructions()
-            model = await open_realtime(
-                self._config.openai_base_url, self._config.realtime_model, api_key
+        frames = [
+            rt.session_update(
+                instructions=instructions,
+                voice=tenant.voice,
+                vad=tenant.vad,
+                tools=[spec.session_entry() for spec in self._specs.values()] or None,
             )
-        except RealtimeError as exc:
-            self._log.error("model_connect_failed", retryable=exc.retryable, status=exc.status)
-            await self._apply(cs.ModelClosed(permanent=not exc.retryable, reason=str(exc)))
-            return
-        self._model = model
-        tenant = setup.tenant
-        await model.send(
-            rt.session_update(instructions=instructions, voice=tenant.voice, vad=tenant.vad)
-        )
-        await model.send(rt.response_create(greeting_request(greeting)))
-        for text in self._inbound_backlog:
-            await model.send(text)
-        self._inbound_backlog.clear()
-        self._model_ready.set()
-        writer = asyncio.get_running_loop().create_task(self._write_model(model))
-        try:
-            async for frame in model:
-                await self._on_model_frame(frame)
-            reason = f"model closed the socket ({model.close_code})"
-        except ConnectionClosed as exc:
-            reason = f"model socket broke ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
-        finally:
-            writer.cancel()
-            self._model_ready.clear()
-        await self._apply(cs.ModelClosed(permanent=False, reason=reason))
+        ]
+        if reconnected or resumed:
+            frames += self._replay()
+        if reconnected:
+            asyncio.get_running_loop().call_soon(self._spawn, self._apply(cs.ModelReconnected()))
+        else:
+            opening = resume_request() if resumed else greeting_request(greeting)
+            asyncio.get_running_loop().call_soon(
+                self._spawn, self._apply(cs.RequestResponse(opening))
+            )
+        return frames
+
+    def _replay(self) -> list[str]:
+        assert self._turns is not None
+        frames: list[str] = []
+        for turn in self._turns.history:
+            if turn.role == "caller":
+                frames.append(rt.conversation_text("user", turn.text))
+            elif turn.role == "agent":
+                frames.append(rt.conversation_text("assistant", turn.text))
+            elif turn.role == "dtmf":
+                frames.append(rt.conversation_text("user", call_lines.keypad(turn.text)))
+        return frames
+
+    async def _on_model_gone(self, permanent: bool, reason: str) -> None:
+        await self._apply(cs.ModelClosed(permanent=permanent, reason=reason))
 
     async def _on_model_frame(self, frame: str | bytes) -> None:
         self._model_rx_ns = time.perf_counter_ns()
@@ -265,30 +344,45 @@ class CallActor:
         except ValueError:
             self._log.warning("model_frame_rejected")
             return
-        if event is None or isinstance(event, rt.SessionUpdated | rt.FunctionCall):
+        if event is None or isinstance(event, rt.SessionUpdated):
+            return
+        if isinstance(event, rt.FunctionCall):
+            self._spawn(self._run_tool(event, self._model_rx_ns))
             return
         if isinstance(event, rt.ServerError) and event.code not in rt.BENIGN_ERROR_CODES:
             self._log.warning("model_error", code=event.code, message=event.message)
         await self._apply(event)
 
-    async def _write_model(self, model: ClientConnection) -> None:
-        queue = self._model_out
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            text, received_ns = item
-            await model.send(text)
-            if received_ns:
-                self._inbound_latency.observe((time.perf_counter_ns() - received_ns) / 1000)
+    async def _run_tool(self, call: rt.FunctionCall, received_ns: int) -> None:
+        setup = self._require_setup()
+        assert self._turns is not None
+        self._turns.add(
+            "tool", f"{call.name}({call.arguments})", {"call_id": call.call_id, "name": call.name}
+        )
+        ctx = ToolContext(
+            tenant=setup.tenant,
+            call_sid=setup.call_sid,
+            caller_number=setup.from_number,
+            memory=self._memory,
+            memory_token=setup.memory_token,
+        )
+        began = time.perf_counter()
+        task = asyncio.get_running_loop().create_task(
+            run_tool(self._specs.get(call.name), call.call_id, call.name, call.arguments, ctx)
+        )
+        done, _ = await asyncio.wait({task}, timeout=FILLER_AFTER_S)
+        if not done:
+            self._fillers += 1
+            await self._apply(cs.RequestResponse(call_lines.FILLER))
+        result = await task
+        tool_ms = (time.perf_counter() - began) * 1000
+        total_ms = (time.perf_counter_ns() - received_ns) / 1e6
+        self._tool_overhead_ms.append(max(0.0, total_ms - tool_ms))
+        self._log.info("tool_ran", tool=call.name, tool_ms=round(tool_ms, 2))
+        await self._apply(result)
 
-    def _send_model(self, text: str, received_ns: int = 0) -> None:
-        if self._model_ready.is_set():
-            self._model_out.put_nowait((text, received_ns))
-        elif len(self._inbound_backlog) < MAX_BUFFERED_INBOUND:
-            self._inbound_backlog.append(text)
-        else:
-            self._dropped += 1
+    def _observe_inbound(self, received_ns: int) -> None:
+        self._inbound_latency.observe((time.perf_counter_ns() - received_ns) / 1000)
 
     # --- the Twilio side ------------------------------------------------------------------
 
@@ -311,7 +405,7 @@ class CallActor:
 
     async def _handle_twilio(self, ws: ServerConnection) -> None:
         state = self._state
-        if state is None or state.phase != "waiting" or self._twilio is not None:
+        if state is None or state.phase == "live" or self._twilio is not None:
             await ws.close(1008, "no stream expected")
             return
         self._twilio = ws
@@ -342,11 +436,11 @@ class CallActor:
 
     def _on_caller_audio(self, event: tw.Media, received_ns: int) -> None:
         state = self._state
-        if state is None or state.phase != "live":
+        if state is None or state.phase != "live" or self._model is None:
             self._dropped += 1
             return
         self._frames_in += 1
-        self._send_model(rt.audio_append(event.payload), received_ns)
+        self._model.send(rt.audio_append(event.payload), received_ns)
 
     async def _write_twilio(self) -> None:
         queue = self._twilio_out
@@ -376,7 +470,7 @@ class CallActor:
             self._stream_started_at = now
             self._spawn(self._stream_connected(event.stream_sid))
         for command in commands:
-            await self._execute(command, now)
+            await self._execute(command)
 
     async def _stream_connected(self, stream_sid: str) -> None:
         setup = self._require_setup()
@@ -386,7 +480,11 @@ class CallActor:
             )
         self._log.info("stream_started", stream_sid=stream_sid)
 
-    async def _execute(self, command: cs.Command, now: float) -> None:
+    def _to_model(self, text: str) -> None:
+        if self._model is not None:
+            self._model.send(text)
+
+    async def _execute(self, command: cs.Command) -> None:
         state = self._state
         assert state is not None
         assert self._turns is not None
@@ -399,9 +497,15 @@ class CallActor:
         elif isinstance(command, cs.ClearPlayback):
             self._twilio_out.put_nowait((tw.encode_clear(state.stream_sid), 0))
         elif isinstance(command, cs.CancelResponse):
-            self._send_model(rt.response_cancel())
+            self._to_model(rt.response_cancel())
         elif isinstance(command, cs.Truncate):
-            self._send_model(rt.item_truncate(command.item_id, command.audio_end_ms))
+            self._to_model(rt.item_truncate(command.item_id, command.audio_end_ms))
+        elif isinstance(command, cs.CreateResponse):
+            self._to_model(rt.response_create(command.instructions))
+        elif isinstance(command, cs.SendUserText):
+            self._to_model(rt.user_text(command.text))
+        elif isinstance(command, cs.SendToolOutput):
+            self._to_model(rt.function_call_output(command.call_id, command.output))
         elif isinstance(command, cs.RecordTurn):
             self._turns.add(command.role, command.text, command.meta)
         elif isinstance(command, cs.Observe):
@@ -411,6 +515,8 @@ class CallActor:
             self._log.warning("stream_refused", reason=command.reason)
             if ws is not None:
                 await ws.close(command.code, command.reason)
+        elif isinstance(command, cs.FinishAfterSpeech):
+            self._spawn(self._finish_after_speech(command))
         elif isinstance(command, cs.EndCall):
             self._spawn(self._finish(command))
 
@@ -423,6 +529,25 @@ class CallActor:
             self._barge_ins += 1
         elif command.metric == "model_error":
             self._model_errors += 1
+
+    async def _finish_after_speech(self, command: cs.FinishAfterSpeech) -> None:
+        """The closing words were heard: hang up or transfer through Twilio. If that fails, end
+        the call from here; the `<Connect action>` then hangs up or dials instead."""
+        setup = self._require_setup()
+        tenant_id = setup.tenant.tenant_id
+        try:
+            if self._control is None:
+                raise RuntimeError("no call control configured")
+            if command.kind == "transfer":
+                await self._control.transfer(tenant_id, setup.call_sid, command.target)
+            else:
+                await self._control.hang_up(tenant_id, setup.call_sid)
+        except Exception as exc:
+            self._log.warning("call_control_failed", kind=command.kind, error=repr(exc))
+            await self._apply(cs.FinishFailed(f"{command.kind} via REST failed: {exc}"))
+            return
+        await asyncio.sleep(SETTLE_AFTER_REST_S)
+        await self._apply(cs.FinishSettled())
 
     async def _finish(self, end: cs.EndCall) -> None:
         """Finalise in an order the `<Connect action>` handler can rely on: the outcome is in
@@ -438,6 +563,7 @@ class CallActor:
             detail=end.detail[:500],
             duration_ms=int((time.monotonic() - started) * 1000),
             greeting_ms=self._greeting_ms,
+            transferred_to=end.transferred_to,
         )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._turns.flush(), FINISH_STEP_TIMEOUT_S)
@@ -474,15 +600,14 @@ class CallActor:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(1000, "call ended"), FINISH_STEP_TIMEOUT_S)
-        model, self._model = self._model, None
-        if model is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(model.close(1000, "call ended"), FINISH_STEP_TIMEOUT_S)
+        if self._model is not None:
+            await self._model.close()
         if self._server is not None:
             self._server.close()
 
     def _report(self, end: cs.EndCall) -> CallReport:
         setup = self._require_setup()
+        model = self._model
         return CallReport(
             call_sid=setup.call_sid,
             tenant_id=setup.tenant.tenant_id,
@@ -493,7 +618,11 @@ class CallActor:
             model_errors=self._model_errors,
             frames_in=self._frames_in,
             frames_out=self._frames_out,
-            dropped_frames=self._dropped,
+            dropped_frames=self._dropped + (model.dropped if model else 0),
             inbound_latency_us=tuple(self._inbound_latency.counts),
             outbound_latency_us=tuple(self._outbound_latency.counts),
+            model_reconnects=model.reconnects if model else 0,
+            model_gap_ms=model.last_gap_ms if model else None,
+            tool_overhead_ms=tuple(self._tool_overhead_ms),
+            fillers=self._fillers,
         )

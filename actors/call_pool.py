@@ -51,7 +51,7 @@ class CallPool:
         self._target = config.warm_calls
         self._warm: list[Any] = []
         self._starting = 0
-        self._active: dict[str, tuple[Any, str]] = {}
+        self._active: dict[str, tuple[Any, str, int]] = {}  # call -> (actor, url, attempt)
         self._refill_task: asyncio.Task[None] | None = None
         self._warmed = asyncio.Event()
         self._outcomes: Counter[str] = Counter()
@@ -109,8 +109,10 @@ class CallPool:
         """Hand a call to a warm actor (or, when none is warm, a new one) and return the media
         URL Twilio should connect to."""
         known = self._active.get(setup.call_sid)
-        if known is not None:
+        if known is not None and known[2] == setup.attempt:
             return known[1]
+        if known is not None:  # the call resumes: its previous actor is gone or going
+            self._kill_quietly(known[0])
         began = time.perf_counter()
         if self._warm:
             handle = self._warm.pop()
@@ -126,7 +128,7 @@ class CallPool:
             with contextlib.suppress(Exception):
                 self._factory.kill(handle)
             raise
-        self._active[setup.call_sid] = (handle, url)
+        self._active[setup.call_sid] = (handle, url, setup.attempt)
         elapsed = (time.perf_counter() - began) * 1000
         self._claims[kind] += 1
         self._claim_ms.observe(elapsed)

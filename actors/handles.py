@@ -19,6 +19,7 @@ import ray
 from actors.ports import CallReport, CallSetup
 from actors.tenant_actor import Admission, AdmitRequest
 from engine.config import EngineConfig, TenantConfig
+from memory.messages import NewMessage
 from memory.models import CallEnd, CallRecord, CallStart, Turn
 
 NAMESPACE = "neurosphere"
@@ -116,7 +117,7 @@ def spawn_call_actor(config: EngineConfig) -> Any:
     cls = _remote(CallActor, num_cpus=0, resources={"call_slot": 1}, max_restarts=0)
     lifecycle = RayCallLifecycle(config)
     return cls.options(namespace=NAMESPACE, lifetime="detached").remote(
-        config, RayMemoryClient(memory_actors(config)), lifecycle
+        config, RayMemoryClient(memory_actors(config)), lifecycle, RayCallControl()
     )
 
 
@@ -163,6 +164,10 @@ class RayMemoryClient:
         )
         return result
 
+    async def take_message(self, token: str, message: NewMessage) -> str:
+        message_id: str = await _await(self._handles[0].take_message.remote(token, message))
+        return message_id
+
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         result: TenantConfig | None = await _await(
             self._handles[0].load_tenant_config.remote(token)
@@ -194,6 +199,22 @@ class RayCallLifecycle:
             await _await(tenant.release.remote(report.call_sid))
         pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
         await _await(pool.call_ended.remote(report, me))
+
+
+class RayCallControl:
+    """CallControl for call actors in Ray: the tenant actor performs the REST request."""
+
+    def _tenant(self, tenant_id: str) -> Any:
+        tenant = existing_tenant_actor(tenant_id)
+        if tenant is None:
+            raise RuntimeError(f"tenant actor {tenant_id} is not running")
+        return tenant
+
+    async def hang_up(self, tenant_id: str, call_sid: str) -> None:
+        await _await(self._tenant(tenant_id).hang_up.remote(call_sid), 15.0)
+
+    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
+        await _await(self._tenant(tenant_id).transfer.remote(call_sid, number), 15.0)
 
 
 class RayCallActorFactory:
@@ -234,6 +255,10 @@ class RayTenantGateway:
 
     async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
         result: Admission = await _await(self._tenant(tenant_id).admit.remote(request), 20.0)
+        return result
+
+    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        result: Admission = await _await(self._tenant(tenant_id).resume.remote(request), 20.0)
         return result
 
     async def validate(

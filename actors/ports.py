@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.config import TenantConfig
+from memory.messages import NewMessage
 from memory.models import CallEnd, CallStart, Turn
 
 
@@ -21,6 +22,14 @@ class MemoryClient(Protocol):
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None: ...
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None: ...
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]: ...
+    async def take_message(self, token: str, message: NewMessage) -> str: ...
+
+
+class CallControl(Protocol):
+    """Acting on the live call through Twilio (the tenant actor holds the credentials)."""
+
+    async def hang_up(self, tenant_id: str, call_sid: str) -> None: ...
+    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,10 @@ class CallReport:
     dropped_frames: int = 0
     inbound_latency_us: tuple[int, ...] = ()  # histogram counts, engine.histogram buckets
     outbound_latency_us: tuple[int, ...] = ()
+    model_reconnects: int = 0
+    model_gap_ms: float | None = None
+    tool_overhead_ms: tuple[float, ...] = ()
+    fillers: int = 0
 
 
 class CallLifecycle(Protocol):
@@ -56,3 +69,4 @@ class CallSetup:
     media_token: str = field(repr=False)
     memory_token: str = field(repr=False)
     webhook_ms: float | None = None
+    attempt: int = 0  # > 0: this call resumes on a new actor after the previous one was lost

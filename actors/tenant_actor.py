@@ -23,7 +23,10 @@ from typing import Literal, Protocol
 import structlog
 from twilio.request_validator import RequestValidator
 
+from actors import twilio_rest
 from actors.ports import CallSetup
+from actors.twilio_rest import CallControlError, TwilioAccount
+from engine import twiml
 from engine.config import EngineConfig, TenantConfig
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 
@@ -65,6 +68,10 @@ class Admission:
 class _Active:
     admission: Admission
     since: float
+    attempt: int = 0
+
+
+MAX_RESUMES = 2
 
 
 class TenantActor:
@@ -134,6 +141,21 @@ class TenantActor:
         if len(self._active) >= tenant.max_concurrent_calls:
             self._log.warning("call_refused_over_cap", cap=tenant.max_concurrent_calls)
             return Admission("refused", reason="over concurrent call cap")
+        return await self._claim(tenant, request, attempt=0)
+
+    async def resume(self, request: AdmitRequest) -> Admission:
+        """The call's actor was lost mid-call (the webhook checked the signature and that the
+        call did not end on purpose): claim a fresh actor that resumes from Postgres."""
+        tenant = await self._tenant()
+        if tenant is None:
+            return Admission("unknown", reason="tenant missing or suspended")
+        previous = self._active.pop(request.call_sid, None)
+        attempt = previous.attempt + 1 if previous is not None else 1
+        if attempt > MAX_RESUMES:
+            return Admission("unavailable", reason="resumed too often")
+        return await self._claim(tenant, request, attempt=attempt)
+
+    async def _claim(self, tenant: TenantConfig, request: AdmitRequest, attempt: int) -> Admission:
         media_token = secrets.token_urlsafe(24)
         setup = CallSetup(
             call_sid=request.call_sid,
@@ -142,9 +164,11 @@ class TenantActor:
             to_number=request.to_number,
             media_token=media_token,
             memory_token=self._token(request.call_sid),
-            webhook_ms=None,
+            attempt=attempt,
         )
-        placeholder = _Active(Admission("unavailable", reason="claiming"), time.monotonic())
+        placeholder = _Active(
+            Admission("unavailable", reason="claiming"), time.monotonic(), attempt
+        )
         self._active[request.call_sid] = placeholder  # counts against the cap while claiming
         try:
             media_url = await self._claimer.claim(setup)
@@ -156,11 +180,40 @@ class TenantActor:
             "admitted",
             media_url=media_url,
             media_token=media_token,
-            record_calls=tenant.record_calls,
+            record_calls=tenant.record_calls and attempt == 0,
         )
         placeholder.admission = admission
-        self._log.info("call_admitted", call_sid=request.call_sid, active=len(self._active))
+        self._log.info(
+            "call_admitted", call_sid=request.call_sid, attempt=attempt, active=len(self._active)
+        )
         return admission
+
+    def _account(self, tenant: TenantConfig) -> TwilioAccount:
+        sid = tenant.twilio_account_sid or self._config.twilio_account_sid
+        token = self._auth_token(tenant)
+        if not sid or not token:
+            raise CallControlError("no Twilio account for this tenant", retryable=False)
+        return TwilioAccount(sid, token, self._config.twilio_api_base_url)
+
+    async def hang_up(self, call_sid: str) -> None:
+        """End the live call through the REST API."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        await twilio_rest.hang_up(self._account(tenant), call_sid)
+        self._log.info("call_hung_up", call_sid=call_sid)
+
+    async def transfer(self, call_sid: str, number: str) -> None:
+        """Redirect the live call to dial `number`; if the dial fails, the dial-status webhook
+        apologises and hangs up."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        action = f"{self._config.public_base_url}/twilio/dial-status?tenant={self._tenant_id}"
+        await twilio_rest.redirect(
+            self._account(tenant), call_sid, twiml.dial(number, action_url=action)
+        )
+        self._log.info("call_transferred", call_sid=call_sid, pii_to=number)
 
     async def release(self, call_sid: str) -> None:
         self._active.pop(call_sid, None)

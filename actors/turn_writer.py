@@ -36,6 +36,13 @@ class TurnWriter:
         self._ready = asyncio.Event()  # set once the call row exists
         self._lock = asyncio.Lock()
 
+    def preload(self, turns: list[Turn]) -> None:
+        """Continue a call resumed on a new actor: its earlier turns become the history, and
+        new turns are numbered after them."""
+        self.history.extend(turns)
+        if turns:
+            self._next_seq = max(self._next_seq, max(t.seq for t in turns) + 1)
+
     def mark_ready(self) -> None:
         self._ready.set()
         self._wake.set()

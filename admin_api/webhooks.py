@@ -144,17 +144,68 @@ async def stream_status(request: Request, ctx: Ctx, form: Form) -> Response:
     return Response(status_code=204)
 
 
+RESUMABLE = frozenset({None, "stream_lost"})
+
+
 @router.post("/stream-ended")
 async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
-    """The `<Connect action>`: Twilio asks what to do now that the media stream is over."""
+    """The `<Connect action>`: Twilio asks what to do now that the media stream is over.
+
+    A call that ended on purpose hangs up (or dials, when a transfer could not be done over
+    REST); a call whose actor died or lost its socket continues on a fresh actor, which
+    resumes from the turns in Postgres, and the caller stays on the line."""
     call_sid = _call_sid(form)
     tenant_id = await _tenant_checked(ctx, request, form)
     record = await calls.get_call(await ctx.db(), tenant_id, call_sid)
-    if record is None or record.outcome is None:
-        # The stream ended without the call actor recording why: it died or lost its socket.
+    base = ctx.config.public_base_url
+    tenant_q = f"?tenant={quote(tenant_id)}"
+    dial_action = f"{base}/twilio/dial-status{tenant_q}"
+    if record is not None and record.outcome in RESUMABLE:
+        admission = await ctx.gateway.resume(
+            tenant_id,
+            AdmitRequest(
+                call_sid=call_sid,
+                from_number=record.from_number,
+                to_number=record.to_number,
+                url=public_url(base, request),
+                params=form,
+                signature=request.headers.get("X-Twilio-Signature", ""),
+            ),
+        )
+        ctx.metrics.call_setups.labels(f"resume_{admission.kind}").inc()
+        if admission.kind == "admitted":
+            return _xml(
+                twiml.stream(
+                    media_url=admission.media_url,
+                    token=admission.media_token,
+                    action_url=f"{base}/twilio/stream-ended{tenant_q}",
+                    status_url=f"{base}/twilio/stream-status{tenant_q}",
+                )
+            )
+        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+    if record is None:
         return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
     if record.outcome == "model_failed":
+        if record.transferred_to:
+            return _xml(
+                twiml.dial(
+                    record.transferred_to, action_url=dial_action, say_first=twiml.MODEL_HANDOFF
+                )
+            )
         return _xml(twiml.say_and_hang_up(twiml.MODEL_APOLOGY))
-    if record.outcome == "stream_lost":
-        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+    if record.outcome == "transferred" and record.transferred_to:
+        # The REST redirect did not happen; dial from here instead.
+        return _xml(twiml.dial(record.transferred_to, action_url=dial_action))
     return _xml(twiml.hang_up())
+
+
+@router.post("/dial-status")
+async def dial_status(request: Request, ctx: Ctx, form: Form) -> Response:
+    """The `<Dial action>` of a transfer: apologise and hang up when nobody answered."""
+    call_sid = _call_sid(form)
+    tenant_id = await _tenant_checked(ctx, request, form)
+    status = form.get("DialCallStatus", "")
+    await calls.record_event(await ctx.db(), tenant_id, call_sid, "dial", status or "-", form)
+    if status in ("completed", "answered"):
+        return _xml(twiml.hang_up())
+    return _xml(twiml.say_and_hang_up(twiml.TRANSFER_FAILED))

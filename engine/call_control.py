@@ -49,6 +49,7 @@ class CallRules:
     max_call_s: float = 1800.0
     dtmf: tuple[tuple[str, DtmfAction], ...] = ()
     transfers: tuple[TransferRule, ...] = ()
+    fallback_number: str | None = None
 
     def rule(self, keyword: str) -> TransferRule | None:
         for rule in self.transfers:

@@ -152,7 +152,7 @@ class CallState:
     caller_stopped_at: float | None = None
     outcome: str | None = None
     # call control (engine.call_control)
-    rules: CallRules = CallRules()
+    rules: CallRules = field(default_factory=CallRules)
     response_requested: bool = False
     last_request: str | None = None
     queued: tuple[str | None, ...] = ()
@@ -371,7 +371,10 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
             return ctl.on_server_error(state, event), []
         return state, [Observe("model_error", 1, event.code or event.type)]
     if isinstance(event, ModelClosed):
-        return _end(state, "model_failed", event.reason)
+        # The caller hears an apology from the <Connect action>, then the fallback number.
+        return _end(
+            replace(state, transferred_to=state.rules.fallback_number), "model_failed", event.reason
+        )
     if isinstance(event, StreamClosed):
         return _end(state, "stream_lost", event.reason)
     if isinstance(event, NoStream) and state.phase == "waiting":

@@ -45,6 +45,22 @@ class EngineConfig:
     warm_calls: int = 4
     memory_actors: int = 2
     log_format: str = "console"
+    # Caller memory (memory actors only). Chat completions and embeddings go to llm_base_url
+    # (None: openai_base_url) with llm_api_key (None: openai_api_key); offline the driver
+    # points them at the OpenAI HTTP simulator. embedding_provider "auto" is "openai" when
+    # OPENAI_API_KEY is set, else the local sentence-embedding model when it is installed.
+    llm_base_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_model: str = "gpt-4o-mini"
+    embedding_provider: Literal["auto", "openai", "local"] = "auto"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dimensions: int = 384
+    post_call_queue: str = "default"
+    post_call_max_attempts: int = 6
+    post_call_backoff_s: float = 5.0
+    post_call_lease_s: int = 300
+    post_call_poll_s: float = 2.0
+    realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
 
     def media_url(self, port: int, call_sid: str) -> str:
         return self.media_public_url.format(port=port, call_sid=call_sid)

@@ -98,6 +98,26 @@ def item_truncate(item_id: str, audio_end_ms: int) -> str:
     )
 
 
+def conversation_text(role: str, text: str) -> str:
+    """A message item for replaying history into a new session (user or assistant)."""
+    kind = "output_text" if role == "assistant" else "input_text"
+    return _dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]},
+        }
+    )
+
+
+def function_call_output(call_id: str, output: str) -> str:
+    return _dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+        }
+    )
+
+
 def user_text(text: str) -> str:
     return _dumps(
         {

@@ -76,9 +76,15 @@ MAX_MESSAGE_BYTES = 15 * 1024 * 1024
 SEND_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 CLIENT_EVENTS = (
-    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
-    "input_audio_buffer.clear", "conversation.item.create", "conversation.item.truncate",
-    "conversation.item.delete", "conversation.item.retrieve", "response.create",
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "conversation.item.retrieve",
+    "response.create",
     "response.cancel",
 )
 
@@ -125,18 +131,26 @@ class _Response:
         usage = None
         if done:
             audio_tokens, text_tokens = self.audio_ms // 50, self.text_chars // 4 + 1
-            usage = {"total_tokens": 120 + audio_tokens + text_tokens, "input_tokens": 120,
-                     "output_tokens": audio_tokens + text_tokens,
-                     "input_token_details": {"text_tokens": 100, "audio_tokens": 20,
-                                             "cached_tokens": 0},
-                     "output_token_details": {"text_tokens": text_tokens,
-                                              "audio_tokens": audio_tokens}}
-        return {"object": "realtime.response", "id": self.id, "status": status,
-                "status_details": details, "output": copy.deepcopy(self.output) if done else [],
-                "conversation_id": "conv_default" if self.in_conversation else None,
-                "output_modalities": self.modalities, "max_output_tokens": "inf",
-                "audio": {"output": {"format": self.audio_format, "voice": self.voice}},
-                "usage": usage, "metadata": self.metadata}
+            usage = {
+                "total_tokens": 120 + audio_tokens + text_tokens,
+                "input_tokens": 120,
+                "output_tokens": audio_tokens + text_tokens,
+                "input_token_details": {"text_tokens": 100, "audio_tokens": 20, "cached_tokens": 0},
+                "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
+            }
+        return {
+            "object": "realtime.response",
+            "id": self.id,
+            "status": status,
+            "status_details": details,
+            "output": copy.deepcopy(self.output) if done else [],
+            "conversation_id": "conv_default" if self.in_conversation else None,
+            "output_modalities": self.modalities,
+            "max_output_tokens": "inf",
+            "audio": {"output": {"format": self.audio_format, "voice": self.voice}},
+            "usage": usage,
+            "metadata": self.metadata,
+        }
 
 
 @dataclass(slots=True)
@@ -246,13 +260,16 @@ class SimSession:
             self.received.append((now, event))
         try:
             if kind is None:
-                raise RequestError("missing_required_parameter",
-                                   "Missing required parameter: 'type'.", "type")
+                raise RequestError(
+                    "missing_required_parameter", "Missing required parameter: 'type'.", "type"
+                )
             if not isinstance(kind, str) or kind not in _HANDLERS:
                 supported = ", ".join(f"'{k}'" for k in CLIENT_EVENTS)
-                raise RequestError("invalid_value",
-                                   f"Invalid value: '{kind}'. Supported values are: {supported}.",
-                                   "type")
+                raise RequestError(
+                    "invalid_value",
+                    f"Invalid value: '{kind}'. Supported values are: {supported}.",
+                    "type",
+                )
             await getattr(self, _HANDLERS[kind])(event, now)
         except RequestError as exc:
             await self._error(exc.code, exc.message, exc.param, client_id)
@@ -260,8 +277,13 @@ class SimSession:
             raise
         except Exception:
             log.exception("sim_event_failed", session_id=self.id, event_type=kind)
-            await self._error("server_error", "The simulator failed on this event.", None,
-                              client_id, error_type="server_error")
+            await self._error(
+                "server_error",
+                "The simulator failed on this event.",
+                None,
+                client_id,
+                error_type="server_error",
+            )
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -283,13 +305,28 @@ class SimSession:
             self.sent.append((time.monotonic(), event))
         await self._write(json.dumps(event))
 
-    async def _error(self, code: str, message: str, param: str | None = None,
-                     client_event_id: str | None = None, *,
-                     error_type: str = "invalid_request_error") -> None:
+    async def _error(
+        self,
+        code: str,
+        message: str,
+        param: str | None = None,
+        client_event_id: str | None = None,
+        *,
+        error_type: str = "invalid_request_error",
+    ) -> None:
         log.info("sim_client_error", session_id=self.id, code=code)
-        await self._send({"type": "error", "error": {
-            "type": error_type, "code": code, "message": message, "param": param,
-            "event_id": client_event_id}})
+        await self._send(
+            {
+                "type": "error",
+                "error": {
+                    "type": error_type,
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": client_event_id,
+                },
+            }
+        )
 
     # --- session and input audio -----------------------------------------------------------
 
@@ -305,14 +342,18 @@ class SimSession:
             self._vad = None
             return
         silence = td["silence_duration_ms"] if td["type"] == "server_vad" else SEMANTIC_SILENCE_MS
-        self._vad = EnergyVad(threshold=td.get("threshold", 0.5),
-                              prefix_padding_ms=td.get("prefix_padding_ms", 300),
-                              silence_duration_ms=silence, audio_format=fmt)
+        self._vad = EnergyVad(
+            threshold=td.get("threshold", 0.5),
+            prefix_padding_ms=td.get("prefix_padding_ms", 300),
+            silence_duration_ms=silence,
+            audio_format=fmt,
+        )
         self._vad.reset(int(self._clock_ms))
 
     async def _on_session_update(self, event: dict[str, Any], now: float) -> None:
-        self._config = apply_session_update(self._config, event.get("session"),
-                                            voice_locked=self._voice_locked)
+        self._config = apply_session_update(
+            self._config, event.get("session"), voice_locked=self._voice_locked
+        )
         self.session_config = copy.deepcopy(event["session"])
         self._configure_vad()
         await self._send({"type": "session.updated", "session": copy.deepcopy(self._config)})
@@ -320,13 +361,15 @@ class SimSession:
     async def _on_input_audio_buffer_append(self, event: dict[str, Any], now: float) -> None:
         payload = event.get("audio")
         if not isinstance(payload, str):
-            raise RequestError("missing_required_parameter",
-                               "Missing required parameter: 'audio'.", "audio")
+            raise RequestError(
+                "missing_required_parameter", "Missing required parameter: 'audio'.", "audio"
+            )
         try:
             audio = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise RequestError("invalid_value", "Invalid 'audio'. Expected base64-encoded audio.",
-                               "audio") from None
+            raise RequestError(
+                "invalid_value", "Invalid 'audio'. Expected base64-encoded audio.", "audio"
+            ) from None
         self.audio_in += audio
         self.append_times.append((now, payload))
         start_ms = self._clock_ms
@@ -342,8 +385,13 @@ class SimSession:
 
     async def _on_speech_started(self, audio_start_ms: int) -> None:
         self._pending_user_item = self._new_id("item")
-        await self._send({"type": "input_audio_buffer.speech_started",
-                          "audio_start_ms": audio_start_ms, "item_id": self._pending_user_item})
+        await self._send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": audio_start_ms,
+                "item_id": self._pending_user_item,
+            }
+        )
         td = self._config["audio"]["input"]["turn_detection"]
         if self._response is not None and td is not None and td.get("interrupt_response", True):
             await self._cancel_response("turn_detected")
@@ -351,8 +399,13 @@ class SimSession:
     async def _on_speech_stopped(self, audio_end_ms: int) -> None:
         item_id = self._pending_user_item or self._new_id("item")
         self._pending_user_item = None
-        await self._send({"type": "input_audio_buffer.speech_stopped",
-                          "audio_end_ms": audio_end_ms, "item_id": item_id})
+        await self._send(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": audio_end_ms,
+                "item_id": item_id,
+            }
+        )
         self._buffer_start_ms = float(audio_end_ms)
         await self._commit(item_id)
         td = self._config["audio"]["input"]["turn_detection"]
@@ -364,31 +417,53 @@ class SimSession:
 
     async def _commit(self, item_id: str) -> None:
         previous = self._items[-1]["id"] if self._items else None
-        await self._send({"type": "input_audio_buffer.committed", "item_id": item_id,
-                          "previous_item_id": previous})
+        await self._send(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": previous,
+            }
+        )
         item: dict[str, Any] = {
-            "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
-            "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
         await self._add_item(item, previous)
         transcripts = self.script.transcripts
-        transcript = (transcripts[self._transcript_i] if self._transcript_i < len(transcripts)
-                      else INAUDIBLE)
+        transcript = (
+            transcripts[self._transcript_i] if self._transcript_i < len(transcripts) else INAUDIBLE
+        )
         self._transcript_i += 1
         item["content"][0]["transcript"] = transcript
         if self._config["audio"]["input"].get("transcription") is not None:
             tokens = len(transcript) // 4 + 1
-            await self._send({
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item_id, "content_index": 0, "transcript": transcript,
-                "usage": {"type": "tokens", "input_tokens": 50, "output_tokens": tokens,
-                          "total_tokens": 50 + tokens}})
+            await self._send(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "transcript": transcript,
+                    "usage": {
+                        "type": "tokens",
+                        "input_tokens": 50,
+                        "output_tokens": tokens,
+                        "total_tokens": 50 + tokens,
+                    },
+                }
+            )
 
-    async def _add_item(self, item: dict[str, Any], previous: str | None,
-                        position: int | None = None) -> None:
+    async def _add_item(
+        self, item: dict[str, Any], previous: str | None, position: int | None = None
+    ) -> None:
         self._items.insert(len(self._items) if position is None else position, item)
         for kind in ("conversation.item.added", "conversation.item.done"):
-            await self._send({"type": kind, "previous_item_id": previous,
-                              "item": copy.deepcopy(item)})
+            await self._send(
+                {"type": kind, "previous_item_id": previous, "item": copy.deepcopy(item)}
+            )
 
     async def _on_input_audio_buffer_commit(self, event: dict[str, Any], now: float) -> None:
         buffered = self._clock_ms - self._buffer_start_ms
@@ -396,7 +471,8 @@ class SimSession:
             raise RequestError(
                 "input_audio_buffer_commit_empty",
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms "
-                f"of audio, but buffer only has {buffered:.2f}ms of audio.")
+                f"of audio, but buffer only has {buffered:.2f}ms of audio.",
+            )
         item_id = self._pending_user_item or self._new_id("item")
         self._pending_user_item = None
         self._buffer_start_ms = self._clock_ms
@@ -417,23 +493,29 @@ class SimSession:
         for i, item in enumerate(self._items):
             if item["id"] == item_id:
                 return i, item
-        raise RequestError("invalid_value", f"Conversation item with id '{item_id}' not found.",
-                           "item_id")
+        raise RequestError(
+            "invalid_value", f"Conversation item with id '{item_id}' not found.", "item_id"
+        )
 
     async def _on_conversation_item_create(self, event: dict[str, Any], now: float) -> None:
         raw = event.get("item")
         wanted = raw.get("id") if isinstance(raw, dict) else None
-        if wanted is not None and (not isinstance(wanted, str)
-                                   or any(i["id"] == wanted for i in self._items)):
-            raise RequestError("invalid_value", f"Invalid 'item.id': '{wanted}' is not available.",
-                               "item.id")
+        if wanted is not None and (
+            not isinstance(wanted, str) or any(i["id"] == wanted for i in self._items)
+        ):
+            raise RequestError(
+                "invalid_value", f"Invalid 'item.id': '{wanted}' is not available.", "item.id"
+            )
         item = normalize_client_item(raw, wanted or self._new_id("item"))
         if item["type"] == "function_call_output" and not any(
-                i["type"] == "function_call" and i.get("call_id") == item["call_id"]
-                for i in self._items):
-            raise RequestError("invalid_value",
-                               f"Tool call ID '{item['call_id']}' not found in conversation.",
-                               "item.call_id")
+            i["type"] == "function_call" and i.get("call_id") == item["call_id"]
+            for i in self._items
+        ):
+            raise RequestError(
+                "invalid_value",
+                f"Tool call ID '{item['call_id']}' not found in conversation.",
+                "item.call_id",
+            )
         prev_id = event.get("previous_item_id")
         if prev_id is None:
             position, previous = None, (self._items[-1]["id"] if self._items else None)
@@ -443,8 +525,11 @@ class SimSession:
             try:
                 index, _ = self._find(prev_id)
             except RequestError:
-                raise RequestError("invalid_value", f"Previous item with id '{prev_id}' not found.",
-                                   "previous_item_id") from None
+                raise RequestError(
+                    "invalid_value",
+                    f"Previous item with id '{prev_id}' not found.",
+                    "previous_item_id",
+                ) from None
             position, previous = index + 1, prev_id
         await self._add_item(item, previous, position)
 
@@ -463,48 +548,67 @@ class SimSession:
         end_ms, index = event.get("audio_end_ms"), event.get("content_index", 0)
         info = self._audio.get(item["id"])
         if info is None:
-            raise RequestError("invalid_value", "Only model output audio messages can be truncated",
-                               "item_id")
+            raise RequestError(
+                "invalid_value", "Only model output audio messages can be truncated", "item_id"
+            )
         if index != 0:
-            raise RequestError("invalid_value", f"Invalid 'content_index': {index}.",
-                               "content_index")
+            raise RequestError(
+                "invalid_value", f"Invalid 'content_index': {index}.", "content_index"
+            )
         if isinstance(end_ms, bool) or not isinstance(end_ms, int):
-            raise RequestError("invalid_type",
-                               "Invalid type for 'audio_end_ms': expected an integer.",
-                               "audio_end_ms")
+            raise RequestError(
+                "invalid_type",
+                "Invalid type for 'audio_end_ms': expected an integer.",
+                "audio_end_ms",
+            )
         if end_ms < 0:
-            raise RequestError("integer_below_min_value", "Invalid 'audio_end_ms': integer below "
-                               f"minimum value. Expected a value >= 0, but got {end_ms} instead.",
-                               "audio_end_ms")
+            raise RequestError(
+                "integer_below_min_value",
+                "Invalid 'audio_end_ms': integer below "
+                f"minimum value. Expected a value >= 0, but got {end_ms} instead.",
+                "audio_end_ms",
+            )
         if end_ms > info.generated_ms:
-            raise RequestError("invalid_value", f"Audio content of {info.generated_ms}ms is "
-                               f"already shorter than {end_ms}ms", "audio_end_ms")
+            raise RequestError(
+                "invalid_value",
+                f"Audio content of {info.generated_ms}ms is already shorter than {end_ms}ms",
+                "audio_end_ms",
+            )
         info.generated_ms = end_ms
         keep = round(len(info.text) * end_ms / max(1, info.full_ms))
         part = item["content"][0]
         part["transcript"] = (part.get("transcript") or "")[:keep]
-        await self._send({"type": "conversation.item.truncated", "item_id": item["id"],
-                          "content_index": 0, "audio_end_ms": end_ms})
+        await self._send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": 0,
+                "audio_end_ms": end_ms,
+            }
+        )
 
     # --- responses ---------------------------------------------------------------------------
 
     async def _on_response_create(self, event: dict[str, Any], now: float) -> None:
         params = event.get("response")
         if params is not None and not isinstance(params, dict):
-            raise RequestError("invalid_type", "Invalid type for 'response': expected an object.",
-                               "response")
+            raise RequestError(
+                "invalid_type", "Invalid type for 'response': expected an object.", "response"
+            )
         if self._response is not None:
             raise RequestError(
                 "conversation_already_has_active_response",
                 f"Conversation already has an active response in progress: {self._response.id}. "
-                "Wait until the response is finished before creating a new one.")
+                "Wait until the response is finished before creating a new one.",
+            )
         self._start_response(params)
 
     async def _on_response_cancel(self, event: dict[str, Any], now: float) -> None:
         wanted = event.get("response_id")
         if self._response is None or (wanted is not None and wanted != self._response.id):
-            raise RequestError("response_cancel_not_active",
-                               "Cancellation failed: no active response found")
+            raise RequestError(
+                "response_cancel_not_active", "Cancellation failed: no active response found"
+            )
         await self._cancel_response("client_cancelled")
 
     async def _cancel_response(self, reason: str) -> None:
@@ -533,10 +637,15 @@ class SimSession:
                 plan = [reply]
         out_cfg = self._config["audio"]["output"]
         modalities = params.get("output_modalities") or self._config["output_modalities"]
-        resp = _Response(id=self._new_id("resp"), plan=plan,
-                         in_conversation=params.get("conversation", "auto") != "none",
-                         modalities=list(modalities), audio_format=dict(out_cfg["format"]),
-                         voice=out_cfg["voice"], metadata=params.get("metadata"))
+        resp = _Response(
+            id=self._new_id("resp"),
+            plan=plan,
+            in_conversation=params.get("conversation", "auto") != "none",
+            modalities=list(modalities),
+            audio_format=dict(out_cfg["format"]),
+            voice=out_cfg["voice"],
+            metadata=params.get("metadata"),
+        )
         self._response = resp
         resp.task = asyncio.create_task(self._run_response(resp), name=f"sim-{resp.id}")
 
@@ -561,9 +670,25 @@ class SimSession:
     async def _run_response(self, resp: _Response) -> None:
         try:
             await self._send({"type": "response.created", "response": resp.snapshot("in_progress")})
-            await self._send({"type": "rate_limits.updated", "rate_limits": [
-                {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                {"name": "tokens", "limit": 40000, "remaining": 38000, "reset_seconds": 3.0}]})
+            await self._send(
+                {
+                    "type": "rate_limits.updated",
+                    "rate_limits": [
+                        {
+                            "name": "requests",
+                            "limit": 5000,
+                            "remaining": 4999,
+                            "reset_seconds": 0.012,
+                        },
+                        {
+                            "name": "tokens",
+                            "limit": 40000,
+                            "remaining": 38000,
+                            "reset_seconds": 3.0,
+                        },
+                    ],
+                }
+            )
             for index, reply in enumerate(resp.plan):
                 if resp.cancel_reason is not None:
                     break
@@ -586,65 +711,123 @@ class SimSession:
 
     async def _open_item(self, resp: _Response, index: int, item: dict[str, Any]) -> None:
         previous = self._items[-1]["id"] if self._items else None
-        await self._send({"type": "response.output_item.added", "response_id": resp.id,
-                          "output_index": index, "item": copy.deepcopy(item)})
+        await self._send(
+            {
+                "type": "response.output_item.added",
+                "response_id": resp.id,
+                "output_index": index,
+                "item": copy.deepcopy(item),
+            }
+        )
         if resp.in_conversation:
             self._items.append(item)
-            await self._send({"type": "conversation.item.added", "previous_item_id": previous,
-                              "item": copy.deepcopy(item)})
+            await self._send(
+                {
+                    "type": "conversation.item.added",
+                    "previous_item_id": previous,
+                    "item": copy.deepcopy(item),
+                }
+            )
 
     async def _close_item(self, resp: _Response, index: int, item: dict[str, Any]) -> None:
         resp.output.append(copy.deepcopy(item))
-        await self._send({"type": "response.output_item.done", "response_id": resp.id,
-                          "output_index": index, "item": copy.deepcopy(item)})
+        await self._send(
+            {
+                "type": "response.output_item.done",
+                "response_id": resp.id,
+                "output_index": index,
+                "item": copy.deepcopy(item),
+            }
+        )
         if resp.in_conversation:
             await self._send({"type": "conversation.item.done", "item": copy.deepcopy(item)})
 
     async def _stream_call(self, resp: _Response, index: int, reply: Reply) -> None:
-        item: dict[str, Any] = {"id": self._new_id("item"), "object": "realtime.item",
-                                "type": "function_call", "status": "in_progress",
-                                "name": reply.function, "call_id": self._new_id("call"),
-                                "arguments": ""}
+        item: dict[str, Any] = {
+            "id": self._new_id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": reply.function,
+            "call_id": self._new_id("call"),
+            "arguments": "",
+        }
         await self._open_item(resp, index, item)
-        ids = {"response_id": resp.id, "item_id": item["id"], "output_index": index,
-               "call_id": item["call_id"]}
+        ids = {
+            "response_id": resp.id,
+            "item_id": item["id"],
+            "output_index": index,
+            "call_id": item["call_id"],
+        }
         await self._model_latency(resp)
         if resp.cancel_reason is not None:  # cancelled while "thinking": no arguments at all
             item["status"] = "incomplete"
             await self._close_item(resp, index, item)
             return
-        await self._send({"type": "response.function_call_arguments.delta", **ids,
-                          "delta": reply.arguments})
-        await self._send({"type": "response.function_call_arguments.done", **ids,
-                          "name": reply.function, "arguments": reply.arguments})
+        await self._send(
+            {"type": "response.function_call_arguments.delta", **ids, "delta": reply.arguments}
+        )
+        await self._send(
+            {
+                "type": "response.function_call_arguments.done",
+                **ids,
+                "name": reply.function,
+                "arguments": reply.arguments,
+            }
+        )
         item |= {"status": "completed", "arguments": reply.arguments}
         await self._close_item(resp, index, item)
 
     async def _stream_message(self, resp: _Response, index: int, text: str) -> None:
         audio = "audio" in resp.modalities
-        item: dict[str, Any] = {"id": self._new_id("item"), "object": "realtime.item",
-                                "type": "message", "status": "in_progress", "role": "assistant",
-                                "content": []}
+        item: dict[str, Any] = {
+            "id": self._new_id("item"),
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
         await self._open_item(resp, index, item)
-        ids = {"response_id": resp.id, "item_id": item["id"], "output_index": index,
-               "content_index": 0}
-        await self._send({"type": "response.content_part.added", **ids,
-                          "part": {"type": "audio", "transcript": ""} if audio
-                          else {"type": "text", "text": ""}})
-        spoken = await (self._stream_audio(resp, item["id"], index, text) if audio
-                        else self._stream_text(resp, ids, text))
+        ids = {
+            "response_id": resp.id,
+            "item_id": item["id"],
+            "output_index": index,
+            "content_index": 0,
+        }
+        await self._send(
+            {
+                "type": "response.content_part.added",
+                **ids,
+                "part": {"type": "audio", "transcript": ""}
+                if audio
+                else {"type": "text", "text": ""},
+            }
+        )
+        spoken = await (
+            self._stream_audio(resp, item["id"], index, text)
+            if audio
+            else self._stream_text(resp, ids, text)
+        )
         resp.text_chars += len(spoken)
         if audio:
             await self._send({"type": "response.output_audio.done", **ids})
-            await self._send({"type": "response.output_audio_transcript.done", **ids,
-                              "transcript": spoken})
+            await self._send(
+                {"type": "response.output_audio_transcript.done", **ids, "transcript": spoken}
+            )
             part: dict[str, Any] = {"type": "output_audio", "transcript": spoken}
         else:
             await self._send({"type": "response.output_text.done", **ids, "text": spoken})
             part = {"type": "output_text", "text": spoken}
-        await self._send({"type": "response.content_part.done", **ids,
-                          "part": {"type": "audio", "transcript": spoken} if audio
-                          else {"type": "text", "text": spoken}})
+        await self._send(
+            {
+                "type": "response.content_part.done",
+                **ids,
+                "part": {"type": "audio", "transcript": spoken}
+                if audio
+                else {"type": "text", "text": spoken},
+            }
+        )
         item["content"] = [part]
         item["status"] = "completed" if resp.cancel_reason is None else "incomplete"
         await self._close_item(resp, index, item)
@@ -676,18 +859,32 @@ class SimSession:
             else:
                 await asyncio.sleep(0)
             self._voice_locked = True
-            await self._send({"type": "response.output_audio.delta", "response_id": resp.id,
-                              "item_id": item_id, "output_index": index, "content_index": 0,
-                              "delta": chunk}, record=sim.record_audio_events)
+            await self._send(
+                {
+                    "type": "response.output_audio.delta",
+                    "response_id": resp.id,
+                    "item_id": item_id,
+                    "output_index": index,
+                    "content_index": 0,
+                    "delta": chunk,
+                },
+                record=sim.record_audio_events,
+            )
             out_ms += chunk_ms
             info.generated_ms += chunk_ms
             resp.audio_ms += chunk_ms
             target = self._transcript_upto(text, out_ms, rendered.total_ms)
             if target > sent_chars:
-                await self._send({"type": "response.output_audio_transcript.delta",
-                                  "response_id": resp.id, "item_id": item_id,
-                                  "output_index": index, "content_index": 0,
-                                  "delta": text[sent_chars:target]})
+                await self._send(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        "response_id": resp.id,
+                        "item_id": item_id,
+                        "output_index": index,
+                        "content_index": 0,
+                        "delta": text[sent_chars:target],
+                    }
+                )
                 sent_chars = target
         return text[:sent_chars]
 
@@ -701,10 +898,16 @@ class SimSession:
         return space + 1 if space >= 0 else 0
 
 
-def _json_response(connection: ServerConnection, status: int, message: str, code: str | None,
-                   error_type: str = "invalid_request_error") -> Response:
-    body = json.dumps({"error": {"message": message, "type": error_type, "param": None,
-                                 "code": code}})
+def _json_response(
+    connection: ServerConnection,
+    status: int,
+    message: str,
+    code: str | None,
+    error_type: str = "invalid_request_error",
+) -> Response:
+    body = json.dumps(
+        {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    )
     response = connection.respond(status, body)
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
@@ -713,8 +916,11 @@ def _json_response(connection: ServerConnection, status: int, message: str, code
 
 _FAILURES = {
     401: ("Incorrect API key provided.", "invalid_api_key", "invalid_request_error"),
-    403: ("You are not allowed to access this resource.", "unsupported_country_region_territory",
-          "invalid_request_error"),
+    403: (
+        "You are not allowed to access this resource.",
+        "unsupported_country_region_territory",
+        "invalid_request_error",
+    ),
     429: ("Rate limit reached for requests.", "rate_limit_exceeded", "requests"),
     500: ("The server had an error while processing your request.", None, "server_error"),
     503: ("The engine is currently overloaded, please try again later.", None, "server_error"),
@@ -731,9 +937,16 @@ class RealtimeSimulator:
     are always kept.
     """
 
-    def __init__(self, *, api_keys: set[str] | None = None, chunk_ms: int = 100,
-                 pace: float = 4.0, first_audio_delay_ms: int = 0,
-                 default_script: Script | None = None, record_audio_events: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        api_keys: set[str] | None = None,
+        chunk_ms: int = 100,
+        pace: float = 4.0,
+        first_audio_delay_ms: int = 0,
+        default_script: Script | None = None,
+        record_audio_events: bool = True,
+    ) -> None:
         if chunk_ms <= 0 or pace < 0 or first_audio_delay_ms < 0:
             raise ValueError("chunk_ms must be > 0, pace and first_audio_delay_ms >= 0")
         self.api_keys = api_keys
@@ -757,9 +970,17 @@ class RealtimeSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
         self._server = await serve(
-            self._handle, host, port, process_request=self._process_request,
-            max_size=MAX_MESSAGE_BYTES, compression=None, open_timeout=10,
-            close_timeout=CLOSE_TIMEOUT_S, ping_interval=20, ping_timeout=20)
+            self._handle,
+            host,
+            port,
+            process_request=self._process_request,
+            max_size=MAX_MESSAGE_BYTES,
+            compression=None,
+            open_timeout=10,
+            close_timeout=CLOSE_TIMEOUT_S,
+            ping_interval=20,
+            ping_timeout=20,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("sim_realtime_started", base_url=self.base_url)
 
@@ -780,8 +1001,12 @@ class RealtimeSimulator:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     @staticmethod
@@ -827,7 +1052,8 @@ class RealtimeSimulator:
         if self._failures:
             status = self._failures.popleft()
             message, code, kind = _FAILURES.get(
-                status, (HTTPStatus(status).phrase, None, "invalid_request_error"))
+                status, (HTTPStatus(status).phrase, None, "invalid_request_error")
+            )
             log.info("sim_handshake_failed_on_purpose", status=status)
             return _json_response(connection, status, message, code, kind)
         auth = request.headers.get("Authorization", "")
@@ -836,11 +1062,19 @@ class RealtimeSimulator:
             masked = f"{key[:3]}***{key[-4:]}" if len(key) > 8 else "***"
             log.info("sim_handshake_unauthorized")
             return _json_response(
-                connection, 401, f"Incorrect API key provided: {masked}. You can find your API "
-                "key at https://platform.openai.com/account/api-keys.", "invalid_api_key")
+                connection,
+                401,
+                f"Incorrect API key provided: {masked}. You can find your API "
+                "key at https://platform.openai.com/account/api-keys.",
+                "invalid_api_key",
+            )
         if not parse_qs(url.query).get("model", [""])[0]:
-            return _json_response(connection, 400, "Missing required parameter: 'model'.",
-                                  "missing_required_parameter")
+            return _json_response(
+                connection,
+                400,
+                "Missing required parameter: 'model'.",
+                "missing_required_parameter",
+            )
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -863,8 +1097,12 @@ class RealtimeSimulator:
                     await ws.send(json.dumps({"ok": False, "error": str(exc)}))
                     return
                 self.add_script(match, script)
-                log.info("sim_script_registered", pii_match=match,
-                         transcripts=len(script.transcripts), replies=len(script.replies))
+                log.info(
+                    "sim_script_registered",
+                    pii_match=match,
+                    transcripts=len(script.transcripts),
+                    replies=len(script.replies),
+                )
                 await ws.send(json.dumps({"ok": True}))
         except (TimeoutError, ConnectionClosed):
             log.info("sim_control_aborted")
@@ -875,22 +1113,32 @@ async def register_script(base_url: str, match: str, script: Script) -> None:
     timeout = SEND_TIMEOUT_S
     parts = urlsplit(base_url)
     scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
-    async with asyncio.timeout(timeout), connect(f"{scheme}://{parts.netloc}{CONTROL_PATH}",
-                                                 open_timeout=timeout) as ws:
+    async with (
+        asyncio.timeout(timeout),
+        connect(f"{scheme}://{parts.netloc}{CONTROL_PATH}", open_timeout=timeout) as ws,
+    ):
         await ws.send(json.dumps(script_to_json(match, script)))
         reply = json.loads(await ws.recv())
     if not isinstance(reply, dict) or reply.get("ok") is not True:
         raise RuntimeError(f"script registration refused: {reply!r}")
 
 
-async def run_standalone(port: int, host: str = "127.0.0.1", *, pace: float = 4.0,
-                         chunk_ms: int = 100, first_audio_delay_ms: int = 0) -> None:
+async def run_standalone(
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    pace: float = 4.0,
+    chunk_ms: int = 100,
+    first_audio_delay_ms: int = 0,
+) -> None:
     """Run a simulator until cancelled, logging its base URL (for `neurosphere sim realtime`)."""
-    sim = RealtimeSimulator(pace=pace, chunk_ms=chunk_ms,
-                            first_audio_delay_ms=first_audio_delay_ms)
+    sim = RealtimeSimulator(pace=pace, chunk_ms=chunk_ms, first_audio_delay_ms=first_audio_delay_ms)
     await sim.start(host, port)
-    log.info("sim_realtime_listening", base_url=sim.base_url,
-             hint="export OPENAI_BASE_URL=" + sim.base_url)
+    log.info(
+        "sim_realtime_listening",
+        base_url=sim.base_url,
+        hint="export OPENAI_BASE_URL=" + sim.base_url,
+    )
     try:
         await asyncio.Event().wait()
     finally:
@@ -902,16 +1150,28 @@ async def serve_forever(port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="neurosphere sim realtime",
-                                     description="Run the OpenAI Realtime simulator.")
+    parser = argparse.ArgumentParser(
+        prog="neurosphere sim realtime", description="Run the OpenAI Realtime simulator."
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--pace", type=float, default=4.0,
-                        help="output audio speed vs real time (0: as fast as possible)")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=4.0,
+        help="output audio speed vs real time (0: as fast as possible)",
+    )
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--first-audio-delay-ms", type=int, default=0)
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_standalone(args.port, args.host, pace=args.pace, chunk_ms=args.chunk_ms,
-                                   first_audio_delay_ms=args.first_audio_delay_ms))
+        asyncio.run(
+            run_standalone(
+                args.port,
+                args.host,
+                pace=args.pace,
+                chunk_ms=args.chunk_ms,
+                first_audio_delay_ms=args.first_audio_delay_ms,
+            )
+        )
     return 0

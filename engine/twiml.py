@@ -14,6 +14,10 @@ MODEL_APOLOGY = (
     "We're sorry, our assistant is having technical trouble and can't continue this call. "
     "Please call back in a few minutes. Goodbye."
 )
+MODEL_HANDOFF = (
+    "We're sorry, our assistant is having technical trouble. Let me connect you with someone "
+    "at the agency."
+)
 STREAM_LOST_APOLOGY = "We're sorry, we lost the connection. Please call back. Goodbye."
 
 
@@ -40,6 +44,21 @@ def stream(
     media.parameter(name="token", value=token)
     response.append(connect)
     return str(response)
+
+
+def dial(number: str, *, action_url: str, say_first: str | None = None) -> str:
+    """Connect the caller to `number`; `action_url` decides what follows (a fallback when the
+    dial fails)."""
+    response = VoiceResponse()
+    if say_first:
+        response.say(say_first)
+    response.dial(number, action=action_url, timeout=25)
+    return str(response)
+
+
+TRANSFER_FAILED = (
+    "We're sorry, nobody could take your call right now. Please call back later. Goodbye."
+)
 
 
 def say_and_hang_up(text: str) -> str:

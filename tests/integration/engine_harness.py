@@ -18,16 +18,18 @@ import uvicorn
 
 from actors.call_actor import CallActor
 from actors.memory_actor import MemoryActor
-from actors.ports import CallReport, CallSetup
+from actors.ports import CallControl, CallReport, CallSetup
 from actors.tenant_actor import Admission, AdmitRequest, TenantActor
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
 from engine.sim_realtime import RealtimeSimulator
 from engine.sim_twilio_caller import TwilioCaller
+from engine.sim_twilio_rest import TwilioRestFake
 from memory import tenants
 
 AUTH_TOKEN = "integration-auth-token"
+ACCOUNT_SID = "AC" + "7" * 32
 
 
 @dataclass
@@ -38,10 +40,12 @@ class LocalPool:
     memory: MemoryActor
     actors: dict[str, CallActor] = field(default_factory=dict)
     reports: list[CallReport] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
+    control: CallControl | None = None
+    history: list[CallActor] = field(default_factory=list)
 
     async def claim(self, setup: CallSetup) -> str:
-        actor = CallActor(self.config, self.memory, self)
+        actor = CallActor(self.config, self.memory, self, self.control)
+        self.history.append(actor)
         self.actors[setup.call_sid] = actor
         return await actor.prepare(setup)
 
@@ -64,6 +68,15 @@ class LocalGateway:
     async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
         return await self.actor(tenant_id).admit(request)
 
+    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self.actor(tenant_id).resume(request)
+
+    async def hang_up(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).hang_up(call_sid)
+
+    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
+        await self.actor(tenant_id).transfer(call_sid, number)
+
     async def validate(
         self, tenant_id: str, url: str, params: dict[str, str], signature: str
     ) -> bool:
@@ -80,6 +93,7 @@ class LocalGateway:
 class Engine:
     config: EngineConfig
     sim: RealtimeSimulator
+    rest: TwilioRestFake
     pool: LocalPool
     gateway: LocalGateway
     db: asyncpg.Pool
@@ -90,6 +104,8 @@ class Engine:
             webhook_base=self.base_url,
             public_base_url=self.config.public_base_url,
             auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            rest=self.rest,
             **options,
         )
 
@@ -101,6 +117,7 @@ class Engine:
                 name="Integration Agency",
                 numbers=(number,),
                 twilio_auth_token=AUTH_TOKEN,
+                twilio_account_sid=ACCOUNT_SID,
                 **agent,
             ),
         )
@@ -113,6 +130,8 @@ async def running_engine(
 ) -> AsyncIterator[Engine]:
     sim = RealtimeSimulator(**sim_options)
     await sim.start()
+    rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
+    await rest.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -122,10 +141,12 @@ async def running_engine(
         openai_base_url=sim.base_url,
         public_base_url=base,
         media_port_range=(23000, 23999),
+        twilio_api_base_url=rest.base_url,
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)
     gateway = LocalGateway(config, memory, pool)
+    pool.control = gateway
     ctx = WebhookContext(config, gateway)
     server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
@@ -134,12 +155,13 @@ async def running_engine(
             break
         await asyncio.sleep(0.01)
     try:
-        yield Engine(config, sim, pool, gateway, db, base)
+        yield Engine(config, sim, rest, pool, gateway, db, base)
     finally:
-        for actor in pool.actors.values():
-            await actor.wait_done(0.1)
+        for actor in pool.history:
+            await actor.shutdown()
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await ctx.close()
         await memory.close()
         await sim.stop()
+        await rest.stop()

@@ -1,0 +1,126 @@
+"""The agent's tools at work inside a call actor (I/O: the memory pool, the clock).
+
+`run_tool` parses and validates the model's arguments against the tool's schema, runs the
+implementation under the tool's timeout, and turns every outcome - success, bad arguments,
+unknown tool, timeout, failure - into a `ToolResult` for the state machine. Nothing a model
+sends can raise out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from actors.ports import MemoryClient
+from engine.call_events import CloseKind, ToolResult
+from engine.config import TenantConfig
+from engine.tools import ToolArgumentError, ToolSpec, parse_arguments, tool_output
+from memory.messages import NewMessage
+from prompts import call_lines
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    tenant: TenantConfig
+    call_sid: str
+    caller_number: str = field(repr=False)
+    memory: MemoryClient = field(repr=False)
+    memory_token: str = field(repr=False)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    output: dict[str, Any]
+    close: CloseKind | None = None
+    target: str = ""
+    say: str = ""
+
+
+async def _end_call(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    return Outcome(
+        {"ok": True, "next": "Say a short goodbye; the call ends once it has been heard."},
+        close="hang_up",
+        say=call_lines.GOODBYE,
+    )
+
+
+async def _transfer_call(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    target = str(args["target"]).lower()
+    rule = next((r for r in ctx.tenant.transfer_rules if r.keyword.lower() == target), None)
+    if rule is None:  # the schema's enum makes this unreachable unless rules changed mid-call
+        return Outcome({"ok": False, "error": f"no transfer target '{target}'"})
+    description = rule.description or rule.keyword
+    return Outcome(
+        {"ok": True, "transferring_to": description},
+        close="transfer",
+        target=rule.number,
+        say=call_lines.handoff(description),
+    )
+
+
+async def _get_current_time(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    now = ctx.clock().astimezone(ZoneInfo(ctx.tenant.time_zone))
+    hour = now.strftime("%I").lstrip("0")
+    return Outcome(
+        {
+            "time": f"{hour}:{now.strftime('%M %p')}",
+            "date": f"{now.strftime('%A, %B')} {now.day}, {now.year}",
+            "time_zone": ctx.tenant.time_zone,
+        }
+    )
+
+
+async def _take_message(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    message = NewMessage(
+        call_sid=ctx.call_sid,
+        caller_number=ctx.caller_number,
+        reason=str(args["reason"]),
+        caller_name=args.get("caller_name"),
+        preferred_time=args.get("preferred_time"),
+        callback_number=args.get("callback_number"),
+    )
+    message_id = await ctx.memory.take_message(ctx.memory_token, message)
+    return Outcome({"ok": True, "message_id": message_id, "next": "Confirm it was recorded."})
+
+
+IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Outcome]]] = {
+    "end_call": _end_call,
+    "transfer_call": _transfer_call,
+    "get_current_time": _get_current_time,
+    "take_message": _take_message,
+}
+
+
+async def run_tool(
+    spec: ToolSpec | None, call_id: str, name: str, raw_arguments: str, ctx: ToolContext
+) -> ToolResult:
+    def result(outcome: Outcome) -> ToolResult:
+        return ToolResult(
+            call_id, name, tool_output(outcome.output), outcome.close, outcome.target, outcome.say
+        )
+
+    implementation = IMPLEMENTATIONS.get(name)
+    if spec is None or implementation is None:
+        return result(Outcome({"ok": False, "error": f"unknown tool '{name}'"}))
+    try:
+        args = parse_arguments(spec, raw_arguments)
+    except ToolArgumentError as exc:
+        return result(Outcome({"ok": False, "error": f"invalid arguments: {exc}"}))
+    try:
+        outcome = await asyncio.wait_for(implementation(args, ctx), spec.timeout_s)
+    except TimeoutError:
+        log.warning("tool_timed_out", tool=name, timeout_s=spec.timeout_s)
+        return result(Outcome({"ok": False, "error": "the tool timed out; try again later"}))
+    except Exception as exc:
+        log.error("tool_failed", tool=name, error=repr(exc))
+        return result(Outcome({"ok": False, "error": "the tool failed"}))
+    return result(outcome)

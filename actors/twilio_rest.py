@@ -1,0 +1,60 @@
+"""Controlling a live call through the Twilio REST API (I/O: HTTPS via the official SDK).
+
+Hang-up is `calls(sid).update(status="completed")`; a transfer is
+`calls(sid).update(twiml=...)`. The SDK's default HTTP client is synchronous, so each request
+runs in a worker thread and never blocks an event loop. The API base URL is configurable
+(`TWILIO_API_BASE_URL`), which is how tests point it at the shipped REST fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+REST_TIMEOUT_S = 10.0
+
+
+class CallControlError(RuntimeError):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAccount:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    api_base_url: str = "https://api.twilio.com"
+
+
+def _client(account: TwilioAccount) -> Client:
+    client = Client(account.account_sid, account.auth_token)
+    client.api.base_url = account.api_base_url.rstrip("/")
+    return client
+
+
+def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
+    try:
+        _client(account).calls(call_sid).update(**params)
+    except TwilioRestException as exc:
+        retryable = exc.status >= 500 or exc.status in (408, 429)
+        raise CallControlError(
+            f"Twilio refused the call update ({exc.status}, code {exc.code})", retryable=retryable
+        ) from None
+    except OSError as exc:
+        raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
+
+
+async def hang_up(account: TwilioAccount, call_sid: str) -> None:
+    await asyncio.wait_for(
+        asyncio.to_thread(_update, account, call_sid, status="completed"), REST_TIMEOUT_S
+    )
+
+
+async def redirect(account: TwilioAccount, call_sid: str, twiml: str) -> None:
+    await asyncio.wait_for(
+        asyncio.to_thread(_update, account, call_sid, twiml=twiml), REST_TIMEOUT_S
+    )

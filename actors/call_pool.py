@@ -183,5 +183,13 @@ class CallPool:
             "frames": dict(self._frames),
         }
 
+    async def active_calls(self) -> list[str]:
+        return list(self._active)
+
+    async def actor_for(self, call_sid: str) -> Any:
+        """The actor serving a call (operators and tests), or None."""
+        entry = self._active.get(call_sid)
+        return entry[0] if entry is not None else None
+
     async def check_health(self) -> dict[str, object]:
         return {"warm": len(self._warm), "active": len(self._active)}

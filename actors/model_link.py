@@ -30,8 +30,11 @@ HEALTHY_S = 60.0
 MAX_BACKLOG = 500  # 10 s of 20 ms caller frames
 
 
+BACKOFF_S = (0.05, 0.5, 1.5)  # a first drop is usually a blip: retry at once
+
+
 def backoff_s(attempt: int) -> float:
-    return float(min(0.25 * 2 ** (attempt - 1), 2.0))
+    return BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
 
 
 class ModelLink:

@@ -126,7 +126,12 @@ class Engine:
 
 @contextlib.asynccontextmanager
 async def running_engine(
-    app_url: str, jwt_secret: str, db: asyncpg.Pool, **sim_options: Any
+    app_url: str,
+    jwt_secret: str,
+    db: asyncpg.Pool,
+    *,
+    session_max_s: float = 55 * 60,
+    **sim_options: Any,
 ) -> AsyncIterator[Engine]:
     sim = RealtimeSimulator(**sim_options)
     await sim.start()
@@ -142,6 +147,7 @@ async def running_engine(
         public_base_url=base,
         media_port_range=(23000, 23999),
         twilio_api_base_url=rest.base_url,
+        realtime_session_max_s=session_max_s,
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)

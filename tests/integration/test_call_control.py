@@ -225,6 +225,9 @@ async def test_a_slow_tool_gets_a_spoken_filler(engine: Engine) -> None:
     assert [(m.reason, m.caller_name, m.call_sid) for m in stored] == [
         ("Call me about my renewal", "Dana", result.call_sid)
     ]
+    overhead = engine.pool.reports[-1].tool_overhead_ms
+    assert len(overhead) == 1
+    print(f"tool dispatch overhead: {overhead[0]:.2f} ms")
     await engine.pool.memory.close()
 
 
@@ -344,6 +347,7 @@ async def test_dropped_model_socket_reconnects_with_history_and_one_greeting(
     assert report.model_reconnects == 1
     assert report.model_gap_ms is not None
     assert report.outcome == "caller_hung_up"
+    print(f"model reconnect gap: {report.model_gap_ms:.0f} ms")
 
 
 async def test_refused_model_key_apologises_and_dials_the_fallback(engine: Engine) -> None:
@@ -359,3 +363,31 @@ async def test_refused_model_key_apologises_and_dials_the_fallback(engine: Engin
     assert result.said
     assert "technical trouble" in result.said[-1]
     assert result.transferred_to == "+15550009999"
+
+
+async def test_long_sessions_rotate_without_a_second_greeting(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str
+) -> None:
+    async with running_engine(pg_urls.app, jwt_secret, app_pool, session_max_s=4.0) as engine:
+        tenant_id, number = await engine.new_tenant(agent_name="Quinn")
+        caller = "+15550200009"
+        script = Script(transcripts=("Still here.",), replies=(Reply(text="Great."),))
+        engine.sim.add_script(caller, script)
+        steps = (
+            WaitForAgent(timeout=15),
+            Pause(6),
+            Speak("Still here."),
+            WaitForAgent(timeout=15),
+            HangUp(),
+        )
+        result = await engine.caller().place_call(
+            CallScript(from_number=caller, to_number=number, steps=steps), timeout=60
+        )
+        sessions = [s for s in engine.sim.sessions if caller in s.instructions]
+        assert len(sessions) >= 2
+        for later in sessions[1:]:
+            assert not any("Quinn" in json.dumps(e) for e in _events(later, "response.create"))
+        turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+        assert sum(1 for t in turns if t.role == "agent" and "Quinn" in t.text) == 1
+        record = await _record(engine, tenant_id, result.call_sid)
+        assert record.outcome == "caller_hung_up"

@@ -75,7 +75,9 @@ def request_response(
 ) -> CallState:
     if state.response_id is None and not state.response_requested:
         commands.append(CreateResponse(instructions))
-        return replace(state, response_requested=True, last_request=instructions)
+        return replace(
+            state, response_requested=True, last_request=instructions, request_unconfirmed=True
+        )
     return replace(state, queued=(*state.queued, instructions))
 
 
@@ -88,6 +90,8 @@ def on_response_done(
 ) -> CallState:
     if state.response_id == event.response_id:
         state = replace(state, response_id=None)
+    # Any refusal of our last request would have arrived by now.
+    state = replace(state, request_unconfirmed=False)
     if state.transfer_hint is not None and state.closing is None:
         rule = state.rules.rule(state.transfer_hint)
         state = replace(state, transfer_hint=None)
@@ -112,9 +116,31 @@ def on_response_done(
 
 def on_server_error(state: CallState, event: rt.ServerError) -> CallState:
     """The server refused a response.create because one was already running (its own, from
-    voice activity): ask again when that one is done."""
-    if event.code == BUSY_ERROR and state.response_requested:
-        return replace(state, response_requested=False, queued=(state.last_request, *state.queued))
+    voice activity, whose response.created may have reached us first): ask again when that
+    one is done."""
+    if event.code == BUSY_ERROR and state.request_unconfirmed:
+        return replace(
+            state,
+            response_requested=False,
+            request_unconfirmed=False,
+            queued=(state.last_request, *state.queued),
+        )
+    return state
+
+
+def on_reconnected(state: CallState, commands: list[Command]) -> CallState:
+    """A new model session: nothing runs there. A request sent to the old one is asked again,
+    an answer cut off mid-way is finished (not repeated), and the queue moves on."""
+    queued = state.queued
+    if state.response_requested:
+        queued = (state.last_request, *queued)
+    elif state.response_id is not None and state.closing is None:
+        queued = (call_lines.RESUMED_CUT_OFF, *queued)
+    state = replace(
+        state, response_id=None, response_requested=False, request_unconfirmed=False, queued=()
+    )
+    for instructions in queued:
+        state = request_response(state, instructions, commands)
     return state
 
 

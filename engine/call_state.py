@@ -154,6 +154,7 @@ class CallState:
     # call control (engine.call_control)
     rules: CallRules = field(default_factory=CallRules)
     response_requested: bool = False
+    request_unconfirmed: bool = False  # our last response.create may still be refused
     last_request: str | None = None
     queued: tuple[str | None, ...] = ()
     closing: Closing | None = None
@@ -258,7 +259,9 @@ def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, l
 
 
 def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Command]]:
-    state = replace(state, caller_stopped_at=None, caller_speaking=True, silence_prompts=0)
+    state = replace(
+        state, caller_stopped_at=None, caller_speaking=True, silence_prompts=0, quiet_since=None
+    )
     heard = heard_bytes(state, now)
     if state.phase != "live" or heard is None:
         return state, []
@@ -300,14 +303,7 @@ def _on_reconnected(state: CallState) -> CallState:
     """A new model session: nothing is running there, and the old items are gone (audio of
     them still playing can be cleared but not truncated)."""
     pending = tuple(replace(m, item_id="") for m in state.pending)
-    return replace(
-        state,
-        response_id=None,
-        response_requested=False,
-        item_bytes=(),
-        pending=pending,
-        cancelled=frozenset(),
-    )
+    return replace(state, item_bytes=(), pending=pending, cancelled=frozenset())
 
 
 def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, list[Command]]:
@@ -373,7 +369,14 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     if isinstance(event, ModelClosed):
         # The caller hears an apology from the <Connect action>, then the fallback number.
         return _end(
-            replace(state, transferred_to=state.rules.fallback_number), "model_failed", event.reason
+            replace(
+                state,
+                transferred_to=(
+                    state.transferred_to if state.outcome_hint else state.rules.fallback_number
+                ),
+            ),
+            "model_failed",
+            event.reason,
         )
     if isinstance(event, StreamClosed):
         return _end(state, "stream_lost", event.reason)
@@ -384,5 +387,7 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     if isinstance(event, FinishSettled):
         return _end(state, "agent_hung_up")
     if isinstance(event, ModelReconnected):
-        return _on_reconnected(state), []
+        commands = []
+        state = ctl.on_reconnected(state, commands)
+        return _on_reconnected(state), commands
     return state, []

@@ -19,6 +19,7 @@ _REQUEST = re.compile(
 )
 _WORD = re.compile(r"[a-z0-9']+")
 MIN_SIMILARITY = 0.8
+_THE_AGENT = frozenset({"you", "u", "yourself", "ya"})
 
 
 def _similar(a: str, b: str) -> bool:
@@ -31,6 +32,8 @@ def match_transfer_request(text: str, rules: tuple[TransferRule, ...]) -> Transf
         return None
     for request in _REQUEST.finditer(text):
         tail = _WORD.findall(text[request.end() :].lower())[:5]
+        if tail and tail[0] in _THE_AGENT:
+            continue  # "talk to you about my claim" is talking to the agent
         for rule in rules:
             keyword = _WORD.findall(rule.keyword.lower())
             if not keyword:

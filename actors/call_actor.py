@@ -101,6 +101,8 @@ class CallActor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns: TurnWriter | None = None
         self._done = asyncio.Event()
+        self._stream_seen = asyncio.Event()  # Twilio connected a stream (or never will)
+        self._recorded = asyncio.Event()  # the outcome is in Postgres
         self._finishing = False
         self._prepared_at = 0.0
         self._stream_started_at: float | None = None
@@ -388,7 +390,7 @@ class CallActor:
 
     def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         setup = self._setup
-        if setup is None or self._finishing:
+        if setup is None or self._done.is_set():
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no call here\n")
         if self._twilio is not None:
             return connection.respond(HTTPStatus.CONFLICT, "stream already connected\n")
@@ -423,6 +425,8 @@ class CallActor:
                 elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
                     self._model_rx_ns = 0  # audio flushed now is not a model-to-caller relay
                     await self._apply(event)
+                    if isinstance(event, tw.Start):
+                        self._stream_seen.set()
                     if isinstance(event, tw.Start) and self._twilio is None:
                         return  # the start was refused: this socket is done
                 elif isinstance(event, tw.Unknown):
@@ -513,6 +517,9 @@ class CallActor:
         elif isinstance(command, cs.CloseStream):
             ws, self._twilio = self._twilio, None
             self._log.warning("stream_refused", reason=command.reason)
+            if state.phase == "ended":  # the <Connect action> must find the outcome recorded
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._recorded.wait(), 3.0)
             if ws is not None:
                 await ws.close(command.code, command.reason)
         elif isinstance(command, cs.FinishAfterSpeech):
@@ -574,6 +581,12 @@ class CallActor:
             )
         except Exception as exc:
             self._log.error("call_finish_failed", error=repr(exc))
+        self._recorded.set()
+        if self._stream_started_at is None and end.outcome != "stream_never_connected":
+            # Ended before Twilio connected (a refused model key): let the stream connect so
+            # it can be closed at once and Twilio asks the <Connect action> what to play.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stream_seen.wait(), STREAM_CONNECT_TIMEOUT_S)
         await self._close_sockets()
         self._log.info(
             "call_ended",

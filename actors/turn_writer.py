@@ -1,4 +1,6 @@
-"""Write-behind of transcript turns: ordered, batched, retried, off the audio path.
+"""Write-behind of transcript turns: ordered, batched, retried, off the audio path; and the
+rolling history's consolidation (at 400 turns the oldest 200 go to memory extraction and the
+history keeps the newest 300; every turn is in Postgres regardless).
 
 Turns get their sequence numbers here, in the order they happen, enter a rolling deque (the
 call's working history, max 500) and a pending list that a background task sends to the memory
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -20,12 +23,22 @@ from memory.models import Turn, TurnRole
 log = structlog.get_logger(__name__)
 
 HISTORY_MAX = 500
+CONSOLIDATE_AT = 400  # when the rolling history reaches this many turns,
+CONSOLIDATE_OLDEST = 200  # the oldest this many go to memory extraction,
+KEEP_AFTER = 300  # and the history keeps the newest this many
 FLUSH_INTERVAL_S = 0.25
 WRITE_TIMEOUT_S = 3.0
 
 
 class TurnWriter:
-    def __init__(self, memory: MemoryClient, token: str, call_sid: str, first_seq: int = 0) -> None:
+    def __init__(
+        self,
+        memory: MemoryClient,
+        token: str,
+        call_sid: str,
+        first_seq: int = 0,
+        on_consolidate: Callable[[list[Turn]], None] | None = None,
+    ) -> None:
         self._memory = memory
         self._token = token
         self._call_sid = call_sid
@@ -35,6 +48,7 @@ class TurnWriter:
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()  # set once the call row exists
         self._lock = asyncio.Lock()
+        self._on_consolidate = on_consolidate
 
     def preload(self, turns: list[Turn]) -> None:
         """Continue a call resumed on a new actor: its earlier turns become the history, and
@@ -53,6 +67,12 @@ class TurnWriter:
         self.history.append(turn)
         self._pending.append(turn)
         self._wake.set()
+        if len(self.history) >= CONSOLIDATE_AT:
+            oldest = [self.history[i] for i in range(CONSOLIDATE_OLDEST)]
+            while len(self.history) > KEEP_AFTER:
+                self.history.popleft()
+            if self._on_consolidate is not None:
+                self._on_consolidate(oldest)
         return turn
 
     @property

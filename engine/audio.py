@@ -12,6 +12,7 @@ import hashlib
 import math
 import wave
 from array import array
+from functools import cache
 from pathlib import Path
 
 SAMPLE_RATE = 8000
@@ -48,7 +49,6 @@ def _decode_byte(byte: int) -> int:
 
 
 _DECODE_TABLE: tuple[int, ...] = tuple(_decode_byte(b) for b in range(256))
-_ENCODE_TABLE: bytes = bytes(_encode_sample(s - 32768) for s in range(65536))
 _ABS_TABLE: tuple[int, ...] = tuple(abs(v) for v in _DECODE_TABLE)
 
 
@@ -58,9 +58,15 @@ def ulaw_decode(data: bytes) -> array[int]:
     return array("h", (table[b] for b in data))
 
 
+@cache
+def _encode_table() -> bytes:
+    # 64 KiB, ~80 ms to build: made on first use, not at import (call actors never encode).
+    return bytes(_encode_sample(s - 32768) for s in range(65536))
+
+
 def ulaw_encode(samples: array[int] | list[int]) -> bytes:
     """Signed 16-bit PCM samples to mu-law bytes."""
-    table = _ENCODE_TABLE
+    table = _encode_table()
     return bytes(table[(max(-32768, min(32767, s)) + 32768)] for s in samples)
 
 

@@ -12,19 +12,24 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from actors.ports import CallReport, CallSetup
 from actors.tenant_actor import Admission, AdmitRequest
 from engine.config import EngineConfig, TenantConfig
-from memory.messages import NewMessage
-from memory.models import CallEnd, CallRecord, CallStart, Turn
+from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
+
+if TYPE_CHECKING:
+    from memory.records import JobStatus, JsonInput, SearchHit
+    from prompts.context import CallerContext
 
 NAMESPACE = "neurosphere"
 POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
+MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
+MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
 
 
 _REMOTE_CLASSES: dict[tuple[type, str], Any] = {}
@@ -173,6 +178,73 @@ class RayMemoryClient:
             self._handles[0].load_tenant_config.remote(token)
         )
         return result
+
+    # Caller memory. A caller's requests go to one actor (its agenda-vector cache is warm there);
+    # LLM-backed methods get longer timeouts than the database-only ones.
+
+    async def caller_context(
+        self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
+    ) -> CallerContext:
+        result: CallerContext = await _await(
+            self._pick(caller_number).caller_context.remote(
+                token, caller_number, agenda=agenda, k=k
+            )
+        )
+        return result
+
+    async def remember(
+        self,
+        token: str,
+        caller_number: str,
+        call_sid: str,
+        memory_type: str,
+        key: str,
+        value: JsonInput,
+        ttl_days: int | None = None,
+    ) -> None:
+        await _await(
+            self._pick(caller_number).remember.remote(
+                token, caller_number, call_sid, memory_type, key, value, ttl_days
+            ),
+            MEMORY_PROVIDER_TIMEOUT_S,
+        )
+
+    async def consolidate(
+        self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
+    ) -> int:
+        stored: int = await _await(
+            self._pick(caller_number).consolidate.remote(
+                token, caller_number, call_sid, list(turns)
+            ),
+            MEMORY_LLM_TIMEOUT_S,
+        )
+        return stored
+
+    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
+        await _await(
+            self._pick(caller_number).enqueue_post_call.remote(token, call_sid, caller_number)
+        )
+
+    async def post_call_status(self, token: str, call_sid: str) -> JobStatus | None:
+        result: JobStatus | None = await _await(
+            self._pick(call_sid).post_call_status.remote(token, call_sid)
+        )
+        return result
+
+    async def search(
+        self, token: str, caller_number: str | None, query: str, k: int = 5
+    ) -> list[SearchHit]:
+        hits: list[SearchHit] = await _await(
+            self._pick(caller_number or query).search.remote(token, caller_number, query, k),
+            MEMORY_PROVIDER_TIMEOUT_S,
+        )
+        return hits
+
+    async def forget_caller(self, token: str, caller_number: str) -> None:
+        await _await(
+            self._pick(caller_number).forget_caller.remote(token, caller_number),
+            MEMORY_PROVIDER_TIMEOUT_S,
+        )
 
 
 class RayPool:

@@ -1,20 +1,37 @@
-"""MemoryActor: one of N actors fronting Postgres for the call path.
+"""MemoryActor: one of N actors fronting Postgres for the call path, and draining post-call work.
 
-State it owns: one asyncpg pool (app role) and the JWT key ring. Every method takes the call's
-tenant-scoped JWT (audience `memory`), verifies it, and runs in a transaction scoped to that
-tenant; a token is never trusted for another tenant's rows (RLS enforces it below us too).
+State it owns: one asyncpg pool (app role), the JWT key ring, one `MemoryService` (the LLM and
+embedding clients, an agenda-vector cache) and one background task, the post-call drain loop,
+started lazily with the pool. Every method that touches tenant data takes the call's
+tenant-scoped JWT (audience `memory`), verifies it first, and runs in a transaction scoped to
+that tenant; a token is never trusted for another tenant's rows (RLS enforces it below us too).
 
-Idempotent methods: all of them (turns are keyed by seq, call rows are upserts, finalisation
-fills only empty columns, stream connections are recorded once per stream).
+Idempotent methods: all of them. Turns are keyed by seq, call rows are upserts, finalisation
+fills only empty columns, stream connections are recorded once per stream; `remember` is an
+upsert by stable key (same value twice changes nothing), `consolidate` is recorded by a digest
+of its turns, `enqueue_post_call` is one job per call, `forget_caller` deletes what is there.
+
+The drain loop claims due post-call jobs across tenants (`FOR UPDATE SKIP LOCKED`, with a
+lease), runs them one at a time, and records failures on the job (retry with backoff). It only
+runs when a model is configured (an API key, real or the offline simulator's).
+
+At start-up (first use) the embedding provider's dimension is checked against the schema; a
+mismatch fails every method, so the engine refuses to start rather than store bad vectors.
 
 When it dies: Ray restarts it (max_restarts) and retries in-flight calls (max_task_retries),
-which is safe because every method is idempotent. State is only the pool, rebuilt lazily.
+which is safe because every method is idempotent. A job it was running keeps its lease until
+the lease expires, then any memory actor claims it again; its transaction never committed, so
+nothing is applied twice. State is only the pool and the clients, rebuilt lazily.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import random
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import structlog
@@ -23,9 +40,14 @@ from engine.config import EngineConfig, TenantConfig
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
 from memory import calls, messages, tenants
 from memory.db import create_pool
-from memory.models import CallEnd, CallRecord, CallStart, Turn
+from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
+from memory.records import JobStatus, JsonInput, SearchHit
+from memory.service import JobPolicy, MemoryService
+from prompts.context import CallerContext
 
 log = structlog.get_logger(__name__)
+
+MAX_CLAIM_BACKOFF_S = 30.0
 
 
 class MemoryActor:
@@ -34,25 +56,101 @@ class MemoryActor:
         self._index = index
         self._ring = KeyRing.single(config.jwt_secret)
         self._pool: asyncpg.Pool | None = None
+        self._service: MemoryService | None = None
+        self._client: Any = None  # openai.AsyncOpenAI, imported only when first needed
         self._pool_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._drain: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"MemoryActor({self._index})"
 
-    async def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
+    async def _memory(self) -> MemoryService:
+        if self._service is None:
             async with self._pool_lock:
-                if self._pool is None:
-                    self._pool = await create_pool(
-                        self._config.app_database_url, min_size=1, max_size=8
-                    )
-        return self._pool
+                if self._service is None:
+                    self._service = await self._start()
+        return self._service
+
+    async def _start(self) -> MemoryService:
+        from memory.embeddings import make_embedder
+        from memory.llm import OpenAIJsonLlm, llm_configured, make_client
+
+        config = self._config
+        pool = self._pool or await create_pool(config.app_database_url, min_size=1, max_size=8)
+        self._pool = pool
+        client = self._client or make_client(config)
+        self._client = client
+        service = MemoryService(
+            pool,
+            OpenAIJsonLlm(client, config.llm_model),
+            make_embedder(config, client),
+            JobPolicy(
+                queue=config.post_call_queue,
+                lease_s=config.post_call_lease_s,
+                max_attempts=config.post_call_max_attempts,
+                backoff_s=config.post_call_backoff_s,
+            ),
+        )
+        dimensions = await service.check_schema()
+        if llm_configured(config):
+            self._drain = asyncio.get_running_loop().create_task(
+                self._drain_forever(service), name=f"post-call-drain-{self._index}"
+            )
+        else:
+            log.warning(
+                "post_call_llm_unconfigured",
+                message="no API key for chat completions: post-call jobs stay queued",
+                index=self._index,
+            )
+        log.info(
+            "memory_actor_ready",
+            index=self._index,
+            embedder=service.embedder.name,
+            dimensions=dimensions,
+            queue=config.post_call_queue,
+        )
+        return service
+
+    async def _db(self) -> asyncpg.Pool:
+        return (await self._memory()).pool
 
     def _tenant(self, token: str) -> str:
         return verify(self._ring, token, audience=MEMORY_AUDIENCE).tenant_id
 
+    # --- post-call drain loop ----------------------------------------------------------------
+
+    async def _drain_forever(self, service: MemoryService) -> None:
+        poll = self._config.post_call_poll_s
+        delay = poll
+        while True:
+            self._wake.clear()
+            try:
+                if await service.run_next_job():
+                    delay = poll
+                    continue
+                delay = poll
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is unreachable: back off, keep going
+                delay = min(delay * 2, MAX_CLAIM_BACKOFF_S)
+                log.warning("post_call_claim_failed", index=self._index, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
+
+    async def run_post_call_jobs(self, limit: int = 10) -> int:
+        """Run up to ``limit`` due post-call jobs now (operators, tests); how many ran."""
+        service = await self._memory()
+        ran = 0
+        while ran < limit and await service.run_next_job():
+            ran += 1
+        return ran
+
+    # --- calls and turns ---------------------------------------------------------------------
+
     async def start_call(self, token: str, call: CallStart) -> None:
-        await calls.start_call(await self._db(), self._tenant(token), call)
+        tenant = self._tenant(token)
+        await calls.start_call(await self._db(), tenant, call)
 
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
         tenant = self._tenant(token)
@@ -61,30 +159,116 @@ class MemoryActor:
             await calls.stream_connected(pool, tenant, call_sid)
 
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
-        await calls.append_turns(await self._db(), self._tenant(token), call_sid, turns)
+        tenant = self._tenant(token)
+        await calls.append_turns(await self._db(), tenant, call_sid, turns)
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
-        await calls.finish_call(await self._db(), self._tenant(token), call_sid, end)
+        tenant = self._tenant(token)
+        await calls.finish_call(await self._db(), tenant, call_sid, end)
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
-        return await calls.load_turns(await self._db(), self._tenant(token), call_sid)
+        tenant = self._tenant(token)
+        return await calls.load_turns(await self._db(), tenant, call_sid)
 
     async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
-        return await calls.get_call(await self._db(), self._tenant(token), call_sid)
+        tenant = self._tenant(token)
+        return await calls.get_call(await self._db(), tenant, call_sid)
 
-    async def take_message(self, token: str, message: messages.NewMessage) -> str:
-        return await messages.take_message(await self._db(), self._tenant(token), message)
+    async def take_message(self, token: str, message: NewMessage) -> str:
+        tenant = self._tenant(token)
+        return await messages.take_message(await self._db(), tenant, message)
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
-        return await tenants.load_config(await self._db(), self._tenant(token))
+        tenant = self._tenant(token)
+        return await tenants.load_config(await self._db(), tenant)
+
+    # --- caller memory -----------------------------------------------------------------------
+
+    async def caller_context(
+        self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
+    ) -> CallerContext:
+        """Profile, personality, last 3 summaries, top-k memories and knowledge for the agenda."""
+        tenant = self._tenant(token)
+        return await (await self._memory()).caller_context(
+            tenant, caller_number, agenda=agenda, k=k
+        )
+
+    async def remember(
+        self,
+        token: str,
+        caller_number: str,
+        call_sid: str,
+        memory_type: str,
+        key: str,
+        value: JsonInput,
+        ttl_days: int | None = None,
+    ) -> None:
+        """Upsert one memory under (type, key); a changed value keeps the old one in history."""
+        tenant = self._tenant(token)
+        await (await self._memory()).remember(
+            tenant, caller_number, call_sid, memory_type, key, value, ttl_days
+        )
+
+    async def consolidate(
+        self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
+    ) -> int:
+        """LLM extraction from ``turns`` into keyed memories; items stored (same turns: same)."""
+        tenant = self._tenant(token)
+        return await (await self._memory()).consolidate(tenant, caller_number, call_sid, turns)
+
+    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
+        """Queue the call's post-call job (once per call) and wake the drain loop."""
+        tenant = self._tenant(token)
+        await (await self._memory()).enqueue_post_call(tenant, call_sid, caller_number)
+        self._wake.set()
+
+    async def post_call_status(self, token: str, call_sid: str) -> JobStatus | None:
+        tenant = self._tenant(token)
+        return await (await self._memory()).job_status(tenant, call_sid)
+
+    async def search(
+        self, token: str, caller_number: str | None, query: str, k: int = 5
+    ) -> list[SearchHit]:
+        """Semantic search over memories, call summaries and knowledge."""
+        tenant = self._tenant(token)
+        return await (await self._memory()).search(tenant, caller_number, query, k)
+
+    async def forget_caller(self, token: str, caller_number: str) -> None:
+        """Delete everything held about the caller: profile, memories and their history,
+        summaries, personality, jobs, messages, and the transcripts of their calls."""
+        tenant = self._tenant(token)
+        await (await self._memory()).forget_caller(tenant, caller_number)
+
+    async def save_knowledge(self, token: str, kind: str, title: str, body: str) -> str:
+        """Add or replace (by kind and title) a knowledge entry, with its embedding."""
+        tenant = self._tenant(token)
+        return await (await self._memory()).save_knowledge(tenant, kind, title, body)
+
+    # --- lifecycle ---------------------------------------------------------------------------
 
     async def check_health(self) -> dict[str, object]:
-        pool = await self._db()
-        async with pool.acquire(timeout=5) as conn:
-            await conn.fetchval("SELECT 1")
-        return {"index": self._index, "pool_size": pool.get_size()}
+        service = await self._memory()
+        async with service.pool.acquire(timeout=5) as conn:
+            await conn.fetchval("SELECT 1", timeout=5)
+        return {
+            "index": self._index,
+            "pid": os.getpid(),
+            "pool_size": service.pool.get_size(),
+            "embedder": service.embedder.name,
+            "post_call_drain": self._drain is not None and not self._drain.done(),
+        }
 
     async def close(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._service = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

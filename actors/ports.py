@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.config import TenantConfig
-from memory.messages import NewMessage
-from memory.models import CallEnd, CallStart, Turn
+from memory.models import CallEnd, CallStart, NewMessage, Turn
 
 
 class MemoryClient(Protocol):

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-
-from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
+from typing import Any
 
 REST_TIMEOUT_S = 10.0
 
@@ -30,13 +28,19 @@ class TwilioAccount:
     api_base_url: str = "https://api.twilio.com"
 
 
-def _client(account: TwilioAccount) -> Client:
+def _client(account: TwilioAccount) -> Any:
+    # Imported here: the SDK's REST client costs ~5 MB per process, and this module is
+    # reachable from call actors (through the handles module) that never use it.
+    from twilio.rest import Client
+
     client = Client(account.account_sid, account.auth_token)
     client.api.base_url = account.api_base_url.rstrip("/")
     return client
 
 
 def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
+    from twilio.base.exceptions import TwilioRestException
+
     try:
         _client(account).calls(call_sid).update(**params)
     except TwilioRestException as exc:

@@ -1,17 +1,27 @@
-"""The FastAPI application behind the Serve ingress: Twilio webhooks and operator endpoints
-(the admin API under /api/v1 joins here)."""
+"""The FastAPI application behind the Serve ingress: Twilio webhooks (including the recording
+callback), operator endpoints, and the admin API mounted at /api/v1."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from admin_api import ops, webhooks
+from admin_api.api import PREFIX, build_admin_api
 from admin_api.context import WebhookContext
+from admin_api.routers import recording_webhook
+from admin_api.state import AdminState
 
 
-def build_app(ctx: WebhookContext) -> FastAPI:
+def build_app(ctx: WebhookContext, admin: AdminState | None = None) -> FastAPI:
+    """The ingress app. `admin` holds the admin API's per-replica state (made here unless a
+    test passes its own); it is closed with `ctx`."""
+    state = admin or AdminState(ctx.config)
+    ctx.on_close(state.close)
     app = FastAPI(title="NeuroSphere Voice", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.webhooks = ctx
+    app.state.admin = state
     app.include_router(webhooks.router)
+    app.include_router(recording_webhook.router)
     app.include_router(ops.router)
+    app.mount(PREFIX, build_admin_api(ctx, state))
     return app

@@ -1,10 +1,12 @@
 """What the Serve ingress replica holds: config, a small app-role DB pool, a cache of
-number -> tenant, the gateway to tenant and pool actors, and its Prometheus registry."""
+number -> tenant, the gateway to tenant and pool actors (including `reload`, which the admin
+API calls after a change so the next call sees it), and its Prometheus registry."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -25,6 +27,7 @@ class TenantGateway(Protocol):
         self, tenant_id: str, url: str, params: dict[str, str], signature: str
     ) -> bool: ...
     async def release(self, tenant_id: str, call_sid: str) -> None: ...
+    async def reload(self, tenant_id: str) -> None: ...
     async def pool_stats(self) -> dict[str, Any]: ...
 
 
@@ -60,13 +63,14 @@ class WebhookContext:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._numbers: dict[str, tuple[str | None, float]] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def db(self) -> asyncpg.Pool:
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
                     self._pool = await create_pool(
-                        self.config.app_database_url, min_size=1, max_size=4
+                        self.config.app_database_url, min_size=1, max_size=8
                     )
         return self._pool
 
@@ -81,6 +85,17 @@ class WebhookContext:
         self._numbers[number] = (tenant_id, now + NUMBER_CACHE_TTL_S)
         return tenant_id
 
+    def forget_numbers(self) -> None:
+        """Drop the number cache (an admin changed a tenant's numbers or status)."""
+        self._numbers.clear()
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` when the context closes (the admin API's background work)."""
+        self._closers.append(closer)
+
     async def close(self) -> None:
+        for closer in self._closers:
+            await closer()
+        self._closers.clear()
         if self._pool is not None:
             await self._pool.close()

@@ -5,6 +5,7 @@ neurosphere serve                     run the engine for real Twilio traffic
 neurosphere tenant add --name --number +1...  provision a tenant and its number
 neurosphere call --to +1... [--say ...]       a simulated call against a running engine
 neurosphere db migrate                apply database migrations
+neurosphere admin create --email E    create a platform admin (password prompted, or stdin)
 neurosphere sim realtime --port P     run the offline realtime simulator alone
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import re
 import secrets
@@ -265,6 +267,68 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- admin accounts ------------------------------------------------------------------------------
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
+
+
+def _read_password() -> str:
+    """Prompted twice on a terminal (never echoed); otherwise the first line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise SystemExit("error: the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    """Create a platform admin: there are no default accounts, this is how the first one
+    comes to be."""
+    from admin_api.passwords import PasswordRejected, Passwords, check_policy
+    from memory.users import EmailTaken
+
+    settings = _settings()
+    email = args.email.strip().lower()
+    if not EMAIL.match(email):
+        _out(f"error: {args.email!r} is not an email address")
+        return 2
+    try:
+        password = check_policy(_read_password(), email=email)
+    except PasswordRejected as exc:
+        _out(f"error: {exc}")
+        return 2
+
+    async def run() -> str:
+        from memory import users
+        from memory.audit import Actor
+        from memory.db import create_pool
+
+        app_url, _server = await _app_pool_url(settings)
+        pool = await create_pool(app_url, min_size=1, max_size=2)
+        try:
+            if await users.find_login(pool, email) is not None:
+                raise EmailTaken("an account with this email already exists")
+            new = users.NewUser(
+                tenant_id=None,
+                email=email,
+                role="platform_admin",
+                password_hash=await Passwords().hash(password),
+            )
+            created = await users.create_user(pool, new, Actor(None, "cli"))
+            return created.user_id
+        finally:
+            await pool.close()
+
+    try:
+        user_id = asyncio.run(run())
+    except EmailTaken as exc:
+        _out(f"error: {exc}")
+        return 2
+    _out(f"platform admin {email} created (user {user_id}); log in at /api/v1/auth/login")
+    return 0
+
+
 def cmd_sim_realtime(args: argparse.Namespace) -> int:
     from engine.sim_realtime import run_standalone
 
@@ -272,6 +336,13 @@ def cmd_sim_realtime(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_standalone(args.port, args.host))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.__main__ import main as bench_main
+
+    code: int = bench_main(list(args.rest))
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,8 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--say", action="append", default=[], help="what the caller says (repeat)")
     call.set_defaults(func=cmd_call)
 
+    bench = sub.add_parser("bench", help="benchmarks (calls, ramp, memory); see bench/README.md")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", help="apply migrations").set_defaults(func=cmd_db_migrate)
+
+    admin = sub.add_parser("admin", help="admin accounts").add_subparsers(
+        dest="action", required=True
+    )
+    create = admin.add_parser(
+        "create", help="create a platform admin (password prompted, or read from stdin)"
+    )
+    create.add_argument("--email", required=True)
+    create.set_defaults(func=cmd_admin_create)
 
     sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="kind", required=True)
     realtime = sim.add_parser("realtime", help="run the offline realtime simulator")

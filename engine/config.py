@@ -61,6 +61,8 @@ class EngineConfig:
     post_call_lease_s: int = 300
     post_call_poll_s: float = 2.0
     realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
+    # Where call recordings are stored (private; served only by the admin API).
+    recordings_dir: str = ".neurosphere/recordings"
 
     def media_url(self, port: int, call_sid: str) -> str:
         return self.media_public_url.format(port=port, call_sid=call_sid)

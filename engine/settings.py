@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "production"] = Field("dev", alias="NEUROSPHERE_ENV")
     data_dir: Path = Field(Path(".neurosphere"), alias="NEUROSPHERE_DATA_DIR")
+    recordings_dir: Path | None = Field(None, alias="NEUROSPHERE_RECORDINGS_DIR")
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     app_database_url: SecretStr | None = Field(None, alias="NEUROSPHERE_APP_DATABASE_URL")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
@@ -127,4 +128,5 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         warm_calls=settings.warm_calls,
         memory_actors=settings.memory_actors,
         log_format=settings.log_format,
+        recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
     )

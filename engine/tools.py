@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from engine.config import TenantConfig
 
 FILLER_AFTER_S = 1.0
@@ -131,6 +129,8 @@ def parse_arguments(spec: ToolSpec, raw: str) -> dict[str, Any]:
         raise ToolArgumentError("arguments are not valid JSON") from None
     if not isinstance(value, dict):
         raise ToolArgumentError("arguments must be a JSON object")
+    from jsonschema import Draft202012Validator  # ~2 MB: only in calls that use a tool
+
     errors = sorted(Draft202012Validator(spec.parameters).iter_errors(value), key=str)
     if errors:
         first = errors[0]

@@ -21,6 +21,7 @@ DATABASE = "neurosphere"
 OWNER_ROLE = "neurosphere_owner"
 APP_ROLE = "neurosphere_app"
 LOOKUP_ROLE = "neurosphere_lookup"
+JOBS_ROLE = "neurosphere_jobs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[Any
 
 
 async def bootstrap(superuser_url: str) -> None:
-    """Create the database, the three roles and the vector extension if missing. Idempotent.
+    """Create the database, the four roles and the vector extension if missing. Idempotent.
     Needs a superuser (the embedded server's `postgres`)."""
     conn = await asyncpg.connect(superuser_url, timeout=10)
     try:
@@ -68,7 +69,10 @@ async def bootstrap(superuser_url: str) -> None:
             )
         if LOOKUP_ROLE not in roles:
             await conn.execute(f"CREATE ROLE {LOOKUP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        if JOBS_ROLE not in roles:
+            await conn.execute(f"CREATE ROLE {JOBS_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS")
         await conn.execute(f"GRANT {LOOKUP_ROLE} TO {OWNER_ROLE}")
+        await conn.execute(f"GRANT {JOBS_ROLE} TO {OWNER_ROLE}")
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
         if not exists:
             await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {OWNER_ROLE}")

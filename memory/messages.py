@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from memory.db import tenant_tx
+from memory.models import NewMessage
 
 _INSERT = """
 INSERT INTO messages (tenant_id, message_id, call_sid, caller_number, caller_name, reason,
@@ -29,16 +30,6 @@ SELECT message_id, call_sid, caller_number, caller_name, reason, preferred_time,
 FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY created_at DESC LIMIT $3
 """
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    call_sid: str
-    caller_number: str = field(repr=False)
-    reason: str = field(repr=False)
-    caller_name: str | None = field(default=None, repr=False)
-    preferred_time: str | None = None
-    callback_number: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,3 +52,13 @@ class CallRecord:
     greeting_ms: float | None
     transferred_to: str | None
     streams: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    call_sid: str
+    caller_number: str = field(repr=False)
+    reason: str = field(repr=False)
+    caller_name: str | None = field(default=None, repr=False)
+    preferred_time: str | None = None
+    callback_number: str | None = field(default=None, repr=False)

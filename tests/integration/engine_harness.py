@@ -85,6 +85,9 @@ class LocalGateway:
     async def release(self, tenant_id: str, call_sid: str) -> None:
         await self.actor(tenant_id).release(call_sid)
 
+    async def reload(self, tenant_id: str) -> None:
+        await self.actor(tenant_id).reload()
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 0, "active": len(self._pool.actors)}
 

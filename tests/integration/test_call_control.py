@@ -24,8 +24,7 @@ from engine.sim_twilio_caller import (
     WaitForAgent,
 )
 from memory import calls, messages, tenants
-from memory.messages import NewMessage
-from memory.models import CallRecord
+from memory.models import CallRecord, NewMessage
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 

@@ -69,6 +69,9 @@ class InProcessGateway:
     async def release(self, tenant_id: str, call_sid: str) -> None:
         await self._actor(tenant_id).release(call_sid)
 
+    async def reload(self, tenant_id: str) -> None:
+        await self._actor(tenant_id).reload()
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 1, "active": len(self._claimer.claims)}
 

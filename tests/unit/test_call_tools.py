@@ -21,8 +21,7 @@ from engine.audio import b64
 from engine.call_events import ToolResult
 from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
-from memory.messages import NewMessage
-from memory.models import CallEnd, CallStart, Turn
+from memory.models import CallEnd, CallStart, NewMessage, Turn
 from prompts import call_lines
 
 CLAIMS = TransferRule("claims", "+15550100", "our claims team")

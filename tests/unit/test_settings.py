@@ -270,7 +270,7 @@ def test_check_production_accepts_real_or_absent_secrets(monkeypatch: pytest.Mon
 # --- engine_config ----------------------------------------------------------------------------
 
 
-def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     for key, value in {
         "NEUROSPHERE_JWT_SECRET": STRONG_SECRET,
         "OPENAI_API_KEY": "sk-test",
@@ -305,10 +305,21 @@ def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch) -> None:
         warm_calls=2,
         memory_actors=5,
         log_format="json",
+        recordings_dir=str((data_dir / "recordings").resolve()),
     )
     assert config.media_url(30001, "CA9") == "wss://media.example.com:30001/s/CA9"
     for secret in (STRONG_SECRET, "sk-test", "postgresql://app@db/ns"):
         assert secret not in repr(config)
+
+
+def test_recordings_dir_defaults_under_the_data_dir_or_is_set(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
+) -> None:
+    assert engine_config(load(), "postgresql://a@b/c").recordings_dir == str(
+        (data_dir / "recordings").resolve()
+    )
+    monkeypatch.setenv("NEUROSPHERE_RECORDINGS_DIR", str(tmp_path / "rec"))
+    assert engine_config(load(), "postgresql://a@b/c").recordings_dir == str(tmp_path / "rec")
 
 
 def test_engine_config_with_absent_secrets(data_dir: Path) -> None:

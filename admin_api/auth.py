@@ -1,0 +1,258 @@
+"""Admin authentication: access JWTs, refresh tokens, and the FastAPI dependencies that turn a
+bearer token into a principal with a role.
+
+Access tokens (pyjwt, the engine.tokens key ring and style): HS256 pinned, `kid` header,
+required `exp iat iss aud sub tenant_id`, audience `admin` (a call-memory token is never an
+admin token and vice versa), 15 minutes. They also carry the role and the session id (`sid`);
+every request checks in Postgres that the session is live and the user enabled, so logout, a
+password change or disabling a user cuts access at once, not when the token expires.
+Platform admins have `tenant_id = "platform"`.
+
+Refresh tokens are opaque: `nsr1.<tenant id | platform>.<256-bit secret>`; the server keeps
+only SHA-256 of the secret (memory.users). The scope part only says which tenant's rows to look
+in; it grants nothing by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from admin_api.state import AdminState
+from admin_api.webhooks import Ctx
+from engine.tokens import ADMIN_AUDIENCE, ALGORITHM, ISSUER, KeyRing, TokenError
+from memory import users
+from memory.audit import Actor
+from memory.users import Role
+
+PLATFORM_SCOPE = "platform"
+REFRESH_PREFIX = "nsr1"
+_REQUIRED = ["exp", "iat", "iss", "aud", "sub", "tenant_id", "role", "sid"]
+_ROLES: frozenset[str] = frozenset({"platform_admin", "owner", "admin", "viewer"})
+TenantRole = Literal["owner", "admin", "viewer"]
+_TENANT_ROLES: dict[str, TenantRole] = {"owner": "owner", "admin": "admin", "viewer": "viewer"}
+EDITOR_ROLES: frozenset[str] = frozenset({"owner", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    tenant_id: str | None
+    role: Role
+    session_id: str
+    expires_at: int
+
+
+def mint_access(
+    ring: KeyRing,
+    *,
+    user_id: str,
+    tenant_id: str | None,
+    role: Role,
+    session_id: str,
+    ttl_s: int,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    payload = {
+        "iss": ISSUER,
+        "aud": ADMIN_AUDIENCE,
+        "sub": user_id,
+        "tenant_id": tenant_id or PLATFORM_SCOPE,
+        "role": role,
+        "sid": session_id,
+        "iat": issued,
+        "exp": issued + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(
+        payload, ring.key(ring.current), algorithm=ALGORITHM, headers={"kid": ring.current}
+    )
+
+
+def _uuid(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TokenError(f"{what} must be a string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise TokenError(f"{what} is not a UUID") from None
+
+
+def verify_access(ring: KeyRing, token: str) -> AccessClaims:
+    """Signature, algorithm, audience, issuer, expiry and claim shapes; TokenError otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise TokenError("token has no key id")
+        payload = jwt.decode(
+            token,
+            ring.key(kid),
+            algorithms=[ALGORITHM],
+            audience=ADMIN_AUDIENCE,
+            issuer=ISSUER,
+            options={"require": _REQUIRED},
+            leeway=5,
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"invalid token: {exc}") from None
+    role = payload["role"]
+    if role not in _ROLES:
+        raise TokenError("unknown role")
+    raw_tenant = payload["tenant_id"]
+    tenant = None if raw_tenant == PLATFORM_SCOPE else _uuid(raw_tenant, "tenant_id")
+    if (tenant is None) != (role == "platform_admin"):
+        raise TokenError("role does not match tenant")
+    return AccessClaims(
+        user_id=_uuid(payload["sub"], "sub"),
+        tenant_id=tenant,
+        role=role,
+        session_id=_uuid(payload["sid"], "sid"),
+        expires_at=int(payload["exp"]),
+    )
+
+
+def new_refresh(tenant_id: str | None) -> tuple[str, bytes]:
+    """A fresh refresh token and the digest the server stores."""
+    secret = secrets.token_bytes(32)
+    text = base64.urlsafe_b64encode(secret).decode().rstrip("=")
+    return f"{REFRESH_PREFIX}.{tenant_id or PLATFORM_SCOPE}.{text}", hashlib.sha256(secret).digest()
+
+
+def parse_refresh(token: str) -> tuple[str | None, bytes]:
+    """(tenant id or None for platform, digest of the secret); TokenError when malformed."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != REFRESH_PREFIX or len(parts[2]) != 43:
+        raise TokenError("malformed refresh token")
+    scope = None if parts[1] == PLATFORM_SCOPE else _uuid(parts[1], "refresh token scope")
+    try:
+        secret = base64.urlsafe_b64decode(parts[2] + "=")
+    except (ValueError, TypeError):
+        raise TokenError("malformed refresh token") from None
+    if len(secret) != 32:
+        raise TokenError("malformed refresh token")
+    return scope, hashlib.sha256(secret).digest()
+
+
+# --- dependencies --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Whoever the request's access token belongs to, checked against Postgres."""
+
+    user_id: str
+    tenant_id: str | None
+    role: Role
+    session_id: str
+    email: str = field(repr=False)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user_id, self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A tenant's user (owner, admin or viewer) acting on that tenant."""
+
+    user_id: str
+    tenant_id: str
+    role: TenantRole
+    session_id: str
+    email: str = field(repr=False)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user_id, self.email)
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in EDITOR_ROLES
+
+
+def get_admin(request: Request) -> AdminState:
+    state: AdminState = request.app.state.admin
+    return state
+
+
+Admin = Annotated[AdminState, Depends(get_admin)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Access token from POST /auth/login or /auth/refresh (15 minutes).",
+)
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(
+    ctx: Ctx,
+    admin: Admin,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise unauthorized("missing bearer token")
+    try:
+        claims = verify_access(admin.ring, credentials.credentials)
+    except TokenError:
+        raise unauthorized("invalid or expired token") from None
+    user = await users.session_user(
+        await ctx.db(), claims.tenant_id, claims.session_id, claims.user_id
+    )
+    if user is None:
+        raise unauthorized("session has ended; log in again")
+    return Principal(user.user_id, user.tenant_id, user.role, claims.session_id, user.email)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def tenant_member(principal: CurrentUser) -> Member:
+    role = _TENANT_ROLES.get(principal.role)
+    if principal.tenant_id is None or role is None:
+        raise HTTPException(
+            403, "platform admins manage tenants (/tenants); this route is for a tenant's users"
+        )
+    return Member(
+        principal.user_id, principal.tenant_id, role, principal.session_id, principal.email
+    )
+
+
+TenantUser = Annotated[Member, Depends(tenant_member)]
+
+
+def tenant_editor(member: TenantUser) -> Member:
+    if not member.can_write:
+        raise HTTPException(403, "your role (viewer) can read but not change this tenant")
+    return member
+
+
+TenantEditor = Annotated[Member, Depends(tenant_editor)]
+
+
+def platform_admin(principal: CurrentUser) -> Principal:
+    if principal.role != "platform_admin":
+        raise HTTPException(403, "only platform admins may do this")
+    return principal
+
+
+PlatformAdmin = Annotated[Principal, Depends(platform_admin)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (the TLS proxy in production; Serve sees the proxy's forwarded
+    address there)."""
+    return request.client.host if request.client is not None else "unknown"

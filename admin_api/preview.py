@@ -1,0 +1,60 @@
+"""The instructions an agent would get for a call, built exactly as the call actor builds them
+for a new session (actors/call_actor.py `_on_model_opened`): the same tenant snapshot
+(`memory.tenants.load_config`, what the tenant actor hands a call), the same tools
+(`engine.tools.tool_specs`), greeting (`choose_greeting`), context packing and
+`build_instructions`. Pure given the snapshot and the clock.
+
+With no caller context (a first-time caller) the result is byte for byte what the realtime
+model receives; a returning caller's memory would add to the context section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.config import TenantConfig
+from engine.tools import tool_specs
+from prompts.context import CallerContext, pack_context
+from prompts.greeting import choose_greeting
+from prompts.instructions import AgentPrompt, build_instructions
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    instructions: str
+    greeting: str
+    voice: str
+    tools: tuple[str, ...]
+    version: int
+
+
+def preview(
+    tenant: TenantConfig, *, caller_number: str, caller_name: str | None, now: datetime
+) -> Preview:
+    """ValueError when the settings cannot make instructions (the message says why)."""
+    tools = tuple(tool_specs(tenant))
+    greeting = choose_greeting(
+        new_caller_template=tenant.greeting_new,
+        returning_template=tenant.greeting_returning,
+        user_name=caller_name,
+        agent_name=tenant.agent_name,
+        now=now,
+        time_zone=tenant.time_zone,
+    )
+    agent = AgentPrompt(
+        agency_name=tenant.name,
+        agent_name=tenant.agent_name,
+        sliders=dict(tenant.sliders),
+        blocks=dict(tenant.blocks),
+        time_zone=tenant.time_zone,
+        tools=tools,
+    )
+    context = pack_context(
+        CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=()),
+        now=now,
+    )
+    instructions = build_instructions(
+        agent, caller_number=caller_number, context=context, greeting=greeting, now=now
+    )
+    return Preview(instructions, greeting, tenant.voice, tools, tenant.version)

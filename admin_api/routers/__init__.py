@@ -1,0 +1,1 @@
+"""One router per resource of the admin API (and the Twilio recording webhook)."""

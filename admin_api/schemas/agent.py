@@ -1,0 +1,128 @@
+"""Request and response bodies of /agent: the tenant's agent settings, presets, preview.
+
+Field-level bounds live here (so the OpenAPI document states them); rules that need the whole
+configuration (greeting placeholders, slider keys, block presets, DTMF targets naming a
+transfer rule) are checked by admin_api.agent_rules on the merged result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from admin_api.schemas.common import Phone, PublicModel, RequestModel, ShortText
+
+Voice = Literal[
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"
+]
+ToolName = Literal["end_call", "transfer_call", "get_current_time", "take_message"]
+BlockName = Literal[
+    "system_role",
+    "emotional_tone",
+    "conversational_style",
+    "knowledge_context",
+    "safety_boundaries",
+]
+SliderValue = Annotated[int, Field(ge=0, le=100)]
+SliderKey = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z]+$")]
+Greeting = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+BlockChoice = Annotated[str, StringConstraints(min_length=1, max_length=4100)]
+Digit = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
+Keyword = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
+
+
+class VadSettings(RequestModel):
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    prefix_padding_ms: Annotated[int, Field(ge=0, le=2000)] = 300
+    silence_duration_ms: Annotated[int, Field(ge=200, le=5000)] = 800
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+
+
+class TransferRuleModel(RequestModel):
+    keyword: Keyword
+    number: Phone
+    description: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class DtmfActionModel(RequestModel):
+    action: Literal["transfer", "hang_up"]
+    target: Annotated[str, StringConstraints(max_length=40)] = Field(
+        "", description="For `transfer`: the keyword of a transfer rule."
+    )
+
+
+class AgentConfigUpdate(RequestModel):
+    """Fields left out stay as they are. `sliders` and `blocks` are merged key by key into the
+    current ones; `transfer_rules`, `dtmf_actions` and `tools` replace the current ones."""
+
+    agent_name: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = None
+    voice: Voice | None = None
+    greeting_new: Greeting | None = Field(
+        None, description="Placeholders: {agent_name}, {time_greeting}."
+    )
+    greeting_returning: Greeting | None = Field(
+        None, description="Placeholders: {agent_name}, {user_name}, {time_greeting}."
+    )
+    vad: VadSettings | None = None
+    sliders: Annotated[dict[SliderKey, SliderValue], Field(max_length=30)] | None = None
+    blocks: dict[BlockName, BlockChoice] | None = Field(
+        None, description="Per block a preset name, or 'custom:<text>'."
+    )
+    transfer_rules: Annotated[list[TransferRuleModel], Field(max_length=20)] | None = None
+    dtmf_actions: dict[Digit, DtmfActionModel] | None = None
+    tools: Annotated[list[ToolName], Field(max_length=4)] | None = None
+    max_call_seconds: Annotated[int, Field(ge=60, le=14_400)] | None = None
+    silence_timeout_s: Annotated[int, Field(ge=3, le=120)] | None = None
+    fallback_number: Phone | None = Field(None, description="null removes it.")
+    record_calls: bool | None = None
+    recording_consent: ShortText | None = Field(None, description="Spoken before recording starts.")
+    pii_redaction: bool | None = None
+    retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class PresetApply(RequestModel):
+    preset: Literal[
+        "professional", "friendly", "assertive", "empathetic", "flirtatious", "balanced"
+    ]
+
+
+class AgentConfigPublic(PublicModel):
+    agent_name: str
+    voice: Voice
+    greeting_new: str
+    greeting_returning: str
+    vad: dict[str, Any]
+    sliders: dict[str, int]
+    blocks: dict[str, str]
+    transfer_rules: list[dict[str, str]]
+    dtmf_actions: dict[str, dict[str, str]]
+    tools: list[str]
+    max_call_seconds: int
+    silence_timeout_s: int
+    fallback_number: str | None
+    record_calls: bool
+    recording_consent: str
+    pii_redaction: bool
+    retention_days: int
+    version: int
+    updated_at: datetime
+
+
+class PresetsPublic(PublicModel):
+    voices: list[str]
+    slider_keys: list[str]
+    slider_presets: dict[str, dict[str, int]]
+    block_presets: dict[str, dict[str, str]]
+    greeting_placeholders: list[str]
+    tools: list[str]
+
+
+class PreviewPublic(PublicModel):
+    instructions: str
+    greeting: str
+    voice: str
+    tools: list[str]
+    version: int

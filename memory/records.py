@@ -1,0 +1,136 @@
+"""Frozen records of the caller-memory layer (never asyncpg Records). Pure, no I/O.
+
+Phone numbers and remembered values are personal data: they stay out of ``repr`` so a logged
+record never carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+# Memory types the engine writes itself; `remember` accepts any lower-case word of up to 32
+# letters (the schema's CHECK) so tools can add their own.
+MEMORY_TYPES = frozenset(
+    {
+        "identity",
+        "person",
+        "fact",
+        "preference",
+        "commitment",
+        "vehicle",
+        "policy",
+        "claim",
+        "property",
+        "note",
+        "task",
+        "rule",
+        "moment",
+    }
+)
+KNOWLEDGE_KINDS = frozenset({"fact", "rule", "procedure", "faq"})
+JobState = Literal["pending", "running", "done", "failed"]
+SearchSource = Literal["memory", "summary", "knowledge"]
+JsonValue = dict[str, object] | str
+JsonInput = Mapping[str, object] | str  # what callers may pass; stored as JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryWrite:
+    """One memory to upsert under its stable ``(type, key)``; ``content`` is its text."""
+
+    type: str
+    key: str
+    value: JsonValue = field(repr=False)
+    content: str = field(repr=False)
+    ttl_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMemory:
+    memory_id: str
+    type: str
+    key: str
+    value: JsonValue = field(repr=False)
+    content: str = field(repr=False)
+    version: int
+    source_call_sid: str | None
+    expires_at: datetime | None
+    updated_at: datetime
+    has_embedding: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryVersion:
+    """An earlier value of a memory, replaced at ``replaced_at``."""
+
+    version: int
+    value: JsonValue = field(repr=False)
+    content: str = field(repr=False)
+    source_call_sid: str | None
+    valid_from: datetime
+    replaced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One semantic search result; ``score`` is cosine similarity (1 is identical)."""
+
+    source: SearchSource
+    ref: str
+    text: str = field(repr=False)
+    score: float
+    at: datetime | None
+    caller_number: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeEntry:
+    entry_id: str
+    kind: str
+    title: str
+    body: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobClaim:
+    """A post-call job claimed by one worker until ``lease_id`` expires."""
+
+    tenant_id: str
+    call_sid: str
+    attempts: int
+    lease_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    call_sid: str
+    status: JobState
+    attempts: int
+    last_error: str | None
+    items_stored: int | None
+    run_after: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the post-call job needs to know about the call itself."""
+
+    call_sid: str
+    started_at: datetime
+    duration_ms: int | None
+    ended: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalityRollup:
+    """Per-caller personality: all-call averages, recent state scores, trend per call."""
+
+    calls: int
+    averages: dict[str, float]
+    recent: dict[str, float]
+    trend: dict[str, float]

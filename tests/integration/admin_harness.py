@@ -1,0 +1,251 @@
+"""The admin API in-process for integration tests: the real ingress app (webhooks + /api/v1)
+over httpx's ASGI transport, real Postgres, real TenantActor and MemoryActor objects in this
+event loop (so /twilio/recording signatures are checked as in production), the shipped Twilio
+REST fake for recording downloads, and a private recordings directory.
+
+Users are made straight in Postgres with one precomputed argon2id hash (hashing costs ~160 ms;
+every test user shares the same password), and `token_for` opens a real session for a user
+without a login, so only the tests about login pay for password verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from actors.memory_actor import MemoryActor
+from actors.ports import CallSetup
+from actors.tenant_actor import Admission, AdmitRequest, TenantActor
+from admin_api.app import build_app
+from admin_api.auth import mint_access, new_refresh
+from admin_api.context import WebhookContext
+from admin_api.passwords import Passwords
+from admin_api.state import AdminState
+from engine.config import EngineConfig
+from engine.sim_twilio_rest import TwilioRestFake
+from memory import admin_tenants, users
+from memory.admin_tenants import TenantSpec
+from memory.audit import SYSTEM
+from memory.users import AdminUser, NewUser, Role
+
+PASSWORD = "a long test passphrase 7f3k"
+AUTH_TOKEN = "tenant-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "5" * 32
+API = "/api/v1"
+
+_HASH: dict[str, str] = {}
+
+
+async def password_hash(passwords: Passwords) -> str:
+    if "hash" not in _HASH:
+        _HASH["hash"] = await passwords.hash(PASSWORD)
+    return _HASH["hash"]
+
+
+def new_number() -> str:
+    return "+1555" + str(uuid.uuid4().int)[:7]
+
+
+def new_email(prefix: str = "user") -> str:
+    return f"{prefix}-{secrets.token_hex(4)}@agency.example"
+
+
+class NoCalls:
+    async def claim(self, setup: CallSetup) -> str:
+        raise RuntimeError("no calls in admin API tests")
+
+
+class AdminGateway:
+    """TenantGateway over in-process TenantActors; records reloads."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        self._memory = MemoryActor(config)
+        self.actors: dict[str, TenantActor] = {}
+        self.reloads: list[str] = []
+
+    def _actor(self, tenant_id: str) -> TenantActor:
+        if tenant_id not in self.actors:
+            self.actors[tenant_id] = TenantActor(self._config, tenant_id, self._memory, NoCalls())
+        return self.actors[tenant_id]
+
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self._actor(tenant_id).admit(request)
+
+    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self._actor(tenant_id).resume(request)
+
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool:
+        return await self._actor(tenant_id).validate(url, params, signature)
+
+    async def release(self, tenant_id: str, call_sid: str) -> None:
+        await self._actor(tenant_id).release(call_sid)
+
+    async def reload(self, tenant_id: str) -> None:
+        self.reloads.append(tenant_id)
+        await self._actor(tenant_id).reload()
+
+    async def pool_stats(self) -> dict[str, Any]:
+        return {"warm": 0, "active": 0}
+
+    async def close(self) -> None:
+        await self._memory.close()
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    number: str
+    owner: AdminUser
+    owner_token: str
+
+
+@dataclass
+class AdminHarness:
+    client: httpx.AsyncClient
+    pool: asyncpg.Pool
+    admin: AdminState
+    gateway: AdminGateway
+    rest: TwilioRestFake
+    config: EngineConfig
+    recordings_dir: Path
+    platform_token: str = ""
+    tenants: list[Tenant] = field(default_factory=list)
+
+    async def user(
+        self, tenant_id: str | None, role: Role, *, email: str | None = None
+    ) -> AdminUser:
+        return await users.create_user(
+            self.pool,
+            NewUser(
+                tenant_id=tenant_id,
+                email=email or new_email(role),
+                role=role,
+                password_hash=await password_hash(self.admin.passwords),
+            ),
+            SYSTEM,
+        )
+
+    async def token_for(self, user: AdminUser) -> str:
+        """A real session and access token for `user`, without a password check."""
+        _, refresh_hash = new_refresh(user.tenant_id)
+        session_id = await users.open_session(
+            self.pool, user, refresh_hash, session_s=3600, refresh_s=3600
+        )
+        return mint_access(
+            self.admin.ring,
+            user_id=user.user_id,
+            tenant_id=user.tenant_id,
+            role=user.role,
+            session_id=session_id,
+            ttl_s=900,
+        )
+
+    async def tenant(self, **spec: Any) -> Tenant:
+        number = new_number()
+        detail = await admin_tenants.create_tenant(
+            self.pool,
+            TenantSpec(
+                name=spec.pop("name", "Admin Test Agency"),
+                time_zone=spec.pop("time_zone", "America/New_York"),
+                max_concurrent_calls=spec.pop("max_concurrent_calls", 10),
+                business_hours={},
+                numbers=(number,),
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+            ),
+            SYSTEM,
+        )
+        owner = await self.user(detail.tenant_id, "owner")
+        made = Tenant(detail.tenant_id, number, owner, await self.token_for(owner))
+        self.tenants.append(made)
+        return made
+
+    async def login(self, email: str, password: str = PASSWORD, **kw: Any) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/auth/login", json={"email": email, "password": password}, **kw
+        )
+
+    def auth(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def get(self, path: str, token: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(API + path, headers=self.auth(token), **kw)
+
+    async def post(self, path: str, token: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.client.post(API + path, headers=self.auth(token), json=body, **kw)
+
+    async def patch(self, path: str, token: str, body: Any, **kw: Any) -> httpx.Response:
+        return await self.client.patch(API + path, headers=self.auth(token), json=body, **kw)
+
+    async def delete(self, path: str, token: str, **kw: Any) -> httpx.Response:
+        return await self.client.delete(API + path, headers=self.auth(token), **kw)
+
+
+PUBLIC_BASE = "https://voice.example.com"
+
+
+@contextlib.asynccontextmanager
+async def admin_harness(
+    app_url: str,
+    jwt_secret: str,
+    pool: asyncpg.Pool,
+    recordings_dir: Path,
+    *,
+    admin_state: AdminState | None = None,
+    client_address: str = "203.0.113.7",
+) -> AsyncIterator[AdminHarness]:
+    rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
+    await rest.start()
+    config = EngineConfig(
+        app_database_url=app_url,
+        jwt_secret=jwt_secret,
+        public_base_url=PUBLIC_BASE,
+        twilio_api_base_url=rest.base_url,
+        recordings_dir=str(recordings_dir),
+    )
+    gateway = AdminGateway(config)
+    ctx = WebhookContext(config, gateway)
+    state = admin_state or AdminState(config, passwords=shared_passwords())
+    app = build_app(ctx, state)
+    transport = httpx.ASGITransport(app=app, client=(client_address, 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            harness = AdminHarness(client, pool, state, gateway, rest, config, recordings_dir)
+            platform = await harness.user(None, "platform_admin")
+            harness.platform_token = await harness.token_for(platform)
+            yield harness
+    finally:
+        await state.drain(5)
+        await ctx.close()
+        await gateway.close()
+        await rest.stop()
+
+
+_PASSWORDS: list[Passwords] = []
+
+
+def shared_passwords() -> Passwords:
+    """One hasher per test session: building one hashes a dummy password (~160 ms)."""
+    if not _PASSWORDS:
+        _PASSWORDS.append(Passwords())
+    return _PASSWORDS[0]
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -58,6 +58,9 @@ FINISH_STEP_TIMEOUT_S = 1.5
 SETTLE_AFTER_REST_S = 5.0
 TICK_S = 1.0
 TWILIO_MAX_MESSAGE = 64 * 1024
+CONTEXT_TIMEOUT_S = 1.0
+CONTEXT_AGENDA = "insurance policies, claims, vehicles, property, family, open requests"
+EMPTY_CONTEXT = CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=())
 
 
 def _rules(setup: CallSetup) -> CallRules:
@@ -165,7 +168,9 @@ class CallActor:
         self._media_url = self._config.media_url(port, setup.call_sid)
         self._state = cs.new_call(setup.call_sid, setup.media_token, _rules(setup))
         self._specs = dict(tool_specs(setup.tenant))
-        self._turns = TurnWriter(self._memory, setup.memory_token, setup.call_sid)
+        self._turns = TurnWriter(
+            self._memory, setup.memory_token, setup.call_sid, on_consolidate=self._consolidate
+        )
         self._model = ModelLink(
             self._config,
             on_frame=self._on_model_frame,
@@ -276,10 +281,12 @@ class CallActor:
         if setup.attempt > 0 and not reconnected:
             earlier = await self._memory.load_turns(setup.memory_token, setup.call_sid)
             self._turns.preload(earlier)
+        caller = await self._caller_context()
+        user_name = caller.profile.preferred_name if caller.profile is not None else None
         greeting = choose_greeting(
             new_caller_template=tenant.greeting_new,
             returning_template=tenant.greeting_returning,
-            user_name=None,
+            user_name=user_name,
             agent_name=tenant.agent_name,
             now=now,
             time_zone=tenant.time_zone,
@@ -292,10 +299,7 @@ class CallActor:
             time_zone=tenant.time_zone,
             tools=tuple(self._specs),
         )
-        context = pack_context(
-            CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=()),
-            now=now,
-        )
+        context = pack_context(caller, now=now)
         resumed = setup.attempt > 0
         instructions = build_instructions(
             agent,
@@ -323,6 +327,35 @@ class CallActor:
                 self._spawn, self._apply(cs.RequestResponse(opening))
             )
         return frames
+
+    async def _caller_context(self) -> CallerContext:
+        """What we know about this caller (never an earlier call's turns), fetched before the
+        greeting; a slow or failed lookup gives an empty context, not a silent line."""
+        setup = self._require_setup()
+        try:
+            return await asyncio.wait_for(
+                self._memory.caller_context(
+                    setup.memory_token, setup.from_number, agenda=CONTEXT_AGENDA
+                ),
+                CONTEXT_TIMEOUT_S,
+            )
+        except Exception as exc:
+            self._log.warning("caller_context_failed", error=repr(exc))
+            return EMPTY_CONTEXT
+
+    def _consolidate(self, turns: list[Turn]) -> None:
+        setup = self._require_setup()
+
+        async def run() -> None:
+            try:
+                stored = await self._memory.consolidate(
+                    setup.memory_token, setup.from_number, setup.call_sid, turns
+                )
+                self._log.info("history_consolidated", turns=len(turns), stored=stored)
+            except Exception as exc:
+                self._log.warning("history_consolidation_failed", error=repr(exc))
+
+        self._spawn(run())
 
     def _replay(self) -> list[str]:
         assert self._turns is not None
@@ -582,6 +615,15 @@ class CallActor:
         except Exception as exc:
             self._log.error("call_finish_failed", error=repr(exc))
         self._recorded.set()
+        try:  # summary, personality, profile and memories: durable, done by the memory pool
+            await asyncio.wait_for(
+                self._memory.enqueue_post_call(
+                    setup.memory_token, setup.call_sid, setup.from_number
+                ),
+                FINISH_STEP_TIMEOUT_S,
+            )
+        except Exception as exc:
+            self._log.error("post_call_enqueue_failed", error=repr(exc))
         if self._stream_started_at is None and end.outcome != "stream_never_connected":
             # Ended before Twilio connected (a refused model key): let the stream connect so
             # it can be closed at once and Twilio asks the <Connect action> what to play.

@@ -92,11 +92,24 @@ async def _take_message(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     return Outcome({"ok": True, "message_id": message_id, "next": "Confirm it was recorded."})
 
 
+async def _remember(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    await ctx.memory.remember(
+        ctx.memory_token,
+        ctx.caller_number,
+        ctx.call_sid,
+        str(args["category"]),
+        str(args["key"]).strip().lower(),
+        {"text": str(args["fact"])},
+    )
+    return Outcome({"ok": True, "next": "Confirm briefly that you will remember it."})
+
+
 IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Outcome]]] = {
     "end_call": _end_call,
     "transfer_call": _transfer_call,
     "get_current_time": _get_current_time,
     "take_message": _take_message,
+    "remember": _remember,
 }
 
 

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from engine.config import TenantConfig
 from memory.models import CallEnd, CallStart, NewMessage, Turn
+from memory.records import JsonInput
+from prompts.context import CallerContext
 
 
 class MemoryClient(Protocol):
@@ -22,6 +24,23 @@ class MemoryClient(Protocol):
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None: ...
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]: ...
     async def take_message(self, token: str, message: NewMessage) -> str: ...
+    async def caller_context(
+        self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
+    ) -> CallerContext: ...
+    async def remember(
+        self,
+        token: str,
+        caller_number: str,
+        call_sid: str,
+        memory_type: str,
+        key: str,
+        value: JsonInput,
+        ttl_days: int | None = None,
+    ) -> None: ...
+    async def consolidate(
+        self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
+    ) -> int: ...
+    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None: ...
 
 
 class CallControl(Protocol):

@@ -97,7 +97,7 @@ class DtmfAction:
     target: str = ""
 
 
-DEFAULT_TOOLS = ("end_call", "transfer_call", "get_current_time", "take_message")
+DEFAULT_TOOLS = ("end_call", "transfer_call", "get_current_time", "take_message", "remember")
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,7 @@ class Engine:
     database: Database
     webhook_base: str
     simulator: SimulatorThread | None = None
+    llm_simulator: Any = None  # the OpenAI HTTP simulator (summaries, extraction) when offline
     dashboard_url: str | None = None
 
     def write_runtime_file(self) -> Path:
@@ -144,6 +145,8 @@ class Engine:
         handles.shutdown()
         if self.simulator is not None:
             self.simulator.stop()
+        if self.llm_simulator is not None:
+            self.llm_simulator.stop()
         (self.settings.data_dir / "runtime.json").unlink(missing_ok=True)
 
 
@@ -158,10 +161,20 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     database = asyncio.run(prepare_database(settings))
     config = engine_config(settings, database.app_url)
     simulator = None
+    llm_simulator = None
     if settings.openai_api_key is None:
         simulator = SimulatorThread()
         base_url = simulator.start()
-        config = replace(config, openai_base_url=base_url)
+        from engine.sim_openai_http import OpenAIHttpSimulatorThread
+
+        llm_key = "offline-simulator"
+        llm_simulator = OpenAIHttpSimulatorThread(api_keys={llm_key})
+        config = replace(
+            config,
+            openai_base_url=base_url,
+            llm_base_url=llm_simulator.start(),
+            llm_api_key=llm_key,
+        )
         log.warning(
             "offline_realtime_simulator",
             message="OPENAI_API_KEY is not set: calls talk to the built-in offline simulator, "
@@ -184,6 +197,7 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
         database=database,
         webhook_base=f"http://{settings.http_host}:{settings.http_port}",
         simulator=simulator,
+        llm_simulator=llm_simulator,
         dashboard_url=handles.dashboard_url() if dashboard else None,
     )
     engine.write_runtime_file()

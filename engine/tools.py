@@ -106,6 +106,38 @@ def _take_message() -> ToolSpec:
     )
 
 
+MEMORY_TYPES = (
+    "person",
+    "fact",
+    "preference",
+    "commitment",
+    "identity",
+    "vehicle",
+    "policy",
+    "claim",
+    "property",
+)
+
+
+def _remember() -> ToolSpec:
+    return ToolSpec(
+        "remember",
+        "Store something the caller wants remembered, or an important fact about them, for "
+        'future calls ("remember that my daughter starts driving in May"). Use a short '
+        "stable key so the same fact updates instead of duplicating, e.g. 'spouse', "
+        "'vehicle:2019 honda civic', 'claim:4471'.",
+        _object(
+            {
+                "fact": {"type": "string", "minLength": 1, "maxLength": 500},
+                "category": {"type": "string", "enum": list(MEMORY_TYPES)},
+                "key": {"type": "string", "minLength": 1, "maxLength": 80},
+            },
+            ["fact", "category", "key"],
+        ),
+        timeout_s=5.0,
+    )
+
+
 def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
     """The tools this tenant's agent has, by name. `transfer_call` needs at least one rule."""
     specs: dict[str, ToolSpec] = {}
@@ -118,6 +150,8 @@ def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
             specs[name] = _get_current_time()
         elif name == "take_message":
             specs[name] = _take_message()
+        elif name == "remember":
+            specs[name] = _remember()
     return specs
 
 

@@ -3,7 +3,7 @@
 ALTER TABLE agent_configs
     ADD COLUMN transfer_rules     jsonb   NOT NULL DEFAULT '[]'::jsonb,
     ADD COLUMN dtmf_actions       jsonb   NOT NULL DEFAULT '{}'::jsonb,
-    ADD COLUMN tools              jsonb   NOT NULL DEFAULT '["end_call", "transfer_call", "get_current_time", "take_message"]'::jsonb,
+    ADD COLUMN tools              jsonb   NOT NULL DEFAULT '["end_call", "transfer_call", "get_current_time", "take_message", "remember"]'::jsonb,
     ADD COLUMN max_call_seconds   integer NOT NULL DEFAULT 1800 CHECK (max_call_seconds BETWEEN 60 AND 14400),
     ADD COLUMN silence_timeout_s  integer NOT NULL DEFAULT 10 CHECK (silence_timeout_s BETWEEN 3 AND 120),
     ADD COLUMN fallback_number    text CHECK (fallback_number ~ '^\+[1-9][0-9]{6,14}$');

@@ -23,12 +23,14 @@ from actors.tenant_actor import Admission, AdmitRequest, TenantActor
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
+from engine.sim_openai_http import OpenAIHttpSimulator
 from engine.sim_realtime import RealtimeSimulator
 from engine.sim_twilio_caller import TwilioCaller
 from engine.sim_twilio_rest import TwilioRestFake
 from memory import tenants
 
 AUTH_TOKEN = "integration-auth-token"
+LLM_KEY = "integration-llm-key"
 ACCOUNT_SID = "AC" + "7" * 32
 
 
@@ -140,6 +142,8 @@ async def running_engine(
     await sim.start()
     rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
     await rest.start()
+    llm = OpenAIHttpSimulator(api_keys={LLM_KEY})
+    await llm.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -151,6 +155,12 @@ async def running_engine(
         media_port_range=(23000, 23999),
         twilio_api_base_url=rest.base_url,
         realtime_session_max_s=session_max_s,
+        llm_base_url=llm.base_url,
+        llm_api_key=LLM_KEY,
+        embedding_provider="openai",  # the simulator's hashed vectors: fast and deterministic
+        post_call_queue=f"harness-{uuid.uuid4().hex[:8]}",  # other tests' actors stay out
+        post_call_poll_s=0.2,
+        post_call_backoff_s=0.3,
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)
@@ -174,3 +184,4 @@ async def running_engine(
         await memory.close()
         await sim.stop()
         await rest.stop()
+        await llm.stop()

@@ -4,6 +4,7 @@ client: every outcome, success or failure, comes back as a ToolResult and nothin
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +23,9 @@ from engine.call_events import ToolResult
 from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
 from memory.models import CallEnd, CallStart, NewMessage, Turn
+from memory.records import JsonInput
 from prompts import call_lines
+from prompts.context import CallerContext
 
 CLAIMS = TransferRule("claims", "+15550100", "our claims team")
 FRONT_DESK = TransferRule("front desk", "+15550111")
@@ -41,6 +44,7 @@ class FakeMemory:
         self.delay_s = delay_s
         self.error = error
         self.messages: list[tuple[str, NewMessage]] = []
+        self.remembered: list[tuple[str, str, str, str, JsonInput]] = []
         self.cancelled = False
 
     async def take_message(self, token: str, message: NewMessage) -> str:
@@ -67,6 +71,31 @@ class FakeMemory:
         raise AssertionError("not a tool's business")
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
+        raise AssertionError("not a tool's business")
+
+    async def remember(
+        self,
+        token: str,
+        caller_number: str,
+        call_sid: str,
+        memory_type: str,
+        key: str,
+        value: JsonInput,
+        ttl_days: int | None = None,
+    ) -> None:
+        self.remembered.append((caller_number, call_sid, memory_type, key, value))
+
+    async def caller_context(
+        self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
+    ) -> CallerContext:
+        raise AssertionError("not a tool's business")
+
+    async def consolidate(
+        self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
+    ) -> int:
+        raise AssertionError("not a tool's business")
+
+    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
         raise AssertionError("not a tool's business")
 
 
@@ -309,4 +338,20 @@ async def test_end_call_result_through_the_state_machine_hangs_up_after_the_good
         (1.25, cs.SendMark("m1")),
         (1.75, cs.FinishAfterSpeech("hang_up", "")),
         (2.0, cs.EndCall("agent_hung_up")),
+    ]
+
+
+async def test_remember_stores_the_fact_under_its_stable_key() -> None:
+    memory = FakeMemory()
+    spec = tool_specs(TENANT)["remember"]
+    result = await run_tool(
+        spec,
+        "c9",
+        "remember",
+        '{"fact": "Daughter starts driving in May", "category": "person", "key": "Daughter"}',
+        context(memory),
+    )
+    assert json.loads(result.output)["ok"] is True
+    assert memory.remembered == [
+        (CALLER, "CA1", "person", "daughter", {"text": "Daughter starts driving in May"})
     ]

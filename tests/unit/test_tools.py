@@ -38,7 +38,13 @@ def specs() -> dict[str, ToolSpec]:
 
 
 def test_default_tenant_gets_every_tool_in_its_configured_order() -> None:
-    assert DEFAULT_TOOLS == ("end_call", "transfer_call", "get_current_time", "take_message")
+    assert DEFAULT_TOOLS == (
+        "end_call",
+        "transfer_call",
+        "get_current_time",
+        "take_message",
+        "remember",
+    )
     assert list(specs()) == list(DEFAULT_TOOLS)
     assert {name: spec.name for name, spec in specs().items()} == {n: n for n in DEFAULT_TOOLS}
     assert {name: spec.timeout_s for name, spec in specs().items()} == {
@@ -46,6 +52,7 @@ def test_default_tenant_gets_every_tool_in_its_configured_order() -> None:
         "transfer_call": 2.0,
         "get_current_time": 1.0,
         "take_message": 5.0,
+        "remember": 5.0,
     }
 
 
@@ -54,6 +61,7 @@ def test_transfer_call_is_left_out_without_transfer_rules() -> None:
         "end_call",
         "get_current_time",
         "take_message",
+        "remember",
     ]
 
 

@@ -36,7 +36,14 @@ from websockets.http11 import Request, Response
 
 from actors.call_tools import ToolContext, run_tool
 from actors.model_link import ModelLink
-from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
+from actors.ports import (
+    CONTEXT_AGENDA,
+    CallControl,
+    CallLifecycle,
+    CallReport,
+    CallSetup,
+    MemoryClient,
+)
 from actors.turn_writer import TurnWriter
 from engine import call_state as cs
 from engine import realtime_codec as rt
@@ -59,7 +66,6 @@ SETTLE_AFTER_REST_S = 5.0
 TICK_S = 1.0
 TWILIO_MAX_MESSAGE = 64 * 1024
 CONTEXT_TIMEOUT_S = 1.0
-CONTEXT_AGENDA = "insurance policies, claims, vehicles, property, family, open requests"
 EMPTY_CONTEXT = CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=())
 
 

@@ -246,6 +246,10 @@ class MemoryActor:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    async def warm_up(self, agendas: list[str]) -> None:
+        """Start the service, load the embedding model, cache the agendas' vectors."""
+        await (await self._memory()).warm(agendas)
+
     async def check_health(self) -> dict[str, object]:
         service = await self._memory()
         async with service.pool.acquire(timeout=5) as conn:

@@ -16,6 +16,9 @@ from memory.models import CallEnd, CallStart, NewMessage, Turn
 from memory.records import JsonInput
 from prompts.context import CallerContext
 
+# What the agent's calls are about, for picking the caller's memories before the greeting.
+CONTEXT_AGENDA = "insurance policies, claims, vehicles, property, family, open requests"
+
 
 class MemoryClient(Protocol):
     async def start_call(self, token: str, call: CallStart) -> None: ...

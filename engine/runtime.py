@@ -186,7 +186,9 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     pool = handles.call_pool(config)
     import ray
 
-    ray.get([m.check_health.remote() for m in memory], timeout=60)
+    from actors.ports import CONTEXT_AGENDA
+
+    ray.get([m.warm_up.remote([CONTEXT_AGENDA]) for m in memory], timeout=180)
     warm = ray.get(pool.warm_up.remote(120.0), timeout=150)
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     app = Ingress.bind(config)  # type: ignore[attr-defined]

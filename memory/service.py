@@ -142,6 +142,12 @@ class MemoryService:
             log.warning("embedding_failed", provider=self.embedder.name, error=repr(exc))
             return [None] * len(texts)
 
+    async def warm(self, agendas: Sequence[str]) -> None:
+        """Load the embedding model and cache the agendas' vectors before the first call, so no
+        caller's greeting waits for it."""
+        for agenda in agendas:
+            await self._agenda_vector(agenda)
+
     async def _agenda_vector(self, agenda: str) -> str | None:
         text = " ".join(agenda.split())
         if not text:

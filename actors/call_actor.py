@@ -51,6 +51,7 @@ from engine import twilio_codec as tw
 from engine.call_control import CallRules
 from engine.config import EngineConfig
 from engine.histogram import Histogram
+from engine.redact import redact
 from engine.tools import FILLER_AFTER_S, tool_specs
 from memory.models import CallEnd, CallStart, Turn
 from prompts import call_lines
@@ -328,6 +329,8 @@ class CallActor:
         if reconnected:
             asyncio.get_running_loop().call_soon(self._spawn, self._apply(cs.ModelReconnected()))
         else:
+            if tenant.record_calls and tenant.recording_consent:
+                greeting = f"{tenant.recording_consent} {greeting}"  # before anything else
             opening = resume_request() if resumed else greeting_request(greeting)
             asyncio.get_running_loop().call_soon(
                 self._spawn, self._apply(cs.RequestResponse(opening))
@@ -397,9 +400,10 @@ class CallActor:
     async def _run_tool(self, call: rt.FunctionCall, received_ns: int) -> None:
         setup = self._require_setup()
         assert self._turns is not None
-        self._turns.add(
-            "tool", f"{call.name}({call.arguments})", {"call_id": call.call_id, "name": call.name}
-        )
+        said = f"{call.name}({call.arguments})"
+        if setup.tenant.pii_redaction:
+            said = redact(said)
+        self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
         ctx = ToolContext(
             tenant=setup.tenant,
             call_sid=setup.call_sid,
@@ -550,7 +554,9 @@ class CallActor:
         elif isinstance(command, cs.SendToolOutput):
             self._to_model(rt.function_call_output(command.call_id, command.output))
         elif isinstance(command, cs.RecordTurn):
-            self._turns.add(command.role, command.text, command.meta)
+            setup = self._require_setup()
+            text = redact(command.text) if setup.tenant.pii_redaction else command.text
+            self._turns.add(command.role, text, command.meta)
         elif isinstance(command, cs.Observe):
             self._observe(command)
         elif isinstance(command, cs.CloseStream):

@@ -116,6 +116,8 @@ class TenantConfig:
     blocks: tuple[tuple[str, str], ...] = ()
     max_concurrent_calls: int = 10
     record_calls: bool = False
+    recording_consent: str = ""  # spoken before the greeting when calls are recorded
+    pii_redaction: bool = False  # store transcripts with card numbers and SSNs redacted
     tools: tuple[str, ...] = DEFAULT_TOOLS
     transfer_rules: tuple[TransferRule, ...] = ()
     dtmf_actions: tuple[tuple[str, DtmfAction], ...] = ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -24,6 +25,7 @@ from engine.sim_twilio_caller import (
     WaitForAgent,
 )
 from memory import calls, messages, tenants
+from memory.db import tenant_tx
 from memory.models import CallRecord, NewMessage
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
@@ -390,3 +392,30 @@ async def test_long_sessions_rotate_without_a_second_greeting(
         assert sum(1 for t in turns if t.role == "agent" and "Quinn" in t.text) == 1
         record = await _record(engine, tenant_id, result.call_sid)
         assert record.outcome == "caller_hung_up"
+
+
+async def test_recorded_calls_open_with_consent_and_store_redacted_transcripts(
+    engine: Engine,
+) -> None:
+    tenant_id, number = await engine.new_tenant(record_calls=True)
+    async with tenant_tx(engine.db, tenant_id) as conn:
+        await conn.execute(
+            "UPDATE agent_configs SET recording_consent = $2, pii_redaction = true "
+            "WHERE tenant_id = $1",
+            uuid.UUID(tenant_id),
+            "This call is recorded for quality.",
+        )
+    caller = "+15550200010"
+    said = "My card is 4111 1111 1111 1111 and my SSN is 123-45-6789."
+    engine.sim.add_script(caller, Script(transcripts=(said,), replies=(Reply(text="Thanks."),)))
+    script = CallScript(
+        from_number=caller,
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), Speak(said), WaitForAgent(timeout=15), HangUp()),
+    )
+    result = await engine.caller().place_call(script, timeout=60)
+    assert "<Recording" in result.twiml[0]
+    turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+    assert turns[0].text.startswith("This call is recorded for quality.")
+    caller_turns = [t.text for t in turns if t.role == "caller"]
+    assert caller_turns == ["My card is [card number] and my SSN is [SSN]."]

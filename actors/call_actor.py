@@ -52,12 +52,12 @@ from engine.call_control import CallRules
 from engine.config import EngineConfig
 from engine.histogram import Histogram
 from engine.redact import redact
+from engine.session_prompt import EMPTY_CONTEXT, session_prompt
 from engine.tools import FILLER_AFTER_S, tool_specs
 from memory.models import CallEnd, CallStart, Turn
 from prompts import call_lines
-from prompts.context import CallerContext, pack_context
-from prompts.greeting import choose_greeting
-from prompts.instructions import AgentPrompt, build_instructions, greeting_request, resume_request
+from prompts.context import CallerContext
+from prompts.instructions import greeting_request, resume_request
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +67,6 @@ SETTLE_AFTER_REST_S = 5.0
 TICK_S = 1.0
 TWILIO_MAX_MESSAGE = 64 * 1024
 CONTEXT_TIMEOUT_S = 1.0
-EMPTY_CONTEXT = CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=())
 
 
 def _rules(setup: CallSetup) -> CallRules:
@@ -289,33 +288,16 @@ class CallActor:
             earlier = await self._memory.load_turns(setup.memory_token, setup.call_sid)
             self._turns.preload(earlier)
         caller = await self._caller_context()
-        user_name = caller.profile.preferred_name if caller.profile is not None else None
-        greeting = choose_greeting(
-            new_caller_template=tenant.greeting_new,
-            returning_template=tenant.greeting_returning,
-            user_name=user_name,
-            agent_name=tenant.agent_name,
-            now=now,
-            time_zone=tenant.time_zone,
-        )
-        agent = AgentPrompt(
-            agency_name=tenant.name,
-            agent_name=tenant.agent_name,
-            sliders=dict(tenant.sliders),
-            blocks=dict(tenant.blocks),
-            time_zone=tenant.time_zone,
-            tools=tuple(self._specs),
-        )
-        context = pack_context(caller, now=now)
         resumed = setup.attempt > 0
-        instructions = build_instructions(
-            agent,
+        prompt = session_prompt(
+            tenant,
             caller_number=setup.from_number,
-            context=context,
-            greeting=greeting,
+            context=caller,
+            tools=tuple(self._specs),
             now=now,
             resumed_from=_recap(list(self._turns.history)) if resumed else None,
         )
+        instructions, greeting = prompt.instructions, prompt.greeting
         frames = [
             rt.session_update(
                 instructions=instructions,
@@ -329,8 +311,6 @@ class CallActor:
         if reconnected:
             asyncio.get_running_loop().call_soon(self._spawn, self._apply(cs.ModelReconnected()))
         else:
-            if tenant.record_calls and tenant.recording_consent:
-                greeting = f"{tenant.recording_consent} {greeting}"  # before anything else
             opening = resume_request() if resumed else greeting_request(greeting)
             asyncio.get_running_loop().call_soon(
                 self._spawn, self._apply(cs.RequestResponse(opening))

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.config import TenantConfig
+from engine.session_prompt import EMPTY_CONTEXT, session_prompt
 from engine.tools import tool_specs
-from prompts.context import CallerContext, pack_context
-from prompts.greeting import choose_greeting
-from prompts.instructions import AgentPrompt, build_instructions
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,27 +32,12 @@ def preview(
 ) -> Preview:
     """ValueError when the settings cannot make instructions (the message says why)."""
     tools = tuple(tool_specs(tenant))
-    greeting = choose_greeting(
-        new_caller_template=tenant.greeting_new,
-        returning_template=tenant.greeting_returning,
-        user_name=caller_name,
-        agent_name=tenant.agent_name,
-        now=now,
-        time_zone=tenant.time_zone,
-    )
-    agent = AgentPrompt(
-        agency_name=tenant.name,
-        agent_name=tenant.agent_name,
-        sliders=dict(tenant.sliders),
-        blocks=dict(tenant.blocks),
-        time_zone=tenant.time_zone,
+    prompt = session_prompt(
+        tenant,
+        caller_number=caller_number,
+        context=EMPTY_CONTEXT,
         tools=tools,
-    )
-    context = pack_context(
-        CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=()),
         now=now,
+        user_name=caller_name,
     )
-    instructions = build_instructions(
-        agent, caller_number=caller_number, context=context, greeting=greeting, now=now
-    )
-    return Preview(instructions, greeting, tenant.voice, tools, tenant.version)
+    return Preview(prompt.instructions, prompt.greeting, tenant.voice, tools, tenant.version)

@@ -24,6 +24,9 @@ from tests.integration.admin_harness import PASSWORD, new_email, password_hash, 
 from tests.integration.engine_harness import Engine, running_engine
 
 CALLER = "+15550910001"
+# The second call comes from a caller with no history: the preview renders a new caller's
+# instructions, and a returning caller's would also carry what memory knows about them.
+NEW_CALLER = "+15550910002"
 
 
 @pytest.fixture
@@ -32,9 +35,9 @@ async def engine(pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str) -> As
         yield running
 
 
-async def _call(engine: Engine, number: str) -> CallResult:
+async def _call(engine: Engine, number: str, caller: str = CALLER) -> CallResult:
     script = CallScript(
-        from_number=CALLER, to_number=number, steps=(WaitForAgent(timeout=15), HangUp())
+        from_number=caller, to_number=number, steps=(WaitForAgent(timeout=15), HangUp())
     )
     result = await engine.caller().place_call(script, timeout=45)
     assert result.violations == []
@@ -53,7 +56,7 @@ async def _greeting(engine: Engine, tenant_id: str, call_sid: str) -> str:
 
 
 def _session(engine: Engine, index: int) -> SimSession:
-    sessions = [s for s in engine.sim.sessions if CALLER in s.instructions]
+    sessions = [s for s in engine.sim.sessions if CALLER[:-1] in s.instructions]
     return sessions[index]
 
 
@@ -86,7 +89,7 @@ async def test_greeting_and_voice_change_apply_to_the_next_call(engine: Engine) 
         assert changed.status_code == 200, changed.text
 
         began = datetime.now(UTC)
-        second = await _call(engine, number)
+        second = await _call(engine, number, NEW_CALLER)
         ended = datetime.now(UTC)
         greeting = await _greeting(engine, tenant_id, second.call_sid)
         assert greeting.endswith(", Evergreen Insurance, Ava speaking.")
@@ -101,7 +104,7 @@ async def test_greeting_and_voice_change_apply_to_the_next_call(engine: Engine) 
             response = await http.get(
                 f"{api}/agent/preview",
                 headers=auth,
-                params={"caller_number": CALLER, "at": at.isoformat()},
+                params={"caller_number": NEW_CALLER, "at": at.isoformat()},
             )
             assert response.status_code == 200
             previews.add(response.json()["instructions"])

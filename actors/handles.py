@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from actors.ports import CallReport, CallSetup
-from actors.tenant_actor import Admission, AdmitRequest
 from engine.config import EngineConfig, TenantConfig
 from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
 
 if TYPE_CHECKING:
+    from actors.tenant_actor import Admission, AdmitRequest
     from memory.records import JobStatus, JsonInput, SearchHit
     from prompts.context import CallerContext
 

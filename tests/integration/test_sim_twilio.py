@@ -606,7 +606,11 @@ async def test_rest_hang_up_ends_the_live_call(engine: FakeEngine, rest: TwilioR
     engine.behaviours.append(hang_up_by_rest)
     result = await make_caller(engine, rest=rest).place_call(script(), timeout=10)
 
-    assert updated["status"] == "completed"
+    # The REST reply may reach the SDK thread after the call has already ended (the stream
+    # closes first), so check what the fake answered rather than race the SDK's thread.
+    posts = [r for r in rest.requests if r.method == "POST" and r.params.get("Status")]
+    assert [(r.params["Status"], r.status) for r in posts] == [("completed", 200)]
+    assert updated.get("status", "completed") == "completed"
     assert result.hung_up_via_rest
     assert result.streams[0].closed_by == "rest"
     assert engine.sessions[0].events("stop")  # Twilio's stop when the call ends

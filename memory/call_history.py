@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from memory import recordings
+from memory.calls import call_record
 from memory.db import tenant_tx
 from memory.models import CallRecord, Turn
 from memory.recordings import Recording
@@ -81,24 +82,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _call(row: asyncpg.Record) -> CallRecord:
-    return CallRecord(
-        tenant_id=str(row["tenant_id"]),
-        call_sid=row["call_sid"],
-        from_number=row["from_number"],
-        to_number=row["to_number"],
-        started_at=row["started_at"],
-        answered_at=row["answered_at"],
-        ended_at=row["ended_at"],
-        outcome=row["outcome"],
-        end_detail=row["end_detail"],
-        twilio_status=row["twilio_status"],
-        duration_ms=row["duration_ms"],
-        webhook_ms=row["webhook_ms"],
-        greeting_ms=row["greeting_ms"],
-        transferred_to=row["transferred_to"],
-        streams=row["streams"],
-    )
+_call = call_record
 
 
 async def list_calls(

@@ -65,7 +65,8 @@ WHERE tenant_id = $1 AND call_sid = $2
 """
 
 
-def _record(row: asyncpg.Record) -> CallRecord:
+def call_record(row: asyncpg.Record) -> CallRecord:
+    """A calls row as a frozen record (shared with the admin call history)."""
     return CallRecord(
         tenant_id=str(row["tenant_id"]),
         call_sid=row["call_sid"],
@@ -152,13 +153,13 @@ async def load_turns(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> list[
 async def get_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> CallRecord | None:
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_GET_CALL, uuid.UUID(tenant_id), call_sid)
-    return _record(row) if row is not None else None
+    return call_record(row) if row is not None else None
 
 
 async def recent_calls(pool: asyncpg.Pool, tenant_id: str, limit: int = 20) -> list[CallRecord]:
     async with tenant_tx(pool, tenant_id) as conn:
         rows = await conn.fetch(_RECENT_CALLS, uuid.UUID(tenant_id), limit)
-    return [_record(r) for r in rows]
+    return [call_record(r) for r in rows]
 
 
 async def record_event(

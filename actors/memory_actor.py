@@ -1,19 +1,26 @@
 """MemoryActor: one of N actors fronting Postgres for the call path, and draining post-call work.
 
 State it owns: one asyncpg pool (app role), the JWT key ring, one `MemoryService` (the LLM and
-embedding clients, an agenda-vector cache) and one background task, the post-call drain loop,
-started lazily with the pool. Every method that touches tenant data takes the call's
-tenant-scoped JWT (audience `memory`), verifies it first, and runs in a transaction scoped to
-that tenant; a token is never trusted for another tenant's rows (RLS enforces it below us too).
+embedding clients, an agenda-vector cache) and its background tasks, started lazily with the
+pool: the post-call drain loop and, on actor 0 only, the retention loop. Every method that
+touches tenant data takes the call's tenant-scoped JWT (audience `memory`), verifies it first,
+and runs in a transaction scoped to that tenant; a token is never trusted for another tenant's
+rows (RLS enforces it below us too).
 
 Idempotent methods: all of them. Turns are keyed by seq, call rows are upserts, finalisation
 fills only empty columns, stream connections are recorded once per stream; `remember` is an
 upsert by stable key (same value twice changes nothing), `consolidate` is recorded by a digest
-of its turns, `enqueue_post_call` is one job per call, `forget_caller` deletes what is there.
+of its turns, `enqueue_post_call` is one job per call, `forget_caller` deletes what is there,
+`run_retention` deletes only what is due.
 
 The drain loop claims due post-call jobs across tenants (`FOR UPDATE SKIP LOCKED`, with a
 lease), runs them one at a time, and records failures on the job (retry with backoff). It only
 runs when a model is configured (an API key, real or the offline simulator's).
+
+The retention loop (actor 0, every `retention_interval_s`, first within a minute of start)
+deletes each tenant's calls past its `retention_days` with everything hanging off them, rows
+first and recording files after their batch committed (memory.retention). A run that fails is
+logged and the next one picks up where it stopped; two runs at once skip each other's rows.
 
 At start-up (first use) the embedding provider's dimension is checked against the schema; a
 mismatch fails every method, so the engine refuses to start rather than store bad vectors.
@@ -21,7 +28,9 @@ mismatch fails every method, so the engine refuses to start rather than store ba
 When it dies: Ray restarts it (max_restarts) and retries in-flight calls (max_task_retries),
 which is safe because every method is idempotent. A job it was running keeps its lease until
 the lease expires, then any memory actor claims it again; its transaction never committed, so
-nothing is applied twice. State is only the pool and the clients, rebuilt lazily.
+nothing is applied twice. A retention batch it was running rolls back and its files stay (they
+are removed only after a commit); the restarted actor 0 purges them on its next run. State is
+only the pool and the clients, rebuilt lazily.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import contextlib
 import os
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -38,7 +48,7 @@ import structlog
 
 from engine.config import EngineConfig, TenantConfig
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
-from memory import calls, messages, tenants
+from memory import calls, messages, retention, tenants
 from memory.db import create_pool
 from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
 from memory.records import JobStatus, JsonInput, SearchHit
@@ -48,6 +58,7 @@ from prompts.context import CallerContext
 log = structlog.get_logger(__name__)
 
 MAX_CLAIM_BACKOFF_S = 30.0
+RETENTION_FIRST_RUN_S = 60.0
 
 
 class MemoryActor:
@@ -61,6 +72,7 @@ class MemoryActor:
         self._pool_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._drain: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"MemoryActor({self._index})"
@@ -103,6 +115,10 @@ class MemoryActor:
                 message="no API key for chat completions: post-call jobs stay queued",
                 index=self._index,
             )
+        if self._index == 0 and config.retention_interval_s > 0:
+            self._retention = asyncio.get_running_loop().create_task(
+                self._retention_forever(pool), name="retention"
+            )
         log.info(
             "memory_actor_ready",
             index=self._index,
@@ -137,6 +153,30 @@ class MemoryActor:
                 log.warning("post_call_claim_failed", index=self._index, error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
+
+    # --- data retention ----------------------------------------------------------------------
+
+    def _recording_remover(self) -> retention.RecordingRemover:
+        from admin_api.recording_files import RecordingFiles
+
+        return RecordingFiles(Path(self._config.recordings_dir)).remove_many
+
+    async def _retention_forever(self, pool: asyncpg.Pool) -> None:
+        interval = self._config.retention_interval_s
+        delay = min(RETENTION_FIRST_RUN_S, interval)
+        remove = self._recording_remover()
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+            delay = interval
+            try:
+                await retention.purge_all(pool, remove)
+            except Exception as exc:  # tenants could not be listed: the next run tries again
+                log.warning("retention_run_failed", index=self._index, error=repr(exc))
+
+    async def run_retention(self) -> dict[str, int]:
+        """Purge every tenant's calls past retention now (operators, tests); totals deleted."""
+        results = await retention.purge_all(await self._db(), self._recording_remover())
+        return sum((r.counts for r in results), retention.PurgeCounts()).as_dict()
 
     async def run_post_call_jobs(self, limit: int = 10) -> int:
         """Run up to ``limit`` due post-call jobs now (operators, tests); how many ran."""
@@ -260,14 +300,17 @@ class MemoryActor:
             "pool_size": service.pool.get_size(),
             "embedder": service.embedder.name,
             "post_call_drain": self._drain is not None and not self._drain.done(),
+            "retention": self._retention is not None and not self._retention.done(),
         }
 
     async def close(self) -> None:
-        drain, self._drain = self._drain, None
-        if drain is not None:
-            drain.cancel()
+        tasks = [t for t in (self._drain, self._retention) if t is not None]
+        self._drain = self._retention = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await drain
+                await task
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

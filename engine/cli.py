@@ -5,6 +5,7 @@ neurosphere serve                     run the engine for real Twilio traffic
 neurosphere tenant add --name --number +1...  provision a tenant and its number
 neurosphere call --to +1... [--say ...]       a simulated call against a running engine
 neurosphere db migrate                apply database migrations
+neurosphere db purge [--batch-size N] delete calls past each tenant's retention, print counts
 neurosphere admin create --email E    create a platform admin (password prompted, or stdin)
 neurosphere sim realtime --port P     run the offline realtime simulator alone
 """
@@ -267,6 +268,41 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    """Run the retention purge once (what memory actor 0 does every hour) and print per-tenant
+    counts; exit 1 when a tenant failed (what committed before stays deleted)."""
+    from admin_api.recording_files import RecordingFiles
+    from memory import retention
+    from memory.db import create_pool
+
+    settings = _settings()
+    if args.batch_size < 1:
+        _out("error: --batch-size must be at least 1")
+        return 2
+    files = RecordingFiles((settings.recordings_dir or settings.data_dir / "recordings").resolve())
+
+    async def run() -> list[retention.TenantPurge]:
+        app_url, _server = await _app_pool_url(settings)
+        pool = await create_pool(app_url, min_size=1, max_size=2)
+        try:
+            return await retention.purge_all(pool, files.remove_many, batch_size=args.batch_size)
+        finally:
+            await pool.close()
+
+    results = asyncio.run(run())
+    for result in results:
+        if result.counts.calls or result.failed:
+            counts = " ".join(f"{k}={v}" for k, v in result.counts.as_dict().items())
+            status = " FAILED" if result.failed else ""
+            _out(f"tenant {result.tenant_id} ({result.retention_days} days): {counts}{status}")
+    total = sum((r.counts for r in results), retention.PurgeCounts())
+    _out(
+        f"purged {len(results)} tenant(s): "
+        + " ".join(f"{k}={v}" for k, v in total.as_dict().items())
+    )
+    return 1 if any(r.failed for r in results) else 0
+
+
 # --- admin accounts ------------------------------------------------------------------------------
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
@@ -381,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", help="apply migrations").set_defaults(func=cmd_db_migrate)
+    purge = db.add_parser("purge", help="delete calls past each tenant's retention, once")
+    purge.add_argument("--batch-size", type=int, default=500, help="calls per transaction")
+    purge.set_defaults(func=cmd_db_purge)
 
     admin = sub.add_parser("admin", help="admin accounts").add_subparsers(
         dest="action", required=True

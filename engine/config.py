@@ -63,6 +63,9 @@ class EngineConfig:
     realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
     # Where call recordings are stored (private; served only by the admin API).
     recordings_dir: str = ".neurosphere/recordings"
+    # How often memory actor 0 deletes calls past their tenant's retention_days (0: never; the
+    # first run comes within a minute of start).
+    retention_interval_s: float = 3600.0
 
     def media_url(self, port: int, call_sid: str) -> str:
         return self.media_public_url.format(port=port, call_sid=call_sid)

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     memory_actors: int = Field(2, ge=1, le=64, alias="NEUROSPHERE_MEMORY_ACTORS")
     jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
     log_format: Literal["json", "console"] = Field("console", alias="NEUROSPHERE_LOG_FORMAT")
+    retention_interval_s: float = Field(3600.0, ge=0, alias="NEUROSPHERE_RETENTION_INTERVAL_S")
 
     @field_validator("media_public_url")
     @classmethod
@@ -129,4 +130,5 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         memory_actors=settings.memory_actors,
         log_format=settings.log_format,
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
+        retention_interval_s=settings.retention_interval_s,
     )

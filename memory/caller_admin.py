@@ -4,8 +4,8 @@ deleting one memory. I/O: asyncpg, on the caller-memory tables of 0003.
 Writing memories on the call path (upserts by stable key, embeddings) is memory.caller_memory's
 job; here an admin corrects a value by id. A corrected memory loses its embedding (the text
 changed), and the next post-call job of that caller embeds it again; its old value goes to
-memory_history through the 0003 trigger, as with any other change. Forgetting a caller entirely
-is memory.caller_memory.forget_caller plus the recordings (admin_api.routers.callers).
+memory_history through the 0003 trigger, as with any other change. Forgetting a caller entirely,
+recordings included, is memory.forget.
 """
 
 from __future__ import annotations

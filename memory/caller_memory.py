@@ -67,6 +67,8 @@ ON CONFLICT (tenant_id, caller_number) DO UPDATE SET
     preferred_name = EXCLUDED.preferred_name, updated_at = now()
 """
 
+FORGET_TIMEOUT_S = 30.0  # per statement: a caller with years of calls has many turns
+
 # Everything of one caller, children before parents. Their calls stay as anonymous rows
 # (outcome, duration) so the agency's call statistics still add up.
 _FORGET = (
@@ -201,8 +203,20 @@ async def fill_embeddings(
         )
 
 
+async def forget_rows(
+    conn: Conn, tenant_id: str, caller_number: str, *, timeout: float = FORGET_TIMEOUT_S
+) -> int:
+    """Delete everything the tenant holds about this caller in the open transaction (their
+    calls become anonymous rows); how many rows were deleted or anonymised."""
+    affected = 0
+    for statement in _FORGET:
+        status = await conn.execute(statement, uuid.UUID(tenant_id), caller_number, timeout=timeout)
+        affected += int(status.rsplit(" ", 1)[-1])
+    return affected
+
+
 async def forget_caller(pool: asyncpg.Pool, tenant_id: str, caller_number: str) -> None:
-    """Delete everything the tenant holds about this caller, atomically."""
+    """Delete everything the tenant holds about this caller, atomically (recordings aside:
+    the admin API's memory.forget.forget_caller takes those too)."""
     async with tenant_tx(pool, tenant_id) as conn:
-        for statement in _FORGET:
-            await conn.execute(statement, uuid.UUID(tenant_id), caller_number)
+        await forget_rows(conn, tenant_id, caller_number)

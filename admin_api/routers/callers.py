@@ -1,11 +1,12 @@
 """/callers: what the agent remembers about each caller - profiles, memories, call summaries,
 personality - with corrections to one memory and forgetting a caller entirely.
 
-Forgetting removes the caller's recordings (files first, then rows), then everything of theirs
-in the caller-memory tables, their transcripts and messages (memory.caller_memory.forget_caller;
-their calls stay as anonymous rows so the agency's statistics still add up). It is idempotent:
-if it is interrupted, running it again finishes the job. The audit log records that a caller
-was forgotten by a digest of the number, never the number.
+Forgetting deletes every row of the caller in one transaction (memory.forget.forget_caller):
+their recordings' rows, everything of theirs in the caller-memory tables, their transcripts and
+messages (their calls stay as anonymous rows so the agency's statistics still add up), and the
+audit entry, which names the caller by a digest of the number, never the number. Only after
+that committed are the recording files removed, so an interruption leaves either the caller
+untouched (run it again) or at worst orphan files, never a row naming a missing file.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from admin_api.schemas.callers import (
 )
 from admin_api.schemas.common import ERRORS, CallerNumber, Cursor, Limit, Page
 from admin_api.webhooks import Ctx
-from memory import audit, caller_admin, caller_memory, recordings
+from memory import caller_admin, caller_memory, forget
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
 from memory.records import StoredMemory
 
@@ -182,23 +183,28 @@ async def forget_caller(
     caller_number: Number, member: TenantEditor, ctx: Ctx, admin: Admin
 ) -> ForgetResult:
     """Forget the caller entirely: profile, memories and their history, summaries,
-    personality, transcripts, messages and recordings (rows and files)."""
-    pool = await ctx.db()
+    personality, transcripts, messages and recordings. Every row goes in one transaction
+    with its audit entry; the recording files are removed after it committed."""
     tenant_id = member.tenant_id
-    found = await recordings.caller_files(pool, tenant_id, caller_number)
-    if not found and await caller_admin.caller_detail(pool, tenant_id, caller_number) is None:
-        raise HTTPException(404, "no such caller")
-    for recording_sid, _ in found:
-        await asyncio.to_thread(admin.recordings.remove, tenant_id, recording_sid)
-    deleted = await recordings.delete_for_caller(pool, tenant_id, caller_number)
-    await caller_memory.forget_caller(pool, tenant_id, caller_number)
-    await audit.record(
-        pool,
+    forgotten = await forget.forget_caller(
+        await ctx.db(),
         tenant_id,
+        caller_number,
         member.actor,
-        "caller.forgotten",
-        number_digest(caller_number),
-        {"recordings": deleted},
+        audit_target=number_digest(caller_number),
     )
+    if forgotten is None:
+        raise HTTPException(404, "no such caller")
+    for recording_sid in forgotten.recording_sids:
+        try:
+            await asyncio.to_thread(admin.recordings.remove, tenant_id, recording_sid)
+        except OSError as exc:  # its row is gone: the file is an orphan now, say so
+            log.error(
+                "recording_file_not_removed",
+                tenant_id=tenant_id,
+                recording_sid=recording_sid,
+                error=repr(exc),
+            )
+    deleted = len(forgotten.recording_sids)
     log.info("caller_forgotten", tenant_id=tenant_id, recordings=deleted)
     return ForgetResult(recordings_deleted=deleted)

@@ -30,6 +30,7 @@ POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
+RECORDING_HANDOFF_TIMEOUT_S = 2.0  # the tenant actor only starts a task; Twilio waits on us
 
 
 _REMOTE_CLASSES: dict[tuple[type, str], Any] = {}
@@ -344,6 +345,12 @@ class RayTenantGateway:
 
     async def reload(self, tenant_id: str) -> None:
         await _await(self._tenant(tenant_id).reload.remote())
+
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
+        await _await(
+            self._tenant(tenant_id).fetch_recordings.remote(recording_sids),
+            RECORDING_HANDOFF_TIMEOUT_S,
+        )
 
     async def pool_stats(self) -> dict[str, Any]:
         if self._pool is None:

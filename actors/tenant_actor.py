@@ -3,14 +3,18 @@
 State it owns: the tenant's config snapshot (loaded from Postgres through the memory pool),
 the set of calls it has admitted and not yet seen end (its concurrent-call cap), and the key
 ring it mints the per-call tokens with. The Twilio auth token is checked here, so webhook
-replicas never hold tenant secrets.
+replicas never hold tenant secrets; REST requests with it (hang-up, transfer, recording
+downloads) are made here too. Recording downloads run as tracked background tasks with their own
+small DB pool and HTTP client, made on first use (actors.recording_downloads).
 
 Idempotent methods: `admit` for a CallSid it already admitted returns the same admission;
-`release`, `reload`, `validate`, `check_health`.
+`release`, `reload`, `validate`, `fetch_recordings`, `check_health`.
 
 When it dies: Ray restarts it; the config is reloaded from Postgres on first use. The set of
 active calls starts empty, so for the remaining length of calls already running the cap may be
-exceeded; calls themselves are unaffected.
+exceeded; calls themselves are unaffected. Downloads in flight stop with their rows still
+`pending`; a recording callback of the tenant's, once they have been pending for five minutes,
+starts them again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import structlog
 from twilio.request_validator import RequestValidator
@@ -29,6 +33,9 @@ from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
+
+if TYPE_CHECKING:
+    from actors.recording_downloads import RecordingDownloads
 
 log = structlog.get_logger(__name__)
 
@@ -231,3 +238,40 @@ class TenantActor:
             "version": tenant.version if tenant else None,
             "active_calls": len(self._active),
         }
+
+    # --- recording downloads ---------------------------------------------------------------------
+
+    _recordings: RecordingDownloads | None = None  # made on first use: most tenants never need it
+
+    async def fetch_recordings(self, recording_sids: list[str]) -> None:
+        """Download these registered recordings in the background, and restart the tenant's
+        downloads left pending for minutes. Returns at once; a recording already downloading
+        or stored is not fetched again."""
+        if self._recordings is None:
+            from actors.recording_downloads import RecordingDownloads
+
+            self._recordings = RecordingDownloads(
+                self._config, self._tenant_id, self._recording_account
+            )
+        self._recordings.request(recording_sids)
+
+    async def _recording_account(self) -> TwilioAccount | None:
+        """The account downloads use, as of the current config: the tenant's own or the
+        platform's; None when there is neither (or the tenant is gone)."""
+        tenant = await self._tenant()
+        if tenant is None:
+            return None
+        try:
+            return self._account(tenant)
+        except CallControlError:
+            return None
+
+    async def recordings_in_flight(self) -> int:
+        """Downloads (and stale sweeps) running now."""
+        return self._recordings.running if self._recordings is not None else 0
+
+    async def close(self) -> None:
+        """Stop the downloads (their rows stay pending) and release their pool and client."""
+        if self._recordings is not None:
+            await self._recordings.close()
+            self._recordings = None

@@ -14,9 +14,8 @@ from admin_api.state import AdminState
 
 def build_app(ctx: WebhookContext, admin: AdminState | None = None) -> FastAPI:
     """The ingress app. `admin` holds the admin API's per-replica state (made here unless a
-    test passes its own); it is closed with `ctx`."""
+    test passes its own)."""
     state = admin or AdminState(ctx.config)
-    ctx.on_close(state.close)
     app = FastAPI(title="NeuroSphere Voice", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.webhooks = ctx
     app.state.admin = state

@@ -1,8 +1,8 @@
 """Admin authentication: access JWTs, refresh tokens, and the FastAPI dependencies that turn a
 bearer token into a principal with a role.
 
-Access tokens (pyjwt, the engine.tokens key ring and style): HS256 pinned, `kid` header,
-required `exp iat iss aud sub tenant_id`, audience `admin` (a call-memory token is never an
+Access tokens (signed and decoded by engine.tokens, with its key ring): HS256 pinned, `kid`
+header, required `exp iat iss aud sub tenant_id`, audience `admin` (a call-memory token is never an
 admin token and vice versa), 15 minutes. They also carry the role and the session id (`sid`);
 every request checks in Postgres that the session is live and the user enabled, so logout, a
 password change or disabling a user cuts access at once, not when the token expires.
@@ -23,20 +23,28 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from admin_api.state import AdminState
 from admin_api.webhooks import Ctx
-from engine.tokens import ADMIN_AUDIENCE, ALGORITHM, ISSUER, KeyRing, TokenError
+from engine.tokens import (
+    ADMIN_AUDIENCE,
+    ISSUER,
+    REQUIRED_CLAIMS,
+    KeyRing,
+    TokenError,
+    decode,
+    sign,
+    uuid_claim,
+)
 from memory import users
 from memory.audit import Actor
 from memory.users import Role
 
 PLATFORM_SCOPE = "platform"
 REFRESH_PREFIX = "nsr1"
-_REQUIRED = ["exp", "iat", "iss", "aud", "sub", "tenant_id", "role", "sid"]
+_REQUIRED = (*REQUIRED_CLAIMS, "role", "sid")
 _ROLES: frozenset[str] = frozenset({"platform_admin", "owner", "admin", "viewer"})
 TenantRole = Literal["owner", "admin", "viewer"]
 _TENANT_ROLES: dict[str, TenantRole] = {"owner": "owner", "admin": "admin", "viewer": "viewer"}
@@ -63,61 +71,36 @@ def mint_access(
     now: float | None = None,
 ) -> str:
     issued = int(now if now is not None else time.time())
-    payload = {
-        "iss": ISSUER,
-        "aud": ADMIN_AUDIENCE,
-        "sub": user_id,
-        "tenant_id": tenant_id or PLATFORM_SCOPE,
-        "role": role,
-        "sid": session_id,
-        "iat": issued,
-        "exp": issued + ttl_s,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(
-        payload, ring.key(ring.current), algorithm=ALGORITHM, headers={"kid": ring.current}
+    return sign(
+        ring,
+        {
+            "iss": ISSUER,
+            "aud": ADMIN_AUDIENCE,
+            "sub": user_id,
+            "tenant_id": tenant_id or PLATFORM_SCOPE,
+            "role": role,
+            "sid": session_id,
+            "iat": issued,
+            "exp": issued + ttl_s,
+            "jti": uuid.uuid4().hex,
+        },
     )
-
-
-def _uuid(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TokenError(f"{what} must be a string")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise TokenError(f"{what} is not a UUID") from None
 
 
 def verify_access(ring: KeyRing, token: str) -> AccessClaims:
     """Signature, algorithm, audience, issuer, expiry and claim shapes; TokenError otherwise."""
-    try:
-        header = jwt.get_unverified_header(token)
-        kid = header.get("kid")
-        if not isinstance(kid, str):
-            raise TokenError("token has no key id")
-        payload = jwt.decode(
-            token,
-            ring.key(kid),
-            algorithms=[ALGORITHM],
-            audience=ADMIN_AUDIENCE,
-            issuer=ISSUER,
-            options={"require": _REQUIRED},
-            leeway=5,
-        )
-    except jwt.PyJWTError as exc:
-        raise TokenError(f"invalid token: {exc}") from None
+    payload = decode(ring, token, audience=ADMIN_AUDIENCE, required=_REQUIRED)
     role = payload["role"]
     if role not in _ROLES:
         raise TokenError("unknown role")
-    raw_tenant = payload["tenant_id"]
-    tenant = None if raw_tenant == PLATFORM_SCOPE else _uuid(raw_tenant, "tenant_id")
+    tenant = None if payload["tenant_id"] == PLATFORM_SCOPE else uuid_claim(payload, "tenant_id")
     if (tenant is None) != (role == "platform_admin"):
         raise TokenError("role does not match tenant")
     return AccessClaims(
-        user_id=_uuid(payload["sub"], "sub"),
+        user_id=uuid_claim(payload, "sub"),
         tenant_id=tenant,
         role=role,
-        session_id=_uuid(payload["sid"], "sid"),
+        session_id=uuid_claim(payload, "sid"),
         expires_at=int(payload["exp"]),
     )
 
@@ -134,7 +117,7 @@ def parse_refresh(token: str) -> tuple[str | None, bytes]:
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != REFRESH_PREFIX or len(parts[2]) != 43:
         raise TokenError("malformed refresh token")
-    scope = None if parts[1] == PLATFORM_SCOPE else _uuid(parts[1], "refresh token scope")
+    scope = None if parts[1] == PLATFORM_SCOPE else uuid_claim({"scope": parts[1]}, "scope")
     try:
         secret = base64.urlsafe_b64decode(parts[2] + "=")
     except (ValueError, TypeError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -28,6 +27,7 @@ class TenantGateway(Protocol):
     ) -> bool: ...
     async def release(self, tenant_id: str, call_sid: str) -> None: ...
     async def reload(self, tenant_id: str) -> None: ...
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None: ...
     async def pool_stats(self) -> dict[str, Any]: ...
 
 
@@ -63,7 +63,6 @@ class WebhookContext:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._numbers: dict[str, tuple[str | None, float]] = {}
-        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def db(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -89,13 +88,6 @@ class WebhookContext:
         """Drop the number cache (an admin changed a tenant's numbers or status)."""
         self._numbers.clear()
 
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
-        """Run `closer` when the context closes (the admin API's background work)."""
-        self._closers.append(closer)
-
     async def close(self) -> None:
-        for closer in self._closers:
-            await closer()
-        self._closers.clear()
         if self._pool is not None:
             await self._pool.close()

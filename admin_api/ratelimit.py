@@ -1,50 +1,65 @@
-"""In-process sliding-window rate limits (per replica). Pure apart from the clock it is given.
+"""Login and token-refresh rate limits, shared by every Serve replica through Postgres.
+I/O: one upsert per hit (memory.login_limits) and, about once a minute per replica, a prune.
 
-Used for login and token refresh, per client IP and per account. With several Serve replicas
-each keeps its own windows, so the effective limit is per replica; the per-account lockout that
-matters for password guessing is in Postgres (memory.users) and shared by all replicas.
+Each `Limit` allows `limit` hits per sliding `window_s` per key (a client IP, an email
+digest). What is stored is an HMAC of the limit's name and the key, under a key derived from
+the JWT secret every replica shares: no address or email reaches the table, and a leaked table
+cannot be reversed by hashing all IPv4 addresses. The per-account lockout for password guessing
+is separate (memory.users, login_throttle).
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import hmac
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from memory import login_limits
+
+PRUNE_EVERY_S = 60.0
 
 
-class SlidingWindow:
-    """At most `limit` hits per `window_s` seconds per key; memory bounded by `max_keys`."""
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `limit` hits per `window_s` seconds per key; `name` keeps limits apart."""
+
+    name: str
+    limit: int
+    window_s: float
+
+
+class SharedLimits:
+    """Counts hits of every `Limit` in Postgres; holds only the HMAC key and a prune clock."""
 
     def __init__(
         self,
-        limit: int,
-        window_s: float,
+        secret: str,
         *,
-        max_keys: int = 50_000,
+        prune_every_s: float = PRUNE_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limit = limit
-        self._window = window_s
-        self._max_keys = max_keys
+        self._key = hashlib.sha256(b"neurosphere-login-limits:" + secret.encode()).digest()
+        self._prune_every = prune_every_s
         self._clock = clock
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._pruned_at: float | None = None
 
-    def hit(self, key: str) -> float | None:
+    def key(self, limit: Limit, value: str) -> bytes:
+        """The stored key for `value` under `limit` (32 bytes, not reversible without the
+        secret)."""
+        message = f"{limit.name}\x00{value}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    async def hit(self, pool: asyncpg.Pool, limit: Limit, value: str) -> float | None:
         """Count one hit; None when allowed, else seconds until the next one would be."""
+        wait = await login_limits.hit(
+            pool, self.key(limit, value), limit=limit.limit, window_s=limit.window_s
+        )
         now = self._clock()
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = deque()
-            self._hits[key] = hits
-            while len(self._hits) > self._max_keys:
-                self._hits.popitem(last=False)
-        else:
-            self._hits.move_to_end(key)
-        cutoff = now - self._window
-        while hits and hits[0] <= cutoff:
-            hits.popleft()
-        if len(hits) >= self._limit:
-            return max(1.0, math.ceil(hits[0] + self._window - now))
-        hits.append(now)
-        return None
+        if self._pruned_at is None or now - self._pruned_at >= self._prune_every:
+            self._pruned_at = now
+            await login_limits.prune(pool)
+        return wait

@@ -2,6 +2,10 @@
 I/O: the local filesystem (a directory under the data dir by default) and HTTPS to the Twilio
 REST API (`EngineConfig.twilio_api_base_url`, so tests use the shipped fake).
 
+Two processes use it: the tenant's actor downloads into it (actors.recording_downloads; it holds
+the Twilio credentials), and the admin API serves and deletes files from it. Both must see the
+same directory (one node, or a shared volume on a cluster).
+
 Files are `<root>/<tenant id>/<RecordingSid>.wav`, written to a temporary name, fsynced and
 renamed, so a reader never sees half a file. The store is private: it is served only through
 the admin API's authorised, tenant-checked route, never as a directory.
@@ -22,25 +26,18 @@ import os
 import re
 import secrets
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import asyncpg
 import httpx
-import structlog
 
-from engine.config import EngineConfig
-from memory import recordings
-
-log = structlog.get_logger(__name__)
+from actors.twilio_rest import TwilioAccount
 
 RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
 FILE_NAME = re.compile(r"^([0-9a-f-]{36})/(RE[0-9a-f]{32})\.(wav|mp3)$")
 MAX_RECORDING_BYTES = 512 * 1024 * 1024  # 4 h of dual-channel 8 kHz 16-bit PCM is ~230 MB
 DOWNLOAD_TIMEOUT_S = 60.0
-MAX_ATTEMPTS = 4
-BACKOFF_S = 2.0
 _CHUNK = 256 * 1024
 
 
@@ -58,13 +55,6 @@ class StoredFile:
     size_bytes: int
     sha256: str
     content_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class TwilioAccess:
-    account_sid: str
-    auth_token: str = field(repr=False)
-    base_url: str
 
 
 def check_wav(header: bytes, size: int) -> None:
@@ -114,11 +104,12 @@ class RecordingStore:
         return removed
 
     async def download(
-        self, client: httpx.AsyncClient, access: TwilioAccess, tenant_id: str, recording_sid: str
+        self, client: httpx.AsyncClient, access: TwilioAccount, tenant_id: str, recording_sid: str
     ) -> StoredFile:
+        """Fetch, verify and link one recording; DownloadError when it cannot be stored."""
         name = self.file_name(tenant_id, recording_sid, "wav")
         url = (
-            f"{access.base_url.rstrip('/')}/2010-04-01/Accounts/{access.account_sid}"
+            f"{access.api_base_url.rstrip('/')}/2010-04-01/Accounts/{access.account_sid}"
             f"/Recordings/{recording_sid}.wav"
         )
         final = self.path(name)
@@ -134,7 +125,7 @@ class RecordingStore:
         return StoredFile(name, stored[0], stored[1], stored[2])
 
     async def _fetch(
-        self, client: httpx.AsyncClient, access: TwilioAccess, url: str, partial: Path
+        self, client: httpx.AsyncClient, access: TwilioAccount, url: str, partial: Path
     ) -> tuple[int, str, str]:
         auth = httpx.BasicAuth(access.account_sid, access.auth_token)
         try:
@@ -175,54 +166,3 @@ class RecordingStore:
         if content_type in ("audio/wav", "audio/x-wav", "audio/wave"):
             check_wav(header, size)
         return size, digest.hexdigest(), content_type
-
-
-async def fetch_recording(
-    pool: asyncpg.Pool,
-    store: RecordingStore,
-    client: httpx.AsyncClient,
-    config: EngineConfig,
-    tenant_id: str,
-    recording_sid: str,
-) -> None:
-    """Download, verify and link one pending recording, retrying with backoff. Runs in the
-    background; every outcome ends up on the recording's row."""
-    bound = log.bind(tenant_id=tenant_id, recording_sid=recording_sid)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        if await recordings.start_attempt(pool, tenant_id, recording_sid) is None:
-            return  # no longer pending: stored by an earlier task, or deleted
-        creds = await recordings.twilio_credentials(pool, tenant_id)
-        account = (creds.account_sid if creds else None) or config.twilio_account_sid
-        token = (creds.auth_token if creds else None) or config.twilio_auth_token
-        if not account or not token:
-            await recordings.mark_failed(
-                pool, tenant_id, recording_sid, "no Twilio account configured", final=True
-            )
-            bound.error("recording_download_failed", reason="no Twilio account")
-            return
-        access = TwilioAccess(account, token, config.twilio_api_base_url)
-        try:
-            stored = await store.download(client, access, tenant_id, recording_sid)
-        except DownloadError as exc:
-            final = not exc.retryable or attempt == MAX_ATTEMPTS
-            await recordings.mark_failed(pool, tenant_id, recording_sid, str(exc), final=final)
-            bound.warning("recording_download_failed", attempt=attempt, error=str(exc), final=final)
-            if final:
-                return
-            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
-            continue
-        linked = await recordings.mark_stored(
-            pool,
-            tenant_id,
-            recording_sid,
-            file_name=stored.file_name,
-            size_bytes=stored.size_bytes,
-            sha256=stored.sha256,
-            content_type=stored.content_type,
-        )
-        if not linked:  # the caller was forgotten while we downloaded
-            await asyncio.to_thread(store.remove, tenant_id, recording_sid)
-            bound.info("recording_discarded")
-            return
-        bound.info("recording_stored", size_bytes=stored.size_bytes, attempt=attempt)
-        return

@@ -80,6 +80,9 @@ def _serve(app_url: str, jwt_secret: str, recordings: str, port: int) -> None:
         async def release(self, *args: Any) -> None:
             return None
 
+        async def fetch_recordings(self, *args: Any) -> None:
+            return None
+
         async def pool_stats(self) -> dict[str, Any]:
             return {"warm": 0, "active": 0}
 

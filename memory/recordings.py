@@ -8,7 +8,7 @@ from the callback until the download is verified and stored, `failed` after the 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -18,7 +18,6 @@ from memory.db import Conn, tenant_tx
 
 RecordingStatus = Literal["pending", "stored", "failed"]
 
-_CREDENTIALS = "SELECT twilio_account_sid, twilio_auth_token FROM tenants WHERE tenant_id = $1"
 _CALL_EXISTS = "SELECT 1 FROM calls WHERE tenant_id = $1 AND call_sid = $2"
 # A new callback for a failed recording starts it over; a stored or pending one stays as is.
 _REGISTER = """
@@ -61,22 +60,6 @@ FROM recordings
 WHERE tenant_id = $1 AND status = 'pending' AND created_at < now() - make_interval(secs => $2)
 ORDER BY created_at LIMIT 20
 """
-_FILES_FOR_CALLER = """
-SELECT r.recording_sid, r.file_name FROM recordings r JOIN calls c
-  ON c.tenant_id = r.tenant_id AND c.call_sid = r.call_sid
-WHERE r.tenant_id = $1 AND c.from_number = $2
-"""
-_DELETE_FOR_CALLER = """
-DELETE FROM recordings r USING calls c
-WHERE r.tenant_id = $1 AND c.tenant_id = r.tenant_id AND c.call_sid = r.call_sid
-  AND c.from_number = $2
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class TwilioCredentials:
-    account_sid: str | None
-    auth_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +81,6 @@ class Recording:
 
 def from_row(row: asyncpg.Record) -> Recording:
     return Recording(**{k: row[k] for k in Recording.__slots__})
-
-
-async def twilio_credentials(pool: asyncpg.Pool, tenant_id: str) -> TwilioCredentials | None:
-    """The tenant's own Twilio account (either part may be None: platform defaults apply)."""
-    async with tenant_tx(pool, tenant_id) as conn:
-        row = await conn.fetchrow(_CREDENTIALS, uuid.UUID(tenant_id))
-    if row is None:
-        return None
-    return TwilioCredentials(row["twilio_account_sid"], row["twilio_auth_token"])
 
 
 async def register(
@@ -185,19 +159,3 @@ async def stale_pending(
     async with tenant_tx(pool, tenant_id) as conn:
         rows = await conn.fetch(_PENDING, uuid.UUID(tenant_id), older_than_s)
     return [from_row(r) for r in rows]
-
-
-async def caller_files(
-    pool: asyncpg.Pool, tenant_id: str, caller_number: str
-) -> list[tuple[str, str | None]]:
-    """(recording_sid, file_name) of every recording of a call from `caller_number`."""
-    async with tenant_tx(pool, tenant_id) as conn:
-        rows = await conn.fetch(_FILES_FOR_CALLER, uuid.UUID(tenant_id), caller_number)
-    return [(r["recording_sid"], r["file_name"]) for r in rows]
-
-
-async def delete_for_caller(pool: asyncpg.Pool, tenant_id: str, caller_number: str) -> int:
-    """Delete the recording rows of every call from `caller_number` (files go first)."""
-    async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(_DELETE_FOR_CALLER, uuid.UUID(tenant_id), caller_number)
-    return int(status.split()[-1])

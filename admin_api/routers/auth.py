@@ -3,9 +3,10 @@
 Login costs one argon2id verification whether or not the account exists (a dummy hash stands
 in for unknown emails) and answers the same 401 for a wrong password, an unknown email and a
 disabled account. Failed logins are counted per email digest in Postgres - known or not - and
-lock that email out for a doubling delay from the fifth failure; every replica also limits
-login attempts per client IP and per email per minute. Locked and rate-limited attempts get 429
-with Retry-After and never reach the hasher.
+lock that email out for a doubling delay from the fifth failure. Login attempts are also limited
+per client IP and per email per minute, and refreshes per client IP, counted in Postgres so all
+replicas share one budget (admin_api.ratelimit). Locked and rate-limited attempts get 429 with
+Retry-After and never reach the hasher.
 """
 
 from __future__ import annotations
@@ -90,10 +91,12 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) ->
     """Email and password for an access token and a refresh token."""
     policy = admin.policy
     digest = email_digest(body.email)
-    wait = admin.login_by_ip.hit(client_ip(request)) or admin.login_by_account.hit(digest.hex())
+    pool = await ctx.db()
+    wait = await admin.limits.hit(pool, admin.login_by_ip, client_ip(request))
+    if wait is None:
+        wait = await admin.limits.hit(pool, admin.login_by_account, digest.hex())
     if wait is not None:
         raise _too_many(wait, "too many login attempts; slow down")
-    pool = await ctx.db()
     throttle = await users.throttle_state(pool, digest, window_s=policy.failure_window_s)
     now = datetime.now(UTC)
     if throttle.locked_until is not None and throttle.locked_until > now:
@@ -146,14 +149,14 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) ->
 async def refresh(body: RefreshRequest, request: Request, ctx: Ctx, admin: Admin) -> TokenPair:
     """A used refresh token for a new pair. Each refresh token works once; presenting one
     again ends its session."""
-    wait = admin.refresh_by_ip.hit(client_ip(request))
+    pool = await ctx.db()
+    wait = await admin.limits.hit(pool, admin.refresh_by_ip, client_ip(request))
     if wait is not None:
         raise _too_many(wait, "too many refresh attempts; slow down")
     try:
         scope, presented = parse_refresh(body.refresh_token)
     except TokenError:
         raise unauthorized("invalid refresh token") from None
-    pool = await ctx.db()
     token, next_hash = new_refresh(scope)
     rotation = await users.rotate_refresh(
         pool, scope, presented, next_hash, refresh_s=admin.policy.refresh_ttl_s
@@ -191,10 +194,10 @@ async def change_password(
     body: PasswordChange, principal: CurrentUser, ctx: Ctx, admin: Admin
 ) -> Response:
     """Change your password. Every session of yours ends, this one included: log in again."""
-    wait = admin.login_by_account.hit(email_digest(principal.email).hex())
+    pool = await ctx.db()
+    wait = await admin.limits.hit(pool, admin.login_by_account, email_digest(principal.email).hex())
     if wait is not None:
         raise _too_many(wait, "too many attempts; slow down")
-    pool = await ctx.db()
     ref = LoginRef(principal.user_id, principal.tenant_id)
     creds = await users.credentials(pool, ref)
     if creds is None or not await admin.passwords.verify(

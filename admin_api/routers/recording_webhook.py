@@ -1,12 +1,14 @@
 """POST /twilio/recording: Twilio says a call recording is finished (or failed).
 
 Signature-checked with the tenant's auth token like every webhook (admin_api.webhooks), then:
-a `completed` recording of a known call is recorded as pending and downloaded in the
-background (admin_api.recording_store: Basic auth to the Twilio REST API, verified, stored
-privately), so Twilio gets its 204 in milliseconds. Replays are harmless: a recording already
-pending or stored is not fetched again; one that failed is tried again. Each callback also
-restarts the tenant's downloads that have been pending for minutes (a replica that died took
-their tasks with it).
+a `completed` recording of a known call is recorded as pending and handed to the tenant's actor,
+which downloads it in the background with the tenant's Twilio credentials
+(actors.recording_downloads) - this replica never reads them - so Twilio gets its 204 in
+milliseconds. Replays are harmless: a recording already pending or stored is not handed over
+again; one that failed is tried again. Every hand-off also lets the actor restart the tenant's
+downloads that have been pending for minutes (an actor that died took their tasks with it). A
+hand-off that fails is logged and still answered 204: the row stays pending and the next
+callback's sweep picks it up.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from admin_api.recording_store import RECORDING_SID, fetch_recording
-from admin_api.state import AdminState
+from admin_api.recording_store import RECORDING_SID
 from admin_api.webhooks import Ctx, Form, _call_sid, _tenant_checked
 from memory import recordings
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])
-
-STALE_PENDING_S = 300.0
 
 
 def _int(value: str, low: int, high: int) -> int | None:
@@ -41,9 +40,8 @@ async def recording(request: Request, ctx: Ctx, form: Form) -> Response:
     if status != "completed":
         log.info("recording_status", tenant_id=tenant_id, call_sid=call_sid, status=status)
         return Response(status_code=204)
-    pool = await ctx.db()
     fetch = await recordings.register(
-        pool,
+        await ctx.db(),
         tenant_id,
         recording_sid,
         call_sid,
@@ -52,11 +50,13 @@ async def recording(request: Request, ctx: Ctx, form: Form) -> Response:
     )
     if fetch is None:
         raise HTTPException(404, "unknown call")
-    admin: AdminState = request.app.state.admin
-    stale = await recordings.stale_pending(pool, tenant_id, older_than_s=STALE_PENDING_S)
-    for sid in [recording_sid] * bool(fetch) + [r.recording_sid for r in stale]:
-        admin.spawn(
-            f"recording:{tenant_id}:{sid}",
-            fetch_recording(pool, admin.recordings, admin.http, ctx.config, tenant_id, sid),
+    try:
+        await ctx.gateway.fetch_recordings(tenant_id, [recording_sid] if fetch else [])
+    except Exception as exc:  # the row is pending; a later callback's sweep retries it
+        log.warning(
+            "recording_handoff_failed",
+            tenant_id=tenant_id,
+            recording_sid=recording_sid,
+            error=repr(exc),
         )
     return Response(status_code=204)

@@ -1,7 +1,9 @@
 """The admin API in-process for integration tests: the real ingress app (webhooks + /api/v1)
 over httpx's ASGI transport, real Postgres, real TenantActor and MemoryActor objects in this
-event loop (so /twilio/recording signatures are checked as in production), the shipped Twilio
-REST fake for recording downloads, and a private recordings directory.
+event loop (so /twilio/recording signatures are checked, and recordings downloaded, by the
+tenant actor as in production), the shipped Twilio REST fake, and a private recordings
+directory. Each harness sends from its own client IP: login rate limits live in the session's
+Postgres, so a shared address would carry one test's attempts into the next.
 
 Users are made straight in Postgres with one precomputed argon2id hash (hashing costs ~160 ms;
 every test user shares the same password), and `token_for` opens a real session for a user
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -43,6 +47,7 @@ ACCOUNT_SID = "AC" + "5" * 32
 API = "/api/v1"
 
 _HASH: dict[str, str] = {}
+_ADDRESSES = itertools.count(1)
 
 
 async def password_hash(passwords: Passwords) -> str:
@@ -55,6 +60,12 @@ def new_number() -> str:
     return "+1555" + str(uuid.uuid4().int)[:7]
 
 
+def new_address() -> str:
+    """A client IP no other harness of this test session uses (198.18.0.0/15 is for tests)."""
+    n = next(_ADDRESSES)
+    return f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}"
+
+
 def new_email(prefix: str = "user") -> str:
     return f"{prefix}-{secrets.token_hex(4)}@agency.example"
 
@@ -65,7 +76,8 @@ class NoCalls:
 
 
 class AdminGateway:
-    """TenantGateway over in-process TenantActors; records reloads."""
+    """TenantGateway over in-process TenantActors (made with `config`, which may hold secrets
+    the replica's config does not); records reloads."""
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
@@ -96,10 +108,23 @@ class AdminGateway:
         self.reloads.append(tenant_id)
         await self._actor(tenant_id).reload()
 
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
+        await self._actor(tenant_id).fetch_recordings(recording_sids)
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 0, "active": 0}
 
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until no tenant actor has a recording download running."""
+
+        async def idle() -> bool:
+            return all([await a.recordings_in_flight() == 0 for a in self.actors.values()])
+
+        await wait_for(idle, timeout)
+
     async def close(self) -> None:
+        for actor in self.actors.values():
+            await actor.close()
         await self._memory.close()
 
 
@@ -162,8 +187,8 @@ class AdminHarness:
                 max_concurrent_calls=spec.pop("max_concurrent_calls", 10),
                 business_hours={},
                 numbers=(number,),
-                twilio_account_sid=ACCOUNT_SID,
-                twilio_auth_token=AUTH_TOKEN,
+                twilio_account_sid=spec.pop("twilio_account_sid", ACCOUNT_SID),
+                twilio_auth_token=spec.pop("twilio_auth_token", AUTH_TOKEN),
             ),
             SYSTEM,
         )
@@ -204,9 +229,15 @@ async def admin_harness(
     recordings_dir: Path,
     *,
     admin_state: AdminState | None = None,
-    client_address: str = "203.0.113.7",
+    client_address: str | None = None,
+    actor_twilio: tuple[str, str] | None = None,
 ) -> AsyncIterator[AdminHarness]:
-    rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
+    """`actor_twilio` (account sid, auth token): platform Twilio credentials that only the
+    tenant actors' config carries, never the replica's."""
+    accounts = {ACCOUNT_SID: AUTH_TOKEN}
+    if actor_twilio is not None:
+        accounts[actor_twilio[0]] = actor_twilio[1]
+    rest = TwilioRestFake(accounts=accounts)
     await rest.start()
     config = EngineConfig(
         app_database_url=app_url,
@@ -215,11 +246,17 @@ async def admin_harness(
         twilio_api_base_url=rest.base_url,
         recordings_dir=str(recordings_dir),
     )
-    gateway = AdminGateway(config)
+    actor_config = config
+    if actor_twilio is not None:
+        actor_config = dataclasses.replace(
+            config, twilio_account_sid=actor_twilio[0], twilio_auth_token=actor_twilio[1]
+        )
+    gateway = AdminGateway(actor_config)
     ctx = WebhookContext(config, gateway)
     state = admin_state or AdminState(config, passwords=shared_passwords())
     app = build_app(ctx, state)
-    transport = httpx.ASGITransport(app=app, client=(client_address, 50000))
+    address = client_address or new_address()
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             harness = AdminHarness(client, pool, state, gateway, rest, config, recordings_dir)
@@ -227,7 +264,6 @@ async def admin_harness(
             harness.platform_token = await harness.token_for(platform)
             yield harness
     finally:
-        await state.drain(5)
         await ctx.close()
         await gateway.close()
         await rest.stop()

@@ -90,6 +90,13 @@ class LocalGateway:
     async def reload(self, tenant_id: str) -> None:
         await self.actor(tenant_id).reload()
 
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
+        await self.actor(tenant_id).fetch_recordings(recording_sids)
+
+    async def close(self) -> None:
+        for actor in self.tenants.values():
+            await actor.close()
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 0, "active": len(self._pool.actors)}
 
@@ -181,6 +188,7 @@ async def running_engine(
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await ctx.close()
+        await gateway.close()
         await memory.close()
         await sim.stop()
         await rest.stop()

@@ -1,6 +1,7 @@
-"""Recordings end to end in-process: the signed Twilio callback, the download from the Twilio
-REST fake with Basic auth, verification, the private store, streaming with range requests to
-the tenant's users only; and forgetting a caller, which leaves no row or file of theirs."""
+"""Recordings end to end in-process: the signed Twilio callback, the download by the tenant's
+actor from the Twilio REST fake with Basic auth (credentials the replica never holds),
+verification, the private store, streaming with range requests to the tenant's users only; and
+forgetting a caller, which leaves no row or file of theirs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from admin_api import recording_store
+from actors import recording_downloads
 from memory import recordings
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
@@ -108,7 +109,7 @@ async def test_recording_is_downloaded_stored_and_streamed_to_its_tenant_only(
 
     # A replayed callback does not download again.
     assert (await callback(h, tenant, seeded.call_sid, recording_sid)).status_code == 204
-    await h.admin.drain(5)
+    await h.gateway.drain()
     assert len([r for r in h.rest.requests if recording_sid in r.path]) == 1
 
     detail = (await h.get(f"/calls/{seeded.call_sid}", tenant.owner_token)).json()
@@ -157,6 +158,40 @@ async def test_recording_is_downloaded_stored_and_streamed_to_its_tenant_only(
         )
 
 
+PLATFORM_SID = "AC" + "9" * 32
+PLATFORM_TOKEN = "platform-auth-token-9876543210"
+
+
+async def test_downloads_use_credentials_only_the_tenant_actor_holds(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path
+) -> None:
+    # The tenant has no Twilio account of its own, so the platform's applies; only the tenant
+    # actors are configured with it. A replica that downloaded (or read credentials) itself
+    # would have none to use.
+    async with admin_harness(
+        pg_urls.app,
+        jwt_secret,
+        app_pool,
+        tmp_path,
+        actor_twilio=(PLATFORM_SID, PLATFORM_TOKEN),
+    ) as h:
+        assert h.config.twilio_account_sid is None
+        assert h.config.twilio_auth_token is None
+        tenant = await h.tenant(twilio_account_sid=None, twilio_auth_token=None)
+        seeded = await seed_call(h.pool, tenant, "+15550800005", memories=False)
+        recording_sid = "RE" + uuid.uuid4().hex
+        audio = wav_bytes(0.2)
+        h.rest.add_recording(PLATFORM_SID, recording_sid, audio)
+        response = await callback(h, tenant, seeded.call_sid, recording_sid, token=PLATFORM_TOKEN)
+        assert response.status_code == 204
+        row = await stored(h, tenant, recording_sid)
+        assert row.status == "stored", row.error
+        fetches = [r for r in h.rest.requests if recording_sid in r.path]
+        assert [f.account_sid for f in fetches] == [PLATFORM_SID]
+        path = h.recordings_dir / tenant.tenant_id / f"{recording_sid}.wav"
+        assert path.read_bytes() == audio
+
+
 async def test_callback_refusals(h: AdminHarness) -> None:
     tenant = await h.tenant()
     seeded = await seed_call(h.pool, tenant, "+15550800002", memories=False)
@@ -168,7 +203,7 @@ async def test_callback_refusals(h: AdminHarness) -> None:
     assert unknown_call.status_code == 404
     in_progress = await callback(h, tenant, seeded.call_sid, recording_sid, status="in-progress")
     assert in_progress.status_code == 204
-    await h.admin.drain(5)
+    await h.gateway.drain()
     assert await recordings.get_recording(h.pool, tenant.tenant_id, recording_sid) is None
     assert not any(recording_sid in r.path for r in h.rest.requests)
 
@@ -176,7 +211,7 @@ async def test_callback_refusals(h: AdminHarness) -> None:
 async def test_a_bad_download_is_never_linked(
     h: AdminHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recording_store, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(recording_downloads, "BACKOFF_S", 0.01)
     tenant = await h.tenant()
     seeded = await seed_call(h.pool, tenant, "+15550800003", memories=False)
     truncated_sid = "RE" + uuid.uuid4().hex
@@ -184,7 +219,7 @@ async def test_a_bad_download_is_never_linked(
     assert (await callback(h, tenant, seeded.call_sid, truncated_sid)).status_code == 204
     row = await stored(h, tenant, truncated_sid)
     assert row.status == "failed"
-    assert row.attempts == recording_store.MAX_ATTEMPTS
+    assert row.attempts == recording_downloads.MAX_ATTEMPTS
     assert "WAV header" in (row.error or "")
     assert not (h.recordings_dir / tenant.tenant_id / f"{truncated_sid}.wav").exists()
     assert list((h.recordings_dir / tenant.tenant_id).glob("*.part")) == []
@@ -275,13 +310,13 @@ async def test_forgetting_a_caller_removes_every_row_and_file(
     assert entry["changes"] == {"recordings": 2}
 
 
-async def test_downloads_lost_with_a_replica_resume_on_the_next_callback(h: AdminHarness) -> None:
+async def test_downloads_lost_with_an_actor_resume_on_the_next_callback(h: AdminHarness) -> None:
     tenant = await h.tenant()
     seeded = await seed_call(h.pool, tenant, "+15550800004", memories=False)
     lost_sid, next_sid = "RE" + uuid.uuid4().hex, "RE" + uuid.uuid4().hex
     for sid in (lost_sid, next_sid):
         h.rest.add_recording(ACCOUNT_SID, sid, wav_bytes(0.2))
-    # A callback was answered, then the replica died before its download ran.
+    # A callback was answered, then the tenant actor died before its download ran.
     async with tenant_tx(h.pool, tenant.tenant_id) as conn:
         await conn.execute(
             "INSERT INTO recordings (tenant_id, recording_sid, call_sid, created_at) "

@@ -58,6 +58,9 @@ class NullGateway:
     async def release(self, *args: Any) -> None:
         return None
 
+    async def fetch_recordings(self, *args: Any) -> None:
+        return None
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 0, "active": 0}
 

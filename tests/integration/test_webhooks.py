@@ -72,6 +72,9 @@ class InProcessGateway:
     async def reload(self, tenant_id: str) -> None:
         await self._actor(tenant_id).reload()
 
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
+        await self._actor(tenant_id).fetch_recordings(recording_sids)
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 1, "active": len(self._claimer.claims)}
 

@@ -1,5 +1,5 @@
-"""Agent-settings merging and validation, request-model bounds, rate limits and cursors: the
-admin API's pure parts."""
+"""Agent-settings merging and validation, request-model bounds, rate-limit keys and cursors:
+the admin API's pure parts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from admin_api import agent_rules
-from admin_api.ratelimit import SlidingWindow
+from admin_api.ratelimit import Limit, SharedLimits
 from admin_api.schemas.agent import AgentConfigUpdate, PresetApply, Voice
 from admin_api.schemas.auth import LoginRequest
 from admin_api.schemas.callers import MemoryUpdate
@@ -212,23 +212,16 @@ def test_memory_values_are_bounded() -> None:
         MemoryUpdate.model_validate({"value": {"a": "b" * 20_000}, "content": "x"})
 
 
-def test_sliding_window_limits_and_recovers() -> None:
-    now = [0.0]
-    window = SlidingWindow(3, 60, clock=lambda: now[0])
-    assert [window.hit("ip") for _ in range(3)] == [None, None, None]
-    wait = window.hit("ip")
-    assert wait is not None
-    assert 59 <= wait <= 60
-    assert window.hit("other") is None
-    now[0] = 61
-    assert window.hit("ip") is None
-
-
-def test_sliding_window_memory_is_bounded() -> None:
-    window = SlidingWindow(1, 60, max_keys=10)
-    for i in range(100):
-        window.hit(f"k{i}")
-    assert len(window._hits) == 10
+def test_limit_keys_are_opaque_and_keep_limits_and_secrets_apart() -> None:
+    limits = SharedLimits("one shared secret " * 3)
+    by_ip = Limit("login-ip", 30, 60)
+    key = limits.key(by_ip, "203.0.113.7")
+    assert len(key) == 32
+    assert b"203.0.113.7" not in key
+    assert key == limits.key(by_ip, "203.0.113.7")
+    assert key != limits.key(by_ip, "203.0.113.8")
+    assert key != limits.key(Limit("refresh-ip", 30, 60), "203.0.113.7")
+    assert key != SharedLimits("another secret " * 3).key(by_ip, "203.0.113.7")
 
 
 def test_cursors_round_trip_and_refuse_garbage() -> None:

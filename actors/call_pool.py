@@ -2,10 +2,16 @@
 
 Starting a Ray actor costs hundreds of milliseconds; a caller must never wait for it. The pool
 starts call actors ahead of time (each binds its media port on start), hands one out on claim,
-and starts a replacement in the background.
+and starts a replacement in the background. A claim answers with the media URL (known from the
+actor's port) as soon as it has sent `prepare`, without waiting for the reply: the actor holds
+Twilio's handshake until the call is handed over. When a call ends, its actor is recycled into
+the warm set (a new session for the next call) unless it retires; then it is killed. So after a
+burst the warm set holds more than K actors; the excess is let go slowly, one per
+`pool_idle_trim_s`. While calls are live, refills pause between starts (`pool_refill_pause_s`):
+an actor start costs about a CPU-second, which live audio must not lose.
 
-State it owns: the warm actors, the active calls (CallSid -> actor), and the measurements
-reported by finished calls (for /metrics).
+State it owns: the warm actors (with their ports), the active calls (CallSid -> actor), and the
+measurements reported by finished calls (for /metrics).
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
 `call_ended`; `stats`; `check_health`.
@@ -38,6 +44,7 @@ class CallActorFactory(Protocol):
     def spawn(self) -> Any: ...
     async def start(self, handle: Any) -> int: ...
     async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
+    async def recycle(self, handle: Any) -> bool: ...
     def kill(self, handle: Any) -> None: ...
 
 
@@ -49,7 +56,11 @@ class CallPool:
             factory = RayCallActorFactory(config)
         self._factory = factory
         self._target = config.warm_calls
-        self._warm: list[Any] = []
+        self._config = config
+        self._warm: list[tuple[Any, int]] = []  # (actor, media port)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recycled = 0
+        self._trim_task: asyncio.Task[None] | None = None
         self._starting = 0
         self._active: dict[str, tuple[Any, str, int]] = {}  # call -> (actor, url, attempt)
         self._refill_task: asyncio.Task[None] | None = None
@@ -80,11 +91,15 @@ class CallPool:
 
     async def _refill(self) -> None:
         while len(self._warm) + self._starting < self._target:
+            if self._active and self._config.pool_refill_pause_s > 0:
+                await asyncio.sleep(self._config.pool_refill_pause_s)
+                if len(self._warm) + self._starting >= self._target:
+                    return  # a finished call's actor came back meanwhile
             self._starting += 1
             try:
                 handle = self._factory.spawn()
-                await self._factory.start(handle)
-                self._warm.append(handle)
+                port = await self._factory.start(handle)
+                self._warm.append((handle, port))
                 self._warmed.set()
             except Exception as exc:
                 log.error("call_actor_start_failed", error=repr(exc))
@@ -107,7 +122,7 @@ class CallPool:
 
     async def claim(self, setup: CallSetup) -> str:
         """Hand a call to a warm actor (or, when none is warm, a new one) and return the media
-        URL Twilio should connect to."""
+        URL Twilio should connect to; the actor's `prepare` is sent, not awaited."""
         known = self._active.get(setup.call_sid)
         if known is not None and known[2] == setup.attempt:
             return known[1]
@@ -115,25 +130,38 @@ class CallPool:
             self._kill_quietly(known[0])
         began = time.perf_counter()
         if self._warm:
-            handle = self._warm.pop()
+            handle, port = self._warm.pop()
             kind = "warm"
         else:
             handle = self._factory.spawn()
-            await self._factory.start(handle)
+            port = await self._factory.start(handle)
             kind = "cold"
         self._kick_refill()
-        try:
-            url = await self._factory.prepare(handle, setup)
-        except Exception:
-            with contextlib.suppress(Exception):
-                self._factory.kill(handle)
-            raise
+        url = self._config.media_url(port, setup.call_sid)
         self._active[setup.call_sid] = (handle, url, setup.attempt)
+        self._track(self._prepare(handle, setup))
         elapsed = (time.perf_counter() - began) * 1000
         self._claims[kind] += 1
         self._claim_ms.observe(elapsed)
         log.info("call_claimed", call_sid=setup.call_sid, kind=kind, claim_ms=round(elapsed, 2))
         return url
+
+    async def _prepare(self, handle: Any, setup: CallSetup) -> None:
+        """A failed prepare leaves Twilio a dead stream: its `<Connect action>` then resumes the
+        call on another actor (admin_api.webhooks)."""
+        try:
+            await self._factory.prepare(handle, setup)
+        except Exception as exc:
+            log.error("call_prepare_failed", call_sid=setup.call_sid, error=repr(exc))
+            entry = self._active.get(setup.call_sid)
+            if entry is not None and entry[0] is handle:
+                del self._active[setup.call_sid]
+            self._kill_quietly(handle)
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
         entry = self._active.pop(report.call_sid, None)
@@ -153,8 +181,38 @@ class CallPool:
         self._frames["out"] += report.frames_out
         self._frames["dropped"] += report.dropped_frames
         if target is not None:
-            # Let the actor's own call_ended return before it goes away.
-            asyncio.get_running_loop().call_later(0.5, self._kill_quietly, target)
+            self._track(self._recycle(target))
+
+    async def _recycle(self, handle: Any) -> None:
+        """Back into the warm set when the actor is ready for another call, else killed (after
+        its own call_ended has returned)."""
+        try:
+            ready = await self._factory.recycle(handle)
+            port = await self._factory.start(handle) if ready else None
+        except Exception as exc:
+            log.warning("call_actor_recycle_failed", error=repr(exc))
+            ready, port = False, None
+        if ready and port is not None:
+            self._warm.append((handle, port))
+            self._recycled += 1
+            self._warmed.set()
+            if len(self._warm) > self._target and self._trim_task is None:
+                self._trim_task = asyncio.get_running_loop().create_task(self._trim())
+            return
+        await asyncio.sleep(0.5)
+        self._kill_quietly(handle)
+        self._kick_refill()
+
+    async def _trim(self) -> None:
+        """Let idle actors above the warm target go, the longest idle first, slowly."""
+        try:
+            while len(self._warm) > self._target:
+                await asyncio.sleep(self._config.pool_idle_trim_s)
+                if len(self._warm) > self._target:
+                    handle, _ = self._warm.pop(0)
+                    self._kill_quietly(handle)
+        finally:
+            self._trim_task = None
 
     def _kill_quietly(self, handle: Any) -> None:
         with contextlib.suppress(Exception):
@@ -169,6 +227,7 @@ class CallPool:
             "target_warm": self._target,
             "outcomes": dict(self._outcomes),
             "claims": dict(self._claims),
+            "recycled": self._recycled,
             "claim_ms": (self._claim_ms.bounds, list(self._claim_ms.counts), self._claim_ms.sum),
             "greeting_ms": (
                 self._greeting_ms.bounds,

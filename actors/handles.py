@@ -307,6 +307,10 @@ class RayCallActorFactory:
         url: str = await _await(handle.prepare.remote(setup))
         return url
 
+    async def recycle(self, handle: Any) -> bool:
+        ready: bool = await _await(handle.recycle.remote(), 15.0)
+        return ready
+
     def kill(self, handle: Any) -> None:
         kill(handle)
 

@@ -43,6 +43,12 @@ class EngineConfig:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     warm_calls: int = 4
+    call_actor_max_calls: int = 200  # calls one actor process serves before it is replaced
+    # While calls are live the pool pauses between actor starts (each costs about a CPU-second)
+    # so a refill never takes the CPU their audio needs; idle actors above warm_calls (recycled
+    # after a burst) are let go one per pool_idle_trim_s.
+    pool_refill_pause_s: float = 1.0
+    pool_idle_trim_s: float = 60.0
     memory_actors: int = 2
     log_format: str = "console"
     # Caller memory (memory actors only). Chat completions and embeddings go to llm_base_url

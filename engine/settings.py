@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, alias="NEUROSPHERE_HTTP_PORT")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
     warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
+    call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
     call_slots: int = Field(250, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
     memory_actors: int = Field(2, ge=1, le=64, alias="NEUROSPHERE_MEMORY_ACTORS")
     jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
@@ -127,6 +128,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         twilio_account_sid=settings.twilio_account_sid,
         twilio_auth_token=reveal(settings.twilio_auth_token),
         warm_calls=settings.warm_calls,
+        call_actor_max_calls=settings.call_actor_max_calls,
         memory_actors=settings.memory_actors,
         log_format=settings.log_format,
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),

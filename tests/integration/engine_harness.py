@@ -36,7 +36,8 @@ ACCOUNT_SID = "AC" + "7" * 32
 
 @dataclass
 class LocalPool:
-    """Claims by creating a CallActor object in this process (what CallPool does in Ray)."""
+    """Claims by creating a CallActor object in this process (what CallPool does in Ray), or,
+    with `reuse`, by recycling the actor of a finished call first (as CallPool does)."""
 
     config: EngineConfig
     memory: MemoryActor
@@ -44,11 +45,18 @@ class LocalPool:
     reports: list[CallReport] = field(default_factory=list)
     control: CallControl | None = None
     history: list[CallActor] = field(default_factory=list)
+    setups: list[CallSetup] = field(default_factory=list)
+    reuse: bool = False
 
     async def claim(self, setup: CallSetup) -> str:
-        actor = CallActor(self.config, self.memory, self, self.control)
-        self.history.append(actor)
+        actor = None
+        if self.reuse and self.history and await self.history[-1].recycle():
+            actor = self.history[-1]
+        if actor is None:
+            actor = CallActor(self.config, self.memory, self, self.control)
+            self.history.append(actor)
         self.actors[setup.call_sid] = actor
+        self.setups.append(setup)
         return await actor.prepare(setup)
 
     async def call_ended(self, report: CallReport) -> None:

@@ -44,9 +44,7 @@ async def test_second_call_knows_what_the_first_call_said(engine: Engine) -> Non
     )
     first_session = engine.sim.sessions[-1]
     assert "Dana" not in first_session.instructions  # nothing known yet
-    token_actor = engine.pool.history[-1]
-    setup = token_actor._setup
-    assert setup is not None
+    setup = engine.pool.setups[-1]
     status = None
     for _ in range(200):  # the post-call job: summary, profile, memories, embeddings
         status = await engine.pool.memory.post_call_status(setup.memory_token, first.call_sid)

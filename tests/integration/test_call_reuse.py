@@ -1,0 +1,102 @@
+"""One call actor serving calls one after another (what CallPool does with recycled actors):
+the second call starts from a clean session - its own tenant's agent, its own transcript and
+measurements - and the first call's media URL no longer opens anything."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from twilio.request_validator import RequestValidator
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from engine.sim_realtime_script import Reply, Script
+from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
+from memory import calls
+from tests.conftest import PgUrls
+from tests.integration.engine_harness import AUTH_TOKEN, Engine, running_engine
+
+
+@pytest.fixture
+async def engine(pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str) -> AsyncIterator[Engine]:
+    async with running_engine(pg_urls.app, jwt_secret, app_pool) as running:
+        running.pool.reuse = True
+        yield running
+
+
+async def test_a_recycled_actor_serves_the_next_call_with_nothing_of_the_last(
+    engine: Engine,
+) -> None:
+    first_tenant, first_number = await engine.new_tenant(agent_name="Riley")
+    second_tenant, second_number = await engine.new_tenant(agent_name="Morgan")
+    engine.sim.add_script(
+        "+15550143001",
+        Script(
+            transcripts=("My claim number is 4411.", "Wait, one more thing."),
+            replies=(Reply(text="Thanks, I have noted claim 4411 for you today."),) * 2,
+        ),
+    )
+    engine.sim.add_script(
+        "+15550143002",
+        Script(transcripts=("Hello there.",), replies=(Reply(text="Hi, how can I help?"),)),
+    )
+    first = await engine.caller().place_call(
+        CallScript(
+            from_number="+15550143001",
+            to_number=first_number,
+            steps=(
+                WaitForAgent(timeout=15),
+                Speak("My claim number is 4411."),
+                BargeIn(after_ms=800, text="Wait, one more thing."),
+                WaitForAgent(timeout=15),
+                HangUp(),
+            ),
+        ),
+        timeout=60,
+    )
+    second = await engine.caller().place_call(
+        CallScript(
+            from_number="+15550143002",
+            to_number=second_number,
+            steps=(
+                WaitForAgent(timeout=15),
+                Speak("Hello there."),
+                WaitForAgent(timeout=15),
+                HangUp(),
+            ),
+        ),
+        timeout=60,
+    )
+
+    assert first.violations == []
+    assert second.violations == []
+    assert len(engine.pool.history) == 1  # one actor served both calls
+    actor = engine.pool.history[0]
+    assert (await actor.check_health())["served"] == 2
+
+    second_session = engine.sim.sessions[-1]
+    assert "Morgan" in second_session.instructions
+    assert "Riley" not in second_session.instructions
+    assert "4411" not in second_session.instructions
+
+    turns = await calls.load_turns(engine.db, second_tenant, second.call_sid)
+    assert [t.seq for t in turns] == list(range(len(turns)))
+    assert not any("4411" in t.text or "Riley" in t.text for t in turns)
+    assert "Morgan" in turns[0].text
+    assert await calls.load_turns(engine.db, first_tenant, second.call_sid) == []
+
+    first_report, second_report = engine.pool.reports
+    assert first_report.barge_ins == 1
+    assert second_report.barge_ins == 0
+    assert second_report.call_sid == second.call_sid
+    assert 0 < second_report.frames_in < first_report.frames_in + second_report.frames_in
+
+    # The first call's media URL, correctly signed, opens nothing on the reused actor.
+    stale_url = first.streams[0].url
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(stale_url, {})
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(stale_url, additional_headers={"X-Twilio-Signature": signature}):
+            pass
+    assert refused.value.response.status_code in (403, 503)

@@ -1,0 +1,144 @@
+"""CallPool with a fake factory (the real one starts Ray actors): claims answer without waiting
+for prepare, a failed prepare forgets the call, finished calls recycle their actor into the warm
+set, retired actors are killed and replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+
+from actors.call_pool import CallPool
+from actors.ports import CallReport, CallSetup
+from engine.config import EngineConfig, TenantConfig
+
+CONFIG = EngineConfig(
+    app_database_url="postgresql://nowhere/none",
+    jwt_secret="s" * 40,
+    warm_calls=2,
+    media_public_url="ws://media.test:{port}/stream/{call_sid}",
+    pool_refill_pause_s=0.0,
+    pool_idle_trim_s=0.3,
+)
+TENANT = TenantConfig(tenant_id="t-1", name="Agency")
+
+
+@dataclass(eq=False)
+class FakeActor:
+    port: int
+    prepared: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakeFactory:
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    fail_prepare: bool = False
+    ready_after_call: bool = True
+    spawned: list[FakeActor] = field(default_factory=list)
+    killed: list[FakeActor] = field(default_factory=list)
+    ports: itertools.count[int] = field(default_factory=lambda: itertools.count(20000))
+
+    def spawn(self) -> FakeActor:
+        actor = FakeActor(next(self.ports))
+        self.spawned.append(actor)
+        return actor
+
+    async def start(self, handle: FakeActor) -> int:
+        return handle.port
+
+    async def prepare(self, handle: FakeActor, setup: CallSetup) -> str:
+        await self.release.wait()
+        if self.fail_prepare:
+            raise RuntimeError("actor died")
+        handle.prepared.append(setup.call_sid)
+        return CONFIG.media_url(handle.port, setup.call_sid)
+
+    async def recycle(self, handle: FakeActor) -> bool:
+        return self.ready_after_call
+
+    def kill(self, handle: FakeActor) -> None:
+        self.killed.append(handle)
+
+
+def _setup(call_sid: str, attempt: int = 0) -> CallSetup:
+    return CallSetup(call_sid, TENANT, "+15550100", "+15550199", "media", "memory", 1.0, attempt)
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_claim_answers_with_the_url_before_prepare_returns() -> None:
+    factory = FakeFactory()
+    pool = CallPool(CONFIG, factory)
+    assert await pool.warm_up(1.0) == 2
+    url = await asyncio.wait_for(pool.claim(_setup("CA1")), 1.0)  # prepare is still blocked
+    actor = await pool.actor_for("CA1")
+    assert url == f"ws://media.test:{actor.port}/stream/CA1"
+    assert actor.prepared == []
+    factory.release.set()
+    await _settle()
+    assert actor.prepared == ["CA1"]
+    assert await pool.claim(_setup("CA1")) == url  # idempotent for the same attempt
+
+
+async def test_a_failed_prepare_forgets_the_call_and_kills_its_actor() -> None:
+    factory = FakeFactory(fail_prepare=True)
+    factory.release.set()
+    pool = CallPool(CONFIG, factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CA2"))
+    actor = await pool.actor_for("CA2")
+    await _settle()
+    assert await pool.actor_for("CA2") is None
+    assert factory.killed == [actor]
+
+
+async def test_a_finished_call_returns_its_actor_and_the_excess_is_let_go_slowly() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(CONFIG, factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CA3"))
+    actor = await pool.actor_for("CA3")
+    await _settle()  # the refill has replaced the claimed actor: 2 warm again
+    await pool.call_ended(CallReport("CA3", "t-1", "caller_hung_up"), actor)
+    await _settle()
+    stats = await pool.stats()
+    assert (stats["active"], stats["warm"], stats["recycled"]) == (0, 3, 1)
+    assert factory.killed == []
+    await pool.claim(_setup("CA4"))
+    assert await pool.actor_for("CA4") is actor  # the recycled actor is used first
+    await pool.call_ended(CallReport("CA4", "t-1", "caller_hung_up"), actor)
+    await asyncio.sleep(0.5)  # one trim period: the longest idle actor above the target goes
+    assert (await pool.stats())["warm"] == 2
+    assert len(factory.killed) == 1
+    assert actor not in factory.killed
+
+
+async def test_refills_pause_between_starts_while_calls_are_live() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    paced = CallPool(dataclasses.replace(CONFIG, pool_refill_pause_s=0.3), factory)
+    await paced.warm_up(1.0)
+    await paced.claim(_setup("CA7"))
+    await paced.claim(_setup("CA8"))
+    await asyncio.sleep(0.1)
+    assert (await paced.stats())["warm"] == 0  # nothing started yet: calls are live
+    await asyncio.sleep(0.75)
+    assert (await paced.stats())["warm"] == 2
+
+
+async def test_a_retiring_actor_is_killed_and_replaced() -> None:
+    factory = FakeFactory(ready_after_call=False)
+    factory.release.set()
+    pool = CallPool(CONFIG, factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CA6"))
+    actor = await pool.actor_for("CA6")
+    await pool.call_ended(CallReport("CA6", "t-1", "caller_hung_up"), actor)
+    await asyncio.sleep(0.6)  # the kill waits for the actor's own call_ended to return
+    assert actor in factory.killed
+    assert (await pool.stats())["warm"] == 2

@@ -100,7 +100,6 @@ class CallSession:
         self._media_url = ""
         self._state: cs.CallState | None = None
         self._twilio: ServerConnection | None = None
-        self._twilio_out: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
         self._model: ModelLink | None = None
         self._model_rx_ns = 0  # when the model frame being handled arrived
         self._specs: dict[str, Any] = {}
@@ -170,7 +169,6 @@ class CallSession:
         self._spawn(self._record_start())
         self._spawn(self._model.run())
         self._spawn(self._turns.run())
-        self._spawn(self._write_twilio())
         self._spawn(self._stream_watchdog())
         self._spawn(self._tick())
         self._log.info("call_prepared", port=port, attempt=setup.attempt)
@@ -433,7 +431,7 @@ class CallSession:
                     self._log.warning("twilio_frame_rejected", error=str(exc))
                     continue
                 if isinstance(event, tw.Media):
-                    self._on_caller_audio(event, received)
+                    await self._on_caller_audio(event, received)
                 elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
                     self._model_rx_ns = 0  # audio flushed now is not a model-to-caller relay
                     await self._apply(event)
@@ -450,30 +448,26 @@ class CallSession:
                 self._twilio = None
                 await self._apply(cs.StreamClosed(reason))
 
-    def _on_caller_audio(self, event: tw.Media, received_ns: int) -> None:
+    async def _on_caller_audio(self, event: tw.Media, received_ns: int) -> None:
         state = self._state
         if state is None or state.phase != "live" or self._model is None:
             self._dropped += 1
             return
         self._frames_in += 1
-        self._model.send(rt.audio_append(event.payload), received_ns)
+        await self._model.send(rt.audio_append(event.payload), received_ns)
 
-    async def _write_twilio(self) -> None:
-        queue = self._twilio_out
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            ws = self._twilio
-            if ws is None:
-                continue
-            text, received_ns = item
-            try:
-                await ws.send(text)
-            except ConnectionClosed:
-                continue
-            if received_ns:
-                self._outbound_latency.observe((time.perf_counter_ns() - received_ns) / 1000)
+    async def _to_twilio(self, text: str, received_ns: int = 0) -> None:
+        """Written at once (a send only waits when the socket's buffer is full), so frames go
+        out in the order the state machine made them, with no queue hop per frame."""
+        ws = self._twilio
+        if ws is None:
+            return
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            return
+        if received_ns:
+            self._outbound_latency.observe((time.perf_counter_ns() - received_ns) / 1000)
 
     # --- the state machine ----------------------------------------------------------------
 
@@ -496,9 +490,9 @@ class CallSession:
             )
         self._log.info("stream_started", stream_sid=stream_sid)
 
-    def _to_model(self, text: str) -> None:
+    async def _to_model(self, text: str) -> None:
         if self._model is not None:
-            self._model.send(text)
+            await self._model.send(text)
 
     async def _execute(self, command: cs.Command) -> None:
         state = self._state
@@ -507,21 +501,21 @@ class CallSession:
         if isinstance(command, cs.SendMedia):
             self._frames_out += 1
             media = tw.encode_media(state.stream_sid, command.payload)
-            self._twilio_out.put_nowait((media, self._model_rx_ns))
+            await self._to_twilio(media, self._model_rx_ns)
         elif isinstance(command, cs.SendMark):
-            self._twilio_out.put_nowait((tw.encode_mark(state.stream_sid, command.name), 0))
+            await self._to_twilio(tw.encode_mark(state.stream_sid, command.name))
         elif isinstance(command, cs.ClearPlayback):
-            self._twilio_out.put_nowait((tw.encode_clear(state.stream_sid), 0))
+            await self._to_twilio(tw.encode_clear(state.stream_sid))
         elif isinstance(command, cs.CancelResponse):
-            self._to_model(rt.response_cancel())
+            await self._to_model(rt.response_cancel())
         elif isinstance(command, cs.Truncate):
-            self._to_model(rt.item_truncate(command.item_id, command.audio_end_ms))
+            await self._to_model(rt.item_truncate(command.item_id, command.audio_end_ms))
         elif isinstance(command, cs.CreateResponse):
-            self._to_model(rt.response_create(command.instructions))
+            await self._to_model(rt.response_create(command.instructions))
         elif isinstance(command, cs.SendUserText):
-            self._to_model(rt.user_text(command.text))
+            await self._to_model(rt.user_text(command.text))
         elif isinstance(command, cs.SendToolOutput):
-            self._to_model(rt.function_call_output(command.call_id, command.output))
+            await self._to_model(rt.function_call_output(command.call_id, command.output))
         elif isinstance(command, cs.RecordTurn):
             setup = self._require_setup()
             text = redact(command.text) if setup.tenant.pii_redaction else command.text
@@ -631,7 +625,6 @@ class CallSession:
         self._done.set()
 
     async def _close_sockets(self) -> None:
-        self._twilio_out.put_nowait(None)
         ws, self._twilio = self._twilio, None
         if ws is not None:
             with contextlib.suppress(Exception):

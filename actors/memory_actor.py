@@ -31,6 +31,10 @@ the lease expires, then any memory actor claims it again; its transaction never 
 nothing is applied twice. A retention batch it was running rolls back and its files stay (they
 are removed only after a commit); the restarted actor 0 purges them on its next run. State is
 only the pool and the clients, rebuilt lazily.
+
+Ray imports this module in every process that holds a handle to a memory actor - every call
+actor - so it imports only what a handle needs; asyncpg, the memory package and pyjwt are
+imported where they are used, in the memory actor's own process.
 """
 
 from __future__ import annotations
@@ -41,19 +45,21 @@ import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import structlog
 
 from engine.config import EngineConfig, TenantConfig
-from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
-from memory import calls, messages, retention, tenants
-from memory.db import create_pool
-from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
-from memory.records import JobStatus, JsonInput, SearchHit
-from memory.service import JobPolicy, MemoryService
-from prompts.context import CallerContext
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from engine.tokens import KeyRing
+    from memory import retention
+    from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
+    from memory.records import JobStatus, JsonInput, SearchHit
+    from memory.service import MemoryService
+    from prompts.context import CallerContext
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +71,7 @@ class MemoryActor:
     def __init__(self, config: EngineConfig, index: int = 0) -> None:
         self._config = config
         self._index = index
-        self._ring = KeyRing.single(config.jwt_secret)
+        self._ring: KeyRing | None = None
         self._pool: asyncpg.Pool | None = None
         self._service: MemoryService | None = None
         self._client: Any = None  # openai.AsyncOpenAI, imported only when first needed
@@ -85,8 +91,10 @@ class MemoryActor:
         return self._service
 
     async def _start(self) -> MemoryService:
+        from memory.db import create_pool
         from memory.embeddings import make_embedder
         from memory.llm import OpenAIJsonLlm, llm_configured, make_client
+        from memory.service import JobPolicy, MemoryService
 
         config = self._config
         pool = self._pool or await create_pool(config.app_database_url, min_size=1, max_size=8)
@@ -132,6 +140,10 @@ class MemoryActor:
         return (await self._memory()).pool
 
     def _tenant(self, token: str) -> str:
+        from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
+
+        if self._ring is None:
+            self._ring = KeyRing.single(self._config.jwt_secret)
         return verify(self._ring, token, audience=MEMORY_AUDIENCE).tenant_id
 
     # --- post-call drain loop ----------------------------------------------------------------
@@ -162,6 +174,8 @@ class MemoryActor:
         return RecordingFiles(Path(self._config.recordings_dir)).remove_many
 
     async def _retention_forever(self, pool: asyncpg.Pool) -> None:
+        from memory import retention
+
         interval = self._config.retention_interval_s
         delay = min(RETENTION_FIRST_RUN_S, interval)
         remove = self._recording_remover()
@@ -175,6 +189,8 @@ class MemoryActor:
 
     async def run_retention(self) -> dict[str, int]:
         """Purge every tenant's calls past retention now (operators, tests); totals deleted."""
+        from memory import retention
+
         results = await retention.purge_all(await self._db(), self._recording_remover())
         return sum((r.counts for r in results), retention.PurgeCounts()).as_dict()
 
@@ -189,36 +205,52 @@ class MemoryActor:
     # --- calls and turns ---------------------------------------------------------------------
 
     async def start_call(self, token: str, call: CallStart) -> None:
+        from memory import calls
+
         tenant = self._tenant(token)
         await calls.start_call(await self._db(), tenant, call)
 
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
+        from memory import calls
+
         tenant = self._tenant(token)
         pool = await self._db()
         if await calls.record_event(pool, tenant, call_sid, "stream", stream_sid, {}):
             await calls.stream_connected(pool, tenant, call_sid)
 
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
+        from memory import calls
+
         tenant = self._tenant(token)
         await calls.append_turns(await self._db(), tenant, call_sid, turns)
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
+        from memory import calls
+
         tenant = self._tenant(token)
         await calls.finish_call(await self._db(), tenant, call_sid, end)
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
+        from memory import calls
+
         tenant = self._tenant(token)
         return await calls.load_turns(await self._db(), tenant, call_sid)
 
     async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
+        from memory import calls
+
         tenant = self._tenant(token)
         return await calls.get_call(await self._db(), tenant, call_sid)
 
     async def take_message(self, token: str, message: NewMessage) -> str:
+        from memory import messages
+
         tenant = self._tenant(token)
         return await messages.take_message(await self._db(), tenant, message)
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
+        from memory import tenants
+
         tenant = self._tenant(token)
         return await tenants.load_config(await self._db(), tenant)
 

@@ -57,8 +57,7 @@ class ModelLink:
         self._log = log_
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()
-        self._out: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
-        self._backlog: list[tuple[str, int]] = []
+        self._backlog: list[str] = []
         self._closing = False
         self._rotate = False
         self.opened_at = 0.0
@@ -71,12 +70,25 @@ class ModelLink:
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def send(self, text: str, received_ns: int = 0) -> None:
-        """Queue a client event; held while the socket is down (bounded)."""
-        if self._ready.is_set():
-            self._out.put_nowait((text, received_ns))
-        elif len(self._backlog) < MAX_BACKLOG:
-            self._backlog.append((text, 0))
+    async def send(self, text: str, received_ns: int = 0) -> None:
+        """Send a client event at once (a send only waits when the socket's buffer is full), so
+        events go out in the order they are made with no queue hop per audio frame; held while
+        the socket is down (bounded) and sent first on the next session."""
+        ws = self._ws
+        if ws is None or not self._ready.is_set():
+            self._hold(text)
+            return
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            self._hold(text)  # the reader sees the drop and reconnects
+            return
+        if received_ns and self.sent_latency is not None:
+            self.sent_latency(received_ns)
+
+    def _hold(self, text: str) -> None:
+        if len(self._backlog) < MAX_BACKLOG:
+            self._backlog.append(text)
         else:
             self.dropped += 1
 
@@ -89,7 +101,6 @@ class ModelLink:
 
     async def close(self) -> None:
         self._closing = True
-        self._out.put_nowait(None)
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -115,20 +126,13 @@ class ModelLink:
                 return
             self._ws = ws
             self.opened_at = time.monotonic()
-            for text in await self._on_opened(reconnected):
-                await ws.send(text)
-            for item in self._backlog:
-                await ws.send(item[0])
-            self._backlog.clear()
-            self._ready.set()
+            if await self._send_opening(ws, await self._on_opened(reconnected)):
+                self._ready.set()
             if lost_at is not None:
                 self.last_gap_ms = (time.monotonic() - lost_at) * 1000
                 self._log.info("model_reconnected", gap_ms=round(self.last_gap_ms, 1))
-            writer = asyncio.get_running_loop().create_task(self._write(ws))
             reason = await self._read(ws)
             self._ready.clear()
-            writer.cancel()
-            self._drain_to_backlog()
             if self._closing:
                 return
             lost_at = time.monotonic()
@@ -147,6 +151,20 @@ class ModelLink:
             self._log.warning("model_socket_lost", reason=reason, attempt=failures)
             await asyncio.sleep(backoff_s(failures))
 
+    async def _send_opening(self, ws: ClientConnection, frames: list[str]) -> bool:
+        """The session's first frames, then what was held (and what arrives meanwhile), in
+        order. False when the socket broke: the reader then sees it and the link reconnects."""
+        try:
+            for text in frames:
+                await ws.send(text)
+            while self._backlog:
+                text = self._backlog[0]
+                await ws.send(text)
+                self._backlog.pop(0)
+        except ConnectionClosed:
+            return False
+        return True
+
     async def _read(self, ws: ClientConnection) -> str:
         try:
             async for frame in ws:
@@ -154,23 +172,3 @@ class ModelLink:
         except ConnectionClosed as exc:
             return f"model socket broke ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
         return f"model closed the socket ({ws.close_code})"
-
-    async def _write(self, ws: ClientConnection) -> None:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            text, received_ns = item
-            try:
-                await ws.send(text)
-            except ConnectionClosed:
-                self._backlog.append(item)  # resend on the next session
-                return
-            if received_ns and self.sent_latency is not None:
-                self.sent_latency(received_ns)
-
-    def _drain_to_backlog(self) -> None:
-        while not self._out.empty():
-            item = self._out.get_nowait()
-            if item is not None and len(self._backlog) < MAX_BACKLOG:
-                self._backlog.append(item)

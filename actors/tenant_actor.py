@@ -32,10 +32,10 @@ from actors.ports import CallSetup
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
-from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 
 if TYPE_CHECKING:
     from actors.recording_downloads import RecordingDownloads
+    from engine.tokens import KeyRing
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +89,7 @@ class TenantActor:
         self._tenant_id = tenant_id
         self._store = store
         self._claimer = claimer
-        self._ring = KeyRing.single(config.jwt_secret)
+        self._ring: KeyRing | None = None
         self._snapshot: TenantConfig | None = None
         self._loaded_at = 0.0
         self._active: dict[str, _Active] = {}
@@ -99,6 +99,12 @@ class TenantActor:
         return f"TenantActor({self._tenant_id})"
 
     def _token(self, subject: str) -> str:
+        # Imported here: call actors import this module for their handles to tenant actors, and
+        # pyjwt with its crypto backend is ~9 MB a call actor does not need.
+        from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
+
+        if self._ring is None:
+            self._ring = KeyRing.single(self._config.jwt_secret)
         return mint(
             self._ring,
             tenant_id=self._tenant_id,

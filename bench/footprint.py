@@ -22,6 +22,7 @@ import ray
 
 from actors import handles
 from actors.ports import CallSetup
+from bench.profiling import pids_titled
 from engine import scenario
 from engine.cli import DEMO_CALLER, DEMO_NUMBER, _ensure_tenant
 from engine.config import TenantConfig
@@ -34,13 +35,9 @@ def uss_mb(pid: int) -> float:
 
 
 def call_actor_pids() -> dict[int, str]:
-    """Ray names actor processes `ray::<Class>...` (setproctitle)."""
-    found = {}
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if cmd.startswith("ray::CallActor"):
-            found[proc.info["pid"]] = cmd
-    return found
+    """This engine's call actors (Ray names actor processes `ray::<Class>...`); other Ray
+    clusters on the machine are not descendants of this driver."""
+    return {pid: "ray::CallActor" for pid in pids_titled("ray::CallActor")}
 
 
 def main() -> None:
@@ -96,6 +93,10 @@ def main() -> None:
 
         active_uss = asyncio.run(call_and_sample())
         print(f"active call actor (mid-call, max over warm set): USS {active_uss:.1f} MB")
+        time.sleep(2)  # the finished call's actor is recycled into the warm set
+        before = set(call_actor_pids())
+        again_uss = asyncio.run(call_and_sample())
+        print(f"second call (a recycled actor is used first): USS {again_uss:.1f} MB")
         stats = ray.get(handles.call_pool(engine.config).stats.remote())
         _bounds, counts, total = stats["claim_ms"]
         n = sum(counts)

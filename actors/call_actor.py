@@ -29,6 +29,7 @@ import os
 import random
 from http import HTTPStatus
 
+import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -41,6 +42,9 @@ DONE_WAIT_S = 5.0
 # The pool answers the webhook without waiting for `prepare` to arrive here, so Twilio may
 # knock before it has: a handshake waits this long for the call to be handed over.
 PREPARE_WAIT_S = 2.0
+MEMORY_PING_S = 10.0
+
+log = structlog.get_logger(__name__)
 
 
 class CallActor:
@@ -91,8 +95,15 @@ class CallActor:
                     continue
                 raise
             self._port = port
+            await self._connect_memory()
             return port
         raise RuntimeError(f"no free media port in {low}-{high}")
+
+    async def _connect_memory(self) -> None:
+        try:
+            await asyncio.wait_for(self._memory.ping(), MEMORY_PING_S)
+        except Exception as exc:  # the first call pays for the connection instead
+            log.warning("memory_ping_failed", error=repr(exc))
 
     async def prepare(self, setup: CallSetup) -> str:
         """Take on a call: returns the media URL at once (see CallSession.begin)."""

@@ -110,6 +110,7 @@ class CallSession:
         self._recorded = asyncio.Event()  # the outcome is in Postgres
         self._finishing = False
         self._prepared_at = 0.0
+        self._timeline: dict[str, float] = {}  # first time each step happened, ms after begin
         self._stream_started_at: float | None = None
         self._greeting_ms: float | None = None
         self._turn_ms: list[float] = []
@@ -274,7 +275,9 @@ class CallSession:
         if setup.attempt > 0 and not reconnected:
             earlier = await self._memory.load_turns(setup.memory_token, setup.call_sid)
             self._turns.preload(earlier)
+        self._step("model_open")
         caller = await self._caller_context()
+        self._step("caller_context")
         resumed = setup.attempt > 0
         prompt = session_prompt(
             tenant,
@@ -303,6 +306,11 @@ class CallSession:
                 self._spawn, self._apply(cs.RequestResponse(opening))
             )
         return frames
+
+    def _step(self, name: str) -> None:
+        """Note when a set-up step first happened (the greeting's timeline, logged at the end)."""
+        if name not in self._timeline:
+            self._timeline[name] = round((time.monotonic() - self._prepared_at) * 1000, 1)
 
     async def _caller_context(self) -> CallerContext:
         """What we know about this caller (never an earlier call's turns), fetched before the
@@ -360,6 +368,8 @@ class CallSession:
         if isinstance(event, rt.FunctionCall):
             self._spawn(self._run_tool(event, self._model_rx_ns))
             return
+        if isinstance(event, rt.AudioDelta) and "model_audio" not in self._timeline:
+            self._step("model_audio")
         if isinstance(event, rt.ServerError) and event.code not in rt.BENIGN_ERROR_CODES:
             self._log.warning("model_error", code=event.code, message=event.message)
         await self._apply(event)
@@ -478,6 +488,7 @@ class CallSession:
         self._state, commands = cs.step(self._state, event, now)
         if isinstance(event, tw.Start) and self._state.phase == "live":
             self._stream_started_at = now
+            self._step("stream_start")
             self._spawn(self._stream_connected(event.stream_sid))
         for command in commands:
             await self._execute(command)
@@ -538,6 +549,7 @@ class CallSession:
     def _observe(self, command: cs.Observe) -> None:
         if command.metric == "greeting_ms":
             self._greeting_ms = command.value
+            self._step("greeting_sent")
         elif command.metric == "turn_ms":
             self._turn_ms.append(command.value)
         elif command.metric == "barge_in":
@@ -610,6 +622,7 @@ class CallSession:
             outcome=end.outcome,
             detail=end.detail,
             greeting_ms=self._greeting_ms,
+            timeline_ms=self._timeline,
             frames_in=self._frames_in,
             frames_out=self._frames_out,
         )

@@ -148,6 +148,9 @@ class RayMemoryClient:
     def _pick(self, key: str) -> Any:
         return self._handles[zlib.crc32(key.encode()) % len(self._handles)]
 
+    async def ping(self) -> None:
+        await asyncio.gather(*(_await(handle.ping.remote(), 10.0) for handle in self._handles))
+
     async def start_call(self, token: str, call: CallStart) -> None:
         await _await(self._pick(call.call_sid).start_call.remote(token, call))
 

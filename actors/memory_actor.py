@@ -139,12 +139,17 @@ class MemoryActor:
     async def _db(self) -> asyncpg.Pool:
         return (await self._memory()).pool
 
-    def _tenant(self, token: str) -> str:
-        from engine.tokens import MEMORY_AUDIENCE, KeyRing, verify
+    def _keys(self) -> KeyRing:
+        from engine.tokens import KeyRing
 
         if self._ring is None:
             self._ring = KeyRing.single(self._config.jwt_secret)
-        return verify(self._ring, token, audience=MEMORY_AUDIENCE).tenant_id
+        return self._ring
+
+    def _tenant(self, token: str) -> str:
+        from engine.tokens import MEMORY_AUDIENCE, verify
+
+        return verify(self._keys(), token, audience=MEMORY_AUDIENCE).tenant_id
 
     # --- post-call drain loop ----------------------------------------------------------------
 
@@ -318,8 +323,14 @@ class MemoryActor:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        """Nothing but an answer (call actors open their connection with it); readies the key
+        ring so the first token verified does not pay for importing pyjwt."""
+        self._keys()
+
     async def warm_up(self, agendas: list[str]) -> None:
         """Start the service, load the embedding model, cache the agendas' vectors."""
+        self._keys()
         await (await self._memory()).warm(agendas)
 
     async def check_health(self) -> dict[str, object]:

@@ -163,10 +163,16 @@ def start_engine_target(
     from engine.cli import _ensure_tenant
     from engine.runtime import start_engine
     from engine.settings import Settings
+    from engine.sim_openai_http import OpenAIHttpSimulatorThread
 
     data_dir = Path(tempfile.mkdtemp(prefix="neurosphere-bench-"))
     port = free_port()
+    # Summaries and embeddings go to the OpenAI HTTP simulator (the realtime simulator serves
+    # only the realtime socket), as they would to the real API.
+    llm = OpenAIHttpSimulatorThread(api_keys={BENCH_API_KEY})
     values: dict[str, Any] = {
+        "NEUROSPHERE_LLM_BASE_URL": llm.start(),
+        "NEUROSPHERE_LLM_API_KEY": BENCH_API_KEY,
         "NEUROSPHERE_DATA_DIR": data_dir,
         "NEUROSPHERE_HTTP_PORT": port,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -183,12 +189,14 @@ def start_engine_target(
         engine = start_engine(settings)
     except BaseException:
         handles.shutdown()  # Ray may be up although Serve or the pool failed
+        llm.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     started = time.monotonic() - began
 
     def stop() -> None:
         engine.stop()
+        llm.stop()
         server = engine.database.server
         if server is not None:
             with contextlib.suppress(Exception):

@@ -47,7 +47,7 @@ class EngineConfig:
     # While calls are live the pool pauses between actor starts (each costs about a CPU-second)
     # so a refill never takes the CPU their audio needs; idle actors above warm_calls (recycled
     # after a burst) are let go one per pool_idle_trim_s.
-    pool_refill_pause_s: float = 1.0
+    pool_refill_pause_s: float = 5.0
     pool_idle_trim_s: float = 60.0
     memory_actors: int = 2
     log_format: str = "console"

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     app_database_url: SecretStr | None = Field(None, alias="NEUROSPHERE_APP_DATABASE_URL")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str = Field(DEFAULT_OPENAI_BASE_URL, alias="OPENAI_BASE_URL")
+    # Chat completions and embeddings (post-call work, caller memory) when they are not served
+    # where the realtime model is; unset: OPENAI_BASE_URL and OPENAI_API_KEY.
+    llm_base_url: str | None = Field(None, alias="NEUROSPHERE_LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(None, alias="NEUROSPHERE_LLM_API_KEY")
     realtime_model: str = Field("gpt-realtime", alias="NEUROSPHERE_REALTIME_MODEL")
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -119,6 +123,8 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         jwt_secret=settings.resolved_jwt_secret(),
         openai_base_url=settings.openai_base_url,
         openai_api_key=reveal(settings.openai_api_key),
+        llm_base_url=settings.llm_base_url,
+        llm_api_key=reveal(settings.llm_api_key),
         realtime_model=settings.realtime_model,
         public_base_url=settings.public_base_url,
         media_public_url=settings.media_public_url,

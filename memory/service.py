@@ -14,8 +14,10 @@ for them nothing is remembered and the context holds agency knowledge only.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +59,8 @@ from prompts.context import CallerContext
 log = structlog.get_logger(__name__)
 
 AGENDA_CACHE = 256
+AGENDA_RETRY_S = 30.0
+AGENDA_WAIT_S = 0.15
 MAX_BACKOFF_S = 600.0
 MAX_K = 50
 _TYPE = re.compile(r"^[a-z][a-z_]{0,31}$")
@@ -126,6 +130,8 @@ class MemoryService:
         self.embedder = embedder
         self.policy = policy
         self._agendas: OrderedDict[str, str] = OrderedDict()
+        self._agenda_tasks: dict[str, asyncio.Task[None]] = {}
+        self._agenda_failed: dict[str, float] = {}  # agenda -> when to try embedding it again
 
     async def check_schema(self) -> int:
         """Refuse to run when the embedding provider disagrees with the schema."""
@@ -146,9 +152,13 @@ class MemoryService:
         """Load the embedding model and cache the agendas' vectors before the first call, so no
         caller's greeting waits for it."""
         for agenda in agendas:
-            await self._agenda_vector(agenda)
+            await self._embed_agenda(" ".join(agenda.split()))
 
     async def _agenda_vector(self, agenda: str) -> str | None:
+        """The agenda's vector: cached, or embedded by one background task that this request
+        waits for at most AGENDA_WAIT_S. Past that - or for AGENDA_RETRY_S after the provider
+        failed - None, and the context is ranked without it: a greeting never waits seconds
+        for an embedding provider (a failing one retries for that long)."""
         text = " ".join(agenda.split())
         if not text:
             return None
@@ -156,14 +166,25 @@ class MemoryService:
         if cached is not None:
             self._agendas.move_to_end(text)
             return cached
+        task = self._agenda_tasks.get(text)
+        if task is None:
+            if time.monotonic() < self._agenda_failed.get(text, 0.0):
+                return None
+            task = asyncio.get_running_loop().create_task(self._embed_agenda(text))
+            self._agenda_tasks[text] = task
+            task.add_done_callback(lambda _: self._agenda_tasks.pop(text, None))
+        await asyncio.wait({task}, timeout=AGENDA_WAIT_S)
+        return self._agendas.get(text)
+
+    async def _embed_agenda(self, text: str) -> None:
         vectors = await self._vectors_or_none([text])
         if vectors[0] is None:
-            return None
-        literal = vector_literal(vectors[0])
-        self._agendas[text] = literal
+            self._agenda_failed[text] = time.monotonic() + AGENDA_RETRY_S
+            return
+        self._agenda_failed.pop(text, None)
+        self._agendas[text] = vector_literal(vectors[0])
         while len(self._agendas) > AGENDA_CACHE:
             self._agendas.popitem(last=False)
-        return literal
 
     # --- the call path ----------------------------------------------------------------------
 

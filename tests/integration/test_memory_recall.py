@@ -4,7 +4,9 @@ context knows; keyed upserts with history; consolidation stored once; forgetting
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -301,3 +303,28 @@ async def test_anonymous_callers_share_no_memory(
         assert (ctx.profile, ctx.memories, ctx.summaries) == (None, (), ())
         assert [k.title for k in ctx.knowledge] == ["Hail claims"]
     assert await count(app_pool, tenant, "SELECT count(*) FROM memories") == 0
+
+
+async def test_a_slow_or_failing_embedder_never_holds_a_caller_context(
+    actor: MemoryActor, app_pool: asyncpg.Pool, jwt_secret: str, sim: OpenAIHttpSimulator
+) -> None:
+    """The agenda's vector is waited for briefly; a provider that hangs or fails gives a
+    context ranked without it, and after a failure the next calls do not wait at all."""
+    tenant = await new_tenant(app_pool)
+    tok = token(jwt_secret, tenant)
+    await actor.caller_context(tok, phone(), agenda="")  # the service is up
+    sim.latency_s = 2.0
+    began = time.perf_counter()
+    slow = await actor.caller_context(tok, phone(), agenda="flood cover for basements")
+    assert time.perf_counter() - began < 1.0
+    assert slow.knowledge == ()
+    sim.latency_s = 0.0
+    sim.fail_next(400, times=1)  # not retried by the SDK: the provider has failed
+    await actor.caller_context(tok, phone(), agenda="roof repairs after hail")
+    for _ in range(50):  # let the background embedding finish (it failed)
+        await asyncio.sleep(0.02)
+    asked = len(sim.requests)
+    began = time.perf_counter()
+    await actor.caller_context(tok, phone(), agenda="roof repairs after hail")
+    assert time.perf_counter() - began < 0.1
+    assert len(sim.requests) == asked  # cooling down: not asked again

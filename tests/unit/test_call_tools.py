@@ -47,6 +47,9 @@ class FakeMemory:
         self.remembered: list[tuple[str, str, str, str, JsonInput]] = []
         self.cancelled = False
 
+    async def ping(self) -> None:
+        raise AssertionError("not a tool's business")
+
     async def take_message(self, token: str, message: NewMessage) -> str:
         try:
             await asyncio.sleep(self.delay_s)

@@ -1,23 +1,27 @@
-"""CallActor: the Ray actor a live call runs in - its process, its media port, one call at a time.
+"""CallActor: the Ray actor live calls run in - its process, its media port, its calls.
 
 State it owns: the media WebSocket server (bound once, on its own port of the configured range)
-and the current call's `CallSession` (actors/call_session.py), which owns everything about that
-call. The server hands each connection and handshake to the current session; with no call, or
-a call that is over, a connection is refused.
+and one `CallSession` (actors/call_session.py) per call it serves, which owns everything about
+that call. The server hands each handshake and connection to the session whose media URL was
+asked for (the path carries the CallSid); with no such call, or a call that is over, it refuses.
 
-An actor serves its calls one after another: when a call is over, the pool asks `recycle`,
-which waits for the session to finish, cancels whatever it left running and drops it - the
-next call gets a new session, so nothing of one caller reaches the next. Starting a Ray actor
-costs about a CPU-second on this class of machine (Python, Ray's worker, our imports), so a
-process per call would need ~20 cores at 20 arrivals/s; reusing the process costs nothing. An
-actor retires (recycle answers False) after `call_actor_max_calls` calls, or when a session's
-tasks would not stop, and the pool replaces it.
+How many calls at once: `calls_per_actor` (default 1: one live call per actor, as the
+architecture has it). Each call is a session of its own either way - its sockets, state,
+history and tasks - so nothing of one caller reaches another. More than one live call per
+process is what a small node needs: every Ray worker process costs ~6 ms/s of CPU even idle
+(Ray's 10 ms signal-check timer) and about a CPU-second to start, and a call's audio costs
+several times more in a process of its own than alongside others (bench/README.md).
 
-Idempotent methods: `start` (returns the same port), `prepare` for the call it already serves
+Calls follow one another too: when a call is over, the pool asks `recycle`, which waits for its
+session to finish, cancels whatever it left running and drops it. An actor retires (recycle
+answers False) after `call_actor_max_calls` calls, or when a session's tasks would not stop;
+the pool replaces it once its calls are over.
+
+Idempotent methods: `start` (returns the same port), `prepare` for a call it already serves
 (returns the same URL), `recycle`, `check_health`.
 
 When it dies mid-call: see CallSession - Twilio asks the `<Connect action>`, and the webhook
-resumes the call on a fresh actor from the turns in Postgres.
+resumes each of its calls on a fresh actor from the turns in Postgres.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import contextlib
 import errno
 import os
 import random
+import time
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -40,7 +46,7 @@ from engine.config import EngineConfig
 TWILIO_MAX_MESSAGE = 64 * 1024
 DONE_WAIT_S = 5.0
 # The pool answers the webhook without waiting for `prepare` to arrive here, so Twilio may
-# knock before it has: a handshake waits this long for the call to be handed over.
+# knock before it has: a handshake waits this long for its call to be handed over.
 PREPARE_WAIT_S = 2.0
 MEMORY_PING_S = 10.0
 
@@ -61,16 +67,22 @@ class CallActor:
         self._control = control
         self._server: Server | None = None
         self._port: int | None = None
-        self._session: CallSession | None = None
+        self._sessions: dict[str, CallSession] = {}  # CallSid -> its session, until recycled
+        self._latest: CallSession | None = None
         self._served = 0
         self._retired = False
-        self._prepared = asyncio.Event()
+        self._handed_over = asyncio.Event()  # replaced after each prepare: wakes waiting knocks
 
     def __repr__(self) -> str:
-        session = self._session
-        if session is None or session.done:
+        live = self._live()
+        if not live:
             return f"CallActor(warm, served={self._served})"
-        return f"CallActor({session!r})"
+        if len(live) == 1:
+            return f"CallActor({live[0]!r})"
+        return f"CallActor({len(live)} calls: {', '.join(s.call_sid or '' for s in live)})"
+
+    def _live(self) -> list[CallSession]:
+        return [s for s in self._sessions.values() if not s.done]
 
     async def start(self) -> int:
         """Bind the media WebSocket server on a free port of the configured range."""
@@ -108,30 +120,38 @@ class CallActor:
     async def prepare(self, setup: CallSetup) -> str:
         """Take on a call: returns the media URL at once (see CallSession.begin)."""
         port = await self.start()
-        session = self._session
-        if session is not None:
-            if session.call_sid == setup.call_sid:
-                return session.media_url
-            if not session.done:
-                raise RuntimeError("this call actor already serves another call")
+        known = self._sessions.get(setup.call_sid)
+        if known is not None and not known.done:
+            return known.media_url
+        if len(self._live()) >= self._config.calls_per_actor:
+            raise RuntimeError("this call actor is full")
         if self._retired:
             raise RuntimeError("this call actor is retired")
         session = CallSession(self._config, self._memory, self._lifecycle, self._control, port)
-        self._session = session
+        self._sessions[setup.call_sid] = session
+        self._latest = session
         self._served += 1
         url = session.begin(setup)
-        self._prepared.set()
+        self._handed_over.set()
+        self._handed_over = asyncio.Event()
         return url
 
-    async def recycle(self) -> bool:
-        """Make ready for another call once the current one is over. False means: retire me."""
-        session = self._session
-        if session is not None:
+    async def recycle(self, call_sid: str | None = None) -> bool:
+        """Once `call_sid`'s call is over (waited for), or every call that is over (None): drop
+        its session, cancelling what it left running. True when this actor takes more calls,
+        False: retire me."""
+        if call_sid is None:
+            sids = [sid for sid, session in self._sessions.items() if session.done]
+        else:
+            sids = [call_sid]
+        for sid in sids:
+            session = self._sessions.get(sid)
+            if session is None:
+                continue
             if await session.wait_done(DONE_WAIT_S) is None and not session.done:
                 return False
             stopped = await session.drain()
-            self._session = None
-            self._prepared.clear()
+            del self._sessions[sid]
             if not stopped:
                 self._retired = True
         if self._served >= self._config.call_actor_max_calls:
@@ -139,39 +159,57 @@ class CallActor:
         return not self._retired and self._port is not None
 
     async def check_health(self) -> dict[str, object]:
-        session = self._session
-        health: dict[str, object] = {"pid": os.getpid(), "port": self._port, "served": self._served}
-        if session is None:
+        live = self._live()
+        health: dict[str, object] = {
+            "pid": os.getpid(),
+            "port": self._port,
+            "served": self._served,
+            "live_calls": len(live),
+            "retired": self._retired,
+        }
+        latest = self._latest
+        if latest is None or (latest.done and self._sessions.get(latest.call_sid or "") is None):
             return {**health, "call_sid": None, "phase": "warm"}
-        return {**health, **await session.check_health()}
+        return {**health, **await latest.check_health()}
 
     async def wait_done(self, timeout: float) -> str | None:
-        """Wait for the current call to end; its outcome, or None on timeout or no call."""
-        session = self._session
-        return await session.wait_done(timeout) if session is not None else None
+        """Wait for the latest call to end; its outcome, or None on timeout or no call."""
+        latest = self._latest
+        return await latest.wait_done(timeout) if latest is not None else None
 
     async def shutdown(self, timeout: float = 5.0) -> str | None:
-        """End whatever this actor is doing (engine shutdown, tests); returns the outcome."""
-        session = self._session
-        outcome = await session.shutdown(timeout) if session is not None else None
+        """End whatever this actor is doing (engine shutdown, tests); the latest outcome."""
+        outcomes = await asyncio.gather(
+            *(session.shutdown(timeout) for session in self._sessions.values())
+        )
         if self._server is not None:
             self._server.close()
-        return outcome
+        latest = self._latest
+        if latest is None or latest.call_sid not in self._sessions:
+            return None
+        return outcomes[list(self._sessions).index(latest.call_sid)]
+
+    def _session_for(self, path: str) -> CallSession | None:
+        found = [s for s in self._live() if urlsplit(s.media_url).path == path]
+        return found[0] if len(found) == 1 else None
 
     async def _check_handshake(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        if self._session is None and not self._retired:
+        path = urlsplit(request.path).path
+        session = self._session_for(path)
+        deadline = time.monotonic() + PREPARE_WAIT_S
+        while session is None and not self._retired and time.monotonic() < deadline:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._prepared.wait(), PREPARE_WAIT_S)
-        session = self._session
-        if session is None or session.done:
+                await asyncio.wait_for(self._handed_over.wait(), deadline - time.monotonic())
+            session = self._session_for(path)
+        if session is None:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no call here\n")
         return session.check_handshake(connection, request)
 
     async def _handle_twilio(self, ws: ServerConnection) -> None:
-        session = self._session
-        if session is None or session.done:
+        session = self._session_for(urlsplit(ws.request.path).path if ws.request else "")
+        if session is None:
             await ws.close(1008, "no stream expected")
             return
         await session.handle_twilio(ws)

@@ -1,23 +1,28 @@
-"""CallPool: the named actor `call_pool` that keeps K warm call actors ready.
+"""CallPool: the named actor `call_pool` that keeps K call slots warm.
 
 Starting a Ray actor costs hundreds of milliseconds; a caller must never wait for it. The pool
-starts call actors ahead of time (each binds its media port on start), hands one out on claim,
-and starts a replacement in the background. A claim answers with the media URL (known from the
-actor's port) as soon as it has sent `prepare`, without waiting for the reply: the actor holds
-Twilio's handshake until the call is handed over. When a call ends, its actor is recycled into
-the warm set (a new session for the next call) unless it retires; then it is killed. So after a
-burst the warm set holds more than K actors; the excess is let go slowly, one per
-`pool_idle_trim_s`. While calls are live, refills pause between starts (`pool_refill_pause_s`):
-an actor start costs about a CPU-second, which live audio must not lose.
+starts call actors ahead of time (each binds its media port on start) so that at least K call
+slots are free (an actor has `calls_per_actor` slots; by default one), hands a slot out on
+claim, and starts replacements in the background. A claim answers with the media URL (known
+from the actor's port) as soon as it has sent `prepare`, without waiting for the reply: the
+actor holds Twilio's handshake until the call is handed over. Claims fill the busiest actor
+that has room, so idle actors stay idle and can be let go.
 
-State it owns: the warm actors (with their ports), the active calls (CallSid -> actor), and the
-measurements reported by finished calls (for /metrics).
+When a call ends its slot is recycled (a new session for the next call), unless the actor
+retires; a retired actor is killed once its last call is over. After a burst more than K slots
+are free; idle actors beyond that are let go slowly, one per `pool_idle_trim_s`. While calls
+are live, refills pause between starts (`pool_refill_pause_s`): an actor start costs about a
+CPU-second, which live audio must not lose.
+
+State it owns: the call actors it started (handle, port, their calls, retired or not), the
+active calls (CallSid -> actor), and the measurements reported by finished calls (/metrics).
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
 `call_ended`; `stats`; `check_health`.
 
 When it dies: Ray restarts it with an empty pool that refills at once. Call actors are
-detached, so live calls go on; when they end they report to the new pool, which kills them.
+detached, so live calls go on; when one ends it reports to the new pool, which adopts its
+actor (or kills it, if it retires).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -44,8 +50,17 @@ class CallActorFactory(Protocol):
     def spawn(self) -> Any: ...
     async def start(self, handle: Any) -> int: ...
     async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
-    async def recycle(self, handle: Any) -> bool: ...
+    async def recycle(self, handle: Any, call_sid: str) -> bool: ...
     def kill(self, handle: Any) -> None: ...
+
+
+@dataclass(eq=False)
+class _Actor:
+    handle: Any
+    port: int
+    calls: set[str] = field(default_factory=set)
+    retired: bool = False
+    idle_since: float = field(default_factory=time.monotonic)
 
 
 class CallPool:
@@ -57,12 +72,13 @@ class CallPool:
         self._factory = factory
         self._target = config.warm_calls
         self._config = config
-        self._warm: list[tuple[Any, int]] = []  # (actor, media port)
+        self._capacity = config.calls_per_actor
+        self._actors: list[_Actor] = []  # oldest first
         self._tasks: set[asyncio.Task[None]] = set()
         self._recycled = 0
         self._trim_task: asyncio.Task[None] | None = None
         self._starting = 0
-        self._active: dict[str, tuple[Any, str, int]] = {}  # call -> (actor, url, attempt)
+        self._active: dict[str, tuple[_Actor, str, int]] = {}  # call -> (actor, url, attempt)
         self._refill_task: asyncio.Task[None] | None = None
         self._warmed = asyncio.Event()
         self._outcomes: Counter[str] = Counter()
@@ -83,23 +99,29 @@ class CallPool:
         self._frames = {"in": 0, "out": 0, "dropped": 0}
 
     def __repr__(self) -> str:
-        return f"CallPool(warm={len(self._warm)}, active={len(self._active)})"
+        return f"CallPool(free slots={self._free()}, active={len(self._active)})"
+
+    def _free(self) -> int:
+        return sum(self._capacity - len(a.calls) for a in self._actors if not a.retired)
 
     def _kick_refill(self) -> None:
         if self._refill_task is None or self._refill_task.done():
             self._refill_task = asyncio.get_running_loop().create_task(self._refill())
 
+    def _short(self) -> bool:
+        return self._free() + self._starting * self._capacity < self._target
+
     async def _refill(self) -> None:
-        while len(self._warm) + self._starting < self._target:
+        while self._short():
             if self._active and self._config.pool_refill_pause_s > 0:
                 await asyncio.sleep(self._config.pool_refill_pause_s)
-                if len(self._warm) + self._starting >= self._target:
-                    return  # a finished call's actor came back meanwhile
+                if not self._short():
+                    return  # a finished call's slot came back meanwhile
             self._starting += 1
             try:
                 handle = self._factory.spawn()
                 port = await self._factory.start(handle)
-                self._warm.append((handle, port))
+                self._actors.append(_Actor(handle, port))
                 self._warmed.set()
             except Exception as exc:
                 log.error("call_actor_start_failed", error=repr(exc))
@@ -108,55 +130,73 @@ class CallPool:
                 self._starting -= 1
 
     async def warm_up(self, timeout: float = 60.0) -> int:
-        """Fill the pool and wait until it is full (start-up, tests). Returns warm count."""
+        """Fill the pool and wait until it is full (start-up, tests). Returns free slots."""
         self._kick_refill()
         deadline = time.monotonic() + timeout
-        while len(self._warm) < self._target:
+        while self._free() < self._target:
             self._warmed.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._warmed.wait(), remaining)
-        return len(self._warm)
+        return self._free()
 
     async def claim(self, setup: CallSetup) -> str:
-        """Hand a call to a warm actor (or, when none is warm, a new one) and return the media
+        """Hand a call to a free slot (or, when none is free, a new actor) and return the media
         URL Twilio should connect to; the actor's `prepare` is sent, not awaited."""
         known = self._active.get(setup.call_sid)
         if known is not None and known[2] == setup.attempt:
             return known[1]
         if known is not None:  # the call resumes: its previous actor is gone or going
-            self._kill_quietly(known[0])
+            self._drop_call(known[0], setup.call_sid)
         began = time.perf_counter()
-        if self._warm:
-            handle, port = self._warm.pop()
+        roomy = [a for a in self._actors if not a.retired and len(a.calls) < self._capacity]
+        if roomy:
+            # the busiest with room (idle actors stay idle), then the one idle the shortest
+            actor = max(roomy, key=lambda a: (len(a.calls), a.idle_since))
             kind = "warm"
         else:
             handle = self._factory.spawn()
-            port = await self._factory.start(handle)
+            actor = _Actor(handle, await self._factory.start(handle))
+            self._actors.append(actor)
             kind = "cold"
+        actor.calls.add(setup.call_sid)
         self._kick_refill()
-        url = self._config.media_url(port, setup.call_sid)
-        self._active[setup.call_sid] = (handle, url, setup.attempt)
-        self._track(self._prepare(handle, setup))
+        url = self._config.media_url(actor.port, setup.call_sid)
+        self._active[setup.call_sid] = (actor, url, setup.attempt)
+        self._track(self._prepare(actor, setup))
         elapsed = (time.perf_counter() - began) * 1000
         self._claims[kind] += 1
         self._claim_ms.observe(elapsed)
         log.info("call_claimed", call_sid=setup.call_sid, kind=kind, claim_ms=round(elapsed, 2))
         return url
 
-    async def _prepare(self, handle: Any, setup: CallSetup) -> None:
+    async def _prepare(self, actor: _Actor, setup: CallSetup) -> None:
         """A failed prepare leaves Twilio a dead stream: its `<Connect action>` then resumes the
         call on another actor (admin_api.webhooks)."""
         try:
-            await self._factory.prepare(handle, setup)
+            await self._factory.prepare(actor.handle, setup)
         except Exception as exc:
             log.error("call_prepare_failed", call_sid=setup.call_sid, error=repr(exc))
             entry = self._active.get(setup.call_sid)
-            if entry is not None and entry[0] is handle:
+            if entry is not None and entry[0] is actor:
                 del self._active[setup.call_sid]
-            self._kill_quietly(handle)
+            self._drop_call(actor, setup.call_sid)
+
+    def _drop_call(self, actor: _Actor, call_sid: str) -> None:
+        """The call is lost on this actor: kill the actor when it serves nothing else, else
+        give it no more calls (its other calls go on)."""
+        actor.calls.discard(call_sid)
+        actor.retired = True
+        if not actor.calls:
+            self._remove(actor)
+
+    def _remove(self, actor: _Actor) -> None:
+        if actor in self._actors:
+            self._actors.remove(actor)
+        self._kill_quietly(actor.handle)
+        self._kick_refill()
 
     def _track(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -165,7 +205,6 @@ class CallPool:
 
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
         entry = self._active.pop(report.call_sid, None)
-        target = handle if handle is not None else (entry[0] if entry else None)
         self._outcomes[report.outcome] += 1
         if report.greeting_ms is not None:
             self._greeting_ms.observe(report.greeting_ms)
@@ -180,37 +219,63 @@ class CallPool:
         self._frames["in"] += report.frames_in
         self._frames["out"] += report.frames_out
         self._frames["dropped"] += report.dropped_frames
-        if target is not None:
-            self._track(self._recycle(target))
+        if entry is not None:
+            self._track(self._recycle(entry[0], report.call_sid))
+        elif handle is not None:  # an actor this pool did not start (it restarted meanwhile)
+            self._track(self._adopt(handle, report.call_sid))
 
-    async def _recycle(self, handle: Any) -> None:
-        """Back into the warm set when the actor is ready for another call, else killed (after
-        its own call_ended has returned)."""
+    async def _recycle(self, actor: _Actor, call_sid: str) -> None:
+        """The call's slot is free again when the actor is ready for another call; an actor that
+        retires is killed once its last call is over (after its own call_ended returned)."""
         try:
-            ready = await self._factory.recycle(handle)
-            port = await self._factory.start(handle) if ready else None
+            ready = await self._factory.recycle(actor.handle, call_sid)
         except Exception as exc:
             log.warning("call_actor_recycle_failed", error=repr(exc))
-            ready, port = False, None
-        if ready and port is not None:
-            self._warm.append((handle, port))
-            self._recycled += 1
-            self._warmed.set()
-            if len(self._warm) > self._target and self._trim_task is None:
-                self._trim_task = asyncio.get_running_loop().create_task(self._trim())
+            ready = False
+        actor.calls.discard(call_sid)
+        if not actor.calls:
+            actor.idle_since = time.monotonic()
+        if not ready:
+            actor.retired = True
+        if actor.retired:
+            if not actor.calls:
+                await asyncio.sleep(0.5)
+                self._remove(actor)
             return
-        await asyncio.sleep(0.5)
-        self._kill_quietly(handle)
-        self._kick_refill()
+        self._recycled += 1
+        self._warmed.set()
+        if self._free() > self._target and self._trim_task is None:
+            self._trim_task = asyncio.get_running_loop().create_task(self._trim())
+
+    async def _adopt(self, handle: Any, call_sid: str) -> None:
+        try:
+            ready = await self._factory.recycle(handle, call_sid)
+            port = await self._factory.start(handle)
+        except Exception as exc:
+            log.warning("call_actor_adopt_failed", error=repr(exc))
+            ready, port = False, 0
+        if ready:
+            self._actors.append(_Actor(handle, port))
+        else:
+            await asyncio.sleep(0.5)
+            self._kill_quietly(handle)
+
+    def _idle_surplus(self) -> _Actor | None:
+        """The longest-idle actor whose slots the warm target does not need, if any."""
+        if self._free() - self._capacity < self._target:
+            return None
+        idle = [a for a in self._actors if not a.calls and not a.retired]
+        return min(idle, key=lambda a: a.idle_since) if idle else None
 
     async def _trim(self) -> None:
-        """Let idle actors above the warm target go, the longest idle first, slowly."""
+        """Let idle actors beyond the warm target go, the longest idle first, slowly."""
         try:
-            while len(self._warm) > self._target:
+            while self._idle_surplus() is not None:
                 await asyncio.sleep(self._config.pool_idle_trim_s)
-                if len(self._warm) > self._target:
-                    handle, _ = self._warm.pop(0)
-                    self._kill_quietly(handle)
+                surplus = self._idle_surplus()
+                if surplus is not None:
+                    self._actors.remove(surplus)
+                    self._kill_quietly(surplus.handle)
         finally:
             self._trim_task = None
 
@@ -221,7 +286,8 @@ class CallPool:
     async def stats(self) -> dict[str, Any]:
         """Counts and histograms for /metrics and the operator."""
         return {
-            "warm": len(self._warm),
+            "warm": self._free(),
+            "actors": len(self._actors),
             "starting": self._starting,
             "active": len(self._active),
             "target_warm": self._target,
@@ -248,7 +314,7 @@ class CallPool:
     async def actor_for(self, call_sid: str) -> Any:
         """The actor serving a call (operators and tests), or None."""
         entry = self._active.get(call_sid)
-        return entry[0] if entry is not None else None
+        return entry[0].handle if entry is not None else None
 
     async def check_health(self) -> dict[str, object]:
-        return {"warm": len(self._warm), "active": len(self._active)}
+        return {"warm": self._free(), "actors": len(self._actors), "active": len(self._active)}

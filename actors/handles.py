@@ -310,8 +310,8 @@ class RayCallActorFactory:
         url: str = await _await(handle.prepare.remote(setup))
         return url
 
-    async def recycle(self, handle: Any) -> bool:
-        ready: bool = await _await(handle.recycle.remote(), 15.0)
+    async def recycle(self, handle: Any, call_sid: str) -> bool:
+        ready: bool = await _await(handle.recycle.remote(call_sid), 15.0)
         return ready
 
     def kill(self, handle: Any) -> None:

@@ -36,7 +36,7 @@ class EngineConfig:
     openai_api_key: str | None = field(default=None, repr=False)
     realtime_model: str = "gpt-realtime"
     public_base_url: str = "http://127.0.0.1:8000"
-    media_public_url: str = "ws://127.0.0.1:{port}/stream"
+    media_public_url: str = "ws://127.0.0.1:{port}/stream/{call_sid}"
     media_bind_host: str = "127.0.0.1"
     media_port_range: tuple[int, int] = (20000, 20999)
     twilio_api_base_url: str = "https://api.twilio.com"
@@ -44,6 +44,7 @@ class EngineConfig:
     twilio_auth_token: str | None = field(default=None, repr=False)
     warm_calls: int = 4
     call_actor_max_calls: int = 200  # calls one actor process serves before it is replaced
+    calls_per_actor: int = 1  # live calls one actor process serves at once (call_actor.py)
     # While calls are live the pool pauses between actor starts (each costs about a CPU-second)
     # so a refill never takes the CPU their audio needs; idle actors above warm_calls (recycled
     # after a burst) are let go one per pool_idle_trim_s.

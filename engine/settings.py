@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
     public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
-    media_public_url: str = Field("ws://127.0.0.1:{port}/stream", alias="MEDIA_PUBLIC_URL")
+    media_public_url: str = Field(
+        "ws://127.0.0.1:{port}/stream/{call_sid}", alias="MEDIA_PUBLIC_URL"
+    )
     media_bind_host: str = Field("127.0.0.1", alias="NEUROSPHERE_MEDIA_HOST")
     media_ports: str = Field("20000-20999", alias="NEUROSPHERE_MEDIA_PORTS")
     http_host: str = Field("127.0.0.1", alias="NEUROSPHERE_HTTP_HOST")
@@ -49,6 +51,7 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
     warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
+    calls_per_actor: int = Field(1, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")
     call_slots: int = Field(250, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
     memory_actors: int = Field(2, ge=1, le=64, alias="NEUROSPHERE_MEMORY_ACTORS")
     jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
@@ -63,6 +66,15 @@ class Settings(BaseSettings):
                 "MEDIA_PUBLIC_URL must be a ws:// or wss:// URL without a query string"
             )
         return value
+
+    @model_validator(mode="after")
+    def _calls_share_a_port_by_path(self) -> Settings:
+        if self.calls_per_actor > 1 and "{call_sid}" not in self.media_public_url:
+            raise ValueError(
+                "NEUROSPHERE_CALLS_PER_ACTOR > 1 needs {call_sid} in MEDIA_PUBLIC_URL: calls on "
+                "one media port are told apart by the path"
+            )
+        return self
 
     @field_validator("public_base_url")
     @classmethod
@@ -135,6 +147,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         twilio_auth_token=reveal(settings.twilio_auth_token),
         warm_calls=settings.warm_calls,
         call_actor_max_calls=settings.call_actor_max_calls,
+        calls_per_actor=settings.calls_per_actor,
         memory_actors=settings.memory_actors,
         log_format=settings.log_format,
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),

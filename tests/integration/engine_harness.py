@@ -37,7 +37,8 @@ ACCOUNT_SID = "AC" + "7" * 32
 @dataclass
 class LocalPool:
     """Claims by creating a CallActor object in this process (what CallPool does in Ray), or,
-    with `reuse`, by recycling the actor of a finished call first (as CallPool does)."""
+    with `reuse` or more than one call per actor, on the latest actor while it has room (its
+    finished calls recycled first, as CallPool does)."""
 
     config: EngineConfig
     memory: MemoryActor
@@ -49,14 +50,16 @@ class LocalPool:
     reuse: bool = False
 
     async def claim(self, setup: CallSetup) -> str:
-        actor = None
-        if self.reuse and self.history and await self.history[-1].recycle():
-            actor = self.history[-1]
-        if actor is None:
-            actor = CallActor(self.config, self.memory, self, self.control)
-            self.history.append(actor)
-        self.actors[setup.call_sid] = actor
         self.setups.append(setup)
+        shared = self.reuse or self.config.calls_per_actor > 1
+        if shared and self.history and await self.history[-1].recycle():
+            with contextlib.suppress(RuntimeError):  # full: a new actor takes the call
+                url = await self.history[-1].prepare(setup)
+                self.actors[setup.call_sid] = self.history[-1]
+                return url
+        actor = CallActor(self.config, self.memory, self, self.control)
+        self.history.append(actor)
+        self.actors[setup.call_sid] = actor
         return await actor.prepare(setup)
 
     async def call_ended(self, report: CallReport) -> None:
@@ -151,6 +154,7 @@ async def running_engine(
     db: asyncpg.Pool,
     *,
     session_max_s: float = 55 * 60,
+    calls_per_actor: int = 1,
     **sim_options: Any,
 ) -> AsyncIterator[Engine]:
     sim = RealtimeSimulator(**sim_options)
@@ -170,6 +174,7 @@ async def running_engine(
         media_port_range=(23000, 23999),
         twilio_api_base_url=rest.base_url,
         realtime_session_max_s=session_max_s,
+        calls_per_actor=calls_per_actor,
         llm_base_url=llm.base_url,
         llm_api_key=LLM_KEY,
         embedding_provider="openai",  # the simulator's hashed vectors: fast and deterministic

@@ -4,6 +4,7 @@ measurements - and the first call's media URL no longer opens anything."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -100,3 +101,51 @@ async def test_a_recycled_actor_serves_the_next_call_with_nothing_of_the_last(
         async with connect(stale_url, additional_headers={"X-Twilio-Signature": signature}):
             pass
     assert refused.value.response.status_code in (403, 503)
+
+
+@pytest.fixture
+async def shared_engine(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str
+) -> AsyncIterator[Engine]:
+    async with running_engine(pg_urls.app, jwt_secret, app_pool, calls_per_actor=2) as running:
+        yield running
+
+
+async def test_two_live_calls_share_an_actor_and_nothing_else(shared_engine: Engine) -> None:
+    engine = shared_engine
+    tenants = [await engine.new_tenant(agent_name=name) for name in ("Riley", "Morgan")]
+    callers = ("+15550144001", "+15550144002")
+    for caller, said in zip(callers, ("My claim is 5512.", "My policy is 7781."), strict=True):
+        engine.sim.add_script(
+            caller, Script(transcripts=(said,), replies=(Reply(text=f"Noted: {said}"),))
+        )
+    scripts = [
+        CallScript(
+            from_number=caller,
+            to_number=number,
+            steps=(WaitForAgent(timeout=15), Speak(said), WaitForAgent(timeout=15), HangUp()),
+        )
+        for caller, (_, number), said in zip(
+            callers, tenants, ("My claim is 5512.", "My policy is 7781."), strict=True
+        )
+    ]
+    first, second = await asyncio.gather(
+        *(engine.caller().place_call(script, timeout=60) for script in scripts)
+    )
+
+    assert first.violations == []
+    assert second.violations == []
+    assert len(engine.pool.history) == 1  # both calls ran in one actor, at the same time
+    assert first.streams[0].url != second.streams[0].url  # told apart by the path
+    for result, (tenant_id, _), own, other, agent in (
+        (first, tenants[0], "5512", "7781", "Riley"),
+        (second, tenants[1], "7781", "5512", "Morgan"),
+    ):
+        turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+        text = " ".join(t.text for t in turns)
+        assert own in text
+        assert other not in text
+        assert agent in turns[0].text
+    reports = {r.call_sid: r for r in engine.pool.reports}
+    assert reports[first.call_sid].frames_in > 0
+    assert reports[second.call_sid].frames_in > 0

@@ -54,7 +54,7 @@ class FakeFactory:
         handle.prepared.append(setup.call_sid)
         return CONFIG.media_url(handle.port, setup.call_sid)
 
-    async def recycle(self, handle: FakeActor) -> bool:
+    async def recycle(self, handle: FakeActor, call_sid: str) -> bool:
         return self.ready_after_call
 
     def kill(self, handle: FakeActor) -> None:
@@ -142,3 +142,43 @@ async def test_a_retiring_actor_is_killed_and_replaced() -> None:
     await asyncio.sleep(0.6)  # the kill waits for the actor's own call_ended to return
     assert actor in factory.killed
     assert (await pool.stats())["warm"] == 2
+
+
+async def test_an_actor_with_several_slots_takes_calls_until_full() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=3, warm_calls=3), factory)
+    assert await pool.warm_up(1.0) == 3
+    assert len(factory.spawned) == 1  # one actor, three slots
+    for sid in ("CB1", "CB2", "CB3"):
+        await pool.claim(_setup(sid))
+    first = await pool.actor_for("CB1")
+    assert await pool.actor_for("CB3") is first
+    await _settle()  # the refill has started a second actor for the next calls
+    stats = await pool.stats()
+    assert (stats["actors"], stats["warm"]) == (2, 3)
+    await pool.claim(_setup("CB4"))
+    assert await pool.actor_for("CB4") is not first
+    await _settle()  # 2 slots free: below the target, a third actor starts
+    assert (await pool.stats())["warm"] == 5
+    await pool.call_ended(CallReport("CB2", "t-1", "caller_hung_up"), first)
+    await _settle()
+    assert (await pool.stats())["warm"] == 6  # one slot back on the first actor
+    await pool.claim(_setup("CB5"))
+    assert await pool.actor_for("CB5") is first  # the busiest actor with room is filled first
+
+
+async def test_a_lost_call_on_a_shared_actor_retires_it_without_killing_the_others() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=2), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CC1"))
+    await pool.claim(_setup("CC2"))
+    shared = await pool.actor_for("CC1")
+    await pool.claim(_setup("CC1", attempt=1))  # CC1 resumes elsewhere
+    assert await pool.actor_for("CC1") is not shared
+    assert shared not in factory.killed  # CC2 still runs there
+    await pool.call_ended(CallReport("CC2", "t-1", "caller_hung_up"), shared)
+    await asyncio.sleep(0.6)
+    assert shared in factory.killed  # retired, and its last call is over

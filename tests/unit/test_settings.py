@@ -35,7 +35,7 @@ def test_defaults(data_dir: Path) -> None:
     assert s.openai_base_url == DEFAULT_OPENAI_BASE_URL
     assert s.realtime_model == "gpt-realtime"
     assert s.public_base_url == "http://127.0.0.1:8000"
-    assert s.media_public_url == "ws://127.0.0.1:{port}/stream"
+    assert s.media_public_url == "ws://127.0.0.1:{port}/stream/{call_sid}"
     assert s.media_port_range() == (20000, 20999)
     assert (s.warm_calls, s.call_slots, s.memory_actors) == (4, 250, 2)
     assert s.log_format == "console"

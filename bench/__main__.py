@@ -44,7 +44,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="port of the realtime simulator this run starts (0: any free)",
     )
     target.add_argument("--tenants", type=int, default=1, help="bench tenants on the engine")
-    target.add_argument("--warm", type=int, help="warm call actors (calls: N; ramp: 50)")
+    target.add_argument("--warm", type=int, help="warm call slots (calls: N; ramp: 50)")
+    target.add_argument(
+        "--calls-per-actor",
+        type=int,
+        default=1,
+        help="live calls one engine call actor serves at once (NEUROSPHERE_CALLS_PER_ACTOR)",
+    )
     load = parser.add_argument_group("load")
     load.add_argument("--barge-in-probability", type=float, default=0.3)
     load.add_argument(
@@ -117,6 +123,7 @@ def _options(args: argparse.Namespace) -> object:
     for name in (
         "rate",
         "warm",
+        "calls_per_actor",
         "tenants",
         "webhook_url",
         "public_base_url",

@@ -108,6 +108,11 @@ def _uss_text(uss: Any) -> str:
     active = uss["active"]
     warm = uss.get("warm") or []
     text = f"{sum(active) / len(active):.1f} mean, {max(active):.1f} max (n={len(active)})"
+    calls = uss.get("calls") or []
+    if calls and max(calls) > 1:
+        text += (
+            f"; {sum(calls) / len(calls):.1f} calls each, {sum(active) / sum(calls):.1f} per call"
+        )
     if warm:
         text += f"; warm {sum(warm) / len(warm):.1f}"
     return text

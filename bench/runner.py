@@ -80,6 +80,7 @@ class Options:
     barge_in_probability: float = 0.3
     seed: int = 1
     uss_samples: int = 20
+    calls_per_actor: int = 1
     profile: bool = False
     profile_dir: Path | None = None  # where py-spy's raw stacks are kept (default: dropped)
 
@@ -166,6 +167,7 @@ class Session:
             target = start_engine_target(
                 realtime_base_url=self.sim_url,
                 warm=warm,
+                calls_per_actor=opts.calls_per_actor,
                 call_slots=warm + calls + 50,
                 tenants=opts.tenants,
                 media_ports=MEDIA_PORTS,
@@ -216,8 +218,9 @@ def _window(callers: CallerDump, sim: SimDump, start: float, end: float) -> Wind
     )
 
 
-def _actors(session: Session, target: Target) -> tuple[set[int] | None, Any]:
-    """Call actors serving a call now and the USS of a sample of them (engine only)."""
+def _actors(session: Session, target: Target) -> tuple[dict[int, int] | None, Any]:
+    """Call actors serving calls now (pid -> calls) and the USS of a sample of them (engine
+    only)."""
     if target.kind != "engine" or target.media_ports is None:
         return None, None
     serving = serving_call_actors(target.media_ports)
@@ -325,11 +328,14 @@ def calls_phase(
     }
 
 
-def _per_call(cpu: dict[str, float], seconds: float, serving: set[int] | None) -> float | None:
-    """CPU milliseconds per second that one call costs in its call actor."""
+def _per_call(
+    cpu: dict[str, float], seconds: float, serving: dict[int, int] | None
+) -> float | None:
+    """CPU milliseconds per second that one call costs in the call actors serving calls."""
     if not serving or seconds <= 0:
         return None
-    return round(cpu.get("call actors", 0.0) / seconds / len(serving) * 1000.0, 2)
+    calls = sum(serving.values())
+    return round(cpu.get("call actors", 0.0) / seconds / calls * 1000.0, 2)
 
 
 def _p(summary: Any) -> str:

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import psutil
@@ -138,7 +138,9 @@ class CpuSampler:
             self._machine_t.append(now)
             self._machine_busy.append(busy)
 
-    def window(self, start: float, end: float, serving: set[int] | None = None) -> dict[str, float]:
+    def window(
+        self, start: float, end: float, serving: Collection[int] | None = None
+    ) -> dict[str, float]:
         """CPU seconds per role between two monotonic times, plus `machine` (all processes on
         the box) and `others` (machine minus everything of this benchmark). With `serving`
         (pids of call actors in a call), call actors are split into "call actors" (in a call)
@@ -185,12 +187,12 @@ def uss_mb(pid: int) -> float | None:
         return None
 
 
-def serving_call_actors(media_ports: tuple[int, int]) -> set[int]:
-    """Pids of call actors serving a call right now: those holding an accepted (ESTABLISHED)
-    connection on a port of the media range. One scan of every socket on the machine (tens of
-    milliseconds): done once per measurement window, not per sample."""
+def serving_call_actors(media_ports: tuple[int, int]) -> dict[int, int]:
+    """Call actors serving calls right now, pid -> calls: those holding accepted (ESTABLISHED)
+    connections on a port of the media range, one per call. One scan of every socket on the
+    machine (tens of milliseconds): done once per measurement window, not per sample."""
     low, high = media_ports
-    pids: set[int] = set()
+    pids: dict[int, int] = {}
     for conn in psutil.net_connections(kind="tcp"):
         if (
             conn.pid is not None
@@ -198,18 +200,23 @@ def serving_call_actors(media_ports: tuple[int, int]) -> set[int]:
             and conn.laddr
             and low <= conn.laddr.port <= high
         ):
-            pids.add(conn.pid)
+            pids[conn.pid] = pids.get(conn.pid, 0) + 1
     return pids
 
 
 def call_actor_uss(
-    serving: set[int], warm: Iterable[int], limit: int = 20
+    serving: Mapping[int, int], warm: Iterable[int], limit: int = 20
 ) -> dict[str, list[float]]:
-    """USS (MiB) of up to `limit` call actors serving a call and up to `limit` warm ones."""
-    out: dict[str, list[float]] = {"active": [], "warm": []}
-    for name, pids in (("active", sorted(serving)), ("warm", sorted(set(warm) - serving))):
-        for pid in pids[:limit]:
-            value = uss_mb(pid)
-            if value is not None:
-                out[name].append(round(value, 1))
+    """USS (MiB) of up to `limit` call actors serving calls and up to `limit` warm ones, and
+    how many calls each sampled serving actor had."""
+    out: dict[str, list[float]] = {"active": [], "warm": [], "calls": []}
+    for pid in sorted(serving)[:limit]:
+        value = uss_mb(pid)
+        if value is not None:
+            out["active"].append(round(value, 1))
+            out["calls"].append(serving[pid])
+    for pid in sorted(set(warm) - set(serving))[:limit]:
+        value = uss_mb(pid)
+        if value is not None:
+            out["warm"].append(round(value, 1))
     return out

@@ -10,6 +10,7 @@ audio path). Call actors ask for the custom resource `call_slot`.
 from __future__ import annotations
 
 import asyncio
+import os
 import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,9 @@ def init(address: str | None, *, call_slots: int, dashboard: bool) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # Ray starts its workers at niceness 15 (below its own daemons); call actors carry
+        # real-time audio, so the local Ray runs them at normal priority (cluster.yaml too).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(
             resources={"call_slot": call_slots},
             include_dashboard=dashboard,

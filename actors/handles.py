@@ -124,7 +124,9 @@ def existing_tenant_actor(tenant_id: str) -> Any | None:
 def spawn_call_actor(config: EngineConfig) -> Any:
     from actors.call_actor import CallActor
 
-    cls = _remote(CallActor, num_cpus=0, resources={"call_slot": 1}, max_restarts=0)
+    # A node's call_slot resource counts calls: an actor books one per call it can serve.
+    slots = {"call_slot": config.calls_per_actor}
+    cls = _remote(CallActor, num_cpus=0, resources=slots, max_restarts=0)
     lifecycle = RayCallLifecycle(config)
     return cls.options(namespace=NAMESPACE, lifetime="detached").remote(
         config, RayMemoryClient(memory_actors(config)), lifecycle, RayCallControl()

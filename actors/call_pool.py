@@ -204,7 +204,6 @@ class CallPool:
         task.add_done_callback(self._tasks.discard)
 
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
-        entry = self._active.pop(report.call_sid, None)
         self._outcomes[report.outcome] += 1
         if report.greeting_ms is not None:
             self._greeting_ms.observe(report.greeting_ms)
@@ -219,9 +218,17 @@ class CallPool:
         self._frames["in"] += report.frames_in
         self._frames["out"] += report.frames_out
         self._frames["dropped"] += report.dropped_frames
-        if entry is not None:
+        entry = self._active.get(report.call_sid)
+        if entry is not None and (handle is None or entry[0].handle == handle):
+            del self._active[report.call_sid]
             self._track(self._recycle(entry[0], report.call_sid))
-        elif handle is not None:  # an actor this pool did not start (it restarted meanwhile)
+            return
+        # Not the call's current actor: one the call left when it resumed elsewhere (its new
+        # actor stays active), or one this pool did not start (it restarted meanwhile).
+        left = next((a for a in self._actors if handle is not None and a.handle == handle), None)
+        if left is not None:
+            self._track(self._recycle(left, report.call_sid))
+        elif handle is not None:
             self._track(self._adopt(handle, report.call_sid))
 
     async def _recycle(self, actor: _Actor, call_sid: str) -> None:

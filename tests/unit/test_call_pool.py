@@ -182,3 +182,19 @@ async def test_a_lost_call_on_a_shared_actor_retires_it_without_killing_the_othe
     await pool.call_ended(CallReport("CC2", "t-1", "caller_hung_up"), shared)
     await asyncio.sleep(0.6)
     assert shared in factory.killed  # retired, and its last call is over
+
+
+async def test_a_report_from_the_actor_a_call_left_does_not_end_it_where_it_resumed() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=2), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CD1"))
+    await pool.claim(_setup("CD2"))
+    old = await pool.actor_for("CD1")
+    await pool.claim(_setup("CD1", attempt=1))
+    new = await pool.actor_for("CD1")
+    await pool.call_ended(CallReport("CD1", "t-1", "caller_hung_up"), old)  # a late report
+    await _settle()
+    assert await pool.actor_for("CD1") is new  # still live where it resumed
+    assert "CD1" in await pool.active_calls()

@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -30,12 +28,11 @@ from admin_api.state import AdminState
 from admin_api.webhooks import Ctx
 from engine.tokens import (
     ADMIN_AUDIENCE,
-    ISSUER,
     REQUIRED_CLAIMS,
     KeyRing,
     TokenError,
     decode,
-    sign,
+    mint_claims,
     uuid_claim,
 )
 from memory import users
@@ -70,20 +67,15 @@ def mint_access(
     ttl_s: int,
     now: float | None = None,
 ) -> str:
-    issued = int(now if now is not None else time.time())
-    return sign(
+    return mint_claims(
         ring,
-        {
-            "iss": ISSUER,
-            "aud": ADMIN_AUDIENCE,
-            "sub": user_id,
-            "tenant_id": tenant_id or PLATFORM_SCOPE,
-            "role": role,
-            "sid": session_id,
-            "iat": issued,
-            "exp": issued + ttl_s,
-            "jti": uuid.uuid4().hex,
-        },
+        subject=user_id,
+        audience=ADMIN_AUDIENCE,
+        ttl_s=ttl_s,
+        now=now,
+        tenant_id=tenant_id or PLATFORM_SCOPE,
+        role=role,
+        sid=session_id,
     )
 
 

@@ -57,6 +57,30 @@ def _vm(pid: int, key: str) -> float:
     return float("nan")
 
 
+class NullGateway:
+    """TenantGateway of an ingress that serves the admin API and takes no calls."""
+
+    async def reload(self, tenant_id: str) -> None:
+        return None
+
+    async def validate(self, *args: Any) -> bool:
+        return False
+
+    async def admit(self, *args: Any) -> Any:
+        raise RuntimeError("no calls here")
+
+    resume = admit
+
+    async def release(self, *args: Any) -> None:
+        return None
+
+    async def fetch_recordings(self, *args: Any) -> None:
+        return None
+
+    async def pool_stats(self) -> dict[str, Any]:
+        return {"warm": 0, "active": 0}
+
+
 def _serve(app_url: str, jwt_secret: str, recordings: str, port: int) -> None:
     """The server process: the real ingress app, uvicorn, no access log."""
     import uvicorn
@@ -64,27 +88,6 @@ def _serve(app_url: str, jwt_secret: str, recordings: str, port: int) -> None:
     from admin_api.app import build_app
     from admin_api.context import WebhookContext
     from admin_api.state import AdminState, AuthPolicy
-
-    class NullGateway:
-        async def reload(self, tenant_id: str) -> None:
-            return None
-
-        async def validate(self, *args: Any) -> bool:
-            return False
-
-        async def admit(self, *args: Any) -> Any:
-            raise RuntimeError("no calls in this benchmark")
-
-        resume = admit
-
-        async def release(self, *args: Any) -> None:
-            return None
-
-        async def fetch_recordings(self, *args: Any) -> None:
-            return None
-
-        async def pool_stats(self) -> dict[str, Any]:
-            return {"warm": 0, "active": 0}
 
     config = EngineConfig(
         app_database_url=app_url, jwt_secret=jwt_secret, recordings_dir=recordings

@@ -95,6 +95,21 @@ def uuid_claim(payload: dict[str, Any], name: str) -> str:
         raise TokenError(f"{name} is not a UUID") from None
 
 
+def mint_claims(
+    ring: KeyRing,
+    *,
+    subject: str,
+    audience: str,
+    ttl_s: int,
+    now: float | None = None,
+    **claims: Any,
+) -> str:
+    """A token with the standard claims (iss, aud, sub, iat, exp, a fresh jti) and `claims`."""
+    issued = int(now if now is not None else time.time())
+    standard = {"iss": ISSUER, "aud": audience, "sub": subject, "iat": issued}
+    return sign(ring, {**standard, **claims, "exp": issued + ttl_s, "jti": uuid.uuid4().hex})
+
+
 def mint(
     ring: KeyRing,
     *,
@@ -104,18 +119,8 @@ def mint(
     ttl_s: int,
     now: float | None = None,
 ) -> str:
-    issued = int(now if now is not None else time.time())
-    return sign(
-        ring,
-        {
-            "iss": ISSUER,
-            "aud": audience,
-            "sub": subject,
-            "tenant_id": tenant_id,
-            "iat": issued,
-            "exp": issued + ttl_s,
-            "jti": uuid.uuid4().hex,
-        },
+    return mint_claims(
+        ring, subject=subject, audience=audience, ttl_s=ttl_s, now=now, tenant_id=tenant_id
     )
 
 

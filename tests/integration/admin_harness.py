@@ -28,7 +28,6 @@ import httpx
 
 from actors.memory_actor import MemoryActor
 from actors.ports import CallSetup
-from actors.tenant_actor import Admission, AdmitRequest, TenantActor
 from admin_api.app import build_app
 from admin_api.auth import mint_access, new_refresh
 from admin_api.context import WebhookContext
@@ -40,6 +39,7 @@ from memory import admin_tenants, users
 from memory.admin_tenants import TenantSpec
 from memory.audit import SYSTEM
 from memory.users import AdminUser, NewUser, Role
+from tests.integration.local_gateway import LocalGateway
 
 PASSWORD = "a long test passphrase 7f3k"
 AUTH_TOKEN = "tenant-auth-token-0123456789"
@@ -75,44 +75,13 @@ class NoCalls:
         raise RuntimeError("no calls in admin API tests")
 
 
-class AdminGateway:
-    """TenantGateway over in-process TenantActors (made with `config`, which may hold secrets
-    the replica's config does not); records reloads."""
+class AdminGateway(LocalGateway):
+    """LocalGateway whose TenantActors are made with `config` (which may hold secrets the
+    replica's config does not) and their own memory actor; no calls."""
 
     def __init__(self, config: EngineConfig) -> None:
-        self._config = config
-        self._memory = MemoryActor(config)
-        self.actors: dict[str, TenantActor] = {}
-        self.reloads: list[str] = []
-
-    def _actor(self, tenant_id: str) -> TenantActor:
-        if tenant_id not in self.actors:
-            self.actors[tenant_id] = TenantActor(self._config, tenant_id, self._memory, NoCalls())
-        return self.actors[tenant_id]
-
-    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self._actor(tenant_id).admit(request)
-
-    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self._actor(tenant_id).resume(request)
-
-    async def validate(
-        self, tenant_id: str, url: str, params: dict[str, str], signature: str
-    ) -> bool:
-        return await self._actor(tenant_id).validate(url, params, signature)
-
-    async def release(self, tenant_id: str, call_sid: str) -> None:
-        await self._actor(tenant_id).release(call_sid)
-
-    async def reload(self, tenant_id: str) -> None:
-        self.reloads.append(tenant_id)
-        await self._actor(tenant_id).reload()
-
-    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
-        await self._actor(tenant_id).fetch_recordings(recording_sids)
-
-    async def pool_stats(self) -> dict[str, Any]:
-        return {"warm": 0, "active": 0}
+        self._own_memory = MemoryActor(config)
+        super().__init__(config, self._own_memory, NoCalls())
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until no tenant actor has a recording download running."""
@@ -123,9 +92,8 @@ class AdminGateway:
         await wait_for(idle, timeout)
 
     async def close(self) -> None:
-        for actor in self.actors.values():
-            await actor.close()
-        await self._memory.close()
+        await super().close()
+        await self._own_memory.close()
 
 
 @dataclass

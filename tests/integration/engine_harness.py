@@ -19,7 +19,6 @@ import uvicorn
 from actors.call_actor import CallActor
 from actors.memory_actor import MemoryActor
 from actors.ports import CallControl, CallReport, CallSetup
-from actors.tenant_actor import Admission, AdmitRequest, TenantActor
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
@@ -28,6 +27,7 @@ from engine.sim_realtime import RealtimeSimulator
 from engine.sim_twilio_caller import TwilioCaller
 from engine.sim_twilio_rest import TwilioRestFake
 from memory import tenants
+from tests.integration.local_gateway import LocalGateway
 
 AUTH_TOKEN = "integration-auth-token"
 LLM_KEY = "integration-llm-key"
@@ -64,52 +64,6 @@ class LocalPool:
 
     async def call_ended(self, report: CallReport) -> None:
         self.reports.append(report)
-
-
-class LocalGateway:
-    def __init__(self, config: EngineConfig, memory: MemoryActor, pool: LocalPool) -> None:
-        self._config = config
-        self._memory = memory
-        self._pool = pool
-        self.tenants: dict[str, TenantActor] = {}
-
-    def actor(self, tenant_id: str) -> TenantActor:
-        if tenant_id not in self.tenants:
-            self.tenants[tenant_id] = TenantActor(self._config, tenant_id, self._memory, self._pool)
-        return self.tenants[tenant_id]
-
-    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self.actor(tenant_id).admit(request)
-
-    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self.actor(tenant_id).resume(request)
-
-    async def hang_up(self, tenant_id: str, call_sid: str) -> None:
-        await self.actor(tenant_id).hang_up(call_sid)
-
-    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
-        await self.actor(tenant_id).transfer(call_sid, number)
-
-    async def validate(
-        self, tenant_id: str, url: str, params: dict[str, str], signature: str
-    ) -> bool:
-        return await self.actor(tenant_id).validate(url, params, signature)
-
-    async def release(self, tenant_id: str, call_sid: str) -> None:
-        await self.actor(tenant_id).release(call_sid)
-
-    async def reload(self, tenant_id: str) -> None:
-        await self.actor(tenant_id).reload()
-
-    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
-        await self.actor(tenant_id).fetch_recordings(recording_sids)
-
-    async def close(self) -> None:
-        for actor in self.tenants.values():
-            await actor.close()
-
-    async def pool_stats(self) -> dict[str, Any]:
-        return {"warm": 0, "active": len(self._pool.actors)}
 
 
 @dataclass
@@ -184,7 +138,7 @@ async def running_engine(
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)
-    gateway = LocalGateway(config, memory, pool)
+    gateway = LocalGateway(config, memory, pool, active=lambda: len(pool.actors))
     pool.control = gateway
     ctx = WebhookContext(config, gateway)
     server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))

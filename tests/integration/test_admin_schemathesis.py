@@ -29,6 +29,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from admin_api.app import build_app
 from admin_api.auth import mint_access, new_refresh
 from admin_api.context import WebhookContext
+from bench.admin_api import NullGateway
 from engine.config import EngineConfig
 from engine.tokens import KeyRing
 from memory import admin_tenants, users
@@ -41,28 +42,6 @@ from tests.integration.admin_harness import PASSWORD, new_email, new_number
 
 EXAMPLES = 12
 CHECKS = [not_a_server_error, response_schema_conformance]
-
-
-class NullGateway:
-    async def reload(self, tenant_id: str) -> None:
-        return None
-
-    async def validate(self, *args: Any) -> bool:
-        return False
-
-    async def admit(self, *args: Any) -> Any:
-        raise RuntimeError("no calls here")
-
-    resume = admit
-
-    async def release(self, *args: Any) -> None:
-        return None
-
-    async def fetch_recordings(self, *args: Any) -> None:
-        return None
-
-    async def pool_stats(self) -> dict[str, Any]:
-        return {"warm": 0, "active": 0}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 from xml.etree import ElementTree
 
 import asyncpg
@@ -17,7 +16,6 @@ from twilio.request_validator import RequestValidator
 
 from actors.memory_actor import MemoryActor
 from actors.ports import CallSetup
-from actors.tenant_actor import Admission, AdmitRequest, TenantActor
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from admin_api.forms import MAX_FORM_BYTES
@@ -25,6 +23,7 @@ from engine.config import EngineConfig
 from memory import calls, tenants
 from memory.models import CallEnd, CallStart
 from tests.conftest import PgUrls
+from tests.integration.local_gateway import LocalGateway
 
 BASE = "https://voice.example.com"
 TOKEN = "tenant-auth-token"
@@ -37,46 +36,6 @@ class RecordingClaimer:
     async def claim(self, setup: CallSetup) -> str:
         self.claims.append(setup)
         return f"wss://media.example.com/{len(self.claims)}/stream"
-
-
-class InProcessGateway:
-    """TenantGateway with TenantActor objects living in this process."""
-
-    def __init__(self, config: EngineConfig, claimer: RecordingClaimer) -> None:
-        self._config = config
-        self._claimer = claimer
-        self._memory = MemoryActor(config)
-        self.actors: dict[str, TenantActor] = {}
-
-    def _actor(self, tenant_id: str) -> TenantActor:
-        if tenant_id not in self.actors:
-            self.actors[tenant_id] = TenantActor(
-                self._config, tenant_id, self._memory, self._claimer
-            )
-        return self.actors[tenant_id]
-
-    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self._actor(tenant_id).admit(request)
-
-    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        return await self._actor(tenant_id).resume(request)
-
-    async def validate(
-        self, tenant_id: str, url: str, params: dict[str, str], signature: str
-    ) -> bool:
-        return await self._actor(tenant_id).validate(url, params, signature)
-
-    async def release(self, tenant_id: str, call_sid: str) -> None:
-        await self._actor(tenant_id).release(call_sid)
-
-    async def reload(self, tenant_id: str) -> None:
-        await self._actor(tenant_id).reload()
-
-    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
-        await self._actor(tenant_id).fetch_recordings(recording_sids)
-
-    async def pool_stats(self) -> dict[str, Any]:
-        return {"warm": 1, "active": len(self._claimer.claims)}
 
 
 @dataclass
@@ -128,11 +87,15 @@ async def harness(
     )
     config = EngineConfig(app_database_url=pg_urls.app, jwt_secret=jwt_secret, public_base_url=BASE)
     claimer = RecordingClaimer()
-    ctx = WebhookContext(config, InProcessGateway(config, claimer))
+    memory = MemoryActor(config)
+    gateway = LocalGateway(config, memory, claimer, active=lambda: len(claimer.claims))
+    ctx = WebhookContext(config, gateway)
     transport = httpx.ASGITransport(app=build_app(ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Harness(client, claimer, tenant_id, number, app_pool)
     await ctx.close()
+    await gateway.close()
+    await memory.close()
 
 
 def _verbs(xml: str) -> list[str]:

@@ -1,0 +1,64 @@
+"""TenantGateway over TenantActor objects living in this process (what the Serve ingress reaches
+through Ray), shared by the integration harnesses: the whole engine, the admin API and the
+webhooks alone. Records reloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.tenant_actor import Admission, AdmitRequest, CallClaimer, TenantActor, TenantStore
+from engine.config import EngineConfig
+
+
+class LocalGateway:
+    def __init__(
+        self, config: EngineConfig, memory: TenantStore, claimer: CallClaimer, active: Any = None
+    ) -> None:
+        """`active()`, when given, is the live-call count `pool_stats` reports."""
+        self._config = config
+        self._memory = memory
+        self._claimer = claimer
+        self._active = active
+        self.actors: dict[str, TenantActor] = {}
+        self.reloads: list[str] = []
+
+    def actor(self, tenant_id: str) -> TenantActor:
+        if tenant_id not in self.actors:
+            self.actors[tenant_id] = TenantActor(
+                self._config, tenant_id, self._memory, self._claimer
+            )
+        return self.actors[tenant_id]
+
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self.actor(tenant_id).admit(request)
+
+    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
+        return await self.actor(tenant_id).resume(request)
+
+    async def hang_up(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).hang_up(call_sid)
+
+    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
+        await self.actor(tenant_id).transfer(call_sid, number)
+
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool:
+        return await self.actor(tenant_id).validate(url, params, signature)
+
+    async def release(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).release(call_sid)
+
+    async def reload(self, tenant_id: str) -> None:
+        self.reloads.append(tenant_id)
+        await self.actor(tenant_id).reload()
+
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
+        await self.actor(tenant_id).fetch_recordings(recording_sids)
+
+    async def pool_stats(self) -> dict[str, Any]:
+        return {"warm": 0, "active": self._active() if self._active is not None else 0}
+
+    async def close(self) -> None:
+        for actor in self.actors.values():
+            await actor.close()

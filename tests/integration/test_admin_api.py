@@ -5,39 +5,26 @@ isolation on every route with an id; and bad input of every kind."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
-import pytest
 
 from memory import caller_memory, calls, messages, profiles, tenants
 from memory.db import tenant_tx
 from memory.models import CallEnd, CallStart, NewMessage, Turn
 from memory.records import CallFacts, MemoryWrite
 from prompts.persona import PRESETS, slider_instruction
-from tests.conftest import PgUrls
 from tests.integration.admin_harness import (
     API,
     PASSWORD,
     AdminHarness,
     Tenant,
-    admin_harness,
     new_email,
     new_number,
 )
 
 STRONG = "a perfectly fine passphrase 9"
-
-
-@pytest.fixture
-async def h(
-    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path
-) -> AsyncIterator[AdminHarness]:
-    async with admin_harness(pg_urls.app, jwt_secret, app_pool, tmp_path) as harness:
-        yield harness
 
 
 @dataclass

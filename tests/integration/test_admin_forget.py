@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
-import pytest
 
 from tests.conftest import PgUrls
-from tests.integration.admin_harness import ACCOUNT_SID, AdminHarness, admin_harness
+from tests.integration.admin_harness import ACCOUNT_SID, AdminHarness
 from tests.integration.test_admin_api import seed_call
 from tests.integration.test_admin_recordings import _mentions, callback, stored, wav_bytes
 
@@ -25,14 +22,6 @@ SELECT pid FROM pg_stat_activity
 WHERE datname = 'neurosphere' AND wait_event_type = 'Lock'
   AND query LIKE 'DELETE FROM caller_profiles%'
 """
-
-
-@pytest.fixture
-async def h(
-    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path
-) -> AsyncIterator[AdminHarness]:
-    async with admin_harness(pg_urls.app, jwt_secret, app_pool, tmp_path) as harness:
-        yield harness
 
 
 async def test_a_forget_that_dies_half_way_leaves_every_row_and_file(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import uuid
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -30,14 +29,6 @@ from tests.integration.admin_harness import (
     wait_for,
 )
 from tests.integration.test_admin_api import seed_call
-
-
-@pytest.fixture
-async def h(
-    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path
-) -> AsyncIterator[AdminHarness]:
-    async with admin_harness(pg_urls.app, jwt_secret, app_pool, tmp_path) as harness:
-        yield harness
 
 
 def wav_bytes(seconds: float = 1.0) -> bytes:

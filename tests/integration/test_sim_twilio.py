@@ -55,6 +55,7 @@ class MediaSession:
         self.ws = ws
         self.received: list[tuple[float, dict[str, Any]]] = []
         self.start: dict[str, Any] = {}
+        self.finished = asyncio.Event()  # the engine side is done with this connection
 
     @property
     def stream_sid(self) -> str:
@@ -172,7 +173,10 @@ class FakeEngine:
         assert connected == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
         session.start = await session.recv()
         behaviour = self.behaviours.pop(0) if self.behaviours else drain
-        await behaviour(session)
+        try:
+            await behaviour(session)
+        finally:
+            session.finished.set()
 
     async def start(self) -> None:
         app = web.Application()
@@ -613,6 +617,9 @@ async def test_rest_hang_up_ends_the_live_call(engine: FakeEngine, rest: TwilioR
     assert updated.get("status", "completed") == "completed"
     assert result.hung_up_via_rest
     assert result.streams[0].closed_by == "rest"
+    # The caller is done once it has closed; the engine side reads the stop after the SDK
+    # thread's REST reply, so wait for it to finish before looking at what it read.
+    await asyncio.wait_for(engine.sessions[0].finished.wait(), 10)
     assert engine.sessions[0].events("stop")  # Twilio's stop when the call ends
     assert engine.params("/twilio/stream-ended") == []
     assert engine.params("/twilio/status")[0]["CallStatus"] == "completed"

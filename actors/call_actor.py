@@ -3,7 +3,12 @@
 State it owns: the media WebSocket server (bound once, on its own port of the configured range)
 and one `CallSession` (actors/call_session.py) per call it serves, which owns everything about
 that call. The server hands each handshake and connection to the session whose media URL was
-asked for (the path carries the CallSid); with no such call, or a call that is over, it refuses.
+asked for (the path carries the CallSid). The handshake is answered at once: HTTP 403 for a bad
+signature, 503 for a call that is over here (or a retired actor). A stream whose call has not
+been handed over yet (the pool answers the webhook before `prepare` arrives) is let in and
+waits up to PREPARE_WAIT_S for it; then its signature is checked and a bad one closes it (1008),
+as does no call at all (1013). The server is picows' `websockets`-compatible one: the same API,
+its framing compiled - about half the CPU per audio frame of pure-Python `websockets`.
 
 How many calls at once: `calls_per_actor` (default 1: one live call per actor, as the
 architecture has it). Each call is a session of its own either way - its sockets, state,
@@ -31,13 +36,12 @@ import contextlib
 import errno
 import os
 import random
-import time
+from collections import deque
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
+from picows.websockets import Request, Response, Server, ServerConnection, serve
 
 from actors.call_session import CallSession
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
@@ -46,8 +50,11 @@ from engine.config import EngineConfig
 TWILIO_MAX_MESSAGE = 64 * 1024
 DONE_WAIT_S = 5.0
 # The pool answers the webhook without waiting for `prepare` to arrive here, so Twilio may
-# knock before it has: a handshake waits this long for its call to be handed over.
+# knock before it has: such a stream is let in and waits this long for its call to be handed
+# over, then has its signature checked (at most EARLY_STREAMS of them wait at once).
 PREPARE_WAIT_S = 2.0
+EARLY_STREAMS = 32
+GONE_PATHS = 256  # media paths of calls recycled here, refused at once
 MEMORY_PING_S = 10.0
 
 log = structlog.get_logger(__name__)
@@ -71,7 +78,9 @@ class CallActor:
         self._latest: CallSession | None = None
         self._served = 0
         self._retired = False
-        self._handed_over = asyncio.Event()  # replaced after each prepare: wakes waiting knocks
+        self._handed_over = asyncio.Event()  # replaced after each prepare: wakes early streams
+        self._early = 0  # streams let in before their call was handed over, waiting for it
+        self._gone: deque[str] = deque(maxlen=GONE_PATHS)
 
     def __repr__(self) -> str:
         live = self._live()
@@ -152,6 +161,7 @@ class CallActor:
                 return False
             stopped = await session.drain()
             del self._sessions[sid]
+            self._gone.append(urlsplit(session.media_url).path)
             if not stopped:
                 self._retired = True
         if self._served >= self._config.call_actor_max_calls:
@@ -190,26 +200,56 @@ class CallActor:
         return outcomes[list(self._sessions).index(latest.call_sid)]
 
     def _session_for(self, path: str) -> CallSession | None:
-        found = [s for s in self._live() if urlsplit(s.media_url).path == path]
-        return found[0] if len(found) == 1 else None
+        found = [s for s in self._sessions.values() if urlsplit(s.media_url).path == path]
+        live = [s for s in found if not s.done]
+        return live[0] if len(live) == 1 else (found[-1] if found else None)
 
-    async def _check_handshake(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Twilio's handshake, answered at once: refused when the call it names is over here or
+        its signature is wrong; let in when its call has not been handed over yet (the stream
+        then waits for it, see _handle_twilio)."""
         path = urlsplit(request.path).path
         session = self._session_for(path)
-        deadline = time.monotonic() + PREPARE_WAIT_S
-        while session is None and not self._retired and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._handed_over.wait(), deadline - time.monotonic())
-            session = self._session_for(path)
-        if session is None:
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no call here\n")
-        return session.check_handshake(connection, request)
+        if session is not None:
+            refusal = session.handshake_refusal(request)
+            if refusal is None:
+                return None
+            status, text = refusal
+        elif self._retired or path in self._gone or self._early >= EARLY_STREAMS:
+            status, text = HTTPStatus.SERVICE_UNAVAILABLE, "no call here"
+        else:
+            return None
+        response: Response = connection.respond(status, text + "\n")
+        return response
 
     async def _handle_twilio(self, ws: ServerConnection) -> None:
-        session = self._session_for(urlsplit(ws.request.path).path if ws.request else "")
+        path = urlsplit(ws.request.path).path
+        session = self._session_for(path)
         if session is None:
-            await ws.close(1008, "no stream expected")
-            return
+            session = await self._wait_for_call(path)
+            refusal = (
+                session.handshake_refusal(ws.request)
+                if session is not None
+                else (HTTPStatus.SERVICE_UNAVAILABLE, "no call here")
+            )
+            if refusal is not None:
+                # 1008: policy (a bad signature); 1013: try again later (no such call here)
+                code = 1008 if refusal[0] == HTTPStatus.FORBIDDEN else 1013
+                await ws.close(code, refusal[1])
+                return
+        assert session is not None
         await session.handle_twilio(ws)
+
+    async def _wait_for_call(self, path: str) -> CallSession | None:
+        self._early += 1
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + PREPARE_WAIT_S
+            session = self._session_for(path)
+            while session is None and not self._retired and loop.time() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._handed_over.wait(), deadline - loop.time())
+                session = self._session_for(path)
+            return session
+        finally:
+            self._early -= 1

@@ -27,10 +27,8 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
+from picows.websockets import ConnectionClosed, Request, ServerConnection
 from twilio.request_validator import RequestValidator
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from actors.call_tools import ToolContext, run_tool
 from actors.model_link import ModelLink
@@ -408,12 +406,13 @@ class CallSession:
 
     # --- the Twilio side ------------------------------------------------------------------
 
-    def check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    def handshake_refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
+        """Why this media handshake may not open the call's stream, or None when it may."""
         setup = self._setup
         if setup is None or self._done.is_set():
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no call here\n")
+            return HTTPStatus.SERVICE_UNAVAILABLE, "no call here"
         if self._twilio is not None:
-            return connection.respond(HTTPStatus.CONFLICT, "stream already connected\n")
+            return HTTPStatus.CONFLICT, "stream already connected"
         token = setup.tenant.twilio_auth_token or self._config.twilio_auth_token
         signature = request.headers.get("X-Twilio-Signature", "")
         if (
@@ -422,7 +421,7 @@ class CallSession:
             or not RequestValidator(token).validate(self._media_url, {}, signature)
         ):
             self._log.warning("media_handshake_rejected", reason="bad signature")
-            return connection.respond(HTTPStatus.FORBIDDEN, "invalid signature\n")
+            return HTTPStatus.FORBIDDEN, "invalid signature"
         return None
 
     async def handle_twilio(self, ws: ServerConnection) -> None:
@@ -611,7 +610,10 @@ class CallSession:
             )
         except Exception as exc:
             self._log.error("post_call_enqueue_failed", error=repr(exc))
-        if self._stream_started_at is None and end.outcome != "stream_never_connected":
+        if self._stream_started_at is None and end.outcome not in (
+            "stream_never_connected",
+            "engine_shutdown",
+        ):
             # Ended before Twilio connected (a refused model key): let the stream connect so
             # it can be closed at once and Twilio asks the <Connect action> what to play.
             with contextlib.suppress(TimeoutError):

@@ -17,8 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import structlog
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from picows.websockets import ClientConnection, ConnectionClosed
 
 from engine.config import EngineConfig
 from engine.realtime_client import RealtimeError, open_realtime

@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 import asyncpg
+import httpx
 import uvicorn
 
 from actors.call_actor import CallActor
@@ -38,7 +41,9 @@ ACCOUNT_SID = "AC" + "7" * 32
 class LocalPool:
     """Claims by creating a CallActor object in this process (what CallPool does in Ray), or,
     with `reuse` or more than one call per actor, on the latest actor while it has room (its
-    finished calls recycled first, as CallPool does)."""
+    finished calls recycled first, as CallPool does). With `prepare_delay_s` a claim answers
+    with the media URL and hands the call over that much later (CallPool answers before its
+    `prepare` arrives); `prepared_at` notes when each call was handed over."""
 
     config: EngineConfig
     memory: MemoryActor
@@ -48,19 +53,38 @@ class LocalPool:
     history: list[CallActor] = field(default_factory=list)
     setups: list[CallSetup] = field(default_factory=list)
     reuse: bool = False
+    prepare_delay_s: float = 0.0
+    prepared_at: dict[str, float] = field(default_factory=dict)
+    _late: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def claim(self, setup: CallSetup) -> str:
         self.setups.append(setup)
+        if self.prepare_delay_s > 0:
+            actor = CallActor(self.config, self.memory, self, self.control)
+            self.history.append(actor)
+            self.actors[setup.call_sid] = actor
+            port = await actor.start()
+            task = asyncio.get_running_loop().create_task(self._prepare_later(actor, setup))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            return self.config.media_url(port, setup.call_sid)
         shared = self.reuse or self.config.calls_per_actor > 1
         if shared and self.history and await self.history[-1].recycle():
             with contextlib.suppress(RuntimeError):  # full: a new actor takes the call
                 url = await self.history[-1].prepare(setup)
+                self.prepared_at[setup.call_sid] = time.monotonic()
                 self.actors[setup.call_sid] = self.history[-1]
                 return url
         actor = CallActor(self.config, self.memory, self, self.control)
         self.history.append(actor)
         self.actors[setup.call_sid] = actor
+        self.prepared_at[setup.call_sid] = time.monotonic()
         return await actor.prepare(setup)
+
+    async def _prepare_later(self, actor: CallActor, setup: CallSetup) -> None:
+        await asyncio.sleep(self.prepare_delay_s)
+        self.prepared_at[setup.call_sid] = time.monotonic()
+        await actor.prepare(setup)
 
     async def call_ended(self, report: CallReport) -> None:
         self.reports.append(report)
@@ -85,6 +109,30 @@ class Engine:
             rest=self.rest,
             **options,
         )
+
+    async def answer(self, number: str, call_sid: str) -> tuple[str, str, str]:
+        """POST a signed /twilio/voice; returns (media URL, stream token, handshake signature)."""
+        caller = self.caller()
+        params = {
+            "CallSid": call_sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": "+15550142002",
+            "To": number,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+        }
+        url = f"{self.base_url}/twilio/voice"
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                url, data=params, headers={"X-Twilio-Signature": caller.sign(url, params)}
+            )
+        assert response.status_code == 200
+        stream = ElementTree.fromstring(response.text).find("Connect/Stream")
+        assert stream is not None
+        parameter = stream.find("Parameter")
+        assert parameter is not None
+        media_url, token = stream.get("url", ""), parameter.get("value", "")
+        return media_url, token, caller.sign(media_url, {})
 
     async def new_tenant(self, **agent: Any) -> tuple[str, str]:
         number = "+1555" + str(uuid.uuid4().int)[:7]

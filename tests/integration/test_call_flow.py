@@ -10,10 +10,8 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from xml.etree import ElementTree
 
 import asyncpg
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -105,31 +103,6 @@ async def test_greeting_reply_barge_in_and_ordered_transcript(engine: Engine) ->
     assert engine.pool.reports[0].barge_ins == 1
 
 
-async def _answer(engine: Engine, number: str, call_sid: str) -> tuple[str, str, str]:
-    """POST a signed /twilio/voice; returns (media URL, stream token, handshake signature)."""
-    caller = engine.caller()
-    params = {
-        "CallSid": call_sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": "+15550142002",
-        "To": number,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-    }
-    url = f"{engine.base_url}/twilio/voice"
-    async with httpx.AsyncClient() as http:
-        response = await http.post(
-            url, data=params, headers={"X-Twilio-Signature": caller.sign(url, params)}
-        )
-    assert response.status_code == 200
-    stream = ElementTree.fromstring(response.text).find("Connect/Stream")
-    assert stream is not None
-    parameter = stream.find("Parameter")
-    assert parameter is not None
-    media_url, token = stream.get("url", ""), parameter.get("value", "")
-    return media_url, token, caller.sign(media_url, {})
-
-
 def _start(call_sid: str, token: str) -> str:
     return json.dumps(
         {
@@ -167,7 +140,7 @@ def _media(payload: str, chunk: int = 1) -> str:
 async def test_wrong_stream_token_closes_socket_and_nothing_else(engine: Engine) -> None:
     tenant_id, number = await engine.new_tenant()
     call_sid = "CA" + "b" * 32
-    media_url, _token, signature = await _answer(engine, number, call_sid)
+    media_url, _token, signature = await engine.answer(number, call_sid)
 
     # a handshake without a valid signature is refused outright
     with pytest.raises(InvalidStatus):
@@ -192,7 +165,7 @@ async def test_wrong_stream_token_closes_socket_and_nothing_else(engine: Engine)
 async def test_malformed_frames_and_media_before_start_lose_nothing(engine: Engine) -> None:
     tenant_id, number = await engine.new_tenant()
     call_sid = "CA" + "c" * 32
-    media_url, token, signature = await _answer(engine, number, call_sid)
+    media_url, token, signature = await engine.answer(number, call_sid)
     silence = base64.b64encode(b"\xff" * 160).decode()
     async with connect(media_url, additional_headers={"X-Twilio-Signature": signature}) as ws:
         await ws.send(_media(silence, 0))  # media before start: dropped

@@ -2,7 +2,9 @@
 
 I/O: signed webhook POSTs (one shared aiohttp session) to the target, one WebSocket client per
 call to the `<Stream url>` of the TwiML it answered, stream status and call status callbacks,
-pickle files on `dump`. Pure parts come from the engine's own simulators: TwiML parsing
+pickle files on `dump`. The WebSocket clients are picows' `websockets`-compatible ones
+(compiled framing: what the load side burns, the engine does not get on a shared machine).
+Pure parts come from the engine's own simulators: TwiML parsing
 (`engine.sim_twilio_caller.parse_twiml`) and Twilio's playback buffer with its mark
 bookkeeping (`engine.sim_twilio_media.Playback`).
 
@@ -35,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from picows.websockets import ClientConnection, ConnectionClosed, WebSocketException, connect
 from twilio.request_validator import RequestValidator
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bench import control, lag
 from bench.records import CallerDump, LagRecord, StreamRecord

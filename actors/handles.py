@@ -10,6 +10,7 @@ audio path). Call actors ask for the custom resource `call_slot`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import zlib
 from collections.abc import Sequence
@@ -114,11 +115,43 @@ def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
     ).remote(config, tenant_id, RayMemoryClient(memory_actors(config)), RayPool(call_pool(config)))
 
 
-def existing_tenant_actor(tenant_id: str) -> Any | None:
+def _named_actor(name: str) -> Any | None:
     try:
-        return ray.get_actor(f"tenant:{tenant_id}", namespace=NAMESPACE)
+        return ray.get_actor(name, namespace=NAMESPACE)
     except ValueError:
         return None
+
+
+class NamedActors:
+    """Named actors for code in an actor's event loop: each looked up once, in a thread
+    (`ray.get_actor` is a blocking request to the GCS - it would stall every call's audio in
+    the process), then cached. `call` retries once with a fresh lookup when the cached actor
+    is gone (a tenant actor deleted and created again is a new actor under the same name)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Any] = {}
+
+    async def get(self, name: str) -> Any | None:
+        handle = self._found.get(name)
+        if handle is None:
+            handle = await asyncio.to_thread(_named_actor, name)
+            if handle is not None:
+                self._found[name] = handle
+        return handle
+
+    async def call(self, name: str, method: str, *args: Any, timeout: float) -> Any:
+        """`name.method(*args)`; RuntimeError when no such actor is running."""
+        for attempt in (0, 1):
+            handle = await self.get(name)
+            if handle is None:
+                raise RuntimeError(f"actor {name} is not running")
+            try:
+                return await _await(getattr(handle, method).remote(*args), timeout)
+            except ray.exceptions.RayActorError:
+                self._found.pop(name, None)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def spawn_call_actor(config: EngineConfig) -> Any:
@@ -273,30 +306,28 @@ class RayCallLifecycle:
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
+        self._named = NamedActors()
 
     async def call_ended(self, report: CallReport) -> None:
         me = ray.get_runtime_context().current_actor
-        tenant = existing_tenant_actor(report.tenant_id)
-        if tenant is not None:
-            await _await(tenant.release.remote(report.call_sid))
-        pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
-        await _await(pool.call_ended.remote(report, me))
+        with contextlib.suppress(RuntimeError):  # no tenant actor: nothing holds the call
+            await self._named.call(
+                f"tenant:{report.tenant_id}", "release", report.call_sid, timeout=RAY_CALL_TIMEOUT_S
+            )
+        await self._named.call(POOL_NAME, "call_ended", report, me, timeout=RAY_CALL_TIMEOUT_S)
 
 
 class RayCallControl:
     """CallControl for call actors in Ray: the tenant actor performs the REST request."""
 
-    def _tenant(self, tenant_id: str) -> Any:
-        tenant = existing_tenant_actor(tenant_id)
-        if tenant is None:
-            raise RuntimeError(f"tenant actor {tenant_id} is not running")
-        return tenant
+    def __init__(self) -> None:
+        self._named = NamedActors()
 
     async def hang_up(self, tenant_id: str, call_sid: str) -> None:
-        await _await(self._tenant(tenant_id).hang_up.remote(call_sid), 15.0)
+        await self._named.call(f"tenant:{tenant_id}", "hang_up", call_sid, timeout=15.0)
 
     async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
-        await _await(self._tenant(tenant_id).transfer.remote(call_sid, number), 15.0)
+        await self._named.call(f"tenant:{tenant_id}", "transfer", call_sid, number, timeout=15.0)
 
 
 class RayCallActorFactory:
@@ -330,7 +361,7 @@ class RayTenantGateway:
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
         self._tenants: dict[str, Any] = {}
-        self._pool: Any = None
+        self._named = NamedActors()
 
     def _tenant(self, tenant_id: str) -> Any:
         handle = self._tenants.get(tenant_id)
@@ -366,7 +397,5 @@ class RayTenantGateway:
         )
 
     async def pool_stats(self) -> dict[str, Any]:
-        if self._pool is None:
-            self._pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
-        stats: dict[str, Any] = await _await(self._pool.stats.remote(), 5.0)
+        stats: dict[str, Any] = await self._named.call(POOL_NAME, "stats", timeout=5.0)
         return stats

@@ -224,20 +224,17 @@ class CallActor:
 
     async def _handle_twilio(self, ws: ServerConnection) -> None:
         path = urlsplit(ws.request.path).path
-        session = self._session_for(path)
+        session = self._session_for(path) or await self._wait_for_call(path)
         if session is None:
-            session = await self._wait_for_call(path)
-            refusal = (
-                session.handshake_refusal(ws.request)
-                if session is not None
-                else (HTTPStatus.SERVICE_UNAVAILABLE, "no call here")
-            )
-            if refusal is not None:
-                # 1008: policy (a bad signature); 1013: try again later (no such call here)
-                code = 1008 if refusal[0] == HTTPStatus.FORBIDDEN else 1013
-                await ws.close(code, refusal[1])
-                return
-        assert session is not None
+            await ws.close(1013, "no call here")  # 1013: try again later
+            return
+        # checked again here: an early stream's call has only just come, and a call may have
+        # ended between the handshake and now
+        refusal = session.handshake_refusal(ws.request)
+        if refusal is not None:
+            status, reason = refusal
+            await ws.close(1008 if status == HTTPStatus.FORBIDDEN else 1013, reason)
+            return
         await session.handle_twilio(ws)
 
     async def _wait_for_call(self, path: str) -> CallSession | None:

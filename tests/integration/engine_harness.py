@@ -43,7 +43,7 @@ class LocalPool:
     with `reuse` or more than one call per actor, on the latest actor while it has room (its
     finished calls recycled first, as CallPool does). With `prepare_delay_s` a claim answers
     with the media URL and hands the call over that much later (CallPool answers before its
-    `prepare` arrives); `prepared_at` notes when each call was handed over."""
+    `prepare` arrives); `prepared_at` notes when each such call was handed over."""
 
     config: EngineConfig
     memory: MemoryActor
@@ -59,27 +59,23 @@ class LocalPool:
 
     async def claim(self, setup: CallSetup) -> str:
         self.setups.append(setup)
-        if self.prepare_delay_s > 0:
-            actor = CallActor(self.config, self.memory, self, self.control)
-            self.history.append(actor)
-            self.actors[setup.call_sid] = actor
-            port = await actor.start()
-            task = asyncio.get_running_loop().create_task(self._prepare_later(actor, setup))
-            self._late.add(task)
-            task.add_done_callback(self._late.discard)
-            return self.config.media_url(port, setup.call_sid)
         shared = self.reuse or self.config.calls_per_actor > 1
-        if shared and self.history and await self.history[-1].recycle():
+        late = self.prepare_delay_s > 0
+        if shared and not late and self.history and await self.history[-1].recycle():
             with contextlib.suppress(RuntimeError):  # full: a new actor takes the call
                 url = await self.history[-1].prepare(setup)
-                self.prepared_at[setup.call_sid] = time.monotonic()
                 self.actors[setup.call_sid] = self.history[-1]
                 return url
         actor = CallActor(self.config, self.memory, self, self.control)
         self.history.append(actor)
         self.actors[setup.call_sid] = actor
-        self.prepared_at[setup.call_sid] = time.monotonic()
-        return await actor.prepare(setup)
+        if not late:
+            return await actor.prepare(setup)
+        port = await actor.start()
+        task = asyncio.get_running_loop().create_task(self._prepare_later(actor, setup))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+        return self.config.media_url(port, setup.call_sid)
 
     async def _prepare_later(self, actor: CallActor, setup: CallSetup) -> None:
         await asyncio.sleep(self.prepare_delay_s)

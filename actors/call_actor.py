@@ -161,7 +161,7 @@ class CallActor:
                 return False
             stopped = await session.drain()
             del self._sessions[sid]
-            self._gone.append(urlsplit(session.media_url).path)
+            self._gone.append(session.media_path)
             if not stopped:
                 self._retired = True
         if self._served >= self._config.call_actor_max_calls:
@@ -200,7 +200,7 @@ class CallActor:
         return outcomes[list(self._sessions).index(latest.call_sid)]
 
     def _session_for(self, path: str) -> CallSession | None:
-        found = [s for s in self._sessions.values() if urlsplit(s.media_url).path == path]
+        found = [s for s in self._sessions.values() if s.media_path == path]
         live = [s for s in found if not s.done]
         return live[0] if len(live) == 1 else (found[-1] if found else None)
 

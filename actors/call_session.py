@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from picows.websockets import ConnectionClosed, Request, ServerConnection
@@ -96,6 +97,7 @@ class CallSession:
         self._port = port
         self._setup: CallSetup | None = None
         self._media_url = ""
+        self._media_path = ""  # the URL's path: what the actor's server routes a stream by
         self._state: cs.CallState | None = None
         self._twilio: ServerConnection | None = None
         self._model: ModelLink | None = None
@@ -137,6 +139,10 @@ class CallSession:
         return self._media_url
 
     @property
+    def media_path(self) -> str:
+        return self._media_path
+
+    @property
     def done(self) -> bool:
         return self._done.is_set()
 
@@ -151,6 +157,7 @@ class CallSession:
         self._setup = setup
         self._log = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
         self._media_url = self._config.media_url(port, setup.call_sid)
+        self._media_path = urlsplit(self._media_url).path
         self._state = cs.new_call(setup.call_sid, setup.media_token, _rules(setup))
         self._specs = dict(tool_specs(setup.tenant))
         self._turns = TurnWriter(

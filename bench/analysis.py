@@ -16,6 +16,11 @@ Calls and realtime sessions are linked by the audio itself: the first tagged
 
 Latencies include both ends' socket and event-loop time, so they are an upper bound of what the
 relay adds; the load side's own event-loop lag is reported next to them.
+
+A window also has its timeline (p99 per second, both directions, and the simulator's lag) and,
+given the times call actors were started in it, its latencies split into frames sent while one
+was starting (`STARTING_S` after each start) and the rest: a new Python process importing Ray
+is about a CPU-second, and on a small machine that is where the tails come from.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ HANGUP_GRACE_S = 0.1
 BARGE_MATCH_S = 2.0
 FRAME_S = 0.020
 COUNTER_MASK = (1 << COUNTER_BITS) - 1
+STARTING_S = 4.0  # how long a call actor's start is counted as disturbing the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,46 @@ class Summary:
             max=round(float(arr.max()), 4),
             mean=round(float(arr.mean()), 4),
         )
+
+
+@dataclass(slots=True)
+class _Samples:
+    """Latencies of one direction with the times their frames were sent."""
+
+    sent: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    ms: list[np.ndarray[Any, Any]] = field(default_factory=list)
+
+    def add(self, sent: np.ndarray[Any, Any], ms: np.ndarray[Any, Any]) -> None:
+        self.sent.append(sent)
+        self.ms.append(ms)
+
+    def arrays(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        if not self.ms:
+            return np.empty(0), np.empty(0)
+        return np.concatenate(self.sent), np.concatenate(self.ms)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    """One second of a window: p99s in ms (None when nothing was measured in it)."""
+
+    t_s: float  # seconds from the window's start
+    inbound_p99: float | None
+    outbound_p99: float | None
+    simulator_lag_p99: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartSplit:
+    """A window's latencies split by whether a call actor was starting when the frame was
+    sent (within STARTING_S after a start)."""
+
+    starts: int
+    starting_s: float  # seconds of the window with a start in progress
+    inbound_starting: Summary | None
+    inbound_apart: Summary | None
+    outbound_starting: Summary | None
+    outbound_apart: Summary | None
 
 
 @dataclass(slots=True)
@@ -102,6 +148,8 @@ class WindowReport:
     unlinked_calls: int  # live calls whose audio never reached a model session
     agent_timeouts: int
     violations: list[str]
+    timeline: list[TimelinePoint] = field(default_factory=list)
+    start_split: StartSplit | None = None
 
     @property
     def frames_lost(self) -> int:
@@ -140,7 +188,7 @@ def _inbound(
     start: float,
     end: float,
     out: Direction,
-    latencies: list[np.ndarray[Any, Any]],
+    samples: _Samples,
 ) -> None:
     sent_t = np.frombuffer(stream.sent_times, dtype=np.float64)
     sent_k = np.frombuffer(stream.sent_keys, dtype=np.int64)
@@ -191,7 +239,7 @@ def _inbound(
         out.reordered += int((np.maximum.accumulate(arr_k)[:-1] > arr_k[1:]).sum())
     lat = (got[ok] - sent_t[ok]) * 1000.0
     out.late += int((lat > LATE_MS).sum())
-    latencies.append(lat)
+    samples.add(sent_t[ok], lat)
 
 
 def _excuse(session: SessionRecord, stream: StreamRecord, t: float, response: int) -> str | None:
@@ -214,7 +262,7 @@ def _outbound(
     start: float,
     end: float,
     out: Direction,
-    latencies: list[np.ndarray[Any, Any]],
+    samples: _Samples,
 ) -> None:
     pending: dict[int, deque[float]] = defaultdict(deque)
     for k, t in zip(stream.recv_keys, stream.recv_times, strict=True):
@@ -224,6 +272,7 @@ def _outbound(
     lost = 0
     pairs: list[tuple[float, int]] = []  # (arrival, send order) for reorder counting
     lat: list[float] = []
+    sent: list[float] = []
     order = 0
     for session in sessions:
         for k, t, resp in zip(
@@ -238,8 +287,8 @@ def _outbound(
                 out.matched += 1
                 pairs.append((arrived, order))
                 if started is not None and t >= started:
-                    ms = (arrived - t) * 1000.0
-                    lat.append(ms)
+                    lat.append((arrived - t) * 1000.0)
+                    sent.append(t)
                 continue
             reason = _excuse(session, stream, t, resp)
             if reason is not None:
@@ -267,7 +316,7 @@ def _outbound(
         out.reordered += int((np.maximum.accumulate(seq)[:-1] > seq[1:]).sum())
     arr = np.asarray(lat, dtype=np.float64)
     out.late += int((arr > LATE_MS).sum())
-    latencies.append(arr)
+    samples.add(np.asarray(sent, dtype=np.float64), arr)
 
 
 def _lag(record: LagRecord | None, start: float, end: float) -> Summary | None:
@@ -309,12 +358,13 @@ def analyse(
     *,
     callers_lag: LagRecord | None = None,
     simulator_lag: LagRecord | None = None,
+    starts: Sequence[float] | None = None,
 ) -> WindowReport:
-    """Everything measured for frames sent between `start` and `end` (monotonic seconds)."""
+    """Everything measured for frames sent between `start` and `end` (monotonic seconds);
+    `starts`: when call actors were started (monotonic), for the start split."""
     links = link(streams, sessions)
     inbound, outbound = Direction(), Direction()
-    in_lat: list[np.ndarray[Any, Any]] = []
-    out_lat: list[np.ndarray[Any, Any]] = []
+    in_lat, out_lat = _Samples(), _Samples()
     barge, jitter = [], []
     barge_counts = {"attempted": 0, "cleared": 0, "clears": 0}
     concurrent = unlinked = timeouts = 0
@@ -346,8 +396,10 @@ def analyse(
             if before:
                 barge.append((clear - before[-1]) * 1000.0)
                 barge_counts["cleared"] += 1
-    inbound.latency_ms = Summary.of(np.concatenate(in_lat) if in_lat else np.empty(0))
-    outbound.latency_ms = Summary.of(np.concatenate(out_lat) if out_lat else np.empty(0))
+    in_t, in_ms = in_lat.arrays()
+    out_t, out_ms = out_lat.arrays()
+    inbound.latency_ms = Summary.of(in_ms)
+    outbound.latency_ms = Summary.of(out_ms)
     outbound.expected = outbound.matched + outbound.lost
     for direction in (inbound, outbound):
         direction.lossy_calls = sorted(direction.lossy_calls, key=lambda c: -c[1])[:5]
@@ -369,6 +421,82 @@ def analyse(
         unlinked_calls=unlinked,
         agent_timeouts=timeouts,
         violations=violations[:20],
+        timeline=_timeline(start, end, (in_t, in_ms), (out_t, out_ms), simulator_lag),
+        start_split=None
+        if starts is None
+        else _split(start, end, starts, in_t, in_ms, out_t, out_ms),
+    )
+
+
+def _p99(values: np.ndarray[Any, Any]) -> float | None:
+    return round(float(np.percentile(values, 99)), 3) if values.size else None
+
+
+def _timeline(
+    start: float,
+    end: float,
+    inbound: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    outbound: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    simulator_lag: LagRecord | None,
+    step: float = 1.0,
+) -> list[TimelinePoint]:
+    """p99 per `step` seconds of the window, by the time frames were sent."""
+    if not np.isfinite(end) or end <= start:
+        return []
+    lag: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] = (np.empty(0), np.empty(0))
+    if simulator_lag is not None:
+        lag = (
+            np.frombuffer(simulator_lag.times, dtype=np.float64),
+            np.frombuffer(simulator_lag.lags, dtype=np.float64) * 1000.0,
+        )
+    edges = np.arange(start, end + step, step)
+    series = []
+    for times, values in (inbound, outbound, lag):
+        order = np.argsort(times, kind="stable")
+        series.append((values[order], np.searchsorted(times[order], edges)))
+
+    def p99(k: int, i: int) -> float | None:
+        values, cut = series[k]
+        return _p99(values[cut[i] : cut[i + 1]])
+
+    return [
+        TimelinePoint(round(float(edges[i] - start), 3), p99(0, i), p99(1, i), p99(2, i))
+        for i in range(len(edges) - 1)
+    ]
+
+
+def _split(
+    start: float,
+    end: float,
+    starts: Sequence[float],
+    in_t: np.ndarray[Any, Any],
+    in_ms: np.ndarray[Any, Any],
+    out_t: np.ndarray[Any, Any],
+    out_ms: np.ndarray[Any, Any],
+) -> StartSplit:
+    spans = [(s, s + STARTING_S) for s in sorted(starts) if s < end and s + STARTING_S > start]
+
+    def starting(times: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        mask = np.zeros(times.shape, dtype=bool)
+        for a, b in spans:
+            mask |= (times >= a) & (times < b)
+        return mask
+
+    covered = 0.0
+    last = start
+    for a, b in spans:
+        a, b = max(a, last, start), min(b, end)
+        if b > a:
+            covered += b - a
+            last = b
+    m_in, m_out = starting(in_t), starting(out_t)
+    return StartSplit(
+        starts=len(spans),
+        starting_s=round(covered, 2),
+        inbound_starting=Summary.of(in_ms[m_in]),
+        inbound_apart=Summary.of(in_ms[~m_in]),
+        outbound_starting=Summary.of(out_ms[m_out]),
+        outbound_apart=Summary.of(out_ms[~m_out]),
     )
 
 

@@ -267,6 +267,17 @@ def _profile_lines(kind: str, profiles: Any, top: int = 12) -> list[str]:
     return lines
 
 
+def _split_text(split: Any, direction: str) -> str:
+    """`apart / while starting (n starts, s)` for one direction of a StartSplit."""
+    if not split:
+        return "-"
+    apart = _pair(split[f"{direction}_apart"])
+    if not split["starts"]:
+        return f"{apart} / - (no start)"
+    starting = _pair(split[f"{direction}_starting"])
+    return f"{apart} / {starting} ({split['starts']} starts, {split['starting_s']:g} s)"
+
+
 def _calls_table(result: dict[str, Any]) -> list[str]:
     runs = result["runs"]
     kinds = list(runs)
@@ -334,6 +345,11 @@ def _calls_table(result: dict[str, Any]) -> list[str]:
         "barge-in: speech_started -> clear p50 / p99 ms (n)",
         lambda r: f"{_pair(r['whole']['barge_in_ms'])} ({r['whole']['barge_ins']['cleared']})",
     )
+    for direction in ("inbound", "outbound"):
+        row(
+            f"{direction} p50 / p99 (hold): apart from / while a call actor starts",
+            lambda r, d=direction: _split_text(_get(r, "hold", "start_split"), d),
+        )
     row("USS per call actor, MiB", lambda r: _uss_text(r.get("uss_mb")))
     row("CPU per call in call actors, ms/s", lambda r: _fmt(r.get("cpu_ms_per_call"), 1))
     row("CPU cores (hold)", lambda r: _cpu_text(r["cpu_cores"]["hold"]))
@@ -445,6 +461,51 @@ def _plot_calls(result: dict[str, Any], latency: Path, memory: Path) -> list[Pat
     return written
 
 
+def _plot_timeline(result: dict[str, Any], path: Path) -> list[Path]:
+    """p99 per second over the whole run, per target: both directions, the simulator's lag,
+    the hold window shaded and each call actor start marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {k: r for k, r in result["runs"].items() if _get(r, "whole", "timeline")}
+    if not runs:
+        return []
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 3.2 * len(runs)), squeeze=False)
+    for ax, (kind, run) in zip(axes[:, 0], runs.items(), strict=True):
+        points = run["whole"]["timeline"]
+        t = [p["t_s"] for p in points]
+        for key, label in (
+            ("inbound_p99", "inbound p99"),
+            ("outbound_p99", "outbound p99"),
+            ("simulator_lag_p99", "simulator event-loop lag p99"),
+        ):
+            ys = [p[key] if p[key] is not None else float("nan") for p in points]
+            ax.plot(t, ys, label=label, linewidth=1.0)
+        hold = run.get("hold_window_s")
+        if hold:
+            ax.axvspan(hold[0], hold[1], color="grey", alpha=0.12, label="hold window")
+        for i, start in enumerate(run.get("call_actor_starts_s") or []):
+            ax.axvline(
+                start,
+                color="black",
+                linestyle=":",
+                linewidth=0.9,
+                label="call actor started" if i == 0 else None,
+            )
+        ax.axhline(5.0, color="red", linestyle="--", linewidth=0.8, label="p99 budget 5 ms")
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (p99 per second)")
+        ax.set_title(f"{kind}: {run['calls']} calls arriving at {run['rate']:g}/s")
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds from the first arrival")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
 def _plot_ramp(result: dict[str, Any], latency: Path, memory: Path) -> list[Path]:
     import matplotlib
 
@@ -520,6 +581,8 @@ def write(result: dict[str, Any], out_dir: Path | None = None, *, plots: bool = 
         memory = out / f"{stamp}-{mode}-memory.png"
         plot = _plot_calls if mode == "calls" else _plot_ramp
         paths += plot(result, latency, memory)
+        if mode == "calls":
+            paths += _plot_timeline(result, out / f"{stamp}-{mode}-timeline.png")
     for path in list(paths):
         latest = out / path.name.replace(stamp, "latest", 1)
         shutil.copyfile(path, latest)

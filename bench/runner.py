@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench.analysis import WindowReport, analyse, call_setup
+from bench.analysis import STARTING_S, WindowReport, analyse, call_setup
 from bench.control import Child
 from bench.profiling import Profiler, pids_titled
 from bench.records import CallerDump, SimDump
@@ -212,9 +212,17 @@ class Session:
         return caller_dump, sim_dump
 
 
-def _window(callers: CallerDump, sim: SimDump, start: float, end: float) -> WindowReport:
+def _window(
+    callers: CallerDump, sim: SimDump, start: float, end: float, starts: list[float]
+) -> WindowReport:
     return analyse(
-        callers.streams, sim.sessions, start, end, callers_lag=callers.lag, simulator_lag=sim.lag
+        callers.streams,
+        sim.sessions,
+        start,
+        end,
+        callers_lag=callers.lag,
+        simulator_lag=sim.lag,
+        starts=starts,
     )
 
 
@@ -295,8 +303,9 @@ def calls_phase(
         metrics1, pool1 = scrape_metrics(target.metrics_url), _pool(target)
     finally:
         callers.stop()
-    hold = _window(caller_dump, sim_dump, w0, w1)
-    whole = _window(caller_dump, sim_dump, began, ended)
+    starts = session.sampler.births("call actors", began - 5.0, ended)
+    hold = _window(caller_dump, sim_dump, w0, w1, starts)
+    whole = _window(caller_dump, sim_dump, began, ended, starts)
     engine_side = {
         name: histogram_delta(metrics0, metrics1, f"neurosphere_{name}_seconds")
         for name in ("call_claim", "greeting", "audio_inbound", "audio_outbound", "webhook")
@@ -319,6 +328,8 @@ def calls_phase(
             "hold": cpu_cores(session.sampler.window(w0, w1, serving), w1 - w0),
             "whole": cpu_cores(session.sampler.window(began, ended), ended - began),
         },
+        "hold_window_s": [round(w0 - began, 2), round(w1 - began, 2)],
+        "call_actor_starts_s": [round(t - began, 2) for t in starts],
         "uss_mb": uss,
         "serving_actors": len(serving) if serving is not None else None,
         "cpu_ms_per_call": _per_call(session.sampler.window(w0, w1, serving), w1 - w0, serving),
@@ -418,7 +429,8 @@ def ramp_phase(session: Session, target: Target) -> dict[str, Any]:
             serving, uss = _actors(session, target)
             _sleep_until(w1 + 1.0)
             caller_dump, sim_dump = session.dumps(callers, w0 - 0.5, f"step-{step}")
-            report = _window(caller_dump, sim_dump, w0, w1)
+            starts = session.sampler.births("call actors", w0 - STARTING_S, w1)
+            report = _window(caller_dump, sim_dump, w0, w1, starts)
             setup = call_setup(caller_dump.streams, grown_at, w0)
             cores = cpu_cores(session.sampler.window(w0, w1, serving), w1 - w0)
             failed = int(grow["failed"]) + int(grow["refused"])

@@ -173,6 +173,15 @@ class CpuSampler:
                 totals["others"] = max(0.0, machine - ours)
         return {k: round(v, 3) for k, v in totals.items()}
 
+    def births(self, role: str, start: float, end: float) -> list[float]:
+        """When processes of `role` were started (monotonic), between `start` and `end`."""
+        with self._lock:
+            return sorted(
+                s.created
+                for s in self._series.values()
+                if s.role == role and start <= s.created <= end
+            )
+
     def pids(self, role: str) -> list[int]:
         """Live pids currently classified as `role`."""
         with self._lock:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import ServerConnection
+from picows.websockets import ServerConnection
 
 from bench import control, lag
 from bench.records import LagRecord, SessionRecord, SimDump

@@ -1,6 +1,8 @@
 """A local, protocol-faithful simulator of the OpenAI Realtime API (GA) over WebSocket.
 
-I/O lives here: an asyncio `websockets` server. `ws://HOST:PORT/v1/realtime?model=...` speaks
+I/O lives here: an asyncio WebSocket server (picows' `websockets`-compatible layer: compiled
+framing, so a benchmark's simulator takes less of the CPU it shares with the engine under test).
+`ws://HOST:PORT/v1/realtime?model=...` speaks
 the GA Realtime protocol to the official `openai` SDK (set `OPENAI_BASE_URL` to `base_url`);
 `ws://HOST:PORT/control` takes one JSON script registration from another process. Everything
 pure (scripts, session-config rules, reply audio) is in `engine.sim_realtime_script`; the
@@ -21,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import gc
 import json
 import secrets
 import time
@@ -33,11 +36,18 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import picows
 import structlog
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from picows.websockets import (
+    Request,
+    Response,
+    Server,
+    ServerConnection,
+    ServerHandshakeConnection,
+    connect,
+    serve,
+)
+from picows.websockets.exceptions import ConnectionClosed
 
 from engine.sim_realtime_script import (
     FALLBACK_REPLY,
@@ -219,7 +229,7 @@ class SimSession:
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
-        self._ws.transport.abort()
+        _abort(self._ws)
 
     # --- connection loop -------------------------------------------------------------------
 
@@ -898,8 +908,18 @@ class SimSession:
         return space + 1 if space >= 0 else 0
 
 
+def _abort(ws: ServerConnection) -> None:
+    """Cut a connection's TCP socket without a close frame. picows' compatible connection keeps
+    its WebSocket transport private, so it is found among the connection's own references."""
+    for ref in gc.get_referents(ws):
+        if isinstance(ref, picows.WSTransport):
+            ref.underlying_transport.abort()
+            return
+    raise RuntimeError("no transport found on the connection: it cannot be aborted")
+
+
 def _json_response(
-    connection: ServerConnection,
+    connection: ServerHandshakeConnection,
     status: int,
     message: str,
     code: str | None,
@@ -1043,7 +1063,9 @@ class RealtimeSimulator:
         """Reject the next realtime handshake with HTTP `status` (calls queue up)."""
         self._failures.append(status)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(
+        self, connection: ServerHandshakeConnection, request: Request
+    ) -> Response | None:
         url = urlsplit(request.path)
         if url.path == CONTROL_PATH:
             return None

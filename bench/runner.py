@@ -303,7 +303,7 @@ def calls_phase(
         metrics1, pool1 = scrape_metrics(target.metrics_url), _pool(target)
     finally:
         callers.stop()
-    starts = session.sampler.births("call actors", began - 5.0, ended)
+    starts = session.sampler.births("call actors", began - STARTING_S, ended)
     hold = _window(caller_dump, sim_dump, w0, w1, starts)
     whole = _window(caller_dump, sim_dump, began, ended, starts)
     engine_side = {

@@ -7,6 +7,7 @@ that stopped seeing them would fail here rather than report a clean run."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 
@@ -83,6 +84,8 @@ async def test_bench_measures_a_few_calls_on_the_engine(
     assert 0 < inbound.latency_ms.p50 <= inbound.latency_ms.p99 <= inbound.latency_ms.max
     assert window.callers_lag_ms is not None
     assert window.send_jitter_ms is not None
+    assert len(window.timeline) == math.ceil(end - start)  # a point per second begun
+    assert all(p.inbound_p99 is not None for p in window.timeline[: int(HOLD_S)])
 
     outbound = whole.outbound  # the greetings: audio generated before and after `start`
     assert outbound.matched > 0

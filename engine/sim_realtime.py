@@ -2,11 +2,10 @@
 
 I/O lives here: an asyncio WebSocket server (picows' `websockets`-compatible layer: compiled
 framing, so a benchmark's simulator takes less of the CPU it shares with the engine under test).
-`ws://HOST:PORT/v1/realtime?model=...` speaks
-the GA Realtime protocol to the official `openai` SDK (set `OPENAI_BASE_URL` to `base_url`);
-`ws://HOST:PORT/control` takes one JSON script registration from another process. Everything
-pure (scripts, session-config rules, reply audio) is in `engine.sim_realtime_script`; the
-energy VAD is `engine.sim_vad`.
+`ws://HOST:PORT/v1/realtime?model=...` speaks the GA Realtime protocol to the official `openai`
+SDK (set `OPENAI_BASE_URL` to `base_url`); `ws://HOST:PORT/control` takes one JSON script
+registration from another process. Everything pure (scripts, session-config rules, reply
+audio) is in `engine.sim_realtime_script`; the energy VAD is `engine.sim_vad`.
 
 Each `SimSession` owns one connection: its effective session config, the conversation items,
 the input-audio clock and VAD, and at most one response task. The response task streams events

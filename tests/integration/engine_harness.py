@@ -56,8 +56,15 @@ class LocalPool:
     prepare_delay_s: float = 0.0
     prepared_at: dict[str, float] = field(default_factory=dict)
     _late: set[asyncio.Task[None]] = field(default_factory=set)
+    # One claim at a time, as CallPool takes them: a second claim must see the first one's
+    # actor started (an actor still starting has no port and would not take it).
+    _claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def claim(self, setup: CallSetup) -> str:
+        async with self._claiming:
+            return await self._claim(setup)
+
+    async def _claim(self, setup: CallSetup) -> str:
         self.setups.append(setup)
         shared = self.reuse or self.config.calls_per_actor > 1
         late = self.prepare_delay_s > 0

@@ -20,7 +20,7 @@ from memory import calls
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
-DELAY_S = 0.5
+DELAY_S = 1.0  # the caller connects well within this; the stream waits up to PREPARE_WAIT_S
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from admin_api.context import WebhookContext
 from engine.config import EngineConfig
 from engine.sim_openai_http import OpenAIHttpSimulator
 from engine.sim_realtime import RealtimeSimulator
-from engine.sim_twilio_caller import TwilioCaller
+from engine.sim_twilio_caller import CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
 from engine.sim_twilio_rest import TwilioRestFake
 from memory import tenants
 from tests.integration.local_gateway import LocalGateway
@@ -35,6 +35,15 @@ from tests.integration.local_gateway import LocalGateway
 AUTH_TOKEN = "integration-auth-token"
 LLM_KEY = "integration-llm-key"
 ACCOUNT_SID = "AC" + "7" * 32
+
+
+def one_turn(from_number: str, to_number: str, said: str) -> CallScript:
+    """A caller who waits for the greeting, says `said`, waits for the answer and hangs up."""
+    return CallScript(
+        from_number=from_number,
+        to_number=to_number,
+        steps=(WaitForAgent(timeout=15), Speak(said), WaitForAgent(timeout=15), HangUp()),
+    )
 
 
 @dataclass

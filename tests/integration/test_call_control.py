@@ -28,7 +28,7 @@ from memory import calls, messages, tenants
 from memory.db import tenant_tx
 from memory.models import CallRecord, NewMessage
 from tests.conftest import PgUrls
-from tests.integration.engine_harness import Engine, running_engine
+from tests.integration.engine_harness import Engine, one_turn, running_engine
 
 CLAIMS = {"keyword": "claims", "number": "+15550001234", "description": "the claims team"}
 FRONT_DESK = {"keyword": "front desk", "number": "+15550005678", "description": "the front desk"}
@@ -408,12 +408,7 @@ async def test_recorded_calls_open_with_consent_and_store_redacted_transcripts(
     caller = "+15550200010"
     said = "My card is 4111 1111 1111 1111 and my SSN is 123-45-6789."
     engine.sim.add_script(caller, Script(transcripts=(said,), replies=(Reply(text="Thanks."),)))
-    script = CallScript(
-        from_number=caller,
-        to_number=number,
-        steps=(WaitForAgent(timeout=15), Speak(said), WaitForAgent(timeout=15), HangUp()),
-    )
-    result = await engine.caller().place_call(script, timeout=60)
+    result = await engine.caller().place_call(one_turn(caller, number, said), timeout=60)
     assert "<Recording" in result.twiml[0]
     turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
     assert turns[0].text.startswith("This call is recorded for quality.")

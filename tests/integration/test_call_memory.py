@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 
 from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import CallScript, HangUp, Speak, WaitForAgent
+from engine.sim_twilio_caller import CallScript, HangUp, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
-from tests.integration.engine_harness import Engine, running_engine
+from tests.integration.engine_harness import Engine, one_turn, running_engine
 
 FIRST = (
     "Hi, my name is Dana Whitfield. My wife Maria and I drive a 2019 Honda Civic, "
@@ -34,14 +34,7 @@ async def test_second_call_knows_what_the_first_call_said(engine: Engine) -> Non
     engine.sim.add_script(
         caller, Script(transcripts=(FIRST,), replies=(Reply(text="Thanks Dana, I see it."),))
     )
-    first = await engine.caller().place_call(
-        CallScript(
-            from_number=caller,
-            to_number=number,
-            steps=(WaitForAgent(timeout=15), Speak(FIRST), WaitForAgent(timeout=15), HangUp()),
-        ),
-        timeout=60,
-    )
+    first = await engine.caller().place_call(one_turn(caller, number, FIRST), timeout=60)
     first_session = engine.sim.sessions[-1]
     assert "Dana" not in first_session.instructions  # nothing known yet
     setup = engine.pool.setups[-1]

@@ -17,7 +17,7 @@ from engine.sim_realtime_script import Reply, Script
 from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
-from tests.integration.engine_harness import AUTH_TOKEN, Engine, running_engine
+from tests.integration.engine_harness import AUTH_TOKEN, Engine, one_turn, running_engine
 
 
 @pytest.fixture
@@ -58,17 +58,7 @@ async def test_a_recycled_actor_serves_the_next_call_with_nothing_of_the_last(
         timeout=60,
     )
     second = await engine.caller().place_call(
-        CallScript(
-            from_number="+15550143002",
-            to_number=second_number,
-            steps=(
-                WaitForAgent(timeout=15),
-                Speak("Hello there."),
-                WaitForAgent(timeout=15),
-                HangUp(),
-            ),
-        ),
-        timeout=60,
+        one_turn("+15550143002", second_number, "Hello there."), timeout=60
     )
 
     assert first.violations == []
@@ -120,11 +110,7 @@ async def test_two_live_calls_share_an_actor_and_nothing_else(shared_engine: Eng
             caller, Script(transcripts=(said,), replies=(Reply(text=f"Noted: {said}"),))
         )
     scripts = [
-        CallScript(
-            from_number=caller,
-            to_number=number,
-            steps=(WaitForAgent(timeout=15), Speak(said), WaitForAgent(timeout=15), HangUp()),
-        )
+        one_turn(caller, number, said)
         for caller, (_, number), said in zip(
             callers, tenants, ("My claim is 5512.", "My policy is 7781."), strict=True
         )

@@ -15,10 +15,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from actors.call_actor import PREPARE_WAIT_S
 from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
-from tests.integration.engine_harness import Engine, running_engine
+from tests.integration.engine_harness import Engine, one_turn, running_engine
 
 DELAY_S = 1.0  # the caller connects well within this; the stream waits up to PREPARE_WAIT_S
 
@@ -39,17 +38,7 @@ async def test_a_stream_that_comes_before_its_call_waits_and_the_call_goes_on(
         Script(transcripts=("Hello there.",), replies=(Reply(text="Hi, how can I help?"),)),
     )
     result = await engine.caller().place_call(
-        CallScript(
-            from_number="+15550144001",
-            to_number=number,
-            steps=(
-                WaitForAgent(timeout=15),
-                Speak("Hello there."),
-                WaitForAgent(timeout=15),
-                HangUp(),
-            ),
-        ),
-        timeout=60,
+        one_turn("+15550144001", number, "Hello there."), timeout=60
     )
 
     assert result.violations == []

@@ -168,16 +168,25 @@ async def test_an_actor_with_several_slots_takes_calls_until_full() -> None:
     assert await pool.actor_for("CB5") is first  # the busiest actor with room is filled first
 
 
-async def test_a_lost_call_on_a_shared_actor_retires_it_without_killing_the_others() -> None:
+async def _resumed_off_a_shared_actor(
+    first: str, second: str
+) -> tuple[FakeFactory, CallPool, FakeActor]:
+    """Two calls on one actor (two calls per actor), then `first` resumes on another; returns
+    the factory, the pool and the actor both calls started on."""
     factory = FakeFactory()
     factory.release.set()
     pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=2), factory)
     await pool.warm_up(1.0)
-    await pool.claim(_setup("CC1"))
-    await pool.claim(_setup("CC2"))
-    shared = await pool.actor_for("CC1")
-    await pool.claim(_setup("CC1", attempt=1))  # CC1 resumes elsewhere
-    assert await pool.actor_for("CC1") is not shared
+    await pool.claim(_setup(first))
+    await pool.claim(_setup(second))
+    shared = await pool.actor_for(first)
+    await pool.claim(_setup(first, attempt=1))
+    return factory, pool, shared
+
+
+async def test_a_lost_call_on_a_shared_actor_retires_it_without_killing_the_others() -> None:
+    factory, pool, shared = await _resumed_off_a_shared_actor("CC1", "CC2")
+    assert await pool.actor_for("CC1") is not shared  # CC1 resumed elsewhere
     assert shared not in factory.killed  # CC2 still runs there
     await pool.call_ended(CallReport("CC2", "t-1", "caller_hung_up"), shared)
     await asyncio.sleep(0.6)
@@ -185,14 +194,7 @@ async def test_a_lost_call_on_a_shared_actor_retires_it_without_killing_the_othe
 
 
 async def test_a_report_from_the_actor_a_call_left_does_not_end_it_where_it_resumed() -> None:
-    factory = FakeFactory()
-    factory.release.set()
-    pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=2), factory)
-    await pool.warm_up(1.0)
-    await pool.claim(_setup("CD1"))
-    await pool.claim(_setup("CD2"))
-    old = await pool.actor_for("CD1")
-    await pool.claim(_setup("CD1", attempt=1))
+    _factory, pool, old = await _resumed_off_a_shared_actor("CD1", "CD2")
     new = await pool.actor_for("CD1")
     await pool.call_ended(CallReport("CD1", "t-1", "caller_hung_up"), old)  # a late report
     await _settle()

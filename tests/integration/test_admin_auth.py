@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from admin_api.passwords import HashParams, Passwords
 from admin_api.state import AdminState, AuthPolicy
@@ -27,14 +26,6 @@ from tests.integration.admin_harness import (
 )
 
 
-@pytest.fixture
-async def harness(
-    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path
-) -> AsyncIterator[AdminHarness]:
-    async with admin_harness(pg_urls.app, jwt_secret, app_pool, tmp_path) as h:
-        yield h
-
-
 async def _with_policy(
     pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, tmp_path: Path, **policy: int
 ) -> AsyncIterator[AdminHarness]:
@@ -46,38 +37,38 @@ async def _with_policy(
         yield h
 
 
-async def test_login_gives_tokens_that_work(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    response = await harness.login(tenant.owner.email.upper())  # emails are case-insensitive
+async def test_login_gives_tokens_that_work(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    response = await h.login(tenant.owner.email.upper())  # emails are case-insensitive
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 900
     assert body["refresh_token"].startswith(f"nsr1.{tenant.tenant_id}.")
     assert body["user"]["role"] == "owner"
-    me = await harness.get("/auth/me", body["access_token"])
+    me = await h.get("/auth/me", body["access_token"])
     assert me.status_code == 200
     assert me.json()["email"] == tenant.owner.email
-    assert (await harness.get("/agent", body["access_token"])).status_code == 200
+    assert (await h.get("/agent", body["access_token"])).status_code == 200
 
 
-async def test_platform_admin_logs_in_with_platform_scope(harness: AdminHarness) -> None:
-    platform = await harness.user(None, "platform_admin")
-    body = (await harness.login(platform.email)).json()
+async def test_platform_admin_logs_in_with_platform_scope(h: AdminHarness) -> None:
+    platform = await h.user(None, "platform_admin")
+    body = (await h.login(platform.email)).json()
     assert body["refresh_token"].startswith("nsr1.platform.")
-    assert (await harness.get("/tenants", body["access_token"])).status_code == 200
-    assert (await harness.get("/agent", body["access_token"])).status_code == 403
+    assert (await h.get("/tenants", body["access_token"])).status_code == 200
+    assert (await h.get("/agent", body["access_token"])).status_code == 403
 
 
-async def test_no_user_enumeration(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    disabled = await harness.user(tenant.tenant_id, "viewer")
-    await users.update_user(harness.pool, tenant.tenant_id, disabled.user_id, SYSTEM, disabled=True)
+async def test_no_user_enumeration(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    disabled = await h.user(tenant.tenant_id, "viewer")
+    await users.update_user(h.pool, tenant.tenant_id, disabled.user_id, SYSTEM, disabled=True)
     unknown = new_email("nobody")
     answers = [
-        await harness.login(tenant.owner.email, "wrong password entirely"),
-        await harness.login(unknown, "wrong password entirely"),
-        await harness.login(disabled.email, PASSWORD),  # right password, disabled account
+        await h.login(tenant.owner.email, "wrong password entirely"),
+        await h.login(unknown, "wrong password entirely"),
+        await h.login(disabled.email, PASSWORD),  # right password, disabled account
     ]
     assert {r.status_code for r in answers} == {401}
     assert len({r.text for r in answers}) == 1
@@ -88,7 +79,7 @@ async def test_no_user_enumeration(harness: AdminHarness) -> None:
     for _ in range(3):
         for email, sink in ((tenant.owner.email, known_ms), (unknown, unknown_ms)):
             began = time.perf_counter()
-            response = await harness.login(email, "still the wrong password")
+            response = await h.login(email, "still the wrong password")
             sink.append((time.perf_counter() - began) * 1000)
             assert response.status_code == 401
     known, missing = statistics.median(known_ms), statistics.median(unknown_ms)
@@ -144,32 +135,32 @@ async def test_login_rate_limited_per_ip_and_per_account(
         assert (await h.login(new_email(), "wrong wrong wrong")).status_code == 401
 
 
-async def test_refresh_rotates_and_reuse_ends_the_session(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    first = (await harness.login(tenant.owner.email)).json()
-    rotated = await harness.client.post(
+async def test_refresh_rotates_and_reuse_ends_the_session(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    first = (await h.login(tenant.owner.email)).json()
+    rotated = await h.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )
     assert rotated.status_code == 200
     second = rotated.json()
     assert second["refresh_token"] != first["refresh_token"]
-    assert (await harness.get("/auth/me", second["access_token"])).status_code == 200
+    assert (await h.get("/auth/me", second["access_token"])).status_code == 200
     # The first refresh token again: a replay. The whole session ends.
-    replay = await harness.client.post(
+    replay = await h.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )
     assert replay.status_code == 401
-    assert (await harness.get("/auth/me", second["access_token"])).status_code == 401
-    again = await harness.client.post(
+    assert (await h.get("/auth/me", second["access_token"])).status_code == 401
+    again = await h.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
     )
     assert again.status_code == 401
-    forged = await harness.client.post(
+    forged = await h.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": f"nsr1.{tenant.tenant_id}." + "A" * 43}
     )
     assert forged.status_code == 401
     # Refresh tokens are stored hashed, never as given.
-    async with harness.pool.acquire() as conn:
+    async with h.pool.acquire() as conn:
         stored = await conn.fetchval(
             "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1",
             first["refresh_token"].encode(),
@@ -177,96 +168,92 @@ async def test_refresh_rotates_and_reuse_ends_the_session(harness: AdminHarness)
     assert stored == 0
 
 
-async def test_logout_ends_access_and_refresh(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    pair = (await harness.login(tenant.owner.email)).json()
-    other = (await harness.login(tenant.owner.email)).json()
-    assert (await harness.post("/auth/logout", pair["access_token"])).status_code == 204
-    assert (await harness.get("/auth/me", pair["access_token"])).status_code == 401
-    refresh = await harness.client.post(
+async def test_logout_ends_access_and_refresh(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    pair = (await h.login(tenant.owner.email)).json()
+    other = (await h.login(tenant.owner.email)).json()
+    assert (await h.post("/auth/logout", pair["access_token"])).status_code == 204
+    assert (await h.get("/auth/me", pair["access_token"])).status_code == 401
+    refresh = await h.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
     )
     assert refresh.status_code == 401
-    assert (await harness.get("/auth/me", other["access_token"])).status_code == 200
+    assert (await h.get("/auth/me", other["access_token"])).status_code == 200
 
 
-async def test_password_change_ends_every_session(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    pair = (await harness.login(tenant.owner.email)).json()
+async def test_password_change_ends_every_session(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    pair = (await h.login(tenant.owner.email)).json()
     token = pair["access_token"]
-    wrong = await harness.post(
+    wrong = await h.post(
         "/auth/password", token, {"current_password": "nope nope nope", "new_password": "x" * 20}
     )
     assert wrong.status_code == 403
-    weak = await harness.post(
+    weak = await h.post(
         "/auth/password", token, {"current_password": PASSWORD, "new_password": "Password1234"}
     )
     assert weak.status_code == 422
     assert "too common" in weak.json()["detail"]
     new_password = "an entirely new passphrase 42"
-    changed = await harness.post(
+    changed = await h.post(
         "/auth/password", token, {"current_password": PASSWORD, "new_password": new_password}
     )
     assert changed.status_code == 204
-    assert (await harness.get("/auth/me", token)).status_code == 401
-    assert (await harness.get("/auth/me", tenant.owner_token)).status_code == 401
-    assert (await harness.login(tenant.owner.email)).status_code == 401
-    assert (await harness.login(tenant.owner.email, new_password)).status_code == 200
+    assert (await h.get("/auth/me", token)).status_code == 401
+    assert (await h.get("/auth/me", tenant.owner_token)).status_code == 401
+    assert (await h.login(tenant.owner.email)).status_code == 401
+    assert (await h.login(tenant.owner.email, new_password)).status_code == 200
 
 
-async def test_disabling_a_user_ends_their_sessions(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    staff = await harness.user(tenant.tenant_id, "admin")
-    staff_token = (await harness.login(staff.email)).json()["access_token"]
-    assert (await harness.get("/agent", staff_token)).status_code == 200
-    disabled = await harness.patch(
-        f"/users/{staff.user_id}", tenant.owner_token, {"disabled": True}
-    )
+async def test_disabling_a_user_ends_their_sessions(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    staff = await h.user(tenant.tenant_id, "admin")
+    staff_token = (await h.login(staff.email)).json()["access_token"]
+    assert (await h.get("/agent", staff_token)).status_code == 200
+    disabled = await h.patch(f"/users/{staff.user_id}", tenant.owner_token, {"disabled": True})
     assert disabled.status_code == 200
     assert disabled.json()["disabled"] is True
-    assert (await harness.get("/agent", staff_token)).status_code == 401
-    assert (await harness.login(staff.email)).status_code == 401
-    enabled = await harness.patch(
-        f"/users/{staff.user_id}", tenant.owner_token, {"disabled": False}
-    )
+    assert (await h.get("/agent", staff_token)).status_code == 401
+    assert (await h.login(staff.email)).status_code == 401
+    enabled = await h.patch(f"/users/{staff.user_id}", tenant.owner_token, {"disabled": False})
     assert enabled.status_code == 200
-    assert (await harness.get("/agent", staff_token)).status_code == 401  # still ended
-    assert (await harness.login(staff.email)).status_code == 200
+    assert (await h.get("/agent", staff_token)).status_code == 401  # still ended
+    assert (await h.login(staff.email)).status_code == 200
 
 
-async def test_hash_upgraded_at_login_when_parameters_change(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
+async def test_hash_upgraded_at_login_when_parameters_change(h: AdminHarness) -> None:
+    tenant = await h.tenant()
     old = Passwords(HashParams(time_cost=1, memory_kib=8 * 1024, parallelism=1))
     email = new_email("legacy")
     user = await users.create_user(
-        harness.pool,
+        h.pool,
         NewUser(tenant.tenant_id, email, "viewer", await old.hash(PASSWORD)),
         SYSTEM,
     )
-    assert (await harness.login(email)).status_code == 200
-    creds = await users.credentials(harness.pool, LoginRef(user.user_id, tenant.tenant_id))
+    assert (await h.login(email)).status_code == 200
+    creds = await users.credentials(h.pool, LoginRef(user.user_id, tenant.tenant_id))
     assert creds is not None
-    assert not harness.admin.passwords.needs_rehash(creds.password_hash)
+    assert not h.admin.passwords.needs_rehash(creds.password_hash)
     assert "m=65536,t=3,p=1" in creds.password_hash
-    assert (await harness.login(email)).status_code == 200
+    assert (await h.login(email)).status_code == 200
 
 
-async def test_suspended_tenant_cannot_log_in_or_use_tokens(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    suspended = await harness.post(f"/tenants/{tenant.tenant_id}/suspend", harness.platform_token)
+async def test_suspended_tenant_cannot_log_in_or_use_tokens(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    suspended = await h.post(f"/tenants/{tenant.tenant_id}/suspend", h.platform_token)
     assert suspended.status_code == 200
     assert suspended.json()["status"] == "suspended"
-    assert (await harness.get("/agent", tenant.owner_token)).status_code == 401
-    refused = await harness.login(tenant.owner.email)
+    assert (await h.get("/agent", tenant.owner_token)).status_code == 401
+    refused = await h.login(tenant.owner.email)
     assert refused.status_code == 403
     assert "suspended" in refused.json()["detail"]
-    await harness.post(f"/tenants/{tenant.tenant_id}/activate", harness.platform_token)
-    assert (await harness.login(tenant.owner.email)).status_code == 200
+    await h.post(f"/tenants/{tenant.tenant_id}/activate", h.platform_token)
+    assert (await h.login(tenant.owner.email)).status_code == 200
 
 
-async def test_login_is_audited(harness: AdminHarness) -> None:
-    tenant = await harness.tenant()
-    await harness.login(tenant.owner.email)
-    log = (await harness.get("/audit?action=user.logged_in", tenant.owner_token)).json()
+async def test_login_is_audited(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    await h.login(tenant.owner.email)
+    log = (await h.get("/audit?action=user.logged_in", tenant.owner_token)).json()
     assert log["items"]
     assert log["items"][0]["actor_id"] == tenant.owner.user_id

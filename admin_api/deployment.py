@@ -1,5 +1,6 @@
 """The Ray Serve ingress deployment. Each replica builds its FastAPI app at start-up, with its
-own small DB pool and handles to the tenant and pool actors."""
+own small DB pool and handles to the tenant and pool actors, and serves it on the webhook port
+itself (admin_api/listener.py): Serve runs no HTTP proxy in front of it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ray import serve
 from actors.handles import RayTenantGateway
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
+from admin_api.listener import HttpListener
 from engine.config import EngineConfig
 from engine.logs import configure
 
@@ -21,12 +23,26 @@ from engine.logs import configure
 )
 @serve.ingress()
 class Ingress:
-    """State it owns: the webhook context (DB pool, number cache, metrics registry). Stateless
-    otherwise; when a replica dies Serve starts another and nothing is lost."""
+    """State it owns: the webhook context (DB pool, number cache, metrics registry) and the
+    listening socket of the webhook port. Stateless otherwise; when a replica dies Serve
+    starts another, which binds the same port, and nothing is lost."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    # Serve awaits an async constructor (the listener binds on the replica's event loop)
+    async def __init__(  # type: ignore[misc]
+        self, config: EngineConfig, http_host: str, http_port: int
+    ) -> None:
         configure(config.log_format, redact=config.log_format == "json")
         self._ctx = WebhookContext(config, RayTenantGateway(config))
+        self._app = build_app(self._ctx)
+        self._listener = await HttpListener.start(self._app, http_host, http_port)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_app(self._ctx)
+        return self._app
+
+    async def __del__(self) -> None:
+        """Serve's graceful shutdown: stop taking requests, finish those in flight, then
+        the app's own shutdown (Serve's ASGI wrapper, next in line)."""
+        await self._listener.stop()
+        parent = getattr(super(), "__del__", None)
+        if parent is not None:
+            await parent()

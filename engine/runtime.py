@@ -190,8 +190,9 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
 
     ray.get([m.warm_up.remote([CONTEXT_AGENDA]) for m in memory], timeout=180)
     warm = ray.get(pool.warm_up.remote(120.0), timeout=150)
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
-    app = Ingress.bind(config)  # type: ignore[attr-defined]
+    # no Serve proxy: the ingress replica serves the webhook port itself (admin_api/listener.py)
+    serve.start(proxy_location="Disabled")
+    app = Ingress.bind(config, settings.http_host, settings.http_port)  # type: ignore[attr-defined]
     serve.run(app, name=SERVE_APP, route_prefix="/")
     engine = Engine(
         settings=settings,

@@ -1,0 +1,106 @@
+"""The webhook port, served by the ingress replica itself (I/O: one listening socket).
+
+Through Serve's HTTP proxy every request is a process hop more: the proxy parses it, routes it
+and streams it to the replica over a Ray call, and the answer comes back the same way. That
+cost about 8 ms of CPU per webhook in proxy and replica together on the 2-core machine, against
+about 3 ms when the replica serves the port (bench/README.md), and at 20 call arrivals/s it is
+CPU the calls need. So the ingress replica binds `NEUROSPHERE_HTTP_PORT` and serves its app
+with uvicorn on its own event loop (the one its handlers run on), and Serve runs no proxy.
+Serve still starts the replica, checks its health and replaces it when it dies.
+
+The socket is bound with SO_REUSEPORT, so a replacement replica can listen while the one it
+replaces is still finishing its requests; the kernel then spreads new connections over both
+until the old one closes its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5
+MAX_CONCURRENT = 200  # open requests at once before a 503, as Serve's max_ongoing_requests
+KEEP_ALIVE_S = 90  # idle keep-alive connections (Twilio and the TLS proxy reuse them)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), shareable with a later replica (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the process's signals are Ray's, whichever thread the replica serves from
+
+
+class HttpListener:
+    """uvicorn serving `app` on a socket of its own, on the running event loop."""
+
+    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+        self._sock = sock
+        self._server = _Server(
+            uvicorn.Config(
+                app,
+                lifespan="off",  # Serve runs the app's lifespan; this serves the same app
+                access_log=False,
+                log_config=None,
+                limit_concurrency=MAX_CONCURRENT,
+                timeout_keep_alive=KEEP_ALIVE_S,
+                server_header=False,
+                timeout_graceful_shutdown=STOP_TIMEOUT_S,
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    @classmethod
+    async def start(cls, app: ASGIApp, host: str, port: int) -> HttpListener:
+        """Bind and serve; returns once connections are accepted. OSError when the port is
+        taken by something that did not set SO_REUSEPORT."""
+        listener = cls(app, listening_socket(host, port))
+        listener._task = asyncio.get_running_loop().create_task(
+            listener._server.serve(sockets=[listener._sock])
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S
+        while not listener._server.started:
+            if listener._task.done() or loop.time() > deadline:
+                await listener.stop()
+                raise RuntimeError(f"the HTTP listener on {host}:{port} did not start")
+            await asyncio.sleep(0.01)
+        return listener
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to STOP_TIMEOUT_S), close."""
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S + 1.0)
+            if not self._task.done():
+                self._server.force_exit = True
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        self._sock.close()

@@ -271,9 +271,9 @@ def calls_phase(
             arrivals = n / rate + 3.0
             for title in (
                 "ray::ServeReplica",
-                "ray::ProxyActor",
                 "ray::TenantActor",
                 "ray::CallPool",
+                "ray::CallActor",
             ):
                 profiler.start(f"webhook: {title[5:]}", pids_titled(title), arrivals)
         began = time.monotonic()

@@ -11,22 +11,75 @@ Serve still starts the replica, checks its health and replaces it when it dies.
 The socket is bound with SO_REUSEPORT, so a replacement replica can listen while the one it
 replaces is still finishing its requests; the kernel then spreads new connections over both
 until the old one closes its socket.
+
+Two limits, kept apart: requests being handled at once (MAX_REQUESTS, then a quick 503 with
+Retry-After rather than a queue) and open connections (MAX_CONNECTIONS). uvicorn's own
+`limit_concurrency` counts idle keep-alive connections too, so used as the request limit it
+answered 503 to every new request once 200 clients had kept a connection open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
 from collections.abc import Iterator
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5
-MAX_CONCURRENT = 200  # open requests at once before a 503, as Serve's max_ongoing_requests
+MAX_REQUESTS = 200  # handled at once before a 503, as Serve's max_ongoing_requests
 KEEP_ALIVE_S = 90  # idle keep-alive connections (Twilio and the TLS proxy reuse them)
+RETRY_AFTER_S = 1
+
+
+def max_connections() -> int:
+    """Open connections (idle keep-alive ones included) before uvicorn answers 503: half the
+    process's file descriptors, at most 4096; the rest are the replica's other sockets."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(MAX_REQUESTS, min(4096, soft // 2)) if soft > 0 else 4096
+
+
+class RequestLimit:
+    """ASGI wrapper: at most `limit` HTTP requests in the app at once; the next ones get 503
+    at once. One event loop, so a plain counter is exact."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if self.active >= self._limit:
+            await _busy(send)
+            return
+        self.active += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
+async def _busy(send: Send) -> None:
+    body = b"Service Unavailable: too many requests in progress"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_S).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -54,15 +107,15 @@ class _Server(uvicorn.Server):
 class HttpListener:
     """uvicorn serving `app` on a socket of its own, on the running event loop."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    def __init__(self, app: ASGIApp, sock: socket.socket, max_requests: int) -> None:
         self._sock = sock
         self._server = _Server(
             uvicorn.Config(
-                app,
+                RequestLimit(app, max_requests),
                 lifespan="off",  # Serve runs the app's lifespan; this serves the same app
                 access_log=False,
                 log_config=None,
-                limit_concurrency=MAX_CONCURRENT,
+                limit_concurrency=max_connections(),
                 timeout_keep_alive=KEEP_ALIVE_S,
                 server_header=False,
                 timeout_graceful_shutdown=STOP_TIMEOUT_S,
@@ -76,10 +129,12 @@ class HttpListener:
         return port
 
     @classmethod
-    async def start(cls, app: ASGIApp, host: str, port: int) -> HttpListener:
+    async def start(
+        cls, app: ASGIApp, host: str, port: int, *, max_requests: int = MAX_REQUESTS
+    ) -> HttpListener:
         """Bind and serve; returns once connections are accepted. OSError when the port is
         taken by something that did not set SO_REUSEPORT."""
-        listener = cls(app, listening_socket(host, port))
+        listener = cls(app, listening_socket(host, port), max_requests)
         listener._task = asyncio.get_running_loop().create_task(
             listener._server.serve(sockets=[listener._sock])
         )

@@ -1,6 +1,7 @@
 """The ingress replica's own HTTP listener (admin_api/listener.py) on real sockets: it serves
 the app, shares its port with a replacement (SO_REUSEPORT), lets requests in flight finish
-when it stops, and says so when the port is held by something else."""
+when it stops, limits requests in progress but not idle connections, and says so when the
+port is held by something else."""
 
 from __future__ import annotations
 
@@ -70,6 +71,45 @@ async def test_stopping_lets_a_request_in_flight_finish() -> None:
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_idle_keep_alive_connections_do_not_count_as_requests_in_progress() -> None:
+    port = _free_port()
+    listener = await HttpListener.start(_app("ok"), "127.0.0.1", port, max_requests=3)
+    url = f"http://127.0.0.1:{port}/"
+    clients = [httpx.AsyncClient() for _ in range(12)]
+    try:
+        # one after another; each client keeps its connection open after its answer
+        assert [(await client.get(url)).status_code for client in clients] == [200] * 12
+        async with httpx.AsyncClient() as late:
+            response = await late.get(url)
+        assert (response.status_code, response.text) == (200, "ok")
+    finally:
+        for client in clients:
+            await client.aclose()
+        await listener.stop()
+
+
+async def test_requests_past_the_limit_get_a_quick_503_and_the_limit_frees_up() -> None:
+    port = _free_port()
+    listener = await HttpListener.start(_app("slow", slow_s=0.5), "127.0.0.1", port, max_requests=2)
+    url = f"http://127.0.0.1:{port}/"
+    clients = [httpx.AsyncClient() for _ in range(3)]
+    try:
+        slow = [asyncio.create_task(client.get(url)) for client in clients[:2]]
+        await asyncio.sleep(0.2)
+        began = asyncio.get_running_loop().time()
+        refused = await clients[2].get(url)
+        waited = asyncio.get_running_loop().time() - began
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert waited < 0.25  # answered at once, not queued behind the slow two
+        assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
+        assert (await clients[2].get(url)).status_code == 200
+    finally:
+        for client in clients:
+            await client.aclose()
+        await listener.stop()
 
 
 async def test_a_port_held_without_reuseport_is_an_error() -> None:

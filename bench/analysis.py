@@ -136,6 +136,7 @@ class WindowReport:
     end: float
     concurrent_calls: int  # calls live through the whole window
     calls: dict[str, int]  # outcome -> count, for calls placed in the window
+    callbacks_failed: int  # status callbacks of those calls not answered 2xx
     inbound: Direction
     outbound: Direction
     greeting_ms: Summary | None
@@ -333,21 +334,25 @@ class CallSetup:
     outcomes: dict[str, int]
     webhook_ms: Summary | None
     greeting_ms: Summary | None
+    callbacks_failed: int = 0
 
 
 def call_setup(streams: Sequence[StreamRecord], start: float, end: float) -> CallSetup:
-    """Outcomes, webhook round trips and greeting latency of the calls placed in a window."""
+    """Outcomes, webhook round trips, greeting latency and failed status callbacks of the
+    calls placed in a window."""
     outcomes: dict[str, int] = defaultdict(int)
     webhook, greeting = [], []
+    callbacks_failed = 0
     for stream in streams:
         if not start <= stream.placed_at <= end:
             continue
         outcomes[stream.outcome] += 1
+        callbacks_failed += stream.callbacks_failed
         if stream.webhook_ms is not None:
             webhook.append(stream.webhook_ms)
         if stream.started_at is not None and stream.first_media_at is not None:
             greeting.append((stream.first_media_at - stream.started_at) * 1000.0)
-    return CallSetup(dict(outcomes), Summary.of(webhook), Summary.of(greeting))
+    return CallSetup(dict(outcomes), Summary.of(webhook), Summary.of(greeting), callbacks_failed)
 
 
 def analyse(
@@ -409,6 +414,7 @@ def analyse(
         end=end,
         concurrent_calls=concurrent,
         calls=setup.outcomes,
+        callbacks_failed=setup.callbacks_failed,
         inbound=inbound,
         outbound=outbound,
         greeting_ms=setup.greeting_ms,

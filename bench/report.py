@@ -165,6 +165,8 @@ def budget_checks(result: dict[str, Any]) -> list[tuple[str, str, str, bool | No
         failed = sum(v for k, v in run["whole"]["calls"].items() if k != "ended")
         checks.append(("frames lost (whole run)", "0", str(lost), lost == 0))
         checks.append(("calls failed or refused", "0", str(failed), failed == 0))
+        callbacks = run["whole"].get("callbacks_failed", 0)
+        checks.append(("status callbacks not answered 2xx", "0", str(callbacks), callbacks == 0))
         greeting = run["whole"]["greeting_ms"]
         if greeting:
             checks.append(
@@ -321,6 +323,7 @@ def _calls_table(result: dict[str, Any]) -> list[str]:
     )
     row("calls live in hold window", lambda r: str(r["hold"]["concurrent_calls"]))
     row("call outcomes", lambda r: json.dumps(r["whole"]["calls"]))
+    row("status callbacks not answered 2xx", lambda r: str(r["whole"].get("callbacks_failed", 0)))
     row(
         "greeting p50 / p99 ms",
         lambda r: _pair(r["whole"]["greeting_ms"]),

@@ -266,7 +266,7 @@ def calls_phase(
     profiler = Profiler(opts.profile_dir or session.tmp / "profiles")
     profiling = opts.profile and target.kind == "engine"
     try:
-        metrics0, pool0 = scrape_metrics(target.metrics_url), _pool(target)
+        metrics0, pool0 = scrape_metrics(target.metrics_url, say), _pool(target)
         if profiling:
             arrivals = n / rate + 3.0
             for title in (
@@ -300,7 +300,7 @@ def calls_phase(
         ended = time.monotonic()
         time.sleep(2.0)  # call reports reach the pool before it is read
         caller_dump, sim_dump = session.dumps(callers, began - 1.0, f"calls-{target.kind}")
-        metrics1, pool1 = scrape_metrics(target.metrics_url), _pool(target)
+        metrics1, pool1 = scrape_metrics(target.metrics_url, say), _pool(target)
     finally:
         callers.stop()
     starts = session.sampler.births("call actors", began - STARTING_S, ended)

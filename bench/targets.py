@@ -270,8 +270,11 @@ def start_engine_target(
     )
 
 
-def scrape_metrics(url: str | None) -> dict[str, Any] | None:
-    """The claim-time and engine-side audio histograms from a Prometheus `/metrics` page."""
+def scrape_metrics(
+    url: str | None, log: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """The claim-time and engine-side audio histograms from a Prometheus `/metrics` page;
+    None (and why, to `log`) when the page cannot be read."""
     if url is None:
         return None
     from prometheus_client.parser import text_string_to_metric_families
@@ -279,7 +282,9 @@ def scrape_metrics(url: str | None) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local URL
             text = response.read().decode()
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        if log is not None:
+            log(f"could not read {url}: {exc!r}")
         return None
     wanted = {
         "neurosphere_call_claim_seconds",

@@ -1,8 +1,9 @@
 """Smoke test of the benchmark harness (bench/): a few simulated calls for a few seconds against
 the session's engine on real Ray with Serve, measured end to end as `python -m bench` measures
 them. The measurements must be present and no audio frame may be lost. A pure companion test
-feeds the analysis records with a lost, a late, a duplicated and a reordered frame, so a harness
-that stopped seeing them would fail here rather than report a clean run."""
+feeds the analysis records with a lost, a late, a duplicated and a reordered frame and two
+failed status callbacks, so a harness that stopped seeing them would fail here rather than
+report a clean run."""
 
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ async def test_bench_measures_a_few_calls_on_the_engine(
     assert (outbound.lost, outbound.reordered) == (0, 0)
     assert whole.inbound.lost == 0
     assert whole.calls == {"ended": CALLS}
+    assert whole.callbacks_failed == 0
     assert whole.webhook_ms is not None
     assert whole.webhook_ms.n == CALLS
     assert whole.greeting_ms is not None
@@ -101,6 +103,7 @@ async def test_bench_measures_a_few_calls_on_the_engine(
 
 def test_the_analysis_sees_lost_late_duplicated_and_reordered_frames() -> None:
     stream = StreamRecord(index=5, call_sid="CA" + "1" * 32, placed_at=0.0, started_at=1.0)
+    stream.callbacks_failed = 2  # two status callbacks answered 503
     for n in range(1, 11):  # frames 1..10 sent every 20 ms from t=1.02
         stream.sent_keys.append(n)
         stream.sent_times.append(1.0 + n * 0.02)
@@ -127,6 +130,7 @@ def test_the_analysis_sees_lost_late_duplicated_and_reordered_frames() -> None:
     assert inbound.latency_ms.max == pytest.approx(100.0, abs=0.01)
     assert (report.outbound.matched, report.outbound.lost) == (2, 1)
     assert report.frames_lost == 2
+    assert report.callbacks_failed == 2
 
     session.speech_started.append(1.55)  # a barge-in cancelled the response before delta 2
     session.cancelled[1] = 1.8

@@ -182,12 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure("console", level=logging.WARNING)
     opts = _options(args)
     assert isinstance(opts, runner.Options)
+    machine = report.machine()
     try:
         result = runner.run_calls(opts) if args.mode == "calls" else runner.run_ramp(opts)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; everything started has been stopped\n")
         return 130
-    result["machine"] = report.machine()
+    machine["cpu_probe_ms"].append(report.cpu_probe_ms())
+    result["machine"] = machine
     paths = report.write(result, args.out, plots=not args.no_plots)
     sys.stdout.write(
         "\n" + report.markdown(result) + "\nwritten:\n" + report.summary_lines(paths) + "\n"

@@ -37,8 +37,32 @@ BUDGETS = {
 }
 
 
+def cpu_probe_ms(steps: int = 5_000_000, repeats: int = 3) -> float:
+    """Median time of a fixed pure-Python loop: how fast this (shared, virtual) machine runs
+    Python right now. The same code measured on the same box varies with it, so every result
+    carries one taken before and one after the run."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        total = 0
+        for i in range(steps):
+            total += i
+        times.append(time.perf_counter() - began)
+    return round(sorted(times)[len(times) // 2] * 1000.0, 1)
+
+
+def _probe(values: list[float] | None) -> str:
+    if not values:
+        return "."
+    after = f", {values[1]:g} ms after" if len(values) > 1 else ""
+    return (
+        f", CPU probe {values[0]:g} ms before the run{after} (a fixed Python loop, lower is "
+        "faster: the machine is shared and its speed varies)."
+    )
+
+
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, taken before the run (load average, CPU probe)."""
     model = ""
     with open("/proc/cpuinfo") as handle:
         for line in handle:
@@ -62,6 +86,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpu_probe_ms": [cpu_probe_ms()],
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "git_dirty_files": len(dirty.splitlines()) if dirty else 0,
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -220,7 +245,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Machine: {mach['cores']} cores ({mach['cpu']}), {mach['memory_gib']} GiB, Python "
         f"{mach['python']}, commit {mach['git_commit']}"
         + (f" + {mach['git_dirty_files']} changed files" if mach["git_dirty_files"] else "")
-        + f", load average at start {mach['load_average']}.",
+        + f", load average at start {mach['load_average']}"
+        + _probe(mach.get("cpu_probe_ms")),
         "",
         "Latencies are p50 / p99 / max in ms, measured end to end with one clock across processes "
         "(caller frame sent -> model append received; model delta sent -> caller media received).",

@@ -2,9 +2,9 @@
 
 Through Serve's HTTP proxy every request is a process hop more: the proxy parses it, routes it
 and streams it to the replica over a Ray call, and the answer comes back the same way. That
-cost about 8 ms of CPU per webhook in proxy and replica together on the 2-core machine, against
-about 3 ms when the replica serves the port (bench/README.md), and at 20 call arrivals/s it is
-CPU the calls need. So the ingress replica binds `NEUROSPHERE_HTTP_PORT` and serves its app
+cost 7.5-8.3 ms of CPU per webhook in proxy and replica together on the 2-core machine, against
+1.6 ms when the replica serves the port (bench/README.md), and at 20 call arrivals/s it is CPU
+the calls need. So the ingress replica binds `NEUROSPHERE_HTTP_PORT` and serves its app
 with uvicorn on its own event loop (the one its handlers run on), and Serve runs no proxy.
 Serve still starts the replica, checks its health and replaces it when it dies.
 
@@ -13,7 +13,7 @@ replaces is still finishing its requests; the kernel then spreads new connection
 until the old one closes its socket.
 
 Two limits, kept apart: requests being handled at once (MAX_REQUESTS, then a quick 503 with
-Retry-After rather than a queue) and open connections (MAX_CONNECTIONS). uvicorn's own
+Retry-After rather than a queue) and open connections (`max_connections()`). uvicorn's own
 `limit_concurrency` counts idle keep-alive connections too, so used as the request limit it
 answered 503 to every new request once 200 clients had kept a connection open.
 """

@@ -40,6 +40,12 @@ class Ingress:
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app
 
+    def check_health(self) -> None:
+        """Serve's periodic health check: a replica whose listener has stopped serving is
+        unhealthy, and Serve replaces it (the new one binds the port again)."""
+        if not self._listener.serving:
+            raise RuntimeError("the webhook listener is not serving")
+
     async def __del__(self) -> None:
         """Serve's graceful shutdown: stop taking requests, finish those in flight, then
         the app's own shutdown (Serve's ASGI wrapper, next in line)."""

@@ -124,6 +124,16 @@ class HttpListener:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def serving(self) -> bool:
+        """Accepting connections: started, not stopping, and its server task still running."""
+        return (
+            self._task is not None
+            and not self._task.done()
+            and self._server.started
+            and not self._server.should_exit
+        )
+
+    @property
     def port(self) -> int:
         port: int = self._sock.getsockname()[1]
         return port

@@ -38,6 +38,7 @@ async def test_it_serves_the_app_on_the_port_it_was_given() -> None:
     listener = await HttpListener.start(_app("first"), "127.0.0.1", port)
     try:
         assert listener.port == port
+        assert listener.serving
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/")
         assert (response.status_code, response.text) == (200, "first")
@@ -68,6 +69,7 @@ async def test_stopping_lets_a_request_in_flight_finish() -> None:
         await listener.stop()
         response = await request
     assert (response.status_code, response.text) == (200, "slow")
+    assert not listener.serving
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.get(f"http://127.0.0.1:{port}/")
@@ -110,6 +112,18 @@ async def test_requests_past_the_limit_get_a_quick_503_and_the_limit_frees_up() 
         for client in clients:
             await client.aclose()
         await listener.stop()
+
+
+async def test_the_ingress_replica_is_unhealthy_once_its_listener_stops_serving() -> None:
+    from admin_api.deployment import Ingress
+
+    replica_class = Ingress.func_or_class  # type: ignore[attr-defined]
+    replica = object.__new__(replica_class)  # the health check reads only the listener
+    replica._listener = await HttpListener.start(_app("ok"), "127.0.0.1", _free_port())
+    replica.check_health()
+    await replica._listener.stop()
+    with pytest.raises(RuntimeError, match="not serving"):
+        replica.check_health()
 
 
 async def test_a_port_held_without_reuseport_is_an_error() -> None:

@@ -139,7 +139,12 @@ class Engine:
         try:
             from ray import serve
 
-            serve.shutdown()  # type: ignore[no-untyped-call]
+            # the replica stops listening and finishes the requests in flight
+            serve.delete(SERVE_APP)
+            if self.settings.ray_address:  # a shared cluster: leave no Serve instance behind
+                serve.shutdown()  # type: ignore[no-untyped-call]
+            # a local Ray goes entirely with ray.shutdown(), Serve's controller too; shutting
+            # Serve down first only printed a raylet error about its own controller's exit
         except Exception as exc:
             log.warning("serve_shutdown_failed", error=repr(exc))
         handles.shutdown()

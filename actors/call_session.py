@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -64,6 +65,8 @@ SETTLE_AFTER_REST_S = 5.0
 TICK_S = 1.0
 CONTEXT_TIMEOUT_S = 1.0
 
+T = TypeVar("T")
+
 
 def _rules(setup: CallSetup) -> CallRules:
     tenant = setup.tenant
@@ -101,6 +104,7 @@ class CallSession:
         self._state: cs.CallState | None = None
         self._twilio: ServerConnection | None = None
         self._model: ModelLink | None = None
+        self._context: asyncio.Task[CallerContext] | None = None  # started by begin()
         self._model_rx_ns = 0  # when the model frame being handled arrived
         self._specs: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -172,6 +176,8 @@ class CallSession:
         )
         self._model.sent_latency = self._observe_inbound
         self._prepared_at = time.monotonic()
+        # the caller's context is looked up while the model's socket opens, not after it
+        self._context = self._spawn(self._caller_context())
         self._spawn(self._record_start())
         self._spawn(self._model.run())
         self._spawn(self._turns.run())
@@ -216,10 +222,11 @@ class CallSession:
         _, pending = await asyncio.wait(tasks, timeout=timeout)
         return not pending
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -281,8 +288,8 @@ class CallSession:
             earlier = await self._memory.load_turns(setup.memory_token, setup.call_sid)
             self._turns.preload(earlier)
         self._step("model_open")
-        caller = await self._caller_context()
-        self._step("caller_context")
+        assert self._context is not None
+        caller = await asyncio.shield(self._context)  # fetched once; a reconnect reuses it
         resumed = setup.attempt > 0
         prompt = session_prompt(
             tenant,
@@ -331,6 +338,8 @@ class CallSession:
         except Exception as exc:
             self._log.warning("caller_context_failed", error=repr(exc))
             return EMPTY_CONTEXT
+        finally:
+            self._step("caller_context")
 
     def _consolidate(self, turns: list[Turn]) -> None:
         setup = self._require_setup()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -41,6 +42,32 @@ async def _outcome(engine: Engine, tenant_id: str, call_sid: str) -> str | None:
             return record.outcome
         await asyncio.sleep(0.05)
     return None
+
+
+async def test_the_callers_context_is_looked_up_while_the_model_socket_opens(
+    engine: Engine,
+) -> None:
+    _, number = await engine.new_tenant()
+    engine.sim.fail_next_session(503)  # two refused handshakes: the model opens after the
+    engine.sim.fail_next_session(503)  # retries' 50 + 500 ms back-off
+    script = CallScript(
+        from_number="+15550142009",
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), HangUp()),
+    )
+    with capture_logs() as logs:
+        result = await engine.caller().place_call(script, timeout=30)
+        for _ in range(100):
+            ended = [e for e in logs if e["event"] == "call_ended"]
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+    assert result.violations == []
+    assert result.first_audio_after_start_ms() is not None
+    timeline = ended[0]["timeline_ms"]
+    assert timeline["model_open"] >= 500
+    # the lookup did not wait for the socket: it was done well before the model opened
+    assert timeline["caller_context"] < timeline["model_open"] - 300
 
 
 async def test_greeting_reply_barge_in_and_ordered_transcript(engine: Engine) -> None:

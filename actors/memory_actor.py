@@ -65,6 +65,10 @@ log = structlog.get_logger(__name__)
 
 MAX_CLAIM_BACKOFF_S = 30.0
 RETENTION_FIRST_RUN_S = 60.0
+# Connections kept open and ready: a call's set-up asks for its context and writes its call row
+# at once, several calls arrive together, and a new connection (auth, prepared statements) cost
+# 17-57 ms on the first lookups after start against 5-11 ms warm.
+WARM_CONNECTIONS = 4
 
 
 class MemoryActor:
@@ -97,7 +101,9 @@ class MemoryActor:
         from memory.service import JobPolicy, MemoryService
 
         config = self._config
-        pool = self._pool or await create_pool(config.app_database_url, min_size=1, max_size=8)
+        pool = self._pool or await create_pool(
+            config.app_database_url, min_size=WARM_CONNECTIONS, max_size=8
+        )
         self._pool = pool
         client = self._client or make_client(config)
         self._client = client
@@ -329,9 +335,10 @@ class MemoryActor:
         self._keys()
 
     async def warm_up(self, agendas: list[str]) -> None:
-        """Start the service, load the embedding model, cache the agendas' vectors."""
+        """Start the service, load the embedding model, cache the agendas' vectors, open and
+        prepare the pool's floor of connections."""
         self._keys()
-        await (await self._memory()).warm(agendas)
+        await (await self._memory()).warm(agendas, connections=WARM_CONNECTIONS)
 
     async def check_health(self) -> dict[str, object]:
         service = await self._memory()

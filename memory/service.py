@@ -63,6 +63,8 @@ AGENDA_RETRY_S = 30.0
 AGENDA_WAIT_S = 0.15
 MAX_BACKOFF_S = 600.0
 MAX_K = 50
+WARM_TENANT = "00000000-0000-0000-0000-000000000000"  # no such tenant: the queries find nothing
+WARM_CALLER = "+10000000000"
 _TYPE = re.compile(r"^[a-z][a-z_]{0,31}$")
 
 
@@ -148,11 +150,22 @@ class MemoryService:
             log.warning("embedding_failed", provider=self.embedder.name, error=repr(exc))
             return [None] * len(texts)
 
-    async def warm(self, agendas: Sequence[str]) -> None:
-        """Load the embedding model and cache the agendas' vectors before the first call, so no
-        caller's greeting waits for it."""
+    async def warm(self, agendas: Sequence[str], connections: int = 1) -> None:
+        """Before the first call, so no caller's greeting waits for it: load the embedding
+        model, cache the agendas' vectors, and run the caller-context queries once on each of
+        `connections` connections at once (opened, statements prepared; a pool whose floor is
+        that many keeps them)."""
         for agenda in agendas:
             await self._embed_agenda(" ".join(agenda.split()))
+        vector = self._agendas.get(" ".join(agendas[0].split())) if agendas else None
+        await asyncio.gather(
+            *(
+                recall.caller_context(
+                    self.pool, WARM_TENANT, WARM_CALLER, agenda_vector=vector, k=MAX_K
+                )
+                for _ in range(connections)
+            )
+        )
 
     async def _agenda_vector(self, agenda: str) -> str | None:
         """The agenda's vector: cached, or embedded by one background task that this request

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from actors.memory_actor import MemoryActor
+from actors.memory_actor import WARM_CONNECTIONS, MemoryActor
 from engine.sim_openai_http import OpenAIHttpSimulator
 from memory import caller_memory, knowledge
 from prompts.context import pack_context
@@ -63,6 +63,27 @@ async def actor(
     memory = MemoryActor(memory_config(pg_urls.app, jwt_secret, sim))
     yield memory
     await memory.close()
+
+
+async def test_warm_up_leaves_connections_open_with_the_context_queries_prepared(
+    actor: MemoryActor,
+) -> None:
+    await actor.warm_up([AGENDA])
+    pool = (await actor._memory()).pool
+    held = [await pool.acquire() for _ in range(pool.get_size())]
+    try:  # a first call's lookup on these opens nothing and prepares nothing
+        prepared = [
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_prepared_statements"
+                " WHERE statement LIKE '%FROM caller_profiles%'"
+                " AND statement NOT LIKE '%pg_prepared_statements%'"
+            )
+            for conn in held
+        ]
+        assert prepared.count(1) >= WARM_CONNECTIONS
+    finally:
+        for conn in held:
+            await pool.release(conn)
 
 
 async def test_the_second_call_knows_what_the_first_taught(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import ray
+import structlog
 
 from actors.ports import CallReport, CallSetup
 from engine.config import EngineConfig, TenantConfig
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
     from memory.records import JobStatus, JsonInput, SearchHit
     from prompts.context import CallerContext
 
+log = structlog.get_logger(__name__)
+
 NAMESPACE = "neurosphere"
 POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
 RECORDING_HANDOFF_TIMEOUT_S = 2.0  # the tenant actor only starts a task; Twilio waits on us
+WARM_CONCURRENCY = 16  # tenant actors warmed at once when an ingress replica starts
 
 
 _REMOTE_CLASSES: dict[tuple[type, str], Any] = {}
@@ -106,10 +110,14 @@ def call_pool(config: EngineConfig) -> Any:
     ).remote(config)
 
 
-def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
+def _tenant_actor_class() -> Any:
     from actors.tenant_actor import TenantActor
 
-    cls = _remote(TenantActor, num_cpus=0, max_restarts=-1, max_task_retries=0)
+    return _remote(TenantActor, num_cpus=0, max_restarts=-1, max_task_retries=0)
+
+
+def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
+    cls = _tenant_actor_class()
     return cls.options(
         name=f"tenant:{tenant_id}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
     ).remote(config, tenant_id, RayMemoryClient(memory_actors(config)), RayPool(call_pool(config)))
@@ -363,36 +371,59 @@ class RayTenantGateway:
         self._tenants: dict[str, Any] = {}
         self._named = NamedActors()
 
-    def _tenant(self, tenant_id: str) -> Any:
+    async def _tenant(self, tenant_id: str) -> Any:
+        """The tenant's actor, looked up (or created) once per replica, in a thread: the
+        lookups are blocking requests to the GCS, one per actor the tenant actor is handed
+        (40 ms for the first webhook here), and would stall every other webhook meanwhile."""
         handle = self._tenants.get(tenant_id)
         if handle is None:
-            handle = tenant_actor(self._config, tenant_id)
+            handle = await asyncio.to_thread(tenant_actor, self._config, tenant_id)
             self._tenants[tenant_id] = handle
         return handle
 
+    async def warm(self, tenant_ids: Sequence[str]) -> None:
+        """Before the first webhook: the tenant actor class made in this process and each
+        tenant's actor looked up and called once. In a fresh process the first webhook of a
+        tenant otherwise paid ~40-80 ms for these (imports, GCS lookups, a new connection)."""
+        await asyncio.to_thread(_tenant_actor_class)
+        limit = asyncio.Semaphore(WARM_CONCURRENCY)
+
+        async def one(tenant_id: str) -> None:
+            async with limit:
+                try:
+                    await _await((await self._tenant(tenant_id)).check_health.remote(), 20.0)
+                except Exception as exc:  # its first webhook will try again
+                    self._tenants.pop(tenant_id, None)
+                    log.warning("tenant_warm_failed", tenant_id=tenant_id, error=repr(exc))
+
+        await asyncio.gather(*(one(t) for t in tenant_ids))
+
     async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        result: Admission = await _await(self._tenant(tenant_id).admit.remote(request), 20.0)
+        tenant = await self._tenant(tenant_id)
+        result: Admission = await _await(tenant.admit.remote(request), 20.0)
         return result
 
     async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        result: Admission = await _await(self._tenant(tenant_id).resume.remote(request), 20.0)
+        tenant = await self._tenant(tenant_id)
+        result: Admission = await _await(tenant.resume.remote(request), 20.0)
         return result
 
     async def validate(
         self, tenant_id: str, url: str, params: dict[str, str], signature: str
     ) -> bool:
-        ok: bool = await _await(self._tenant(tenant_id).validate.remote(url, params, signature))
+        tenant = await self._tenant(tenant_id)
+        ok: bool = await _await(tenant.validate.remote(url, params, signature))
         return ok
 
     async def release(self, tenant_id: str, call_sid: str) -> None:
-        await _await(self._tenant(tenant_id).release.remote(call_sid))
+        await _await((await self._tenant(tenant_id)).release.remote(call_sid))
 
     async def reload(self, tenant_id: str) -> None:
-        await _await(self._tenant(tenant_id).reload.remote())
+        await _await((await self._tenant(tenant_id)).reload.remote())
 
     async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
         await _await(
-            self._tenant(tenant_id).fetch_recordings.remote(recording_sids),
+            (await self._tenant(tenant_id)).fetch_recordings.remote(recording_sids),
             RECORDING_HANDOFF_TIMEOUT_S,
         )
 

@@ -13,6 +13,7 @@ from admin_api.context import WebhookContext
 from admin_api.listener import HttpListener
 from engine.config import EngineConfig
 from engine.logs import configure
+from memory import tenants
 
 
 @serve.deployment(
@@ -33,8 +34,11 @@ class Ingress:
         self, config: EngineConfig, http_host: str, http_port: int
     ) -> None:
         configure(config.log_format, redact=config.log_format == "json")
-        self._ctx = WebhookContext(config, RayTenantGateway(config))
+        gateway = RayTenantGateway(config)
+        self._ctx = WebhookContext(config, gateway)
         self._app = build_app(self._ctx)
+        # connected, and the tenants' actors reached once, before the first webhook
+        await gateway.warm(await tenants.active_tenants(await self._ctx.db()))
         self._listener = await HttpListener.start(self._app, http_host, http_port)
 
     def __serve_build_asgi_app__(self) -> FastAPI:

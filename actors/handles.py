@@ -373,8 +373,8 @@ class RayTenantGateway:
 
     async def _tenant(self, tenant_id: str) -> Any:
         """The tenant's actor, looked up (or created) once per replica, in a thread: the
-        lookups are blocking requests to the GCS, one per actor the tenant actor is handed
-        (40 ms for the first webhook here), and would stall every other webhook meanwhile."""
+        lookups are blocking requests to the GCS, one per actor the tenant actor is handed,
+        and would stall every other webhook of the replica meanwhile."""
         handle = self._tenants.get(tenant_id)
         if handle is None:
             handle = await asyncio.to_thread(tenant_actor, self._config, tenant_id)

@@ -4,6 +4,7 @@ itself (admin_api/listener.py): Serve runs no HTTP proxy in front of it."""
 
 from __future__ import annotations
 
+import structlog
 from fastapi import FastAPI
 from ray import serve
 
@@ -14,6 +15,8 @@ from admin_api.listener import HttpListener
 from engine.config import EngineConfig
 from engine.logs import configure
 from memory import tenants
+
+log = structlog.get_logger(__name__)
 
 
 @serve.deployment(
@@ -37,9 +40,18 @@ class Ingress:
         gateway = RayTenantGateway(config)
         self._ctx = WebhookContext(config, gateway)
         self._app = build_app(self._ctx)
-        # connected, and the tenants' actors reached once, before the first webhook
-        await gateway.warm(await tenants.active_tenants(await self._ctx.db()))
+        await gateway.warm(await self._active_tenants())
         self._listener = await HttpListener.start(self._app, http_host, http_port)
+
+    async def _active_tenants(self) -> list[str]:
+        """The tenants whose actors the replica reaches before it serves (connecting its DB
+        pool on the way). Best effort: with the database down the replica still serves
+        (`/healthz` says what is wrong) and each tenant's first webhook does this instead."""
+        try:
+            return await tenants.active_tenants(await self._ctx.db())
+        except Exception as exc:
+            log.warning("ingress_warm_failed", error=repr(exc))
+            return []
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

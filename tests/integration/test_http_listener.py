@@ -126,6 +126,21 @@ async def test_the_ingress_replica_is_unhealthy_once_its_listener_stops_serving(
         replica.check_health()
 
 
+async def test_a_replica_whose_database_is_down_warms_nothing_and_still_starts() -> None:
+    from actors.handles import RayTenantGateway
+    from admin_api.context import WebhookContext
+    from admin_api.deployment import Ingress
+    from engine.config import EngineConfig
+
+    down = EngineConfig(
+        app_database_url=f"postgresql://app@127.0.0.1:{_free_port()}/none", jwt_secret="s" * 32
+    )
+    replica_class = Ingress.func_or_class  # type: ignore[attr-defined]
+    replica = object.__new__(replica_class)
+    replica._ctx = WebhookContext(down, RayTenantGateway(down))  # the gateway goes unused
+    assert await replica._active_tenants() == []
+
+
 async def test_a_port_held_without_reuseport_is_an_error() -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

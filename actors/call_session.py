@@ -64,6 +64,7 @@ FINISH_STEP_TIMEOUT_S = 1.5
 SETTLE_AFTER_REST_S = 5.0
 TICK_S = 1.0
 CONTEXT_TIMEOUT_S = 1.0
+ROW_WAIT_S = 20.0  # as long as the call row's write is retried
 
 T = TypeVar("T")
 
@@ -112,6 +113,7 @@ class CallSession:
         self._done = asyncio.Event()
         self._stream_seen = asyncio.Event()  # Twilio connected a stream (or never will)
         self._recorded = asyncio.Event()  # the outcome is in Postgres
+        self._row_written = asyncio.Event()  # the call's row is in Postgres
         self._finishing = False
         self._prepared_at = 0.0
         self._timeline: dict[str, float] = {}  # first time each step happened, ms after begin
@@ -246,6 +248,7 @@ class CallSession:
             try:
                 await asyncio.wait_for(self._memory.start_call(setup.memory_token, call), 3.0)
                 self._turns.mark_ready()
+                self._row_written.set()
                 return
             except Exception as exc:
                 self._log.warning("call_row_failed", attempt=attempt, error=repr(exc))
@@ -511,6 +514,9 @@ class CallSession:
     async def _stream_connected(self, stream_sid: str) -> None:
         setup = self._require_setup()
         with contextlib.suppress(Exception):
+            # the stream is counted on the call's row: a stream that starts while the row is
+            # still being written (a fast caller, a busy database) waits for it
+            await asyncio.wait_for(self._row_written.wait(), ROW_WAIT_S)
             await asyncio.wait_for(
                 self._memory.stream_connected(setup.memory_token, setup.call_sid, stream_sid), 3.0
             )
@@ -607,6 +613,8 @@ class CallSession:
             greeting_ms=self._greeting_ms,
             transferred_to=end.transferred_to,
         )
+        with contextlib.suppress(TimeoutError):  # turns and outcome go on the call's row
+            await asyncio.wait_for(self._row_written.wait(), FINISH_STEP_TIMEOUT_S)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._turns.flush(), FINISH_STEP_TIMEOUT_S)
         try:

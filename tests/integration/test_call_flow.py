@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from engine.sim_realtime_script import Reply, Script
 from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
+from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -33,6 +34,10 @@ LONG_REPLY = (
 async def engine(pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str) -> AsyncIterator[Engine]:
     async with running_engine(pg_urls.app, jwt_secret, app_pool) as running:
         yield running
+
+
+class _RollBack(Exception):
+    pass
 
 
 async def _outcome(engine: Engine, tenant_id: str, call_sid: str) -> str | None:
@@ -68,6 +73,36 @@ async def test_the_callers_context_is_looked_up_while_the_model_socket_opens(
     assert timeline["model_open"] >= 500
     # the lookup did not wait for the socket: it was done well before the model opened
     assert timeline["caller_context"] < timeline["model_open"] - 300
+
+
+async def test_a_stream_that_starts_before_the_call_row_is_written_is_still_counted(
+    engine: Engine,
+) -> None:
+    tenant_id, number = await engine.new_tenant()
+    call_sid = "CA" + "5" * 32
+    script = CallScript(
+        from_number="+15550142011",
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), HangUp()),
+    )
+    with contextlib.suppress(_RollBack):
+        async with tenant_tx(engine.db, tenant_id) as conn:
+            # the same key, uncommitted: the engine's insert of the call row waits on it
+            await conn.execute(
+                "INSERT INTO calls (tenant_id, call_sid, from_number, to_number)"
+                " VALUES ($1::uuid, $2, '+15550000000', '+15550000001')",
+                tenant_id,
+                call_sid,
+            )
+            call = asyncio.create_task(engine.caller().place_call(script, call_sid=call_sid))
+            await asyncio.sleep(1.0)  # the stream has started meanwhile
+            raise _RollBack
+    result = await call
+    assert result.violations == []
+    assert await _outcome(engine, tenant_id, call_sid) == "caller_hung_up"
+    record = await calls.get_call(engine.db, tenant_id, call_sid)
+    assert record is not None
+    assert (record.streams, record.from_number) == (1, "+15550142011")
 
 
 async def test_greeting_reply_barge_in_and_ordered_transcript(engine: Engine) -> None:

@@ -113,7 +113,6 @@ class CallSession:
         self._done = asyncio.Event()
         self._stream_seen = asyncio.Event()  # Twilio connected a stream (or never will)
         self._recorded = asyncio.Event()  # the outcome is in Postgres
-        self._row_written = asyncio.Event()  # the call's row is in Postgres
         self._finishing = False
         self._prepared_at = 0.0
         self._timeline: dict[str, float] = {}  # first time each step happened, ms after begin
@@ -248,7 +247,6 @@ class CallSession:
             try:
                 await asyncio.wait_for(self._memory.start_call(setup.memory_token, call), 3.0)
                 self._turns.mark_ready()
-                self._row_written.set()
                 return
             except Exception as exc:
                 self._log.warning("call_row_failed", attempt=attempt, error=repr(exc))
@@ -516,7 +514,8 @@ class CallSession:
         with contextlib.suppress(Exception):
             # the stream is counted on the call's row: a stream that starts while the row is
             # still being written (a fast caller, a busy database) waits for it
-            await asyncio.wait_for(self._row_written.wait(), ROW_WAIT_S)
+            assert self._turns is not None
+            await asyncio.wait_for(self._turns.row_written(), ROW_WAIT_S)
             await asyncio.wait_for(
                 self._memory.stream_connected(setup.memory_token, setup.call_sid, stream_sid), 3.0
             )
@@ -614,7 +613,7 @@ class CallSession:
             transferred_to=end.transferred_to,
         )
         with contextlib.suppress(TimeoutError):  # turns and outcome go on the call's row
-            await asyncio.wait_for(self._row_written.wait(), FINISH_STEP_TIMEOUT_S)
+            await asyncio.wait_for(self._turns.row_written(), FINISH_STEP_TIMEOUT_S)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._turns.flush(), FINISH_STEP_TIMEOUT_S)
         try:

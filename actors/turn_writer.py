@@ -61,6 +61,11 @@ class TurnWriter:
         self._ready.set()
         self._wake.set()
 
+    async def row_written(self) -> None:
+        """Returns once the call's row exists (`mark_ready`): what else goes on the row waits
+        for it too."""
+        await self._ready.wait()
+
     def add(self, role: TurnRole, text: str, meta: dict[str, object] | None = None) -> Turn:
         turn = Turn(seq=self._next_seq, role=role, text=text, at=datetime.now(UTC), meta=meta or {})
         self._next_seq += 1

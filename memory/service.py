@@ -157,7 +157,7 @@ class MemoryService:
         that many keeps them)."""
         for agenda in agendas:
             await self._embed_agenda(" ".join(agenda.split()))
-        vector = self._agendas.get(" ".join(agendas[0].split())) if agendas else None
+        vector = await self._agenda_vector(agendas[0]) if agendas else None
         await asyncio.gather(
             *(
                 recall.caller_context(

@@ -24,7 +24,6 @@ log = structlog.get_logger(__name__)
     # on the head node, where the webhook port has always been (Serve's proxy ran there)
     ray_actor_options={"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}},
     num_replicas=1,
-    max_ongoing_requests=200,
 )
 @serve.ingress()
 class Ingress:

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5
-MAX_REQUESTS = 200  # handled at once before a 503, as Serve's max_ongoing_requests
+MAX_REQUESTS = 200  # handled at once before a 503 (Serve routes no request here)
 KEEP_ALIVE_S = 90  # idle keep-alive connections (Twilio and the TLS proxy reuse them)
 RETRY_AFTER_S = 1
 

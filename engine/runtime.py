@@ -114,7 +114,8 @@ class Engine:
 
     def warm_tenants(self) -> int:
         """Start the actors of all active tenants (and load their config) so that no caller
-        waits for an actor to start. Returns how many there are."""
+        waits for an actor to start; for tenants added after the engine started (an ingress
+        replica does this for those there when it starts). Returns how many there are."""
         import ray
 
         from actors import handles
@@ -209,8 +210,6 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
         dashboard_url=handles.dashboard_url() if dashboard else None,
     )
     engine.write_runtime_file()
-    tenants = engine.warm_tenants()
-    log.info(
-        "engine_started", warm_call_actors=warm, tenants=tenants, webhook_base=engine.webhook_base
-    )
+    # the tenants' actors are already up: the ingress replica reached each before it listened
+    log.info("engine_started", warm_call_actors=warm, webhook_base=engine.webhook_base)
     return engine

@@ -23,11 +23,11 @@ import ray
 from actors import handles
 from actors.ports import CallSetup
 from bench.profiling import pids_titled
-from engine import scenario
-from engine.cli import DEMO_CALLER, DEMO_NUMBER, _ensure_tenant
+from engine.cli import DEMO_CALLER, DEMO_NUMBER, scenario
+from engine.cli.runtime import start_engine
 from engine.config import TenantConfig
-from engine.runtime import start_engine
 from engine.settings import Settings
+from memory.tenants import ensure_tenant
 
 
 def uss_mb(pid: int) -> float:
@@ -56,7 +56,7 @@ def main() -> None:
         idle = [uss_mb(pid) for pid in call_actor_pids()]
         print(f"idle (warm) call actors: n={len(idle)} USS MB {[round(x, 1) for x in idle]}")
         tenant_id, token = asyncio.run(
-            _ensure_tenant(
+            ensure_tenant(
                 engine.database.app_url, name="Bench", number=DEMO_NUMBER, auth_token=None
             )
         )

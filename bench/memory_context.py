@@ -45,7 +45,7 @@ import numpy as np
 
 from actors.memory_actor import MemoryActor
 from engine.config import EngineConfig
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 from memory import recall
 from memory.db import create_pool

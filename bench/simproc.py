@@ -2,7 +2,7 @@
 
 I/O: a WebSocket server (the simulator's), a pickle file per dump, the command pipe.
 
-`BenchSimulator` is `engine.sim_realtime.RealtimeSimulator` with sessions that also keep a
+`BenchSimulator` is `engine.sim.realtime.RealtimeSimulator` with sessions that also keep a
 compact `SessionRecord`: the key and arrival time of every `input_audio_buffer.append`, the key,
 send time and response of every audio delta, `speech_started` times and responses cancelled by
 turn detection. Each delta is stamped with a tag (`bench.tags`) before it is sent, so the same
@@ -37,8 +37,8 @@ from picows.websockets import ServerConnection
 from bench import control, lag
 from bench.records import LagRecord, SessionRecord, SimDump
 from bench.tags import MAX_COUNTER, MAX_STREAM, can_stamp, frame_key, key_stream, make_key, stamp
-from engine.sim_realtime import CONTROL_PATH, RealtimeSimulator, SimSession
-from engine.sim_realtime_script import Reply, Script
+from engine.sim.realtime import CONTROL_PATH, RealtimeSimulator, SimSession
+from engine.sim.realtime_script import Reply, Script
 
 DELTA = "response.output_audio.delta"
 

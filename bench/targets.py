@@ -1,6 +1,6 @@
 """The systems a benchmark drives: the engine, the baseline relay, or anything already running.
 
-I/O: everything a start-up needs - the engine in this process (`engine.runtime.start_engine`:
+I/O: everything a start-up needs - the engine in this process (`engine.cli.runtime.start_engine`:
 Postgres, Ray, Serve, the warm pool), the baseline relay and the realtime simulator as child
 processes, tenants in Postgres, HTTP to `/metrics`.
 
@@ -161,10 +161,10 @@ def start_engine_target(
     import ray
 
     from actors import handles
-    from engine.cli import _ensure_tenant
-    from engine.runtime import start_engine
+    from engine.cli.runtime import start_engine
     from engine.settings import Settings
-    from engine.sim_openai_http import OpenAIHttpSimulatorThread
+    from engine.sim.openai_http import OpenAIHttpSimulatorThread
+    from memory.tenants import ensure_tenant
 
     data_dir = Path(tempfile.mkdtemp(prefix="neurosphere-bench-"))
     port = free_port()
@@ -220,7 +220,7 @@ def start_engine_target(
         numbers = bench_numbers(tenants)
         for i, number in enumerate(numbers):
             asyncio.run(
-                _ensure_tenant(
+                ensure_tenant(
                     engine.database.app_url,
                     name=f"Bench Agency {i}",
                     number=number,

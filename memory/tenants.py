@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -204,3 +205,29 @@ async def update_agent(
             _UPDATE_AGENT, uuid.UUID(tenant_id), agent_name, voice, greeting_new, greeting_returning
         )
     return bool(status.endswith(" 1"))
+
+
+async def ensure_tenant(
+    app_url: str, *, name: str, number: str, auth_token: str | None, **agent: object
+) -> tuple[str, str]:
+    """(tenant_id, auth token) for `number`, creating the tenant when the number is free.
+    Used by the demo and the benchmarks to provision their agency once."""
+    from memory.db import create_pool
+
+    pool = await create_pool(app_url, min_size=1, max_size=2)
+    try:
+        tenant_id = await resolve_number(pool, number)
+        if tenant_id is None:
+            new = NewTenant(
+                name=name,
+                numbers=(number,),
+                twilio_auth_token=auth_token or secrets.token_hex(16),
+                **agent,  # type: ignore[arg-type]
+            )
+            tenant_id = await create_tenant(pool, new)
+        config = await load_config(pool, tenant_id)
+        if config is None or config.twilio_auth_token is None:
+            raise ValueError(f"tenant for {number} has no Twilio auth token")
+        return tenant_id, config.twilio_auth_token
+    finally:
+        await pool.close()

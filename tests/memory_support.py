@@ -14,7 +14,7 @@ import asyncpg
 
 from actors.memory_actor import MemoryActor
 from engine.config import EngineConfig
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 from memory import tenants
 from memory.models import CallEnd, CallStart, Turn

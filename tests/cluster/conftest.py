@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime import Engine, start_engine
+from engine.cli.runtime import Engine, start_engine
 from engine.settings import Settings
 from tests.conftest import PgUrls
 

@@ -20,7 +20,7 @@ from bench.loadgen import Behaviour, LoadGenerator, TargetSpec
 from bench.records import SessionRecord, StreamRecord
 from bench.simproc import session_records
 from bench.tags import make_key
-from engine.runtime import Engine
+from engine.cli.runtime import Engine
 from memory import tenants
 
 pytestmark = pytest.mark.cluster

@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from engine.runtime import Engine
-from engine.sim_realtime import register_script
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
+from engine.cli.runtime import Engine
+from engine.sim.realtime import register_script
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
 
 pytestmark = pytest.mark.cluster

@@ -12,7 +12,7 @@ import time
 import httpx
 import psutil
 
-from engine.runtime import Engine
+from engine.cli.runtime import Engine
 
 RECOVERY_S = 60.0
 

@@ -14,7 +14,7 @@ import pytest
 import ray
 
 from actors import handles
-from engine.runtime import Engine
+from engine.cli.runtime import Engine
 from memory import caller_memory
 from memory.db import tenant_tx
 from tests.conftest import PgUrls

@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from actors.handles import NAMESPACE, NamedActors
-from engine.runtime import Engine
+from engine.cli.runtime import Engine
 
 
 @ray.remote(num_cpus=0)

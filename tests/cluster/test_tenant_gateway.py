@@ -10,7 +10,7 @@ import pytest
 import ray
 
 from actors.handles import NAMESPACE, RayTenantGateway
-from engine.runtime import Engine
+from engine.cli.runtime import Engine
 from memory import tenants
 
 

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import CallScript, HangUp, Speak, WaitForAgent
+from engine.sim.openai_http import OpenAIHttpSimulator
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import CallScript, HangUp, Speak, WaitForAgent
 from memory import caller_memory, calls
 from tests.conftest import PgUrls
 from tests.faults.tcp_proxy import TcpProxy, pg_proxy, via_proxy

@@ -34,7 +34,7 @@ from admin_api.context import WebhookContext
 from admin_api.passwords import Passwords
 from admin_api.state import AdminState
 from engine.config import EngineConfig
-from engine.sim_twilio_rest import TwilioRestFake
+from engine.sim.twilio_rest import TwilioRestFake
 from memory import admin_tenants, users
 from memory.admin_tenants import TenantSpec
 from memory.audit import SYSTEM

@@ -25,10 +25,10 @@ from actors.ports import CallControl, CallReport, CallSetup
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
-from engine.sim_openai_http import OpenAIHttpSimulator
-from engine.sim_realtime import RealtimeSimulator
-from engine.sim_twilio_caller import CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
-from engine.sim_twilio_rest import TwilioRestFake
+from engine.sim.openai_http import OpenAIHttpSimulator
+from engine.sim.realtime import RealtimeSimulator
+from engine.sim.twilio_caller import CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
+from engine.sim.twilio_rest import TwilioRestFake
 from memory import tenants
 from tests.integration.local_gateway import LocalGateway
 

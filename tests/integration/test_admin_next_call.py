@@ -14,8 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
-from engine.sim_realtime import SimSession
-from engine.sim_twilio_caller import CallResult, CallScript, HangUp, WaitForAgent
+from engine.sim.realtime import SimSession
+from engine.sim.twilio_caller import CallResult, CallScript, HangUp, WaitForAgent
 from memory import calls, users
 from memory.audit import SYSTEM
 from memory.users import NewUser

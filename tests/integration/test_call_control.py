@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_realtime import SimSession
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import (
+from engine.sim.realtime import SimSession
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import (
     CallResult,
     CallScript,
     Dtmf,

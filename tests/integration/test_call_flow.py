@@ -17,8 +17,8 @@ from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
 from memory.db import tenant_tx
 from tests.conftest import PgUrls

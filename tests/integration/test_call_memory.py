@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import CallScript, HangUp, WaitForAgent
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import CallScript, HangUp, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine

@@ -13,8 +13,8 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import AUTH_TOKEN, Engine, one_turn, running_engine

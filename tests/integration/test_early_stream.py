@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from actors.call_actor import PREPARE_WAIT_S
-from engine.sim_realtime_script import Reply, Script
+from engine.sim.realtime_script import Reply, Script
 from memory import calls
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory.embeddings import (
     EmbeddingConfigError,
     LocalEmbedder,

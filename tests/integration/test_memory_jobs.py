@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import caller_memory, jobs
 from memory.db import tenant_tx
 from memory.models import CallEnd, CallStart

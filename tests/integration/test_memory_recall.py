@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import WARM_CONNECTIONS, MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import caller_memory, knowledge
 from prompts.context import pack_context
 from prompts.greeting import choose_greeting

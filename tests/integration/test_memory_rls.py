@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory.db import create_pool, tenant_tx
 from memory.embedded import APP_ROLE
 from tests.conftest import PgUrls

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory.extraction import POST_CALL_SCHEMA, POST_CALL_SCHEMA_NAME
 from memory.llm import LlmError, OpenAIJsonLlm
 
@@ -148,7 +148,7 @@ async def test_queued_failures_map_to_retryable_errors(
 def test_the_simulator_runs_in_a_thread_for_the_driver() -> None:
     from openai import OpenAI
 
-    from engine.sim_openai_http import OpenAIHttpSimulatorThread
+    from engine.sim.openai_http import OpenAIHttpSimulatorThread
 
     thread = OpenAIHttpSimulatorThread(api_keys={KEY})
     base_url = thread.start()

@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from actors.memory_actor import MemoryActor
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.tokens import ADMIN_AUDIENCE, ISSUER, MEMORY_AUDIENCE, TokenError
 from tests.conftest import PgUrls
 from tests.memory_support import SIM_KEY, count, memory_config, new_tenant, phone, script, token

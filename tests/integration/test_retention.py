@@ -21,7 +21,7 @@ from actors.memory_actor import MemoryActor
 from admin_api.recording_files import RecordingFiles
 from admin_api.recording_store import RecordingStore
 from engine import cli
-from engine.sim_openai_http import OpenAIHttpSimulator
+from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import audit, caller_memory, profiles, retention
 from memory.db import create_pool, tenant_tx
 from memory.records import CallFacts, MemoryWrite

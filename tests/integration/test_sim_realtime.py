@@ -24,14 +24,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
 from engine.audio import b64, frames, silence, speech_like, speech_ms_for_text
-from engine.sim_realtime import (
+from engine.sim.realtime import (
     RealtimeSimulator,
     Reply,
     Script,
     register_script,
     run_standalone,
 )
-from engine.sim_realtime_script import FALLBACK_REPLY
+from engine.sim.realtime_script import FALLBACK_REPLY
 
 PHONE = "+15551230001"
 GREETING = "Hello, thanks for calling Acme Insurance. How can I help?"

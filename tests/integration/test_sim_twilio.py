@@ -27,7 +27,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from engine.audio import b64, silence, speech_like
-from engine.sim_twilio_caller import (
+from engine.sim.twilio_caller import (
     BargeIn,
     CallResult,
     CallScript,
@@ -40,8 +40,8 @@ from engine.sim_twilio_caller import (
     TwilioCaller,
     WaitForAgent,
 )
-from engine.sim_twilio_media import SILENCE_PAYLOAD, utterance_payloads
-from engine.sim_twilio_rest import TwilioRestFake
+from engine.sim.twilio_media import SILENCE_PAYLOAD, utterance_payloads
+from engine.sim.twilio_rest import TwilioRestFake
 
 TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT = "AC" + "1" * 32

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
-from engine.sim_openai_rules import strict_schema_problem
+from engine.sim.openai_rules import strict_schema_problem
 from memory.extraction import (
     EXTRACTION_SCHEMA,
     POST_CALL_SCHEMA,

@@ -10,7 +10,7 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sim_openai_rules import (
+from engine.sim.openai_rules import (
     analyse,
     answer,
     extract,

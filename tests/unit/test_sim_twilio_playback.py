@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.audio import FRAME_BYTES, speech_like
-from engine.sim_twilio_media import (
+from engine.sim.twilio_media import (
     SILENCE_PAYLOAD,
     BargeIn,
     Dtmf,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.audio import BYTES_PER_MS, mean_abs_level, silence, speech_like, ulaw_decode
-from engine.sim_realtime_script import render_reply_audio, transcode_ulaw
-from engine.sim_vad import (
+from engine.sim.realtime_script import render_reply_audio, transcode_ulaw
+from engine.sim.vad import (
     ALAW_DECODE_TABLE,
     LEVEL_FUNCTIONS,
     EnergyVad,
@@ -39,8 +39,9 @@ def test_silence_gives_no_events() -> None:
 
 def test_one_utterance_gives_start_with_padding_and_stop_after_silence() -> None:
     vad = EnergyVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)
-    events = feed_in_chunks(vad, timeline(("silence", 1000), ("speech", 1500), ("silence", 1000)),
-                            160)
+    events = feed_in_chunks(
+        vad, timeline(("silence", 1000), ("speech", 1500), ("silence", 1000)), 160
+    )
     assert [type(e) for e in events] == [SpeechStarted, SpeechStopped]
     start, stop = events
     assert isinstance(start, SpeechStarted)
@@ -52,8 +53,9 @@ def test_one_utterance_gives_start_with_padding_and_stop_after_silence() -> None
 
 
 def test_events_do_not_depend_on_chunking() -> None:
-    audio = timeline(("silence", 400), ("speech", 900), ("silence", 700), ("speech", 600),
-                     ("silence", 800))
+    audio = timeline(
+        ("silence", 400), ("speech", 900), ("silence", 700), ("speech", 600), ("silence", 800)
+    )
     reference = feed_in_chunks(EnergyVad(silence_duration_ms=400), audio, 160)
     assert len(reference) == 4
     for chunk in (7, 333, 800, 4000, len(audio)):
@@ -100,8 +102,11 @@ def test_discontiguous_chunk_drops_the_partial_window() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"threshold": 1.5}, "threshold"), ({"silence_duration_ms": -1}, ">= 0"),
-     ({"audio_format": "audio/opus"}, "unsupported")],
+    [
+        ({"threshold": 1.5}, "threshold"),
+        ({"silence_duration_ms": -1}, ">= 0"),
+        ({"audio_format": "audio/opus"}, "unsupported"),
+    ],
 )
 def test_invalid_parameters_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -74,7 +74,7 @@ class SimulatorThread:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        from engine.sim_realtime import RealtimeSimulator
+        from engine.sim.realtime import RealtimeSimulator
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -171,7 +171,7 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     if settings.openai_api_key is None:
         simulator = SimulatorThread()
         base_url = simulator.start()
-        from engine.sim_openai_http import OpenAIHttpSimulatorThread
+        from engine.sim.openai_http import OpenAIHttpSimulatorThread
 
         llm_key = "offline-simulator"
         llm_simulator = OpenAIHttpSimulatorThread(api_keys={llm_key})

@@ -5,7 +5,7 @@ framing, so a benchmark's simulator takes less of the CPU it shares with the eng
 `ws://HOST:PORT/v1/realtime?model=...` speaks the GA Realtime protocol to the official `openai`
 SDK (set `OPENAI_BASE_URL` to `base_url`); `ws://HOST:PORT/control` takes one JSON script
 registration from another process. Everything pure (scripts, session-config rules, reply
-audio) is in `engine.sim_realtime_script`; the energy VAD is `engine.sim_vad`.
+audio) is in `engine.sim.realtime_script`; the energy VAD is `engine.sim.vad`.
 
 Each `SimSession` owns one connection: its effective session config, the conversation items,
 the input-audio clock and VAD, and at most one response task. The response task streams events
@@ -48,7 +48,7 @@ from picows.websockets import (
 )
 from picows.websockets.exceptions import ConnectionClosed
 
-from engine.sim_realtime_script import (
+from engine.sim.realtime_script import (
     FALLBACK_REPLY,
     INAUDIBLE,
     SEMANTIC_SILENCE_MS,
@@ -64,7 +64,7 @@ from engine.sim_realtime_script import (
     script_to_json,
     speech_for,
 )
-from engine.sim_vad import BYTES_PER_MS, EnergyVad, SpeechStarted
+from engine.sim.vad import BYTES_PER_MS, EnergyVad, SpeechStarted
 
 __all__ = [
     "RealtimeSimulator",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from engine.sim_realtime_script import Reply, Script
-from engine.sim_twilio_caller import (
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import (
     CallResult,
     CallScript,
     HangUp,
@@ -54,7 +54,7 @@ async def register_lines(
     realtime_base_url: str, from_number: str, lines: tuple[str, ...], replies: tuple[str, ...]
 ) -> None:
     """Tell the offline simulator what this caller says and how the model answers."""
-    from engine.sim_realtime import register_script
+    from engine.sim.realtime import register_script
 
     script = Script(transcripts=lines, replies=tuple(Reply(text=r) for r in replies))
     await register_script(realtime_base_url, from_number, script)

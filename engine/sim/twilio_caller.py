@@ -3,7 +3,7 @@
 I/O: HTTP POSTs (aiohttp, one client session per call) to the engine's webhooks, all signed
 with `X-Twilio-Signature` over the public URL: `/twilio/voice`, the `<Connect action>`, any
 `<Redirect>`, stream and recording status callbacks, and the final `/twilio/status`. The media
-WebSocket is `engine.sim_twilio_media.MediaStream`. When a `TwilioRestFake` is given, the call
+WebSocket is `engine.sim.twilio_media.MediaStream`. When a `TwilioRestFake` is given, the call
 registers itself there so REST updates (hang-up, new TwiML) reach the live call.
 
 Pure parts: `parse_twiml` (xml.etree) and the `CallResult` record. Webhook requests go to
@@ -31,7 +31,7 @@ import structlog
 from twilio.request_validator import RequestValidator
 
 from engine.audio import BYTES_PER_MS
-from engine.sim_twilio_media import (
+from engine.sim.twilio_media import (
     BargeIn,
     CallScript,
     Dtmf,
@@ -49,7 +49,7 @@ from engine.sim_twilio_media import (
     WaitForAgent,
     utterance_payloads,
 )
-from engine.sim_twilio_rest import TwilioRestFake
+from engine.sim.twilio_rest import TwilioRestFake
 
 __all__ = [
     "BargeIn",

@@ -18,7 +18,6 @@ import contextlib
 import getpass
 import json
 import re
-import secrets
 import signal
 import sys
 import threading
@@ -52,40 +51,13 @@ def _settings() -> Settings:
 
 async def _app_pool_url(settings: Settings) -> tuple[str, object]:
     """The app-role URL of the database (starting or attaching to the embedded one)."""
-    from engine.runtime import prepare_database
+    from engine.cli.runtime import prepare_database
 
     database = await prepare_database(settings)
     return database.app_url, database.server
 
 
 # --- tenants -----------------------------------------------------------------------------------
-
-
-async def _ensure_tenant(
-    app_url: str, *, name: str, number: str, auth_token: str | None, **agent: object
-) -> tuple[str, str]:
-    """(tenant_id, auth token) for `number`, creating the tenant when the number is free."""
-    from memory import tenants
-    from memory.db import create_pool
-
-    pool = await create_pool(app_url, min_size=1, max_size=2)
-    try:
-        tenant_id = await tenants.resolve_number(pool, number)
-        if tenant_id is None:
-            token = auth_token or secrets.token_hex(16)
-            new = tenants.NewTenant(
-                name=name,
-                numbers=(number,),
-                twilio_auth_token=token,
-                **agent,  # type: ignore[arg-type]
-            )
-            tenant_id = await tenants.create_tenant(pool, new)
-        config = await tenants.load_config(pool, tenant_id)
-        if config is None or config.twilio_auth_token is None:
-            raise SystemExit(f"tenant for {number} has no Twilio auth token")
-        return tenant_id, config.twilio_auth_token
-    finally:
-        await pool.close()
 
 
 def cmd_tenant_add(args: argparse.Namespace) -> int:
@@ -132,7 +104,7 @@ def cmd_tenant_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.runtime import start_engine
+    from engine.cli.runtime import start_engine
 
     settings = _settings()
     if settings.openai_api_key is None:
@@ -159,8 +131,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine import scenario
-    from engine.runtime import start_engine
+    from engine.cli import scenario
+    from engine.cli.runtime import start_engine
+    from memory import tenants
 
     settings = _settings()
     began = time.monotonic()
@@ -171,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     try:
         tenant_id, token = asyncio.run(
-            _ensure_tenant(
+            tenants.ensure_tenant(
                 engine.database.app_url,
                 name="Demo Insurance Agency",
                 number=DEMO_NUMBER,
@@ -212,7 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from engine import scenario
+    from engine.cli import scenario
 
     settings = _settings()
     runtime_file = settings.data_dir / "runtime.json"
@@ -366,7 +339,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_realtime(args: argparse.Namespace) -> int:
-    from engine.sim_realtime import run_standalone
+    from engine.sim.realtime import run_standalone
 
     _settings()
     with contextlib.suppress(KeyboardInterrupt):

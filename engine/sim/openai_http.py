@@ -4,7 +4,7 @@ I/O lives here: an `aiohttp.web` server on 127.0.0.1 (port 0 by default). Point 
 `openai` SDK at `base_url` (`http://127.0.0.1:PORT/v1`) and it works unchanged:
 - `POST /v1/chat/completions`: answers with JSON that validates against the request's
   `response_format.json_schema.schema` (strict schemas are checked the way OpenAI checks them),
-  produced deterministically from the conversation by `engine.sim_openai_rules`; without a
+  produced deterministically from the conversation by `engine.sim.openai_rules`; without a
   schema, `json_object` gets the same analysis as an object and plain requests a summary.
 - `POST /v1/embeddings`: deterministic hashed bag-of-words vectors, `dimensions` honoured,
   `encoding_format` float or base64 (the SDK's default).
@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from engine.sim_openai_rules import (
+from engine.sim.openai_rules import (
     analyse,
     answer,
     hash_embedding,
@@ -414,7 +414,7 @@ async def _serve(host: str, port: int, api_key: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m engine.sim_openai_http --port 8766 [--api-key KEY]`."""
+    """`python -m engine.sim.openai_http --port 8766 [--api-key KEY]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)

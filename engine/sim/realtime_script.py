@@ -1,6 +1,6 @@
 """Pure parts of the OpenAI Realtime simulator: scripts, protocol rules, reply audio.
 
-No I/O. `engine.sim_realtime` (the WebSocket server) uses these to decide what a simulated
+No I/O. `engine.sim.realtime` (the WebSocket server) uses these to decide what a simulated
 session hears and says:
 
 - `Script` / `Reply`: what the caller "said" (transcripts, in order) and what the model answers.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audio import b64, speech_like, ulaw_decode
-from engine.sim_vad import AUDIO_FORMATS, BYTES_PER_MS
+from engine.sim.vad import AUDIO_FORMATS, BYTES_PER_MS
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 TURN_DETECTION_TYPES = ("server_vad", "semantic_vad")

@@ -50,7 +50,7 @@ def test_every_ramp_step_is_on_the_axis_even_one_with_no_audio_measured() -> Non
 def test_legends_stand_beside_the_axes_not_on_the_data() -> None:
     fig, _ = report.ramp_latency_figure(_ramp())
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         legend = ax.get_legend()
         assert legend is not None

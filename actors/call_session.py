@@ -52,7 +52,7 @@ from engine.histogram import Histogram
 from engine.redact import redact
 from engine.session_prompt import EMPTY_CONTEXT, session_prompt
 from engine.tools import FILLER_AFTER_S, tool_specs
-from memory.models import CallEnd, CallStart, Turn
+from memory.call_records import CallEnd, CallStart, Turn
 from prompts import call_lines
 from prompts.context import CallerContext
 from prompts.instructions import greeting_request, resume_request

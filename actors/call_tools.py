@@ -21,7 +21,7 @@ from actors.ports import MemoryClient
 from engine.call_events import CloseKind, ToolResult
 from engine.config import TenantConfig
 from engine.tools import ToolArgumentError, ToolSpec, parse_arguments, tool_output
-from memory.models import NewMessage
+from memory.call_records import NewMessage
 from prompts import call_lines
 
 log = structlog.get_logger(__name__)

@@ -21,11 +21,11 @@ import structlog
 
 from actors.ports import CallReport, CallSetup
 from engine.config import EngineConfig, TenantConfig
-from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
+from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
 
 if TYPE_CHECKING:
     from actors.tenant_actor import Admission, AdmitRequest
-    from memory.records import JobStatus, JsonInput, SearchHit
+    from memory.caller_records import JobStatus, JsonInput, SearchHit
     from prompts.context import CallerContext
 
 log = structlog.get_logger(__name__)

@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 
     from engine.tokens import KeyRing
     from memory import retention
-    from memory.models import CallEnd, CallRecord, CallStart, NewMessage, Turn
-    from memory.records import JobStatus, JsonInput, SearchHit
+    from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
+    from memory.caller_records import JobStatus, JsonInput, SearchHit
     from memory.service import MemoryService
     from prompts.context import CallerContext
 

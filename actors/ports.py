@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.config import TenantConfig
-from memory.models import CallEnd, CallStart, NewMessage, Turn
-from memory.records import JsonInput
+from memory.call_records import CallEnd, CallStart, NewMessage, Turn
+from memory.caller_records import JsonInput
 from prompts.context import CallerContext
 
 # What the agent's calls are about, for picking the caller's memories before the greeting.

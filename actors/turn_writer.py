@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import structlog
 
 from actors.ports import MemoryClient
-from memory.models import Turn, TurnRole
+from memory.call_records import Turn, TurnRole
 
 log = structlog.get_logger(__name__)
 

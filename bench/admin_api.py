@@ -100,14 +100,14 @@ def _serve(app_url: str, jwt_secret: str, recordings: str, port: int) -> None:
 
 async def _seed(superuser_url: str, app_url: str, calls: int, logins: int) -> tuple[str, list[str]]:
     from admin_api.passwords import Passwords
-    from memory import admin_tenants, users
-    from memory.admin_tenants import TenantSpec
+    from memory import tenant_admin, users
     from memory.audit import SYSTEM
     from memory.db import create_pool
+    from memory.tenant_admin import TenantSpec
 
     pool = await create_pool(app_url, min_size=1, max_size=2)
     try:
-        tenant = await admin_tenants.create_tenant(
+        tenant = await tenant_admin.create_tenant(
             pool,
             TenantSpec("Bench Agency", "America/New_York", 50, {}, ("+15550199999",)),
             SYSTEM,

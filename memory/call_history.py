@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 
 from memory import recordings
+from memory.call_records import CallRecord, Turn
 from memory.calls import call_record
 from memory.db import tenant_tx
-from memory.models import CallRecord, Turn
 from memory.recordings import Recording
 
 _LIST = """

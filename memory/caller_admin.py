@@ -20,8 +20,8 @@ import asyncpg
 
 from memory import audit
 from memory.audit import Actor
+from memory.caller_records import JsonValue, StoredMemory
 from memory.db import tenant_tx
-from memory.records import JsonValue, StoredMemory
 
 _PROFILES = """
 SELECT caller_number, preferred_name, first_call_at, last_call_at, total_calls, preferences,

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory
 from memory.db import Conn, tenant_tx
 from memory.embeddings import vector_literal
-from memory.records import MemoryVersion, MemoryWrite, StoredMemory
 
 _UPSERT = """
 INSERT INTO memories AS m (tenant_id, caller_number, type, key, value, content, embedding,

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from memory.call_records import CallEnd, CallRecord, CallStart, Turn
 from memory.db import tenant_tx
-from memory.models import CallEnd, CallRecord, CallStart, Turn
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 

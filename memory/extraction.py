@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from memory.models import Turn
-from memory.records import MemoryWrite
+from memory.call_records import Turn
+from memory.caller_records import MemoryWrite
 from prompts.personality import PERSONALITY_TRAITS
 
 SENTIMENTS = ("positive", "neutral", "negative", "mixed")

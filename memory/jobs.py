@@ -15,8 +15,8 @@ import uuid
 
 import asyncpg
 
+from memory.caller_records import JobClaim, JobStatus
 from memory.db import ACQUIRE_TIMEOUT_S, Conn, tenant_tx
-from memory.records import JobClaim, JobStatus
 
 _ENQUEUE = """
 INSERT INTO post_call_jobs (tenant_id, call_sid, caller_number, queue) VALUES ($1, $2, $3, $4)

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from memory.caller_records import KNOWLEDGE_KINDS, KnowledgeEntry
 from memory.db import tenant_tx
 from memory.embeddings import vector_literal
-from memory.records import KNOWLEDGE_KINDS, KnowledgeEntry
 
 _UPSERT = """
 INSERT INTO knowledge_entries (tenant_id, kind, title, body, embedding)

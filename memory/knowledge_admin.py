@@ -14,8 +14,8 @@ import asyncpg
 
 from memory import audit
 from memory.audit import Actor
+from memory.caller_records import KnowledgeEntry
 from memory.db import tenant_tx
-from memory.records import KnowledgeEntry
 
 _LIST = """
 SELECT entry_id, kind, title, body, updated_at FROM knowledge_entries

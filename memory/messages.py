@@ -11,8 +11,8 @@ from datetime import datetime
 
 import asyncpg
 
+from memory.call_records import NewMessage
 from memory.db import tenant_tx
-from memory.models import NewMessage
 
 _INSERT = """
 INSERT INTO messages (tenant_id, message_id, call_sid, caller_number, caller_name, reason,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from memory.records import PersonalityRollup
+from memory.caller_records import PersonalityRollup
 from prompts.personality import PERSONALITY_TRAITS
 
 STATE_TRAITS = ("frustration", "satisfaction", "urgency")

@@ -15,10 +15,10 @@ from datetime import datetime
 
 import asyncpg
 
+from memory.caller_records import CallFacts, PersonalityRollup
 from memory.db import Conn, tenant_tx
 from memory.embeddings import vector_literal
 from memory.personality import TREND_CALLS, rollup
-from memory.records import CallFacts, PersonalityRollup
 
 _CALL_FACTS = """
 SELECT call_sid, started_at, duration_ms, ended_at IS NOT NULL AS ended FROM calls

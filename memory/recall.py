@@ -21,9 +21,9 @@ from collections.abc import Mapping
 
 import asyncpg
 
+from memory.caller_records import SearchHit
 from memory.db import Conn, tenant_tx
 from memory.personality import context_scores
-from memory.records import SearchHit
 from prompts.context import CallerContext, CallerProfile, CallSummary, KnowledgeItem, MemoryItem
 
 CONTEXT_TIMEOUT_S = 2.0

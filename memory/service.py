@@ -27,6 +27,16 @@ import asyncpg
 import structlog
 
 from memory import caller_memory, calls, jobs, knowledge, profiles, recall
+from memory.call_records import Turn
+from memory.caller_records import (
+    CallFacts,
+    JobClaim,
+    JobStatus,
+    JsonInput,
+    JsonValue,
+    MemoryWrite,
+    SearchHit,
+)
 from memory.db import tenant_tx
 from memory.embeddings import Embedder, EmbeddingError, check_dimensions, vector_literal
 from memory.extraction import (
@@ -44,16 +54,6 @@ from memory.extraction import (
     turns_digest,
 )
 from memory.llm import JsonLlm
-from memory.models import Turn
-from memory.records import (
-    CallFacts,
-    JobClaim,
-    JobStatus,
-    JsonInput,
-    JsonValue,
-    MemoryWrite,
-    SearchHit,
-)
 from prompts.context import CallerContext
 
 log = structlog.get_logger(__name__)

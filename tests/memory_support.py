@@ -17,8 +17,8 @@ from engine.config import EngineConfig
 from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 from memory import tenants
-from memory.models import CallEnd, CallStart, Turn
-from memory.records import JobStatus
+from memory.call_records import CallEnd, CallStart, Turn
+from memory.caller_records import JobStatus
 
 SIM_KEY = "sk-sim-memory-tests"
 

@@ -12,7 +12,7 @@ from admin_api.auth import PlatformAdmin, TenantEditor
 from admin_api.schemas.audit import AuditEntryPublic
 from admin_api.schemas.common import ERRORS, Limit, Page
 from admin_api.webhooks import Ctx
-from memory import admin_tenants, audit
+from memory import audit, tenant_admin
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
 
 router = APIRouter(responses=ERRORS, tags=["audit"])
@@ -87,6 +87,6 @@ async def any_tenant_audit(
     limit: Limit = 50,
     cursor: AuditCursor | None = None,
 ) -> Page[AuditEntryPublic]:
-    if await admin_tenants.get_tenant(await ctx.db(), str(tenant_id)) is None:
+    if await tenant_admin.get_tenant(await ctx.db(), str(tenant_id)) is None:
         raise HTTPException(404, "no such tenant")
     return await _page(ctx, str(tenant_id), action, limit, cursor)

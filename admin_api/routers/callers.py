@@ -33,7 +33,7 @@ from admin_api.schemas.common import ERRORS, CallerNumber, Cursor, Limit, Page
 from admin_api.webhooks import Ctx
 from memory import caller_admin, caller_memory, forget
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
-from memory.records import StoredMemory
+from memory.caller_records import StoredMemory
 
 log = structlog.get_logger(__name__)
 

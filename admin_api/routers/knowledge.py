@@ -20,8 +20,8 @@ from admin_api.schemas.knowledge import (
 )
 from admin_api.webhooks import Ctx
 from memory import knowledge_admin
+from memory.caller_records import KnowledgeEntry
 from memory.knowledge_admin import TitleTaken
-from memory.records import KnowledgeEntry
 
 router = APIRouter(responses=ERRORS, prefix="/knowledge", tags=["knowledge"])
 

@@ -25,9 +25,9 @@ from admin_api.schemas.tenants import (
     TenantUpdate,
 )
 from admin_api.webhooks import Ctx
-from memory import admin_tenants
+from memory import tenant_admin
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
-from memory.admin_tenants import TenantDetail, TenantSpec, TenantStatus
+from memory.tenant_admin import TenantDetail, TenantSpec, TenantStatus
 from memory.tenants import NumberTaken
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,7 @@ async def create_tenant(body: TenantCreate, principal: PlatformAdmin, ctx: Ctx) 
         twilio_auth_token=body.twilio_auth_token,
     )
     try:
-        detail = await admin_tenants.create_tenant(await ctx.db(), spec, principal.actor)
+        detail = await tenant_admin.create_tenant(await ctx.db(), spec, principal.actor)
     except NumberTaken:
         raise HTTPException(409, "a phone number is already assigned to a tenant") from None
     await apply_to_calls(ctx, detail.tenant_id)
@@ -94,7 +94,7 @@ async def list_tenants(
             after = str(uuid.UUID(decode_cursor(cursor)[1]))
         except (BadCursor, ValueError):
             raise HTTPException(400, "malformed cursor") from None
-    rows = await admin_tenants.list_tenants(
+    rows = await tenant_admin.list_tenants(
         await ctx.db(), after=after, limit=limit + 1, status=status
     )
     items = [
@@ -116,7 +116,7 @@ async def list_tenants(
 
 @router.get("/{tenant_id}", response_model=TenantPublic)
 async def get_tenant(tenant_id: uuid.UUID, principal: PlatformAdmin, ctx: Ctx) -> TenantPublic:
-    detail = await admin_tenants.get_tenant(await ctx.db(), str(tenant_id))
+    detail = await tenant_admin.get_tenant(await ctx.db(), str(tenant_id))
     if detail is None:
         raise HTTPException(404, "no such tenant")
     return tenant_public(detail)
@@ -126,7 +126,7 @@ async def _change(
     ctx: Ctx, tenant_id: str, principal: PlatformAdmin, change: Any, action: str
 ) -> TenantPublic:
     try:
-        detail = await admin_tenants.update_tenant(
+        detail = await tenant_admin.update_tenant(
             await ctx.db(), tenant_id, principal.actor, change, action=action
         )
     except NumberTaken:

@@ -20,7 +20,7 @@ from admin_api.schemas.common import ERRORS
 from admin_api.schemas.users import UserCreate, UserPublic, UserUpdate
 from admin_api.state import AdminState
 from admin_api.webhooks import Ctx
-from memory import admin_tenants, users
+from memory import tenant_admin, users
 from memory.audit import Actor
 from memory.users import AdminUser, EmailTaken, NewUser
 
@@ -130,7 +130,7 @@ async def update_user(
 
 
 async def _tenant_exists(ctx: Ctx, tenant_id: uuid.UUID) -> str:
-    if await admin_tenants.get_tenant(await ctx.db(), str(tenant_id)) is None:
+    if await tenant_admin.get_tenant(await ctx.db(), str(tenant_id)) is None:
         raise HTTPException(404, "no such tenant")
     return str(tenant_id)
 

@@ -21,8 +21,8 @@ from engine.sim.twilio_caller import (
     WaitForAgent,
 )
 from memory import calls
+from memory.call_records import CallRecord, Turn
 from memory.db import create_pool
-from memory.models import CallRecord, Turn
 
 DEMO_LINES = (
     "Hi, I was in a small accident yesterday and I'd like to start a claim.",

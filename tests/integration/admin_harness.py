@@ -35,9 +35,9 @@ from admin_api.passwords import Passwords
 from admin_api.state import AdminState
 from engine.config import EngineConfig
 from engine.sim.twilio_rest import TwilioRestFake
-from memory import admin_tenants, users
-from memory.admin_tenants import TenantSpec
+from memory import tenant_admin, users
 from memory.audit import SYSTEM
+from memory.tenant_admin import TenantSpec
 from memory.users import AdminUser, NewUser, Role
 from tests.integration.local_gateway import LocalGateway
 
@@ -147,7 +147,7 @@ class AdminHarness:
 
     async def tenant(self, **spec: Any) -> Tenant:
         number = new_number()
-        detail = await admin_tenants.create_tenant(
+        detail = await tenant_admin.create_tenant(
             self.pool,
             TenantSpec(
                 name=spec.pop("name", "Admin Test Agency"),

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from memory import caller_memory, calls, messages, profiles, tenants
+from memory.call_records import CallEnd, CallStart, NewMessage, Turn
+from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import tenant_tx
-from memory.models import CallEnd, CallStart, NewMessage, Turn
-from memory.records import CallFacts, MemoryWrite
 from prompts.persona import PRESETS, slider_instruction
 from tests.integration.admin_harness import (
     API,

@@ -9,11 +9,11 @@ import uuid
 import asyncpg
 import pytest
 
-from memory import admin_tenants, audit, users
+from memory import audit, tenant_admin, users
 from memory.admin_db import platform_tx
-from memory.admin_tenants import TenantSpec
 from memory.audit import SYSTEM
 from memory.db import tenant_tx
+from memory.tenant_admin import TenantSpec
 from memory.users import NewUser
 
 HASH = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -22,7 +22,7 @@ HASH = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 async def _tenant(pool: asyncpg.Pool) -> str:
     number = "+1555" + str(uuid.uuid4().int)[:7]
     spec = TenantSpec("RLS Agency", "America/New_York", 3, {}, (number,), None, "secret-token-xyz")
-    return (await admin_tenants.create_tenant(pool, spec, SYSTEM)).tenant_id
+    return (await tenant_admin.create_tenant(pool, spec, SYSTEM)).tenant_id
 
 
 def _email() -> str:

@@ -32,10 +32,10 @@ from admin_api.context import WebhookContext
 from bench.admin_api import NullGateway
 from engine.config import EngineConfig
 from engine.tokens import KeyRing
-from memory import admin_tenants, users
-from memory.admin_tenants import TenantSpec
+from memory import tenant_admin, users
 from memory.audit import SYSTEM
 from memory.db import create_pool
+from memory.tenant_admin import TenantSpec
 from memory.users import AdminUser, NewUser
 from tests.conftest import PgUrls
 from tests.integration.admin_harness import PASSWORD, new_email, new_number
@@ -57,7 +57,7 @@ async def _seed(app_url: str, ring: KeyRing) -> tuple[str, str]:
     pool = await create_pool(app_url, min_size=1, max_size=2)
     try:
         password = await Passwords().hash(PASSWORD)
-        tenant = await admin_tenants.create_tenant(
+        tenant = await tenant_admin.create_tenant(
             pool, TenantSpec("Fuzzed Agency", "America/New_York", 5, {}, (new_number(),)), SYSTEM
         )
 

@@ -25,8 +25,8 @@ from engine.sim.twilio_caller import (
     WaitForAgent,
 )
 from memory import calls, messages, tenants
+from memory.call_records import CallRecord, NewMessage
 from memory.db import tenant_tx
-from memory.models import CallRecord, NewMessage
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
 

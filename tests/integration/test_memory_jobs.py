@@ -14,8 +14,8 @@ import pytest
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import caller_memory, jobs
+from memory.call_records import CallEnd, CallStart
 from memory.db import tenant_tx
-from memory.models import CallEnd, CallStart
 from tests.conftest import PgUrls
 from tests.memory_support import (
     SIM_KEY,

@@ -23,8 +23,8 @@ from admin_api.recording_store import RecordingStore
 from engine import cli
 from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import audit, caller_memory, profiles, retention
+from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import create_pool, tenant_tx
-from memory.records import CallFacts, MemoryWrite
 from memory.retention import PurgeCounts
 from tests.conftest import PgUrls
 from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, sid

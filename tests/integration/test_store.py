@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from memory import calls, tenants
+from memory.call_records import CallEnd, CallStart, Turn
 from memory.db import tenant_tx
 from memory.embedded import APP_ROLE
-from memory.models import CallEnd, CallStart, Turn
 from tests.conftest import PgUrls
 
 

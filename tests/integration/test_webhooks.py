@@ -21,7 +21,7 @@ from admin_api.context import WebhookContext
 from admin_api.forms import MAX_FORM_BYTES
 from engine.config import EngineConfig
 from memory import calls, tenants
-from memory.models import CallEnd, CallStart
+from memory.call_records import CallEnd, CallStart
 from tests.conftest import PgUrls
 from tests.integration.local_gateway import LocalGateway
 

@@ -22,8 +22,8 @@ from engine.audio import b64
 from engine.call_events import ToolResult
 from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
-from memory.models import CallEnd, CallStart, NewMessage, Turn
-from memory.records import JsonInput
+from memory.call_records import CallEnd, CallStart, NewMessage, Turn
+from memory.caller_records import JsonInput
 from prompts import call_lines
 from prompts.context import CallerContext
 

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from engine.sim.openai_rules import strict_schema_problem
+from memory.call_records import Turn
 from memory.extraction import (
     EXTRACTION_SCHEMA,
     POST_CALL_SCHEMA,
@@ -27,7 +28,6 @@ from memory.extraction import (
     turns_digest,
     vehicle_key,
 )
-from memory.models import Turn
 from prompts.personality import PERSONALITY_TRAITS
 
 AT = datetime(2025, 3, 4, 15, 30, tzinfo=UTC)

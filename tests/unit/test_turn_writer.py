@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actors.turn_writer import CONSOLIDATE_AT, CONSOLIDATE_OLDEST, KEEP_AFTER, TurnWriter
-from memory.models import Turn
+from memory.call_records import Turn
 
 
 class FlakyStore:

@@ -1,4 +1,4 @@
-"""Frozen records returned by the data layer (never asyncpg Records)."""
+"""Frozen records of calls, turns and messages from the data layer (never asyncpg Records)."""
 
 from __future__ import annotations
 

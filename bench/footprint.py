@@ -23,7 +23,8 @@ import ray
 from actors import handles
 from actors.ports import CallSetup
 from bench.profiling import pids_titled
-from engine.cli import DEMO_CALLER, DEMO_NUMBER, scenario
+from engine.cli import scenario
+from engine.cli.common import DEMO_CALLER, DEMO_NUMBER
 from engine.cli.runtime import start_engine
 from engine.config import TenantConfig
 from engine.settings import Settings

@@ -9,14 +9,23 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
+JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
+
+
+class ConfigError(ValueError):
+    """Configuration mistakes, each one line that names its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
 
 
 class Settings(BaseSettings):
@@ -47,7 +56,7 @@ class Settings(BaseSettings):
     media_bind_host: str = Field("127.0.0.1", alias="NEUROSPHERE_MEDIA_HOST")
     media_ports: str = Field("20000-20999", alias="NEUROSPHERE_MEDIA_PORTS")
     http_host: str = Field("127.0.0.1", alias="NEUROSPHERE_HTTP_HOST")
-    http_port: int = Field(8000, alias="NEUROSPHERE_HTTP_PORT")
+    http_port: int = Field(8000, ge=1, le=65535, alias="NEUROSPHERE_HTTP_PORT")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
     warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
@@ -83,30 +92,80 @@ class Settings(BaseSettings):
             raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("media_ports")
+    @classmethod
+    def _media_ports_shape(cls, value: str) -> str:
+        low, _, high = value.partition("-")
+        try:
+            lo, hi = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(
+                f"NEUROSPHERE_MEDIA_PORTS must be a port or a range like 20000-20999, not {value!r}"
+            ) from None
+        if not 1024 <= lo <= hi <= 65535:
+            raise ValueError(f"NEUROSPHERE_MEDIA_PORTS out of range (1024-65535): {value}")
+        return value
+
     def media_port_range(self) -> tuple[int, int]:
         low, _, high = self.media_ports.partition("-")
-        lo, hi = int(low), int(high or low)
-        if not 1024 <= lo <= hi <= 65535:
-            raise ValueError(f"NEUROSPHERE_MEDIA_PORTS out of range: {self.media_ports}")
-        return lo, hi
+        return int(low), int(high or low)
 
-    def resolved_jwt_secret(self) -> str:
-        """The JWT signing secret; in dev mode one is generated and kept under the data dir."""
+    def _jwt_problem(self) -> str | None:
         if self.jwt_secret is not None:
             value = self.jwt_secret.get_secret_value()
             if self.env == "production" and (
                 value.lower() in _PLACEHOLDER_SECRETS or len(value) < 32
             ):
-                raise ValueError("NEUROSPHERE_JWT_SECRET is a placeholder or shorter than 32 chars")
-            return value
+                return "NEUROSPHERE_JWT_SECRET is a placeholder or shorter than 32 chars"
+            return None
         if self.env == "production":
-            raise ValueError("NEUROSPHERE_JWT_SECRET must be set in production")
-        path = self.data_dir / "jwt_secret"
+            return "NEUROSPHERE_JWT_SECRET must be set in production"
+        path = self.data_dir / JWT_SECRET_FILE
+        if path.exists() and len(path.read_text().strip()) < 32:
+            return (
+                f"NEUROSPHERE_JWT_SECRET is unset and {path} holds no usable JWT secret; "
+                "delete it to make a new one"
+            )
+        return None
+
+    def problems(self) -> list[str]:
+        """What is wrong beyond single values, one line each naming its variable: the JWT
+        secret, production's required keys, placeholder secrets outside dev mode, variables
+        that only work together."""
+        found: list[str] = []
+        jwt_problem = self._jwt_problem()
+        if jwt_problem:
+            found.append(jwt_problem)
+        if self.database_url is not None and self.app_database_url is None:
+            found.append(
+                "NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL (the app role's URL; "
+                "`neurosphere db bootstrap` creates the role)"
+            )
+        if self.env != "production":
+            return found
+        if self.openai_api_key is None:
+            found.append(
+                "OPENAI_API_KEY must be set in production (without it calls would reach the "
+                "offline simulator)"
+            )
+        for name, secret in (
+            ("OPENAI_API_KEY", self.openai_api_key),
+            ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
+        ):
+            if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+                found.append(f"{name} is a placeholder value")
+        return found
+
+    def resolved_jwt_secret(self) -> str:
+        """The JWT signing secret; in dev mode one is generated and kept under the data dir."""
+        problem = self._jwt_problem()
+        if problem:
+            raise ConfigError([problem])
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / JWT_SECRET_FILE
         if path.exists():
-            value = path.read_text().strip()
-            if len(value) < 32:
-                raise ValueError(f"{path} holds no usable JWT secret; delete it to make a new one")
-            return value
+            return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -114,14 +173,27 @@ class Settings(BaseSettings):
             handle.write(value)
         return value
 
-    def check_production(self) -> None:
-        """Refuse placeholder secrets outside dev mode."""
-        if self.env != "production":
-            return
-        for name in ("openai_api_key", "twilio_auth_token"):
-            secret = getattr(self, name)
-            if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
-                raise ValueError(f"{name.upper()} is a placeholder value")
+
+def load_settings() -> Settings:
+    """The environment, read and checked as a whole before anything starts: every mistake
+    (a value that does not parse, a placeholder secret, a missing production key) in one
+    ConfigError."""
+    try:
+        settings = Settings.model_validate({})
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _describe(error: Any) -> str:
+    variable = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not variable or message.startswith(variable):
+        return message
+    return f"{variable}: {message}"
 
 
 def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:

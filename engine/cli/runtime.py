@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from engine.config import EngineConfig
-from engine.settings import Settings, engine_config
+from engine.settings import ConfigError, Settings, engine_config
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ async def prepare_database(settings: Settings) -> Database:
 
     if settings.database_url is not None:
         owner = settings.database_url.get_secret_value()
-        if settings.app_database_url is None:
+        if settings.app_database_url is None:  # Settings.problems() names this before start
             raise ValueError("NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL")
         app = settings.app_database_url.get_secret_value()
         await migrate(owner)
@@ -163,7 +163,9 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     from actors import handles
     from admin_api.deployment import Ingress
 
-    settings.check_production()
+    problems = settings.problems()  # named before anything starts, Postgres included
+    if problems:
+        raise ConfigError(problems)
     database = asyncio.run(prepare_database(settings))
     config = engine_config(settings, database.app_url)
     simulator = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
-from engine.settings import Settings, engine_config
+from engine.settings import ConfigError, Settings, engine_config, load_settings
 
 STRONG_SECRET = "k" * 32
 
@@ -175,11 +176,11 @@ def test_media_port_range(
     assert load().media_port_range() == expected
 
 
-@pytest.mark.parametrize("ports", ["80-90", "30000-20000", "60000-70000"])
+@pytest.mark.parametrize("ports", ["80-90", "30000-20000", "60000-70000", "a-b", "20000-x"])
 def test_media_port_range_refused(monkeypatch: pytest.MonkeyPatch, ports: str) -> None:
     monkeypatch.setenv("NEUROSPHERE_MEDIA_PORTS", ports)
-    with pytest.raises(ValueError, match="out of range"):
-        load().media_port_range()
+    with pytest.raises(ValidationError, match="NEUROSPHERE_MEDIA_PORTS"):
+        load()
 
 
 # --- the JWT secret ---------------------------------------------------------------------------
@@ -249,22 +250,57 @@ def test_dev_refuses_an_unusable_secret_file(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["OPENAI_API_KEY", "TWILIO_AUTH_TOKEN"])
-def test_check_production_refuses_placeholder_api_secrets(
+def test_production_refuses_placeholder_api_secrets(
     monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     monkeypatch.setenv(name, "changeme")
-    load().check_production()  # dev: allowed
+    assert load().problems() == []  # dev: allowed
     monkeypatch.setenv("NEUROSPHERE_ENV", "production")
-    with pytest.raises(ValueError, match=f"{name} is a placeholder value"):
-        load().check_production()
-
-
-def test_check_production_accepts_real_or_absent_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEUROSPHERE_ENV", "production")
-    load().check_production()
+    monkeypatch.setenv("NEUROSPHERE_JWT_SECRET", STRONG_SECRET)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abc")
+    monkeypatch.setenv(name, "changeme")
+    assert load().problems() == [f"{name} is a placeholder value"]
+
+
+def test_production_accepts_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROSPHERE_ENV", "production")
+    monkeypatch.setenv("NEUROSPHERE_JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abc")
+    assert load().problems() == []
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "0123456789abcdef")
-    load().check_production()
+    assert load().problems() == []
+
+
+def test_production_refuses_to_run_without_an_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROSPHERE_ENV", "production")
+    monkeypatch.setenv("NEUROSPHERE_JWT_SECRET", STRONG_SECRET)
+    (problem,) = load().problems()
+    assert problem.startswith("OPENAI_API_KEY must be set in production")
+
+
+def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROSPHERE_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner@db/ns")
+    problems = load().problems()
+    assert [p.split(" ", 1)[0] for p in problems] == [
+        "NEUROSPHERE_JWT_SECRET",
+        "NEUROSPHERE_APP_DATABASE_URL",
+        "OPENAI_API_KEY",
+    ]
+
+
+def test_load_settings_names_each_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROSPHERE_WARM_CALLS", "many")
+    monkeypatch.setenv("NEUROSPHERE_MEDIA_PORTS", "20000-x")
+    monkeypatch.setenv("NEUROSPHERE_HTTP_PORT", "70000")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert sorted(re.split(r"[: ]", p, maxsplit=1)[0] for p in caught.value.problems) == [
+        "NEUROSPHERE_HTTP_PORT",
+        "NEUROSPHERE_MEDIA_PORTS",
+        "NEUROSPHERE_WARM_CALLS",
+    ]
+    assert all("\n" not in p for p in caught.value.problems)
 
 
 # --- engine_config ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     settings = common.settings()
 
     async def run() -> list[str]:
-        from memory.admin_tenants import list_tenants
+        from memory.tenant_admin import list_tenants
 
         lines: list[str] = []
         after: str | None = None

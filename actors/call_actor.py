@@ -22,7 +22,7 @@ session to finish, cancels whatever it left running and drops it. An actor retir
 answers False) after `call_actor_max_calls` calls, or when a session's tasks would not stop;
 the pool replaces it once its calls are over.
 
-Idempotent methods: `start` (returns the same port), `prepare` for a call it already serves
+Idempotent methods: `start` (returns the same address), `prepare` for a call it already serves
 (returns the same URL), `recycle`, `check_health`.
 
 When it dies mid-call: see CallSession - Twilio asks the `<Connect action>`, and the webhook
@@ -45,7 +45,7 @@ from picows.websockets import Request, Response, Server, ServerConnection, serve
 
 from actors.call_session import CallSession
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
-from engine.config import EngineConfig
+from engine.config import EngineConfig, MediaAddress
 
 TWILIO_MAX_MESSAGE = 64 * 1024
 DONE_WAIT_S = 5.0
@@ -74,6 +74,7 @@ class CallActor:
         self._control = control
         self._server: Server | None = None
         self._port: int | None = None
+        self._host = "127.0.0.1"
         self._sessions: dict[str, CallSession] = {}  # CallSid -> its session, until recycled
         self._latest: CallSession | None = None
         self._served = 0
@@ -93,10 +94,11 @@ class CallActor:
     def _live(self) -> list[CallSession]:
         return [s for s in self._sessions.values() if not s.done]
 
-    async def start(self) -> int:
-        """Bind the media WebSocket server on a free port of the configured range."""
+    async def start(self) -> MediaAddress:
+        """Bind the media WebSocket server on a free port of the configured range; the address
+        names this actor's node, so its media URLs lead here."""
         if self._port is not None:
-            return self._port
+            return MediaAddress(self._host, self._port)
         low, high = self._config.media_port_range
         ports = list(range(low, high + 1))
         offset = random.randrange(len(ports))
@@ -115,9 +117,12 @@ class CallActor:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
                 raise
+            from actors.handles import node_address
+
+            self._host = node_address()
             self._port = port
             await self._connect_memory()
-            return port
+            return MediaAddress(self._host, port)
         raise RuntimeError(f"no free media port in {low}-{high}")
 
     async def _connect_memory(self) -> None:
@@ -128,7 +133,7 @@ class CallActor:
 
     async def prepare(self, setup: CallSetup) -> str:
         """Take on a call: returns the media URL at once (see CallSession.begin)."""
-        port = await self.start()
+        address = await self.start()
         known = self._sessions.get(setup.call_sid)
         if known is not None and not known.done:
             return known.media_url
@@ -136,7 +141,7 @@ class CallActor:
             raise RuntimeError("this call actor is full")
         if self._retired:
             raise RuntimeError("this call actor is retired")
-        session = CallSession(self._config, self._memory, self._lifecycle, self._control, port)
+        session = CallSession(self._config, self._memory, self._lifecycle, self._control, address)
         self._sessions[setup.call_sid] = session
         self._latest = session
         self._served += 1

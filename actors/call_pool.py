@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import structlog
 
 from actors.ports import CallReport, CallSetup
-from engine.config import EngineConfig
+from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 
 class CallActorFactory(Protocol):
     def spawn(self) -> Any: ...
-    async def start(self, handle: Any) -> int: ...
+    async def start(self, handle: Any) -> MediaAddress: ...
     async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
     async def recycle(self, handle: Any, call_sid: str) -> bool: ...
     def kill(self, handle: Any) -> None: ...
@@ -57,7 +57,7 @@ class CallActorFactory(Protocol):
 @dataclass(eq=False)
 class _Actor:
     handle: Any
-    port: int
+    address: MediaAddress
     calls: set[str] = field(default_factory=set)
     retired: bool = False
     idle_since: float = field(default_factory=time.monotonic)
@@ -120,8 +120,8 @@ class CallPool:
             self._starting += 1
             try:
                 handle = self._factory.spawn()
-                port = await self._factory.start(handle)
-                self._actors.append(_Actor(handle, port))
+                address = await self._factory.start(handle)
+                self._actors.append(_Actor(handle, address))
                 self._warmed.set()
             except Exception as exc:
                 log.error("call_actor_start_failed", error=repr(exc))
@@ -163,7 +163,7 @@ class CallPool:
             kind = "cold"
         actor.calls.add(setup.call_sid)
         self._kick_refill()
-        url = self._config.media_url(actor.port, setup.call_sid)
+        url = self._config.media_url(actor.address, setup.call_sid)
         self._active[setup.call_sid] = (actor, url, setup.attempt)
         self._track(self._prepare(actor, setup))
         elapsed = (time.perf_counter() - began) * 1000
@@ -255,14 +255,14 @@ class CallPool:
             self._trim_task = asyncio.get_running_loop().create_task(self._trim())
 
     async def _adopt(self, handle: Any, call_sid: str) -> None:
+        address: MediaAddress | None = None
         try:
-            ready = await self._factory.recycle(handle, call_sid)
-            port = await self._factory.start(handle)
+            if await self._factory.recycle(handle, call_sid):
+                address = await self._factory.start(handle)
         except Exception as exc:
             log.warning("call_actor_adopt_failed", error=repr(exc))
-            ready, port = False, 0
-        if ready:
-            self._actors.append(_Actor(handle, port))
+        if address is not None:
+            self._actors.append(_Actor(handle, address))
         else:
             await asyncio.sleep(0.5)
             self._kill_quietly(handle)

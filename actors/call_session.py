@@ -47,7 +47,7 @@ from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
 from engine.call_control import CallRules
-from engine.config import EngineConfig
+from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 from engine.redact import redact
 from engine.session_prompt import EMPTY_CONTEXT, session_prompt
@@ -92,13 +92,13 @@ class CallSession:
         memory: MemoryClient,
         lifecycle: CallLifecycle | None,
         control: CallControl | None,
-        port: int,
+        address: MediaAddress,
     ) -> None:
         self._config = config
         self._memory = memory
         self._lifecycle = lifecycle
         self._control = control
-        self._port = port
+        self._address = address
         self._setup: CallSetup | None = None
         self._media_url = ""
         self._media_path = ""  # the URL's path: what the actor's server routes a stream by
@@ -158,10 +158,10 @@ class CallSession:
         requested, its audio buffered) and the call row are set up in the background."""
         if self._setup is not None:
             raise RuntimeError("a call session is used once")
-        port = self._port
+        port = self._address.port
         self._setup = setup
         self._log = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
-        self._media_url = self._config.media_url(port, setup.call_sid)
+        self._media_url = self._config.media_url(self._address, setup.call_sid)
         self._media_path = urlsplit(self._media_url).path
         self._state = cs.new_call(setup.call_sid, setup.media_token, _rules(setup))
         self._specs = dict(tool_specs(setup.tenant))
@@ -190,7 +190,7 @@ class CallSession:
     async def check_health(self) -> dict[str, object]:
         state = self._state
         return {
-            "port": self._port,
+            "port": self._address.port,
             "call_sid": self._setup.call_sid if self._setup else None,
             "phase": state.phase if state else "warm",
             "pending_turns": self._turns.pending if self._turns else 0,

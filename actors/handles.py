@@ -20,7 +20,7 @@ import ray
 import structlog
 
 from actors.ports import CallReport, CallSetup
-from engine.config import EngineConfig, TenantConfig
+from engine.config import EngineConfig, MediaAddress, TenantConfig
 from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
 
 if TYPE_CHECKING:
@@ -79,6 +79,15 @@ def dashboard_url() -> str | None:
         return None
     url = getattr(ctx, "dashboard_url", None) or ray.worker.get_dashboard_url()
     return f"http://{url}" if url and not str(url).startswith("http") else url
+
+
+def node_address() -> str:
+    """This process's Ray node address (what `{host}` in MEDIA_PUBLIC_URL stands for); outside
+    Ray (in-process tests) the loopback address."""
+    if not ray.is_initialized():
+        return "127.0.0.1"
+    address: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+    return address
 
 
 def shutdown() -> None:
@@ -343,9 +352,9 @@ class RayCallActorFactory:
     def spawn(self) -> Any:
         return spawn_call_actor(self._config)
 
-    async def start(self, handle: Any) -> int:
-        port: int = await _await(handle.start.remote(), 30.0)
-        return port
+    async def start(self, handle: Any) -> MediaAddress:
+        address: MediaAddress = await _await(handle.start.remote(), 30.0)
+        return address
 
     async def prepare(self, handle: Any, setup: CallSetup) -> str:
         url: str = await _await(handle.prepare.remote(setup))

@@ -26,6 +26,16 @@ REALTIME_VOICES = (
 
 
 @dataclass(frozen=True, slots=True)
+class MediaAddress:
+    """Where a call actor's media server listens: its node's address (Ray's node IP, which
+    fills `{host}` in MEDIA_PUBLIC_URL, so the URL leads to the node holding the actor) and
+    its port."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     """What every actor needs to know, frozen and picklable. Secrets are plain strings here
     (they travel inside the Ray cluster only) and never appear in repr."""
@@ -74,8 +84,8 @@ class EngineConfig:
     # first run comes within a minute of start).
     retention_interval_s: float = 3600.0
 
-    def media_url(self, port: int, call_sid: str) -> str:
-        return self.media_public_url.format(port=port, call_sid=call_sid)
+    def media_url(self, address: MediaAddress, call_sid: str) -> str:
+        return self.media_public_url.format(host=address.host, port=address.port, call_sid=call_sid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MEDIA_PUBLIC_URL must be a ws:// or wss:// URL without a query string"
             )
+        try:
+            value.format(host="h", port=1, call_sid="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                "MEDIA_PUBLIC_URL may use only {host} (the call actor's node address), {port} "
+                f"and {{call_sid}} as placeholders: {exc!r}"
+            ) from exc
         return value
 
     @model_validator(mode="after")

@@ -87,11 +87,11 @@ class LocalPool:
         self.actors[setup.call_sid] = actor
         if not late:
             return await actor.prepare(setup)
-        port = await actor.start()
+        address = await actor.start()
         task = asyncio.get_running_loop().create_task(self._prepare_later(actor, setup))
         self._late.add(task)
         task.add_done_callback(self._late.discard)
-        return self.config.media_url(port, setup.call_sid)
+        return self.config.media_url(address, setup.call_sid)
 
     async def _prepare_later(self, actor: CallActor, setup: CallSetup) -> None:
         await asyncio.sleep(self.prepare_delay_s)

@@ -75,9 +75,7 @@ async def test_an_early_stream_for_a_call_that_never_comes_is_closed(engine: Eng
     _tenant_id, number = await engine.new_tenant()
     media_url, _token, _signature = await engine.answer(number, "CA" + "f" * 32)
     actor = engine.pool.history[-1]
-    port = (await actor.check_health())["port"]
-    assert isinstance(port, int)
-    nowhere = engine.config.media_url(port, "CA" + "0" * 32)
+    nowhere = engine.config.media_url(await actor.start(), "CA" + "0" * 32)
     signature = engine.caller().sign(nowhere, {})
     began = time.monotonic()
     async with connect(nowhere, additional_headers={"X-Twilio-Signature": signature}) as ws:

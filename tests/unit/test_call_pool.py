@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from actors.call_pool import CallPool
 from actors.ports import CallReport, CallSetup
-from engine.config import EngineConfig, TenantConfig
+from engine.config import EngineConfig, MediaAddress, TenantConfig
 
 CONFIG = EngineConfig(
     app_database_url="postgresql://nowhere/none",
@@ -44,15 +44,15 @@ class FakeFactory:
         self.spawned.append(actor)
         return actor
 
-    async def start(self, handle: FakeActor) -> int:
-        return handle.port
+    async def start(self, handle: FakeActor) -> MediaAddress:
+        return MediaAddress("127.0.0.1", handle.port)
 
     async def prepare(self, handle: FakeActor, setup: CallSetup) -> str:
         await self.release.wait()
         if self.fail_prepare:
             raise RuntimeError("actor died")
         handle.prepared.append(setup.call_sid)
-        return CONFIG.media_url(handle.port, setup.call_sid)
+        return CONFIG.media_url(MediaAddress("127.0.0.1", handle.port), setup.call_sid)
 
     async def recycle(self, handle: FakeActor, call_sid: str) -> bool:
         return self.ready_after_call

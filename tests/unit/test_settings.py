@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
+from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig, MediaAddress
 from engine.settings import ConfigError, Settings, engine_config, load_settings
 
 STRONG_SECRET = "k" * 32
@@ -114,6 +114,7 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         "ws://127.0.0.1:{port}/stream",
         "wss://media.example.com/stream/{call_sid}",
+        "wss://media.example.com/{host}/{port}/stream/{call_sid}",
     ],
 )
 def test_media_url_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -135,6 +136,34 @@ def test_media_url_refused(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("MEDIA_PUBLIC_URL", url)
     with pytest.raises(ValidationError, match="MEDIA_PUBLIC_URL must be a ws:// or wss:// URL"):
         load()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://media.example.com/{node}/{port}/stream/{call_sid}",
+        "wss://media.example.com/{port/stream/{call_sid}",
+        "wss://media.example.com/{0}/stream",
+    ],
+)
+def test_media_url_with_unknown_placeholders_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("MEDIA_PUBLIC_URL", url)
+    with pytest.raises(ValidationError, match=r"MEDIA_PUBLIC_URL may use only \{host\}"):
+        load()
+
+
+def test_media_url_names_the_node_of_the_call_actor() -> None:
+    config = EngineConfig(
+        app_database_url="postgresql://app@db/ns",
+        jwt_secret=STRONG_SECRET,
+        media_public_url="wss://media.example.com/{host}/{port}/stream/{call_sid}",
+    )
+    one = config.media_url(MediaAddress("10.0.1.17", 20001), "CA1")
+    other = config.media_url(MediaAddress("10.0.2.9", 20001), "CA2")
+    assert one == "wss://media.example.com/10.0.1.17/20001/stream/CA1"
+    assert other == "wss://media.example.com/10.0.2.9/20001/stream/CA2"
 
 
 def test_public_base_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -343,7 +372,9 @@ def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch, data_dir: 
         log_format="json",
         recordings_dir=str((data_dir / "recordings").resolve()),
     )
-    assert config.media_url(30001, "CA9") == "wss://media.example.com:30001/s/CA9"
+    assert config.media_url(MediaAddress("10.0.0.7", 30001), "CA9") == (
+        "wss://media.example.com:30001/s/CA9"
+    )
     for secret in (STRONG_SECRET, "sk-test", "postgresql://app@db/ns"):
         assert secret not in repr(config)
 

@@ -106,6 +106,10 @@ def container() -> Iterator[str]:
         f"127.0.0.1:{HTTP_PORT}:8000",
         "--publish",
         f"127.0.0.1:{low}-{high}:{low}-{high}",
+        # the image runs in production mode, which needs a real model; this call talks to
+        # the built-in offline simulator, which only dev mode allows
+        "--env",
+        "NEUROSPHERE_ENV=dev",
         "--env",
         f"NEUROSPHERE_JWT_SECRET={secrets.token_urlsafe(48)}",
         "--env",
@@ -151,6 +155,7 @@ def test_a_call_through_the_image(container: str) -> None:
     inspect = json.loads(_podman("image", "inspect", IMAGE))[0]
     assert "/var/lib/neurosphere" in (inspect["Config"].get("Volumes") or {})
     assert inspect["Config"]["User"] == "neurosphere"
+    assert "NEUROSPHERE_ENV=production" in inspect["Config"]["Env"]
 
     token = secrets.token_hex(16)
     _podman(

@@ -24,7 +24,7 @@ from engine.config import EngineConfig, MediaAddress, TenantConfig
 from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
 
 if TYPE_CHECKING:
-    from actors.tenant_actor import Admission, AdmitRequest
+    from actors.ports import Admission, AdmitRequest
     from memory.caller_records import JobStatus, JsonInput, SearchHit
     from prompts.context import CallerContext
 

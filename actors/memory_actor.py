@@ -180,9 +180,9 @@ class MemoryActor:
     # --- data retention ----------------------------------------------------------------------
 
     def _recording_remover(self) -> retention.RecordingRemover:
-        from admin_api.recording_files import RecordingFiles
+        from memory.recording_files import RecordingStore
 
-        return RecordingFiles(Path(self._config.recordings_dir)).remove_many
+        return RecordingStore(Path(self._config.recordings_dir)).remove_many
 
     async def _retention_forever(self, pool: asyncpg.Pool) -> None:
         from memory import retention

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from engine.config import TenantConfig
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
@@ -96,3 +96,26 @@ class CallSetup:
     memory_token: str = field(repr=False)
     webhook_ms: float | None = None
     attempt: int = 0  # > 0: this call resumes on a new actor after the previous one was lost
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    """A signed Twilio webhook asking to start (or resume) a call, for the tenant's actor."""
+
+    call_sid: str
+    from_number: str = field(repr=False)
+    to_number: str = field(repr=False)
+    url: str
+    params: dict[str, str] = field(repr=False)
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The tenant actor's answer to an AdmitRequest: a media URL and token when admitted."""
+
+    kind: Literal["admitted", "forbidden", "refused", "unavailable", "unknown"]
+    media_url: str = ""
+    media_token: str = field(default="", repr=False)
+    record_calls: bool = False
+    reason: str = ""

@@ -1,6 +1,6 @@
 """A tenant's recording downloads, run inside its TenantActor. I/O: HTTPS to the Twilio REST
-API and the recordings store (admin_api.recording_store), and Postgres for the recording rows
-(memory.recordings) through a small pool of its own.
+API (actors.twilio_recordings) into the recordings store (memory.recording_files), and Postgres
+for the recording rows (memory.recordings) through a small pool of its own.
 
 The recording webhook registers a finished recording and hands its RecordingSid to the tenant's
 actor (TenantActor.fetch_recordings), so the tenant's Twilio credentials are used only where its
@@ -21,11 +21,12 @@ import asyncpg
 import httpx
 import structlog
 
+from actors.twilio_recordings import DownloadError, download
 from actors.twilio_rest import TwilioAccount
-from admin_api.recording_store import RECORDING_SID, DownloadError, RecordingStore
 from engine.config import EngineConfig
 from memory import recordings
 from memory.db import create_pool
+from memory.recording_files import RECORDING_SID, RecordingStore
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +62,7 @@ async def fetch_recording(
             bound.error("recording_download_failed", reason="no Twilio account")
             return
         try:
-            stored = await store.download(client, access, tenant_id, recording_sid)
+            stored = await download(store, client, access, tenant_id, recording_sid)
         except DownloadError as exc:
             final = not exc.retryable or attempt == MAX_ATTEMPTS
             await recordings.mark_failed(pool, tenant_id, recording_sid, str(exc), final=final)

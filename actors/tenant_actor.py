@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from twilio.request_validator import RequestValidator
 
 from actors import twilio_rest
-from actors.ports import CallSetup
+from actors.ports import Admission, AdmitRequest, CallSetup
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
@@ -50,25 +50,6 @@ class TenantStore(Protocol):
 
 class CallClaimer(Protocol):
     async def claim(self, setup: CallSetup) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AdmitRequest:
-    call_sid: str
-    from_number: str = field(repr=False)
-    to_number: str = field(repr=False)
-    url: str
-    params: dict[str, str] = field(repr=False)
-    signature: str
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    kind: Literal["admitted", "forbidden", "refused", "unavailable", "unknown"]
-    media_url: str = ""
-    media_token: str = field(default="", repr=False)
-    record_calls: bool = False
-    reason: str = ""
 
 
 @dataclass(slots=True)

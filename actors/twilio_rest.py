@@ -12,13 +12,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import RetryableError, status_retryable
+
 REST_TIMEOUT_S = 10.0
 
 
-class CallControlError(RuntimeError):
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+class CallControlError(RetryableError):
+    """A call update Twilio refused or that could not reach it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
     try:
         _client(account).calls(call_sid).update(**params)
     except TwilioRestException as exc:
-        retryable = exc.status >= 500 or exc.status in (408, 429)
+        retryable = status_retryable(exc.status)
         raise CallControlError(
             f"Twilio refused the call update ({exc.status}, code {exc.code})", retryable=retryable
         ) from None

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from actors.tenant_actor import Admission, AdmitRequest
+from actors.ports import Admission, AdmitRequest
 from engine.config import EngineConfig
 from memory import tenants
 from memory.db import create_pool

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from admin_api.passwords import Passwords
 from admin_api.ratelimit import Limit, SharedLimits
-from admin_api.recording_store import RecordingStore
 from engine.config import EngineConfig
 from engine.tokens import KeyRing
+from memory.recording_files import RecordingStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
-from actors.tenant_actor import AdmitRequest
+from actors.ports import AdmitRequest
 from admin_api.context import WebhookContext
 from admin_api.forms import public_url, read_form
 from engine import twiml

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from picows.websockets import ClientConnection, InvalidHandshake, InvalidStatus, connect
 
+from engine.errors import RetryableError, status_retryable
 from engine.realtime_codec import realtime_url
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-class RealtimeError(Exception):
+class RealtimeError(RetryableError):
     def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        super().__init__(message, retryable=retryable)
         self.status = status
-
-
-def is_retryable_status(status: int) -> bool:
-    return not (400 <= status < 500) or status in (408, 429)
 
 
 async def open_realtime(
@@ -43,7 +39,7 @@ async def open_realtime(
         status = exc.response.status_code
         raise RealtimeError(
             f"realtime handshake refused with HTTP {status}",
-            retryable=is_retryable_status(status),
+            retryable=status_retryable(status),
             status=status,
         ) from None
     except TimeoutError as exc:

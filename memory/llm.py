@@ -2,8 +2,8 @@
 
 `OpenAIJsonLlm.complete_json` asks a chat completion for JSON that follows a JSON schema
 (`response_format={"type": "json_schema", ...}`, strict) and checks the answer against that
-same schema before anyone trusts it. Errors carry `retryable`: a provider 4xx is final except
-408, 409 and 429; timeouts, connection errors, 5xx and malformed answers are worth retrying.
+same schema before anyone trusts it. Errors carry `retryable` (engine.errors' rule, plus 409);
+timeouts, connection errors, 5xx and malformed answers are worth retrying.
 
 The SDK is imported here, in the memory actors, never in call actors (it costs ~20 MB each).
 """
@@ -16,20 +16,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import jsonschema
 
 from engine.config import EngineConfig
+from engine.errors import RetryableError, status_retryable
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
 REQUEST_TIMEOUT_S = 60.0
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
+# OpenAI answers 409 to a request that conflicted with another in flight; the SDK's own retry
+# rule retries it, and so do we.
+OPENAI_CONFLICT = frozenset({409})
 
 
-class LlmError(Exception):
+class LlmError(RetryableError):
     """The provider failed or answered something unusable."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class JsonLlm(Protocol):
@@ -69,7 +68,7 @@ def provider_error(exc: Exception) -> LlmError:
 
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        retryable = status in _RETRYABLE_STATUS or status >= 500
+        retryable = status_retryable(status, also=OPENAI_CONFLICT)
         return LlmError(f"provider answered {status}", retryable=retryable)
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return LlmError(f"provider unreachable: {type(exc).__name__}", retryable=True)

@@ -1,6 +1,6 @@
 """Call recordings: one row per Twilio RecordingSid, linked to its call. I/O: asyncpg.
 
-The file itself lives in the recordings store (admin_api.recording_store); a row says where
+The file itself lives in the recordings store (memory.recording_files); a row says where
 (`file_name`, relative to the store), how big it is and its SHA-256. A recording is `pending`
 from the callback until the download is verified and stored, `failed` after the last attempt.
 """

@@ -1,6 +1,6 @@
 """Data retention: deleting each tenant's calls older than its `retention_days`, with everything
 hanging off them. I/O: asyncpg; recording files through a remover the caller passes in (the
-recordings store lives in admin_api; this module never touches the filesystem itself).
+recordings store, memory.recording_files; this module never touches the filesystem itself).
 
 A call is due when it ended - or, if it never ended, started - more than `retention_days`
 (agent_configs, 0004) ago. Each tenant is purged in its own scope (row-level security sees that
@@ -43,7 +43,7 @@ LOCK_TIMEOUT = "5s"
 
 RecordingRemover = Callable[[str, tuple[str, ...]], tuple[int, list[str]]]
 """(tenant_id, recording_sids) -> (files removed, names that could not be removed); called
-once per batch, in a worker thread. `admin_api.recording_files.RecordingFiles.remove_many`."""
+once per batch, in a worker thread. `memory.recording_files.RecordingStore.remove_many`."""
 
 _TENANTS = "SELECT retention_tenants() AS tenant_id"
 _LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"

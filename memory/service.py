@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
+from engine.errors import RetryableError
 from memory import caller_memory, calls, jobs, knowledge, profiles, recall
 from memory.call_records import Turn
 from memory.caller_records import (
@@ -117,10 +118,11 @@ def backoff_s(attempts: int, base_s: float) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-class CallInProgress(Exception):
+class CallInProgress(RetryableError):
     """The job's call is still going on; try again later."""
 
-    retryable = True
+    def __init__(self) -> None:
+        super().__init__("the call has not ended yet", retryable=True)
 
 
 class MemoryService:
@@ -329,7 +331,7 @@ class MemoryService:
         try:
             items = await self.run_job(job)
         except Exception as exc:
-            retryable = bool(getattr(exc, "retryable", True))
+            retryable = exc.retryable if isinstance(exc, RetryableError) else True
             delay = backoff_s(job.attempts, policy.backoff_s)
             try:
                 status = await jobs.retry_later(
@@ -378,7 +380,7 @@ class MemoryService:
         if not call.ended and job.attempts < self.policy.max_attempts:
             # Queued before the call was finished (its last turns may still be on the way):
             # wait for it, but on the last attempt take what there is.
-            raise CallInProgress("the call has not ended yet")
+            raise CallInProgress()
         analysis = None
         if any(t.role == "caller" and t.text.strip() for t in turns):
             data = await self.llm.complete_json(

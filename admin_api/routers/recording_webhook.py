@@ -16,9 +16,9 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from admin_api.recording_store import RECORDING_SID
 from admin_api.webhooks import Ctx, Form, _call_sid, _tenant_checked
 from memory import recordings
+from memory.recording_files import RECORDING_SID
 
 log = structlog.get_logger(__name__)
 

@@ -23,14 +23,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     """Run the retention purge once (what memory actor 0 does every hour) and print per-tenant
     counts; exit 1 when a tenant failed (what committed before stays deleted)."""
-    from admin_api.recording_files import RecordingFiles
+    from memory.recording_files import RecordingStore
     from memory import retention
 
     settings = common.settings()
     if args.batch_size < 1:
         common.err("error: --batch-size must be at least 1")
         return 2
-    files = RecordingFiles((settings.recordings_dir or settings.data_dir / "recordings").resolve())
+    files = RecordingStore((settings.recordings_dir or settings.data_dir / "recordings").resolve())
 
     async def run() -> list[retention.TenantPurge]:
         async with common.app_pool(settings) as pool:

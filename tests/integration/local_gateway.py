@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.tenant_actor import Admission, AdmitRequest, CallClaimer, TenantActor, TenantStore
+from actors.ports import Admission, AdmitRequest
+from actors.tenant_actor import CallClaimer, TenantActor, TenantStore
 from engine.config import EngineConfig
 
 

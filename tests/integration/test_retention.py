@@ -18,13 +18,12 @@ import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
-from admin_api.recording_files import RecordingFiles
-from admin_api.recording_store import RecordingStore
 from engine import cli
 from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import audit, caller_memory, profiles, retention
 from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import create_pool, tenant_tx
+from memory.recording_files import RecordingStore
 from memory.retention import PurgeCounts
 from tests.conftest import PgUrls
 from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, sid
@@ -232,7 +231,7 @@ async def test_purge_deletes_calls_past_retention_with_everything_keyed_by_them(
     assert set(full) == retention.PURGED_TABLES
     assert all(full.values())
 
-    results = await retention.purge_all(app_pool, RecordingFiles(tmp_path).remove_many)
+    results = await retention.purge_all(app_pool, RecordingStore(tmp_path).remove_many)
 
     assert result_for(results, short).counts == ONE_CALL + ONE_CALL
     assert result_for(results, short).retention_days == 30
@@ -250,7 +249,7 @@ async def test_purge_deletes_calls_past_retention_with_everything_keyed_by_them(
     assert entries[0].changes == {"retention_days": 30, **(ONE_CALL + ONE_CALL).as_dict()}
     assert not any(s.caller in json.dumps(entries[0].changes) for s in gone)
 
-    again = await retention.purge_all(app_pool, RecordingFiles(tmp_path).remove_many)
+    again = await retention.purge_all(app_pool, RecordingStore(tmp_path).remove_many)
     assert result_for(again, short).counts == PurgeCounts()
     assert result_for(again, long).counts == PurgeCounts()
     assert len(await audit.list_entries(app_pool, short, action="retention.purged")) == 1
@@ -277,7 +276,7 @@ async def test_a_big_purge_goes_in_bounded_batches(
     assert first.counts.turns == 9
     assert all(p.exists() for p in (s.recording for s in old))  # files are the caller's job
 
-    remove = RecordingFiles(tmp_path).remove_many
+    remove = RecordingStore(tmp_path).remove_many
     result = await retention.purge_tenant(app_pool, tenant_id, remove, batch_size=3)
     assert (result.counts.calls, result.counts.files, result.failed) == (4, 5, False)
     assert not partial.exists()
@@ -298,7 +297,7 @@ async def test_files_are_removed_only_after_their_rows_are_gone_for_good(
         for _ in range(2)
     ]
     loop = asyncio.get_running_loop()
-    files = RecordingFiles(tmp_path)
+    files = RecordingStore(tmp_path)
     seen: list[int] = []
 
     def remove(tenant: str, recording_sids: tuple[str, ...]) -> tuple[int, list[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from admin_api.recording_files import files_of
+from memory.recording_files import files_of
 
 A = "RE" + "a" * 32
 B = "RE" + "b" * 32

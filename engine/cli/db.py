@@ -23,8 +23,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     """Run the retention purge once (what memory actor 0 does every hour) and print per-tenant
     counts; exit 1 when a tenant failed (what committed before stays deleted)."""
-    from memory.recording_files import RecordingStore
     from memory import retention
+    from memory.recording_files import RecordingStore
 
     settings = common.settings()
     if args.batch_size < 1:

@@ -19,6 +19,7 @@ import pytest
 
 from actors.memory_actor import MemoryActor
 from engine import cli
+from engine.cli import common
 from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import audit, caller_memory, profiles, retention
 from memory.caller_records import CallFacts, MemoryWrite
@@ -385,7 +386,7 @@ def test_db_purge_command_runs_once_and_prints_counts(
     monkeypatch.setenv("NEUROSPHERE_APP_DATABASE_URL", pg_urls.app)
     monkeypatch.setenv("NEUROSPHERE_RECORDINGS_DIR", str(tmp_path))
     # The CLI points structlog at this test's captured stderr; keep the session's logging.
-    monkeypatch.setattr(cli, "configure", lambda *args, **kwargs: None)
+    monkeypatch.setattr(common, "configure", lambda *args, **kwargs: None)
 
     assert cli.main(["db", "purge", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out

@@ -17,6 +17,12 @@ The drain loop claims due post-call jobs across tenants (`FOR UPDATE SKIP LOCKED
 lease), runs them one at a time, and records failures on the job (retry with backoff). It only
 runs when a model is configured (an API key, real or the offline simulator's).
 
+The outbox loop (every actor) claims due deliveries of the outbox across tenants and sends
+them to the agency's systems (memory.outbox_drain): retried per delivery with backoff,
+dead-lettered past the last attempt. Methods that emit events (a call started or ended, a
+message taken, a call analysed) wake it, so a delivery usually leaves within milliseconds;
+otherwise it polls every `outbox_poll_s`.
+
 The retention loop (actor 0, every `retention_interval_s`, first within a minute of start)
 deletes each tenant's calls past its `retention_days` with everything hanging off them, rows
 first and recording files after their batch committed (memory.retention). A run that fails is
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
     from memory import retention
     from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
     from memory.caller_records import JobStatus, JsonInput, SearchHit
+    from memory.outbox_drain import OutboxDrain
     from memory.service import MemoryService
     from prompts.context import CallerContext
 
@@ -83,6 +90,9 @@ class MemoryActor:
         self._wake = asyncio.Event()
         self._drain: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Task[None] | None = None
+        self._outbox_wake = asyncio.Event()
+        self._outbox_drain: OutboxDrain | None = None
 
     def __repr__(self) -> str:
         return f"MemoryActor({self._index})"
@@ -129,6 +139,10 @@ class MemoryActor:
                 message="no API key for chat completions: post-call jobs stay queued",
                 index=self._index,
             )
+        self._outbox_drain = self._make_outbox_drain(pool)
+        self._outbox = asyncio.get_running_loop().create_task(
+            self._outbox_forever(self._outbox_drain), name=f"outbox-{self._index}"
+        )
         if self._index == 0 and config.retention_interval_s > 0:
             self._retention = asyncio.get_running_loop().create_task(
                 self._retention_forever(pool), name="retention"
@@ -166,6 +180,7 @@ class MemoryActor:
             self._wake.clear()
             try:
                 if await service.run_next_job():
+                    self._outbox_wake.set()  # a finished job may have reported call.analyzed
                     delay = poll
                     continue
                 delay = poll
@@ -176,6 +191,54 @@ class MemoryActor:
                 log.warning("post_call_claim_failed", index=self._index, error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    def _make_outbox_drain(self, pool: asyncpg.Pool) -> OutboxDrain:
+        from engine.webhook_sender import WebhookSender
+        from memory.outbox_drain import OutboxDrain, OutboxPolicy
+
+        config = self._config
+        policy = OutboxPolicy(
+            batch=config.outbox_batch,
+            lease_s=config.outbox_lease_s,
+            max_attempts=config.outbox_max_attempts,
+            backoff_s=config.outbox_backoff_s,
+            max_backoff_s=config.outbox_max_backoff_s,
+        )
+        return OutboxDrain(
+            pool, config.jwt_secret, policy, WebhookSender(timeout_s=config.outbox_timeout_s)
+        )
+
+    async def _outbox_forever(self, drain: OutboxDrain) -> None:
+        poll = self._config.outbox_poll_s
+        delay = poll
+        while True:
+            self._outbox_wake.clear()
+            try:
+                if await drain.run_once():
+                    delay = poll
+                    continue
+                delay = poll
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is unreachable: back off, keep going
+                delay = min(delay * 2, MAX_CLAIM_BACKOFF_S)
+                log.warning("outbox_claim_failed", index=self._index, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), delay * random.uniform(0.8, 1.2))
+
+    async def run_outbox(self, limit: int = 100) -> int:
+        """Deliver up to about ``limit`` due outbox rows now (operators, tests); how many."""
+        await self._memory()
+        assert self._outbox_drain is not None
+        sent = 0
+        while sent < limit:
+            claimed = await self._outbox_drain.run_once()
+            if not claimed:
+                break
+            sent += claimed
+        return sent
 
     # --- data retention ----------------------------------------------------------------------
 
@@ -220,6 +283,7 @@ class MemoryActor:
 
         tenant = self._tenant(token)
         await calls.start_call(await self._db(), tenant, call)
+        self._outbox_wake.set()
 
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
         from memory import calls
@@ -240,6 +304,7 @@ class MemoryActor:
 
         tenant = self._tenant(token)
         await calls.finish_call(await self._db(), tenant, call_sid, end)
+        self._outbox_wake.set()
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
         from memory import calls
@@ -257,7 +322,9 @@ class MemoryActor:
         from memory import messages
 
         tenant = self._tenant(token)
-        return await messages.take_message(await self._db(), tenant, message)
+        message_id = await messages.take_message(await self._db(), tenant, message)
+        self._outbox_wake.set()
+        return message_id
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from memory import tenants
@@ -351,11 +418,12 @@ class MemoryActor:
             "embedder": service.embedder.name,
             "post_call_drain": self._drain is not None and not self._drain.done(),
             "retention": self._retention is not None and not self._retention.done(),
+            "outbox": self._outbox is not None and not self._outbox.done(),
         }
 
     async def close(self) -> None:
-        tasks = [t for t in (self._drain, self._retention) if t is not None]
-        self._drain = self._retention = None
+        tasks = [t for t in (self._drain, self._retention, self._outbox) if t is not None]
+        self._drain = self._retention = self._outbox = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -366,6 +434,9 @@ class MemoryActor:
             with contextlib.suppress(Exception):
                 await client.close()
         self._service = None
+        drain, self._outbox_drain = self._outbox_drain, None
+        if drain is not None:
+            await drain.aclose()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -17,11 +17,13 @@ from admin_api.routers import (
     auth,
     callers,
     calls,
+    deliveries,
     knowledge,
     messages,
     recordings,
     tenants,
     users,
+    webhook_endpoints,
 )
 from admin_api.state import AdminState
 
@@ -48,6 +50,8 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     errors.install(api)
     for module in (auth, tenants, users, agent, calls, recordings, callers, knowledge, messages):
         api.include_router(module.router)
+    api.include_router(webhook_endpoints.router)
+    api.include_router(deliveries.router)
     api.include_router(audit.router)
     api.add_middleware(BodyLimit)
     api.add_middleware(SecurityHeaders)

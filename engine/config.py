@@ -77,6 +77,15 @@ class EngineConfig:
     post_call_backoff_s: float = 5.0
     post_call_lease_s: int = 300
     post_call_poll_s: float = 2.0
+    # The outbox (memory.outbox_drain): every memory actor drains it; a delivery is retried
+    # with doubling backoff from outbox_backoff_s up to outbox_max_attempts, then dead-lettered.
+    outbox_batch: int = 16
+    outbox_max_attempts: int = 12
+    outbox_backoff_s: float = 2.0
+    outbox_max_backoff_s: float = 600.0
+    outbox_lease_s: int = 60
+    outbox_poll_s: float = 1.0
+    outbox_timeout_s: float = 10.0
     realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
     # Where call recordings are stored (private; served only by the admin API).
     recordings_dir: str = ".neurosphere/recordings"

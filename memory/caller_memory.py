@@ -85,6 +85,10 @@ _FORGET = (
     "DELETE FROM memory_consolidations WHERE tenant_id = $1 AND caller_number = $2",
     "DELETE FROM post_call_jobs WHERE tenant_id = $1 AND caller_number = $2",
     "DELETE FROM messages WHERE tenant_id = $1 AND caller_number = $2",
+    # What the agency's systems were (or were about to be) told about them: their log rows and
+    # anything not sent yet, which must now never leave.
+    """DELETE FROM outbox WHERE tenant_id = $1
+         AND (payload->'data'->>'from' = $2 OR payload->'data'->>'caller_number' = $2)""",
     "DELETE FROM caller_profiles WHERE tenant_id = $1 AND caller_number = $2",
     "UPDATE calls SET from_number = 'forgotten' WHERE tenant_id = $1 AND from_number = $2",
 )

@@ -2,7 +2,9 @@
 
 Turns are keyed `(tenant_id, call_sid, seq)` and inserted with ON CONFLICT DO NOTHING, so a
 retried batch never duplicates a turn. Call finalisation only fills what is still empty, so the
-first writer of an outcome wins and replays change nothing.
+first writer of an outcome wins and replays change nothing. A call's start and end (and a
+completed transfer) are reported to the agency's systems through the outbox, in the same
+transaction as the row they describe.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from memory import outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
-from memory.db import tenant_tx
+from memory.db import Conn, tenant_tx
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -22,6 +25,7 @@ _START = """
 INSERT INTO calls (tenant_id, call_sid, from_number, to_number, webhook_ms)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (tenant_id, call_sid) DO NOTHING
+RETURNING *
 """
 _STREAM_CONNECTED = """
 UPDATE calls SET answered_at = coalesce(answered_at, now()), streams = streams + 1
@@ -35,6 +39,7 @@ UPDATE calls SET ended_at = coalesce(ended_at, now()),
                  greeting_ms = coalesce(greeting_ms, $6),
                  transferred_to = coalesce(transferred_to, $7)
 WHERE tenant_id = $1 AND call_sid = $2
+RETURNING *
 """
 _APPEND_TURNS = """
 INSERT INTO call_turns (tenant_id, call_sid, seq, role, text, meta, at)
@@ -62,6 +67,7 @@ UPDATE calls SET twilio_status = $3,
 WHERE tenant_id = $1 AND call_sid = $2
   AND (twilio_status IS NULL
        OR twilio_status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled'))
+RETURNING *
 """
 
 
@@ -86,9 +92,33 @@ def call_record(row: asyncpg.Record) -> CallRecord:
     )
 
 
+def _call_data(call: CallRecord) -> dict[str, object]:
+    """What the agency's systems are told about a call (outbox payloads)."""
+    return {
+        "call_sid": call.call_sid,
+        "from": call.from_number,
+        "to": call.to_number,
+        "started_at": call.started_at.isoformat(),
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "outcome": call.outcome,
+        "duration_ms": call.duration_ms,
+        "transferred_to": call.transferred_to,
+    }
+
+
+async def _emit_ended(conn: Conn, tenant_id: str, call: CallRecord) -> None:
+    if call.ended_at is None:
+        return
+    data = _call_data(call)
+    await outbox.emit(conn, tenant_id, "call.ended", call.call_sid, data)
+    if call.transferred_to:
+        await outbox.emit(conn, tenant_id, "transfer.completed", call.call_sid, data)
+
+
 async def start_call(pool: asyncpg.Pool, tenant_id: str, call: CallStart) -> None:
     async with tenant_tx(pool, tenant_id) as conn:
-        await conn.execute(
+        row = await conn.fetchrow(
             _START,
             uuid.UUID(tenant_id),
             call.call_sid,
@@ -96,6 +126,9 @@ async def start_call(pool: asyncpg.Pool, tenant_id: str, call: CallStart) -> Non
             call.to_number,
             call.webhook_ms,
         )
+        if row is not None:  # a new call, not a replayed webhook
+            data = _call_data(call_record(row))
+            await outbox.emit(conn, tenant_id, "call.started", call.call_sid, data)
 
 
 async def stream_connected(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
@@ -105,7 +138,7 @@ async def stream_connected(pool: asyncpg.Pool, tenant_id: str, call_sid: str) ->
 
 async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: CallEnd) -> None:
     async with tenant_tx(pool, tenant_id) as conn:
-        await conn.execute(
+        row = await conn.fetchrow(
             _FINISH,
             uuid.UUID(tenant_id),
             call_sid,
@@ -115,6 +148,8 @@ async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: Ca
             end.greeting_ms,
             end.transferred_to,
         )
+        if row is not None:
+            await _emit_ended(conn, tenant_id, call_record(row))
 
 
 async def append_turns(
@@ -187,6 +222,8 @@ async def apply_twilio_status(
 ) -> None:
     terminal = status in TERMINAL_STATUSES
     async with tenant_tx(pool, tenant_id) as conn:
-        await conn.execute(
+        row = await conn.fetchrow(
             _TWILIO_STATUS, uuid.UUID(tenant_id), call_sid, status, duration_s, terminal
         )
+        if row is not None and terminal:
+            await _emit_ended(conn, tenant_id, call_record(row))

@@ -1,6 +1,7 @@
 """Messages and callback requests taken by the agent for the agency. I/O: asyncpg.
 
-One message per (call, reason): a retried tool call does not record it twice.
+One message per (call, reason): a retried tool call does not record it twice. A new message is
+reported to the agency's systems (`message.taken`) through the outbox, in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from memory import outbox
 from memory.call_records import NewMessage
 from memory.db import tenant_tx
 
@@ -22,7 +24,7 @@ ON CONFLICT (tenant_id, call_sid, reason) DO UPDATE SET
     caller_name = coalesce(EXCLUDED.caller_name, messages.caller_name),
     preferred_time = coalesce(EXCLUDED.preferred_time, messages.preferred_time),
     callback_number = coalesce(EXCLUDED.callback_number, messages.callback_number)
-RETURNING message_id
+RETURNING message_id, created_at, (xmax = 0) AS inserted
 """
 _LIST = """
 SELECT message_id, call_sid, caller_number, caller_name, reason, preferred_time, callback_number,
@@ -48,7 +50,7 @@ class Message:
 
 async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) -> str:
     async with tenant_tx(pool, tenant_id) as conn:
-        message_id = await conn.fetchval(
+        row = await conn.fetchrow(
             _INSERT,
             uuid.UUID(tenant_id),
             uuid.uuid4(),
@@ -59,7 +61,21 @@ async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) 
             message.preferred_time,
             message.callback_number,
         )
-    return str(message_id)
+        assert row is not None  # an upsert always returns its row
+        message_id = str(row["message_id"])
+        if row["inserted"]:
+            data = {
+                "message_id": message_id,
+                "call_sid": message.call_sid,
+                "caller_number": message.caller_number,
+                "caller_name": message.caller_name,
+                "reason": message.reason,
+                "preferred_time": message.preferred_time,
+                "callback_number": message.callback_number,
+                "created_at": row["created_at"].isoformat(),
+            }
+            await outbox.emit(conn, tenant_id, "message.taken", message_id, data)
+    return message_id
 
 
 async def list_messages(

@@ -27,7 +27,7 @@ import asyncpg
 import structlog
 
 from engine.errors import RetryableError
-from memory import caller_memory, calls, jobs, knowledge, profiles, recall
+from memory import caller_memory, calls, jobs, knowledge, outbox, profiles, recall
 from memory.call_records import Turn
 from memory.caller_records import (
     CallFacts,
@@ -416,6 +416,16 @@ class MemoryService:
                 await profiles.save_personality(
                     conn, tenant, caller_number, call, dict(analysis.personality)
                 )
+                analyzed = {
+                    "call_sid": job.call_sid,
+                    "caller_number": caller_number,
+                    "summary": analysis.summary,
+                    "key_topics": list(analysis.key_topics),
+                    "sentiment": analysis.sentiment,
+                    "resolution_status": analysis.resolution_status,
+                    "extracted": analysis.key_variables(),
+                }
+                await outbox.emit(conn, tenant, "call.analyzed", job.call_sid, analyzed)
             extracted = analysis.extracted if analysis is not None else None
             await profiles.count_call(
                 conn,

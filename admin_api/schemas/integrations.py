@@ -1,0 +1,98 @@
+"""Request and response bodies of /webhook-endpoints and /deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import ip_address
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from admin_api.schemas.common import PublicModel, RequestModel, clean_text
+
+EventType = Literal[
+    "call.started", "call.ended", "call.analyzed", "message.taken", "transfer.completed"
+]
+DeliveryStatus = Literal["pending", "running", "delivered", "dead"]
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(value: str) -> str:
+    """HTTPS, no credentials in the URL; plain HTTP only to this machine (tests, the demo)."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError("must be an absolute URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; the body is signed instead")
+    if parts.fragment:
+        raise ValueError("must not have a fragment")
+    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+        raise ValueError("must be https:// (http:// only to localhost)")
+    return value
+
+
+EndpointUrl = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=2000, strip_whitespace=True),
+    AfterValidator(clean_text),
+    AfterValidator(check_endpoint_url),
+]
+
+
+class EndpointCreate(RequestModel):
+    url: EndpointUrl
+    events: list[EventType] = Field(
+        default_factory=list, max_length=5, description="Empty: every event."
+    )
+
+
+class EndpointPublic(PublicModel):
+    endpoint_id: str
+    url: str
+    events: list[EventType]
+    enabled: bool
+    created_at: datetime
+
+
+class EndpointCreated(EndpointPublic):
+    secret: str = Field(
+        description="The signing secret: shown once, here. Verify `NeuroSphere-Signature: "
+        't=<unix>,v1=<hex>` as HMAC-SHA256(secret, "<t>.<raw body>").'
+    )
+
+
+class AttemptPublic(PublicModel):
+    at: datetime
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+
+
+class DeliveryPublic(PublicModel):
+    delivery_id: str
+    event_id: str
+    event_type: str
+    destination: str
+    status: DeliveryStatus
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+class DeliveryDetail(DeliveryPublic):
+    payload: str = Field(description="The exact body sent (JSON).")
+    history: list[AttemptPublic]

@@ -1,0 +1,118 @@
+"""Draining the outbox: claim due deliveries, send each to its destination, settle it.
+I/O: Postgres (memory.outbox) and the destinations, through the senders it is given; never on
+the call path - memory actors run it in the background (actors.memory_actor).
+
+A delivery whose attempt failed in a way worth retrying goes back with its own backoff
+(doubling from `backoff_s`, capped, with jitter; at least what the destination's Retry-After
+asked), so a destination that is down slows only its own rows. Past `max_attempts`, or on an
+answer retrying cannot fix, it is dead-lettered. A drain that dies mid-attempt leaves its lease
+to expire; the next claim sends again with the same idempotency key, so the receiver's effect
+is once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from engine.errors import status_retryable
+from engine.secret_box import WEBHOOK_LABEL, SecretBox, SecretBoxError
+from engine.webhook_sender import WebhookSender
+from memory import outbox
+from memory.outbox import AttemptResult, Delivery, DeliveryClaim
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPolicy:
+    batch: int = 16
+    lease_s: int = 60
+    max_attempts: int = 12
+    backoff_s: float = 2.0
+    max_backoff_s: float = 600.0
+
+
+def backoff_s(attempts: int, policy: OutboxPolicy, asked_s: float | None = None) -> float:
+    """Delay before attempt ``attempts + 1``: doubling, capped, jittered, never below what the
+    destination asked for."""
+    delay = min(policy.backoff_s * 2.0 ** max(0, attempts - 1), policy.max_backoff_s)
+    delay *= random.uniform(0.8, 1.2)
+    return max(delay, asked_s or 0.0)
+
+
+class OutboxDrain:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        engine_secret: str,
+        policy: OutboxPolicy,
+        webhooks: WebhookSender,
+    ) -> None:
+        self.pool = pool
+        self.policy = policy
+        self._webhooks = webhooks
+        self._secrets = SecretBox(engine_secret, WEBHOOK_LABEL)
+
+    async def aclose(self) -> None:
+        await self._webhooks.aclose()
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it (concurrently); how many were claimed. Database
+        errors while claiming are raised; everything after the claim is settled, not raised."""
+        policy = self.policy
+        claims = await outbox.claim(
+            self.pool, policy.batch, lease_s=policy.lease_s, max_attempts=policy.max_attempts
+        )
+        if claims:
+            await asyncio.gather(*(self._deliver(c) for c in claims))
+        return len(claims)
+
+    async def _deliver(self, job: DeliveryClaim) -> None:
+        try:
+            delivery = await outbox.leased(self.pool, job)
+            if delivery is None:
+                return
+            result = await self._send(delivery)
+            delay = backoff_s(job.attempts, self.policy, result.retry_after_s)
+            status = await outbox.settle(
+                self.pool, job, result, retry_in_s=delay, max_attempts=self.policy.max_attempts
+            )
+        except Exception as exc:  # the lease expires and the delivery is claimed again
+            log.warning("outbox_settle_failed", delivery_id=job.delivery_id, error=repr(exc))
+            return
+        log.info(
+            "outbox_attempt",
+            tenant_id=job.tenant_id,
+            delivery_id=job.delivery_id,
+            event_type=delivery.event_type,
+            attempt=job.attempts,
+            status=status,
+            code=result.status_code,
+            lag_ms=round((time.time() - delivery.created_at.timestamp()) * 1000, 1),
+        )
+
+    async def _send(self, delivery: Delivery) -> AttemptResult:
+        started = time.perf_counter()
+        kind, _, _ = delivery.destination.partition(":")
+        if kind != "webhook":
+            return AttemptResult(False, False, 0.0, error=f"unknown destination {kind!r}")
+        if delivery.url is None or delivery.secret_box is None:
+            return AttemptResult(False, False, 0.0, error="the endpoint was deleted")
+        try:
+            secret = self._secrets.open(delivery.secret_box)
+        except SecretBoxError as exc:
+            return AttemptResult(False, False, 0.0, error=str(exc))
+        code, error, asked = await self._webhooks.post(
+            delivery.url, secret, delivery.event_id, delivery.event_type, delivery.body
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        if error is None:
+            return AttemptResult(True, False, elapsed, status_code=code)
+        retryable = code is None or status_retryable(code)
+        return AttemptResult(False, retryable, elapsed, code, error, asked)

@@ -1,0 +1,99 @@
+"""/webhook-endpoints and /deliveries: an agency adds its receiver (the secret shown once is the
+one that signs), bad URLs are refused, the delivery log shows each attempt, and a dead-lettered
+delivery is replayed. Real Postgres, the real outbox drain, a real receiver."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from engine.webhook_sender import WebhookSender
+from memory import messages
+from memory.call_records import NewMessage
+from memory.outbox_drain import OutboxDrain, OutboxPolicy
+from tests.integration.admin_harness import AdminHarness
+from tests.integration.webhook_receiver import WebhookReceiver
+
+
+def call_sid() -> str:
+    return "CA" + uuid.uuid4().hex
+
+
+async def drain_all(h: AdminHarness) -> None:
+    drain = OutboxDrain(h.pool, h.config.jwt_secret, OutboxPolicy(), WebhookSender(timeout_s=5))
+    try:
+        while await drain.run_once():
+            pass
+    finally:
+        await drain.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "http://example.com/hooks"},  # plain http off this machine
+        {"url": "ftp://127.0.0.1/hooks"},
+        {"url": "https://user:pw@example.com/hooks"},
+        {"url": "https://example.com/hooks#x"},
+        {"url": "/hooks"},
+        {"url": "https://example.com/hooks", "events": ["call.exploded"]},
+        {"url": "https://example.com/hooks", "secret": "mine"},
+    ],
+)
+async def test_bad_endpoints_are_refused(h: AdminHarness, body: dict[str, object]) -> None:
+    tenant = await h.tenant()
+    answer = await h.post("/webhook-endpoints", tenant.owner_token, body)
+    assert answer.status_code == 422, answer.text
+    assert (await h.get("/webhook-endpoints", tenant.owner_token)).json() == []
+
+
+async def test_endpoints_and_the_delivery_log(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    other = await h.tenant()
+    viewer = await h.token_for(await h.user(tenant.tenant_id, "viewer"))
+    async with WebhookReceiver() as receiver:
+        body = {"url": receiver.url, "events": ["message.taken"]}
+        assert (await h.post("/webhook-endpoints", viewer, body)).status_code == 403
+        made = await h.post("/webhook-endpoints", tenant.owner_token, body)
+        assert made.status_code == 201, made.text
+        endpoint = made.json()
+        assert endpoint["secret"].startswith("whsec_")
+        listed = (await h.get("/webhook-endpoints", tenant.owner_token)).json()
+        assert [e["endpoint_id"] for e in listed] == [endpoint["endpoint_id"]]
+        assert "secret" not in listed[0]
+        gone = await h.delete(f"/webhook-endpoints/{endpoint['endpoint_id']}", other.owner_token)
+        assert gone.status_code == 404
+
+        receiver.secret = endpoint["secret"]
+        receiver.answer = 410  # the agency's server refuses: dead-lettered, not retried
+        note = NewMessage(call_sid(), "+15550101010", "Windshield claim", "Ana")
+        await messages.take_message(h.pool, tenant.tenant_id, note)
+        await drain_all(h)
+        log = (await h.get("/deliveries", viewer, params={"status": "dead"})).json()
+        (dead,) = log["items"]
+        assert (dead["event_type"], dead["attempts"], dead["last_status"]) == (
+            "message.taken",
+            1,
+            410,
+        )
+        assert (
+            await h.get(f"/deliveries/{dead['delivery_id']}", other.owner_token)
+        ).status_code == 404
+        path = f"/deliveries/{dead['delivery_id']}/replay"
+        assert (await h.post(path, viewer)).status_code == 403
+        receiver.answer = 200
+        replayed = await h.post(path, tenant.owner_token)
+        assert replayed.status_code == 202, replayed.text
+        assert replayed.json()["status"] == "pending"
+        assert (await h.post(path, tenant.owner_token)).status_code == 409  # on its way
+        missing = await h.post(f"/deliveries/{uuid.uuid4()}/replay", tenant.owner_token)
+        assert missing.status_code == 404
+        await drain_all(h)
+        detail = (await h.get(f"/deliveries/{dead['delivery_id']}", viewer)).json()
+        assert detail["status"] == "delivered"
+        assert [a["status_code"] for a in detail["history"]] == [410, 200]
+        assert receiver.bad_signatures == 0  # signed with the secret shown at creation
+        assert list(receiver.applied) == [dead["event_id"]]
+        assert '"Windshield claim"' in detail["payload"]
+        assert (await h.get("/deliveries", other.owner_token)).json()["items"] == []

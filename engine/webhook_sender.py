@@ -4,7 +4,8 @@ The body goes out byte for byte as stored, with the event id as `Idempotency-Key
 every attempt and replay, so a receiver can drop repeats) and a signature over timestamp and
 body (engine.signing). The answer is classified, never raised: 2xx is delivered; a timeout, a
 broken connection, 408, 429 and 5xx are worth retrying; any other 4xx is not (retrying cannot
-fix it; engine.errors.status_retryable). `Retry-After` (seconds) of a 429/503 is passed on for the backoff.
+fix it; engine.errors.status_retryable). `Retry-After` (seconds) of a 429/503 is passed on for
+the backoff.
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ class AdmitRequest:
     url: str
     params: dict[str, str] = field(repr=False)
     signature: str
+    attempt: int = 0  # > 0: the resume number Postgres granted (memory.calls.claim_resume)
 
 
 @dataclass(frozen=True, slots=True)

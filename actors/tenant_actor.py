@@ -7,8 +7,11 @@ replicas never hold tenant secrets; REST requests with it (hang-up, transfer, re
 downloads) are made here too. Recording downloads run as tracked background tasks with their own
 small DB pool and HTTP client, made on first use (actors.recording_downloads).
 
-Idempotent methods: `admit` for a CallSid it already admitted returns the same admission;
-`release`, `reload`, `validate`, `fetch_recordings`, `check_health`.
+Idempotent methods: `admit` for a CallSid it already admitted returns the same admission, and
+`resume` for the resume it already granted (the same `attempt`) too; `release`, `reload`,
+`validate`, `fetch_recordings`, `check_health`. Resumes are granted by the webhook from a count
+kept in Postgres (memory.calls.claim_resume), never from this actor's memory, and a resumed call
+counts against the cap like a new one.
 
 When it dies: Ray restarts it; the config is reloaded from Postgres on first use. The set of
 active calls starts empty, so for the remaining length of calls already running the cap may be
@@ -57,9 +60,6 @@ class _Active:
     admission: Admission
     since: float
     attempt: int = 0
-
-
-MAX_RESUMES = 2
 
 
 class TenantActor:
@@ -138,16 +138,23 @@ class TenantActor:
         return await self._claim(tenant, request, attempt=0)
 
     async def resume(self, request: AdmitRequest) -> Admission:
-        """The call's actor was lost mid-call (the webhook checked the signature and that the
-        call did not end on purpose): claim a fresh actor that resumes from Postgres."""
+        """The call's actor was lost mid-call (the webhook checked the signature and was granted
+        resume number `request.attempt` by Postgres): claim a fresh actor that resumes from
+        Postgres, within the tenant's cap."""
         tenant = await self._tenant()
         if tenant is None:
             return Admission("unknown", reason="tenant missing or suspended")
-        previous = self._active.pop(request.call_sid, None)
-        attempt = previous.attempt + 1 if previous is not None else 1
-        if attempt > MAX_RESUMES:
-            return Admission("unavailable", reason="resumed too often")
-        return await self._claim(tenant, request, attempt=attempt)
+        if request.attempt < 1:
+            return Admission("unavailable", reason="no resume granted")
+        previous = self._active.get(request.call_sid)
+        if previous is not None and previous.attempt == request.attempt:
+            return previous.admission
+        self._active.pop(request.call_sid, None)  # its previous actor is lost
+        self._sweep()
+        if len(self._active) >= tenant.max_concurrent_calls:
+            self._log.warning("call_resume_refused_over_cap", cap=tenant.max_concurrent_calls)
+            return Admission("refused", reason="over concurrent call cap")
+        return await self._claim(tenant, request, attempt=request.attempt)
 
     async def _claim(self, tenant: TenantConfig, request: AdmitRequest, attempt: int) -> Admission:
         media_token = secrets.token_urlsafe(24)

@@ -1,6 +1,10 @@
 """What the Serve ingress replica holds: config, a small app-role DB pool, a cache of
 number -> tenant, the gateway to tenant and pool actors (including `reload`, which the admin
-API calls after a change so the next call sees it), and its Prometheus registry."""
+API calls after a change so the next call sees it), and its Prometheus registry.
+
+When the database cannot answer a number lookup, the last answer cached for the number is used
+however old it is (a database failover must not turn ringing calls into Twilio's application
+error); a number never seen raises `LookupUnavailable`, which the webhook answers politely."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 from typing import Any, Protocol
 
 import asyncpg
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from actors.ports import Admission, AdmitRequest
@@ -16,7 +21,17 @@ from engine.config import EngineConfig
 from memory import tenants
 from memory.db import create_pool
 
+log = structlog.get_logger(__name__)
+
 NUMBER_CACHE_TTL_S = 10.0
+LOOKUP_TIMEOUT_S = 2.0
+# What a database that is down, failing over or unreachable raises (FileNotFoundError for a
+# missing Unix socket is an OSError).
+DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class LookupUnavailable(Exception):
+    """The database could not say which tenant owns a number, and no earlier answer is cached."""
 
 
 class TenantGateway(Protocol):
@@ -78,11 +93,20 @@ class WebhookContext:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        tenant_id = await tenants.resolve_number(await self.db(), number)
+        try:
+            tenant_id = await asyncio.wait_for(self._resolve(number), LOOKUP_TIMEOUT_S)
+        except DATABASE_DOWN as exc:
+            log.warning("number_lookup_failed", cached=cached is not None, error=repr(exc))
+            if cached is not None:
+                return cached[0]
+            raise LookupUnavailable from exc
         if len(self._numbers) > 10_000:
             self._numbers.clear()
         self._numbers[number] = (tenant_id, now + NUMBER_CACHE_TTL_S)
         return tenant_id
+
+    async def _resolve(self, number: str) -> str | None:
+        return await tenants.resolve_number(await self.db(), number)
 
     def forget_numbers(self) -> None:
         """Drop the number cache (an admin changed a tenant's numbers or status)."""

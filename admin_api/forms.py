@@ -1,7 +1,9 @@
 """Reading Twilio's form-encoded webhook bodies safely, and the public URL they were signed over.
 
 Bodies are bounded (a real Twilio webhook is a few KB); the URL is rebuilt from the configured
-PUBLIC_BASE_URL, never from the Host header of an untrusted client.
+PUBLIC_BASE_URL, never from the Host header of an untrusted client. A field holding a NUL or
+a percent-encoded byte sequence that is not UTF-8 (a lone surrogate, say) is refused with 400
+here, before any lookup: Postgres cannot store either, and no real Twilio field carries one.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ async def read_form(request: Request) -> dict[str, str]:
             raise HTTPException(413, f"request body over {MAX_FORM_BYTES} bytes")
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise HTTPException(400, "body must be application/x-www-form-urlencoded") from None
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
+        raise HTTPException(400, "a form field holds a NUL character")
     return dict(pairs)
 
 

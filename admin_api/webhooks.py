@@ -1,28 +1,44 @@
 """Twilio webhooks: /twilio/voice, /twilio/status, /twilio/stream-status, /twilio/stream-ended.
 
 Every route validates X-Twilio-Signature with the tenant's auth token (checked inside the
-tenant actor) over the URL rebuilt from PUBLIC_BASE_URL; a failure is 403 and changes
-nothing. Handlers do no slow work: one tenant-actor call (which claims a warm call actor) for
-a new call, one small idempotent write for callbacks.
+tenant actor) over the URL rebuilt from PUBLIC_BASE_URL; a failure changes nothing and is a
+403, except on `/twilio/voice`: there it gets the same "not in service" TwiML as a number nobody
+provisioned (or a suspended tenant's), so an unsigned request cannot tell customers' numbers
+from others, and a caller whose call is signed with a stale token hears words, not Twilio's
+application error. Handlers do no slow work: one tenant-actor call (which claims a warm call
+actor) for a new call, one small idempotent write for callbacks.
+
+Twilio's signatures carry no timestamp, so a captured request can be replayed at will: a
+`/twilio/voice` for a call that has ended claims nothing, and a `<Connect action>` resumes a
+call only while it is live or shortly after its stream was lost, at most `MAX_RESUMES` times,
+counted in Postgres (memory.calls).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Annotated
 from urllib.parse import quote
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from actors.ports import AdmitRequest
-from admin_api.context import WebhookContext
+from actors.tenant_actor import STALE_CALL_S
+from admin_api.context import DATABASE_DOWN, LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
 from engine import twiml
 from memory import calls
 
+log = structlog.get_logger(__name__)
+
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
 TWIML = "application/xml"
+MAX_RESUMES = 2  # fresh actors one call may be resumed on
+RESUME_WINDOW_S = 30.0  # how long after its stream was lost a call may still resume
+REPLAY_CHECK_TIMEOUT_S = 1.0
 
 
 def get_context(request: Request) -> WebhookContext:
@@ -74,15 +90,42 @@ async def voice(request: Request, ctx: Ctx, form: Form) -> Response:
         ctx.metrics.webhook_seconds.labels("voice").observe(time.perf_counter() - began)
 
 
+def _not_in_service(ctx: WebhookContext, *, signed: bool = True) -> Response:
+    if not signed:
+        ctx.metrics.rejected.labels("/twilio/voice", "bad signature").inc()
+    ctx.metrics.call_setups.labels("not_in_service").inc()
+    return _xml(twiml.say_and_hang_up(twiml.NOT_IN_SERVICE))
+
+
+async def _call_over(ctx: WebhookContext, tenant_id: str, call_sid: str) -> bool:
+    """Whether the call already ended; False when the database cannot say in time (a new call
+    must still be answered during an outage; the tenant's cap bounds what a replay can take)."""
+    try:
+        return await asyncio.wait_for(
+            calls.call_over(await ctx.db(), tenant_id, call_sid), REPLAY_CHECK_TIMEOUT_S
+        )
+    except DATABASE_DOWN as exc:
+        log.warning("call_over_check_failed", call_sid=call_sid, error=repr(exc))
+        return False
+
+
 async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
     call_sid = _call_sid(form)
     base = ctx.config.public_base_url
     url = public_url(base, request)
     signature = request.headers.get("X-Twilio-Signature", "")
-    tenant_id = await ctx.tenant_for_number(form.get("To", ""))
+    try:
+        tenant_id = await ctx.tenant_for_number(form.get("To", ""))
+    except LookupUnavailable:
+        ctx.metrics.call_setups.labels("unavailable").inc()
+        return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
     if tenant_id is None:
-        ctx.metrics.call_setups.labels("not_in_service").inc()
-        return _xml(twiml.say_and_hang_up(twiml.NOT_IN_SERVICE))
+        return _not_in_service(ctx)
+    if await _call_over(ctx, tenant_id, call_sid):
+        if not await ctx.gateway.validate(tenant_id, url, form, signature):
+            return _not_in_service(ctx, signed=False)
+        ctx.metrics.call_setups.labels("replay_refused").inc()
+        return _xml(twiml.hang_up())
     admission = await ctx.gateway.admit(
         tenant_id,
         AdmitRequest(
@@ -94,14 +137,11 @@ async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
             signature=signature,
         ),
     )
+    if admission.kind in ("forbidden", "unknown"):
+        return _not_in_service(ctx, signed=admission.kind == "unknown")
     ctx.metrics.call_setups.labels(admission.kind).inc()
-    if admission.kind == "forbidden":
-        ctx.metrics.rejected.labels("/twilio/voice", "bad signature").inc()
-        raise HTTPException(403, "invalid signature")
     if admission.kind == "refused":
         return _xml(twiml.say_and_hang_up(twiml.BUSY))
-    if admission.kind == "unknown":
-        return _xml(twiml.say_and_hang_up(twiml.NOT_IN_SERVICE))
     if admission.kind != "admitted":
         return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
     tenant_q = f"?tenant={quote(tenant_id)}"
@@ -161,6 +201,17 @@ async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
     tenant_q = f"?tenant={quote(tenant_id)}"
     dial_action = f"{base}/twilio/dial-status{tenant_q}"
     if record is not None and record.outcome in RESUMABLE:
+        attempt = await calls.claim_resume(
+            await ctx.db(),
+            tenant_id,
+            call_sid,
+            max_resumes=MAX_RESUMES,
+            max_age_s=STALE_CALL_S,
+            lost_window_s=RESUME_WINDOW_S,
+        )
+        if attempt is None:
+            ctx.metrics.call_setups.labels("resume_denied").inc()
+            return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
         admission = await ctx.gateway.resume(
             tenant_id,
             AdmitRequest(
@@ -170,6 +221,7 @@ async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
                 url=public_url(base, request),
                 params=form,
                 signature=request.headers.get("X-Twilio-Signature", ""),
+                attempt=attempt,
             ),
         )
         ctx.metrics.call_setups.labels(f"resume_{admission.kind}").inc()

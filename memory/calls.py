@@ -5,6 +5,11 @@ retried batch never duplicates a turn. Call finalisation only fills what is stil
 first writer of an outcome wins and replays change nothing. A call's start and end (and a
 completed transfer) are reported to the agency's systems through the outbox, in the same
 transaction as the row they describe.
+
+Replays of signed webhooks are answered from here: `call_over` says whether a call has ended
+(a replayed `/twilio/voice` then claims nothing), and `claim_resume` grants a resume only while
+the call is live or shortly after its stream was lost, counting resumes on the row in one
+atomic UPDATE, so a replayed `<Connect action>` cannot claim actors beyond the allowance.
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ ON CONFLICT (tenant_id, call_sid, seq) DO NOTHING
 _TURNS = """
 SELECT seq, role, text, meta, at FROM call_turns
 WHERE tenant_id = $1 AND call_sid = $2 ORDER BY seq
+"""
+_CALL_OVER = """
+SELECT EXISTS (SELECT 1 FROM calls WHERE tenant_id = $1 AND call_sid = $2
+               AND (ended_at IS NOT NULL OR twilio_status = ANY($3::text[])))
+    OR EXISTS (SELECT 1 FROM call_events WHERE tenant_id = $1 AND call_sid = $2
+               AND kind = 'status' AND payload->>'CallStatus' = ANY($3::text[]))
+"""
+# A resume reopens the call (its outcome is the resumed session's to record).
+_CLAIM_RESUME = """
+UPDATE calls SET resumes = resumes + 1, outcome = NULL, end_detail = NULL, ended_at = NULL,
+                 duration_ms = NULL
+WHERE tenant_id = $1 AND call_sid = $2 AND resumes < $3
+  AND (twilio_status IS NULL OR twilio_status <> ALL($4::text[]))
+  AND started_at > now() - make_interval(secs => $5)
+  AND (outcome IS NULL
+       OR (outcome = 'stream_lost' AND ended_at > now() - make_interval(secs => $6)))
+RETURNING resumes
 """
 _GET_CALL = "SELECT * FROM calls WHERE tenant_id = $1 AND call_sid = $2"
 _RECENT_CALLS = "SELECT * FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC LIMIT $2"
@@ -189,6 +211,39 @@ async def get_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> CallRec
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_GET_CALL, uuid.UUID(tenant_id), call_sid)
     return call_record(row) if row is not None else None
+
+
+async def call_over(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> bool:
+    """True once the call has ended: an outcome on its row, or Twilio's final status seen."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        over: bool = await conn.fetchval(
+            _CALL_OVER, uuid.UUID(tenant_id), call_sid, sorted(TERMINAL_STATUSES)
+        )
+    return over
+
+
+async def claim_resume(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    call_sid: str,
+    *,
+    max_resumes: int,
+    max_age_s: float,
+    lost_window_s: float,
+) -> int | None:
+    """Grant one resume of a call: its number (1, 2, ...), or None when the call is over, older
+    than `max_age_s`, lost its stream more than `lost_window_s` ago, or used its resumes."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        resumes: int | None = await conn.fetchval(
+            _CLAIM_RESUME,
+            uuid.UUID(tenant_id),
+            call_sid,
+            max_resumes,
+            sorted(TERMINAL_STATUSES),
+            float(max_age_s),
+            float(lost_window_s),
+        )
+    return resumes
 
 
 async def recent_calls(pool: asyncpg.Pool, tenant_id: str, limit: int = 20) -> list[CallRecord]:

@@ -4,6 +4,8 @@ claimer that records what it was asked to claim."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,13 +18,17 @@ from twilio.request_validator import RequestValidator
 
 from actors.memory_actor import MemoryActor
 from actors.ports import CallSetup
+from admin_api import context
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from admin_api.forms import MAX_FORM_BYTES
+from admin_api.webhooks import MAX_RESUMES, RESUME_WINDOW_S
 from engine.config import EngineConfig
 from memory import calls, tenants
 from memory.call_records import CallEnd, CallStart
+from memory.db import tenant_tx
 from tests.conftest import PgUrls
+from tests.faults.tcp_proxy import pg_proxy, via_proxy
 from tests.integration.local_gateway import LocalGateway
 
 BASE = "https://voice.example.com"
@@ -45,6 +51,7 @@ class Harness:
     tenant_id: str
     number: str
     pool: asyncpg.Pool
+    gateway: LocalGateway
 
     async def post(
         self, path: str, params: dict[str, str], *, token: str = TOKEN, sign: bool = True
@@ -71,10 +78,11 @@ def _call_params(number: str, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def harness(
-    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str
+@contextlib.asynccontextmanager
+async def webhook_harness(
+    app_url: str, app_pool: asyncpg.Pool, jwt_secret: str
 ) -> AsyncIterator[Harness]:
+    """The webhook app whose replica and actors reach Postgres at `app_url`."""
     number = "+1555" + str(uuid.uuid4().int)[:7]
     tenant_id = await tenants.create_tenant(
         app_pool,
@@ -85,17 +93,29 @@ async def harness(
             max_concurrent_calls=2,
         ),
     )
-    config = EngineConfig(app_database_url=pg_urls.app, jwt_secret=jwt_secret, public_base_url=BASE)
+    config = EngineConfig(
+        app_database_url=app_url,
+        jwt_secret=jwt_secret,
+        public_base_url=BASE,
+    )
     claimer = RecordingClaimer()
     memory = MemoryActor(config)
     gateway = LocalGateway(config, memory, claimer, active=lambda: len(claimer.claims))
     ctx = WebhookContext(config, gateway)
     transport = httpx.ASGITransport(app=build_app(ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Harness(client, claimer, tenant_id, number, app_pool)
+        yield Harness(client, claimer, tenant_id, number, app_pool, gateway)
     await ctx.close()
     await gateway.close()
     await memory.close()
+
+
+@pytest.fixture
+async def harness(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str
+) -> AsyncIterator[Harness]:
+    async with webhook_harness(pg_urls.app, app_pool, jwt_secret) as running:
+        yield running
 
 
 def _verbs(xml: str) -> list[str]:
@@ -129,7 +149,9 @@ async def test_replayed_voice_webhook_gets_same_stream_and_claims_once(harness: 
 
 
 @pytest.mark.parametrize("mode", ["missing", "wrong_token", "tampered"])
-async def test_bad_signature_is_403_with_no_side_effect(harness: Harness, mode: str) -> None:
+async def test_bad_signature_is_not_in_service_with_no_side_effect(
+    harness: Harness, mode: str
+) -> None:
     params = _call_params(harness.number)
     if mode == "missing":
         response = await harness.post("/twilio/voice", params, sign=False)
@@ -141,7 +163,9 @@ async def test_bad_signature_is_403_with_no_side_effect(harness: Harness, mode: 
         response = await harness.client.post(
             "/twilio/voice", data=tampered, headers={"X-Twilio-Signature": signature}
         )
-    assert response.status_code == 403
+    assert response.status_code == 200
+    assert _verbs(response.text) == ["Say", "Hangup"]
+    assert "not in service" in response.text
     assert harness.claimer.claims == []
 
 
@@ -219,3 +243,157 @@ async def test_stream_ended_hangs_up_or_apologises_by_outcome(harness: Harness) 
         f"/twilio/stream-ended?tenant={other}", _call_params(harness.number)
     )
     assert forged.status_code == 403
+
+
+# --- replays, hostile input, database outages ----------------------------------------------------
+
+
+def _resumes(harness: Harness) -> list[CallSetup]:
+    return [c for c in harness.claimer.claims if c.attempt > 0]
+
+
+async def _lost_stream(harness: Harness) -> dict[str, str]:
+    """A call admitted, its row written, and its stream lost: what Twilio's <Connect action>
+    then posts."""
+    params = _call_params(harness.number)
+    assert "Connect" in _verbs((await harness.post("/twilio/voice", params)).text)
+    sid = params["CallSid"]
+    await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
+    await calls.finish_call(harness.pool, harness.tenant_id, sid, CallEnd("stream_lost"))
+    return {**params, "CallStatus": "in-progress"}
+
+
+async def test_a_replayed_stream_ended_claims_at_most_the_allowed_resumes(
+    harness: Harness,
+) -> None:
+    params = await _lost_stream(harness)
+    url = f"/twilio/stream-ended?tenant={harness.tenant_id}"
+    answers = await asyncio.gather(*(harness.post(url, params) for _ in range(18)))
+    assert {a.status_code for a in answers} == {200}
+    resumed = _resumes(harness)
+    assert 1 <= len(resumed) <= MAX_RESUMES
+    assert sorted(c.attempt for c in resumed) == list(range(1, len(resumed) + 1))
+    assert sum("Connect" in _verbs(a.text) for a in answers) == len(resumed)
+    # more replays, one at a time, claim nothing more
+    for _ in range(5):
+        await harness.post(url, params)
+    assert len(_resumes(harness)) == len(resumed)
+
+
+async def test_a_call_resumes_only_while_live_or_just_after_its_stream_was_lost(
+    harness: Harness,
+) -> None:
+    url = f"/twilio/stream-ended?tenant={harness.tenant_id}"
+    late = await _lost_stream(harness)
+    async with tenant_tx(harness.pool, harness.tenant_id) as conn:
+        await conn.execute(
+            "UPDATE calls SET ended_at = now() - make_interval(secs => $2) WHERE call_sid = $1",
+            late["CallSid"],
+            RESUME_WINDOW_S + 5,
+        )
+    answer = await harness.post(url, late)
+    assert _verbs(answer.text) == ["Say", "Hangup"]
+    completed = await _lost_stream(harness)
+    status = {**completed, "CallStatus": "completed", "SequenceNumber": "9"}
+    assert (await harness.post("/twilio/status", status)).status_code == 204
+    answer = await harness.post(url, completed)
+    assert _verbs(answer.text) == ["Say", "Hangup"]
+    assert _resumes(harness) == []
+    fresh = await _lost_stream(harness)
+    assert _verbs((await harness.post(url, fresh)).text) == ["Connect"]
+
+
+async def test_a_resume_counts_against_the_tenant_cap(harness: Harness) -> None:
+    for _ in range(2):  # the tenant's cap
+        ok = await harness.post("/twilio/voice", _call_params(harness.number))
+        assert "Connect" in _verbs(ok.text)
+    # a live call this tenant actor never admitted (it was restarted since) loses its actor
+    params = _call_params(harness.number, CallStatus="in-progress")
+    sid = params["CallSid"]
+    await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
+    answer = await harness.post(f"/twilio/stream-ended?tenant={harness.tenant_id}", params)
+    assert _verbs(answer.text) == ["Say", "Hangup"]
+    assert _resumes(harness) == []
+
+
+@pytest.mark.parametrize("ended_by", ["twilio_status", "call_outcome"])
+async def test_a_replayed_voice_after_the_call_ended_claims_nothing(
+    harness: Harness, ended_by: str
+) -> None:
+    params = _call_params(harness.number)
+    first = await harness.post("/twilio/voice", params)
+    assert "Connect" in _verbs(first.text)
+    sid = params["CallSid"]
+    if ended_by == "twilio_status":
+        status = {**params, "CallStatus": "completed", "SequenceNumber": "4"}
+        assert (await harness.post("/twilio/status", status)).status_code == 204
+    else:
+        await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
+        await calls.finish_call(harness.pool, harness.tenant_id, sid, CallEnd("caller_hung_up"))
+        await harness.gateway.release(harness.tenant_id, sid)
+    replay = await harness.post("/twilio/voice", params)
+    assert replay.status_code == 200
+    assert _verbs(replay.text) == ["Hangup"]
+    assert len(harness.claimer.claims) == 1
+    unsigned = await harness.post("/twilio/voice", params, sign=False)
+    assert "not in service" in unsigned.text
+
+
+async def test_unsigned_voice_answers_alike_for_customer_and_unknown_numbers(
+    harness: Harness,
+) -> None:
+    unknown = await harness.post("/twilio/voice", _call_params("+19990000001"), sign=False)
+    customer = await harness.post("/twilio/voice", _call_params(harness.number), sign=False)
+    forged = await harness.post(
+        "/twilio/voice", _call_params("+19990000001"), token="someone-elses-token"
+    )
+    assert unknown.status_code == customer.status_code == forged.status_code == 200
+    assert unknown.text == customer.text == forged.text
+    assert "not in service" in unknown.text
+    assert harness.claimer.claims == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"To=%2B1555%00",  # NUL
+        b"From=%ED%A0%80",  # a lone surrogate, as UTF-8 bytes
+        b"To=%FF%FE",  # not UTF-8
+        b"Caller%00=x",  # NUL in a name
+    ],
+)
+async def test_unstorable_characters_in_a_form_are_400_before_any_lookup(
+    harness: Harness, body: bytes
+) -> None:
+    sid = "CallSid=CA" + uuid.uuid4().hex
+    response = await harness.client.post(
+        "/twilio/voice",
+        content=sid.encode() + b"&" + body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+    assert harness.claimer.claims == []
+
+
+async def test_voice_during_a_database_outage_uses_the_cached_number_or_apologises(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context, "NUMBER_CACHE_TTL_S", 0.0)  # every lookup goes to Postgres
+    async with (
+        pg_proxy(pg_urls.app) as proxy,
+        webhook_harness(via_proxy(pg_urls.app, proxy), app_pool, jwt_secret) as harness,
+    ):
+        assert "Connect" in _verbs(
+            (await harness.post("/twilio/voice", _call_params(harness.number))).text
+        )
+        proxy.refusing = True  # the database goes away
+        proxy.drop_all()
+        cached = await harness.post("/twilio/voice", _call_params(harness.number))
+        assert cached.status_code == 200
+        assert "Connect" in _verbs(cached.text)
+        never_seen = await harness.post("/twilio/voice", _call_params("+19990000002"))
+        assert never_seen.status_code == 200
+        assert _verbs(never_seen.text) == ["Say", "Hangup"]
+        assert "can't take your call" in never_seen.text
+        proxy.refusing = False

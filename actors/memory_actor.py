@@ -80,10 +80,12 @@ WARM_CONNECTIONS = 4
 
 class MemoryActor:
     def __init__(self, config: EngineConfig, index: int = 0) -> None:
+        from memory.db import LazyPool
+
         self._config = config
         self._index = index
         self._ring: KeyRing | None = None
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(config.app_database_url, min_size=WARM_CONNECTIONS, max_size=8)
         self._service: MemoryService | None = None
         self._client: Any = None  # openai.AsyncOpenAI, imported only when first needed
         self._pool_lock = asyncio.Lock()
@@ -105,16 +107,12 @@ class MemoryActor:
         return self._service
 
     async def _start(self) -> MemoryService:
-        from memory.db import create_pool
         from memory.embeddings import make_embedder
         from memory.llm import OpenAIJsonLlm, llm_configured, make_client
         from memory.service import JobPolicy, MemoryService
 
         config = self._config
-        pool = self._pool or await create_pool(
-            config.app_database_url, min_size=WARM_CONNECTIONS, max_size=8
-        )
-        self._pool = pool
+        pool = await self._pool.get()
         client = self._client or make_client(config)
         self._client = client
         service = MemoryService(
@@ -437,6 +435,4 @@ class MemoryActor:
         drain, self._outbox_drain = self._outbox_drain, None
         if drain is not None:
             await drain.aclose()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()

@@ -25,7 +25,7 @@ from actors.twilio_recordings import DownloadError, download
 from actors.twilio_rest import TwilioAccount
 from engine.config import EngineConfig
 from memory import recordings
-from memory.db import create_pool
+from memory.db import LazyPool
 from memory.recording_files import RECORDING_SID, RecordingStore
 
 log = structlog.get_logger(__name__)
@@ -94,13 +94,11 @@ class RecordingDownloads:
     few minutes), all released by `close`."""
 
     def __init__(self, config: EngineConfig, tenant_id: str, account: AccountSource) -> None:
-        self._config = config
         self._tenant_id = tenant_id
         self._account = account
         self._store = RecordingStore(Path(config.recordings_dir))
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self._pool = LazyPool(config.app_database_url, min_size=0, max_size=2)
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -115,15 +113,6 @@ class RecordingDownloads:
                 self._spawn(sid, self._download(sid))
         self._spawn("stale-sweep", self._sweep())
 
-    async def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-                    self._pool = await create_pool(
-                        self._config.app_database_url, min_size=0, max_size=2
-                    )
-        return self._pool
-
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False, timeout=HTTP_TIMEOUT_S)
@@ -131,7 +120,7 @@ class RecordingDownloads:
 
     async def _download(self, recording_sid: str) -> None:
         await fetch_recording(
-            await self._db(),
+            await self._pool.get(),
             self._store,
             self._http(),
             self._account,
@@ -140,7 +129,7 @@ class RecordingDownloads:
         )
 
     async def _sweep(self) -> None:
-        pool = await self._db()
+        pool = await self._pool.get()
         stale = await recordings.stale_pending(pool, self._tenant_id, older_than_s=STALE_PENDING_S)
         for recording in stale:
             self._spawn(recording.recording_sid, self._download(recording.recording_sid))
@@ -175,6 +164,4 @@ class RecordingDownloads:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        if self._pool is not None:
-            await asyncio.wait_for(self._pool.close(), 10)
-            self._pool = None
+        await self._pool.close()

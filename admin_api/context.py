@@ -8,7 +8,6 @@ error); a number never seen raises `LookupUnavailable`, which the webhook answer
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, Protocol
 
@@ -19,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from actors.ports import Admission, AdmitRequest
 from engine.config import EngineConfig
 from memory import tenants
-from memory.db import create_pool
+from memory.db import LazyPool
 
 log = structlog.get_logger(__name__)
 
@@ -75,18 +74,11 @@ class WebhookContext:
         self.config = config
         self.gateway = gateway
         self.metrics = WebhookMetrics()
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self._pool = LazyPool(config.app_database_url, min_size=1, max_size=8)
         self._numbers: dict[str, tuple[str | None, float]] = {}
 
     async def db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-                    self._pool = await create_pool(
-                        self.config.app_database_url, min_size=1, max_size=8
-                    )
-        return self._pool
+        return await self._pool.get()
 
     async def tenant_for_number(self, number: str) -> str | None:
         cached = self._numbers.get(number)
@@ -113,5 +105,4 @@ class WebhookContext:
         self._numbers.clear()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
+        await self._pool.close()

@@ -2,31 +2,23 @@
 what was wrong, and database trouble is a 503, never a bare 500.
 
 Validation errors list each problem's location and message, without echoing the rejected
-input (it may be a password). A malformed JSON body is a 400. Constraint violations that slip
-past validation map to 409 (unique, foreign key) or 422 (check, bad data); a database that is
-unreachable, overloaded or slow is a 503 with Retry-After.
+input (it may be a password). A malformed JSON body is a 400. The data layer's errors
+(memory.errors) map to answers: a constraint violation that slips past validation is 409
+(`Conflict`: unique, foreign key) or 422 (`Rejected`: check, bad data); a database that is
+stopped, unreachable, overloaded or slow (`Unavailable`) is a 503 with Retry-After.
 """
 
 from __future__ import annotations
 
-import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-log = structlog.get_logger(__name__)
+from memory.errors import Conflict, Rejected, Unavailable
 
-_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.QueryCanceledError,
-    asyncpg.CannotConnectNowError,
-    TimeoutError,
-    ConnectionError,
-)
+log = structlog.get_logger(__name__)
 
 
 def _location(loc: tuple[object, ...]) -> str:
@@ -53,9 +45,11 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _integrity(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.ForeignKeyViolationError):
-        return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
+
+
+async def _rejected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "value not accepted by the database"}, status_code=422)
 
 
@@ -71,7 +65,6 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, _integrity)
-    app.add_exception_handler(asyncpg.DataError, _integrity)
-    for error in _UNAVAILABLE:
-        app.add_exception_handler(error, _unavailable)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(Rejected, _rejected)
+    app.add_exception_handler(Unavailable, _unavailable)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import asyncpg
 
-from memory.db import ACQUIRE_TIMEOUT_S, Conn, tenant_tx
+from memory.db import Conn, acquire, tenant_tx
 
 _PLATFORM = "SELECT set_config('app.platform', 'on', true)"
 
@@ -26,7 +26,7 @@ _PLATFORM = "SELECT set_config('app.platform', 'on', true)"
 @asynccontextmanager
 async def platform_tx(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     """A transaction that sees platform-level admin rows and no tenant's rows."""
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+    async with acquire(pool) as conn, conn.transaction():
         await conn.execute(_PLATFORM)
         yield conn
 

@@ -2,6 +2,11 @@
 
 The tenant is set only with `set_config('app.tenant_id', $1, true)` inside a transaction, so it
 ends with the transaction and a pooled connection never carries one tenant into the next use.
+
+Everything here raises the data layer's own errors (memory.errors) for database failures -
+making a pool, acquiring a connection, and anything raised inside a transaction or connection
+it hands out - so callers never see asyncpg's. `LazyPool` is the one pool made on first use
+(the Serve replica's, a tenant actor's recording downloads).
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from memory.errors import translated
 
 QUERY_TIMEOUT_S = 5.0
 ACQUIRE_TIMEOUT_S = 5.0
@@ -23,18 +30,64 @@ Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Raise memory.errors' Unavailable / Conflict / Rejected for the asyncpg (and socket)
+    failures raised inside."""
+    try:
+        yield
+    except Exception as exc:
+        mine = translated(exc)
+        if mine is None:
+            raise
+        raise mine from exc
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
     """An app-role pool; every statement gets a timeout."""
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        command_timeout=QUERY_TIMEOUT_S,
-        timeout=10,
-        max_inactive_connection_lifetime=300,
-    )
+    with database_errors():
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=QUERY_TIMEOUT_S,
+            timeout=10,
+            max_inactive_connection_lifetime=300,
+        )
     assert pool is not None
     return pool
+
+
+class LazyPool:
+    """An app-role pool made on first use (by one task, however many ask at once) and closed
+    by `close`; a failed start leaves none, so the next use tries again."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 5) -> None:
+        self._dsn = dsn
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    min_size, max_size = self._sizes
+                    self._pool = await create_pool(self._dsn, min_size=min_size, max_size=max_size)
+        return self._pool
+
+    async def close(self, timeout: float = 10.0) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.wait_for(pool.close(), timeout)
+
+
+@asynccontextmanager
+async def acquire(pool: asyncpg.Pool, *, timeout: float = ACQUIRE_TIMEOUT_S) -> AsyncIterator[Conn]:
+    """A pooled connection (no transaction), with the data layer's errors."""
+    with database_errors():
+        async with pool.acquire(timeout=timeout) as conn:
+            yield conn
 
 
 def check_tenant_id(tenant_id: str) -> str:
@@ -80,6 +133,13 @@ async def tenant_tx(
     Do not open `conn.transaction()` inside (asyncpg refuses it).
     """
     tenant = check_tenant_id(tenant_id)
+    with database_errors():
+        async with _tenant_tx(pool, tenant, timeout) as conn:
+            yield conn
+
+
+@asynccontextmanager
+async def _tenant_tx(pool: asyncpg.Pool, tenant: str, timeout: float) -> AsyncIterator[Conn]:
     for attempt in range(2):
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             try:

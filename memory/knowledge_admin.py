@@ -16,6 +16,7 @@ from memory import audit
 from memory.audit import Actor
 from memory.caller_records import KnowledgeEntry
 from memory.db import tenant_tx
+from memory.errors import Duplicate
 
 _LIST = """
 SELECT entry_id, kind, title, body, updated_at FROM knowledge_entries
@@ -79,7 +80,7 @@ async def create_entry(
             await audit.write(
                 conn, tenant_id, actor, "knowledge.created", entry.entry_id, {"kind": kind}
             )
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise TitleTaken(f"a {kind} entry with this title already exists") from exc
     return entry
 
@@ -102,7 +103,7 @@ async def update_entry(
             if row is None:
                 return None
             await audit.write(conn, tenant_id, actor, "knowledge.updated", entry_id)
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise TitleTaken(f"a {kind} entry with this title already exists") from exc
     return _entry(row)
 

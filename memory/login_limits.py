@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from memory.db import ACQUIRE_TIMEOUT_S, QUERY_TIMEOUT_S
+from memory.db import QUERY_TIMEOUT_S, acquire
 
 _HIT = """
 INSERT INTO login_limits AS l (limit_key, hits, allowed, expires_at)
@@ -36,7 +36,7 @@ DELETE FROM login_limits WHERE limit_key IN (
 
 async def hit(pool: asyncpg.Pool, key: bytes, *, limit: int, window_s: float) -> float | None:
     """Count one hit of `key`; None when allowed, else seconds until one would be."""
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+    async with acquire(pool) as conn:
         row = await conn.fetchrow(_HIT, key, limit, float(window_s), timeout=QUERY_TIMEOUT_S)
     assert row is not None  # an upsert always returns its row
     return None if row["allowed"] else float(row["wait_s"])
@@ -44,6 +44,6 @@ async def hit(pool: asyncpg.Pool, key: bytes, *, limit: int, window_s: float) ->
 
 async def prune(pool: asyncpg.Pool, *, batch: int = 1000) -> int:
     """Delete up to `batch` rows whose window has passed; how many went."""
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+    async with acquire(pool) as conn:
         status = await conn.execute(_PRUNE, batch, timeout=QUERY_TIMEOUT_S)
     return int(status.split()[-1])

@@ -21,7 +21,8 @@ import asyncpg
 
 from memory import audit
 from memory.audit import Actor
-from memory.db import Conn, tenant_tx
+from memory.db import Conn, acquire, tenant_tx
+from memory.errors import Duplicate
 from memory.tenants import NumberTaken
 
 TenantStatus = Literal["active", "suspended"]
@@ -177,7 +178,7 @@ async def create_tenant(pool: asyncpg.Pool, spec: TenantSpec, actor: Actor) -> T
                 empty, replace(spec, set_auth_token=spec.twilio_auth_token is not None)
             )
             await audit.write(conn, tenant_id, actor, "tenant.created", tenant_id, changes)
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise NumberTaken("a phone number is already assigned to a tenant") from exc
     return created
 
@@ -190,7 +191,7 @@ async def get_tenant(pool: asyncpg.Pool, tenant_id: str) -> TenantDetail | None:
 async def list_tenants(
     pool: asyncpg.Pool, *, after: str | None, limit: int, status: TenantStatus | None
 ) -> list[TenantSummary]:
-    async with pool.acquire(timeout=5) as conn:
+    async with acquire(pool, timeout=5) as conn:
         rows = await conn.fetch(
             _LIST, uuid.UUID(after) if after is not None else None, limit, status
         )
@@ -248,5 +249,5 @@ async def update_tenant(
             if changes:
                 await audit.write(conn, tenant_id, actor, action, tenant_id, changes)
             return await _read(conn, tenant)
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise NumberTaken("a phone number is already assigned to a tenant") from exc

@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 
 from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
-from memory.db import tenant_tx
+from memory.db import acquire, tenant_tx
+from memory.errors import Duplicate
 
 _RESOLVE = "SELECT resolve_number($1)"
 
@@ -101,14 +102,14 @@ async def set_call_control(
 
 async def resolve_number(pool: asyncpg.Pool, number: str) -> str | None:
     """The tenant owning `number` (active tenants only), or None."""
-    async with pool.acquire(timeout=5) as conn:
+    async with acquire(pool, timeout=5) as conn:
         value = await conn.fetchval(_RESOLVE, number)
     return str(value) if value is not None else None
 
 
 async def active_tenants(pool: asyncpg.Pool) -> list[str]:
     """Ids of all active tenants (to start their actors ahead of their first call)."""
-    async with pool.acquire(timeout=5) as conn:
+    async with acquire(pool, timeout=5) as conn:
         rows = await conn.fetch("SELECT active_tenants() AS tenant_id")
     return [str(r["tenant_id"]) for r in rows]
 
@@ -141,7 +142,7 @@ async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
             )
             for number in new.numbers:
                 await conn.execute(_INSERT_NUMBER, number, uuid.UUID(tenant_id))
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise NumberTaken(f"a number in {list(new.numbers)} is already assigned") from exc
     return tenant_id
 

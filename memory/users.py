@@ -24,7 +24,8 @@ import asyncpg
 from memory import audit
 from memory.admin_db import platform_tx, scoped_tx, uuid_or_none
 from memory.audit import Actor
-from memory.db import Conn
+from memory.db import Conn, acquire
+from memory.errors import Duplicate
 
 Role = Literal["platform_admin", "owner", "admin", "viewer"]
 TENANT_ROLES: tuple[Role, ...] = ("owner", "admin", "viewer")
@@ -221,7 +222,7 @@ def _user(row: asyncpg.Record) -> AdminUser:
 
 async def find_login(pool: asyncpg.Pool, email: str) -> LoginRef | None:
     """The account an email belongs to, or None. Works before any tenant is known."""
-    async with pool.acquire(timeout=5) as conn:
+    async with acquire(pool, timeout=5) as conn:
         row = await conn.fetchrow(_LOOKUP, email.strip().lower())
     if row is None:
         return None
@@ -255,7 +256,7 @@ async def create_user(pool: asyncpg.Pool, new: NewUser, actor: Actor) -> AdminUs
             await audit.write(
                 conn, new.tenant_id, actor, "user.created", user.user_id, {"role": new.role}
             )
-    except asyncpg.UniqueViolationError as exc:
+    except Duplicate as exc:
         raise EmailTaken("an account with this email already exists") from exc
     return user
 

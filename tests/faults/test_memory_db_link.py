@@ -17,6 +17,7 @@ from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Speak, WaitForAgent
 from memory import caller_memory, calls
+from memory.errors import Unavailable
 from tests.conftest import PgUrls
 from tests.faults.tcp_proxy import TcpProxy, pg_proxy, via_proxy
 from tests.integration.engine_harness import running_engine
@@ -32,7 +33,7 @@ from tests.memory_support import (
     wait_job,
 )
 
-LINK_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+LINK_ERRORS = (Unavailable,)  # memory.db says so for every broken, stalled or refused link
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ error); a number never seen raises `LookupUnavailable`, which the webhook answer
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
@@ -19,14 +20,15 @@ from actors.ports import Admission, AdmitRequest
 from engine.config import EngineConfig
 from memory import tenants
 from memory.db import LazyPool
+from memory.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
 NUMBER_CACHE_TTL_S = 10.0
 LOOKUP_TIMEOUT_S = 2.0
-# What a database that is down, failing over or unreachable raises (FileNotFoundError for a
-# missing Unix socket is an OSError).
-DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What a database that is down, failing over or unreachable raises through memory/ (which
+# translates asyncpg's and the socket's errors), and a lookup that ran out of time.
+DATABASE_DOWN = (Unavailable, TimeoutError)
 
 
 class LookupUnavailable(Exception):

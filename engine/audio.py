@@ -1,8 +1,9 @@
 """G.711 mu-law audio helpers: codec tables, frame energy and speech-like test audio.
 
 Pure functions, no I/O. The engine itself never decodes call audio (payloads pass through
-untouched); these helpers serve the simulators, the VAD of the realtime simulator, and test
-fixtures. Twilio's media format is 8 kHz mono mu-law, 160 bytes per 20 ms frame.
+untouched, except that the speech meter measures the loudness of caller frames while the agent
+is talked over); these helpers serve that meter, the simulators, the VAD of the realtime
+simulator, and test fixtures. Twilio's media format is 8 kHz mono mu-law, 160 bytes per 20 ms frame.
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ def mean_abs_level(data: bytes) -> float:
         return 0.0
     table = _ABS_TABLE
     return sum(table[b] for b in data) / len(data)
+
+
+_ABS_HIGH = bytes(v >> 8 for v in _ABS_TABLE)
+_ABS_LOW = bytes(v & 0xFF for v in _ABS_TABLE)
+
+
+def fast_level(data: bytes) -> float:
+    """Exactly `mean_abs_level`, with the per-byte work in C (`bytes.translate` and `sum` over
+    bytes, through the high and low byte of |sample|): about twice as fast, for hot paths."""
+    if not data:
+        return 0.0
+    return (sum(data.translate(_ABS_HIGH)) * 256 + sum(data.translate(_ABS_LOW))) / len(data)
 
 
 def silence(ms: int) -> bytes:

@@ -50,6 +50,7 @@ class CallRules:
     dtmf: tuple[tuple[str, DtmfAction], ...] = ()
     transfers: tuple[TransferRule, ...] = ()
     fallback_number: str | None = None
+    min_interrupt_ms: int = 0  # caller speech over the agent before it stops (0: at once)
 
     def rule(self, keyword: str) -> TransferRule | None:
         for rule in self.transfers:

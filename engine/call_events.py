@@ -87,6 +87,12 @@ class FinishSettled:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerSpeechLong:
+    """The session's speech meter counted the minimum of caller speech it was asked to watch
+    for (`MeterSpeech`): speech over the agent that long is an interruption."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelReconnected:
     """A new realtime session replaced a dropped one (history replayed, no greeting)."""
 
@@ -114,6 +120,7 @@ CallEvent = (
     | FinishFailed
     | FinishSettled
     | ModelReconnected
+    | CallerSpeechLong
 )
 
 
@@ -191,8 +198,17 @@ class FinishAfterSpeech:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterSpeech:
+    """Count the caller's voiced audio from now and report `CallerSpeechLong` once it reaches
+    `min_ms`; 0 stops counting."""
+
+    min_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observe:
-    """A measurement for metrics: greeting_ms, turn_ms, barge_in, model_error."""
+    """A measurement for metrics: greeting_ms, turn_ms (caller stop -> first audio sent),
+    turn_model_ms, turn_heard_ms, barge_in, backchannel_kept_talking, model_error."""
 
     metric: str
     value: float
@@ -213,4 +229,5 @@ Command = (
     | SendUserText
     | SendToolOutput
     | FinishAfterSpeech
+    | MeterSpeech
 )

@@ -22,9 +22,13 @@ from typing import Literal
 
 from engine import call_control as ctl
 from engine import realtime_codec as rt
+from engine import turn_taking as tt
 from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64_decoded_len
 from engine.call_control import CallRules, Closing
+from engine.call_events import (
+    CallerSpeechLong as CallerSpeechLong,
+)
 from engine.call_events import (
     CallEvent as CallEvent,
 )
@@ -60,6 +64,9 @@ from engine.call_events import (
 )
 from engine.call_events import (
     FinishSettled as FinishSettled,
+)
+from engine.call_events import (
+    MeterSpeech as MeterSpeech,
 )
 from engine.call_events import (
     ModelClosed as ModelClosed,
@@ -147,9 +154,8 @@ class CallState:
     response_id: str | None = None
     cancelled: frozenset[str] = frozenset()
     interrupted: tuple[tuple[str, int], ...] = ()  # item_id -> ms heard when cut off
-    latencies: tuple[tuple[str, float], ...] = ()  # item_id -> ms from caller stop to audio
+    turn: tt.TurnState = field(default_factory=tt.TurnState)  # engine.turn_taking
     greeted: bool = False
-    caller_stopped_at: float | None = None
     outcome: str | None = None
     # call control (engine.call_control)
     rules: CallRules = field(default_factory=CallRules)
@@ -205,7 +211,9 @@ def _send_chunk(state: CallState, chunk: Chunk, now: float, commands: list[Comma
         commands.append(Observe("greeting_ms", (now - started) * 1000))
         state = replace(state, greeted=True)
     mark = PendingMark(name, chunk.item_id, chunk.start_b, chunk.end_b, now)
-    return replace(state, mark_seq=seq, pending=(*state.pending, mark))
+    state = replace(state, mark_seq=seq, pending=(*state.pending, mark))
+    chunk_ms = (chunk.end_b - chunk.start_b) / BYTES_PER_MS
+    return tt.on_audio_sent(state, name, chunk_ms, now, commands)
 
 
 def _on_start(state: CallState, event: tw.Start, now: float) -> tuple[CallState, list[Command]]:
@@ -234,15 +242,9 @@ def _on_audio(
     start_b = state.generated_bytes(event.item_id)
     end_b = start_b + nbytes
     state = replace(state, item_bytes=_with_item_bytes(state, event.item_id, end_b))
+    state = tt.on_response_audio(state, event.response_id)
     commands: list[Command] = []
-    if state.caller_stopped_at is not None:
-        turn_ms = (now - state.caller_stopped_at) * 1000
-        commands.append(Observe("turn_ms", turn_ms))
-        state = replace(
-            state,
-            caller_stopped_at=None,
-            latencies=(*state.latencies, (event.item_id, round(turn_ms, 1)))[-8:],
-        )
+    state = tt.on_first_output(state, event.item_id, now, commands)
     chunk = Chunk(event.response_id, event.item_id, event.delta, start_b, end_b)
     if state.phase == "waiting":
         return replace(state, buffered=(*state.buffered, chunk)), commands
@@ -254,42 +256,9 @@ def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, l
         if mark.name == event.name:
             state = replace(state, pending=state.pending[index + 1 :], last_played_at=now)
             commands: list[Command] = []
+            state = tt.on_mark_returned(state, event.name, now, commands)
             return ctl.check_closing(state, now, commands), commands
     return state, []  # a mark returned after a clear, or not ours: nothing to do
-
-
-def _on_speech_started(state: CallState, now: float) -> tuple[CallState, list[Command]]:
-    state = replace(
-        state, caller_stopped_at=None, caller_speaking=True, silence_prompts=0, quiet_since=None
-    )
-    heard = heard_bytes(state, now)
-    if state.phase != "live" or heard is None:
-        return state, []
-    item_id, heard_b = heard
-    commands: list[Command] = [ClearPlayback()]
-    cancelled = state.cancelled
-    if state.response_id is not None and state.response_id not in cancelled:
-        commands.append(CancelResponse(state.response_id))
-        cancelled = cancelled | {state.response_id}
-    heard_ms = heard_b // BYTES_PER_MS
-    interrupted: list[tuple[str, int]] = []
-    if item_id:  # items of a replaced model session cannot be truncated
-        commands.append(Truncate(item_id, heard_ms))
-        interrupted.append((item_id, heard_ms))
-    for mark in state.pending:
-        if mark.item_id and mark.item_id not in {i for i, _ in interrupted}:
-            commands.append(Truncate(mark.item_id, 0))
-            interrupted.append((mark.item_id, 0))
-    commands.append(Observe("barge_in", 1))
-    return (
-        replace(
-            state,
-            pending=(),
-            cancelled=cancelled,
-            interrupted=(*state.interrupted, *interrupted)[-8:],
-        ),
-        commands,
-    )
 
 
 def _end(state: CallState, outcome: str, detail: str = "") -> tuple[CallState, list[Command]]:
@@ -313,9 +282,11 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     if isinstance(event, tw.Mark):
         return _on_mark(state, event, now)
     if isinstance(event, rt.SpeechStarted):
-        return _on_speech_started(state, now)
+        return tt.on_speech_started(state, now)
     if isinstance(event, rt.SpeechStopped):
-        return replace(state, caller_stopped_at=now, caller_speaking=False), []
+        return tt.on_speech_stopped(state, event, now)
+    if isinstance(event, CallerSpeechLong):
+        return tt.on_long_speech(state, now)
     if isinstance(event, rt.ResponseCreated):
         return ctl.on_response_created(state, event), []
     if isinstance(event, rt.ResponseDone):
@@ -341,7 +312,8 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         if not text:
             return state, []
         state = ctl.on_caller_transcript(state, text)
-        return state, [RecordTurn("caller", text, {"item_id": event.item_id})]
+        commands = [RecordTurn("caller", text, {"item_id": event.item_id})]
+        return tt.on_caller_transcript(state, event.item_id, text, now, commands), commands
     if isinstance(event, rt.AgentTranscript):
         text = event.text.strip()
         if not text:
@@ -350,9 +322,7 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         for item_id, heard_ms in state.interrupted:
             if item_id == event.item_id:
                 meta["interrupted_at_ms"] = heard_ms
-        for item_id, latency_ms in state.latencies:
-            if item_id == event.item_id:
-                meta["latency_ms"] = latency_ms
+        meta.update(tt.latency_meta(state, event.item_id))
         return state, [RecordTurn("agent", text, meta)]
     if isinstance(event, tw.Start):
         return _on_start(state, event, now)

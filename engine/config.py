@@ -99,13 +99,17 @@ class EngineConfig:
 
 @dataclass(frozen=True, slots=True)
 class VadConfig:
-    """Turn detection for the realtime session (server_vad or semantic_vad)."""
+    """Turn-taking: the realtime session's turn detection (server_vad or semantic_vad with its
+    eagerness) and input noise reduction, and how long the caller must speak over the agent
+    before it stops (engine.turn_taking; shorter sounds and backchannels leave it talking)."""
 
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 800
     eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    noise_reduction: Literal["off", "near_field", "far_field"] = "off"
+    min_interrupt_ms: int = 500
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,20 +33,22 @@ def _dumps(event: dict[str, Any]) -> str:
 
 
 def turn_detection(vad: VadConfig) -> dict[str, Any]:
+    """The model detects turns but neither answers nor stops on its own: the engine decides
+    both (engine.turn_taking), so a cough or an "uh-huh" does not cut the agent off."""
     if vad.type == "semantic_vad":
         return {
             "type": "semantic_vad",
             "eagerness": vad.eagerness,
-            "create_response": True,
-            "interrupt_response": True,
+            "create_response": False,
+            "interrupt_response": False,
         }
     return {
         "type": "server_vad",
         "threshold": vad.threshold,
         "prefix_padding_ms": vad.prefix_padding_ms,
         "silence_duration_ms": vad.silence_duration_ms,
-        "create_response": True,
-        "interrupt_response": True,
+        "create_response": False,
+        "interrupt_response": False,
     }
 
 
@@ -63,6 +65,9 @@ def session_update(
                 "format": {"type": "audio/pcmu"},
                 "turn_detection": turn_detection(vad),
                 "transcription": {"model": "gpt-4o-mini-transcribe"},
+                "noise_reduction": (
+                    None if vad.noise_reduction == "off" else {"type": vad.noise_reduction}
+                ),
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": voice},
         },
@@ -155,6 +160,7 @@ class SpeechStarted:
 @dataclass(frozen=True, slots=True)
 class SpeechStopped:
     audio_end_ms: int
+    item_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +241,7 @@ def decode_server_event(text: str | bytes) -> ServerEvent | None:
         return SpeechStarted(int(start) if isinstance(start, int) else 0, _s(msg, "item_id"))
     if kind == "input_audio_buffer.speech_stopped":
         end = msg.get("audio_end_ms", 0)
-        return SpeechStopped(int(end) if isinstance(end, int) else 0)
+        return SpeechStopped(int(end) if isinstance(end, int) else 0, _s(msg, "item_id"))
     if kind == "response.created":
         response = msg.get("response") or {}
         return ResponseCreated(_s(response, "id") if isinstance(response, dict) else "")

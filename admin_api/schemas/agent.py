@@ -34,11 +34,22 @@ Keyword = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_wh
 
 
 class VadSettings(RequestModel):
+    """Turn-taking: the model's turn detection, input noise reduction, and how much caller
+    speech over the agent stops it (shorter sounds and backchannels leave it talking)."""
+
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     prefix_padding_ms: Annotated[int, Field(ge=0, le=2000)] = 300
     silence_duration_ms: Annotated[int, Field(ge=200, le=5000)] = 800
-    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    eagerness: Literal["low", "medium", "high", "auto"] = Field(
+        "auto", description="semantic_vad only: how soon the caller's turn is taken as over."
+    )
+    noise_reduction: Literal["off", "near_field", "far_field"] = Field(
+        "off", description="near_field: handsets and headsets; far_field: speakerphones."
+    )
+    min_interrupt_ms: Annotated[int, Field(ge=0, le=2000)] = Field(
+        500, description="Caller speech over the agent before it stops talking (0: at once)."
+    )
 
 
 class TransferRuleModel(RequestModel):

@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.audio import ulaw_decode
+from engine.audio import fast_level
 
 WINDOW_MS = 20
 AUDIO_FORMATS = ("audio/pcmu", "audio/pcma", "audio/pcm")
@@ -81,7 +81,7 @@ def _g711_level(tables: tuple[bytes, bytes]) -> Callable[[bytes], float]:
     return level
 
 
-_ulaw_level = _g711_level(_split_table(ulaw_decode(bytes(range(256)))))
+_ulaw_level = fast_level
 _alaw_level = _g711_level(_split_table(ALAW_DECODE_TABLE))
 
 

@@ -326,7 +326,12 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
             "agent_name": "Riley",
             "voice": "cedar",
             "greeting_new": "{time_greeting}, {agent_name} at your service.",
-            "vad": {"type": "semantic_vad", "eagerness": "low"},
+            "vad": {
+                "type": "semantic_vad",
+                "eagerness": "low",
+                "noise_reduction": "far_field",
+                "min_interrupt_ms": 600,
+            },
             "sliders": {"warmth": 85, "humor": 10},
             "blocks": {
                 "emotional_tone": "direct_efficient",
@@ -354,6 +359,7 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
     assert snapshot is not None
     assert (snapshot.agent_name, snapshot.voice, snapshot.record_calls) == ("Riley", "cedar", True)
     assert snapshot.vad.type == "semantic_vad"
+    assert (snapshot.vad.noise_reduction, snapshot.vad.min_interrupt_ms) == ("far_field", 600)
     assert snapshot.transfer_rules[0].keyword == "claims"
     assert dict(snapshot.dtmf_actions)["1"].target == "claims"
     assert snapshot.max_call_seconds == 600

@@ -120,6 +120,10 @@ def test_whole_settings_rules(fields: dict[str, object], message: str) -> None:
         {"voice": "robot"},
         {"vad": {"type": "server_vad", "threshold": 2}},
         {"vad": {"silence_duration_ms": 50}},
+        {"vad": {"noise_reduction": "loud"}},
+        {"vad": {"min_interrupt_ms": -1}},
+        {"vad": {"min_interrupt_ms": 5000}},
+        {"vad": {"eagerness": "eager"}},
         {"max_call_seconds": 10},
         {"silence_timeout_s": 1000},
         {"retention_days": 0},
@@ -154,6 +158,8 @@ def test_public_view_fills_in_defaults() -> None:
         "prefix_padding_ms": 300,
         "silence_duration_ms": 800,
         "eagerness": "auto",
+        "noise_reduction": "off",
+        "min_interrupt_ms": 500,
     }
 
 

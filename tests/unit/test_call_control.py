@@ -475,24 +475,31 @@ def test_caller_speech_after_the_question_starts_over_with_the_question() -> Non
                 (12.75, last_mark(state)),
                 (14.0, rt.SpeechStarted(0, "u1")),
                 (15.5, rt.SpeechStopped(1500)),
+                (15.5, rt.ResponseCreated("r2")),
+                (15.75, rt.ResponseDone("r2", "completed")),
             ],
             ticks(12.0, 26.0),
         ),
         state,
     )
     # Quiet again from the tick at 16.0: the second period asks again instead of hanging up.
-    assert log == at(26.0, STILL_THERE)
+    assert log == [(15.5, cs.CreateResponse(None)), *at(26.0, STILL_THERE)]
 
 
 def test_no_silence_counted_while_the_caller_speaks() -> None:
     _, log = run(
         merged(
-            [(0.5, rt.SpeechStarted(0, "u1")), (30.5, rt.SpeechStopped(30000))],
+            [
+                (0.5, rt.SpeechStarted(0, "u1")),
+                (30.5, rt.SpeechStopped(30000)),
+                (30.5, rt.ResponseCreated("r1")),
+                (30.75, rt.ResponseDone("r1", "completed")),
+            ],
             ticks(1.0, 41.0),
         ),
         live(CallRules(silence_s=10)),
     )
-    assert log == at(41.0, STILL_THERE)
+    assert log == [(30.5, cs.CreateResponse(None)), *at(41.0, STILL_THERE)]
 
 
 def test_no_silence_counted_while_the_agent_is_heard() -> None:
@@ -518,15 +525,20 @@ def test_no_silence_counted_while_a_response_runs_or_is_waited_for() -> None:
 
 def test_a_short_utterance_between_two_ticks_restarts_the_silence_period() -> None:
     # Quiet from the tick at 1.0; the caller says something between the ticks at 5 and 6
-    # (and no reply follows): silence counts again from the tick at 6.0.
+    # (and the reply asked for makes no sound): silence counts again from the tick at 6.0.
     _, log = run(
         merged(
-            [(5.25, rt.SpeechStarted(0, "u1")), (5.75, rt.SpeechStopped(500))],
+            [
+                (5.25, rt.SpeechStarted(0, "u1")),
+                (5.75, rt.SpeechStopped(500)),
+                (5.75, rt.ResponseCreated("r1")),
+                (5.875, rt.ResponseDone("r1", "completed")),
+            ],
             ticks(1.0, 16.0),
         ),
         live(CallRules(silence_s=10)),
     )
-    assert log == at(16.0, STILL_THERE)
+    assert log == [(5.75, cs.CreateResponse(None)), *at(16.0, STILL_THERE)]
 
 
 def test_no_silence_rule_before_the_stream_started() -> None:
@@ -643,7 +655,8 @@ def asked_for_claims(state: cs.CallState) -> cs.CallState:
         state,
     )
     assert log == [
-        (2.25, cs.RecordTurn("caller", "can I talk to claims please", {"item_id": "u1"}))
+        (2.0, cs.CreateResponse(None)),
+        (2.25, cs.RecordTurn("caller", "can I talk to claims please", {"item_id": "u1"})),
     ]
     assert state.transfer_hint == "claims"
     return state
@@ -659,6 +672,7 @@ def test_keyword_fallback_transfers_when_the_model_does_not() -> None:
     state = speak(state, 3.25, "r2")
     _, log = run([(4.0, last_mark(state)), (5.0, tw.Stop("CA1"))], state)
     assert log == [
+        (4.0, cs.Observe("turn_heard_ms", 1500.0)),  # the caller stopped at 2.0
         (4.0, cs.FinishAfterSpeech("transfer", "+15550100")),
         (5.0, cs.EndCall("transferred", "", "+15550100")),
     ]
@@ -686,6 +700,7 @@ def test_no_keyword_fallback_after_the_model_transferred() -> None:
     state = speak(state, 3.25, "r2")
     _, log = run([(4.0, last_mark(state)), (5.0, tw.Stop("CA1"))], state)
     assert log == [
+        (4.0, cs.Observe("turn_heard_ms", 1500.0)),  # the caller stopped at 2.0
         (4.0, cs.FinishAfterSpeech("transfer", "+15550100")),
         (5.0, cs.EndCall("transferred", "", "+15550100")),
     ]
@@ -704,7 +719,10 @@ def test_tool_result_after_the_fallback_began_does_not_close_twice() -> None:
     ]
     state = speak(state, 3.25, "r2")
     _, log = run([(4.0, last_mark(state)), (4.5, cs.Tick())], state)
-    assert log == [(4.0, cs.FinishAfterSpeech("transfer", "+15550100"))]
+    assert log == [
+        (4.0, cs.Observe("turn_heard_ms", 1500.0)),
+        (4.0, cs.FinishAfterSpeech("transfer", "+15550100")),
+    ]
 
 
 def test_no_keyword_fallback_without_rules_or_without_a_request() -> None:

@@ -308,22 +308,43 @@ def test_second_barge_in_does_not_cancel_twice() -> None:
     assert log == []  # r2 is cancelled: nothing new plays, nothing to cut
 
 
-def test_barge_in_with_nothing_unplayed_produces_nothing() -> None:
+def test_speech_after_all_audio_played_cancels_the_response_still_generating() -> None:
+    # Everything sent has played (m3 back), but r1 is still generating: its later audio must
+    # not play over the caller.
     state = three_chunks()
     state, _ = run([(2.0, tw.Mark("m3"))], state)
     assert state.pending == ()
+    after, log = run([(2.5, speech()), (2.625, audio(200))], state)
+    assert commands_of(log) == [
+        cs.ClearPlayback(),
+        cs.CancelResponse("r1"),
+        cs.Truncate("i1", 2000),
+        cs.Observe("barge_in", 1),
+    ]
+    assert after.cancelled == frozenset({"r1"})
+    assert after.caller_speaking
+
+
+def test_speech_after_the_response_finished_and_played_produces_nothing() -> None:
+    state = three_chunks()
+    state, _ = run([(1.0, rt.ResponseDone("r1", "completed")), (2.0, tw.Mark("m3"))], state)
     after, log = run([(2.5, speech())], state)
     assert log == []
-    assert after.pending == state.pending
-    assert after.cancelled == state.cancelled
+    assert after.cancelled == frozenset()
     assert after.caller_speaking  # only the caller's own turn has begun
 
 
-def test_barge_in_with_nothing_sent_produces_nothing() -> None:
+def test_speech_before_the_response_made_a_sound_cancels_it_without_a_clear() -> None:
+    # The caller was not done: nothing was heard, so nothing is cleared or cut; the answer is
+    # asked for again when they stop.
     state = live_at(0.0)
     after, log = run([(0.0, rt.ResponseCreated("r1")), (0.5, speech())], state)
-    assert log == []
-    assert after.cancelled == frozenset()
+    assert log == [(0.5, cs.CancelResponse("r1"))]
+    assert after.cancelled == frozenset({"r1"})
+    after, log = run(
+        [(0.75, rt.ResponseDone("r1", "cancelled")), (1.5, rt.SpeechStopped(1400))], after
+    )
+    assert log == [(1.5, cs.CreateResponse(None))]
 
 
 def test_barge_in_before_the_stream_started_produces_nothing() -> None:
@@ -426,8 +447,17 @@ def test_reply_latency_from_caller_stop_to_first_audio() -> None:
     )
     observed = [c for c in commands_of(log) if isinstance(c, cs.Observe) and c.metric == "turn_ms"]
     assert observed == [cs.Observe("turn_ms", 250.0)]
-    assert log[-1] == (3.0, cs.RecordTurn("agent", "Sure.", {"item_id": "i1", "latency_ms": 250.0}))
-    assert state.caller_stopped_at is None
+    assert commands_of(log)[0] == cs.CreateResponse(None)
+    assert log[-1] == (
+        3.0,
+        cs.RecordTurn(
+            "agent",
+            "Sure.",
+            {"item_id": "i1", "latency_ms": 250.0, "model_ms": 250.0, "sent_ms": 250.0},
+        ),
+    )
+    assert state.turn.timing is not None
+    assert state.turn.timing.heard_ms is None
 
 
 def test_caller_speaking_again_cancels_the_latency_measurement() -> None:
@@ -591,8 +621,8 @@ def test_truncate_is_bounded_by_generated_and_proven_audio(
     proven = sum(sizes[:returned])
     _, log = run([(barge, speech())], state)
     cuts = truncations(log)
-    if returned == len(sizes):
-        assert log == []
+    if returned == len(sizes):  # all played, the response still running: cut at its end
+        assert cuts == [cs.Truncate("i1", sum(sizes) // BYTES_PER_MS)]
         return
     assert len(cuts) == 1
     assert cuts[0].item_id == "i1"

@@ -151,10 +151,11 @@ def test_session_update_server_vad_is_the_documented_ga_shape() -> None:
                         "threshold": 0.5,
                         "prefix_padding_ms": 300,
                         "silence_duration_ms": 800,
-                        "create_response": True,
-                        "interrupt_response": True,
+                        "create_response": False,
+                        "interrupt_response": False,
                     },
                     "transcription": {"model": "gpt-4o-mini-transcribe"},
+                    "noise_reduction": None,
                 },
                 "output": {"format": {"type": "audio/pcmu"}, "voice": "marin"},
             },
@@ -177,6 +178,18 @@ def test_session_update_server_vad_is_the_documented_ga_shape() -> None:
     assert turn.type == "server_vad"
 
 
+@pytest.mark.parametrize("field", ["near_field", "far_field"])
+def test_session_update_input_noise_reduction(field: Any) -> None:
+    text = rt.session_update(instructions="x", voice="marin", vad=VadConfig(noise_reduction=field))
+    event = validated(SessionUpdateEvent, text)
+    assert isinstance(event, SessionUpdateEvent)
+    assert event.session.audio is not None
+    assert event.session.audio.input is not None
+    reduction = event.session.audio.input.noise_reduction
+    assert reduction is not None
+    assert reduction.type == field
+
+
 @pytest.mark.parametrize("eagerness", ["low", "medium", "high", "auto"])
 def test_session_update_semantic_vad(eagerness: Any) -> None:
     vad = VadConfig(type="semantic_vad", eagerness=eagerness, threshold=0.9)
@@ -186,8 +199,8 @@ def test_session_update_semantic_vad(eagerness: Any) -> None:
     assert raw["audio"]["input"]["turn_detection"] == {
         "type": "semantic_vad",
         "eagerness": eagerness,
-        "create_response": True,
-        "interrupt_response": True,
+        "create_response": False,
+        "interrupt_response": False,
     }
     assert "tools" not in raw
     assert "tool_choice" not in raw
@@ -301,7 +314,7 @@ SERVER_FRAMES: list[tuple[dict[str, Any], rt.ServerEvent]] = [
             "audio_end_ms": 2500,
             "item_id": "item_2",
         },
-        rt.SpeechStopped(2500),
+        rt.SpeechStopped(2500, "item_2"),
     ),
     (
         {

@@ -194,7 +194,7 @@ class MemoryActor:
 
     def _make_outbox_drain(self, pool: asyncpg.Pool) -> OutboxDrain:
         from engine.webhook_sender import WebhookSender
-        from memory.outbox_drain import OutboxDrain, OutboxPolicy
+        from memory.outbox_drain import OutboxDrain, OutboxPolicy, TwilioDefaults
 
         config = self._config
         policy = OutboxPolicy(
@@ -203,9 +203,17 @@ class MemoryActor:
             max_attempts=config.outbox_max_attempts,
             backoff_s=config.outbox_backoff_s,
             max_backoff_s=config.outbox_max_backoff_s,
+            timeout_s=config.outbox_timeout_s,
+        )
+        twilio = TwilioDefaults(
+            config.twilio_api_base_url, config.twilio_account_sid, config.twilio_auth_token
         )
         return OutboxDrain(
-            pool, config.jwt_secret, policy, WebhookSender(timeout_s=config.outbox_timeout_s)
+            pool,
+            config.jwt_secret,
+            policy,
+            WebhookSender(timeout_s=config.outbox_timeout_s),
+            twilio,
         )
 
     async def _outbox_forever(self, drain: OutboxDrain) -> None:

@@ -21,6 +21,7 @@ from admin_api.routers import (
     knowledge,
     messages,
     recordings,
+    staff_texts,
     tenants,
     users,
     webhook_endpoints,
@@ -52,6 +53,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
         api.include_router(module.router)
     api.include_router(webhook_endpoints.router)
     api.include_router(deliveries.router)
+    api.include_router(staff_texts.router)
     api.include_router(audit.router)
     api.add_middleware(BodyLimit)
     api.add_middleware(SecurityHeaders)

@@ -34,16 +34,27 @@ _NAMESPACE = uuid.UUID("5b0c7c53-6f1e-4d36-9c55-8f2a1f4d0e21")
 
 _FAN_OUT = """
 INSERT INTO outbox (tenant_id, event_id, event_type, destination, payload)
-SELECT $1, $2, $3, 'webhook:' || e.endpoint_id, $4::jsonb
+SELECT $1::uuid, $2::uuid, $3::text, 'webhook:' || e.endpoint_id, $4::jsonb
 FROM webhook_endpoints e
 WHERE e.tenant_id = $1 AND e.enabled AND (cardinality(e.events) = 0 OR $3 = ANY (e.events))
+UNION ALL
+SELECT $1::uuid, $2::uuid, $3::text, 'sms:' || s.number, $4::jsonb
+FROM staff_sms s
+WHERE s.tenant_id = $1 AND $3 = ANY (s.events)
+  AND NOT EXISTS (SELECT 1 FROM sms_opt_outs x WHERE x.tenant_id = $1 AND x.number = s.number)
 ON CONFLICT (tenant_id, event_id, destination) DO NOTHING
 """
 _CLAIM = "SELECT tenant_id, delivery_id, attempts, lease_id FROM claim_outbox($1, $2, $3)"
 _LEASED = """
 SELECT o.event_id, o.event_type, o.destination, o.payload::text AS payload, o.created_at,
-       e.url, e.secret_box
+       e.url, e.secret_box,
+       EXISTS (SELECT 1 FROM sms_opt_outs x
+               WHERE x.tenant_id = o.tenant_id AND 'sms:' || x.number = o.destination)
+           AS opted_out,
+       t.twilio_account_sid, t.twilio_auth_token,
+       (SELECT min(p.e164) FROM phone_numbers p WHERE p.tenant_id = o.tenant_id) AS from_number
 FROM outbox o
+JOIN tenants t ON t.tenant_id = o.tenant_id
 LEFT JOIN webhook_endpoints e
        ON e.tenant_id = o.tenant_id AND o.destination = 'webhook:' || e.endpoint_id
 WHERE o.tenant_id = $1 AND o.delivery_id = $2 AND o.lease_id = $3 AND o.status = 'running'
@@ -62,6 +73,9 @@ UPDATE outbox SET
 WHERE tenant_id = $1 AND delivery_id = $2 AND lease_id = $3
 RETURNING status
 """
+_OPT_OUT = """
+INSERT INTO sms_opt_outs (tenant_id, number) VALUES ($1, $2) ON CONFLICT DO NOTHING
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +89,8 @@ class DeliveryClaim:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """A leased delivery with what its destination needs. ``url``/``secret_box`` are those of
-    a webhook endpoint; None when the endpoint has been deleted since."""
+    a webhook endpoint (None when it has been deleted since); the Twilio account, sending
+    number and the recipient's opt-out are for texts."""
 
     event_id: str
     event_type: str
@@ -84,6 +99,10 @@ class Delivery:
     created_at: datetime
     url: str | None = field(repr=False)
     secret_box: bytes | None = field(repr=False)
+    opted_out: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    from_number: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +113,7 @@ class AttemptResult:
     status_code: int | None = None
     error: str | None = None
     retry_after_s: float | None = None  # what the destination asked for (429/503)
+    opted_out: str | None = None  # a number that turned out to have said STOP
 
 
 def event_id(tenant_id: str, event_type: str, key: str) -> uuid.UUID:
@@ -159,6 +179,10 @@ async def leased(pool: asyncpg.Pool, job: DeliveryClaim) -> Delivery | None:
         created_at=row["created_at"],
         url=row["url"],
         secret_box=row["secret_box"],
+        opted_out=row["opted_out"],
+        twilio_account_sid=row["twilio_account_sid"],
+        twilio_auth_token=row["twilio_auth_token"],
+        from_number=row["from_number"],
     )
 
 
@@ -191,4 +215,6 @@ async def settle(
             await conn.execute(
                 _LOG_ATTEMPT, tenant, delivery, result.duration_ms, result.status_code, error
             )
+            if result.opted_out:
+                await conn.execute(_OPT_OUT, tenant, result.opted_out)
     return status

@@ -13,15 +13,18 @@ is once.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
 
 from engine.errors import status_retryable
 from engine.secret_box import WEBHOOK_LABEL, SecretBox, SecretBoxError
+from engine.sms_sender import SmsAccount, send_sms
+from engine.staff_texts import reference, staff_text
 from engine.webhook_sender import WebhookSender
 from memory import outbox
 from memory.outbox import AttemptResult, Delivery, DeliveryClaim
@@ -36,6 +39,16 @@ class OutboxPolicy:
     max_attempts: int = 12
     backoff_s: float = 2.0
     max_backoff_s: float = 600.0
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioDefaults:
+    """The platform's Twilio account, for tenants that bring none of their own."""
+
+    api_base_url: str = "https://api.twilio.com"
+    account_sid: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
 
 
 def backoff_s(attempts: int, policy: OutboxPolicy, asked_s: float | None = None) -> float:
@@ -53,8 +66,10 @@ class OutboxDrain:
         engine_secret: str,
         policy: OutboxPolicy,
         webhooks: WebhookSender,
+        twilio: TwilioDefaults | None = None,
     ) -> None:
         self.pool = pool
+        self._twilio = twilio or TwilioDefaults()
         self.policy = policy
         self._webhooks = webhooks
         self._secrets = SecretBox(engine_secret, WEBHOOK_LABEL)
@@ -78,7 +93,7 @@ class OutboxDrain:
             delivery = await outbox.leased(self.pool, job)
             if delivery is None:
                 return
-            result = await self._send(delivery)
+            result = await self._send(delivery, job.attempts)
             delay = backoff_s(job.attempts, self.policy, result.retry_after_s)
             status = await outbox.settle(
                 self.pool, job, result, retry_in_s=delay, max_attempts=self.policy.max_attempts
@@ -97,9 +112,11 @@ class OutboxDrain:
             lag_ms=round((time.time() - delivery.created_at.timestamp()) * 1000, 1),
         )
 
-    async def _send(self, delivery: Delivery) -> AttemptResult:
+    async def _send(self, delivery: Delivery, attempt: int) -> AttemptResult:
         started = time.perf_counter()
         kind, _, _ = delivery.destination.partition(":")
+        if kind == "sms":
+            return await self._text(delivery, attempt, started)
         if kind != "webhook":
             return AttemptResult(False, False, 0.0, error=f"unknown destination {kind!r}")
         if delivery.url is None or delivery.secret_box is None:
@@ -116,3 +133,32 @@ class OutboxDrain:
             return AttemptResult(True, False, elapsed, status_code=code)
         retryable = code is None or status_retryable(code)
         return AttemptResult(False, retryable, elapsed, code, error, asked)
+
+    async def _text(self, delivery: Delivery, attempt: int, started: float) -> AttemptResult:
+        to = delivery.destination.partition(":")[2]
+        if delivery.opted_out:
+            return AttemptResult(False, False, 0.0, error="the recipient opted out (STOP)")
+        account_sid = delivery.twilio_account_sid or self._twilio.account_sid
+        token = delivery.twilio_auth_token or self._twilio.auth_token
+        if not (account_sid and token and delivery.from_number):
+            return AttemptResult(
+                False, False, 0.0, error="no Twilio account or number to text from"
+            )
+        event = json.loads(delivery.body)
+        outcome = await send_sms(
+            SmsAccount(account_sid, token, self._twilio.api_base_url),
+            delivery.from_number,
+            to,
+            staff_text(delivery.event_type, event.get("data", {}), delivery.event_id),
+            ref=reference(delivery.event_id),
+            check_first=attempt > 1,
+            timeout_s=self.policy.timeout_s,
+        )
+        return AttemptResult(
+            delivered=outcome.sent,
+            retryable=outcome.retryable,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            opted_out=to if outcome.opted_out else None,
+        )

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from admin_api.schemas.common import PublicModel, RequestModel, clean_text
+from admin_api.schemas.common import Phone, PublicModel, RequestModel, clean_text
 
 EventType = Literal[
     "call.started", "call.ended", "call.analyzed", "message.taken", "transfer.completed"
@@ -96,3 +96,26 @@ class DeliveryPublic(PublicModel):
 class DeliveryDetail(DeliveryPublic):
     payload: str = Field(description="The exact body sent (JSON).")
     history: list[AttemptPublic]
+
+
+StaffTextEvent = Literal["message.taken", "call.analyzed"]
+
+
+def _message_taken() -> list[StaffTextEvent]:
+    return ["message.taken"]
+
+
+class StaffTextSet(RequestModel):
+    number: Phone
+    events: list[StaffTextEvent] = Field(default_factory=_message_taken, min_length=1, max_length=2)
+
+
+class StaffTextPublic(PublicModel):
+    number: str
+    events: list[str]
+    created_at: datetime
+
+
+class OptOutPublic(PublicModel):
+    number: str
+    opted_out_at: datetime

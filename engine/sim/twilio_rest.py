@@ -2,7 +2,9 @@
 
 I/O: an aiohttp.web server on 127.0.0.1 (port 0 by default). Paths, form fields and JSON shapes
 follow the twilio SDK (twilio/rest/api/v2010/...): call update/fetch
-`/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, message create `.../Messages.json`,
+`/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, message create and list
+`.../Messages.json` (list filters `To`, `From`, `DateSent>`; one page), numbers that said STOP
+refused with error 21610 as Twilio's opt-out handling does,
 recording media `.../Recordings/{RecordingSid}.wav|.mp3`. Errors use Twilio's legacy error JSON
 (`code`, `message`, `more_info`, `status`), which the SDK turns into `TwilioRestException`.
 
@@ -88,6 +90,9 @@ class TwilioRestFake:
         self.base_url = ""
         self.requests: list[RestRequest] = []
         self.messages: list[dict[str, Any]] = []
+        self.opted_out: set[str] = set()  # numbers that replied STOP: sends fail with 21610
+        self.messages_down_until = 0.0  # time.monotonic() before which sends answer 503
+        self.slow_messages = 0  # the next N sends are accepted but answered only after 2 s
         self.calls: dict[str, FakeCall] = {}
         self._callbacks: dict[str, CallUpdateCallback] = {}
         self._recordings: dict[tuple[str, str], tuple[bytes, str]] = {}
@@ -100,6 +105,7 @@ class TwilioRestFake:
         app.router.add_route("POST", API + "/Calls/{call_sid}.json", self._update_call)
         app.router.add_route("GET", API + "/Calls/{call_sid}.json", self._fetch_call)
         app.router.add_route("POST", API + "/Messages.json", self._create_message)
+        app.router.add_route("GET", API + "/Messages.json", self._list_messages)
         app.router.add_route(
             "GET", API + "/Recordings/{rec_sid:[^/.]+}.{ext:wav|mp3}", self._recording_media
         )
@@ -293,6 +299,8 @@ class TwilioRestFake:
     async def _create_message(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:
             return denied
+        if time.monotonic() < self.messages_down_until:
+            return twilio_error(503, 20500, "Service unavailable")
         form = await request.post()
         to, from_ = str(form.get("To", "")), str(form.get("From", ""))
         service = str(form.get("MessagingServiceSid", ""))
@@ -303,6 +311,8 @@ class TwilioRestFake:
             return twilio_error(400, 21603, "A 'From' phone number is required.")
         if not body and "MediaUrl" not in form:
             return twilio_error(400, 21602, "Message body is required.")
+        if to in self.opted_out:
+            return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
         account = request.match_info["account_sid"]
         sid = "SM" + secrets.token_hex(16)
         now = _rfc2822(datetime.now(UTC))
@@ -331,7 +341,37 @@ class TwilioRestFake:
         }
         self.messages.append(message)
         log.info("sim_rest_message_created", message_sid=sid, pii_to=to)
+        if self.slow_messages > 0:  # the message exists; the sender may give up on the answer
+            self.slow_messages -= 1
+            await asyncio.sleep(2.0)
         return web.json_response(message, status=201)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        account = request.match_info["account_sid"]
+        query = request.query
+        found = [
+            m
+            for m in self.messages
+            if m["account_sid"] == account
+            and m["to"] == query.get("To", m["to"])
+            and m["from"] == query.get("From", m["from"])
+        ]
+        # DateSent> is a day (YYYY-MM-DD); every message the fake holds is from today.
+        uri = f"/2010-04-01/Accounts/{account}/Messages.json"
+        page = {
+            "messages": list(reversed(found)),  # newest first, as Twilio lists them
+            "end": max(len(found) - 1, 0),
+            "first_page_uri": uri + "?PageSize=50&Page=0",
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+        return web.json_response(page)
 
     async def _recording_media(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:

@@ -11,7 +11,7 @@ import pytest
 from engine.webhook_sender import WebhookSender
 from memory import messages
 from memory.call_records import NewMessage
-from memory.outbox_drain import OutboxDrain, OutboxPolicy
+from memory.outbox_drain import OutboxDrain, OutboxPolicy, TwilioDefaults
 from tests.integration.admin_harness import AdminHarness
 from tests.integration.webhook_receiver import WebhookReceiver
 
@@ -21,7 +21,10 @@ def call_sid() -> str:
 
 
 async def drain_all(h: AdminHarness) -> None:
-    drain = OutboxDrain(h.pool, h.config.jwt_secret, OutboxPolicy(), WebhookSender(timeout_s=5))
+    twilio = TwilioDefaults(api_base_url=h.config.twilio_api_base_url)  # the harness's fake
+    drain = OutboxDrain(
+        h.pool, h.config.jwt_secret, OutboxPolicy(), WebhookSender(timeout_s=5), twilio
+    )
     try:
         while await drain.run_once():
             pass
@@ -97,3 +100,38 @@ async def test_endpoints_and_the_delivery_log(h: AdminHarness) -> None:
         assert list(receiver.applied) == [dead["event_id"]]
         assert '"Windshield claim"' in detail["payload"]
         assert (await h.get("/deliveries", other.owner_token)).json()["items"] == []
+
+
+async def test_staff_texts_and_opt_outs(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    other = await h.tenant()
+    viewer = await h.token_for(await h.user(tenant.tenant_id, "viewer"))
+    staff = "+15550123456"
+    assert (await h.post("/staff-texts", viewer, {"number": staff})).status_code == 403
+    for bad in ({"number": "555-0123"}, {"number": staff, "events": ["call.started"]}, {}):
+        assert (await h.post("/staff-texts", tenant.owner_token, bad)).status_code == 422
+    made = await h.post("/staff-texts", tenant.owner_token, {"number": staff})
+    assert made.status_code == 200, made.text
+    assert made.json()["events"] == ["message.taken"]
+    both = {"number": staff, "events": ["call.analyzed", "message.taken"]}
+    assert (await h.post("/staff-texts", tenant.owner_token, both)).status_code == 200
+    listed = (await h.get("/staff-texts", viewer)).json()
+    assert [(r["number"], r["events"]) for r in listed] == [
+        (staff, ["call.analyzed", "message.taken"])
+    ]
+    assert (await h.get("/staff-texts", other.owner_token)).json() == []
+    assert (await h.delete(f"/staff-texts/{staff}", other.owner_token)).status_code == 404
+    await messages.take_message(h.pool, tenant.tenant_id, NewMessage(call_sid(), staff, "Hi"))
+    log = (await h.get("/deliveries", viewer)).json()["items"]
+    assert [d["destination"] for d in log] == [f"sms:{staff}"]
+    # Twilio said the number replied STOP: recorded, shown, and an admin can clear it.
+    h.rest.opted_out.add(staff)
+    await drain_all(h)
+    opt_outs = (await h.get("/staff-texts/opt-outs", viewer)).json()
+    assert [o["number"] for o in opt_outs] == [staff]
+    assert (await h.delete(f"/staff-texts/opt-outs/{staff}", viewer)).status_code == 403
+    cleared = await h.delete(f"/staff-texts/opt-outs/{staff}", tenant.owner_token)
+    assert cleared.status_code == 204
+    assert (await h.get("/staff-texts/opt-outs", viewer)).json() == []
+    assert (await h.delete(f"/staff-texts/{staff}", tenant.owner_token)).status_code == 204
+    assert (await h.get("/staff-texts", viewer)).json() == []

@@ -1,5 +1,5 @@
 """Who on the agency's staff is texted, for which events, and the numbers that opted out.
-I/O: asyncpg, on the tables of 0008; changes are audited."""
+I/O: asyncpg, on the tables of 0009; changes are audited."""
 
 from __future__ import annotations
 

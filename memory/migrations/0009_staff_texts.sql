@@ -1,4 +1,4 @@
--- 0008: texts to the agency's staff through the outbox (destination 'sms:<number>').
+-- 0009: texts to the agency's staff through the outbox (destination 'sms:<number>').
 --
 -- `staff_sms` lists who on the staff is texted, and for which events (message.taken by
 -- default). `sms_opt_outs` holds numbers that said STOP (Twilio's error 21610 on a send, or an

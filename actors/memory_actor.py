@@ -31,6 +31,11 @@ logged and the next one picks up where it stopped; two runs at once skip each ot
 At start-up (first use) the embedding provider's dimension is checked against the schema; a
 mismatch fails every method, so the engine refuses to start rather than store bad vectors.
 
+Call writes (call row, turns, end-of-call report, post-call job) that Postgres cannot take
+while it is down are kept in this actor's spool file on local disk and replayed in order by a
+drain loop once it answers (memory.call_writes), so a call that ends during an outage loses
+nothing; the call actor is answered as soon as the write is on disk.
+
 When it dies: Ray restarts it (max_restarts) and retries in-flight calls (max_task_retries),
 which is safe because every method is idempotent. A job it was running keeps its lease until
 the lease expires, then any memory actor claims it again; its transaction never committed, so
@@ -63,6 +68,7 @@ if TYPE_CHECKING:
     from engine.tokens import KeyRing
     from memory import retention
     from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
+    from memory.call_writes import CallWrites
     from memory.caller_records import JobStatus, JsonInput, SearchHit
     from memory.outbox_drain import OutboxDrain
     from memory.service import MemoryService
@@ -95,6 +101,8 @@ class MemoryActor:
         self._outbox: asyncio.Task[None] | None = None
         self._outbox_wake = asyncio.Event()
         self._outbox_drain: OutboxDrain | None = None
+        self._writes: CallWrites | None = None
+        self._spool_drain: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"MemoryActor({self._index})"
@@ -284,11 +292,23 @@ class MemoryActor:
 
     # --- calls and turns ---------------------------------------------------------------------
 
-    async def start_call(self, token: str, call: CallStart) -> None:
-        from memory import calls
+    def _call_writes(self) -> CallWrites:
+        """The call path's writes, spooled to disk while Postgres is down (memory.call_writes);
+        made, with the loop draining the spool, on first use."""
+        if self._writes is None:
+            from memory.call_writes import CallWrites
+            from memory.write_spool import WriteSpool
 
+            spool = WriteSpool(Path(self._config.spool_dir) / f"memory-{self._index}.jsonl")
+            self._writes = CallWrites(spool, self._db, self._enqueue_post_call)
+            self._spool_drain = asyncio.get_running_loop().create_task(
+                self._writes.drain_forever(), name=f"spool-drain-{self._index}"
+            )
+        return self._writes
+
+    async def start_call(self, token: str, call: CallStart) -> None:
         tenant = self._tenant(token)
-        await calls.start_call(await self._db(), tenant, call)
+        await self._call_writes().start(tenant, call)
         self._outbox_wake.set()
 
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
@@ -300,16 +320,12 @@ class MemoryActor:
             await calls.stream_connected(pool, tenant, call_sid)
 
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
-        from memory import calls
-
         tenant = self._tenant(token)
-        await calls.append_turns(await self._db(), tenant, call_sid, turns)
+        await self._call_writes().turns(tenant, call_sid, turns)
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
-        from memory import calls
-
         tenant = self._tenant(token)
-        await calls.finish_call(await self._db(), tenant, call_sid, end)
+        await self._call_writes().finish(tenant, call_sid, end)
         self._outbox_wake.set()
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
@@ -375,6 +391,9 @@ class MemoryActor:
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
         """Queue the call's post-call job (once per call) and wake the drain loop."""
         tenant = self._tenant(token)
+        await self._call_writes().post_call(tenant, call_sid, caller_number)
+
+    async def _enqueue_post_call(self, tenant: str, call_sid: str, caller_number: str) -> None:
         await (await self._memory()).enqueue_post_call(tenant, call_sid, caller_number)
         self._wake.set()
 
@@ -425,11 +444,17 @@ class MemoryActor:
             "post_call_drain": self._drain is not None and not self._drain.done(),
             "retention": self._retention is not None and not self._retention.done(),
             "outbox": self._outbox is not None and not self._outbox.done(),
+            "spooled_writes": self._writes.pending if self._writes is not None else 0,
         }
 
     async def close(self) -> None:
-        tasks = [t for t in (self._drain, self._retention, self._outbox) if t is not None]
-        self._drain = self._retention = self._outbox = None
+        tasks = [
+            t
+            for t in (self._drain, self._retention, self._outbox, self._spool_drain)
+            if t is not None
+        ]
+        self._drain = self._retention = self._outbox = self._spool_drain = None
+        self._writes = None
         for task in tasks:
             task.cancel()
         for task in tasks:

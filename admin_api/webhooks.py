@@ -160,18 +160,27 @@ async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
 
 @router.post("/status", status_code=204)
 async def status(request: Request, ctx: Ctx, form: Form) -> Response:
+    """Twilio's call status. A terminal one frees the call's place under the tenant's cap even
+    when the database is down (the status itself is then only logged: Twilio never resends
+    it, and the call's own outcome is recorded by its session)."""
     call_sid = _call_sid(form)
     tenant_id = await _tenant_checked(ctx, request, form)
     call_status = form.get("CallStatus", "")
     key = f"{call_status}:{form.get('SequenceNumber', '')}"
-    pool = await ctx.db()
-    if await calls.record_event(pool, tenant_id, call_sid, "status", key, form):
-        duration = form.get("CallDuration", "")
-        await calls.apply_twilio_status(
-            pool, tenant_id, call_sid, call_status, int(duration) if duration.isdigit() else None
+    new = True  # unless the database says it saw this callback before
+    try:
+        pool = await ctx.db()
+        new = await calls.record_event(pool, tenant_id, call_sid, "status", key, form)
+        if new:
+            duration = form.get("CallDuration", "")
+            seconds = int(duration) if duration.isdigit() else None
+            await calls.apply_twilio_status(pool, tenant_id, call_sid, call_status, seconds)
+    except DATABASE_DOWN as exc:
+        log.warning(
+            "twilio_status_not_stored", call_sid=call_sid, status=call_status, error=repr(exc)
         )
-        if call_status in calls.TERMINAL_STATUSES:
-            await ctx.gateway.release(tenant_id, call_sid)
+    if new and call_status in calls.TERMINAL_STATUSES:
+        await ctx.gateway.release(tenant_id, call_sid)
     return Response(status_code=204)
 
 
@@ -180,7 +189,10 @@ async def stream_status(request: Request, ctx: Ctx, form: Form) -> Response:
     call_sid = _call_sid(form)
     tenant_id = await _tenant_checked(ctx, request, form)
     key = f"{form.get('StreamSid', '')}:{form.get('StreamEvent', '')}"
-    await calls.record_event(await ctx.db(), tenant_id, call_sid, "stream_status", key, form)
+    try:
+        await calls.record_event(await ctx.db(), tenant_id, call_sid, "stream_status", key, form)
+    except DATABASE_DOWN as exc:
+        log.warning("twilio_stream_status_not_stored", call_sid=call_sid, error=repr(exc))
     return Response(status_code=204)
 
 

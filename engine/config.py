@@ -89,6 +89,8 @@ class EngineConfig:
     realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
     # Where call recordings are stored (private; served only by the admin API).
     recordings_dir: str = ".neurosphere/recordings"
+    # Where memory actors keep call writes that Postgres could not take (memory.write_spool).
+    spool_dir: str = ".neurosphere/spool"
     # How often memory actor 0 deletes calls past their tenant's retention_days (0: never; the
     # first run comes within a minute of start).
     retention_interval_s: float = 3600.0

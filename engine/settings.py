@@ -231,4 +231,5 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         log_format=settings.log_format,
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
         retention_interval_s=settings.retention_interval_s,
+        spool_dir=str((settings.data_dir / "spool").resolve()),
     )

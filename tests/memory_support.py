@@ -4,6 +4,7 @@ wired to the shipped OpenAI HTTP simulator (real `openai` SDK, real Postgres).""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -59,6 +60,7 @@ def memory_config(
         post_call_queue="test-" + uuid.uuid4().hex[:12],
         post_call_backoff_s=0.05,
         post_call_poll_s=0.05,
+        spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),
     )
     return replace(config, **extra)
 

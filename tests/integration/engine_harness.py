@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -195,6 +196,7 @@ async def running_engine(
         post_call_queue=f"harness-{uuid.uuid4().hex[:8]}",  # other tests' actors stay out
         post_call_poll_s=0.2,
         post_call_backoff_s=0.3,
+        spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)

@@ -371,6 +371,7 @@ def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch, data_dir: 
         memory_actors=5,
         log_format="json",
         recordings_dir=str((data_dir / "recordings").resolve()),
+        spool_dir=str((data_dir / "spool").resolve()),
     )
     assert config.media_url(MediaAddress("10.0.0.7", 30001), "CA9") == (
         "wss://media.example.com:30001/s/CA9"

@@ -45,9 +45,18 @@ def check(settings: AgentSettings) -> AgentSettings:
     return settings
 
 
+class StaleVersion(ValueError):
+    """The update was made on a version of the settings that is no longer current."""
+
+
 def apply_update(current: AgentSettings, update: AgentConfigUpdate) -> AgentSettings:
     """`current` with `update` merged in (see AgentConfigUpdate), checked."""
     given = update.model_fields_set
+    if update.version is not None and update.version != current.version:
+        raise StaleVersion(
+            f"the agent was changed meanwhile (now version {current.version}, this change was "
+            f"made on version {update.version}); reload and apply the change again"
+        )
     changes: dict[str, object] = {}
     for name in (
         "agent_name",
@@ -96,7 +105,9 @@ def apply_update(current: AgentSettings, update: AgentConfigUpdate) -> AgentSett
         if update.tools is None:
             raise ValueError("tools cannot be null")
         changes["tools"] = list(update.tools)
-    return check(replace(current, **changes))  # type: ignore[arg-type]
+    result = check(replace(current, **changes))  # type: ignore[arg-type]
+    # Defaults spelled out (all 30 sliders, every VAD field, as GET shows them) change nothing.
+    return current if public_dict(result) == public_dict(current) else result
 
 
 def with_preset(current: AgentSettings, preset: str) -> AgentSettings:

@@ -18,6 +18,7 @@ from admin_api.routers import (
     callers,
     calls,
     deliveries,
+    invitations,
     knowledge,
     messages,
     recordings,
@@ -49,7 +50,18 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.state.webhooks = ctx
     api.state.admin = admin
     errors.install(api)
-    for module in (auth, tenants, users, agent, calls, recordings, callers, knowledge, messages):
+    for module in (
+        auth,
+        invitations,
+        tenants,
+        users,
+        agent,
+        calls,
+        recordings,
+        callers,
+        knowledge,
+        messages,
+    ):
         api.include_router(module.router)
     api.include_router(webhook_endpoints.router)
     api.include_router(deliveries.router)

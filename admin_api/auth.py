@@ -97,17 +97,18 @@ def verify_access(ring: KeyRing, token: str) -> AccessClaims:
     )
 
 
-def new_refresh(tenant_id: str | None) -> tuple[str, bytes]:
-    """A fresh refresh token and the digest the server stores."""
+def new_refresh(tenant_id: str | None, prefix: str = REFRESH_PREFIX) -> tuple[str, bytes]:
+    """A fresh refresh token (or, with another prefix, another opaque scoped secret such as
+    an invitation) and the digest the server stores."""
     secret = secrets.token_bytes(32)
     text = base64.urlsafe_b64encode(secret).decode().rstrip("=")
-    return f"{REFRESH_PREFIX}.{tenant_id or PLATFORM_SCOPE}.{text}", hashlib.sha256(secret).digest()
+    return f"{prefix}.{tenant_id or PLATFORM_SCOPE}.{text}", hashlib.sha256(secret).digest()
 
 
-def parse_refresh(token: str) -> tuple[str | None, bytes]:
+def parse_refresh(token: str, prefix: str = REFRESH_PREFIX) -> tuple[str | None, bytes]:
     """(tenant id or None for platform, digest of the secret); TokenError when malformed."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != REFRESH_PREFIX or len(parts[2]) != 43:
+    if len(parts) != 3 or parts[0] != prefix or len(parts[2]) != 43:
         raise TokenError("malformed refresh token")
     scope = None if parts[1] == PLATFORM_SCOPE else uuid_claim({"scope": parts[1]}, "scope")
     try:

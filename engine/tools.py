@@ -9,6 +9,7 @@ implementations (which do I/O) live in actors/call_tools.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,20 +139,25 @@ def _remember() -> ToolSpec:
     )
 
 
+_REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
+    "end_call": lambda tenant: _end_call(),
+    "transfer_call": lambda tenant: _transfer_call(tenant) if tenant.transfer_rules else None,
+    "get_current_time": lambda tenant: _get_current_time(),
+    "take_message": lambda tenant: _take_message(),
+    "remember": lambda tenant: _remember(),
+}
+TOOL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+"""Every tool an agent may be given, in the order they are offered."""
+
+
 def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
     """The tools this tenant's agent has, by name. `transfer_call` needs at least one rule."""
     specs: dict[str, ToolSpec] = {}
     for name in tenant.tools:
-        if name == "end_call":
-            specs[name] = _end_call()
-        elif name == "transfer_call" and tenant.transfer_rules:
-            specs[name] = _transfer_call(tenant)
-        elif name == "get_current_time":
-            specs[name] = _get_current_time()
-        elif name == "take_message":
-            specs[name] = _take_message()
-        elif name == "remember":
-            specs[name] = _remember()
+        build = _REGISTRY.get(name)
+        spec = build(tenant) if build is not None else None
+        if spec is not None:
+            specs[name] = spec
     return specs
 
 

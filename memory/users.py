@@ -240,24 +240,28 @@ async def credentials(pool: asyncpg.Pool, ref: LoginRef) -> Credentials | None:
 
 async def create_user(pool: asyncpg.Pool, new: NewUser, actor: Actor) -> AdminUser:
     """Insert a user (and its audit entry). EmailTaken when the email is in use anywhere."""
+    async with scoped_tx(pool, new.tenant_id) as conn:
+        return await insert_user(conn, new, actor)
+
+
+async def insert_user(conn: Conn, new: NewUser, actor: Actor) -> AdminUser:
+    """`create_user` inside an open transaction of the user's scope. A taken email raises
+    EmailTaken, and the transaction must then end (Postgres has aborted it)."""
     try:
-        async with scoped_tx(pool, new.tenant_id) as conn:
-            row = await conn.fetchrow(
-                _INSERT_USER,
-                uuid.uuid4(),
-                uuid_or_none(new.tenant_id),
-                new.email.strip().lower(),
-                new.role,
-                new.display_name,
-                new.password_hash,
-            )
-            assert row is not None
-            user = _user(row)
-            await audit.write(
-                conn, new.tenant_id, actor, "user.created", user.user_id, {"role": new.role}
-            )
-    except Duplicate as exc:
+        row = await conn.fetchrow(
+            _INSERT_USER,
+            uuid.uuid4(),
+            uuid_or_none(new.tenant_id),
+            new.email.strip().lower(),
+            new.role,
+            new.display_name,
+            new.password_hash,
+        )
+    except (asyncpg.UniqueViolationError, Duplicate) as exc:  # raw inside the transaction
         raise EmailTaken("an account with this email already exists") from exc
+    assert row is not None
+    user = _user(row)
+    await audit.write(conn, new.tenant_id, actor, "user.created", user.user_id, {"role": new.role})
     return user
 
 

@@ -28,7 +28,8 @@ from admin_api.schemas.agent import (
 )
 from admin_api.schemas.common import ERRORS, CallerNumber, Timestamp
 from admin_api.webhooks import Ctx
-from engine.config import DEFAULT_TOOLS, REALTIME_VOICES
+from engine.config import REALTIME_VOICES
+from engine.tools import TOOL_NAMES
 from memory import agent_settings, tenants
 from memory.agent_settings import AgentSettings
 from prompts.blocks import BLOCK_PRESETS
@@ -50,6 +51,8 @@ async def _save(ctx: Ctx, member: TenantEditor, change: Any, action: str) -> Age
     def checked(current: AgentSettings) -> AgentSettings:
         try:
             result: AgentSettings = change(current)
+        except agent_rules.StaleVersion as exc:
+            raise HTTPException(409, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return result
@@ -104,7 +107,7 @@ async def presets(member: TenantUser) -> PresetsPublic:
         slider_presets={name: dict(values) for name, values in PRESETS.items()},
         block_presets={block: dict(texts) for block, texts in BLOCK_PRESETS.items()},
         greeting_placeholders=sorted(PLACEHOLDERS),
-        tools=list(DEFAULT_TOOLS),
+        tools=list(TOOL_NAMES),
     )
 
 

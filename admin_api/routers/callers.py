@@ -141,10 +141,11 @@ async def get_caller(caller_number: Number, member: TenantUser, ctx: Ctx) -> Cal
     )
 
 
-@router.get("/{caller_number}/memories", response_model=list[MemoryPublic])
-async def list_memories(caller_number: Number, member: TenantUser, ctx: Ctx) -> list[MemoryPublic]:
+@router.get("/{caller_number}/memories", response_model=Page[MemoryPublic])
+async def list_memories(caller_number: Number, member: TenantUser, ctx: Ctx) -> Page[MemoryPublic]:
+    """Every memory of the caller, in one page."""
     memories = await caller_memory.list_memories(await ctx.db(), member.tenant_id, caller_number)
-    return [_memory_public(m) for m in memories]
+    return Page[MemoryPublic](items=[_memory_public(m) for m in memories], next_cursor=None)
 
 
 @router.patch("/{caller_number}/memories/{memory_id}", response_model=MemoryPublic)

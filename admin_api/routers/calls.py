@@ -1,5 +1,8 @@
 """/calls: the tenant's call history, newest first with filters and cursor pagination, and one
-call in full: ordered transcript, tool calls, timings, summary, sentiment, recordings."""
+call in full: ordered transcript, tool calls, timings, summary, sentiment, recordings.
+
+`since` and `until` without a zone (`2026-12-01`, `2026-12-01T09:30`) are the tenant's local
+time, as an agency thinks of "calls today"."""
 
 from __future__ import annotations
 
@@ -23,14 +26,16 @@ from admin_api.schemas.common import (
     CallSid,
     Cursor,
     Limit,
+    LocalTimestamp,
     Page,
-    Timestamp,
+    in_zone,
 )
 from admin_api.webhooks import Ctx
-from memory import call_history
+from memory import call_history, tenant_admin
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
 from memory.call_history import CallFilter
 from memory.recordings import Recording
+from prompts.greeting import zone
 
 router = APIRouter(responses=ERRORS, prefix="/calls", tags=["calls"])
 
@@ -60,8 +65,8 @@ def recording_public(recording: Recording) -> RecordingPublic:
 async def list_calls(
     member: TenantUser,
     ctx: Ctx,
-    since: Annotated[Timestamp | None, Query(description="Started at or after.")] = None,
-    until: Annotated[Timestamp | None, Query(description="Started before.")] = None,
+    since: Annotated[LocalTimestamp | None, Query(description="Started at or after.")] = None,
+    until: Annotated[LocalTimestamp | None, Query(description="Started before.")] = None,
     caller: Annotated[CallerNumber | None, Query(description="The caller's number.")] = None,
     outcome: Outcome | None = None,
     transferred: bool | None = None,
@@ -77,6 +82,10 @@ async def list_calls(
         if at is None:
             raise HTTPException(400, "malformed cursor")
         after = (at, call_sid)
+    if any(v is not None and v.tzinfo is None for v in (since, until)):
+        tenant = await tenant_admin.get_tenant(await ctx.db(), member.tenant_id)
+        local = zone(tenant.time_zone if tenant is not None else "UTC")
+        since, until = in_zone(since, local), in_zone(until, local)
     rows = await call_history.list_calls(
         await ctx.db(),
         member.tenant_id,

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from admin_api.auth import TenantEditor, TenantUser
-from admin_api.schemas.common import ERRORS
+from admin_api.schemas.common import ERRORS, Page
 from admin_api.schemas.knowledge import (
     KnowledgeCreate,
     KnowledgeKind,
@@ -38,16 +38,17 @@ def _public(entry: KnowledgeEntry) -> KnowledgePublic:
     )
 
 
-@router.get("", response_model=list[KnowledgePublic])
+@router.get("", response_model=Page[KnowledgePublic])
 async def list_entries(
     member: TenantUser,
     ctx: Ctx,
     kind: Annotated[KnowledgeKind | None, Query()] = None,
-) -> list[KnowledgePublic]:
+) -> Page[KnowledgePublic]:
+    """Every entry (at most MAX_ENTRIES per tenant), in one page."""
     entries = await knowledge_admin.list_entries(
         await ctx.db(), member.tenant_id, kind=kind, limit=MAX_ENTRIES
     )
-    return [_public(e) for e in entries]
+    return Page[KnowledgePublic](items=[_public(e) for e in entries], next_cursor=None)
 
 
 @router.post("", response_model=KnowledgePublic, status_code=201)

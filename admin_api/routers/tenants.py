@@ -1,4 +1,5 @@
-"""/tenants: platform admins create, list, change and suspend tenants.
+"""/tenants: platform admins create, list, change and suspend tenants; a tenant's own users
+read their tenant.
 
 A change that the call path sees (numbers, time zone, limits, Twilio account, status) reloads
 the tenant's actor before the response, so the very next call runs with it, and drops the
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, HTTPException, Query
 
-from admin_api.auth import PlatformAdmin
+from admin_api.auth import CurrentUser, PlatformAdmin
 from admin_api.schemas.common import ERRORS, Cursor, Limit, Page
 from admin_api.schemas.tenants import (
     TenantCreate,
@@ -115,7 +116,11 @@ async def list_tenants(
 
 
 @router.get("/{tenant_id}", response_model=TenantPublic)
-async def get_tenant(tenant_id: uuid.UUID, principal: PlatformAdmin, ctx: Ctx) -> TenantPublic:
+async def get_tenant(tenant_id: uuid.UUID, principal: CurrentUser, ctx: Ctx) -> TenantPublic:
+    """Platform admins read any tenant; a tenant's own users (every role) read their own:
+    its numbers, time zone, business hours and limits. Another tenant's id is 404."""
+    if principal.role != "platform_admin" and principal.tenant_id != str(tenant_id):
+        raise HTTPException(404, "no such tenant")
     detail = await tenant_admin.get_tenant(await ctx.db(), str(tenant_id))
     if detail is None:
         raise HTTPException(404, "no such tenant")

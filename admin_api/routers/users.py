@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException
 
 from admin_api.auth import Admin, PlatformAdmin, TenantEditor, TenantUser
 from admin_api.passwords import PasswordRejected, check_policy
-from admin_api.schemas.common import ERRORS
+from admin_api.schemas.common import ERRORS, Page
 from admin_api.schemas.users import UserCreate, UserPublic, UserUpdate
 from admin_api.state import AdminState
 from admin_api.webhooks import Ctx
@@ -40,7 +40,7 @@ def user_public(user: AdminUser) -> UserPublic:
     )
 
 
-def _may_assign(actor_role: str, role: str | None) -> None:
+def may_assign(actor_role: str, role: str | None) -> None:
     if role == "owner" and actor_role not in ("owner", "platform_admin"):
         raise HTTPException(403, "only an owner can make someone an owner")
 
@@ -48,7 +48,7 @@ def _may_assign(actor_role: str, role: str | None) -> None:
 async def _create(
     ctx: Ctx, admin: AdminState, tenant_id: str, body: UserCreate, actor_role: str, actor: Actor
 ) -> UserPublic:
-    _may_assign(actor_role, body.role)
+    may_assign(actor_role, body.role)
     try:
         password = check_policy(body.password, email=body.email)
     except PasswordRejected as exc:
@@ -83,7 +83,7 @@ async def _update(
         raise HTTPException(403, "you cannot change your own role or disable yourself")
     if target.role == "owner" and actor_role not in ("owner", "platform_admin"):
         raise HTTPException(403, "only an owner can change an owner")
-    _may_assign(actor_role, body.role)
+    may_assign(actor_role, body.role)
     updated = await users.update_user(
         pool,
         tenant_id,
@@ -101,9 +101,11 @@ async def _update(
 # --- a tenant's own users ------------------------------------------------------------------------
 
 
-@router.get("/users", response_model=list[UserPublic])
-async def list_users(member: TenantUser, ctx: Ctx) -> list[UserPublic]:
-    return [user_public(u) for u in await users.list_users(await ctx.db(), member.tenant_id)]
+@router.get("/users", response_model=Page[UserPublic])
+async def list_users(member: TenantUser, ctx: Ctx) -> Page[UserPublic]:
+    """Every user of the tenant, in one page."""
+    found = await users.list_users(await ctx.db(), member.tenant_id)
+    return Page[UserPublic](items=[user_public(u) for u in found], next_cursor=None)
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)
@@ -129,25 +131,26 @@ async def update_user(
 # --- any tenant's users, for platform admins -----------------------------------------------------
 
 
-async def _tenant_exists(ctx: Ctx, tenant_id: uuid.UUID) -> str:
+async def tenant_exists(ctx: Ctx, tenant_id: uuid.UUID) -> str:
     if await tenant_admin.get_tenant(await ctx.db(), str(tenant_id)) is None:
         raise HTTPException(404, "no such tenant")
     return str(tenant_id)
 
 
-@router.get("/tenants/{tenant_id}/users", response_model=list[UserPublic])
+@router.get("/tenants/{tenant_id}/users", response_model=Page[UserPublic])
 async def list_tenant_users(
     tenant_id: uuid.UUID, principal: PlatformAdmin, ctx: Ctx
-) -> list[UserPublic]:
-    tenant = await _tenant_exists(ctx, tenant_id)
-    return [user_public(u) for u in await users.list_users(await ctx.db(), tenant)]
+) -> Page[UserPublic]:
+    tenant = await tenant_exists(ctx, tenant_id)
+    found = await users.list_users(await ctx.db(), tenant)
+    return Page[UserPublic](items=[user_public(u) for u in found], next_cursor=None)
 
 
 @router.post("/tenants/{tenant_id}/users", response_model=UserPublic, status_code=201)
 async def create_tenant_user(
     tenant_id: uuid.UUID, body: UserCreate, principal: PlatformAdmin, ctx: Ctx, admin: Admin
 ) -> UserPublic:
-    tenant = await _tenant_exists(ctx, tenant_id)
+    tenant = await tenant_exists(ctx, tenant_id)
     return await _create(ctx, admin, tenant, body, principal.role, principal.actor)
 
 
@@ -155,5 +158,5 @@ async def create_tenant_user(
 async def update_tenant_user(
     tenant_id: uuid.UUID, user_id: uuid.UUID, body: UserUpdate, principal: PlatformAdmin, ctx: Ctx
 ) -> UserPublic:
-    tenant = await _tenant_exists(ctx, tenant_id)
+    tenant = await tenant_exists(ctx, tenant_id)
     return await _update(ctx, tenant, user_id, body, principal.role, principal.actor)

@@ -10,14 +10,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from admin_api.schemas.common import Phone, PublicModel, RequestModel, ShortText
+from engine.tools import TOOL_NAMES
 
 Voice = Literal[
     "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"
 ]
-ToolName = Literal["end_call", "transfer_call", "get_current_time", "take_message"]
+
+
+def _known_tool(name: str) -> str:
+    if name not in TOOL_NAMES:
+        raise PydanticCustomError(
+            "unknown_tool", "unknown tool; the tools are: {tools}", {"tools": ", ".join(TOOL_NAMES)}
+        )
+    return name
+
+
+ToolName = Annotated[
+    str,
+    AfterValidator(_known_tool),
+    WithJsonSchema({"type": "string", "enum": list(TOOL_NAMES)}),
+]
 BlockName = Literal[
     "system_role",
     "emotional_tone",
@@ -67,7 +83,8 @@ class DtmfActionModel(RequestModel):
 
 class AgentConfigUpdate(RequestModel):
     """Fields left out stay as they are. `sliders` and `blocks` are merged key by key into the
-    current ones; `transfer_rules`, `dtmf_actions` and `tools` replace the current ones."""
+    current ones; `transfer_rules`, `dtmf_actions` and `tools` replace the current ones. The
+    body GET /agent answers is a valid update (it changes nothing)."""
 
     agent_name: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = None
     voice: Voice | None = None
@@ -84,7 +101,7 @@ class AgentConfigUpdate(RequestModel):
     )
     transfer_rules: Annotated[list[TransferRuleModel], Field(max_length=20)] | None = None
     dtmf_actions: dict[Digit, DtmfActionModel] | None = None
-    tools: Annotated[list[ToolName], Field(max_length=4)] | None = None
+    tools: Annotated[list[ToolName], Field(max_length=len(TOOL_NAMES))] | None = None
     max_call_seconds: Annotated[int, Field(ge=60, le=14_400)] | None = None
     silence_timeout_s: Annotated[int, Field(ge=3, le=120)] | None = None
     fallback_number: Phone | None = Field(None, description="null removes it.")
@@ -92,6 +109,14 @@ class AgentConfigUpdate(RequestModel):
     recording_consent: ShortText | None = Field(None, description="Spoken before recording starts.")
     pii_redaction: bool | None = None
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    version: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="The version this change was made on (from GET); when given and the "
+        "agent has changed since, the change is refused with 409 instead of overwriting.",
+    )
+    updated_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="Read-only; accepted and ignored, so a GET body can be sent back."
+    )
 
 
 class PresetApply(RequestModel):

@@ -3,14 +3,18 @@
 Every string that reaches Postgres is checked here: no NUL characters and no lone surrogates
 (Postgres text cannot hold either; letting one through would turn a client's mistake into a
 server error). JSON values of free shape (memory values, business hours) are bounded in depth
-and size. Timestamps must carry a zone and fit Postgres' range.
+and size. Timestamps in bodies must carry a zone; in query filters a date or a time without a
+zone is read in the tenant's zone (`in_zone`). All must fit Postgres' range. Messages are plain
+words (a phone number's problem names the form it must take, not a regular expression).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +24,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 MAX_JSON_DEPTH = 6
@@ -70,6 +76,27 @@ def _utc(value: datetime) -> datetime:
     return converted
 
 
+def _local_or_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is None else _utc(value)
+
+
+def in_zone(value: datetime | None, time_zone: ZoneInfo) -> datetime | None:
+    """A query filter's time in UTC: one without a zone is a wall-clock time in `time_zone`."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return _utc(value.replace(tzinfo=time_zone))
+
+
+def _e164(value: str) -> str:
+    if not re.fullmatch(E164_PATTERN, value):
+        raise PydanticCustomError(
+            "phone_number",
+            "must be a phone number in international form: + and country code, then the "
+            "number, digits only (like +15551234567)",
+        )
+    return value
+
+
 _Clean = AfterValidator(clean_text)
 
 Name = Annotated[
@@ -81,9 +108,24 @@ ShortText = Annotated[
 LongText = Annotated[
     str, StringConstraints(min_length=1, max_length=8000, strip_whitespace=True), _Clean
 ]
-Phone = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
+Phone = Annotated[
+    str,
+    AfterValidator(_e164),
+    WithJsonSchema({"type": "string", "pattern": E164_PATTERN, "examples": ["+15551234567"]}),
+]
 CallerNumber = Annotated[str, StringConstraints(min_length=1, max_length=64), _Clean]
 Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
+LocalTimestamp = Annotated[
+    datetime,
+    AfterValidator(_local_or_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A date (2026-12-01), a time (2026-12-01T09:30) or a time with a "
+            "zone; without a zone, read in the tenant's time zone.",
+        }
+    ),
+]
 JsonObject = Annotated[dict[str, Any], AfterValidator(clean_json)]
 Cursor = Annotated[
     str, StringConstraints(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")

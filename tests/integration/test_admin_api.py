@@ -215,7 +215,8 @@ async def test_tenant_users_cannot_manage_tenants(h: AdminHarness) -> None:
     assert (await h.get("/tenants", tenant.owner_token)).status_code == 403
     created = await h.post("/tenants", tenant.owner_token, {"name": "Mine"})
     assert created.status_code == 403
-    assert (await h.get(f"/tenants/{tenant.tenant_id}", tenant.owner_token)).status_code == 403
+    # Their own tenant they may read (tests/integration/test_admin_api_walkthrough.py).
+    assert (await h.get(f"/tenants/{tenant.tenant_id}", tenant.owner_token)).status_code == 200
 
 
 # --- users and roles -------------------------------------------------------------------------
@@ -263,7 +264,7 @@ async def test_users_and_roles(h: AdminHarness) -> None:
         f"/users/{tenant.owner.user_id}", tenant.owner_token, {"role": "viewer"}
     )
     assert self_demote.status_code == 403
-    listed = (await h.get("/users", tenant.owner_token)).json()
+    listed = (await h.get("/users", tenant.owner_token)).json()["items"]
     assert {u["role"] for u in listed} == {"owner", "admin", "viewer"}
     assert len(listed) == 4
 
@@ -513,7 +514,9 @@ async def test_callers_and_memory_corrections(h: AdminHarness) -> None:
     assert caller["memories"] == 2
     assert caller["summaries"][0]["sentiment"] == "positive"
     assert caller["personality"]["averages"]["openness"] == 70.0
-    memories = (await h.get(f"/callers/{seeded.caller}/memories", tenant.owner_token)).json()
+    memories = (await h.get(f"/callers/{seeded.caller}/memories", tenant.owner_token)).json()[
+        "items"
+    ]
     spouse = next(m for m in memories if m["key"] == "spouse")
     fixed = await h.patch(
         f"/callers/{seeded.caller}/memories/{spouse['memory_id']}",
@@ -535,7 +538,7 @@ async def test_callers_and_memory_corrections(h: AdminHarness) -> None:
         f"/callers/{seeded.caller}/memories/{spouse['memory_id']}", tenant.owner_token
     )
     assert again.status_code == 404
-    left = (await h.get(f"/callers/{seeded.caller}/memories", tenant.owner_token)).json()
+    left = (await h.get(f"/callers/{seeded.caller}/memories", tenant.owner_token)).json()["items"]
     assert [m["key"] for m in left] == ["car"]
     assert (await h.get("/callers/+15559999999", tenant.owner_token)).status_code == 404
 
@@ -558,8 +561,8 @@ async def test_knowledge_crud(h: AdminHarness) -> None:
     await h.post(
         "/knowledge", tenant.owner_token, {"kind": "fact", "title": "Hours", "body": "9-5"}
     )
-    assert len((await h.get("/knowledge", tenant.owner_token)).json()) == 2
-    only = (await h.get("/knowledge", tenant.owner_token, params={"kind": "fact"})).json()
+    assert len((await h.get("/knowledge", tenant.owner_token)).json()["items"]) == 2
+    only = (await h.get("/knowledge", tenant.owner_token, params={"kind": "fact"})).json()["items"]
     assert [e["title"] for e in only] == ["Hours"]
     edited = await h.patch(
         f"/knowledge/{entry['entry_id']}",
@@ -649,7 +652,9 @@ async def test_every_route_refuses_another_tenants_ids(h: AdminHarness) -> None:
             method, API + path, headers=h.auth(mine.owner_token), json=body
         )
         assert response.status_code == 404, (method, path, response.status_code, response.text)
-    assert (await h.get(f"/callers/{their.caller}/memories", mine.owner_token)).json() == []
+    assert (await h.get(f"/callers/{their.caller}/memories", mine.owner_token)).json()[
+        "items"
+    ] == []
     assert (await h.get("/calls", mine.owner_token)).json()["items"] == []
     assert (await h.get("/messages", mine.owner_token)).json()["items"] == []
     # Theirs is untouched.

@@ -267,7 +267,7 @@ async def test_forgetting_a_caller_removes_every_row_and_file(
         assert (await stored(h, tenant, recording_sid)).status == "stored"
         recording_sids.append(recording_sid)
     # A memory correction leaves history behind; forgetting must take it too.
-    memory = (await h.get(f"/callers/{caller}/memories", tenant.owner_token)).json()[0]
+    memory = (await h.get(f"/callers/{caller}/memories", tenant.owner_token)).json()["items"][0]
     await h.patch(
         f"/callers/{caller}/memories/{memory['memory_id']}",
         tenant.owner_token,

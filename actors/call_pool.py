@@ -210,9 +210,9 @@ class CallPool:
         for ms in report.turn_ms:
             self._turn_ms.observe(ms)
         if report.inbound_latency_us:
-            self._inbound.merge(report.inbound_latency_us)
+            self._inbound.merge(report.inbound_latency_us, report.inbound_latency_sum_us)
         if report.outbound_latency_us:
-            self._outbound.merge(report.outbound_latency_us)
+            self._outbound.merge(report.outbound_latency_us, report.outbound_latency_sum_us)
         self._barge_ins += report.barge_ins
         self._model_errors += report.model_errors
         self._frames["in"] += report.frames_in
@@ -308,8 +308,16 @@ class CallPool:
                 self._greeting_ms.sum,
             ),
             "turn_ms": (self._turn_ms.bounds, list(self._turn_ms.counts), self._turn_ms.sum),
-            "inbound_latency_us": (self._inbound.bounds, list(self._inbound.counts), 0.0),
-            "outbound_latency_us": (self._outbound.bounds, list(self._outbound.counts), 0.0),
+            "inbound_latency_us": (
+                self._inbound.bounds,
+                list(self._inbound.counts),
+                self._inbound.sum,
+            ),
+            "outbound_latency_us": (
+                self._outbound.bounds,
+                list(self._outbound.counts),
+                self._outbound.sum,
+            ),
             "barge_ins": self._barge_ins,
             "model_errors": self._model_errors,
             "frames": dict(self._frames),

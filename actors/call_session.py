@@ -686,6 +686,8 @@ class CallSession:
             dropped_frames=self._dropped + (model.dropped if model else 0),
             inbound_latency_us=tuple(self._inbound_latency.counts),
             outbound_latency_us=tuple(self._outbound_latency.counts),
+            inbound_latency_sum_us=self._inbound_latency.sum,
+            outbound_latency_sum_us=self._outbound_latency.sum,
             model_reconnects=model.reconnects if model else 0,
             model_gap_ms=model.last_gap_ms if model else None,
             tool_overhead_ms=tuple(self._tool_overhead_ms),

@@ -74,6 +74,8 @@ class CallReport:
     dropped_frames: int = 0
     inbound_latency_us: tuple[int, ...] = ()  # histogram counts, engine.histogram buckets
     outbound_latency_us: tuple[int, ...] = ()
+    inbound_latency_sum_us: float = 0.0  # the observations' sums (Prometheus `_sum`)
+    outbound_latency_sum_us: float = 0.0
     model_reconnects: int = 0
     model_gap_ms: float | None = None
     tool_overhead_ms: tuple[float, ...] = ()

@@ -1,7 +1,7 @@
 """A fixed-bucket latency histogram small enough to live in every call actor. Pure.
 
 Call actors count into these locally (no Ray call, no Prometheus import per process) and hand
-the counts over once, when the call ends; the metrics endpoint turns them into Prometheus
+the counts and their sum over when the call ends; the metrics endpoint turns them into Prometheus
 histograms.
 """
 
@@ -26,12 +26,15 @@ class Histogram:
         self.total += 1
         self.sum += value
 
-    def merge(self, counts: tuple[int, ...] | list[int]) -> None:
+    def merge(self, counts: tuple[int, ...] | list[int], sum_value: float) -> None:
+        """Add another histogram's bucket counts and the sum of its observations (a
+        Prometheus histogram's `_sum`, which the counts alone cannot give back)."""
         if len(counts) != len(self.counts):
             raise ValueError("histogram bucket layouts differ")
         for i, n in enumerate(counts):
             self.counts[i] += n
         self.total += sum(counts)
+        self.sum += sum_value
 
     def quantile(self, q: float) -> float:
         """Upper bound of the bucket holding quantile q (inf when it is the overflow bucket)."""

@@ -42,21 +42,23 @@ def test_custom_bounds() -> None:
     assert math.isinf(h.quantile(0.99))
 
 
-def test_merge_adds_counts_and_total() -> None:
+def test_merge_adds_counts_total_and_sum() -> None:
     h = Histogram()
     h.observe(75)
-    h.merge((1, 0, 0, 0, 0, 0, 0, 0, 0, 3))
-    h.merge([0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
-    assert h.counts == [1, 2, 0, 0, 0, 0, 0, 0, 0, 3]
-    assert h.total == 6
-    # Merged counts carry no sum: the sum covers local observations only.
-    assert h.sum == 75
+    other = Histogram()
+    for value in (10, 60, 70_000):
+        other.observe(value)
+    h.merge(other.counts, other.sum)
+    h.merge([0, 1, 0, 0, 0, 0, 0, 0, 0, 0], 80.0)
+    assert h.counts == [1, 3, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert h.total == 5
+    assert h.sum == 75 + 10 + 60 + 70_000 + 80
 
 
 def test_merge_refuses_another_layout() -> None:
     h = Histogram()
     with pytest.raises(ValueError, match="layouts differ"):
-        h.merge([1, 2, 3])
+        h.merge([1, 2, 3], 6.0)
     assert h.total == 0
 
 

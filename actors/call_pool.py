@@ -32,11 +32,11 @@ import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from actors.ports import CallReport, CallSetup
+from actors.ports import CallActorFactory, CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 
@@ -44,14 +44,6 @@ log = structlog.get_logger(__name__)
 
 GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
-
-
-class CallActorFactory(Protocol):
-    def spawn(self) -> Any: ...
-    async def start(self, handle: Any) -> MediaAddress: ...
-    async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
-    async def recycle(self, handle: Any, call_sid: str) -> bool: ...
-    def kill(self, handle: Any) -> None: ...
 
 
 @dataclass(eq=False)

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import zlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar
 
 import ray
 import structlog
 
-from actors.ports import CallReport, CallSetup
-from engine.config import EngineConfig, MediaAddress, TenantConfig
-from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
-
-if TYPE_CHECKING:
-    from actors.ports import Admission, AdmitRequest
-    from memory.caller_records import JobStatus, JsonInput, SearchHit
-    from prompts.context import CallerContext
+from actors.ports import (
+    CallActorFactory,
+    CallClaimer,
+    CallControl,
+    CallReport,
+    MemoryClient,
+    TenantGateway,
+    TenantStore,
+)
+from engine.config import EngineConfig
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +38,7 @@ POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
-RECORDING_HANDOFF_TIMEOUT_S = 2.0  # the tenant actor only starts a task; Twilio waits on us
+RECORDING_HANDOFF_TIMEOUT_S = 2.0
 WARM_CONCURRENCY = 16  # tenant actors warmed at once when an ingress replica starts
 
 
@@ -191,127 +194,88 @@ async def call(method: Any, *args: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> 
 # --- Protocol implementations over handles -------------------------------------------------------
 
 
-class RayMemoryClient:
-    """MemoryClient over the memory actor pool; one call's requests go to one actor."""
+def protocol_methods(*protocols: type) -> frozenset[str]:
+    """The async methods the Protocols declare (their contract across an actor boundary)."""
+    return frozenset(
+        name
+        for protocol in protocols
+        for name, value in vars(protocol).items()
+        if inspect.iscoroutinefunction(value)
+    )
+
+
+class Forwarder:
+    """A Protocol implemented over Ray: each of its async methods is forwarded, with the same
+    arguments, to the actor method of the same name, awaited with a timeout (`TIMEOUTS` per
+    method, else RAY_CALL_TIMEOUT_S). A subclass names its Protocols (`METHODS`) and says which
+    actor takes a call (`_target`); methods it defines itself are not forwarded. So adding an
+    operation touches the Protocol, the actor and its test, not this module.
+
+    Instances are pickled into other actors: `__getattr__` reads only class attributes."""
+
+    METHODS: ClassVar[frozenset[str]] = frozenset()
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {}
+
+    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """The actor handle to call and the arguments it takes."""
+        raise NotImplementedError
+
+    async def _forward(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
+    ) -> Any:
+        handle, sent = await self._target(method, args)
+        return await _await(getattr(handle, method).remote(*sent, **kwargs), timeout)
+
+    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        cls = type(self)
+        if name not in cls.METHODS:
+            raise AttributeError(f"{cls.__name__} has no attribute {name!r}")
+        timeout = cls.TIMEOUTS.get(name, RAY_CALL_TIMEOUT_S)
+
+        async def forward(*args: Any, **kwargs: Any) -> Any:
+            return await self._forward(name, args, kwargs, timeout)
+
+        forward.__name__ = name
+        return forward
+
+
+class RayMemoryClient(Forwarder):
+    """MemoryClient (and TenantStore) over the memory actor pool. One call's requests go to one
+    actor, and one caller's to one actor (its agenda-vector cache is warm there): the argument
+    after the token - a call sid, a caller number, or a record with a `call_sid` - picks it."""
+
+    METHODS = protocol_methods(MemoryClient, TenantStore) - {"ping"}
+    # LLM-backed methods get longer timeouts than the database-only ones.
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {
+        "remember": MEMORY_PROVIDER_TIMEOUT_S,  # an embedding request on the way
+        "consolidate": MEMORY_LLM_TIMEOUT_S,  # a chat completion on the way
+    }
 
     def __init__(self, handles: Sequence[Any]) -> None:
         self._handles = list(handles)
 
-    def _pick(self, key: str) -> Any:
-        return self._handles[zlib.crc32(key.encode()) % len(self._handles)]
+    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        key = args[1] if len(args) > 1 else None
+        key = getattr(key, "call_sid", key)
+        if not isinstance(key, str):
+            return self._handles[0], args
+        return self._handles[zlib.crc32(key.encode()) % len(self._handles)], args
 
     async def ping(self) -> None:
         await asyncio.gather(*(_await(handle.ping.remote(), 10.0) for handle in self._handles))
 
-    async def start_call(self, token: str, call: CallStart) -> None:
-        await _await(self._pick(call.call_sid).start_call.remote(token, call))
 
-    async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
-        await _await(self._pick(call_sid).stream_connected.remote(token, call_sid, stream_sid))
-
-    async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
-        await _await(self._pick(call_sid).append_turns.remote(token, call_sid, list(turns)))
-
-    async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
-        await _await(self._pick(call_sid).finish_call.remote(token, call_sid, end))
-
-    async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
-        result: list[Turn] = await _await(self._pick(call_sid).load_turns.remote(token, call_sid))
-        return result
-
-    async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
-        result: CallRecord | None = await _await(
-            self._pick(call_sid).get_call.remote(token, call_sid)
-        )
-        return result
-
-    async def take_message(self, token: str, message: NewMessage) -> str:
-        message_id: str = await _await(self._handles[0].take_message.remote(token, message))
-        return message_id
-
-    async def load_tenant_config(self, token: str) -> TenantConfig | None:
-        result: TenantConfig | None = await _await(
-            self._handles[0].load_tenant_config.remote(token)
-        )
-        return result
-
-    # Caller memory. A caller's requests go to one actor (its agenda-vector cache is warm there);
-    # LLM-backed methods get longer timeouts than the database-only ones.
-
-    async def caller_context(
-        self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
-    ) -> CallerContext:
-        result: CallerContext = await _await(
-            self._pick(caller_number).caller_context.remote(
-                token, caller_number, agenda=agenda, k=k
-            )
-        )
-        return result
-
-    async def remember(
-        self,
-        token: str,
-        caller_number: str,
-        call_sid: str,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None:
-        await _await(
-            self._pick(caller_number).remember.remote(
-                token, caller_number, call_sid, memory_type, key, value, ttl_days
-            ),
-            MEMORY_PROVIDER_TIMEOUT_S,
-        )
-
-    async def consolidate(
-        self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
-    ) -> int:
-        stored: int = await _await(
-            self._pick(caller_number).consolidate.remote(
-                token, caller_number, call_sid, list(turns)
-            ),
-            MEMORY_LLM_TIMEOUT_S,
-        )
-        return stored
-
-    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
-        await _await(
-            self._pick(caller_number).enqueue_post_call.remote(token, call_sid, caller_number)
-        )
-
-    async def post_call_status(self, token: str, call_sid: str) -> JobStatus | None:
-        result: JobStatus | None = await _await(
-            self._pick(call_sid).post_call_status.remote(token, call_sid)
-        )
-        return result
-
-    async def search(
-        self, token: str, caller_number: str | None, query: str, k: int = 5
-    ) -> list[SearchHit]:
-        hits: list[SearchHit] = await _await(
-            self._pick(caller_number or query).search.remote(token, caller_number, query, k),
-            MEMORY_PROVIDER_TIMEOUT_S,
-        )
-        return hits
-
-    async def forget_caller(self, token: str, caller_number: str) -> None:
-        await _await(
-            self._pick(caller_number).forget_caller.remote(token, caller_number),
-            MEMORY_PROVIDER_TIMEOUT_S,
-        )
-
-
-class RayPool:
+class RayPool(Forwarder):
     """CallClaimer over the call pool actor."""
+
+    METHODS = protocol_methods(CallClaimer)
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {"claim": 15.0}
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    async def claim(self, setup: CallSetup) -> str:
-        url: str = await _await(self._handle.claim.remote(setup), 15.0)
-        return url
+    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        return self._handle, args
 
 
 class RayCallLifecycle:
@@ -330,51 +294,61 @@ class RayCallLifecycle:
         await self._named.call(POOL_NAME, "call_ended", report, me, timeout=RAY_CALL_TIMEOUT_S)
 
 
-class RayCallControl:
-    """CallControl for call actors in Ray: the tenant actor performs the REST request."""
+class RayCallControl(Forwarder):
+    """CallControl for call actors in Ray: the tenant actor (its first argument) performs the
+    REST request."""
+
+    METHODS = protocol_methods(CallControl)
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {"hang_up": 15.0, "transfer": 15.0}
 
     def __init__(self) -> None:
         self._named = NamedActors()
 
-    async def hang_up(self, tenant_id: str, call_sid: str) -> None:
-        await self._named.call(f"tenant:{tenant_id}", "hang_up", call_sid, timeout=15.0)
+    async def _forward(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
+    ) -> Any:
+        tenant_id, *rest = args
+        return await self._named.call(f"tenant:{tenant_id}", method, *rest, timeout=timeout)
 
-    async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
-        await self._named.call(f"tenant:{tenant_id}", "transfer", call_sid, number, timeout=15.0)
 
+class RayCallActorFactory(Forwarder):
+    """How the pool starts call actors: the handle is the first argument."""
 
-class RayCallActorFactory:
-    """How the pool starts call actors."""
+    METHODS = protocol_methods(CallActorFactory)
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {"start": 30.0, "recycle": 15.0}
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
 
+    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        return args[0], args[1:]
+
     def spawn(self) -> Any:
         return spawn_call_actor(self._config)
-
-    async def start(self, handle: Any) -> MediaAddress:
-        address: MediaAddress = await _await(handle.start.remote(), 30.0)
-        return address
-
-    async def prepare(self, handle: Any, setup: CallSetup) -> str:
-        url: str = await _await(handle.prepare.remote(setup))
-        return url
-
-    async def recycle(self, handle: Any, call_sid: str) -> bool:
-        ready: bool = await _await(handle.recycle.remote(call_sid), 15.0)
-        return ready
 
     def kill(self, handle: Any) -> None:
         kill(handle)
 
 
-class RayTenantGateway:
-    """TenantGateway for the Serve ingress: tenant actors by name, created on first use."""
+class RayTenantGateway(Forwarder):
+    """TenantGateway for the Serve ingress: tenant actors by name (the first argument), created
+    on first use."""
+
+    METHODS = protocol_methods(TenantGateway) - {"pool_stats"}
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {
+        "admit": 20.0,
+        "resume": 20.0,
+        # the tenant actor only starts a task; Twilio waits on us
+        "fetch_recordings": RECORDING_HANDOFF_TIMEOUT_S,
+    }
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config
         self._tenants: dict[str, Any] = {}
         self._named = NamedActors()
+
+    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        return await self._tenant(args[0]), args[1:]
 
     async def _tenant(self, tenant_id: str) -> Any:
         """The tenant's actor, looked up (or created) once per replica, in a thread: the
@@ -401,35 +375,6 @@ class RayTenantGateway:
                     log.warning("tenant_warm_failed", tenant_id=tenant_id, error=repr(exc))
 
         await asyncio.gather(*(one(t) for t in tenant_ids))
-
-    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        tenant = await self._tenant(tenant_id)
-        result: Admission = await _await(tenant.admit.remote(request), 20.0)
-        return result
-
-    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
-        tenant = await self._tenant(tenant_id)
-        result: Admission = await _await(tenant.resume.remote(request), 20.0)
-        return result
-
-    async def validate(
-        self, tenant_id: str, url: str, params: dict[str, str], signature: str
-    ) -> bool:
-        tenant = await self._tenant(tenant_id)
-        ok: bool = await _await(tenant.validate.remote(url, params, signature))
-        return ok
-
-    async def release(self, tenant_id: str, call_sid: str) -> None:
-        await _await((await self._tenant(tenant_id)).release.remote(call_sid))
-
-    async def reload(self, tenant_id: str) -> None:
-        await _await((await self._tenant(tenant_id)).reload.remote())
-
-    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
-        await _await(
-            (await self._tenant(tenant_id)).fetch_recordings.remote(recording_sids),
-            RECORDING_HANDOFF_TIMEOUT_S,
-        )
 
     async def pool_stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = await self._named.call(POOL_NAME, "stats", timeout=5.0)

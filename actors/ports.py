@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from engine.config import TenantConfig
+from engine.config import MediaAddress, TenantConfig
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import JsonInput
 from prompts.context import CallerContext
@@ -122,3 +122,40 @@ class Admission:
     media_token: str = field(default="", repr=False)
     record_calls: bool = False
     reason: str = ""
+
+
+class TenantStore(Protocol):
+    """Where a tenant actor loads its tenant's config from (the memory pool)."""
+
+    async def load_tenant_config(self, token: str) -> TenantConfig | None: ...
+
+
+class CallClaimer(Protocol):
+    """Handing a warm call actor to a call (the call pool)."""
+
+    async def claim(self, setup: CallSetup) -> str: ...
+
+
+class CallActorFactory(Protocol):
+    """How the call pool starts, prepares, recycles and stops call actors."""
+
+    def spawn(self) -> Any: ...
+    async def start(self, handle: Any) -> MediaAddress: ...
+    async def prepare(self, handle: Any, setup: CallSetup) -> str: ...
+    async def recycle(self, handle: Any, call_sid: str) -> bool: ...
+    def kill(self, handle: Any) -> None: ...
+
+
+class TenantGateway(Protocol):
+    """What the Serve ingress asks of a tenant's actor (the first argument names the tenant),
+    and the call pool's numbers."""
+
+    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
+    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
+    async def validate(
+        self, tenant_id: str, url: str, params: dict[str, str], signature: str
+    ) -> bool: ...
+    async def release(self, tenant_id: str, call_sid: str) -> None: ...
+    async def reload(self, tenant_id: str) -> None: ...
+    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None: ...
+    async def pool_stats(self) -> dict[str, Any]: ...

@@ -25,13 +25,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import structlog
 from twilio.request_validator import RequestValidator
 
 from actors import twilio_rest
-from actors.ports import Admission, AdmitRequest, CallSetup
+from actors.ports import Admission, AdmitRequest, CallClaimer, CallSetup, TenantStore
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
@@ -45,14 +45,6 @@ log = structlog.get_logger(__name__)
 CONFIG_TTL_S = 30.0
 CALL_TOKEN_TTL_S = 3 * 3600
 STALE_CALL_S = 3 * 3600
-
-
-class TenantStore(Protocol):
-    async def load_tenant_config(self, token: str) -> TenantConfig | None: ...
-
-
-class CallClaimer(Protocol):
-    async def claim(self, setup: CallSetup) -> str: ...
 
 
 @dataclass(slots=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Protocol
 
 import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from actors.ports import Admission, AdmitRequest
+from actors.ports import TenantGateway
 from engine.config import EngineConfig
 from memory import tenants
 from memory.db import LazyPool
@@ -33,18 +32,6 @@ DATABASE_DOWN = (Unavailable, TimeoutError)
 
 class LookupUnavailable(Exception):
     """The database could not say which tenant owns a number, and no earlier answer is cached."""
-
-
-class TenantGateway(Protocol):
-    async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
-    async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
-    async def validate(
-        self, tenant_id: str, url: str, params: dict[str, str], signature: str
-    ) -> bool: ...
-    async def release(self, tenant_id: str, call_sid: str) -> None: ...
-    async def reload(self, tenant_id: str) -> None: ...
-    async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None: ...
-    async def pool_stats(self) -> dict[str, Any]: ...
 
 
 class WebhookMetrics:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.ports import Admission, AdmitRequest
-from actors.tenant_actor import CallClaimer, TenantActor, TenantStore
+from actors.ports import Admission, AdmitRequest, CallClaimer, TenantStore
+from actors.tenant_actor import TenantActor
 from engine.config import EngineConfig
 
 

@@ -1,11 +1,11 @@
 """The FastAPI application behind the Serve ingress: Twilio webhooks (including the recording
-callback), operator endpoints, and the admin API mounted at /api/v1."""
+callback), operator endpoints, the admin API mounted at /api/v1 and the console at /console."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from admin_api import ops, webhooks
+from admin_api import console, ops, webhooks
 from admin_api.api import PREFIX, build_admin_api
 from admin_api.context import WebhookContext
 from admin_api.routers import recording_webhook
@@ -22,5 +22,6 @@ def build_app(ctx: WebhookContext, admin: AdminState | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(recording_webhook.router)
     app.include_router(ops.router)
+    app.include_router(console.router)
     app.mount(PREFIX, build_admin_api(ctx, state))
     return app

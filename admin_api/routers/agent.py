@@ -9,6 +9,7 @@ then the tenant actor reloads, so the very next call uses it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,17 +25,18 @@ from admin_api.schemas.agent import (
     AgentConfigUpdate,
     PresetApply,
     PresetsPublic,
+    PreviewDraft,
     PreviewPublic,
 )
 from admin_api.schemas.common import ERRORS, CallerNumber, Timestamp
 from admin_api.webhooks import Ctx
-from engine.config import REALTIME_VOICES
+from engine.config import REALTIME_VOICES, TenantConfig
 from engine.tools import TOOL_NAMES
 from memory import agent_settings, tenants
 from memory.agent_settings import AgentSettings
 from prompts.blocks import BLOCK_PRESETS
 from prompts.greeting import PLACEHOLDERS
-from prompts.persona import PRESETS, SLIDER_KEYS
+from prompts.persona import PRESETS, SLIDER_KEYS, validate_sliders
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +113,38 @@ async def presets(member: TenantUser) -> PresetsPublic:
     )
 
 
+@router.post("/preview", response_model=PreviewPublic)
+async def preview_draft(body: PreviewDraft, member: TenantUser, ctx: Ctx) -> PreviewPublic:
+    """The instructions the next call would get with these sliders, without saving them (the
+    console shows it as the sliders move)."""
+    snapshot = await tenants.load_config(await ctx.db(), member.tenant_id)
+    if snapshot is None:
+        raise HTTPException(409, "this tenant is suspended")
+    if body.sliders is not None:
+        try:
+            merged = validate_sliders({**dict(snapshot.sliders), **body.sliders})
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        snapshot = replace(snapshot, sliders=tuple(sorted(merged.items())))
+    return _preview(snapshot, PREVIEW_CALLER, None, datetime.now(UTC))
+
+
+def _preview(
+    snapshot: TenantConfig, caller_number: str, caller_name: str | None, now: datetime
+) -> PreviewPublic:
+    try:
+        result = preview(snapshot, caller_number=caller_number, caller_name=caller_name, now=now)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return PreviewPublic(
+        instructions=result.instructions,
+        greeting=result.greeting,
+        voice=result.voice,
+        tools=list(result.tools),
+        version=result.version,
+    )
+
+
 @router.get("/preview", response_model=PreviewPublic)
 async def preview_instructions(
     member: TenantUser,
@@ -126,19 +160,4 @@ async def preview_instructions(
     snapshot = await tenants.load_config(await ctx.db(), member.tenant_id)
     if snapshot is None:
         raise HTTPException(409, "this tenant is suspended")
-    try:
-        result = preview(
-            snapshot,
-            caller_number=caller_number,
-            caller_name=caller_name,
-            now=at or datetime.now(UTC),
-        )
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return PreviewPublic(
-        instructions=result.instructions,
-        greeting=result.greeting,
-        voice=result.voice,
-        tools=list(result.tools),
-        version=result.version,
-    )
+    return _preview(snapshot, caller_number, caller_name, at or datetime.now(UTC))

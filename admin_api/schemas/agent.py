@@ -119,6 +119,12 @@ class AgentConfigUpdate(RequestModel):
     )
 
 
+class PreviewDraft(RequestModel):
+    """Unsaved changes to preview (merged into the saved settings)."""
+
+    sliders: Annotated[dict[SliderKey, SliderValue], Field(max_length=30)] | None = None
+
+
 class PresetApply(RequestModel):
     preset: Literal[
         "professional", "friendly", "assertive", "empathetic", "flirtatious", "balanced"

@@ -115,6 +115,7 @@ class AdminHarness:
     recordings_dir: Path
     platform_token: str = ""
     tenants: list[Tenant] = field(default_factory=list)
+    app: Any = None  # the ingress app itself, for tests that serve it over real HTTP
 
     async def user(
         self, tenant_id: str | None, role: Role, *, email: str | None = None
@@ -227,7 +228,9 @@ async def admin_harness(
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            harness = AdminHarness(client, pool, state, gateway, rest, config, recordings_dir)
+            harness = AdminHarness(
+                client, pool, state, gateway, rest, config, recordings_dir, app=app
+            )
             platform = await harness.user(None, "platform_admin")
             harness.platform_token = await harness.token_for(platform)
             yield harness

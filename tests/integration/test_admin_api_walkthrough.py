@@ -226,3 +226,17 @@ async def test_password_created_users_still_work(h: AdminHarness) -> None:
         "/users", tenant.owner_token, {"email": new_email(), "password": STRONG, "role": "viewer"}
     )
     assert made.status_code == 201, made.text
+
+
+async def test_draft_preview_renders_unsaved_sliders_and_refuses_bad_ones(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    token = tenant.owner_token
+    draft = await h.post("/agent/preview", token, {"sliders": {"warmth": 95}})
+    assert draft.status_code == 200, draft.text
+    saved = (await h.get("/agent/preview", token)).json()
+    assert draft.json()["instructions"] != saved["instructions"]
+    assert (await h.get("/agent", token)).json()["sliders"]["warmth"] == 50  # nothing saved
+    for bad in ({"warmth": 101}, {"nope": 5}, {"warmth": "95"}):
+        refused = await h.post("/agent/preview", token, {"sliders": bad})
+        assert refused.status_code == 422, bad
+    assert (await h.post("/agent/preview", token, {"voice": "cedar"})).status_code == 422

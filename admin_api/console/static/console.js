@@ -1,0 +1,397 @@
+// The agency console: Preact + htm (vendored), talking only to /api/v1.
+// Tokens are kept in this module's memory, never in storage: see admin_api/console/__init__.py.
+import { html, render, useState, useEffect, useRef } from "./vendor/preact-htm.js";
+
+const API = "/api/v1";
+const session = { access: null, refresh: null, user: null };
+let askSignIn = null; // set by <App>: opens the sign-in dialog and resolves when signed in
+
+async function signIn(email, password) {
+  const r = await fetch(`${API}/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.detail || `sign-in failed (${r.status})`);
+  Object.assign(session, { access: body.access_token, refresh: body.refresh_token, user: body.user });
+}
+
+async function refreshTokens() {
+  if (!session.refresh) return false;
+  const r = await fetch(`${API}/auth/refresh`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh }),
+  });
+  if (!r.ok) return false;
+  const body = await r.json();
+  Object.assign(session, { access: body.access_token, refresh: body.refresh_token, user: body.user });
+  return true;
+}
+
+// Every API call: on 401 refresh once, else ask to sign in again (the page stays mounted).
+async function api(path, options = {}) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const headers = { ...(options.headers || {}), authorization: `Bearer ${session.access}` };
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    const r = await fetch(API + path, {
+      ...options,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    if (r.status === 401) {
+      if (!(await refreshTokens())) await askSignIn();
+      continue;
+    }
+    if (r.status === 204) return null;
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.detail || `request failed (${r.status})`);
+    return body;
+  }
+  throw new Error("could not sign in");
+}
+
+const canEdit = () => ["owner", "admin"].includes(session.user && session.user.role);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+const secs = (ms) => (ms == null ? "" : `${(ms / 1000).toFixed(1)} s`);
+
+function useRoute() {
+  const [hash, setHash] = useState(location.hash || "#/calls");
+  useEffect(() => {
+    const on = () => setHash(location.hash || "#/calls");
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  return hash.slice(2).split("/").map(decodeURIComponent);
+}
+
+function useLoad(load, deps) {
+  const [state, setState] = useState({ data: null, error: null });
+  useEffect(() => {
+    let live = true;
+    setState({ data: null, error: null });
+    load().then(
+      (data) => live && setState({ data, error: null }),
+      (e) => live && setState({ data: null, error: e.message }),
+    );
+    return () => (live = false);
+  }, deps);
+  return [state, setState];
+}
+
+function Status({ state }) {
+  if (state.error) return html`<p class="error" role="alert">${state.error}</p>`;
+  if (!state.data) return html`<p aria-live="polite">Loading…</p>`;
+  return null;
+}
+
+function SignInForm({ onDone, title }) {
+  const [error, setError] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    try {
+      await signIn(form.get("email"), form.get("password"));
+      onDone();
+    } catch (err) {
+      setError(err.message);
+    }
+  };
+  return html`<form class="signin" onSubmit=${submit} aria-labelledby="signin-title">
+    <h1 id="signin-title">${title}</h1>
+    <label for="email">Email</label>
+    <input id="email" name="email" type="email" autocomplete="username" required />
+    <label for="password">Password</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" required />
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <button type="submit">Sign in</button>
+  </form>`;
+}
+
+function Calls() {
+  const [filters, setFilters] = useState({});
+  const [pages, setPages] = useState({ items: [], next: null, error: null, loaded: false });
+  const load = async (cursor, reset) => {
+    const params = new URLSearchParams({ limit: "50" });
+    for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+    if (cursor) params.set("cursor", cursor);
+    try {
+      const page = await api(`/calls?${params}`);
+      setPages((p) => ({
+        items: reset ? page.items : [...p.items, ...page.items],
+        next: page.next_cursor,
+        error: null,
+        loaded: true,
+      }));
+    } catch (e) {
+      setPages((p) => ({ ...p, error: e.message, loaded: true }));
+    }
+  };
+  useEffect(() => void load(null, true), [filters]);
+  const apply = (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    setFilters({ since: f.get("since"), until: f.get("until"), caller: f.get("caller"), outcome: f.get("outcome") });
+  };
+  return html`<section aria-labelledby="calls-title">
+    <h1 id="calls-title">Calls</h1>
+    <form class="filters" onSubmit=${apply}>
+      <label>From <input name="since" type="date" /></label>
+      <label>Until <input name="until" type="date" /></label>
+      <label>Caller <input name="caller" type="tel" placeholder="+15551234567" /></label>
+      <label>Outcome
+        <select name="outcome">
+          <option value="">any</option>
+          ${["caller_hung_up", "agent_hung_up", "transferred", "failed"].map((o) => html`<option>${o}</option>`)}
+        </select>
+      </label>
+      <button type="submit">Filter</button>
+    </form>
+    ${pages.error && html`<p class="error" role="alert">${pages.error}</p>`}
+    ${!pages.loaded && html`<p>Loading…</p>`}
+    <table class="calls">
+      <thead><tr><th scope="col">Started</th><th scope="col">Caller</th><th scope="col">Outcome</th><th scope="col">Length</th></tr></thead>
+      <tbody>
+        ${pages.items.map(
+          (c) => html`<tr>
+            <td><a href="#/call/${c.call_sid}">${when(c.started_at)}</a></td>
+            <td>${c.from_number}</td><td>${c.outcome || "live"}</td><td>${secs(c.duration_ms)}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${pages.loaded && !pages.items.length && html`<p>No calls.</p>`}
+    ${pages.next && html`<button onClick=${() => load(pages.next, false)}>More calls</button>`}
+  </section>`;
+}
+
+function Recording({ rec }) {
+  const [src, setSrc] = useState(null);
+  const [error, setError] = useState(null);
+  const play = async () => {
+    const r = await fetch(rec.audio_url, { headers: { authorization: `Bearer ${session.access}` } });
+    if (!r.ok) return setError(`recording unavailable (${r.status})`);
+    setSrc(URL.createObjectURL(await r.blob()));
+  };
+  if (!rec.audio_url) return html`<p>Recording ${rec.status}.</p>`;
+  return html`<div>
+    ${src
+      ? html`<audio controls autoplay src=${src} aria-label="Call recording"></audio>`
+      : html`<button onClick=${play}>Load recording (${rec.duration_s || "?"} s)</button>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </div>`;
+}
+
+function Call({ sid }) {
+  const [state] = useLoad(() => api(`/calls/${sid}`), [sid]);
+  const c = state.data;
+  if (!c) return html`<${Status} state=${state} />`;
+  const s = c.summary;
+  return html`<section aria-labelledby="call-title">
+    <h1 id="call-title">Call from ${c.from_number}</h1>
+    <dl class="facts">
+      <dt>Started</dt><dd>${when(c.started_at)}</dd>
+      <dt>Outcome</dt><dd>${c.outcome || "live"}</dd>
+      <dt>Length</dt><dd>${secs(c.timings.duration_ms)}</dd>
+      <dt>Greeting after</dt><dd>${c.timings.greeting_ms == null ? "" : `${c.timings.greeting_ms} ms`}</dd>
+      <dt>Sentiment</dt><dd>${c.sentiment || ""}</dd>
+    </dl>
+    ${s && html`<h2>Summary</h2><p>${s.summary}</p>
+      <h2>Key variables</h2>
+      <dl class="facts">${Object.entries(s.key_variables).map(([k, v]) => html`<dt>${k}</dt><dd>${JSON.stringify(v)}</dd>`)}</dl>`}
+    <h2>Recording</h2>
+    ${c.recordings.length ? c.recordings.map((r) => html`<${Recording} rec=${r} />`) : html`<p>No recording.</p>`}
+    <h2>Transcript</h2>
+    <ol class="transcript">
+      ${c.transcript.map(
+        (t) => html`<li class=${t.role}><time datetime=${t.at}>${new Date(t.at).toLocaleTimeString()}</time>
+          <strong>${t.role}</strong> ${t.text}</li>`,
+      )}
+    </ol>
+  </section>`;
+}
+
+const GROUPS = [
+  ["Core personality", 0, 16],
+  ["Advanced", 16, 30],
+];
+
+function Agent() {
+  const [state, setState] = useLoad(async () => {
+    const [agent, presets] = await Promise.all([api("/agent"), api("/agent/presets")]);
+    return { agent, presets, sliders: { ...agent.sliders } };
+  }, []);
+  const [preview, setPreview] = useState(null);
+  const [note, setNote] = useState(null);
+  const timer = useRef(null);
+  const d = state.data;
+  const refresh = (sliders) => {
+    clearTimeout(timer.current);
+    timer.current = setTimeout(async () => {
+      try {
+        setPreview(await api("/agent/preview", { method: "POST", body: { sliders } }));
+      } catch (e) {
+        setNote(e.message);
+      }
+    }, 120);
+  };
+  useEffect(() => d && refresh(d.sliders), [d && d.agent.version]);
+  if (!d) return html`<${Status} state=${state} />`;
+  const edit = canEdit();
+  const set = (sliders) => {
+    setState({ data: { ...d, sliders }, error: null });
+    refresh(sliders);
+  };
+  const save = async () => {
+    try {
+      const agent = await api("/agent", { method: "PATCH", body: { sliders: d.sliders, version: d.agent.version } });
+      setState({ data: { ...d, agent, sliders: { ...agent.sliders } }, error: null });
+      setNote(`Saved (version ${agent.version}); the next call uses it.`);
+    } catch (e) {
+      setNote(e.message);
+    }
+  };
+  const keys = d.presets.slider_keys;
+  return html`<section aria-labelledby="agent-title">
+    <h1 id="agent-title">Agent: ${d.agent.agent_name}</h1>
+    <p>Voice ${d.agent.voice}. Greeting: “${d.agent.greeting_new}”</p>
+    ${edit && html`<div class="presets" role="group" aria-label="Presets">
+      ${Object.keys(d.presets.slider_presets).map(
+        (name) => html`<button type="button" onClick=${() => set({ ...d.presets.slider_presets[name] })}>${name}</button>`,
+      )}
+    </div>`}
+    <div class="agent-grid">
+      <div>
+        ${GROUPS.map(
+          ([title, from, to]) => html`<fieldset><legend>${title}</legend>
+            ${keys.slice(from, to).map(
+              (k) => html`<div class="slider">
+                <label for="s-${k}">${k}</label>
+                <input id="s-${k}" type="range" min="0" max="100" step="1" value=${d.sliders[k]}
+                  disabled=${!edit} onInput=${(e) => set({ ...d.sliders, [k]: Number(e.target.value) })} />
+                <output for="s-${k}">${d.sliders[k]}</output>
+              </div>`,
+            )}
+          </fieldset>`,
+        )}
+        ${edit && html`<button class="primary" onClick=${save}>Save sliders</button>`}
+        ${note && html`<p role="status">${note}</p>`}
+      </div>
+      <div>
+        <h2 id="preview-title">Instructions the next call gets</h2>
+        <pre class="preview" aria-labelledby="preview-title" tabindex="0">${preview ? preview.instructions : "…"}</pre>
+      </div>
+    </div>
+  </section>`;
+}
+
+function Callers() {
+  const [state] = useLoad(() => api("/callers?limit=100"), []);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  return html`<section aria-labelledby="callers-title"><h1 id="callers-title">Callers</h1>
+    <ul class="plain">${state.data.items.map(
+      (c) => html`<li><a href="#/caller/${encodeURIComponent(c.caller_number)}">${c.caller_number}</a> ${c.preferred_name || ""}</li>`,
+    )}</ul>
+    ${!state.data.items.length && html`<p>No callers.</p>`}
+  </section>`;
+}
+
+function Caller({ number }) {
+  const path = `/callers/${encodeURIComponent(number)}`;
+  const [state] = useLoad(async () => ({ caller: await api(path), memories: await api(`${path}/memories`) }), [number]);
+  const [confirm, setConfirm] = useState(false);
+  const [note, setNote] = useState(null);
+  const [gone, setGone] = useState([]);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  const forget = async () => {
+    await api(path, { method: "DELETE" });
+    location.hash = "#/callers";
+  };
+  const drop = async (id) => {
+    try {
+      await api(`${path}/memories/${id}`, { method: "DELETE" });
+      setGone([...gone, id]);
+    } catch (e) {
+      setNote(e.message);
+    }
+  };
+  return html`<section aria-labelledby="caller-title">
+    <h1 id="caller-title">Caller ${number}</h1>
+    <h2>Memories</h2>
+    <ul class="plain">${state.data.memories.items.filter((m) => !gone.includes(m.memory_id)).map(
+      (m) => html`<li>${m.content}
+        ${canEdit() && html` <button aria-label="Delete memory: ${m.content}" onClick=${() => drop(m.memory_id)}>Delete</button>`}</li>`,
+    )}</ul>
+    ${note && html`<p role="status">${note}</p>`}
+    ${canEdit() && !confirm && html`<button class="danger" onClick=${() => setConfirm(true)}>Forget this caller</button>`}
+    ${confirm && html`<div role="alertdialog" aria-labelledby="forget-q" class="confirm">
+      <p id="forget-q">Forget ${number}? Their profile, memories, calls and messages are deleted. This cannot be undone.</p>
+      <button class="danger" onClick=${forget}>Yes, forget</button>
+      <button onClick=${() => setConfirm(false)}>Cancel</button>
+    </div>`}
+  </section>`;
+}
+
+function Messages() {
+  const [state, setState] = useLoad(() => api("/messages?limit=100"), []);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  const done = async (m) => {
+    const updated = await api(`/messages/${m.message_id}`, { method: "PATCH", body: { status: "done" } });
+    setState({ data: { ...state.data, items: state.data.items.map((x) => (x.message_id === m.message_id ? updated : x)) }, error: null });
+  };
+  return html`<section aria-labelledby="messages-title"><h1 id="messages-title">Messages</h1>
+    <ul class="plain">${state.data.items.map(
+      (m) => html`<li>${when(m.created_at)} — ${m.reason} <em>${m.status}</em>
+        ${canEdit() && m.status !== "done" && html` <button onClick=${() => done(m)}>Mark handled</button>`}</li>`,
+    )}</ul>
+    ${!state.data.items.length && html`<p>No messages.</p>`}
+  </section>`;
+}
+
+const PAGES = [
+  ["calls", "Calls"],
+  ["agent", "Agent"],
+  ["callers", "Callers"],
+  ["messages", "Messages"],
+];
+
+function Page({ route }) {
+  const [page, arg] = route;
+  if (page === "call") return html`<${Call} sid=${arg} />`;
+  if (page === "agent") return html`<${Agent} />`;
+  if (page === "callers") return html`<${Callers} />`;
+  if (page === "caller") return html`<${Caller} number=${arg} />`;
+  if (page === "messages") return html`<${Messages} />`;
+  return html`<${Calls} />`;
+}
+
+function App() {
+  const route = useRoute();
+  const [signedIn, setSignedIn] = useState(false);
+  const [expired, setExpired] = useState(null);
+  useEffect(() => {
+    askSignIn = () => new Promise((resolve) => setExpired(() => resolve));
+  }, []);
+  if (!signedIn) return html`<main><${SignInForm} title="Sign in to NeuroSphere Voice" onDone=${() => setSignedIn(true)} /></main>`;
+  const signOut = async () => {
+    await api("/auth/logout", { method: "POST" }).catch(() => null);
+    Object.assign(session, { access: null, refresh: null, user: null });
+    setSignedIn(false);
+  };
+  return html`<div>
+    <header>
+      <nav aria-label="Console">
+        ${PAGES.map(([id, label]) => html`<a href="#/${id}" aria-current=${route[0] === id ? "page" : null}>${label}</a>`)}
+      </nav>
+      <span class="who">${session.user.email} (${session.user.role})</span>
+      <button onClick=${signOut}>Sign out</button>
+    </header>
+    <main><${Page} route=${route} /></main>
+    ${expired && html`<div class="overlay" role="dialog" aria-modal="true" aria-labelledby="signin-title">
+      <${SignInForm} title="Your session ended: sign in again" onDone=${() => { const r = expired; setExpired(null); r(); }} />
+    </div>`}
+  </div>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

@@ -1,0 +1,214 @@
+"""The console as its users drive it, in headless Chromium against the real ingress app and
+Postgres: sign in and out, the agent's sliders with the live instruction preview, a finished
+call with its recording, forgetting a caller, what a viewer sees, tenant isolation, an expired
+session that keeps what was typed, security headers, and axe-core on every page."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.async_api import expect
+
+from memory import calls, tenants
+from memory.db import tenant_tx
+from prompts.persona import slider_instruction
+from tests.browser.conftest import Console, serious_violations
+from tests.integration.admin_harness import ACCOUNT_SID
+from tests.integration.test_admin_api import seed_call
+from tests.integration.test_admin_recordings import callback, stored, wav_bytes
+
+
+async def test_console_is_served_with_strict_security_headers(console: Console) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        page = await client.get("/console/")
+        script = await client.get("/console/static/console.js")
+        missing = await client.get("/console/static/../app.py")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text  # no inline script
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert missing.status_code == 404
+
+
+async def test_sliders_move_the_preview_and_saving_reaches_the_next_call(
+    console: Console,
+) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name="Agent").click()
+    preview = page.locator("pre.preview")
+    await expect(preview).to_contain_text("You are")
+    expected = slider_instruction("warmth", 95)
+    assert expected
+    await expect(preview).not_to_contain_text(expected)
+    await page.get_by_label("warmth").fill("95")
+    await expect(preview).to_contain_text(expected)
+    # Nothing is saved until Save.
+    saved = await tenants.load_config(h.pool, tenant.tenant_id)
+    assert saved is not None
+    assert dict(saved.sliders).get("warmth", 50) == 50
+    await page.get_by_role("button", name="Save sliders").click()
+    await expect(page.locator("p[role=status]")).to_contain_text("the next call uses it")
+    config = await tenants.load_config(h.pool, tenant.tenant_id)  # what the next call is handed
+    assert config is not None
+    assert dict(config.sliders)["warmth"] == 95
+    assert tenant.tenant_id in h.gateway.reloads
+
+
+async def test_a_finished_call_shows_its_transcript_and_plays_its_recording(
+    console: Console,
+) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    seeded = await seed_call(h.pool, tenant, "+15550900001", memories=False)
+    recording_sid = "RE" + uuid.uuid4().hex
+    h.rest.add_recording(ACCOUNT_SID, recording_sid, wav_bytes(2.0))
+    assert (await callback(h, tenant, seeded.call_sid, recording_sid)).status_code == 204
+    assert (await stored(h, tenant, recording_sid)).status == "stored"
+
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name=re.compile(r"\d")).first.click()
+    await expect(page.get_by_role("heading", name="Call from +15550900001")).to_be_visible()
+    transcript = page.locator("ol.transcript li")
+    await expect(transcript).to_have_count(4)
+    await expect(transcript.nth(0)).to_contain_text("Good morning! This is Ava.")
+    await expect(transcript.nth(2)).to_contain_text("take_message")
+    await page.get_by_role("button", name=re.compile("Load recording")).click()
+    audio = page.get_by_label("Call recording")
+    await audio.wait_for()
+    duration = await audio.evaluate(
+        "a => new Promise(ok => a.readyState >= 1 ? ok(a.duration)"
+        " : a.addEventListener('loadedmetadata', () => ok(a.duration)))"
+    )
+    assert 1.9 < duration < 2.1
+    await audio.evaluate("a => { a.muted = true; a.currentTime = 1.5; return a.play(); }")
+    assert await audio.evaluate("a => a.currentTime") >= 1.5
+
+
+async def test_forgetting_a_caller_asks_first_then_deletes_everything(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    seeded = await seed_call(h.pool, tenant, "+15550900002")
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name="Callers").click()
+    await page.get_by_role("link", name="+15550900002").click()
+    await expect(page.locator("li", has_text="Spouse is Jo")).to_be_visible()
+    await page.get_by_role("button", name="Delete memory: Spouse is Jo").click()
+    await expect(page.locator("li", has_text="Spouse is Jo")).to_have_count(0)
+    await page.get_by_role("button", name="Forget this caller").click()
+    await expect(page.get_by_role("alertdialog")).to_contain_text("cannot be undone")
+    await page.get_by_role("button", name="Cancel").click()
+    assert await calls.load_turns(h.pool, tenant.tenant_id, seeded.call_sid)
+    await page.get_by_role("button", name="Forget this caller").click()
+    await page.get_by_role("button", name="Yes, forget").click()
+    await expect(page.get_by_role("heading", name="Callers")).to_be_visible()
+    assert await calls.load_turns(h.pool, tenant.tenant_id, seeded.call_sid) == []
+    gone = await h.get("/callers/+15550900002", tenant.owner_token)
+    assert gone.status_code == 404
+
+
+async def test_a_viewer_sees_no_edit_controls(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    await seed_call(h.pool, tenant, "+15550900003")
+    viewer = await h.user(tenant.tenant_id, "viewer")
+    page = await console.signed_in(viewer.email)
+    await page.get_by_role("link", name="Agent").click()
+    await expect(page.get_by_label("warmth")).to_be_disabled()
+    await expect(page.get_by_role("button", name="Save sliders")).to_have_count(0)
+    await expect(page.get_by_role("group", name="Presets")).to_have_count(0)
+    await page.get_by_role("link", name="Callers").click()
+    await page.get_by_role("link", name="+15550900003").click()
+    await expect(page.locator("li", has_text="Spouse is Jo")).to_be_visible()
+    await expect(page.get_by_role("button")).to_have_text(["Sign out"])
+    await page.get_by_role("link", name="Messages").click()
+    await expect(page.get_by_text("Call back about")).to_be_visible()
+    await expect(page.get_by_role("button", name="Mark handled")).to_have_count(0)
+
+
+async def test_tenant_a_never_sees_tenant_b(console: Console) -> None:
+    h = console.h
+    mine = await h.tenant()
+    theirs = await h.tenant()
+    their_call = await seed_call(h.pool, theirs, "+15550900004")
+    page = await console.signed_in(mine.owner.email)
+    await expect(page.get_by_text("No calls.")).to_be_visible()
+    await page.goto(f"{console.url}/console/#/call/{their_call.call_sid}")
+    await expect(page.get_by_role("alert")).to_contain_text("no such call")
+    await page.goto(f"{console.url}/console/#/caller/%2B15550900004")
+    await expect(page.get_by_role("alert")).to_contain_text("no such caller")
+
+
+async def test_an_expired_session_signs_in_again_without_losing_typed_text(
+    console: Console,
+) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_label("Caller", exact=True).fill("+15550999999")
+    async with tenant_tx(h.pool, tenant.tenant_id) as conn:  # the session ends server-side
+        await conn.execute(
+            "UPDATE admin_sessions SET revoked_at = now() WHERE user_id = $1",
+            uuid.UUID(tenant.owner.user_id),
+        )
+    await page.get_by_role("button", name="Filter").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("Your session ended")
+    await dialog.get_by_label("Email").fill(tenant.owner.email)
+    await dialog.get_by_label("Password").fill("a long test passphrase 7f3k")
+    await dialog.get_by_role("button", name="Sign in").click()
+    await expect(dialog).to_have_count(0)
+    await expect(page.get_by_label("Caller", exact=True)).to_have_value("+15550999999")
+    await expect(page.get_by_text("No calls.")).to_be_visible()
+
+
+async def test_sign_out_revokes_the_session(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    page = await console.signed_in(tenant.owner.email)
+
+    async def live_sessions() -> int:
+        async with tenant_tx(h.pool, tenant.tenant_id) as conn:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM admin_sessions WHERE user_id = $1 AND revoked_at IS NULL",
+                uuid.UUID(tenant.owner.user_id),
+            )
+        return count
+
+    assert await live_sessions() == 2  # the harness' own token, and the browser's
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in to NeuroSphere Voice")).to_be_visible()
+    assert await live_sessions() == 1
+
+
+async def test_every_page_passes_axe_at_desktop_and_phone_width(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    seeded = await seed_call(h.pool, tenant, "+15550900005")
+    context = await console.browser.new_context(bypass_csp=True)  # to inject axe-core
+    signin = await context.new_page()
+    await signin.goto(f"{console.url}/console/")
+    await signin.get_by_label("Email").wait_for()
+    assert await serious_violations(signin) == []
+    for width in (1280, 390):
+        page = await console.signed_in(tenant.owner.email, width=width, bypass_csp=True)
+        for hash_, ready in (
+            ("#/calls", "table.calls"),
+            (f"#/call/{seeded.call_sid}", "ol.transcript"),
+            ("#/agent", "pre.preview"),
+            ("#/callers", "h1"),
+            ("#/caller/%2B15550900005", "ul.plain"),
+            ("#/messages", "ul.plain"),
+        ):
+            await page.evaluate(f"location.hash = '{hash_}'")
+            await page.locator(ready).first.wait_for()
+            assert await serious_violations(page) == [], (width, hash_)
+            scroll = await page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width + 1, (width, hash_, scroll)  # no sideways scrolling

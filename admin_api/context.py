@@ -19,15 +19,12 @@ from actors.ports import TenantGateway
 from engine.config import EngineConfig
 from memory import tenants
 from memory.db import LazyPool
-from memory.errors import Unavailable
+from memory.errors import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 
 NUMBER_CACHE_TTL_S = 10.0
 LOOKUP_TIMEOUT_S = 2.0
-# What a database that is down, failing over or unreachable raises through memory/ (which
-# translates asyncpg's and the socket's errors), and a lookup that ran out of time.
-DATABASE_DOWN = (Unavailable, TimeoutError)
 
 
 class LookupUnavailable(Exception):

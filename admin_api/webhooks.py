@@ -27,10 +27,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from actors.ports import AdmitRequest
 from actors.tenant_actor import STALE_CALL_S
-from admin_api.context import DATABASE_DOWN, LookupUnavailable, WebhookContext
+from admin_api.context import LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
 from engine import twiml
 from memory import calls
+from memory.errors import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
 

@@ -75,7 +75,6 @@ WHERE tenant_id = $1 AND call_sid = $2 AND resumes < $3
 RETURNING resumes
 """
 _GET_CALL = "SELECT * FROM calls WHERE tenant_id = $1 AND call_sid = $2"
-_RECENT_CALLS = "SELECT * FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC LIMIT $2"
 _EVENT = """
 INSERT INTO call_events (tenant_id, call_sid, kind, key, payload)
 VALUES ($1, $2, $3, $4, $5::jsonb)
@@ -244,12 +243,6 @@ async def claim_resume(
             float(lost_window_s),
         )
     return resumes
-
-
-async def recent_calls(pool: asyncpg.Pool, tenant_id: str, limit: int = 20) -> list[CallRecord]:
-    async with tenant_tx(pool, tenant_id) as conn:
-        rows = await conn.fetch(_RECENT_CALLS, uuid.UUID(tenant_id), limit)
-    return [call_record(r) for r in rows]
 
 
 async def record_event(

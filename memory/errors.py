@@ -49,6 +49,11 @@ _UNAVAILABLE = (
 )
 
 
+# What a caller waiting on the database catches when it is down, failing over or unreachable:
+# the data layer's Unavailable, or its own wait for an answer that ran out of time.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (Unavailable, TimeoutError)
+
+
 def translated(exc: BaseException) -> Exception | None:
     """The data layer's own error for `exc`, or None when it is not a database failure."""
     if isinstance(exc, asyncpg.UniqueViolationError):

@@ -28,7 +28,6 @@ from memory.db import Conn, acquire
 from memory.errors import Duplicate
 
 Role = Literal["platform_admin", "owner", "admin", "viewer"]
-TENANT_ROLES: tuple[Role, ...] = ("owner", "admin", "viewer")
 
 _LOOKUP = "SELECT user_id, tenant_id FROM admin_login_lookup($1)"
 _INSERT_USER = """

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memory.call_records import CallEnd, CallStart, Turn
-from memory.errors import Unavailable
+from memory.errors import DATABASE_DOWN
 
 Op = Literal["start", "turns", "finish", "post_call"]
 
@@ -133,11 +133,6 @@ class WriteSpool:
             file.flush()
             os.fsync(file.fileno())
         os.replace(fresh, self._path)
-
-
-# What memory/ raises when the database is down, failing over or unreachable (it translates
-# asyncpg's and the socket's errors), and a write that ran out of time.
-DATABASE_DOWN: tuple[type[BaseException], ...] = (Unavailable, TimeoutError)
 
 
 def database_down(exc: BaseException) -> bool:

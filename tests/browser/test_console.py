@@ -74,6 +74,11 @@ async def test_a_finished_call_shows_its_transcript_and_plays_its_recording(
     assert (await stored(h, tenant, recording_sid)).status == "stored"
 
     page = await console.signed_in(tenant.owner.email)
+    await page.get_by_label("Outcome").select_option("transferred")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("No calls.")).to_be_visible()
+    await page.get_by_label("Outcome").select_option("caller_hung_up")
+    await page.get_by_role("button", name="Filter").click()
     await page.get_by_role("link", name=re.compile(r"\d")).first.click()
     await expect(page.get_by_role("heading", name="Call from +15550900001")).to_be_visible()
     transcript = page.locator("ol.transcript li")
@@ -206,9 +211,37 @@ async def test_every_page_passes_axe_at_desktop_and_phone_width(console: Console
             ("#/callers", "h1"),
             ("#/caller/%2B15550900005", "ul.plain"),
             ("#/messages", "ul.plain"),
+            ("#/users", "table"),
         ):
             await page.evaluate(f"location.hash = '{hash_}'")
             await page.locator(ready).first.wait_for()
             assert await serious_violations(page) == [], (width, hash_)
             scroll = await page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width + 1, (width, hash_, scroll)  # no sideways scrolling
+
+
+async def test_an_invitation_link_sets_up_an_account_in_the_console(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name="Users").click()
+    email = f"new-{uuid.uuid4().hex[:8]}@agency.example"
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Role").select_option("admin")
+    await page.get_by_role("button", name="Create invitation link").click()
+    link = await page.get_by_label("Invitation link").input_value()
+    assert "/console/#/invite/nsi1." in link
+
+    invited = await console.browser.new_page()
+    await invited.goto(link.replace("https://voice.example.com", console.url))
+    await expect(invited.get_by_text(f"invited as admin with {email}")).to_be_visible()
+    await invited.get_by_label("Choose a password").fill("password1234")
+    await invited.get_by_role("button", name="Create account").click()
+    await expect(invited.get_by_role("alert")).to_contain_text("password")
+    await invited.get_by_label("Choose a password").fill("a long test passphrase 7f3k")
+    await invited.get_by_role("button", name="Create account").click()
+    await expect(invited.get_by_text(f"{email} (admin)")).to_be_visible()
+
+    again = await console.browser.new_page()
+    await again.goto(link.replace("https://voice.example.com", console.url))
+    await expect(again.get_by_role("alert")).to_contain_text("already been used")

@@ -143,7 +143,7 @@ function Calls() {
       <label>Outcome
         <select name="outcome">
           <option value="">any</option>
-          ${["caller_hung_up", "agent_hung_up", "transferred", "failed"].map((o) => html`<option>${o}</option>`)}
+          ${["caller_hung_up", "agent_hung_up", "transferred", "failed"].map((o) => html`<option value=${o}>${o}</option>`)}
         </select>
       </label>
       <button type="submit">Filter</button>
@@ -349,11 +349,80 @@ function Messages() {
   </section>`;
 }
 
+function Invite({ token, onDone }) {
+  const [info, setInfo] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    fetch(`${API}/auth/invitation`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    }).then(async (r) => {
+      const body = await r.json().catch(() => ({}));
+      r.ok ? setInfo(body) : setError(body.detail || "this invitation link is not valid");
+    });
+  }, [token]);
+  const submit = async (e) => {
+    e.preventDefault();
+    const password = new FormData(e.target).get("new-password");
+    const r = await fetch(`${API}/auth/invitation/accept`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token, password }),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) return setError(body.detail || `failed (${r.status})`);
+    await signIn(info.email, password);
+    location.hash = "#/calls";
+    onDone();
+  };
+  return html`<form class="signin" onSubmit=${submit} aria-labelledby="invite-title">
+    <h1 id="invite-title">Set up your account</h1>
+    ${info && html`<p>You are invited as <strong>${info.role}</strong> with ${info.email}.</p>
+      <label for="new-password">Choose a password (12 characters or more)</label>
+      <input id="new-password" name="new-password" type="password" autocomplete="new-password" minlength="12" required />
+      <button type="submit">Create account</button>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`;
+}
+
+function Users() {
+  const [state, setState] = useLoad(() => api("/users"), []);
+  const [link, setLink] = useState(null);
+  const [error, setError] = useState(null);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  const invite = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      setLink(await api("/users/invitations", { method: "POST", body: { email: f.get("email"), role: f.get("role") } }));
+      setError(null);
+    } catch (err) {
+      setError(err.message);
+    }
+  };
+  return html`<section aria-labelledby="users-title"><h1 id="users-title">Users</h1>
+    <table><thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Last sign-in</th></tr></thead>
+      <tbody>${state.data.items.map((u) => html`<tr><td>${u.email}</td><td>${u.role}${u.disabled ? " (disabled)" : ""}</td><td>${when(u.last_login_at)}</td></tr>`)}</tbody>
+    </table>
+    ${canEdit() && html`<form class="filters" onSubmit=${invite} aria-labelledby="invite-h">
+      <h2 id="invite-h">Invite someone</h2>
+      <label>Email <input name="email" type="email" required /></label>
+      <label>Role <select name="role">${["viewer", "admin", "owner"].map((r) => html`<option value=${r}>${r}</option>`)}</select></label>
+      <button type="submit">Create invitation link</button>
+    </form>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${link && html`<p role="status">Send this link to ${link.email} (works once, until ${when(link.expires_at)}):
+      <input class="link" aria-label="Invitation link" readonly value=${link.url} /></p>`}
+  </section>`;
+}
+
 const PAGES = [
   ["calls", "Calls"],
   ["agent", "Agent"],
   ["callers", "Callers"],
   ["messages", "Messages"],
+  ["users", "Users"],
 ];
 
 function Page({ route }) {
@@ -363,6 +432,7 @@ function Page({ route }) {
   if (page === "callers") return html`<${Callers} />`;
   if (page === "caller") return html`<${Caller} number=${arg} />`;
   if (page === "messages") return html`<${Messages} />`;
+  if (page === "users") return html`<${Users} />`;
   return html`<${Calls} />`;
 }
 
@@ -373,6 +443,8 @@ function App() {
   useEffect(() => {
     askSignIn = () => new Promise((resolve) => setExpired(() => resolve));
   }, []);
+  if (!signedIn && route[0] === "invite")
+    return html`<main><${Invite} token=${route[1]} onDone=${() => setSignedIn(true)} /></main>`;
   if (!signedIn) return html`<main><${SignInForm} title="Sign in to NeuroSphere Voice" onDone=${() => setSignedIn(true)} /></main>`;
   const signOut = async () => {
     await api("/auth/logout", { method: "POST" }).catch(() => null);
@@ -394,4 +466,6 @@ function App() {
   </div>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = "";
+render(html`<${App} />`, root);

@@ -1,0 +1,71 @@
+"""The console's first load and its calls list with 100,000 calls in the tenant (seeded with one
+SQL statement): how many bytes the first load transfers, and how long from navigation to the
+first rows of the calls list on screen. Both have a budget; the measured values are printed
+(`pytest -s`) for the docs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from playwright.async_api import Response
+
+from memory.db import tenant_tx
+from tests.browser.conftest import Console
+from tests.integration.admin_harness import PASSWORD
+
+CALLS = 100_000
+_SEED = """
+INSERT INTO calls (tenant_id, call_sid, from_number, to_number, started_at, ended_at, outcome,
+                   duration_ms)
+SELECT $1, 'CA' || md5($2 || i::text), '+1555' || lpad((i % 5000)::text, 7, '0'), $3,
+       now() - make_interval(mins => i), now() - make_interval(mins => i) + interval '90 s',
+       (ARRAY['caller_hung_up', 'transferred', 'agent_hung_up'])[1 + i % 3], 90000
+FROM generate_series(1, $4) AS i
+"""
+
+
+async def test_first_load_weight_and_calls_list_render_with_100k_calls(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    async with tenant_tx(h.pool, tenant.tenant_id, timeout=120) as conn:
+        await conn.execute(
+            _SEED, uuid.UUID(tenant.tenant_id), uuid.uuid4().hex, tenant.number, CALLS
+        )
+        await conn.execute("ANALYZE calls")
+
+    page = await (await console.browser.new_context()).new_page()
+    sizes: list[int] = []
+
+    async def count(response: Response) -> None:
+        sizes.append(len(await response.body()))
+
+    page.on("response", count)
+    await page.goto(f"{console.url}/console/")
+    await page.get_by_label("Email").wait_for()
+    first_load = sum(sizes)
+    await page.get_by_label("Email").fill(tenant.owner.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign out").wait_for()
+
+    await page.reload()  # a fresh page, signed in again, straight to the calls list
+    await page.get_by_label("Email").fill(tenant.owner.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    started = time.perf_counter()
+    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("table.calls tbody tr").nth(49).wait_for()
+    render_s = time.perf_counter() - started
+
+    paged = time.perf_counter()
+    await page.get_by_role("button", name="More calls").click()
+    await page.locator("table.calls tbody tr").nth(99).wait_for()
+    next_page_s = time.perf_counter() - paged
+    print(
+        f"\nconsole first load {first_load} bytes ({len(sizes)} responses); "
+        f"calls list with {CALLS} calls: first 50 rows {render_s * 1000:.0f} ms after sign-in, "
+        f"next 50 {next_page_s * 1000:.0f} ms"
+    )
+    assert first_load < 60_000
+    assert render_s < 3.0  # includes sign-in (an argon2id verification, ~0.2 s)
+    assert next_page_s < 1.0

@@ -179,3 +179,26 @@ def test_forwarders_survive_pickling_into_another_actor() -> None:
     client = pickle.loads(sent)  # noqa: S301 - our own bytes, as Ray ships actor arguments
     assert isinstance(client, RayMemoryClient)
     assert asyncio.run(client.load_tenant_config("tok")) == (0, "load_tenant_config")
+
+
+class FakeNamed:
+    """Stands where handles.NamedActors stands: records `name.method(*args)` calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, tuple[Any, ...], float]] = []
+
+    async def call(self, name: str, method: str, *args: Any, timeout: float) -> Any:
+        self.calls.append((name, method, args, timeout))
+        return None
+
+
+async def test_call_control_goes_to_the_calls_tenant_actor_by_name() -> None:
+    control = RayCallControl.__new__(RayCallControl)
+    named = FakeNamed()
+    control._named = named  # type: ignore[assignment]
+    await control.hang_up("t-1", "CA1")
+    await control.transfer("t-2", "CA2", "+15550003333")
+    assert named.calls == [
+        ("tenant:t-1", "hang_up", ("CA1",), 15.0),
+        ("tenant:t-2", "transfer", ("CA2", "+15550003333"), 15.0),
+    ]

@@ -201,6 +201,7 @@ class MemoryActor:
     # --- outbox -------------------------------------------------------------------------------
 
     def _make_outbox_drain(self, pool: asyncpg.Pool) -> OutboxDrain:
+        from engine.notion_client import NotionClient
         from engine.webhook_sender import WebhookSender
         from memory.outbox_drain import OutboxDrain, OutboxPolicy, TwilioDefaults
 
@@ -222,6 +223,8 @@ class MemoryActor:
             policy,
             WebhookSender(timeout_s=config.outbox_timeout_s),
             twilio,
+            NotionClient(config.notion_api_base_url, timeout_s=config.outbox_timeout_s),
+            config.public_base_url.rstrip("/") + "/api/v1/calls/{call_sid}",
         )
 
     async def _outbox_forever(self, drain: OutboxDrain) -> None:

@@ -21,6 +21,7 @@ from admin_api.routers import (
     invitations,
     knowledge,
     messages,
+    notion,
     recordings,
     staff_texts,
     tenants,
@@ -66,6 +67,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.include_router(webhook_endpoints.router)
     api.include_router(deliveries.router)
     api.include_router(staff_texts.router)
+    api.include_router(notion.router)
     api.include_router(audit.router)
     api.add_middleware(BodyLimit)
     api.add_middleware(SecurityHeaders)

@@ -50,6 +50,7 @@ class EngineConfig:
     media_bind_host: str = "127.0.0.1"
     media_port_range: tuple[int, int] = (20000, 20999)
     twilio_api_base_url: str = "https://api.twilio.com"
+    notion_api_base_url: str = "https://api.notion.com"  # tests point it at engine.sim.notion
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     warm_calls: int = 4

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = b"\x01"
 WEBHOOK_LABEL = "webhook-signing"  # the signing secrets of the agency's webhook endpoints
+NOTION_LABEL = "notion-integration"  # the agency's Notion integration tokens
 _NONCE = 12
 
 

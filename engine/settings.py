@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    notion_api_base_url: str = Field("https://api.notion.com", alias="NOTION_API_BASE_URL")
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
     public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     media_public_url: str = Field(
@@ -222,6 +223,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         media_bind_host=settings.media_bind_host,
         media_port_range=settings.media_port_range(),
         twilio_api_base_url=settings.twilio_api_base_url,
+        notion_api_base_url=settings.notion_api_base_url,
         twilio_account_sid=settings.twilio_account_sid,
         twilio_auth_token=reveal(settings.twilio_auth_token),
         warm_calls=settings.warm_calls,

@@ -42,6 +42,10 @@ SELECT $1::uuid, $2::uuid, $3::text, 'sms:' || s.number, $4::jsonb
 FROM staff_sms s
 WHERE s.tenant_id = $1 AND $3 = ANY (s.events)
   AND NOT EXISTS (SELECT 1 FROM sms_opt_outs x WHERE x.tenant_id = $1 AND x.number = s.number)
+UNION ALL
+SELECT $1::uuid, $2::uuid, $3::text, 'notion', $4::jsonb
+FROM notion_links n
+WHERE n.tenant_id = $1 AND n.enabled AND $3 IN ('call.ended', 'call.analyzed', 'message.taken')
 ON CONFLICT (tenant_id, event_id, destination) DO NOTHING
 """
 _CLAIM = "SELECT tenant_id, delivery_id, attempts, lease_id FROM claim_outbox($1, $2, $3)"

@@ -22,11 +22,13 @@ import asyncpg
 import structlog
 
 from engine.errors import status_retryable
-from engine.secret_box import WEBHOOK_LABEL, SecretBox, SecretBoxError
+from engine.notion_client import NotionClient, NotionError
+from engine.notion_pages import page_writes
+from engine.secret_box import NOTION_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
 from engine.sms_sender import SmsAccount, send_sms
 from engine.staff_texts import reference, staff_text
 from engine.webhook_sender import WebhookSender
-from memory import outbox
+from memory import notion_links, outbox
 from memory.outbox import AttemptResult, Delivery, DeliveryClaim
 
 log = structlog.get_logger(__name__)
@@ -67,15 +69,24 @@ class OutboxDrain:
         policy: OutboxPolicy,
         webhooks: WebhookSender,
         twilio: TwilioDefaults | None = None,
+        notion: NotionClient | None = None,
+        transcript_url: str = "{call_sid}",
     ) -> None:
         self.pool = pool
         self._twilio = twilio or TwilioDefaults()
+        self._notion = notion or NotionClient()
+        self._notion_tokens = SecretBox(engine_secret, NOTION_LABEL)
+        self._transcript_url = transcript_url
+        # One Notion sync per tenant at a time in this process: two events about one caller
+        # synced at once would both find no caller page and both create one.
+        self._notion_locks: dict[str, asyncio.Lock] = {}
         self.policy = policy
         self._webhooks = webhooks
         self._secrets = SecretBox(engine_secret, WEBHOOK_LABEL)
 
     async def aclose(self) -> None:
         await self._webhooks.aclose()
+        await self._notion.aclose()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it (concurrently); how many were claimed. Database
@@ -93,7 +104,7 @@ class OutboxDrain:
             delivery = await outbox.leased(self.pool, job)
             if delivery is None:
                 return
-            result = await self._send(delivery, job.attempts)
+            result = await self._send(job, delivery)
             delay = backoff_s(job.attempts, self.policy, result.retry_after_s)
             status = await outbox.settle(
                 self.pool, job, result, retry_in_s=delay, max_attempts=self.policy.max_attempts
@@ -112,11 +123,13 @@ class OutboxDrain:
             lag_ms=round((time.time() - delivery.created_at.timestamp()) * 1000, 1),
         )
 
-    async def _send(self, delivery: Delivery, attempt: int) -> AttemptResult:
+    async def _send(self, job: DeliveryClaim, delivery: Delivery) -> AttemptResult:
         started = time.perf_counter()
         kind, _, _ = delivery.destination.partition(":")
         if kind == "sms":
-            return await self._text(delivery, attempt, started)
+            return await self._text(delivery, job.attempts, started)
+        if kind == "notion":
+            return await self._sync_notion(job.tenant_id, delivery, started)
         if kind != "webhook":
             return AttemptResult(False, False, 0.0, error=f"unknown destination {kind!r}")
         if delivery.url is None or delivery.secret_box is None:
@@ -162,3 +175,31 @@ class OutboxDrain:
             error=outcome.error,
             opted_out=to if outcome.opted_out else None,
         )
+
+    async def _sync_notion(self, tenant: str, delivery: Delivery, started: float) -> AttemptResult:
+        """Create or update the event's pages, caller first; each page's id is remembered as
+        soon as it exists, so a retry after a partial sync redoes only what is missing."""
+        link = await notion_links.get_link(self.pool, tenant)
+        if link is None or not link.enabled:
+            return AttemptResult(False, False, 0.0, error="Notion is not linked")
+        try:
+            token = self._notion_tokens.open(link.token_box)
+        except SecretBoxError as exc:
+            return AttemptResult(False, False, 0.0, error=str(exc))
+        event = json.loads(delivery.body)
+        writes = page_writes(delivery.event_type, event.get("data", {}), self._transcript_url)
+        lock = self._notion_locks.setdefault(tenant, asyncio.Lock())
+        try:
+            async with lock:
+                for write in writes:
+                    known = await notion_links.page_id(self.pool, tenant, write.kind, write.key)
+                    database = link.database(write.kind)
+                    page = await self._notion.upsert(token, database, write, known)
+                    if page != known:
+                        await notion_links.remember_page(
+                            self.pool, tenant, write.kind, write.key, page
+                        )
+        except NotionError as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            return AttemptResult(False, exc.retryable, elapsed, exc.status, str(exc))
+        return AttemptResult(True, False, (time.perf_counter() - started) * 1000, status_code=200)

@@ -119,3 +119,25 @@ class StaffTextPublic(PublicModel):
 class OptOutPublic(PublicModel):
     number: str
     opted_out_at: datetime
+
+
+NotionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{32,36}$")]
+
+
+class NotionLinkSet(RequestModel):
+    token: Annotated[
+        str, StringConstraints(min_length=10, max_length=200), AfterValidator(clean_text)
+    ] = Field(description="The integration's internal token; stored sealed, never shown again.")
+    callers_database_id: NotionId
+    calls_database_id: NotionId
+    messages_database_id: NotionId
+    tasks_database_id: NotionId
+
+
+class NotionLinkPublic(PublicModel):
+    callers_database_id: str
+    calls_database_id: str
+    messages_database_id: str
+    tasks_database_id: str
+    enabled: bool
+    updated_at: datetime

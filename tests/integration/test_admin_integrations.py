@@ -12,8 +12,9 @@ from engine.webhook_sender import WebhookSender
 from memory import messages
 from memory.call_records import NewMessage
 from memory.outbox_drain import OutboxDrain, OutboxPolicy, TwilioDefaults
-from tests.integration.admin_harness import AdminHarness
+from tests.integration.admin_harness import API, AdminHarness
 from tests.integration.webhook_receiver import WebhookReceiver
+from tests.memory_support import count
 
 
 def call_sid() -> str:
@@ -135,3 +136,39 @@ async def test_staff_texts_and_opt_outs(h: AdminHarness) -> None:
     assert (await h.get("/staff-texts/opt-outs", viewer)).json() == []
     assert (await h.delete(f"/staff-texts/{staff}", tenant.owner_token)).status_code == 204
     assert (await h.get("/staff-texts", viewer)).json() == []
+
+
+async def test_linking_notion(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    other = await h.tenant()
+    viewer = await h.token_for(await h.user(tenant.tenant_id, "viewer"))
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    body = {
+        "token": "secret_" + "x" * 40,
+        "callers_database_id": ids[0],
+        "calls_database_id": ids[1],
+        "messages_database_id": ids[2],
+        "tasks_database_id": ids[3].replace("-", ""),
+    }
+    assert (await h.get("/notion", tenant.owner_token)).status_code == 404
+    url, owner = API + "/notion", h.auth(tenant.owner_token)
+    assert (await h.client.put(url, headers=h.auth(viewer), json=body)).status_code == 403
+    bad_bodies = (
+        {**body, "calls_database_id": "../x"},
+        {**body, "token": "short"},
+        {"token": body["token"]},
+    )
+    for bad in bad_bodies:
+        assert (await h.client.put(url, headers=owner, json=bad)).status_code == 422, bad
+    linked = await h.client.put(url, headers=owner, json=body)
+    assert linked.status_code == 200, linked.text
+    shown = (await h.get("/notion", viewer)).json()
+    assert shown["calls_database_id"] == ids[1]
+    assert "token" not in shown
+    assert body["token"] not in linked.text
+    assert (await h.get("/notion", other.owner_token)).status_code == 404
+    plaintext = "SELECT count(*) FROM notion_links WHERE position($1::bytea in token_box) > 0"
+    stored = await count(h.pool, tenant.tenant_id, plaintext, body["token"].encode())
+    assert stored == 0  # sealed, not in plaintext
+    assert (await h.delete("/notion", tenant.owner_token)).status_code == 204
+    assert (await h.delete("/notion", tenant.owner_token)).status_code == 404

@@ -1,5 +1,5 @@
 """The tenant's Notion link (sealed integration token, database ids) and which Notion page
-holds which of our objects. I/O: asyncpg, on the tables of 0010; admin changes are audited."""
+holds which of our objects. I/O: asyncpg, on the tables of 0011; admin changes are audited."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 
 from admin_api.auth import TenantEditor, TenantUser
-from admin_api.schemas.common import E164_PATTERN, ERRORS
+from admin_api.schemas.common import E164_PATTERN, ERRORS, Page
 from admin_api.schemas.integrations import OptOutPublic, StaffTextPublic, StaffTextSet
 from admin_api.webhooks import Ctx
 from memory import staff_texts
@@ -19,13 +19,15 @@ router = APIRouter(responses=ERRORS, prefix="/staff-texts", tags=["integrations"
 Number = Annotated[str, Path(pattern=E164_PATTERN)]
 
 
-@router.get("", response_model=list[StaffTextPublic])
-async def list_recipients(member: TenantUser, ctx: Ctx) -> list[StaffTextPublic]:
+@router.get("", response_model=Page[StaffTextPublic])
+async def list_recipients(member: TenantUser, ctx: Ctx) -> Page[StaffTextPublic]:
+    """Every staff number (at most MAX_RECIPIENTS), in one page."""
     rows = await staff_texts.list_recipients(await ctx.db(), member.tenant_id)
-    return [
+    items = [
         StaffTextPublic(number=r.number, events=list(r.events), created_at=r.created_at)
         for r in rows
     ]
+    return Page[StaffTextPublic](items=items, next_cursor=None)
 
 
 @router.post("", response_model=StaffTextPublic)
@@ -40,10 +42,12 @@ async def set_recipient(body: StaffTextSet, member: TenantEditor, ctx: Ctx) -> S
     return StaffTextPublic(number=row.number, events=list(row.events), created_at=row.created_at)
 
 
-@router.get("/opt-outs", response_model=list[OptOutPublic])
-async def list_opt_outs(member: TenantUser, ctx: Ctx) -> list[OptOutPublic]:
+@router.get("/opt-outs", response_model=Page[OptOutPublic])
+async def list_opt_outs(member: TenantUser, ctx: Ctx) -> Page[OptOutPublic]:
+    """The staff numbers that replied STOP, newest first, in one page."""
     rows = await staff_texts.list_opt_outs(await ctx.db(), member.tenant_id)
-    return [OptOutPublic(number=r.number, opted_out_at=r.opted_out_at) for r in rows]
+    items = [OptOutPublic(number=r.number, opted_out_at=r.opted_out_at) for r in rows]
+    return Page[OptOutPublic](items=items, next_cursor=None)
 
 
 @router.delete("/opt-outs/{number}", status_code=204)

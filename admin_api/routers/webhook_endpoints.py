@@ -10,7 +10,7 @@ import uuid
 from fastapi import APIRouter, HTTPException, Response
 
 from admin_api.auth import Admin, TenantEditor, TenantUser
-from admin_api.schemas.common import ERRORS
+from admin_api.schemas.common import ERRORS, Page
 from admin_api.schemas.integrations import EndpointCreate, EndpointCreated, EndpointPublic
 from admin_api.webhooks import Ctx
 from engine.secret_box import WEBHOOK_LABEL, SecretBox
@@ -30,9 +30,11 @@ def _public(endpoint: Endpoint) -> EndpointPublic:
     )
 
 
-@router.get("", response_model=list[EndpointPublic])
-async def list_endpoints(member: TenantUser, ctx: Ctx) -> list[EndpointPublic]:
-    return [_public(e) for e in await outbox_admin.list_endpoints(await ctx.db(), member.tenant_id)]
+@router.get("", response_model=Page[EndpointPublic])
+async def list_endpoints(member: TenantUser, ctx: Ctx) -> Page[EndpointPublic]:
+    """Every endpoint (at most MAX_ENDPOINTS), in one page."""
+    endpoints = await outbox_admin.list_endpoints(await ctx.db(), member.tenant_id)
+    return Page[EndpointPublic](items=[_public(e) for e in endpoints], next_cursor=None)
 
 
 @router.post("", response_model=EndpointCreated, status_code=201)

@@ -49,7 +49,7 @@ async def test_bad_endpoints_are_refused(h: AdminHarness, body: dict[str, object
     tenant = await h.tenant()
     answer = await h.post("/webhook-endpoints", tenant.owner_token, body)
     assert answer.status_code == 422, answer.text
-    assert (await h.get("/webhook-endpoints", tenant.owner_token)).json() == []
+    assert (await h.get("/webhook-endpoints", tenant.owner_token)).json()["items"] == []
 
 
 async def test_endpoints_and_the_delivery_log(h: AdminHarness) -> None:
@@ -63,7 +63,7 @@ async def test_endpoints_and_the_delivery_log(h: AdminHarness) -> None:
         assert made.status_code == 201, made.text
         endpoint = made.json()
         assert endpoint["secret"].startswith("whsec_")
-        listed = (await h.get("/webhook-endpoints", tenant.owner_token)).json()
+        listed = (await h.get("/webhook-endpoints", tenant.owner_token)).json()["items"]
         assert [e["endpoint_id"] for e in listed] == [endpoint["endpoint_id"]]
         assert "secret" not in listed[0]
         gone = await h.delete(f"/webhook-endpoints/{endpoint['endpoint_id']}", other.owner_token)
@@ -116,11 +116,11 @@ async def test_staff_texts_and_opt_outs(h: AdminHarness) -> None:
     assert made.json()["events"] == ["message.taken"]
     both = {"number": staff, "events": ["call.analyzed", "message.taken"]}
     assert (await h.post("/staff-texts", tenant.owner_token, both)).status_code == 200
-    listed = (await h.get("/staff-texts", viewer)).json()
+    listed = (await h.get("/staff-texts", viewer)).json()["items"]
     assert [(r["number"], r["events"]) for r in listed] == [
         (staff, ["call.analyzed", "message.taken"])
     ]
-    assert (await h.get("/staff-texts", other.owner_token)).json() == []
+    assert (await h.get("/staff-texts", other.owner_token)).json()["items"] == []
     assert (await h.delete(f"/staff-texts/{staff}", other.owner_token)).status_code == 404
     await messages.take_message(h.pool, tenant.tenant_id, NewMessage(call_sid(), staff, "Hi"))
     log = (await h.get("/deliveries", viewer)).json()["items"]
@@ -128,14 +128,14 @@ async def test_staff_texts_and_opt_outs(h: AdminHarness) -> None:
     # Twilio said the number replied STOP: recorded, shown, and an admin can clear it.
     h.rest.opted_out.add(staff)
     await drain_all(h)
-    opt_outs = (await h.get("/staff-texts/opt-outs", viewer)).json()
+    opt_outs = (await h.get("/staff-texts/opt-outs", viewer)).json()["items"]
     assert [o["number"] for o in opt_outs] == [staff]
     assert (await h.delete(f"/staff-texts/opt-outs/{staff}", viewer)).status_code == 403
     cleared = await h.delete(f"/staff-texts/opt-outs/{staff}", tenant.owner_token)
     assert cleared.status_code == 204
-    assert (await h.get("/staff-texts/opt-outs", viewer)).json() == []
+    assert (await h.get("/staff-texts/opt-outs", viewer)).json()["items"] == []
     assert (await h.delete(f"/staff-texts/{staff}", tenant.owner_token)).status_code == 204
-    assert (await h.get("/staff-texts", viewer)).json() == []
+    assert (await h.get("/staff-texts", viewer)).json()["items"] == []
 
 
 async def test_linking_notion(h: AdminHarness) -> None:

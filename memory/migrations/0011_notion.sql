@@ -1,4 +1,4 @@
--- 0010: the tenant's Notion workspace as a destination of the outbox (destination 'notion').
+-- 0011: the tenant's Notion workspace as a destination of the outbox (destination 'notion').
 --
 -- `notion_links`: the tenant's integration token (sealed, engine.secret_box) and the ids of its
 -- four databases (callers, calls, messages, tasks). `notion_pages` remembers which Notion page

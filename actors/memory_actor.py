@@ -225,6 +225,7 @@ class MemoryActor:
             twilio,
             NotionClient(config.notion_api_base_url, timeout_s=config.outbox_timeout_s),
             config.public_base_url.rstrip("/") + "/api/v1/calls/{call_sid}",
+            on_slot_free=self._outbox_wake.set,
         )
 
     async def _outbox_forever(self, drain: OutboxDrain) -> None:
@@ -246,16 +247,11 @@ class MemoryActor:
                 await asyncio.wait_for(self._outbox_wake.wait(), delay * random.uniform(0.8, 1.2))
 
     async def run_outbox(self, limit: int = 100) -> int:
-        """Deliver up to about ``limit`` due outbox rows now (operators, tests); how many."""
+        """Deliver up to about ``limit`` due outbox rows now and wait for them (operators,
+        tests); how many were claimed."""
         await self._memory()
         assert self._outbox_drain is not None
-        sent = 0
-        while sent < limit:
-            claimed = await self._outbox_drain.run_once()
-            if not claimed:
-                break
-            sent += claimed
-        return sent
+        return await self._outbox_drain.run_until_idle(limit)
 
     # --- data retention ----------------------------------------------------------------------
 

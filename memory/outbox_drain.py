@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -71,8 +72,13 @@ class OutboxDrain:
         twilio: TwilioDefaults | None = None,
         notion: NotionClient | None = None,
         transcript_url: str = "{call_sid}",
+        on_slot_free: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
+        # Deliveries run as tasks, at most policy.batch at once: a slow destination holds
+        # only its own slots, never the others' deliveries.
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._on_slot_free = on_slot_free
         self._twilio = twilio or TwilioDefaults()
         self._notion = notion or NotionClient()
         self._notion_tokens = SecretBox(engine_secret, NOTION_LABEL)
@@ -85,19 +91,52 @@ class OutboxDrain:
         self._secrets = SecretBox(engine_secret, WEBHOOK_LABEL)
 
     async def aclose(self) -> None:
+        """Stop: deliveries in flight are cancelled (their leases expire and another drain
+        sends them again, with the same idempotency key)."""
+        for task in self._inflight:
+            task.cancel()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight))
         await self._webhooks.aclose()
         await self._notion.aclose()
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
     async def run_once(self) -> int:
-        """Claim one batch and deliver it (concurrently); how many were claimed. Database
-        errors while claiming are raised; everything after the claim is settled, not raised."""
+        """Claim due deliveries for the free slots and start them; how many were claimed.
+        Database errors while claiming are raised; everything after the claim is settled in
+        its task, never raised."""
         policy = self.policy
+        free = policy.batch - len(self._inflight)
+        if free <= 0:
+            return 0
         claims = await outbox.claim(
-            self.pool, policy.batch, lease_s=policy.lease_s, max_attempts=policy.max_attempts
+            self.pool, free, lease_s=policy.lease_s, max_attempts=policy.max_attempts
         )
-        if claims:
-            await asyncio.gather(*(self._deliver(c) for c in claims))
+        for job in claims:
+            task = asyncio.get_running_loop().create_task(self._deliver(job))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
         return len(claims)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._on_slot_free is not None:
+            self._on_slot_free()
+
+    async def run_until_idle(self, limit: int = 1000) -> int:
+        """Deliver what is due now and wait for it (operators, tests); how many were claimed."""
+        claimed = 0
+        while claimed < limit:
+            started = await self.run_once()
+            claimed += started
+            if self._inflight:
+                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+            elif not started:
+                break
+        return claimed
 
     async def _deliver(self, job: DeliveryClaim) -> None:
         try:

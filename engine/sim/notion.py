@@ -50,6 +50,7 @@ class NotionSimulator:
         self.pages: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
         self.down_until = 0.0
+        self.tenants: list[str] = []  # for the test harness: whose workspaces point here
         self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, at)
         self._runner: web.AppRunner | None = None
 

@@ -27,8 +27,7 @@ async def drain_all(h: AdminHarness) -> None:
         h.pool, h.config.jwt_secret, OutboxPolicy(), WebhookSender(timeout_s=5), twilio
     )
     try:
-        while await drain.run_once():
-            pass
+        await drain.run_until_idle()
     finally:
         await drain.aclose()
 

@@ -44,9 +44,13 @@ async def sim() -> AsyncIterator[OpenAIHttpSimulator]:
 
 
 @pytest.fixture
-async def notion() -> AsyncIterator[NotionSimulator]:
+async def notion(app_pool: asyncpg.Pool) -> AsyncIterator[NotionSimulator]:
     async with NotionSimulator() as server:
         yield server
+    # Unlink the test's tenants: a delivery left behind dies instead of reaching for the
+    # real Notion from a later test's drain.
+    for tenant in server.tenants:
+        await notion_links.delete_link(app_pool, tenant, SYSTEM)
 
 
 def config(
@@ -74,6 +78,7 @@ async def linked_tenant(
     sealed = SecretBox(secret, NOTION_LABEL).seal(NOTION_TOKEN)
     databases = (dbs["caller"], dbs["call"], dbs["message"], dbs["task"])
     await notion_links.set_link(pool, tenant, sealed, databases, SYSTEM)
+    notion.tenants.append(tenant)
     return tenant, dbs
 
 

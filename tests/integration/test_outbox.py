@@ -80,6 +80,14 @@ async def statuses(pool: asyncpg.Pool, tenant: str) -> dict[str, int]:
     return counts
 
 
+async def settled(pool: asyncpg.Pool, tenant: str, expected: dict[str, int]) -> None:
+    """Wait until the tenant's deliveries have exactly the ``expected`` statuses."""
+    deadline = time.monotonic() + 20
+    while (found := await statuses(pool, tenant)) != expected:
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.05)
+
+
 def message(call_sid: str, n: int) -> NewMessage:
     return NewMessage(call_sid, phone(), f"Please call back about claim {n}", "Dana")
 
@@ -125,7 +133,7 @@ async def test_events_reach_the_agency_signed_and_once(
         assert analyzed["call_sid"] == call_sid
         assert analyzed["summary"]
         assert isinstance(analyzed["extracted"], dict)
-        assert await statuses(app_pool, tenant) == {"delivered": 4}
+        await settled(app_pool, tenant, {"delivered": 4})
     finally:
         await actor.close()
 
@@ -192,7 +200,7 @@ async def test_an_outage_loses_nothing_and_applies_everything_once(
         assert len(receiver.applied) == 31
         assert {e["data"]["message_id"] for e in receiver.of_type("message.taken")} == set(ids)
         assert max(receiver.seen.values()) > 1  # retried through the outage ...
-        assert await statuses(app_pool, tenant) == {"delivered": 31}  # ... and settled once
+        await settled(app_pool, tenant, {"delivered": 31})  # ... and settled once
         failed = await count(
             app_pool, tenant, "SELECT count(*) FROM outbox_attempts WHERE status_code = 503"
         )
@@ -257,6 +265,7 @@ async def test_a_drain_that_dies_mid_delivery_is_taken_over_once(
         await until(lambda: len(receiver.applied) == 1, timeout=10)
         # The dead drain's late answer changes nothing: its lease is gone.
         late = outbox.AttemptResult(delivered=False, retryable=True, duration_ms=1.0, error="x")
+        await settled(app_pool, tenant, {"delivered": 1})
         assert await outbox.settle(app_pool, mine[0], late, retry_in_s=0, max_attempts=12) is None
         assert await statuses(app_pool, tenant) == {"delivered": 1}
     finally:
@@ -310,6 +319,9 @@ async def test_a_forgotten_caller_is_not_sent_out_afterwards(
             call_sid = sid()
             await actor.start_call(tok, CallStart(call_sid, number, "+15550000000"))
             await actor.take_message(tok, NewMessage(call_sid, number, "Call me back"))
+        # Every delivery has failed once and waits for its retry (none is on the wire: one
+        # already sent cannot be called back).
+        await settled(app_pool, tenant, {"pending": 4})
         await actor.forget_caller(tok, caller)
         receiver.down_until = 0.0
         await until(lambda: len(receiver.applied) == 2)

@@ -18,7 +18,7 @@ from memory import staff_texts, tenants
 from memory.audit import SYSTEM
 from memory.call_records import NewMessage
 from tests.conftest import PgUrls
-from tests.integration.test_outbox import OUTAGE_S, statuses, until
+from tests.integration.test_outbox import OUTAGE_S, settled, statuses, until
 from tests.memory_support import SIM_KEY, count, memory_config, phone, sid, token
 
 ACCOUNT = "AC" + "7" * 32
@@ -92,7 +92,7 @@ async def test_staff_get_one_text_per_message(
         assert "Best time: after 3pm." in text
         assert "(ref " in text
         assert {m["from"] for m in rest.messages} == {agency_number}
-        assert await statuses(app_pool, tenant) == {"delivered": 2}
+        await settled(app_pool, tenant, {"delivered": 2})
     finally:
         await actor.close()
 
@@ -121,7 +121,7 @@ async def test_a_messaging_outage_delays_texts_but_loses_and_doubles_none(
         )
         assert failed >= 10  # every text was tried during the outage
         assert len(set(texts_to(rest, staff))) == 10
-        assert await statuses(app_pool, tenant) == {"delivered": 10}
+        await settled(app_pool, tenant, {"delivered": 10})
     finally:
         await actor.close()
 
@@ -178,6 +178,6 @@ async def test_a_number_that_said_stop_is_not_texted(
             r for r in rest.requests if r.method == "POST" and r.params.get("To") == stopped
         ]
         assert len(sends_to_stopped) == 1  # the one that told us; nothing queued after it
-        assert await statuses(app_pool, tenant) == {"delivered": 2, "dead": 1}
+        await settled(app_pool, tenant, {"delivered": 2, "dead": 1})
     finally:
         await actor.close()

@@ -141,11 +141,13 @@ class CallActor:
             raise RuntimeError("this call actor is full")
         if self._retired:
             raise RuntimeError("this call actor is retired")
-        session = CallSession(self._config, self._memory, self._lifecycle, self._control, address)
+        session = CallSession(
+            self._config, self._memory, self._lifecycle, self._control, address, setup
+        )
         self._sessions[setup.call_sid] = session
         self._latest = session
         self._served += 1
-        url = session.begin(setup)
+        url = session.begin()
         self._handed_over.set()
         self._handed_over = asyncio.Event()
         return url

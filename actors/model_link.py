@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 
 import structlog
 from picows.websockets import ClientConnection, ConnectionClosed
 
+from actors.call_sockets import ModelListener
 from engine.config import EngineConfig
 from engine.realtime_client import RealtimeError, open_realtime
+from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
 
@@ -40,20 +41,18 @@ class ModelLink:
     def __init__(
         self,
         config: EngineConfig,
-        *,
-        on_frame: Callable[[str | bytes], Awaitable[None]],
-        on_opened: Callable[[bool], Awaitable[list[str]]],
-        on_gone: Callable[[bool, str], Awaitable[None]],
+        listener: ModelListener,
         log_: structlog.typing.FilteringBoundLogger = log,
     ) -> None:
-        """`on_opened(reconnected)` returns the frames to send first (configuration, replayed
-        history, the opening request); `on_gone(permanent, reason)` is called once, when the
-        model is lost for good."""
+        """The listener's `model_opened(reconnected)` returns the frames to send first
+        (configuration, replayed history, the opening request); `model_gone(permanent, reason)`
+        is called once, when the model is lost for good."""
         self._config = config
-        self._on_frame = on_frame
-        self._on_opened = on_opened
-        self._on_gone = on_gone
+        self._on_frame = listener.model_frame  # bound once: no method object per frame
+        self._on_opened = listener.model_opened
+        self._on_gone = listener.model_gone
         self._log = log_
+        self._tasks = TaskSet("model_link", log_)
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()
         self._backlog: list[str] = []
@@ -63,27 +62,26 @@ class ModelLink:
         self.reconnects = 0
         self.last_gap_ms: float | None = None
         self.dropped = 0
-        self.sent_latency: Callable[[int], None] | None = None
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    async def send(self, text: str, received_ns: int = 0) -> None:
+    async def send(self, text: str) -> bool:
         """Send a client event at once (a send only waits when the socket's buffer is full), so
         events go out in the order they are made with no queue hop per audio frame; held while
-        the socket is down (bounded) and sent first on the next session."""
+        the socket is down (bounded) and sent first on the next session. True when it was sent
+        now, False when it was held (or dropped)."""
         ws = self._ws
         if ws is None or not self._ready.is_set():
             self._hold(text)
-            return
+            return False
         try:
             await ws.send(text)
         except ConnectionClosed:
             self._hold(text)  # the reader sees the drop and reconnects
-            return
-        if received_ns and self.sent_latency is not None:
-            self.sent_latency(received_ns)
+            return False
+        return True
 
     def _hold(self, text: str) -> None:
         if len(self._backlog) < MAX_BACKLOG:
@@ -96,7 +94,7 @@ class ModelLink:
         ws = self._ws
         if ws is not None and self._ready.is_set():
             self._rotate = True
-            asyncio.get_running_loop().create_task(ws.close(1000, "session rotation"))
+            self._tasks.spawn(ws.close(1000, "session rotation"))
 
     async def close(self) -> None:
         self._closing = True
@@ -104,6 +102,7 @@ class ModelLink:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(1000, "call ended"), 1.5)
+        await self._tasks.close()
 
     async def run(self) -> None:
         api_key = self._config.openai_api_key or "offline-simulator"
@@ -166,8 +165,9 @@ class ModelLink:
 
     async def _read(self, ws: ClientConnection) -> str:
         try:
+            on_frame = self._on_frame
             async for frame in ws:
-                await self._on_frame(frame)
+                await on_frame(frame, time.perf_counter_ns())
         except ConnectionClosed as exc:
             return f"model socket broke ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
         return f"model closed the socket ({ws.close_code})"

@@ -30,7 +30,7 @@ from engine.call_events import (
     SendUserText,
     ToolResult,
 )
-from engine.config import DtmfAction, TransferRule
+from engine.config import DtmfAction, TenantConfig, TransferRule
 from engine.transfer_match import match_transfer_request
 from prompts import call_lines
 
@@ -51,6 +51,16 @@ class CallRules:
     transfers: tuple[TransferRule, ...] = ()
     fallback_number: str | None = None
     min_interrupt_ms: int = 0  # caller speech over the agent before it stops (0: at once)
+
+    @classmethod
+    def of(cls, tenant: TenantConfig) -> CallRules:
+        return cls(
+            silence_s=float(tenant.silence_timeout_s),
+            max_call_s=float(tenant.max_call_seconds),
+            dtmf=tenant.dtmf_actions,
+            transfers=tenant.transfer_rules,
+            fallback_number=tenant.fallback_number,
+        )
 
     def rule(self, keyword: str) -> TransferRule | None:
         for rule in self.transfers:

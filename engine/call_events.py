@@ -14,6 +14,17 @@ from engine import realtime_codec as rt
 from engine import twilio_codec as tw
 
 CloseKind = Literal["hang_up", "transfer"]
+Metric = Literal[
+    "greeting_ms",
+    "turn_ms",  # caller stop -> first audio sent
+    "turn_model_ms",
+    "turn_heard_ms",
+    "barge_in",
+    "backchannel_kept_talking",
+    "model_error",
+    "protocol_error",
+    "filler",
+]
 
 
 # --- events that do not come straight from a codec ---------------------------------------------
@@ -62,6 +73,14 @@ class ToolResult:
     close: CloseKind | None = None
     target: str = ""
     say: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSlow:
+    """A tool is still running a moment (engine.tools.FILLER_AFTER_S) after the model called it:
+    the caller hears a filler line meanwhile."""
+
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +135,7 @@ CallEvent = (
     | Tick
     | RequestResponse
     | ToolResult
+    | ToolSlow
     | CloseAfterSpeech
     | FinishFailed
     | FinishSettled
@@ -207,10 +227,9 @@ class MeterSpeech:
 
 @dataclass(frozen=True, slots=True)
 class Observe:
-    """A measurement for metrics: greeting_ms, turn_ms (caller stop -> first audio sent),
-    turn_model_ms, turn_heard_ms, barge_in, backchannel_kept_talking, model_error."""
+    """A measurement, counted in the call's metrics (engine.call_metrics)."""
 
-    metric: str
+    metric: Metric
     value: float
     detail: str = ""
 

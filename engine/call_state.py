@@ -108,8 +108,12 @@ from engine.call_events import (
     ToolResult as ToolResult,
 )
 from engine.call_events import (
+    ToolSlow as ToolSlow,
+)
+from engine.call_events import (
     Truncate as Truncate,
 )
+from prompts import call_lines
 
 Phase = Literal["waiting", "live", "ended"]
 
@@ -301,6 +305,9 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         return ctl.request_response(state, event.instructions, commands), commands
     if isinstance(event, ToolResult):
         return ctl.on_tool_result(state, event, now)
+    if isinstance(event, ToolSlow):
+        commands = [Observe("filler", 1, event.name)]
+        return ctl.request_response(state, call_lines.FILLER, commands), commands
     if isinstance(event, CloseAfterSpeech):
         commands = []
         state = ctl.begin_closing(

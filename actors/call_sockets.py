@@ -1,0 +1,54 @@
+"""The sockets a call session talks through, as Protocols: Twilio's media socket and the link to
+the realtime model. In production they are picows' server connection and actors/model_link.py;
+the session's unit tests drive the session through hand-written fakes of these.
+
+Both sockets raise `picows.websockets.ConnectionClosed` when the other side is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class MediaSocket(Protocol):
+    """The Twilio media stream's WebSocket, as accepted by the call actor's server."""
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+    async def send(self, message: str) -> None: ...
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class ModelListener(Protocol):
+    """What a model link reports to its call session."""
+
+    async def model_opened(self, reconnected: bool) -> list[str]:
+        """A session is open: the frames it starts with."""
+        ...
+
+    async def model_frame(self, frame: str | bytes, received_ns: int) -> None:
+        """A frame from the model, with the `perf_counter_ns()` it was received at."""
+        ...
+
+    async def model_gone(self, permanent: bool, reason: str) -> None:
+        """The model is lost for good (called once)."""
+        ...
+
+
+class ModelChannel(Protocol):
+    """The link to the realtime model (actors/model_link.py), as the call session uses it."""
+
+    reconnects: int
+    last_gap_ms: float | None
+    dropped: int  # caller frames dropped while the link was down and its backlog full
+    opened_at: float  # monotonic seconds when the current session opened
+
+    @property
+    def ready(self) -> bool: ...
+    async def send(self, text: str) -> bool:
+        """True when sent now; False when held for the next session (or dropped)."""
+        ...
+
+    def rotate(self) -> None: ...
+    async def run(self) -> None: ...
+    async def close(self) -> None: ...

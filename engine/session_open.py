@@ -1,0 +1,103 @@
+"""What a new realtime model session starts with. Pure: the clock and the call's history are
+passed in, the frames are returned as text for the call session to send.
+
+Every session opens with its configuration (instructions, voice, turn detection, tools). Then:
+- the first session of a call asks for the greeting;
+- the first session of a call resumed on a new actor (its earlier turns loaded from Postgres)
+  replays the conversation so far, with a recap in the instructions, and asks for a resume line;
+- a session that replaces a dropped or rotated one replays the conversation and asks for
+  nothing: the state machine (`ModelReconnected`) decides what is asked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from engine import realtime_codec as rt
+from engine.call_events import ModelReconnected, RequestResponse
+from engine.config import TenantConfig
+from engine.session_prompt import session_prompt
+from engine.tools import ToolSpec
+from prompts import call_lines
+from prompts.context import CallerContext
+from prompts.instructions import greeting_request, resume_request
+
+RECAP_TURNS = 6
+
+
+class SpokenTurn(Protocol):
+    """A turn of the call's history (memory.call_records.Turn) as far as a new session needs it."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    frames: list[str]  # sent first, in order, before anything held meanwhile
+    then: ModelReconnected | RequestResponse  # the event the call session applies next
+
+
+def loads_history(attempt: int, reconnected: bool) -> bool:
+    """A call resumed on a new actor loads its earlier turns once, for its first session."""
+    return attempt > 0 and not reconnected
+
+
+def recap(turns: Iterable[SpokenTurn]) -> str:
+    """The last few lines of the conversation, for the instructions of a resumed call."""
+    spoken = [t for t in turns if t.role in ("caller", "agent")][-RECAP_TURNS:]
+    return "\n".join(f"{'Caller' if t.role == 'caller' else 'You'}: {t.text}" for t in spoken)
+
+
+def replay(turns: Iterable[SpokenTurn]) -> list[str]:
+    """The conversation so far as items of the new session (tool and system turns are not)."""
+    frames: list[str] = []
+    for turn in turns:
+        if turn.role == "caller":
+            frames.append(rt.conversation_text("user", turn.text))
+        elif turn.role == "agent":
+            frames.append(rt.conversation_text("assistant", turn.text))
+        elif turn.role == "dtmf":
+            frames.append(rt.conversation_text("user", call_lines.keypad(turn.text)))
+    return frames
+
+
+def opening(
+    tenant: TenantConfig,
+    *,
+    caller_number: str,
+    context: CallerContext,
+    tools: Mapping[str, ToolSpec],
+    history: Sequence[SpokenTurn],
+    resumed: bool,
+    reconnected: bool,
+    now: datetime,
+) -> Opening:
+    """The frames a session starts with and what to ask of it (see the module docstring)."""
+    prompt = session_prompt(
+        tenant,
+        caller_number=caller_number,
+        context=context,
+        tools=tuple(tools),
+        now=now,
+        resumed_from=recap(history) if resumed else None,
+    )
+    frames = [
+        rt.session_update(
+            instructions=prompt.instructions,
+            voice=tenant.voice,
+            vad=tenant.vad,
+            tools=[spec.session_entry() for spec in tools.values()] or None,
+        )
+    ]
+    if reconnected or resumed:
+        frames += replay(history)
+    if reconnected:
+        return Opening(frames, ModelReconnected())
+    request = resume_request() if resumed else greeting_request(prompt.greeting)
+    return Opening(frames, RequestResponse(request))

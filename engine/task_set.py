@@ -1,0 +1,57 @@
+"""A tracked set of background tasks: one per actor or session, so no task is an orphan.
+
+`spawn` starts a task and keeps it until it finishes; a task that fails is logged with its
+exception (a control loop's failure is never silent); `close` cancels whatever is still running
+and waits for it, bounded. Uses only the running event loop, no other I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import structlog
+
+T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+
+class TaskSet:
+    def __init__(self, name: str, log_: structlog.typing.FilteringBoundLogger = log) -> None:
+        """`name` goes into the failure log's event: `<name>_task_failed`."""
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._failed_event = f"{name}_task_failed"
+        self.log = log_
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error(self._failed_event, error=repr(task.exception()))
+
+    def cancel(self) -> list[asyncio.Task[Any]]:
+        """Cancel every running task except the caller's own; returns the cancelled ones."""
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current and not t.done()]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    async def close(self, timeout: float = 2.0) -> bool:
+        """Cancel what is still running and wait for it; False when something would not stop
+        within `timeout`."""
+        tasks = self.cancel()
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending

@@ -17,6 +17,7 @@ from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64
+from prompts import call_lines
 
 TOKEN = "media-token-0123456789"
 Timeline = Sequence[tuple[float, cs.CallEvent]]
@@ -631,3 +632,27 @@ def test_truncate_is_bounded_by_generated_and_proven_audio(
     assert heard_ms >= proven // BYTES_PER_MS
     # And never past the chunk whose mark is outstanding.
     assert heard_ms * BYTES_PER_MS <= proven + sizes[returned]
+
+
+# --- a slow tool ------------------------------------------------------------------------------
+
+
+def test_a_slow_tool_gets_a_filler_line_now_or_after_the_running_answer() -> None:
+    idle = live_at(0.0)
+    _, log = run([(1.0, cs.ToolSlow("take_message"))], idle)
+    assert commands_of(log) == [
+        cs.Observe("filler", 1, "take_message"),
+        cs.CreateResponse(call_lines.FILLER),
+    ]
+    _, log = run(
+        [
+            (1.0, rt.ResponseCreated("r1")),
+            (1.5, cs.ToolSlow("take_message")),
+            (2.0, rt.ResponseDone("r1", "completed")),
+        ],
+        idle,
+    )
+    assert log == [
+        (1.5, cs.Observe("filler", 1, "take_message")),
+        (2.0, cs.CreateResponse(call_lines.FILLER)),
+    ]

@@ -1,0 +1,35 @@
+"""A call's measurements: the state machine's observations counted, the set-up timeline."""
+
+from __future__ import annotations
+
+from engine.call_events import Observe
+from engine.call_metrics import CallMetrics
+
+
+def test_observations_are_counted_each_in_its_own_field() -> None:
+    m = CallMetrics(prepared_at=10.0)
+    m.observe(Observe("greeting_ms", 420.0), 10.5)
+    m.observe(Observe("turn_ms", 610.0), 12.0)
+    m.observe(Observe("turn_ms", 580.0), 14.0)
+    m.observe(Observe("barge_in", 1), 15.0)
+    m.observe(Observe("model_error", 1, "server_error"), 16.0)
+    m.observe(Observe("protocol_error", 1, "duplicate start"), 17.0)
+    m.observe(Observe("filler", 1, "take_message"), 18.0)
+    assert m.greeting_ms == 420.0
+    assert m.turn_ms == [610.0, 580.0]
+    assert (m.barge_ins, m.model_errors, m.protocol_errors, m.fillers) == (1, 1, 1, 1)
+    assert m.timeline == {"greeting_sent": 500.0}
+
+
+def test_the_timeline_keeps_the_first_time_of_each_step() -> None:
+    m = CallMetrics(prepared_at=1.0)
+    m.mark("model_open", 1.25)
+    m.mark("model_open", 2.0)
+    assert m.timeline == {"model_open": 250.0}
+
+
+def test_duration_runs_from_the_streams_start_or_from_set_up_without_one() -> None:
+    m = CallMetrics(prepared_at=1.0)
+    assert m.duration_ms(3.0) == 2000
+    m.stream_started_at = 2.5
+    assert m.duration_ms(3.0) == 500

@@ -1,0 +1,77 @@
+"""A tracked task set: tasks kept until done, failures logged, closed by cancelling and waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from structlog.testing import capture_logs
+
+from engine.task_set import TaskSet
+
+
+async def test_a_finished_task_is_forgotten_and_a_failed_one_logged() -> None:
+    tasks = TaskSet("call", structlog.get_logger("test"))
+
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    with capture_logs() as logs:
+        done = tasks.spawn(asyncio.sleep(0))
+        failed = tasks.spawn(fail())
+        assert len(tasks) == 2
+        await asyncio.wait({done, failed})
+        await asyncio.sleep(0)
+    assert len(tasks) == 0
+    assert [e["event"] for e in logs] == ["call_task_failed"]
+    assert "boom" in logs[0]["error"]
+
+
+async def test_close_cancels_what_runs_and_waits_for_it() -> None:
+    tasks = TaskSet("link")
+    stopped: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.append("stopped")
+
+    tasks.spawn(forever())
+    await asyncio.sleep(0)
+    assert await tasks.close(timeout=1.0)
+    assert stopped == ["stopped"]
+    assert len(tasks) == 0
+
+
+async def test_close_says_when_a_task_would_not_stop() -> None:
+    tasks = TaskSet("stubborn")
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    task = tasks.spawn(stubborn())
+    await asyncio.sleep(0)
+    assert not await tasks.close(timeout=0.05)
+    release.set()
+    await task
+
+
+async def test_cancel_spares_the_task_that_asks() -> None:
+    tasks = TaskSet("call")
+    other = tasks.spawn(asyncio.Event().wait())
+
+    async def finisher() -> bool:
+        tasks.cancel()
+        await asyncio.sleep(0)
+        return True
+
+    me = tasks.spawn(finisher())
+    assert await me
+    await asyncio.sleep(0)
+    assert other.cancelled()

@@ -11,13 +11,18 @@ def test_observations_are_counted_each_in_its_own_field() -> None:
     m.observe(Observe("greeting_ms", 420.0), 10.5)
     m.observe(Observe("turn_ms", 610.0), 12.0)
     m.observe(Observe("turn_ms", 580.0), 14.0)
+    m.observe(Observe("turn_model_ms", 300.0), 14.0)
+    m.observe(Observe("turn_heard_ms", 700.0), 14.5)
     m.observe(Observe("barge_in", 1), 15.0)
+    m.observe(Observe("backchannel_kept_talking", 1), 15.5)
     m.observe(Observe("model_error", 1, "server_error"), 16.0)
     m.observe(Observe("protocol_error", 1, "duplicate start"), 17.0)
     m.observe(Observe("filler", 1, "take_message"), 18.0)
     assert m.greeting_ms == 420.0
     assert m.turn_ms == [610.0, 580.0]
-    assert (m.barge_ins, m.model_errors, m.protocol_errors, m.fillers) == (1, 1, 1, 1)
+    assert (m.turn_model_ms, m.turn_heard_ms) == ([300.0], [700.0])
+    assert (m.barge_ins, m.backchannels_kept_talking) == (1, 1)
+    assert (m.model_errors, m.protocol_errors, m.fillers) == (1, 1, 1)
     assert m.timeline == {"greeting_sent": 500.0}
 
 

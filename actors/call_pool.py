@@ -18,7 +18,9 @@ State it owns: the call actors it started (handle, port, their calls, retired or
 active calls (CallSid -> actor), and the measurements reported by finished calls (/metrics).
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
-`call_ended`; `stats`; `check_health`.
+`call_ended`; `drain`; `stats`; `check_health`.
+
+Draining (engine stop, a rolling replacement of call actors): see `drain`.
 
 When it dies: Ray restarts it with an empty pool that refills at once. Call actors are
 detached, so live calls go on; when one ends it reports to the new pool, which adopts its
@@ -44,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
+END_CALLS_TIMEOUT_S = 10.0  # a call's outcome, turns and post-call job written, sockets closed
 
 
 @dataclass(eq=False)
@@ -89,6 +92,8 @@ class CallPool:
         self._barge_ins = 0
         self._model_errors = 0
         self._frames = {"in": 0, "out": 0, "dropped": 0}
+        self._draining = False
+        self._released = asyncio.Event()  # set whenever a call's slot is given back
 
     def __repr__(self) -> str:
         return f"CallPool(free slots={self._free()}, active={len(self._active)})"
@@ -101,6 +106,8 @@ class CallPool:
             self._refill_task = asyncio.get_running_loop().create_task(self._refill())
 
     def _short(self) -> bool:
+        if self._draining:
+            return False
         return self._free() + self._starting * self._capacity < self._target
 
     async def _refill(self) -> None:
@@ -140,6 +147,8 @@ class CallPool:
         known = self._active.get(setup.call_sid)
         if known is not None and known[2] == setup.attempt:
             return known[1]
+        if self._draining:  # the tenant actor answers the webhook politely instead
+            raise RuntimeError("the engine is draining: no new calls")
         if known is not None:  # the call resumes: its previous actor is gone or going
             self._drop_call(known[0], setup.call_sid)
         began = time.perf_counter()
@@ -180,6 +189,7 @@ class CallPool:
         """The call is lost on this actor: kill the actor when it serves nothing else, else
         give it no more calls (its other calls go on)."""
         actor.calls.discard(call_sid)
+        self._released.set()
         actor.retired = True
         if not actor.calls:
             self._remove(actor)
@@ -232,6 +242,7 @@ class CallPool:
             log.warning("call_actor_recycle_failed", error=repr(exc))
             ready = False
         actor.calls.discard(call_sid)
+        self._released.set()
         if not actor.calls:
             actor.idle_since = time.monotonic()
         if not ready:
@@ -281,6 +292,43 @@ class CallPool:
     def _kill_quietly(self, handle: Any) -> None:
         with contextlib.suppress(Exception):
             self._factory.kill(handle)
+
+    async def drain(self, bound_s: float, *, admit: bool = False) -> dict[str, int]:
+        """Let the actors serving calls now go, gracefully: they take no new call, their live
+        calls may finish on their own for up to `bound_s`, then the rest are ended (each
+        records its outcome, `engine_shutdown`, and queues its post-call work) and the actors
+        are let go. With `admit` new calls go on to new actors (a rolling replacement of the
+        call actors); without it the pool takes no call any more (engine stop: the webhook
+        answers new callers politely). Returns how many calls were live, finished on their
+        own, and were ended at the bound."""
+        if not admit:
+            self._draining = True
+        old = list(self._actors)
+        for actor in old:
+            actor.retired = True
+        live = sum(len(actor.calls) for actor in old)
+        self._kick_refill()
+        deadline = time.monotonic() + bound_s
+        while any(actor.calls for actor in old) and time.monotonic() < deadline:
+            self._released.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), deadline - time.monotonic())
+        busy = [actor for actor in old if actor.calls]
+        ended = sum(len(actor.calls) for actor in busy)
+        if busy:
+            log.warning("calls_ended_at_drain_bound", calls=ended, bound_s=bound_s)
+            await asyncio.gather(*(self._end_calls(actor) for actor in busy))
+        for actor in old:
+            if not actor.calls and actor in self._actors:
+                self._remove(actor)
+        log.info("call_actors_drained", actors=len(old), live=live, ended=ended)
+        return {"live": live, "finished": live - ended, "ended": ended}
+
+    async def _end_calls(self, actor: _Actor) -> None:
+        try:
+            await self._factory.shutdown(actor.handle, END_CALLS_TIMEOUT_S)
+        except Exception as exc:  # killed below: Twilio's <Connect action> finds no outcome
+            log.error("call_actor_end_failed", error=repr(exc))
 
     async def stats(self) -> dict[str, Any]:
         """Counts and histograms for /metrics and the operator."""

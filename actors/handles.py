@@ -315,7 +315,7 @@ class RayCallActorFactory(Forwarder):
     """How the pool starts call actors: the handle is the first argument."""
 
     METHODS = protocol_methods(CallActorFactory)
-    TIMEOUTS: ClassVar[Mapping[str, float]] = {"start": 30.0, "recycle": 15.0}
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {"start": 30.0, "recycle": 15.0, "shutdown": 20.0}
 
     def __init__(self, config: EngineConfig) -> None:
         self._config = config

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
     log_format: Literal["json", "console"] = Field("console", alias="NEUROSPHERE_LOG_FORMAT")
     retention_interval_s: float = Field(3600.0, ge=0, alias="NEUROSPHERE_RETENTION_INTERVAL_S")
+    # On SIGTERM: how long live calls may go on before they are ended (outcome recorded).
+    drain_timeout_s: float = Field(120.0, ge=0, alias="NEUROSPHERE_DRAIN_TIMEOUT_S")
 
     @field_validator("media_public_url")
     @classmethod

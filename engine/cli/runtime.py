@@ -99,6 +99,7 @@ class Engine:
     simulator: SimulatorThread | None = None
     llm_simulator: Any = None  # the OpenAI HTTP simulator (summaries, extraction) when offline
     dashboard_url: str | None = None
+    drained: bool = False
 
     def write_runtime_file(self) -> Path:
         """Where a running engine can be found by `neurosphere call`."""
@@ -134,9 +135,30 @@ class Engine:
         ray.get([a.check_health.remote() for a in actors], timeout=60)
         return len(actors)
 
+    def drain(self) -> dict[str, int]:
+        """Stop admitting calls (new callers get a polite TwiML), let live calls finish for up
+        to NEUROSPHERE_DRAIN_TIMEOUT_S, then end the rest with their outcome recorded. The
+        webhook keeps serving meanwhile: Twilio's status callbacks and the `<Connect action>`
+        of each ended call (answered with a hang-up) still reach it."""
+        import ray
+
+        from actors import handles
+
+        bound = self.settings.drain_timeout_s
+        pool = handles.call_pool(self.config)
+        result: dict[str, int] = ray.get(pool.drain.remote(bound), timeout=bound + 60)
+        self.drained = True
+        log.info("engine_drained", **result)
+        return result
+
     def stop(self) -> None:
         from actors import handles
 
+        try:
+            if not self.drained:
+                self.drain()
+        except Exception as exc:
+            log.error("drain_failed", error=repr(exc))
         try:
             from ray import serve
 
@@ -201,7 +223,9 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
     # no Serve proxy: the ingress replica serves the webhook port itself (admin_api/listener.py)
     serve.start(proxy_location="Disabled")
     app = Ingress.bind(config, settings.http_host, settings.http_port)  # type: ignore[attr-defined]
-    serve.run(app, name=SERVE_APP, route_prefix="/")
+    # no route prefix: the replica serves its port itself, and Serve then prints no "ready at"
+    # line with its own proxy's address (wrong here); `serve` prints the real URLs
+    serve.run(app, name=SERVE_APP, route_prefix=None)
     engine = Engine(
         settings=settings,
         config=config,

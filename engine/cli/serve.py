@@ -32,7 +32,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
-    common.out("shutting down")
+    common.out(
+        f"draining: no new calls; live calls may go on for up to {settings.drain_timeout_s:.0f} s"
+        " (NEUROSPHERE_DRAIN_TIMEOUT_S), then they are ended"
+    )
+    result = engine.drain()
+    common.out(
+        f"drained: {result['live']} live call(s), {result['finished']} finished, "
+        f"{result['ended']} ended at the bound; shutting down"
+    )
     engine.stop()
     return 0
 

@@ -60,6 +60,10 @@ class FakeFactory:
     def kill(self, handle: FakeActor) -> None:
         self.killed.append(handle)
 
+    async def shutdown(self, handle: FakeActor, timeout: float) -> str | None:
+        """Nothing to end here (tests/unit/test_call_pool_drain.py has actors that do)."""
+        return None
+
 
 def _setup(call_sid: str, attempt: int = 0) -> CallSetup:
     return CallSetup(call_sid, TENANT, "+15550100", "+15550199", "media", "memory", 1.0, attempt)

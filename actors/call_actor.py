@@ -46,6 +46,7 @@ from picows.websockets import Request, Response, Server, ServerConnection, serve
 from actors.call_session import CallSession
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
 from engine.config import EngineConfig, MediaAddress
+from engine.logs import configure_actor
 
 TWILIO_MAX_MESSAGE = 64 * 1024
 DONE_WAIT_S = 5.0
@@ -68,6 +69,7 @@ class CallActor:
         lifecycle: CallLifecycle | None = None,
         control: CallControl | None = None,
     ) -> None:
+        configure_actor(config)
         self._config = config
         self._memory = memory
         self._lifecycle = lifecycle

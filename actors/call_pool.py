@@ -41,6 +41,7 @@ import structlog
 from actors.ports import CallActorFactory, CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
+from engine.logs import configure_actor
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,7 @@ class _Actor:
 
 class CallPool:
     def __init__(self, config: EngineConfig, factory: CallActorFactory | None = None) -> None:
+        configure_actor(config)
         if factory is None:
             from actors.handles import RayCallActorFactory
 

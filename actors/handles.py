@@ -57,11 +57,15 @@ async def _await(ref: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
     return await asyncio.wait_for(ref, timeout)
 
 
-def init(address: str | None, *, call_slots: int, dashboard: bool) -> None:
-    """Connect to (or start) Ray for the driver."""
+def init(
+    address: str | None, *, call_slots: int, dashboard: bool, actor_logs: bool = False
+) -> None:
+    """Connect to (or start) Ray for the driver. `actor_logs`: the actors' log lines are
+    streamed to the driver's stderr (`neurosphere serve`: the operator's log stream); off,
+    they stay in Ray's log files on each node (demo, tests, benchmarks)."""
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False}
+    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": actor_logs}
     if address:
         ray.init(address=address, **kwargs)
     else:

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from engine.config import EngineConfig, TenantConfig
+from engine.logs import configure_actor
 
 if TYPE_CHECKING:
     import asyncpg
@@ -90,6 +91,7 @@ class MemoryActor:
 
         self._config = config
         self._index = index
+        configure_actor(config)
         self._ring: KeyRing | None = None
         self._pool = LazyPool(config.app_database_url, min_size=WARM_CONNECTIONS, max_size=8)
         self._service: MemoryService | None = None

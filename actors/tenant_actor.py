@@ -35,6 +35,7 @@ from actors.ports import Admission, AdmitRequest, CallClaimer, CallSetup, Tenant
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
+from engine.logs import configure_actor
 
 if TYPE_CHECKING:
     from actors.recording_downloads import RecordingDownloads
@@ -60,6 +61,7 @@ class TenantActor:
     ) -> None:
         self._config = config
         self._tenant_id = tenant_id
+        configure_actor(config)
         self._store = store
         self._claimer = claimer
         self._ring: KeyRing | None = None

@@ -13,7 +13,7 @@ from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from admin_api.listener import HttpListener
 from engine.config import EngineConfig
-from engine.logs import configure
+from engine.logs import configure_actor
 from memory import tenants
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ class Ingress:
     async def __init__(  # type: ignore[misc]
         self, config: EngineConfig, http_host: str, http_port: int
     ) -> None:
-        configure(config.log_format, redact=config.log_format == "json")
+        configure_actor(config)
         gateway = RayTenantGateway(config)
         self._ctx = WebhookContext(config, gateway)
         self._app = build_app(self._ctx)

@@ -63,6 +63,7 @@ class EngineConfig:
     pool_idle_trim_s: float = 60.0
     memory_actors: int = 2
     log_format: str = "console"
+    redact_pii: bool = False  # production: `pii_` log fields redacted in every process
     # Caller memory (memory actors only). Chat completions and embeddings go to llm_base_url
     # (None: openai_base_url) with llm_api_key (None: openai_api_key); offline the driver
     # points them at the OpenAI HTTP simulator. embedding_provider "auto" is "openai" when

@@ -24,6 +24,13 @@ def redact_pii(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
     return event
 
 
+def configure_actor(config: Any) -> None:
+    """Configure an actor's process like the driver's, from its frozen EngineConfig (JSON when
+    JSON is on, production's PII redaction). Called first in every actor's constructor: Ray
+    starts actors in fresh worker processes that never ran the driver's configuration."""
+    configure(config.log_format, redact=config.redact_pii)
+
+
 def configure(fmt: str = "console", *, redact: bool = False, level: int = logging.INFO) -> None:
     """Configure structlog for this process (driver or actor). Idempotent."""
     processors: list[Any] = [
@@ -40,6 +47,8 @@ def configure(fmt: str = "console", *, redact: bool = False, level: int = loggin
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr looked up per logger, not bound once: a stream replaced later (a test's
+        # capture) is never written to after it is closed
+        logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

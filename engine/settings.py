@@ -233,6 +233,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         calls_per_actor=settings.calls_per_actor,
         memory_actors=settings.memory_actors,
         log_format=settings.log_format,
+        redact_pii=settings.env == "production",
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
         retention_interval_s=settings.retention_interval_s,
         spool_dir=str((settings.data_dir / "spool").resolve()),

@@ -178,7 +178,9 @@ class Engine:
         (self.settings.data_dir / "runtime.json").unlink(missing_ok=True)
 
 
-def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
+def start_engine(
+    settings: Settings, *, dashboard: bool = False, actor_logs: bool = False
+) -> Engine:
     """Bring everything up; returns when the webhook answers and the pool is warm."""
     from ray import serve
 
@@ -211,7 +213,12 @@ def start_engine(settings: Settings, *, dashboard: bool = False) -> Engine:
             "not to a real model",
             realtime_base_url=base_url,
         )
-    handles.init(settings.ray_address, call_slots=settings.call_slots, dashboard=dashboard)
+    handles.init(
+        settings.ray_address,
+        call_slots=settings.call_slots,
+        dashboard=dashboard,
+        actor_logs=actor_logs,
+    )
     memory = handles.memory_actors(config)
     pool = handles.call_pool(config)
     import ray

@@ -7,10 +7,11 @@ and database the engine expects. The server listens on a Unix socket only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -55,22 +56,42 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[Any
     )
 
 
-async def bootstrap(superuser_url: str) -> None:
-    """Create the database, the four roles and the vector extension if missing. Idempotent.
-    Needs a superuser (the embedded server's `postgres`)."""
-    conn = await asyncpg.connect(superuser_url, timeout=10)
+def database_url(admin_url: str, *, role: str | None = None, password: str | None = None) -> str:
+    """`admin_url` pointed at the engine's database, optionally as another role."""
+    parts = urlsplit(admin_url)
+    netloc = parts.netloc
+    if role is not None:
+        host = netloc.rsplit("@", 1)[-1]
+        secret = f":{quote(password, safe='')}" if password else ""
+        netloc = f"{role}{secret}@{host}"
+    return urlunsplit((parts.scheme, netloc, f"/{DATABASE}", parts.query, parts.fragment))
+
+
+async def bootstrap(admin_url: str, *, passwords: Mapping[str, str] | None = None) -> list[str]:
+    """Create the database, the four roles, their grants and the vector extension where
+    missing; idempotent. Needs a superuser (the embedded server's `postgres`, or an ordinary
+    Postgres's admin). `passwords` (role -> password) are set on the LOGIN roles it creates,
+    for servers reached over TCP. Returns the roles it created."""
+    passwords = passwords or {}
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    created: list[str] = []
     try:
         roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
-        if OWNER_ROLE not in roles:
-            await conn.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
-        if APP_ROLE not in roles:
-            await conn.execute(
-                f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-            )
-        if LOOKUP_ROLE not in roles:
-            await conn.execute(f"CREATE ROLE {LOOKUP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS")
-        if JOBS_ROLE not in roles:
-            await conn.execute(f"CREATE ROLE {JOBS_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        wanted = {
+            OWNER_ROLE: "LOGIN NOSUPERUSER NOBYPASSRLS",
+            APP_ROLE: "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+            LOOKUP_ROLE: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
+            JOBS_ROLE: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
+        }
+        for role, options in wanted.items():
+            if role in roles:
+                continue
+            password = passwords.get(role)
+            if password is not None:
+                literal = await conn.fetchval("SELECT quote_literal($1)", password)
+                options += f" PASSWORD {literal}"
+            await conn.execute(f"CREATE ROLE {role} {options}")
+            created.append(role)
         await conn.execute(f"GRANT {LOOKUP_ROLE} TO {OWNER_ROLE}")
         await conn.execute(f"GRANT {JOBS_ROLE} TO {OWNER_ROLE}")
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
@@ -78,9 +99,9 @@ async def bootstrap(superuser_url: str) -> None:
             await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {OWNER_ROLE}")
     finally:
         await conn.close()
-    db_url = superuser_url.replace("/postgres?", f"/{DATABASE}?", 1)
-    conn = await asyncpg.connect(db_url, timeout=10)
+    conn = await asyncpg.connect(database_url(admin_url), timeout=10)
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     finally:
         await conn.close()
+    return created

@@ -1,22 +1,104 @@
-"""`neurosphere db ...`: the database - migrations and the retention purge. I/O: Postgres."""
+"""`neurosphere db ...`: the database - bootstrap on any Postgres, migrations and their status,
+the retention purge. I/O: Postgres."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
+from typing import TYPE_CHECKING
+
+import asyncpg
 
 from engine.cli import common
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from memory.migrate import MigrationState
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """Roles, grants, database and the vector extension on an ordinary Postgres, given its
+    admin URL once; prints the two URLs the engine then runs with."""
+    from memory import embedded
+
+    passwords = {
+        embedded.OWNER_ROLE: secrets.token_urlsafe(24),
+        embedded.APP_ROLE: secrets.token_urlsafe(24),
+    }
+    try:
+        created = asyncio.run(embedded.bootstrap(args.admin_url, passwords=passwords))
+    except (OSError, asyncpg.PostgresError) as exc:
+        common.err(f"error: bootstrap failed: {exc}")
+        return 2
+    common.out(f"database {embedded.DATABASE} ready; roles created: {', '.join(created) or 'none'}")
+    for variable, role in (
+        ("DATABASE_URL", embedded.OWNER_ROLE),
+        ("NEUROSPHERE_APP_DATABASE_URL", embedded.APP_ROLE),
+    ):
+        password = passwords[role] if role in created else None
+        url = embedded.database_url(args.admin_url, role=role, password=password)
+        note = "" if password else "  # existing role: its password is unchanged"
+        common.out(f"{variable}={url}{note}")
+    common.out("then: neurosphere db migrate")
+    return 0
+
+
+async def _owner_url(settings: Settings) -> tuple[str, object]:
+    """The owner role's URL (DATABASE_URL, or the embedded server's, started and bootstrapped)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value(), None
+    from memory.embedded import bootstrap, start_embedded
+
+    server, urls = await asyncio.to_thread(start_embedded, settings.data_dir)
+    await bootstrap(str(server.get_uri()))
+    return urls.owner, server
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from memory.migrate import MigrationChanged, migrate
+
     settings = common.settings()
 
-    async def run() -> None:
-        async with common.app_pool(settings):
-            pass
+    async def run() -> list[int]:
+        owner, _server = await _owner_url(settings)
+        return await migrate(owner)
 
-    asyncio.run(run())
-    common.out("database is up to date")
+    try:
+        applied = asyncio.run(run())
+    except MigrationChanged as exc:
+        common.err(f"error: {exc}")
+        return 1
+    common.out(f"applied {len(applied)} migration(s); the database is up to date")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Every migration: applied (when, checksum), pending, or changed since it was applied
+    (exit 1: migrate refuses to run)."""
+    from memory.migrate import status
+
+    settings = common.settings()
+
+    async def run() -> list[MigrationState]:
+        owner, _server = await _owner_url(settings)
+        return await status(owner)
+
+    states = asyncio.run(run())
+    for s in states:
+        when = s.applied_at.isoformat(timespec="seconds") if s.applied_at else "-"
+        common.out(f"{s.version:04d} {s.name:<24} {s.state:<8} {when:<25} sha256:{s.checksum[:16]}")
+    changed = [s for s in states if s.state == "changed"]
+    pending = [s for s in states if s.state == "pending"]
+    common.out(
+        f"{len(states) - len(pending) - len(changed)} applied, {len(pending)} pending, "
+        f"{len(changed)} changed since applied"
+    )
+    if changed:
+        common.err(
+            "error: an applied migration was changed; `neurosphere db migrate` refuses to run"
+        )
+        return 1
     return 0
 
 
@@ -55,9 +137,23 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="the database: migrations, retention purge")
     actions = db.add_subparsers(dest="action", required=True)
+    bootstrap = actions.add_parser(
+        "bootstrap",
+        help="create the roles, grants, database and vector extension on an ordinary Postgres "
+        "(once, as its admin); prints DATABASE_URL and NEUROSPHERE_APP_DATABASE_URL",
+    )
+    bootstrap.add_argument(
+        "--admin-url",
+        required=True,
+        help="a superuser's URL, e.g. postgresql://postgres:PASSWORD@db:5432/postgres",
+    )
+    bootstrap.set_defaults(func=cmd_bootstrap)
     actions.add_parser("migrate", help="apply the migrations not applied yet").set_defaults(
         func=cmd_migrate
     )
+    actions.add_parser(
+        "status", help="applied and pending migrations with checksums; exit 1 if one was changed"
+    ).set_defaults(func=cmd_status)
     purge = actions.add_parser("purge", help="delete calls past each tenant's retention, once")
     purge.add_argument(
         "--batch-size", type=int, default=500, help="calls deleted per transaction (500)"

@@ -229,6 +229,6 @@ PlatformAdmin = Annotated[Principal, Depends(platform_admin)]
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (the TLS proxy in production; Serve sees the proxy's forwarded
-    address there)."""
+    """The client's address: the peer's, or, when the peer is a proxy listed in
+    NEUROSPHERE_FORWARDED_ALLOW_IPS, the address its X-Forwarded-For names (admin_api.listener)."""
     return request.client.host if request.client is not None else "unknown"

@@ -40,7 +40,9 @@ class Ingress:
         self._ctx = WebhookContext(config, gateway)
         self._app = build_app(self._ctx)
         await gateway.warm(await self._active_tenants())
-        self._listener = await HttpListener.start(self._app, http_host, http_port)
+        self._listener = await HttpListener.start(
+            self._app, http_host, http_port, forwarded_allow_ips=config.forwarded_allow_ips
+        )
 
     async def _active_tenants(self) -> list[str]:
         """The tenants whose actors the replica reaches before it serves (connecting its DB

@@ -107,7 +107,9 @@ class _Server(uvicorn.Server):
 class HttpListener:
     """uvicorn serving `app` on a socket of its own, on the running event loop."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, max_requests: int) -> None:
+    def __init__(
+        self, app: ASGIApp, sock: socket.socket, max_requests: int, forwarded_allow_ips: str
+    ) -> None:
         self._sock = sock
         self._server = _Server(
             uvicorn.Config(
@@ -118,6 +120,10 @@ class HttpListener:
                 limit_concurrency=max_connections(),
                 timeout_keep_alive=KEEP_ALIVE_S,
                 server_header=False,
+                # X-Forwarded-* only from the configured proxies: anyone else could pick the
+                # address the admin login limits count by
+                proxy_headers=bool(forwarded_allow_ips),
+                forwarded_allow_ips=forwarded_allow_ips or None,
                 timeout_graceful_shutdown=STOP_TIMEOUT_S,
             )
         )
@@ -140,11 +146,18 @@ class HttpListener:
 
     @classmethod
     async def start(
-        cls, app: ASGIApp, host: str, port: int, *, max_requests: int = MAX_REQUESTS
+        cls,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        max_requests: int = MAX_REQUESTS,
+        forwarded_allow_ips: str = "",
     ) -> HttpListener:
         """Bind and serve; returns once connections are accepted. OSError when the port is
-        taken by something that did not set SO_REUSEPORT."""
-        listener = cls(app, listening_socket(host, port), max_requests)
+        taken by something that did not set SO_REUSEPORT. `forwarded_allow_ips`: the proxies
+        whose X-Forwarded-For and -Proto are believed (empty: nobody's)."""
+        listener = cls(app, listening_socket(host, port), max_requests, forwarded_allow_ips)
         listener._task = asyncio.get_running_loop().create_task(
             listener._server.serve(sockets=[listener._sock])
         )

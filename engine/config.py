@@ -93,6 +93,8 @@ class EngineConfig:
     recordings_dir: str = ".neurosphere/recordings"
     # Where memory actors keep call writes that Postgres could not take (memory.write_spool).
     spool_dir: str = ".neurosphere/spool"
+    # The proxies whose forwarded headers the webhook port trusts (empty: none).
+    forwarded_allow_ips: str = ""
     # How often memory actor 0 deletes calls past their tenant's retention_days (0: never; the
     # first run comes within a minute of start).
     retention_interval_s: float = 3600.0

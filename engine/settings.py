@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     media_ports: str = Field("20000-20999", alias="NEUROSPHERE_MEDIA_PORTS")
     http_host: str = Field("127.0.0.1", alias="NEUROSPHERE_HTTP_HOST")
     http_port: int = Field(8000, ge=1, le=65535, alias="NEUROSPHERE_HTTP_PORT")
+    # Addresses of the TLS proxies whose X-Forwarded-For / -Proto the webhook port believes
+    # (comma-separated IPs or networks, "*" for any); empty: none, the peer is the client.
+    forwarded_allow_ips: str = Field("", alias="NEUROSPHERE_FORWARDED_ALLOW_IPS")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
     warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
@@ -237,4 +240,5 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
         retention_interval_s=settings.retention_interval_s,
         spool_dir=str((settings.data_dir / "spool").resolve()),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from admin_api.auth import client_ip
 from admin_api.listener import HttpListener
 
 
@@ -148,3 +149,31 @@ async def test_a_port_held_without_reuseport_is_an_error() -> None:
         port = holder.getsockname()[1]
         with pytest.raises(OSError, match="in use"):
             await HttpListener.start(_app("late"), "127.0.0.1", port)
+
+
+def _client_ip_app() -> Starlette:
+    async def ip(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(client_ip(request))  # what the login limits count by
+
+    return Starlette(routes=[Route("/", ip)])
+
+
+@pytest.mark.parametrize(
+    ("allowed", "seen"),
+    [("", "127.0.0.1"), ("10.9.9.9", "127.0.0.1"), ("127.0.0.1", "203.0.113.7")],
+)
+async def test_forwarded_addresses_are_believed_only_from_the_configured_proxies(
+    allowed: str, seen: str
+) -> None:
+    port = _free_port()
+    listener = await HttpListener.start(
+        _client_ip_app(), "127.0.0.1", port, forwarded_allow_ips=allowed
+    )
+    try:
+        async with httpx.AsyncClient() as client:
+            spoofed = await client.get(
+                f"http://127.0.0.1:{port}/", headers={"X-Forwarded-For": "203.0.113.7"}
+            )
+        assert spoofed.text == seen  # a spoofed header gets no fresh login budget
+    finally:
+        await listener.stop()

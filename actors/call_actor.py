@@ -7,7 +7,8 @@ asked for (the path carries the CallSid). The handshake is answered at once: HTT
 signature, 503 for a call that is over here (or a retired actor). A stream whose call has not
 been handed over yet (the pool answers the webhook before `prepare` arrives) is let in and
 waits up to PREPARE_WAIT_S for it; then its signature is checked and a bad one closes it (1008),
-as does no call at all (1013). The server is picows' `websockets`-compatible one: the same API,
+as does no call at all (1013). A handshake that cannot be such a stream - a path that is not a
+media URL of this actor, or no signature - gets 404 before any upgrade. The server is picows' `websockets`-compatible one: the same API,
 its framing compiled - about half the CPU per audio frame of pure-Python `websockets`.
 
 How many calls at once: `calls_per_actor` (default 1: one live call per actor, as the
@@ -36,6 +37,7 @@ import contextlib
 import errno
 import os
 import random
+import re
 from collections import deque
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -61,6 +63,13 @@ MEMORY_PING_S = 10.0
 log = structlog.get_logger(__name__)
 
 
+def _media_path(config: EngineConfig, address: MediaAddress) -> re.Pattern[str]:
+    """What the path of a media URL leading to `address` looks like, for any CallSid."""
+    marker = "CA" + "0" * 32
+    path = urlsplit(config.media_url(address, marker)).path
+    return re.compile(re.escape(path).replace(marker, "CA[0-9a-f]{32}"))
+
+
 class CallActor:
     def __init__(
         self,
@@ -84,6 +93,7 @@ class CallActor:
         self._handed_over = asyncio.Event()  # replaced after each prepare: wakes early streams
         self._early = 0  # streams let in before their call was handed over, waiting for it
         self._gone: deque[str] = deque(maxlen=GONE_PATHS)
+        self._media_path = re.compile("(?!)")  # the paths of this actor's media URLs, once bound
 
     def __repr__(self) -> str:
         live = self._live()
@@ -123,6 +133,7 @@ class CallActor:
 
             self._host = node_address()
             self._port = port
+            self._media_path = _media_path(self._config, MediaAddress(self._host, port))
             await self._connect_memory()
             return MediaAddress(self._host, port)
         raise RuntimeError(f"no free media port in {low}-{high}")
@@ -226,8 +237,10 @@ class CallActor:
             status, text = refusal
         elif self._retired or path in self._gone or self._early >= EARLY_STREAMS:
             status, text = HTTPStatus.SERVICE_UNAVAILABLE, "no call here"
-        else:
-            return None
+        elif self._media_path.fullmatch(path) and request.headers.get("X-Twilio-Signature"):
+            return None  # a signed stream for a call still on its way here
+        else:  # cannot be one of ours: refused before the upgrade, nothing held
+            status, text = HTTPStatus.NOT_FOUND, "no such stream"
         response: Response = connection.respond(status, text + "\n")
         return response
 

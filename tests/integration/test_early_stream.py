@@ -85,3 +85,28 @@ async def test_an_early_stream_for_a_call_that_never_comes_is_closed(engine: Eng
     assert closed.value.rcvd.code == 1013
     assert time.monotonic() - began >= PREPARE_WAIT_S - 0.1
     assert media_url != nowhere
+
+
+@pytest.mark.parametrize("kind", ["unknown_path", "no_call_sid", "unsigned"])
+async def test_a_handshake_that_cannot_be_a_media_stream_is_refused_before_the_upgrade(
+    engine: Engine, kind: str
+) -> None:
+    _tenant_id, number = await engine.new_tenant()
+    await engine.answer(number, "CA" + "a" * 32)
+    actor = engine.pool.history[-1]
+    address = await actor.start()
+    media_url = engine.config.media_url(address, "CA" + "1" * 32)
+    base = media_url.split("/stream/")[0]
+    headers = {"X-Twilio-Signature": engine.caller().sign(media_url, {})}
+    if kind == "unknown_path":
+        url = f"{base}/admin"
+    elif kind == "no_call_sid":
+        url = f"{base}/stream/not-a-call"
+    else:
+        url, headers = media_url, {}
+    began = time.monotonic()
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, additional_headers=headers):
+            pass
+    assert refused.value.response.status_code == 404
+    assert time.monotonic() - began < 0.5  # not held for PREPARE_WAIT_S

@@ -8,8 +8,9 @@ signature, 503 for a call that is over here (or a retired actor). A stream whose
 been handed over yet (the pool answers the webhook before `prepare` arrives) is let in and
 waits up to PREPARE_WAIT_S for it; then its signature is checked and a bad one closes it (1008),
 as does no call at all (1013). A handshake that cannot be such a stream - a path that is not a
-media URL of this actor, or no signature - gets 404 before any upgrade. The server is picows' `websockets`-compatible one: the same API,
-its framing compiled - about half the CPU per audio frame of pure-Python `websockets`.
+media URL of this actor, or no signature - gets 404 before any upgrade. The server is picows'
+`websockets`-compatible one: the same API, its framing compiled - about half the CPU per audio
+frame of pure-Python `websockets`.
 
 How many calls at once: `calls_per_actor` (default 1: one live call per actor, as the
 architecture has it). Each call is a session of its own either way - its sockets, state,

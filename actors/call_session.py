@@ -50,6 +50,7 @@ from engine.call_control import CallRules
 from engine.call_metrics import CallMetrics
 from engine.call_state import new_call, step
 from engine.config import EngineConfig, MediaAddress
+from engine.inbound_rate import FrameBudget
 from engine.redact import redact
 from engine.session_open import loads_history, opening
 from engine.session_rules import FinishStep, finish_steps, should_rotate
@@ -107,6 +108,8 @@ class CallSession:
         self._recorded = asyncio.Event()  # the outcome is in Postgres
         self._began = False
         self._finishing = False
+        self._inbound_budget = FrameBudget(time.monotonic())
+        self._flooded = False
 
     def __repr__(self) -> str:
         return f"call={self._setup.call_sid}, tenant={self._setup.tenant.tenant_id}"
@@ -306,6 +309,15 @@ class CallSession:
         metrics = self._metrics
         if self._state.phase != "live":
             metrics.dropped += 1
+            return
+        if not self._inbound_budget.take(time.monotonic()):  # faster than real time: a flood
+            metrics.dropped += 1
+            if not self._flooded:
+                self._flooded = True
+                self._log.warning("caller_audio_flood", frames_in=metrics.frames_in)
+                self._tasks.spawn(
+                    self._finish(ev.EndCall("media_flood", "audio faster than real time"))
+                )
             return
         metrics.frames_in += 1
         if await self._model.send(rt.audio_append(event.payload)):

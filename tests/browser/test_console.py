@@ -6,12 +6,15 @@ session that keeps what was typed, security headers, and axe-core on every page.
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from playwright.async_api import expect
 
 from memory import calls, tenants
+from memory.call_records import CallEnd, CallStart, Turn
 from memory.db import tenant_tx
 from prompts.persona import slider_instruction
 from tests.browser.conftest import Console, serious_violations
@@ -245,3 +248,38 @@ async def test_an_invitation_link_sets_up_an_account_in_the_console(console: Con
     again = await console.browser.new_page()
     await again.goto(link.replace("https://voice.example.com", console.url))
     await expect(again.get_by_role("alert")).to_contain_text("already been used")
+
+
+async def test_a_live_calls_transcript_grows_in_the_page(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    call_sid = "CA" + uuid.uuid4().hex
+    await calls.start_call(
+        h.pool, tenant.tenant_id, CallStart(call_sid, "+15550900006", tenant.number)
+    )
+    now = datetime.now(UTC)
+    await calls.append_turns(
+        h.pool, tenant.tenant_id, call_sid, [Turn(0, "agent", "Good morning! This is Ava.", now)]
+    )
+    page = await console.signed_in(tenant.owner.email)
+    await page.goto(f"{console.url}/console/#/call/{call_sid}")
+    transcript = page.locator("ol.transcript li")
+    await expect(transcript).to_have_count(1)
+    await expect(page.locator(".live")).to_be_visible()
+    delays = []
+    for turn in (
+        Turn(1, "caller", "I'd like to start a claim.", datetime.now(UTC)),
+        Turn(2, "agent", "Of course. Was anyone hurt?", datetime.now(UTC)),
+    ):
+        written = time.perf_counter()
+        await calls.append_turns(h.pool, tenant.tenant_id, call_sid, [turn])
+        await expect(transcript.nth(turn.seq)).to_contain_text(turn.text)
+        delays.append((time.perf_counter() - written) * 1000)
+    print(f"\nlive transcript: turn written -> shown {', '.join(f'{d:.0f}' for d in delays)} ms")
+    await calls.finish_call(h.pool, tenant.tenant_id, call_sid, CallEnd("caller_hung_up"))
+    await expect(page.locator(".live")).to_have_count(0)
+    await expect(transcript).to_have_count(3)
+    # Another tenant's user cannot follow it.
+    other = await h.tenant()
+    refused = await h.get(f"/calls/{call_sid}/live", other.owner_token)
+    assert refused.status_code == 404

@@ -183,10 +183,41 @@ function Recording({ rec }) {
   </div>`;
 }
 
+// A live call's turns as server-sent events, read with fetch so the bearer token is sent.
+async function follow(sid, onTurn, signal) {
+  const r = await fetch(`${API}/calls/${sid}/live`, { headers: { authorization: `Bearer ${session.access}` }, signal });
+  if (!r.ok) return;
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = /^event: (\w+)$/m.exec(block);
+      const data = /^data: (.*)$/m.exec(block);
+      if (event && data) onTurn(event[1], JSON.parse(data[1]));
+    }
+  }
+}
+
 function Call({ sid }) {
   const [state] = useLoad(() => api(`/calls/${sid}`), [sid]);
-  const c = state.data;
-  if (!c) return html`<${Status} state=${state} />`;
+  const [live, setLive] = useState({ turns: [], ended: false });
+  useEffect(() => {
+    const c = state.data;
+    if (!c || c.ended_at) return;
+    const stop = new AbortController();
+    follow(sid, (event, data) => setLive((l) => (event === "end" ? { ...l, ended: true } : { ...l, turns: [...l.turns, data] })), stop.signal).catch(() => null);
+    return () => stop.abort();
+  }, [state.data]);
+  const loaded = state.data;
+  if (!loaded) return html`<${Status} state=${state} />`;
+  const seen = new Set(loaded.transcript.map((t) => t.seq));
+  const c = { ...loaded, transcript: [...loaded.transcript, ...live.turns.filter((t) => !seen.has(t.seq))] };
   const s = c.summary;
   return html`<section aria-labelledby="call-title">
     <h1 id="call-title">Call from ${c.from_number}</h1>
@@ -202,8 +233,8 @@ function Call({ sid }) {
       <dl class="facts">${Object.entries(s.key_variables).map(([k, v]) => html`<dt>${k}</dt><dd>${JSON.stringify(v)}</dd>`)}</dl>`}
     <h2>Recording</h2>
     ${c.recordings.length ? c.recordings.map((r) => html`<${Recording} rec=${r} />`) : html`<p>No recording.</p>`}
-    <h2>Transcript</h2>
-    <ol class="transcript">
+    <h2>Transcript${!c.ended_at && !live.ended ? html` <span class="live">live</span>` : ""}</h2>
+    <ol class="transcript" aria-live="polite">
       ${c.transcript.map(
         (t) => html`<li class=${t.role}><time datetime=${t.at}>${new Date(t.at).toLocaleTimeString()}</time>
           <strong>${t.role}</strong> ${t.text}</li>`,

@@ -1,5 +1,5 @@
 """A live call's new turns, as they are written: one LISTEN connection per watcher on the
-`call_turns` channel (migration 0011's triggers notify once per call per turn batch, and when
+`call_turns` channel (migration 0012's triggers notify once per call per turn batch, and when
 the call ends). I/O: asyncpg.
 
 The notification only says "this call has new turns"; the turns themselves are read again in

@@ -1,7 +1,7 @@
 """/calls/{call_sid}/live: a call's transcript as it grows, as server-sent events.
 
 First every turn so far, then each new turn as the call actor's turn batches land in Postgres
-(memory.turn_feed listens for migration 0011's notification; the call actor does nothing
+(memory.turn_feed listens for migration 0012's notification; the call actor does nothing
 extra), then `event: end` once the call has ended. A comment line every 15 s keeps proxies
 from closing a quiet stream. Events: `turn` with `{seq, role, text, at, meta}`, and `end`.
 The console reads it with fetch (it sends the bearer token; EventSource cannot).

@@ -1,4 +1,4 @@
--- 0011: a notification when turns are written (or the call ends), so the console can show a live call's transcript
+-- 0012: a notification when turns are written (or the call ends), so the console can show a live call's transcript
 -- without the call actor doing anything more than the turn batch it already writes. One
 -- notification per call per INSERT statement (a batch of turns is one statement), on channel
 -- `call_turns`, payload `<tenant id>:<call sid>`; memory.turn_feed listens and re-reads the

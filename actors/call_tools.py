@@ -104,12 +104,29 @@ async def _remember(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     return Outcome({"ok": True, "next": "Confirm briefly that you will remember it."})
 
 
+async def _search_knowledge(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    hits = await ctx.memory.search_knowledge(ctx.memory_token, str(args["query"]), 3)
+    if not hits:
+        return Outcome(
+            {"ok": True, "results": [], "next": "Nothing on file: offer a follow-up instead."}
+        )
+    results = [{"title": h.ref, "text": h.text[:1000], "score": round(h.score, 3)} for h in hits]
+    return Outcome(
+        {
+            "ok": True,
+            "results": results,
+            "next": "Answer from these only and name the title you used.",
+        }
+    )
+
+
 IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Outcome]]] = {
     "end_call": _end_call,
     "transfer_call": _transfer_call,
     "get_current_time": _get_current_time,
     "take_message": _take_message,
     "remember": _remember,
+    "search_knowledge": _search_knowledge,
 }
 
 

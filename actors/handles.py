@@ -253,6 +253,7 @@ class RayMemoryClient(Forwarder):
     TIMEOUTS: ClassVar[Mapping[str, float]] = {
         "remember": MEMORY_PROVIDER_TIMEOUT_S,  # an embedding request on the way
         "consolidate": MEMORY_LLM_TIMEOUT_S,  # a chat completion on the way
+        "search_knowledge": MEMORY_PROVIDER_TIMEOUT_S,  # an embedding request on the way
     }
 
     def __init__(self, handles: Sequence[Any]) -> None:

@@ -409,6 +409,11 @@ class MemoryActor:
         tenant = self._tenant(token)
         return await (await self._memory()).search(tenant, caller_number, query, k)
 
+    async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
+        """The agency's knowledge entries nearest to ``query`` (the `search_knowledge` tool)."""
+        tenant = self._tenant(token)
+        return await (await self._memory()).search_knowledge(tenant, query, k)
+
     async def forget_caller(self, token: str, caller_number: str) -> None:
         """Delete everything held about the caller: profile, memories and their history,
         summaries, personality, jobs, messages, and the transcripts of their calls."""

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from engine.config import MediaAddress, TenantConfig
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput
+from memory.caller_records import JsonInput, SearchHit
 from prompts.context import CallerContext
 
 # What the agent's calls are about, for picking the caller's memories before the greeting.
@@ -49,6 +49,7 @@ class MemoryClient(Protocol):
         self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
     ) -> int: ...
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None: ...
+    async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]: ...
 
 
 class CallControl(Protocol):

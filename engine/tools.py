@@ -139,12 +139,25 @@ def _remember() -> ToolSpec:
     )
 
 
+def _search_knowledge() -> ToolSpec:
+    return ToolSpec(
+        "search_knowledge",
+        "Look up the agency's own knowledge base (office procedures, coverage facts, FAQs) "
+        "before answering a question about the agency or its policies. Answer only from what "
+        "it returns, and say which entry you used (its title); if nothing fits, say you will "
+        "have someone follow up instead of guessing.",
+        _object({"query": {"type": "string", "minLength": 2, "maxLength": 300}}, ["query"]),
+        timeout_s=3.0,
+    )
+
+
 _REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
     "end_call": lambda tenant: _end_call(),
     "transfer_call": lambda tenant: _transfer_call(tenant) if tenant.transfer_rules else None,
     "get_current_time": lambda tenant: _get_current_time(),
     "take_message": lambda tenant: _take_message(),
     "remember": lambda tenant: _remember(),
+    "search_knowledge": lambda tenant: _search_knowledge(),
 }
 TOOL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 """Every tool an agent may be given, in the order they are offered."""

@@ -252,3 +252,24 @@ async def search(
         )
     hits.sort(key=lambda h: (-h.score, h.source, h.ref))
     return hits[:k]
+
+
+async def search_knowledge(
+    pool: asyncpg.Pool, tenant_id: str, vector: str, k: int, *, ef_search: int = EF_SEARCH
+) -> list[SearchHit]:
+    """Top ``k`` of the tenant's knowledge entries only (never a caller's data): what the
+    agent may look up during any call. ``ref`` is the entry's title, for citing."""
+    t = SEARCH_TIMEOUT_S
+    async with tenant_tx(pool, tenant_id, timeout=t) as conn:
+        await conn.execute(_VECTOR_SETTINGS, str(max(ef_search, k)), timeout=t)
+        rows = await conn.fetch(_KNOWLEDGE, uuid.UUID(tenant_id), vector, k, timeout=t)
+    return [
+        SearchHit(
+            source="knowledge",
+            ref=r["title"],
+            text=r["body"],
+            score=float(r["score"]),
+            at=r["updated_at"],
+        )
+        for r in rows
+    ]

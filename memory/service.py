@@ -298,6 +298,16 @@ class MemoryService:
             self.pool, tenant_id, number, vector_literal(vector), max(1, min(k, MAX_K))
         )
 
+    async def search_knowledge(self, tenant_id: str, query: str, k: int = 3) -> list[SearchHit]:
+        """The agency's knowledge entries nearest to ``query`` (nothing about any caller)."""
+        text = " ".join(query.split())
+        if not text:
+            return []
+        vector = (await self.embedder.embed([text]))[0]
+        return await recall.search_knowledge(
+            self.pool, tenant_id, vector_literal(vector), max(1, min(k, 10))
+        )
+
     async def forget_caller(self, tenant_id: str, caller_number: str) -> None:
         await caller_memory.forget_caller(self.pool, tenant_id, check_caller(caller_number))
         log.info("caller_forgotten", tenant_id=tenant_id)

@@ -23,7 +23,7 @@ from engine.call_events import ToolResult
 from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput
+from memory.caller_records import JsonInput, SearchHit
 from prompts import call_lines
 from prompts.context import CallerContext
 
@@ -45,6 +45,8 @@ class FakeMemory:
         self.error = error
         self.messages: list[tuple[str, NewMessage]] = []
         self.remembered: list[tuple[str, str, str, str, JsonInput]] = []
+        self.knowledge: list[SearchHit] = []
+        self.searches: list[tuple[str, str, int]] = []
         self.cancelled = False
 
     async def ping(self) -> None:
@@ -100,6 +102,12 @@ class FakeMemory:
 
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
         raise AssertionError("not a tool's business")
+
+    async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
+        if self.error is not None:
+            raise self.error
+        self.searches.append((token, query, k))
+        return self.knowledge[:k]
 
 
 def context(
@@ -358,3 +366,55 @@ async def test_remember_stores_the_fact_under_its_stable_key() -> None:
     assert memory.remembered == [
         (CALLER, "CA1", "person", "daughter", {"text": "Daughter starts driving in May"})
     ]
+
+
+# --- search_knowledge ---------------------------------------------------------------------------
+
+KNOWING = tool_specs(replace(TENANT, tools=("search_knowledge",)))
+
+
+def hit(title: str, body: str, score: float) -> SearchHit:
+    return SearchHit(source="knowledge", ref=title, text=body, score=score, at=INSTANT)
+
+
+async def test_search_knowledge_answers_with_titled_entries_to_cite() -> None:
+    memory = FakeMemory()
+    memory.knowledge = [
+        hit("Office hours", "Mon-Fri 9-5; Sat 9-12.", 0.81234),
+        hit("Roadside", "Call 1-800-555-0199 any time.", 0.5),
+    ]
+    result = await run_tool(
+        KNOWING["search_knowledge"],
+        "c1",
+        "search_knowledge",
+        '{"query": "when are you open"}',
+        context(memory),
+    )
+    assert memory.searches == [("memory-token", "when are you open", 3)]
+    assert json.loads(result.output) == {
+        "ok": True,
+        "results": [
+            {"title": "Office hours", "text": "Mon-Fri 9-5; Sat 9-12.", "score": 0.812},
+            {"title": "Roadside", "text": "Call 1-800-555-0199 any time.", "score": 0.5},
+        ],
+        "next": "Answer from these only and name the title you used.",
+    }
+
+
+async def test_search_knowledge_with_nothing_on_file_or_failing_never_guesses() -> None:
+    spec = KNOWING["search_knowledge"]
+    empty = await run_tool(spec, "c1", "search_knowledge", '{"query": "boat cover"}', context())
+    assert json.loads(empty.output)["results"] == []
+    broken = FakeMemory(error=ConnectionError("embedding provider down"))
+    failed = await run_tool(
+        spec, "c1", "search_knowledge", '{"query": "boat cover"}', context(broken)
+    )
+    assert json.loads(failed.output) == {"ok": False, "error": "the tool failed"}
+    short = await run_tool(spec, "c1", "search_knowledge", '{"query": "x"}', context())
+    assert json.loads(short.output)["ok"] is False
+    assert "invalid arguments" in json.loads(short.output)["error"]
+
+
+def test_search_knowledge_is_offered_only_when_switched_on() -> None:
+    assert "search_knowledge" not in SPECS
+    assert KNOWING["search_knowledge"].timeout_s <= 3.0

@@ -20,7 +20,7 @@ from actors.ports import CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput
+from memory.caller_records import JsonInput, SearchHit
 from prompts.context import CallerContext
 
 TOKEN = "stream-token"
@@ -91,6 +91,10 @@ class FakeMemory:
 
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
         self.log.append(("enqueue_post_call", call_sid))
+
+    async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
+        self.log.append(("search_knowledge", query))
+        return []
 
 
 class FakeTwilio:

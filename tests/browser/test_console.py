@@ -139,6 +139,9 @@ async def test_a_viewer_sees_no_edit_controls(console: Console) -> None:
     await page.get_by_role("link", name="Messages").click()
     await expect(page.get_by_text("Call back about")).to_be_visible()
     await expect(page.get_by_role("button", name="Mark handled")).to_have_count(0)
+    await page.get_by_role("link", name="Knowledge").click()
+    await expect(page.get_by_text("No entries yet.")).to_be_visible()
+    await expect(page.get_by_role("button", name="Add entry")).to_have_count(0)
 
 
 async def test_tenant_a_never_sees_tenant_b(console: Console) -> None:
@@ -215,6 +218,8 @@ async def test_every_page_passes_axe_at_desktop_and_phone_width(console: Console
             ("#/caller/%2B15550900005", "ul.plain"),
             ("#/messages", "ul.plain"),
             ("#/users", "table"),
+            ("#/knowledge", "form.stack"),
+            ("#/audit", "table"),
         ):
             await page.evaluate(f"location.hash = '{hash_}'")
             await page.locator(ready).first.wait_for()
@@ -283,3 +288,25 @@ async def test_a_live_calls_transcript_grows_in_the_page(console: Console) -> No
     other = await h.tenant()
     refused = await h.get(f"/calls/{call_sid}/live", other.owner_token)
     assert refused.status_code == 404
+
+
+async def test_knowledge_entries_are_added_and_show_in_the_audit_log(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name="Knowledge").click()
+    await page.get_by_label("Kind").select_option("rule")
+    await page.get_by_label("Title").fill("Office hours")
+    await page.get_by_label("Text").fill("Open 9 to 5 on weekdays.")
+    await page.get_by_role("button", name="Add entry").click()
+    await expect(page.locator("li", has_text="Office hours")).to_contain_text("(rule)")
+    await page.get_by_label("Kind").select_option("rule")
+    await page.get_by_label("Title").fill("Office hours")
+    await page.get_by_label("Text").fill("Again")
+    await page.get_by_role("button", name="Add entry").click()
+    await expect(page.get_by_role("alert")).to_be_visible()  # a taken title: said, not lost
+    await expect(page.get_by_label("Text")).to_have_value("Again")
+    listed = (await h.get("/knowledge", tenant.owner_token)).json()["items"]
+    assert [(k["kind"], k["title"]) for k in listed] == [("rule", "Office hours")]
+    await page.get_by_role("link", name="Audit log").click()
+    await expect(page.locator("td", has_text="knowledge.")).to_have_count(1)

@@ -30,9 +30,9 @@ async def test_first_load_weight_and_calls_list_render_with_100k_calls(console: 
     tenant = await h.tenant()
     async with tenant_tx(h.pool, tenant.tenant_id, timeout=120) as conn:
         await conn.execute(
-            _SEED, uuid.UUID(tenant.tenant_id), uuid.uuid4().hex, tenant.number, CALLS
+            _SEED, uuid.UUID(tenant.tenant_id), uuid.uuid4().hex, tenant.number, CALLS, timeout=120
         )
-        await conn.execute("ANALYZE calls")
+        await conn.execute("ANALYZE calls", timeout=120)
 
     page = await (await console.browser.new_context()).new_page()
     sizes: list[int] = []

@@ -448,12 +448,55 @@ function Users() {
   </section>`;
 }
 
+function Knowledge() {
+  const [state, setState] = useLoad(() => api("/knowledge"), []);
+  const [error, setError] = useState(null);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  const add = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      const entry = await api("/knowledge", { method: "POST", body: { kind: f.get("kind"), title: f.get("title"), body: f.get("body") } });
+      setState({ data: { ...state.data, items: [...state.data.items, entry] }, error: null });
+      e.target.reset();
+      setError(null);
+    } catch (err) {
+      setError(err.message);
+    }
+  };
+  return html`<section aria-labelledby="kb-title"><h1 id="kb-title">Knowledge base</h1>
+    <ul class="plain">${state.data.items.map((k) => html`<li><strong>${k.title}</strong> <em>(${k.kind})</em><br />${k.body}</li>`)}</ul>
+    ${!state.data.items.length && html`<p>No entries yet.</p>`}
+    ${canEdit() && html`<form class="stack" onSubmit=${add} aria-labelledby="kb-add">
+      <h2 id="kb-add">Add an entry</h2>
+      <label for="kb-kind">Kind</label>
+      <select id="kb-kind" name="kind">${["fact", "rule", "procedure", "faq"].map((k) => html`<option value=${k}>${k}</option>`)}</select>
+      <label for="kb-t">Title</label><input id="kb-t" name="title" required />
+      <label for="kb-b">Text</label><textarea id="kb-b" name="body" rows="4" required></textarea>
+      <button type="submit">Add entry</button>
+    </form>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </section>`;
+}
+
+function Audit() {
+  const [state] = useLoad(() => api("/audit?limit=100"), []);
+  if (!state.data) return html`<${Status} state=${state} />`;
+  return html`<section aria-labelledby="audit-title"><h1 id="audit-title">Audit log</h1>
+    <table><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Changes</th></tr></thead>
+      <tbody>${state.data.items.map((a) => html`<tr><td>${when(a.at)}</td><td>${a.actor_email || "system"}</td><td>${a.action}</td><td>${Object.keys(a.changes).join(", ")}</td></tr>`)}</tbody>
+    </table>
+  </section>`;
+}
+
 const PAGES = [
   ["calls", "Calls"],
   ["agent", "Agent"],
   ["callers", "Callers"],
   ["messages", "Messages"],
+  ["knowledge", "Knowledge"],
   ["users", "Users"],
+  ["audit", "Audit log"],
 ];
 
 function Page({ route }) {
@@ -464,6 +507,8 @@ function Page({ route }) {
   if (page === "caller") return html`<${Caller} number=${arg} />`;
   if (page === "messages") return html`<${Messages} />`;
   if (page === "users") return html`<${Users} />`;
+  if (page === "knowledge") return html`<${Knowledge} />`;
+  if (page === "audit") return html`<${Audit} />`;
   return html`<${Calls} />`;
 }
 

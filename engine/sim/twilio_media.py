@@ -72,11 +72,13 @@ class Speak:
 
 @dataclass(frozen=True, slots=True)
 class BargeIn:
-    """Wait until `after_ms` of agent audio has played in the current turn, then speak."""
+    """Wait until `after_ms` of agent audio has played in the current turn, then speak
+    `speech_like(text, ms)` or the WAV."""
 
     after_ms: int
     text: str
     ms: int | None = None
+    wav: Path | None = None
 
     def __post_init__(self) -> None:
         if self.after_ms < 0:
@@ -136,8 +138,7 @@ def _payloads(text: str, ms: int | None, wav: str | None) -> tuple[str, ...]:
 
 def utterance_payloads(step: Speak | BargeIn) -> tuple[str, ...]:
     """Base64 20 ms frames of what the caller says in `step` (cached per text/ms/WAV path)."""
-    wav = str(step.wav) if isinstance(step, Speak) and step.wav is not None else None
-    return _payloads(step.text, step.ms, wav)
+    return _payloads(step.text, step.ms, str(step.wav) if step.wav is not None else None)
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ class StreamRecord:
     close_code: int | None = None
     events_in: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     clears: list[float] = field(default_factory=list)
+    utterances: list[float] = field(default_factory=list)  # when each Speak/BargeIn began
     marks_sent_back: list[str] = field(default_factory=list)
     dtmf_sent: list[str] = field(default_factory=list)
     stop_sent: bool = False
@@ -538,6 +540,8 @@ class MediaStream:
                     payload = SILENCE_PAYLOAD
                 else:
                     payload = speech[self._speech_i]
+                    if self._speech_i == 0:
+                        self.record.utterances.append(mono())
                     self._speech_i += 1
                     if self._speech_i >= len(speech):
                         self._speech = None

@@ -160,6 +160,11 @@ def log_call_ended(log_: Log, end: EndCall, metrics: CallMetrics) -> None:
         frames_in=metrics.frames_in,
         frames_out=metrics.frames_out,
         protocol_errors=metrics.protocol_errors,
+        turn_model_ms=metrics.turn_model_ms,
+        turn_sent_ms=metrics.turn_ms,
+        turn_heard_ms=metrics.turn_heard_ms,
+        barge_ins=metrics.barge_ins,
+        backchannels_kept_talking=metrics.backchannels_kept_talking,
     )
 
 

@@ -54,6 +54,7 @@ from engine.inbound_rate import FrameBudget
 from engine.redact import redact
 from engine.session_open import loads_history, opening
 from engine.session_rules import FinishStep, finish_steps, should_rotate
+from engine.speech_meter import SpeechMeter
 from engine.task_set import TaskSet
 from engine.tools import FILLER_AFTER_S, tool_specs
 from memory.call_records import CallEnd, Turn
@@ -103,6 +104,7 @@ class CallSession:
         self._context: asyncio.Task[CallerContext] | None = None  # begin() starts it
         self._tasks = TaskSet("call", self._log)
         self._metrics = CallMetrics(prepared_at=time.monotonic())
+        self._meter = SpeechMeter()  # armed while the caller talks over the agent
         self._done = asyncio.Event()
         self._stream_seen = asyncio.Event()  # Twilio connected a stream (or never will)
         self._recorded = asyncio.Event()  # the outcome is in Postgres
@@ -322,6 +324,8 @@ class CallSession:
         metrics.frames_in += 1
         if await self._model.send(rt.audio_append(event.payload)):
             metrics.inbound_latency_us.observe((time.perf_counter_ns() - received_ns) / 1000)
+        if self._meter.armed and self._meter.feed(event.payload):
+            await self._apply(ev.CallerSpeechLong())
 
     async def _to_twilio(self, text: str, received_ns: int = 0) -> None:
         """Written at once (a send only waits when the socket's buffer is full), so frames go
@@ -384,8 +388,8 @@ class CallSession:
                 self._tasks.spawn(self._act_on_call(command))
             case ev.EndCall():
                 self._tasks.spawn(self._finish(command))
-            case ev.MeterSpeech():
-                pass  # no speech meter on this path yet: min_interrupt_ms waits for a transcript
+            case ev.MeterSpeech(min_ms):
+                self._meter.arm(min_ms)
             case _:
                 assert_never(command)
 

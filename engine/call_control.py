@@ -60,6 +60,7 @@ class CallRules:
             dtmf=tenant.dtmf_actions,
             transfers=tenant.transfer_rules,
             fallback_number=tenant.fallback_number,
+            min_interrupt_ms=tenant.vad.min_interrupt_ms,
         )
 
     def rule(self, keyword: str) -> TransferRule | None:

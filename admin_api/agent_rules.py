@@ -69,6 +69,7 @@ def apply_update(current: AgentSettings, update: AgentConfigUpdate) -> AgentSett
         "recording_consent",
         "pii_redaction",
         "retention_days",
+        "spanish",
     ):
         if name in given:
             value = getattr(update, name)

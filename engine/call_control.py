@@ -31,6 +31,7 @@ from engine.call_events import (
     ToolResult,
 )
 from engine.config import DtmfAction, TenantConfig, TransferRule
+from engine.language import detect_language
 from engine.transfer_match import match_transfer_request
 from prompts import call_lines
 
@@ -51,6 +52,7 @@ class CallRules:
     transfers: tuple[TransferRule, ...] = ()
     fallback_number: str | None = None
     min_interrupt_ms: int = 0  # caller speech over the agent before it stops (0: at once)
+    spanish: bool = False  # the agent follows a caller who speaks Spanish
 
     @classmethod
     def of(cls, tenant: TenantConfig) -> CallRules:
@@ -61,6 +63,7 @@ class CallRules:
             transfers=tenant.transfer_rules,
             fallback_number=tenant.fallback_number,
             min_interrupt_ms=tenant.vad.min_interrupt_ms,
+            spanish=tenant.spanish,
         )
 
     def rule(self, keyword: str) -> TransferRule | None:
@@ -86,7 +89,10 @@ def request_response(
     state: CallState, instructions: str | None, commands: list[Command]
 ) -> CallState:
     if state.response_id is None and not state.response_requested:
-        commands.append(CreateResponse(instructions))
+        spoken = instructions
+        if spoken is not None and state.language is not None:  # a fixed line, in their tongue
+            spoken = call_lines.localize(spoken, state.language)
+        commands.append(CreateResponse(spoken))
         return replace(
             state, response_requested=True, last_request=instructions, request_unconfirmed=True
         )
@@ -278,6 +284,9 @@ def on_tool_result(
 
 
 def on_caller_transcript(state: CallState, text: str) -> CallState:
+    language = detect_language(text) if state.rules.spanish else "en"
+    if language is not None and language != state.language:
+        state = replace(state, language=language)
     if state.closing is not None:
         return state
     rule = match_transfer_request(text, state.rules.transfers)

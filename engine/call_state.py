@@ -174,6 +174,7 @@ class CallState:
     caller_speaking: bool = False
     silence_prompts: int = 0
     transfer_hint: str | None = None
+    language: str | None = None  # what the caller speaks ("en", "es"); None: not a word yet
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):

@@ -156,6 +156,7 @@ class TenantConfig:
     max_concurrent_calls: int = 10
     record_calls: bool = False
     recording_consent: str = ""  # spoken before the greeting when calls are recorded
+    spanish: bool = False  # the greeting offers Spanish; the agent answers in the caller's tongue
     pii_redaction: bool = False  # store transcripts with card numbers and SSNs redacted
     tools: tuple[str, ...] = DEFAULT_TOOLS
     transfer_rules: tuple[TransferRule, ...] = ()

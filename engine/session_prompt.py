@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.config import TenantConfig
+from prompts import call_lines
 from prompts.context import CallerContext, pack_context
 from prompts.greeting import choose_greeting
 from prompts.instructions import AgentPrompt, build_instructions
 
+SPEAK_THE_CALLERS_LANGUAGE = (
+    "You speak English and Spanish. Answer in the language the caller speaks, and switch when "
+    "they switch."
+)
 EMPTY_CONTEXT = CallerContext(profile=None, personality={}, summaries=(), memories=(), knowledge=())
 
 
@@ -44,6 +49,9 @@ def session_prompt(
     )
     if tenant.record_calls and tenant.recording_consent:
         greeting = f"{tenant.recording_consent} {greeting}"  # before anything else is said
+    if tenant.spanish:  # the caller's language is not known yet: offer Spanish in Spanish
+        notice = call_lines.SPANISH_RECORDING_NOTICE if tenant.record_calls else ""
+        greeting = " ".join(filter(None, (greeting, notice, call_lines.SPANISH_OFFER)))
     agent = AgentPrompt(
         agency_name=tenant.name,
         agent_name=tenant.agent_name,
@@ -51,6 +59,7 @@ def session_prompt(
         blocks=dict(tenant.blocks),
         time_zone=tenant.time_zone,
         tools=tools,
+        extra_rules=(SPEAK_THE_CALLERS_LANGUAGE,) if tenant.spanish else (),
     )
     instructions = build_instructions(
         agent,

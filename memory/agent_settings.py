@@ -26,7 +26,7 @@ from memory.db import tenant_tx
 _SELECT = """
 SELECT agent_name, voice, greeting_new, greeting_returning, vad, sliders, blocks, record_calls,
        recording_consent, pii_redaction, retention_days, transfer_rules, dtmf_actions, tools,
-       max_call_seconds, silence_timeout_s, fallback_number, version, updated_at
+       max_call_seconds, silence_timeout_s, fallback_number, spanish, version, updated_at
 FROM agent_configs WHERE tenant_id = $1
 """
 _UPDATE = """
@@ -35,7 +35,7 @@ UPDATE agent_configs SET
     sliders = $7::jsonb, blocks = $8::jsonb, record_calls = $9, recording_consent = $10,
     pii_redaction = $11, retention_days = $12, transfer_rules = $13::jsonb,
     dtmf_actions = $14::jsonb, tools = $15::jsonb, max_call_seconds = $16,
-    silence_timeout_s = $17, fallback_number = $18,
+    silence_timeout_s = $17, fallback_number = $18, spanish = $19,
     version = version + 1, updated_at = now()
 WHERE tenant_id = $1
 RETURNING version, updated_at
@@ -65,6 +65,7 @@ class AgentSettings:
     max_call_seconds: int
     silence_timeout_s: int
     fallback_number: str | None
+    spanish: bool
     version: int
     updated_at: datetime
 
@@ -139,6 +140,7 @@ async def update_settings(
             after.max_call_seconds,
             after.silence_timeout_s,
             after.fallback_number,
+            after.spanish,
         )
         assert stored is not None
         await audit.write(conn, tenant_id, actor, action, "agent", diff)

@@ -33,6 +33,7 @@ class CallEnd:
     duration_ms: int | None = None
     greeting_ms: float | None = None
     transferred_to: str | None = None
+    language: str | None = None  # "en" or "es": what the caller spoke (None: not a word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class CallRecord:
     greeting_ms: float | None
     transferred_to: str | None
     streams: int
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

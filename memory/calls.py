@@ -42,7 +42,8 @@ UPDATE calls SET ended_at = coalesce(ended_at, now()),
                  end_detail = coalesce(end_detail, $4),
                  duration_ms = coalesce(duration_ms, $5),
                  greeting_ms = coalesce(greeting_ms, $6),
-                 transferred_to = coalesce(transferred_to, $7)
+                 transferred_to = coalesce(transferred_to, $7),
+                 language = coalesce(language, $8)
 WHERE tenant_id = $1 AND call_sid = $2
 RETURNING *
 """
@@ -110,6 +111,7 @@ def call_record(row: asyncpg.Record) -> CallRecord:
         greeting_ms=row["greeting_ms"],
         transferred_to=row["transferred_to"],
         streams=row["streams"],
+        language=row["language"],
     )
 
 
@@ -168,6 +170,7 @@ async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: Ca
             end.duration_ms,
             end.greeting_ms,
             end.transferred_to,
+            end.language,
         )
         if row is not None:
             await _emit_ended(conn, tenant_id, call_record(row))

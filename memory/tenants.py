@@ -33,7 +33,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
-       a.recording_consent, a.pii_redaction
+       a.recording_consent, a.pii_redaction, a.spanish
 FROM tenants t JOIN agent_configs a USING (tenant_id)
 WHERE t.tenant_id = $1
 """
@@ -172,6 +172,7 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         max_concurrent_calls=row["max_concurrent_calls"],
         record_calls=row["record_calls"],
         recording_consent=row["recording_consent"],
+        spanish=row["spanish"],
         pii_redaction=row["pii_redaction"],
         tools=tuple(str(t) for t in _json(row["tools"])),
         transfer_rules=tuple(

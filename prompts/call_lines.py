@@ -1,27 +1,97 @@
-"""What the agent is asked to say at fixed moments of a call (goodbyes, checks, handoffs). Pure.
+"""What the agent is asked to say at fixed moments of a call (goodbyes, checks, handoffs, the
+offer of Spanish), in English and Spanish. Pure.
 
 Each is a `response.instructions` text with the words to say in double quotes (the model says
-them; the offline simulator speaks exactly the quoted part).
+them; the offline simulator speaks exactly the quoted part). `lines(language)` gives the set
+for the call's language; `localize` turns a line written in English (a tool's goodbye or
+handoff) into the call's language.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Language = Literal["en", "es"]
+LANGUAGES: tuple[Language, ...] = ("en", "es")
 
 
 def _say(text: str) -> str:
     return f'Say exactly this, in your own voice, and nothing else: "{text.replace(chr(34), "")}"'
 
 
-GOODBYE = _say("Thank you for calling. Goodbye!")
-STILL_THERE = _say("Are you still there?")
-SILENCE_GOODBYE = _say(
-    "I haven't heard anything for a while, so I'll end the call now. Please call back anytime. "
-    "Goodbye!"
+@dataclass(frozen=True, slots=True)
+class Lines:
+    goodbye: str
+    still_there: str
+    silence_goodbye: str
+    time_limit: str
+    filler: str
+    _handoff: str
+
+    def handoff(self, description: str) -> str:
+        return _say(self._handoff.format(description=description))
+
+
+_EN = Lines(
+    goodbye=_say("Thank you for calling. Goodbye!"),
+    still_there=_say("Are you still there?"),
+    silence_goodbye=_say(
+        "I haven't heard anything for a while, so I'll end the call now. Please call back "
+        "anytime. Goodbye!"
+    ),
+    time_limit=_say(
+        "We've reached the time limit for this call. Thank you for calling, and please call back "
+        "if you need anything else. Goodbye!"
+    ),
+    filler=_say("One moment while I check that."),
+    _handoff="One moment, I'm transferring you to {description} now.",
 )
-TIME_LIMIT = _say(
-    "We've reached the time limit for this call. Thank you for calling, and please call back "
-    "if you need anything else. Goodbye!"
+_ES = Lines(
+    goodbye=_say("Gracias por llamar. ¡Adiós!"),
+    still_there=_say("¿Sigue ahí?"),
+    silence_goodbye=_say(
+        "No he escuchado nada por un rato, así que voy a terminar la llamada. Llámenos cuando "
+        "quiera. ¡Adiós!"
+    ),
+    time_limit=_say(
+        "Hemos llegado al tiempo máximo de esta llamada. Gracias por llamar, y llámenos de nuevo "
+        "si necesita algo más. ¡Adiós!"
+    ),
+    filler=_say("Un momento mientras lo reviso."),
+    _handoff="Un momento, le estoy transfiriendo con {description}.",
 )
-FILLER = _say("One moment while I check that.")
+_LINES: dict[str, Lines] = {"en": _EN, "es": _ES}
+
+# Said after the greeting when the agency speaks Spanish (before the caller's language is known).
+SPANISH_OFFER = "Para español, hable en español."
+SPANISH_RECORDING_NOTICE = "Esta llamada se graba."
+
+
+def lines(language: str) -> Lines:
+    """The lines in `language`; English for a language the agent does not speak."""
+    return _LINES.get(language, _EN)
+
+
+def localize(instructions: str, language: str) -> str:
+    """An English line (`GOODBYE`, a `handoff(...)`) in `language`; other text unchanged."""
+    target = lines(language)
+    if target is _EN:
+        return instructions
+    for name in ("goodbye", "still_there", "silence_goodbye", "time_limit", "filler"):
+        if instructions == getattr(_EN, name):
+            return str(getattr(target, name))
+    prefix, suffix = _EN.handoff("\0").split("\0")
+    if instructions.startswith(prefix) and instructions.endswith(suffix):
+        return target.handoff(instructions[len(prefix) : len(instructions) - len(suffix)])
+    return instructions
+
+
+GOODBYE = _EN.goodbye
+STILL_THERE = _EN.still_there
+SILENCE_GOODBYE = _EN.silence_goodbye
+TIME_LIMIT = _EN.time_limit
+FILLER = _EN.filler
 RESUMED_CUT_OFF = (
     "Your last answer was cut off by a connection problem. Finish it briefly without "
     "repeating what you already said."
@@ -29,7 +99,7 @@ RESUMED_CUT_OFF = (
 
 
 def handoff(description: str) -> str:
-    return _say(f"One moment, I'm transferring you to {description} now.")
+    return _EN.handoff(description)
 
 
 def keypad(digit: str) -> str:

@@ -109,6 +109,10 @@ class AgentConfigUpdate(RequestModel):
     recording_consent: ShortText | None = Field(None, description="Spoken before recording starts.")
     pii_redaction: bool | None = None
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    spanish: bool | None = Field(
+        None,
+        description="The greeting offers Spanish and the agent answers in the caller's language.",
+    )
     version: Annotated[int, Field(ge=1)] | None = Field(
         None,
         description="The version this change was made on (from GET); when given and the "
@@ -149,6 +153,7 @@ class AgentConfigPublic(PublicModel):
     recording_consent: str
     pii_redaction: bool
     retention_days: int
+    spanish: bool
     version: int
     updated_at: datetime
 

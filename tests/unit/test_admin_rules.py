@@ -38,6 +38,7 @@ CURRENT = AgentSettings(
     max_call_seconds=1800,
     silence_timeout_s=10,
     fallback_number=None,
+    spanish=False,
     version=1,
     updated_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
@@ -128,6 +129,7 @@ def test_whole_settings_rules(fields: dict[str, object], message: str) -> None:
         {"silence_timeout_s": 1000},
         {"retention_days": 0},
         {"record_calls": "yes"},
+        {"spanish": "sometimes"},
         {"fallback_number": "555-1234"},
         {"transfer_rules": [{"keyword": "x", "number": "+0123"}]},
         {"dtmf_actions": {"12": {"action": "hang_up"}}},

@@ -346,6 +346,7 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
             "recording_consent": "This call is recorded.",
             "pii_redaction": True,
             "retention_days": 90,
+            "spanish": True,
         },
     )
     assert changed.status_code == 200, changed.text
@@ -364,6 +365,7 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
     assert snapshot.transfer_rules[0].keyword == "claims"
     assert dict(snapshot.dtmf_actions)["1"].target == "claims"
     assert snapshot.max_call_seconds == 600
+    assert snapshot.spanish
     assert (await h.get("/agent", tenant.owner_token)).json() == body
 
     for patch, message in [

@@ -112,13 +112,16 @@ async def act_on_call(
     return FinishSettled()
 
 
-def call_end(end: EndCall, metrics: CallMetrics, now: float) -> CallEnd:
+def call_end(
+    end: EndCall, metrics: CallMetrics, now: float, language: str | None = None
+) -> CallEnd:
     return CallEnd(
         outcome=end.outcome,
         detail=end.detail[:500],
         duration_ms=metrics.duration_ms(now),
         greeting_ms=metrics.greeting_ms,
         transferred_to=end.transferred_to,
+        language=language,
     )
 
 

@@ -416,9 +416,7 @@ class CallSession:
         if self._finishing:
             return
         self._finishing = True
-        record = call_effects.call_end(
-            end, self._metrics, time.monotonic(), self._state.language
-        )
+        record = call_effects.call_end(end, self._metrics, time.monotonic(), self._state.language)
         for finish_step in finish_steps(end.outcome, self._metrics.stream_started_at is not None):
             await self._finish_step(finish_step, end, record)
         self._done.set()

@@ -1,4 +1,4 @@
--- 0012: Spanish-speaking callers. An agency can let its agent speak Spanish (the greeting then
+-- 0013: Spanish-speaking callers. An agency can let its agent speak Spanish (the greeting then
 -- offers it and the agent answers in the caller's language); each call records the language
 -- it was held in (NULL for calls before this migration and calls with no caller speech).
 

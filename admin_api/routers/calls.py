@@ -151,6 +151,7 @@ async def get_call(
         twilio_status=call.twilio_status,
         transferred_to=call.transferred_to,
         streams=call.streams,
+        language=call.language,
         timings=TimingsPublic(
             webhook_ms=call.webhook_ms,
             greeting_ms=call.greeting_ms,

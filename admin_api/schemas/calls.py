@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from admin_api.schemas.common import PublicModel
 
 
@@ -76,6 +78,7 @@ class CallDetailPublic(PublicModel):
     twilio_status: str | None
     transferred_to: str | None
     streams: int
+    language: str | None = Field(None, description="What the caller spoke: en or es.")
     timings: TimingsPublic
     transcript: list[TurnPublic]
     tool_calls: list[ToolCallPublic]

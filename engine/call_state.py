@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, assert_never
 
 from engine import call_control as ctl
 from engine import realtime_codec as rt
@@ -27,91 +27,25 @@ from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64_decoded_len
 from engine.call_control import CallRules, Closing
 from engine.call_events import (
-    CallerSpeechLong as CallerSpeechLong,
-)
-from engine.call_events import (
-    CallEvent as CallEvent,
-)
-from engine.call_events import (
-    CancelResponse as CancelResponse,
-)
-from engine.call_events import (
-    ClearPlayback as ClearPlayback,
-)
-from engine.call_events import (
-    CloseAfterSpeech as CloseAfterSpeech,
-)
-from engine.call_events import (
-    CloseKind as CloseKind,
-)
-from engine.call_events import (
-    CloseStream as CloseStream,
-)
-from engine.call_events import (
-    Command as Command,
-)
-from engine.call_events import (
-    CreateResponse as CreateResponse,
-)
-from engine.call_events import (
-    EndCall as EndCall,
-)
-from engine.call_events import (
-    FinishAfterSpeech as FinishAfterSpeech,
-)
-from engine.call_events import (
-    FinishFailed as FinishFailed,
-)
-from engine.call_events import (
-    FinishSettled as FinishSettled,
-)
-from engine.call_events import (
-    MeterSpeech as MeterSpeech,
-)
-from engine.call_events import (
-    ModelClosed as ModelClosed,
-)
-from engine.call_events import (
-    ModelReconnected as ModelReconnected,
-)
-from engine.call_events import (
-    NoStream as NoStream,
-)
-from engine.call_events import (
-    Observe as Observe,
-)
-from engine.call_events import (
-    RecordTurn as RecordTurn,
-)
-from engine.call_events import (
-    RequestResponse as RequestResponse,
-)
-from engine.call_events import (
-    SendMark as SendMark,
-)
-from engine.call_events import (
-    SendMedia as SendMedia,
-)
-from engine.call_events import (
-    SendToolOutput as SendToolOutput,
-)
-from engine.call_events import (
-    SendUserText as SendUserText,
-)
-from engine.call_events import (
-    StreamClosed as StreamClosed,
-)
-from engine.call_events import (
-    Tick as Tick,
-)
-from engine.call_events import (
-    ToolResult as ToolResult,
-)
-from engine.call_events import (
-    ToolSlow as ToolSlow,
-)
-from engine.call_events import (
-    Truncate as Truncate,
+    CallerSpeechLong,
+    CallEvent,
+    CloseAfterSpeech,
+    CloseStream,
+    Command,
+    FinishFailed,
+    FinishSettled,
+    ModelClosed,
+    ModelReconnected,
+    NoStream,
+    Observe,
+    RecordTurn,
+    RequestResponse,
+    SendMark,
+    SendMedia,
+    StreamClosed,
+    Tick,
+    ToolResult,
+    ToolSlow,
 )
 from prompts import call_lines
 
@@ -281,91 +215,101 @@ def _on_reconnected(state: CallState) -> CallState:
 
 
 def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, list[Command]]:
-    """Advance one call by one event. Never raises for protocol-level surprises."""
-    if isinstance(event, rt.AudioDelta):
-        return _on_audio(state, event, now)
-    if isinstance(event, tw.Mark):
-        return _on_mark(state, event, now)
-    if isinstance(event, rt.SpeechStarted):
-        return tt.on_speech_started(state, now)
-    if isinstance(event, rt.SpeechStopped):
-        return tt.on_speech_stopped(state, event, now)
-    if isinstance(event, CallerSpeechLong):
-        return tt.on_long_speech(state, now)
-    if isinstance(event, rt.ResponseCreated):
-        return ctl.on_response_created(state, event), []
-    if isinstance(event, rt.ResponseDone):
-        commands: list[Command] = []
-        if event.status == "failed":
-            commands.append(Observe("model_error", 1, "response failed"))
-        return ctl.on_response_done(state, event, now, commands), commands
-    if isinstance(event, Tick):
-        return ctl.on_tick(state, now)
-    if isinstance(event, RequestResponse):
-        commands = []
-        return ctl.request_response(state, event.instructions, commands), commands
-    if isinstance(event, ToolResult):
-        return ctl.on_tool_result(state, event, now)
-    if isinstance(event, ToolSlow):
-        commands = [Observe("filler", 1, event.name)]
-        return ctl.request_response(state, call_lines.FILLER, commands), commands
-    if isinstance(event, CloseAfterSpeech):
-        commands = []
-        state = ctl.begin_closing(
-            state, event.kind, event.say, event.target, event.reason, now, commands
-        )
-        return state, commands
-    if isinstance(event, rt.CallerTranscript):
-        text = event.text.strip()
-        if not text:
-            return state, []
-        state = ctl.on_caller_transcript(state, text)
-        commands = [RecordTurn("caller", text, {"item_id": event.item_id})]
-        return tt.on_caller_transcript(state, event.item_id, text, now, commands), commands
-    if isinstance(event, rt.AgentTranscript):
-        text = event.text.strip()
-        if not text:
-            return state, []
-        meta: dict[str, object] = {"item_id": event.item_id}
-        for item_id, heard_ms in state.interrupted:
-            if item_id == event.item_id:
-                meta["interrupted_at_ms"] = heard_ms
-        meta.update(tt.latency_meta(state, event.item_id))
-        return state, [RecordTurn("agent", text, meta)]
-    if isinstance(event, tw.Start):
-        return _on_start(state, event, now)
-    if isinstance(event, tw.Dtmf):
-        return ctl.on_dtmf(state, event.digit, now)
-    if isinstance(event, tw.Stop):
-        return _end(state, "caller_hung_up")
-    if isinstance(event, rt.ServerError):
-        if event.code in rt.BENIGN_ERROR_CODES:
-            return state, []
-        if event.code == ctl.BUSY_ERROR:
-            return ctl.on_server_error(state, event), []
-        return state, [Observe("model_error", 1, event.code or event.type)]
-    if isinstance(event, ModelClosed):
-        # The caller hears an apology from the <Connect action>, then the fallback number.
-        return _end(
-            replace(
-                state,
-                transferred_to=(
-                    state.transferred_to if state.outcome_hint else state.rules.fallback_number
-                ),
-            ),
-            "model_failed",
-            event.reason,
-        )
-    if isinstance(event, StreamClosed):
-        return _end(state, "stream_lost", event.reason)
-    if isinstance(event, NoStream) and state.phase == "waiting":
-        return _end(state, "stream_never_connected")
-    if isinstance(event, FinishFailed):
-        return _end(state, "agent_hung_up", event.detail)
-    if isinstance(event, FinishSettled):
-        return _end(state, "agent_hung_up")
-    if isinstance(event, ModelReconnected):
-        commands = []
-        state = ctl.on_reconnected(state, commands)
-        return _on_reconnected(state), commands
-    return state, []
+    """Advance one call by one event. Never raises for protocol-level surprises; every event
+    type has its case (mypy checks the match is exhaustive)."""
+    commands: list[Command] = []
+    match event:
+        case rt.AudioDelta():
+            return _on_audio(state, event, now)
+        case tw.Mark():
+            return _on_mark(state, event, now)
+        case rt.SpeechStarted():
+            return tt.on_speech_started(state, now)
+        case rt.SpeechStopped():
+            return tt.on_speech_stopped(state, event, now)
+        case CallerSpeechLong():
+            return tt.on_long_speech(state, now)
+        case rt.ResponseCreated():
+            return ctl.on_response_created(state, event), commands
+        case rt.ResponseDone():
+            if event.status == "failed":
+                commands.append(Observe("model_error", 1, "response failed"))
+            return ctl.on_response_done(state, event, now, commands), commands
+        case Tick():
+            return ctl.on_tick(state, now)
+        case RequestResponse():
+            return ctl.request_response(state, event.instructions, commands), commands
+        case ToolResult():
+            return ctl.on_tool_result(state, event, now)
+        case ToolSlow():
+            commands.append(Observe("filler", 1, event.name))
+            return ctl.request_response(state, call_lines.FILLER, commands), commands
+        case CloseAfterSpeech():
+            state = ctl.begin_closing(
+                state, event.kind, event.say, event.target, event.reason, now, commands
+            )
+            return state, commands
+        case rt.CallerTranscript():
+            return _on_caller_transcript(state, event, now)
+        case rt.AgentTranscript():
+            return _on_agent_transcript(state, event)
+        case tw.Start():
+            return _on_start(state, event, now)
+        case tw.Dtmf():
+            return ctl.on_dtmf(state, event.digit, now)
+        case tw.Stop():
+            return _end(state, "caller_hung_up")
+        case rt.ServerError():
+            return _on_server_error(state, event)
+        case ModelClosed():
+            # The caller hears an apology from the <Connect action>, then the fallback number.
+            fallback = state.transferred_to if state.outcome_hint else state.rules.fallback_number
+            return _end(replace(state, transferred_to=fallback), "model_failed", event.reason)
+        case StreamClosed():
+            return _end(state, "stream_lost", event.reason)
+        case NoStream():
+            return (
+                _end(state, "stream_never_connected") if state.phase == "waiting" else (state, [])
+            )
+        case FinishFailed():
+            return _end(state, "agent_hung_up", event.detail)
+        case FinishSettled():
+            return _end(state, "agent_hung_up")
+        case ModelReconnected():
+            state = ctl.on_reconnected(state, commands)
+            return _on_reconnected(state), commands
+        case _:
+            assert_never(event)
+
+
+def _on_caller_transcript(
+    state: CallState, event: rt.CallerTranscript, now: float
+) -> tuple[CallState, list[Command]]:
+    text = event.text.strip()
+    if not text:
+        return state, []
+    state = ctl.on_caller_transcript(state, text)
+    commands: list[Command] = [RecordTurn("caller", text, {"item_id": event.item_id})]
+    return tt.on_caller_transcript(state, event.item_id, text, now, commands), commands
+
+
+def _on_agent_transcript(
+    state: CallState, event: rt.AgentTranscript
+) -> tuple[CallState, list[Command]]:
+    text = event.text.strip()
+    if not text:
+        return state, []
+    meta: dict[str, object] = {"item_id": event.item_id}
+    for item_id, heard_ms in state.interrupted:
+        if item_id == event.item_id:
+            meta["interrupted_at_ms"] = heard_ms
+    meta.update(tt.latency_meta(state, event.item_id))
+    return state, [RecordTurn("agent", text, meta)]
+
+
+def _on_server_error(state: CallState, event: rt.ServerError) -> tuple[CallState, list[Command]]:
+    if event.code in rt.BENIGN_ERROR_CODES:
+        return state, []
+    if event.code == ctl.BUSY_ERROR:
+        return ctl.on_server_error(state, event), []
+    return state, [Observe("model_error", 1, event.code or event.type)]

@@ -13,6 +13,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
@@ -20,22 +21,22 @@ from engine.audio import BYTES_PER_MS, b64
 from prompts import call_lines
 
 TOKEN = "media-token-0123456789"
-Timeline = Sequence[tuple[float, cs.CallEvent]]
+Timeline = Sequence[tuple[float, ev.CallEvent]]
 
 
 def run(
     timeline: Timeline, state: cs.CallState | None = None
-) -> tuple[cs.CallState, list[tuple[float, cs.Command]]]:
+) -> tuple[cs.CallState, list[tuple[float, ev.Command]]]:
     """Feed the events in order; collect every command with the time it was produced."""
     state = state if state is not None else cs.new_call("CA1", TOKEN)
-    out: list[tuple[float, cs.Command]] = []
+    out: list[tuple[float, ev.Command]] = []
     for now, event in timeline:
         state, commands = cs.step(state, event, now)
         out.extend((now, command) for command in commands)
     return state, out
 
 
-def commands_of(log: list[tuple[float, cs.Command]]) -> list[cs.Command]:
+def commands_of(log: list[tuple[float, ev.Command]]) -> list[ev.Command]:
     return [command for _, command in log]
 
 
@@ -66,8 +67,8 @@ def live_at(t: float = 0.0) -> cs.CallState:
     return state
 
 
-def truncations(log: list[tuple[float, cs.Command]]) -> list[cs.Truncate]:
-    return [c for _, c in log if isinstance(c, cs.Truncate)]
+def truncations(log: list[tuple[float, ev.Command]]) -> list[ev.Truncate]:
+    return [c for _, c in log if isinstance(c, ev.Truncate)]
 
 
 # --- the stream start -------------------------------------------------------------------------
@@ -89,11 +90,11 @@ def test_greeting_generated_before_the_stream_is_buffered_then_flushed_on_start(
 
     state, log = run([(1.0, start())], state)
     assert log == [
-        (1.0, cs.SendMedia(p1)),
-        (1.0, cs.SendMark("m1")),
-        (1.0, cs.Observe("greeting_ms", 0.0)),
-        (1.0, cs.SendMedia(p2)),
-        (1.0, cs.SendMark("m2")),
+        (1.0, ev.SendMedia(p1)),
+        (1.0, ev.SendMark("m1")),
+        (1.0, ev.Observe("greeting_ms", 0.0)),
+        (1.0, ev.SendMedia(p2)),
+        (1.0, ev.SendMark("m2")),
     ]
     assert state.phase == "live"
     assert state.stream_sid == "MZ1"
@@ -108,11 +109,11 @@ def test_greeting_generated_before_the_stream_is_buffered_then_flushed_on_start(
 def test_greeting_after_the_start_is_sent_at_once_and_timed_from_the_start() -> None:
     state, log = run([(1.375, audio(100)), (1.5, audio(100))], live_at(1.0))
     assert commands_of(log) == [
-        cs.SendMedia(payload(100)),
-        cs.SendMark("m1"),
-        cs.Observe("greeting_ms", 375.0),
-        cs.SendMedia(payload(100)),
-        cs.SendMark("m2"),
+        ev.SendMedia(payload(100)),
+        ev.SendMark("m1"),
+        ev.Observe("greeting_ms", 375.0),
+        ev.SendMedia(payload(100)),
+        ev.SendMark("m2"),
     ]
     assert state.greeted
 
@@ -128,9 +129,9 @@ def test_buffered_audio_of_a_response_cancelled_before_the_start_is_not_played()
     )
     state, log = run([(2.0, start())], state)
     assert commands_of(log) == [
-        cs.SendMedia(payload(20)),
-        cs.SendMark("m1"),
-        cs.Observe("greeting_ms", 0.0),
+        ev.SendMedia(payload(20)),
+        ev.SendMark("m1"),
+        ev.Observe("greeting_ms", 0.0),
     ]
     assert state.buffered == ()
 
@@ -139,15 +140,15 @@ def test_start_with_a_wrong_token_is_closed_and_the_call_keeps_waiting() -> None
     waiting, _ = run([(0.25, audio(100))])
     for bad in [start("media-token-0123456788"), start("x"), start(""), start(None)]:
         state, log = run([(1.0, bad)], waiting)
-        assert log == [(1.0, cs.CloseStream(1008, "invalid stream token"))]
+        assert log == [(1.0, ev.CloseStream(1008, "invalid stream token"))]
         assert state is waiting  # nothing else changed: no stream sid, audio still buffered
     # The real stream can still connect afterwards and gets the buffered greeting.
     state, log = run([(1.0, start("x")), (1.5, start())], waiting)
     assert commands_of(log) == [
-        cs.CloseStream(1008, "invalid stream token"),
-        cs.SendMedia(payload(100)),
-        cs.SendMark("m1"),
-        cs.Observe("greeting_ms", 0.0),
+        ev.CloseStream(1008, "invalid stream token"),
+        ev.SendMedia(payload(100)),
+        ev.SendMark("m1"),
+        ev.Observe("greeting_ms", 0.0),
     ]
     assert state.phase == "live"
     assert state.stream_started_at == 1.5
@@ -156,7 +157,7 @@ def test_start_with_a_wrong_token_is_closed_and_the_call_keeps_waiting() -> None
 def test_duplicate_start_is_ignored() -> None:
     state = live_at(1.0)
     again, log = run([(2.0, start(stream_sid="MZ2"))], state)
-    assert log == [(2.0, cs.Observe("protocol_error", 1, "duplicate start"))]
+    assert log == [(2.0, ev.Observe("protocol_error", 1, "duplicate start"))]
     assert again is state
     assert again.stream_sid == "MZ1"
 
@@ -164,8 +165,8 @@ def test_duplicate_start_is_ignored() -> None:
 def test_start_after_the_call_ended_is_closed_normally() -> None:
     state, log = run([(0.5, tw.Stop("CA1")), (1.0, start())])
     assert commands_of(log) == [
-        cs.EndCall("caller_hung_up"),
-        cs.CloseStream(1000, "call already ended"),
+        ev.EndCall("caller_hung_up"),
+        ev.CloseStream(1000, "call already ended"),
     ]
     assert state.phase == "ended"
 
@@ -185,10 +186,10 @@ def three_chunks(b_sent: float = 0.25, c_sent: float = 0.5) -> cs.CallState:
         ],
         live_at(0.0),
     )
-    assert [c for c in commands_of(log) if isinstance(c, cs.SendMark)] == [
-        cs.SendMark("m1"),
-        cs.SendMark("m2"),
-        cs.SendMark("m3"),
+    assert [c for c in commands_of(log) if isinstance(c, ev.SendMark)] == [
+        ev.SendMark("m1"),
+        ev.SendMark("m2"),
+        ev.SendMark("m3"),
     ]
     assert state.pending == (
         cs.PendingMark("m1", "i1", 0, 8000, 0.0),
@@ -255,10 +256,10 @@ def test_barge_in_while_a_response_runs() -> None:
     state = three_chunks()
     state, log = run([(0.625, speech())], state)
     assert log == [
-        (0.625, cs.ClearPlayback()),
-        (0.625, cs.CancelResponse("r1")),
-        (0.625, cs.Truncate("i1", 625)),
-        (0.625, cs.Observe("barge_in", 1)),
+        (0.625, ev.ClearPlayback()),
+        (0.625, ev.CancelResponse("r1")),
+        (0.625, ev.Truncate("i1", 625)),
+        (0.625, ev.Observe("barge_in", 1)),
     ]
     assert state.pending == ()
     assert state.cancelled == frozenset({"r1"})
@@ -285,9 +286,9 @@ def test_barge_in_after_the_response_finished_only_clears_and_truncates() -> Non
     state = three_chunks()
     state, log = run([(0.5, rt.ResponseDone("r1", "completed")), (0.625, speech())], state)
     assert commands_of(log) == [
-        cs.ClearPlayback(),
-        cs.Truncate("i1", 625),
-        cs.Observe("barge_in", 1),
+        ev.ClearPlayback(),
+        ev.Truncate("i1", 625),
+        ev.Observe("barge_in", 1),
     ]
 
 
@@ -300,10 +301,10 @@ def test_second_barge_in_does_not_cancel_twice() -> None:
         state,
     )
     assert commands_of(log)[2:] == [
-        cs.ClearPlayback(),
-        cs.CancelResponse("r2"),
-        cs.Truncate("i2", 125),
-        cs.Observe("barge_in", 1),
+        ev.ClearPlayback(),
+        ev.CancelResponse("r2"),
+        ev.Truncate("i2", 125),
+        ev.Observe("barge_in", 1),
     ]
     state, log = run([(1.25, audio(300, "r2", "i2")), (1.5, speech())], state)
     assert log == []  # r2 is cancelled: nothing new plays, nothing to cut
@@ -317,10 +318,10 @@ def test_speech_after_all_audio_played_cancels_the_response_still_generating() -
     assert state.pending == ()
     after, log = run([(2.5, speech()), (2.625, audio(200))], state)
     assert commands_of(log) == [
-        cs.ClearPlayback(),
-        cs.CancelResponse("r1"),
-        cs.Truncate("i1", 2000),
-        cs.Observe("barge_in", 1),
+        ev.ClearPlayback(),
+        ev.CancelResponse("r1"),
+        ev.Truncate("i1", 2000),
+        ev.Observe("barge_in", 1),
     ]
     assert after.cancelled == frozenset({"r1"})
     assert after.caller_speaking
@@ -340,12 +341,12 @@ def test_speech_before_the_response_made_a_sound_cancels_it_without_a_clear() ->
     # asked for again when they stop.
     state = live_at(0.0)
     after, log = run([(0.0, rt.ResponseCreated("r1")), (0.5, speech())], state)
-    assert log == [(0.5, cs.CancelResponse("r1"))]
+    assert log == [(0.5, ev.CancelResponse("r1"))]
     assert after.cancelled == frozenset({"r1"})
     after, log = run(
         [(0.75, rt.ResponseDone("r1", "cancelled")), (1.5, rt.SpeechStopped(1400))], after
     )
-    assert log == [(1.5, cs.CreateResponse(None))]
+    assert log == [(1.5, ev.CreateResponse(None))]
 
 
 def test_barge_in_before_the_stream_started_produces_nothing() -> None:
@@ -368,11 +369,11 @@ def test_barge_in_across_two_items_truncates_the_unheard_one_at_zero() -> None:
     )
     state, log = run([(0.375, speech())], state)
     assert commands_of(log) == [
-        cs.ClearPlayback(),
-        cs.CancelResponse("r2"),
-        cs.Truncate("i1", 375),
-        cs.Truncate("i2", 0),
-        cs.Observe("barge_in", 1),
+        ev.ClearPlayback(),
+        ev.CancelResponse("r2"),
+        ev.Truncate("i1", 375),
+        ev.Truncate("i2", 0),
+        ev.Observe("barge_in", 1),
     ]
     assert state.interrupted == (("i1", 375), ("i2", 0))
 
@@ -391,11 +392,11 @@ def test_marks_returned_after_a_clear_do_not_move_the_clock() -> None:
         ],
         state,
     )
-    assert [c for c in commands_of(log) if isinstance(c, cs.SendMark)] == [cs.SendMark("m4")]
+    assert [c for c in commands_of(log) if isinstance(c, ev.SendMark)] == [ev.SendMark("m4")]
     assert state.last_played_at == 0.5
     assert [m.name for m in state.pending] == ["m4"]
     _, log = run([(1.5, speech())], state)
-    assert truncations(log) == [cs.Truncate("i2", 500)]
+    assert truncations(log) == [ev.Truncate("i2", 500)]
 
 
 def test_unknown_mark_is_ignored() -> None:
@@ -416,7 +417,7 @@ def test_agent_transcript_of_an_interrupted_item_says_where() -> None:
     )
     assert log[-1] == (
         0.75,
-        cs.RecordTurn(
+        ev.RecordTurn(
             "agent", "Sure, we cover boats and", {"item_id": "i1", "interrupted_at_ms": 625}
         ),
     )
@@ -424,7 +425,7 @@ def test_agent_transcript_of_an_interrupted_item_says_where() -> None:
 
 def test_agent_transcript_of_a_whole_item_has_no_interruption() -> None:
     _, log = run([(1.0, rt.AgentTranscript("r1", "i1", "Goodbye."))], three_chunks())
-    assert log == [(1.0, cs.RecordTurn("agent", "Goodbye.", {"item_id": "i1"}))]
+    assert log == [(1.0, ev.RecordTurn("agent", "Goodbye.", {"item_id": "i1"}))]
 
 
 def test_blank_agent_transcript_is_ignored() -> None:
@@ -446,12 +447,12 @@ def test_reply_latency_from_caller_stop_to_first_audio() -> None:
         ],
         live_at(0.0),
     )
-    observed = [c for c in commands_of(log) if isinstance(c, cs.Observe) and c.metric == "turn_ms"]
-    assert observed == [cs.Observe("turn_ms", 250.0)]
-    assert commands_of(log)[0] == cs.CreateResponse(None)
+    observed = [c for c in commands_of(log) if isinstance(c, ev.Observe) and c.metric == "turn_ms"]
+    assert observed == [ev.Observe("turn_ms", 250.0)]
+    assert commands_of(log)[0] == ev.CreateResponse(None)
     assert log[-1] == (
         3.0,
-        cs.RecordTurn(
+        ev.RecordTurn(
             "agent",
             "Sure.",
             {"item_id": "i1", "latency_ms": 250.0, "model_ms": 250.0, "sent_ms": 250.0},
@@ -466,7 +467,7 @@ def test_caller_speaking_again_cancels_the_latency_measurement() -> None:
         [(2.0, rt.SpeechStopped(1900)), (2.125, speech()), (2.5, audio(100))],
         live_at(0.0),
     )
-    assert not [c for c in commands_of(log) if isinstance(c, cs.Observe) and c.metric == "turn_ms"]
+    assert not [c for c in commands_of(log) if isinstance(c, ev.Observe) and c.metric == "turn_ms"]
 
 
 # --- ending -----------------------------------------------------------------------------------
@@ -474,32 +475,32 @@ def test_caller_speaking_again_cancels_the_latency_measurement() -> None:
 
 def test_stop_ends_the_call_exactly_once() -> None:
     state, log = run([(5.0, tw.Stop("CA1")), (5.5, tw.Stop("CA1"))], live_at(0.0))
-    assert log == [(5.0, cs.EndCall("caller_hung_up"))]
+    assert log == [(5.0, ev.EndCall("caller_hung_up"))]
     assert state.phase == "ended"
     assert state.outcome == "caller_hung_up"
 
 
 def test_model_closed_ends_the_call() -> None:
     state, log = run(
-        [(1.0, cs.ModelClosed(permanent=True, reason="401")), (2.0, tw.Stop("CA1"))],
+        [(1.0, ev.ModelClosed(permanent=True, reason="401")), (2.0, tw.Stop("CA1"))],
         live_at(0.0),
     )
-    assert commands_of(log) == [cs.EndCall("model_failed", "401")]
+    assert commands_of(log) == [ev.EndCall("model_failed", "401")]
     assert state.outcome == "model_failed"
 
 
 def test_stream_closed_ends_the_call() -> None:
-    state, log = run([(1.0, cs.StreamClosed("broke (1006)"))], live_at(0.0))
-    assert commands_of(log) == [cs.EndCall("stream_lost", "broke (1006)")]
+    state, log = run([(1.0, ev.StreamClosed("broke (1006)"))], live_at(0.0))
+    assert commands_of(log) == [ev.EndCall("stream_lost", "broke (1006)")]
     assert state.outcome == "stream_lost"
 
 
 def test_no_stream_ends_only_a_waiting_call() -> None:
-    state, log = run([(10.0, cs.NoStream())])
-    assert commands_of(log) == [cs.EndCall("stream_never_connected")]
+    state, log = run([(10.0, ev.NoStream())])
+    assert commands_of(log) == [ev.EndCall("stream_never_connected")]
     assert state.phase == "ended"
     live = live_at(0.0)
-    after, log = run([(10.0, cs.NoStream())], live)
+    after, log = run([(10.0, ev.NoStream())], live)
     assert log == []
     assert after is live
 
@@ -531,8 +532,8 @@ def test_other_server_errors_are_observed() -> None:
         live_at(0.0),
     )
     assert commands_of(log) == [
-        cs.Observe("model_error", 1, "rate_limit_exceeded"),
-        cs.Observe("model_error", 1, "server_error"),
+        ev.Observe("model_error", 1, "rate_limit_exceeded"),
+        ev.Observe("model_error", 1, "server_error"),
     ]
 
 
@@ -540,7 +541,7 @@ def test_failed_response_is_observed_and_clears_the_running_response() -> None:
     state, log = run(
         [(1.0, rt.ResponseCreated("r1")), (2.0, rt.ResponseDone("r1", "failed"))], live_at(0.0)
     )
-    assert commands_of(log) == [cs.Observe("model_error", 1, "response failed")]
+    assert commands_of(log) == [ev.Observe("model_error", 1, "response failed")]
     assert state.response_id is None
 
 
@@ -557,15 +558,15 @@ def test_dtmf_is_recorded_only_while_live() -> None:
     assert log == []
     state, log = run([(1.0, tw.Dtmf("5")), (1.5, tw.Dtmf("#"))], live_at(0.0))
     assert commands_of(log) == [
-        cs.RecordTurn("dtmf", "5"),
-        cs.SendUserText("The caller pressed 5 on their keypad."),
-        cs.CreateResponse(None),
-        cs.RecordTurn("dtmf", "#"),
-        cs.SendUserText("The caller pressed # on their keypad."),  # its response waits
+        ev.RecordTurn("dtmf", "5"),
+        ev.SendUserText("The caller pressed 5 on their keypad."),
+        ev.CreateResponse(None),
+        ev.RecordTurn("dtmf", "#"),
+        ev.SendUserText("The caller pressed # on their keypad."),  # its response waits
     ]
     assert state.queued == (None,)
     _, log = run([(2.0, tw.Stop("CA1")), (2.5, tw.Dtmf("9"))], state)
-    assert commands_of(log) == [cs.EndCall("caller_hung_up")]
+    assert commands_of(log) == [ev.EndCall("caller_hung_up")]
 
 
 def test_caller_transcript() -> None:
@@ -577,7 +578,7 @@ def test_caller_transcript() -> None:
         ],
         live_at(0.0),
     )
-    assert log == [(2.0, cs.RecordTurn("caller", "I'd like a quote.", {"item_id": "u3"}))]
+    assert log == [(2.0, ev.RecordTurn("caller", "I'd like a quote.", {"item_id": "u3"}))]
 
 
 def test_media_token_is_not_in_the_repr() -> None:
@@ -593,7 +594,7 @@ def playbacks(draw: st.DrawFn) -> tuple[list[int], int, Timeline, float]:
     returns, and a barge-in time."""
     sizes = draw(st.lists(st.integers(1, 4000), min_size=1, max_size=12))
     gaps = st.integers(0, 1500).map(lambda ms: ms / 1000)
-    events: list[tuple[float, int, cs.CallEvent]] = []
+    events: list[tuple[float, int, ev.CallEvent]] = []
     t = 0.0
     send_times = []
     for n in sizes:
@@ -623,7 +624,7 @@ def test_truncate_is_bounded_by_generated_and_proven_audio(
     _, log = run([(barge, speech())], state)
     cuts = truncations(log)
     if returned == len(sizes):  # all played, the response still running: cut at its end
-        assert cuts == [cs.Truncate("i1", sum(sizes) // BYTES_PER_MS)]
+        assert cuts == [ev.Truncate("i1", sum(sizes) // BYTES_PER_MS)]
         return
     assert len(cuts) == 1
     assert cuts[0].item_id == "i1"
@@ -639,20 +640,20 @@ def test_truncate_is_bounded_by_generated_and_proven_audio(
 
 def test_a_slow_tool_gets_a_filler_line_now_or_after_the_running_answer() -> None:
     idle = live_at(0.0)
-    _, log = run([(1.0, cs.ToolSlow("take_message"))], idle)
+    _, log = run([(1.0, ev.ToolSlow("take_message"))], idle)
     assert commands_of(log) == [
-        cs.Observe("filler", 1, "take_message"),
-        cs.CreateResponse(call_lines.FILLER),
+        ev.Observe("filler", 1, "take_message"),
+        ev.CreateResponse(call_lines.FILLER),
     ]
     _, log = run(
         [
             (1.0, rt.ResponseCreated("r1")),
-            (1.5, cs.ToolSlow("take_message")),
+            (1.5, ev.ToolSlow("take_message")),
             (2.0, rt.ResponseDone("r1", "completed")),
         ],
         idle,
     )
     assert log == [
-        (1.5, cs.Observe("filler", 1, "take_message")),
-        (2.0, cs.CreateResponse(call_lines.FILLER)),
+        (1.5, ev.Observe("filler", 1, "take_message")),
+        (2.0, ev.CreateResponse(call_lines.FILLER)),
     ]

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from actors.call_tools import ToolContext, run_tool
 from actors.ports import MemoryClient
+from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
@@ -328,7 +329,7 @@ async def test_a_failing_clock_is_an_error_too() -> None:
 
 async def test_end_call_result_through_the_state_machine_hangs_up_after_the_goodbye() -> None:
     result = await run("end_call", "{}")
-    timeline: list[tuple[float, cs.CallEvent]] = [
+    timeline: list[tuple[float, ev.CallEvent]] = [
         (0.0, tw.Start("MZ1", "CA1", "AC1", {"token": "tok"})),
         (1.0, result),
         (1.25, rt.ResponseCreated("r1")),
@@ -338,17 +339,17 @@ async def test_end_call_result_through_the_state_machine_hangs_up_after_the_good
         (2.0, tw.Stop("CA1")),
     ]
     state = cs.new_call("CA1", "tok")
-    log: list[tuple[float, cs.Command]] = []
+    log: list[tuple[float, ev.Command]] = []
     for now, event in timeline:
         state, commands = cs.step(state, event, now)
-        log.extend((now, c) for c in commands if not isinstance(c, cs.SendMedia | cs.Observe))
+        log.extend((now, c) for c in commands if not isinstance(c, ev.SendMedia | ev.Observe))
     assert log == [
-        (1.0, cs.SendToolOutput("call-1", result.output)),
-        (1.0, cs.RecordTurn("tool", result.output, {"call_id": "call-1", "name": "end_call"})),
-        (1.0, cs.CreateResponse(call_lines.GOODBYE)),
-        (1.25, cs.SendMark("m1")),
-        (1.75, cs.FinishAfterSpeech("hang_up", "")),
-        (2.0, cs.EndCall("agent_hung_up")),
+        (1.0, ev.SendToolOutput("call-1", result.output)),
+        (1.0, ev.RecordTurn("tool", result.output, {"call_id": "call-1", "name": "end_call"})),
+        (1.0, ev.CreateResponse(call_lines.GOODBYE)),
+        (1.25, ev.SendMark("m1")),
+        (1.75, ev.FinishAfterSpeech("hang_up", "")),
+        (2.0, ev.EndCall("agent_hung_up")),
     ]
 
 

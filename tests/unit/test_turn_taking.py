@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
@@ -20,11 +21,11 @@ from engine.turn_taking import is_backchannel
 
 TOKEN = "media-token-0123456789"
 RULES = CallRules(min_interrupt_ms=500)
-Log = list[tuple[float, cs.Command]]
+Log = list[tuple[float, ev.Command]]
 
 
 def run(
-    timeline: Sequence[tuple[float, cs.CallEvent]], state: cs.CallState
+    timeline: Sequence[tuple[float, ev.CallEvent]], state: cs.CallState
 ) -> tuple[cs.CallState, Log]:
     out: Log = []
     for now, event in timeline:
@@ -68,28 +69,28 @@ def test_backchannels_in_english_and_spanish() -> None:
 
 def test_speech_over_the_agent_is_metered_not_an_interruption() -> None:
     state, log = run([(0.5, rt.SpeechStarted(0, "u1"))], talking())
-    assert log == [(0.5, cs.MeterSpeech(500))]
+    assert log == [(0.5, ev.MeterSpeech(500))]
     assert state.pending
     assert state.turn.contested
     # The agent keeps talking: its next audio goes out.
     state, log = run([(0.6, rt.AudioDelta("r1", "i1", b64(bytes(800))))], state)
-    assert kinds(log) == [cs.SendMedia, cs.SendMark]
+    assert kinds(log) == [ev.SendMedia, ev.SendMark]
 
 
 def test_long_speech_over_the_agent_interrupts_at_what_was_heard() -> None:
     state, _ = run([(0.5, rt.SpeechStarted(0, "u1"))], talking())
-    state, log = run([(0.875, cs.CallerSpeechLong())], state)
+    state, log = run([(0.875, ev.CallerSpeechLong())], state)
     assert [c for _, c in log] == [
-        cs.ClearPlayback(),
-        cs.CancelResponse("r1"),
-        cs.Truncate("i1", 875),
-        cs.Observe("barge_in", 1),
+        ev.ClearPlayback(),
+        ev.CancelResponse("r1"),
+        ev.Truncate("i1", 875),
+        ev.Observe("barge_in", 1),
     ]
     # When the caller stops, their turn is answered.
     state, log = run(
         [(2.0, rt.ResponseDone("r1", "cancelled")), (2.5, rt.SpeechStopped(2400, "u1"))], state
     )
-    assert [c for _, c in log] == [cs.CreateResponse(None)]
+    assert [c for _, c in log] == [ev.CreateResponse(None)]
 
 
 def test_an_uh_huh_leaves_the_agent_talking() -> None:
@@ -103,12 +104,12 @@ def test_an_uh_huh_leaves_the_agent_talking() -> None:
         talking(),
     )
     assert [c for _, c in log] == [
-        cs.MeterSpeech(500),
-        cs.MeterSpeech(0),
-        cs.RecordTurn("caller", "Uh-huh.", {"item_id": "u1"}),
-        cs.Observe("backchannel_kept_talking", 1),
-        cs.SendMedia(b64(bytes(800))),
-        cs.SendMark("m2"),
+        ev.MeterSpeech(500),
+        ev.MeterSpeech(0),
+        ev.RecordTurn("caller", "Uh-huh.", {"item_id": "u1"}),
+        ev.Observe("backchannel_kept_talking", 1),
+        ev.SendMedia(b64(bytes(800))),
+        ev.SendMark("m2"),
     ]
     assert state.cancelled == frozenset()
 
@@ -123,15 +124,15 @@ def test_a_short_real_word_interrupts_once_transcribed_and_is_answered() -> None
         talking(),
     )
     assert [c for t, c in log if t == 1.0] == [
-        cs.RecordTurn("caller", "Wait.", {"item_id": "u1"}),
-        cs.ClearPlayback(),
-        cs.CancelResponse("r1"),
-        cs.Truncate("i1", 1000),
-        cs.Observe("barge_in", 1),
+        ev.RecordTurn("caller", "Wait.", {"item_id": "u1"}),
+        ev.ClearPlayback(),
+        ev.CancelResponse("r1"),
+        ev.Truncate("i1", 1000),
+        ev.Observe("barge_in", 1),
     ]
     # r1 is still running: the answer is asked for once it is done.
     state, log = run([(1.125, rt.ResponseDone("r1", "cancelled"))], state)
-    assert [c for _, c in log] == [cs.CreateResponse(None)]
+    assert [c for _, c in log] == [ev.CreateResponse(None)]
 
 
 def test_a_backchannel_after_the_agent_finished_is_answered() -> None:
@@ -147,9 +148,9 @@ def test_a_backchannel_after_the_agent_finished_is_answered() -> None:
         ],
         state,
     )
-    assert [c for _, c in log if not isinstance(c, cs.RecordTurn)] == [
-        cs.MeterSpeech(0),
-        cs.CreateResponse(None),
+    assert [c for _, c in log if not isinstance(c, ev.RecordTurn)] == [
+        ev.MeterSpeech(0),
+        ev.CreateResponse(None),
     ]
 
 
@@ -162,13 +163,13 @@ def test_speech_metered_long_after_the_agent_finished_interrupts_nothing() -> No
         ],
         talking(),
     )
-    _, log = run([(0.9, cs.CallerSpeechLong())], state)
+    _, log = run([(0.9, ev.CallerSpeechLong())], state)
     assert log == []
 
 
 def test_min_interrupt_zero_interrupts_at_once() -> None:
     _, log = run([(0.5, rt.SpeechStarted(0, "u1"))], talking(CallRules()))
-    assert kinds(log) == [cs.ClearPlayback, cs.CancelResponse, cs.Truncate, cs.Observe]
+    assert kinds(log) == [ev.ClearPlayback, ev.CancelResponse, ev.Truncate, ev.Observe]
 
 
 def test_an_answer_latency_is_broken_down() -> None:
@@ -187,9 +188,9 @@ def test_an_answer_latency_is_broken_down() -> None:
         ],
         state,
     )
-    observed = {c.metric: c.value for _, c in log if isinstance(c, cs.Observe)}
+    observed = {c.metric: c.value for _, c in log if isinstance(c, ev.Observe)}
     assert observed == {"turn_model_ms": 500.0, "turn_ms": 500.0, "turn_heard_ms": 650.0}
-    assert log[-1][1] == cs.RecordTurn(
+    assert log[-1][1] == ev.RecordTurn(
         "agent",
         "Sure.",
         {

@@ -42,6 +42,7 @@ from actors.ports import CallActorFactory, CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 from engine.logs import configure_actor
+from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,7 @@ class CallPool:
         self._config = config
         self._capacity = config.calls_per_actor
         self._actors: list[_Actor] = []  # oldest first
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("call_pool", log)
         self._recycled = 0
         self._trim_task: asyncio.Task[None] | None = None
         self._starting = 0
@@ -203,9 +204,7 @@ class CallPool:
         self._kick_refill()
 
     def _track(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
         self._outcomes[report.outcome] += 1

@@ -46,6 +46,7 @@ from bench.tags import MAX_STREAM, frame_key, stamp
 from engine.audio import BYTES_PER_MS, b64, frames, silence, speech_like
 from engine.sim.twilio_caller import TwimlConnect, TwimlError, TwimlSay, parse_twiml
 from engine.sim.twilio_media import Playback
+from engine.task_set import TaskSet
 
 FRAME_S = 0.020
 FRAME_MS = 20
@@ -131,7 +132,7 @@ class _Call:
         self.speech_i = 0
         self.speech_done: asyncio.Future[None] | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
-        self.side_tasks: set[asyncio.Task[None]] = set()
+        self.side_tasks = TaskSet("caller_callback")
 
     @property
     def active(self) -> bool:
@@ -172,9 +173,7 @@ class _Call:
             except (aiohttp.ClientError, TimeoutError):
                 self.rec.callbacks_failed += 1
 
-        task = asyncio.get_running_loop().create_task(send())
-        self.side_tasks.add(task)
-        task.add_done_callback(self.side_tasks.discard)
+        self.side_tasks.spawn(send())
 
     def _stream_callback(self, url: str, event: str) -> None:
         self._callback(
@@ -211,8 +210,7 @@ class _Call:
                 params["CallDuration"] = str(round(time.monotonic() - started))
                 params["SequenceNumber"] = "0"
                 self._callback(target.public_base_url + target.status_path, params)
-            if self.side_tasks:
-                await asyncio.wait(set(self.side_tasks), timeout=10)
+            await self.side_tasks.wait(10)
 
     async def _answer(self) -> TwimlConnect | None:
         rec, target = self.rec, self.gen.target
@@ -481,7 +479,7 @@ class LoadGenerator:
         self.seed = seed
         self.validator = RequestValidator(target.auth_token)
         self.calls: list[_Call] = []
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks = TaskSet("caller")
         self.lag = LagRecord(role="callers")
         rng = random.Random(seed)
         self.utterances = tuple(
@@ -515,9 +513,7 @@ class LoadGenerator:
         numbers = self.target.to_numbers
         call = _Call(self, index, numbers[index % len(numbers)])
         self.calls.append(call)
-        task = asyncio.get_running_loop().create_task(call.run())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.tasks.spawn(call.run())
         return call
 
     async def grow(self, target: int, rate: float, settle_timeout: float = 60.0) -> GrowResult:
@@ -554,9 +550,7 @@ class LoadGenerator:
         """Every live call hangs up; returns how many calls were still running after it."""
         for call in self.calls:
             call.hangup.set()
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
-        return len(self.tasks)
+        return await self.tasks.wait(timeout)
 
     def records(self, since: float = 0.0) -> CallerDump:
         return CallerDump(
@@ -567,10 +561,7 @@ class LoadGenerator:
 
     async def close(self) -> None:
         await self.hangup_all(5.0)
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=5)
+        await self.tasks.close(5)
         if self._probe is not None:
             self._probe.cancel()
         if self._http is not None:

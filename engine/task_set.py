@@ -1,8 +1,9 @@
 """A tracked set of background tasks: one per actor or session, so no task is an orphan.
 
 `spawn` starts a task and keeps it until it finishes; a task that fails is logged with its
-exception (a control loop's failure is never silent); `close` cancels whatever is still running
-and waits for it, bounded. Uses only the running event loop, no other I/O.
+exception (a control loop's failure is never silent); `wait` lets them finish, bounded; `close`
+cancels whatever is still running and waits for it, bounded. Uses only the running event loop,
+no other I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class TaskSet:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.log.error(self._failed_event, error=repr(task.exception()))
+
+    async def wait(self, timeout: float) -> int:
+        """Wait up to `timeout` for the running tasks to finish, cancelling none; returns how
+        many are still running."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        return sum(1 for t in self._tasks if not t.done())
 
     def cancel(self) -> list[asyncio.Task[Any]]:
         """Cancel every running task except the caller's own; returns the cancelled ones."""

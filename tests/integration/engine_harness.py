@@ -30,6 +30,7 @@ from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.realtime import RealtimeSimulator
 from engine.sim.twilio_caller import CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
 from engine.sim.twilio_rest import TwilioRestFake
+from engine.task_set import TaskSet
 from memory import tenants
 from tests.integration.local_gateway import LocalGateway
 
@@ -65,7 +66,7 @@ class LocalPool:
     reuse: bool = False
     prepare_delay_s: float = 0.0
     prepared_at: dict[str, float] = field(default_factory=dict)
-    _late: set[asyncio.Task[None]] = field(default_factory=set)
+    _late: TaskSet = field(default_factory=lambda: TaskSet("local_pool"))
     # One claim at a time, as CallPool takes them: a second claim must see the first one's
     # actor started (an actor still starting has no port and would not take it).
     _claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -89,9 +90,7 @@ class LocalPool:
         if not late:
             return await actor.prepare(setup)
         address = await actor.start()
-        task = asyncio.get_running_loop().create_task(self._prepare_later(actor, setup))
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
+        self._late.spawn(self._prepare_later(actor, setup))
         return self.config.media_url(address, setup.call_sid)
 
     async def _prepare_later(self, actor: CallActor, setup: CallSetup) -> None:

@@ -75,3 +75,15 @@ async def test_cancel_spares_the_task_that_asks() -> None:
     assert await me
     await asyncio.sleep(0)
     assert other.cancelled()
+
+
+async def test_wait_lets_tasks_finish_and_counts_those_still_running() -> None:
+    tasks = TaskSet("callers")
+    release = asyncio.Event()
+    quick = tasks.spawn(asyncio.sleep(0.01))
+    slow = tasks.spawn(release.wait())
+    assert await tasks.wait(0.1) == 1
+    assert quick.done()
+    assert not slow.cancelled()
+    release.set()
+    assert await tasks.wait(1.0) == 0

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
@@ -20,11 +21,11 @@ from engine.session_prompt import EMPTY_CONTEXT, SPEAK_THE_CALLERS_LANGUAGE, ses
 from prompts import call_lines
 
 TOKEN = "media-token-0123456789"
-Log = list[tuple[float, cs.Command]]
+Log = list[tuple[float, ev.Command]]
 
 
 def run(
-    timeline: Sequence[tuple[float, cs.CallEvent]], state: cs.CallState
+    timeline: Sequence[tuple[float, ev.CallEvent]], state: cs.CallState
 ) -> tuple[cs.CallState, Log]:
     out: Log = []
     for now, event in timeline:
@@ -84,14 +85,14 @@ def test_a_spanish_call_gets_its_lines_in_spanish_and_records_the_language() -> 
             # a tool's goodbye, written in English, is said in Spanish
             (
                 4.0,
-                cs.ToolResult("c1", "end_call", "{}", close="hang_up", say=call_lines.GOODBYE),
+                ev.ToolResult("c1", "end_call", "{}", close="hang_up", say=call_lines.GOODBYE),
             ),
         ],
         live(rules),
     )
     assert state.language == "es"
-    creates = [c for _, c in log if isinstance(c, cs.CreateResponse)]
-    assert creates == [cs.CreateResponse(None), cs.CreateResponse(call_lines.lines("es").goodbye)]
+    creates = [c for _, c in log if isinstance(c, ev.CreateResponse)]
+    assert creates == [ev.CreateResponse(None), ev.CreateResponse(call_lines.lines("es").goodbye)]
 
 
 def test_silence_is_asked_about_in_the_callers_language() -> None:
@@ -99,20 +100,20 @@ def test_silence_is_asked_about_in_the_callers_language() -> None:
         [(0.5, rt.CallerTranscript("u1", "Buenas tardes, tengo una pregunta"))],
         live(CallRules(silence_s=10, spanish=True)),
     )
-    _, log = run([(1.0 + i, cs.Tick()) for i in range(11)], state)
-    assert cs.CreateResponse(call_lines.lines("es").still_there) in [c for _, c in log]
+    _, log = run([(1.0 + i, ev.Tick()) for i in range(11)], state)
+    assert ev.CreateResponse(call_lines.lines("es").still_there) in [c for _, c in log]
 
 
 def test_an_agency_without_spanish_stays_in_english() -> None:
     state, log = run(
         [
             (0.5, rt.CallerTranscript("u1", "Hola, quiero cambiar mi dirección.")),
-            (1.0, cs.RequestResponse(call_lines.GOODBYE)),
+            (1.0, ev.RequestResponse(call_lines.GOODBYE)),
         ],
         live(CallRules()),
     )
     assert state.language == "en"
-    assert log[-1] == (1.0, cs.CreateResponse(call_lines.GOODBYE))
+    assert log[-1] == (1.0, ev.CreateResponse(call_lines.GOODBYE))
 
 
 def test_the_greeting_offers_spanish_and_the_agent_follows_the_caller() -> None:

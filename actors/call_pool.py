@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 END_CALLS_TIMEOUT_S = 10.0  # a call's outcome, turns and post-call job written, sockets closed
+COLD_START_TRIES = 2
 
 
 @dataclass(eq=False)
@@ -155,17 +156,12 @@ class CallPool:
         if known is not None:  # the call resumes: its previous actor is gone or going
             self._drop_call(known[0], setup.call_sid)
         began = time.perf_counter()
-        roomy = [a for a in self._actors if not a.retired and len(a.calls) < self._capacity]
-        if roomy:
-            # the busiest with room (idle actors stay idle), then the one idle the shortest
-            actor = max(roomy, key=lambda a: (len(a.calls), a.idle_since))
-            kind = "warm"
-        else:
-            handle = self._factory.spawn()
-            actor = _Actor(handle, await self._factory.start(handle))
-            self._actors.append(actor)
+        actor = await self._warm_actor(setup.call_sid, resuming=known is not None)
+        kind = "warm"
+        if actor is None:
+            actor = await self._cold_actor()
+            actor.calls.add(setup.call_sid)
             kind = "cold"
-        actor.calls.add(setup.call_sid)
         self._kick_refill()
         url = self._config.media_url(actor.address, setup.call_sid)
         self._active[setup.call_sid] = (actor, url, setup.attempt)
@@ -175,6 +171,41 @@ class CallPool:
         self._claim_ms.observe(elapsed)
         log.info("call_claimed", call_sid=setup.call_sid, kind=kind, claim_ms=round(elapsed, 2))
         return url
+
+    async def _cold_actor(self) -> _Actor:
+        """A new actor, started now. Ray may place it on a node that just died and does not
+        know it yet (its start then fails): one more try goes elsewhere."""
+        for attempt in range(COLD_START_TRIES):
+            handle = self._factory.spawn()
+            try:
+                actor = _Actor(handle, await self._factory.start(handle))
+            except Exception as exc:
+                self._kill_quietly(handle)
+                if attempt + 1 == COLD_START_TRIES:
+                    raise
+                log.warning("call_actor_start_failed", error=repr(exc))
+                continue
+            self._actors.append(actor)
+            return actor
+        raise AssertionError("unreachable")
+
+    async def _warm_actor(self, call_sid: str, *, resuming: bool) -> _Actor | None:
+        """A free slot for the call (the busiest actor with room, idle actors stay idle), or
+        None. A resuming call's previous actor died, maybe with its whole node and the warm
+        actors on it: for a resume the actor must answer first, a dead one is let go."""
+        while True:
+            roomy = [a for a in self._actors if not a.retired and len(a.calls) < self._capacity]
+            if not roomy:
+                return None
+            actor = max(roomy, key=lambda a: (len(a.calls), a.idle_since))
+            actor.calls.add(call_sid)
+            if not resuming or await self._factory.alive(actor.handle):
+                return actor
+            log.warning("call_actor_unresponsive", call_sid=call_sid, port=actor.address.port)
+            actor.calls.discard(call_sid)
+            actor.retired = True
+            if not actor.calls:
+                self._remove(actor)
 
     async def _prepare(self, actor: _Actor, setup: CallSetup) -> None:
         """A failed prepare leaves Twilio a dead stream: its `<Connect action>` then resumes the

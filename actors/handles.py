@@ -39,6 +39,7 @@ RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
 RECORDING_HANDOFF_TIMEOUT_S = 2.0
+ALIVE_TIMEOUT_S = 0.5  # a resumed call waits on this: a warm actor answers in milliseconds
 WARM_CONCURRENCY = 16  # tenant actors warmed at once when an ingress replica starts
 
 
@@ -93,7 +94,9 @@ def node_address() -> str:
     Ray (in-process tests) the loopback address."""
     if not ray.is_initialized():
         return "127.0.0.1"
-    address: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+    # the address the node registered with (`ray start --node-ip-address`), not a guess from
+    # the routing table: ray.util.get_node_ip_address() guesses in worker processes
+    address: str = ray._private.worker.global_worker.node_ip_address
     return address
 
 
@@ -105,10 +108,15 @@ def shutdown() -> None:
 # --- named control-plane actors ------------------------------------------------------------------
 
 
+# Control-plane actors live on the head (with the ingress and the driver), never on a node that
+# carries calls: losing such a node must not take the pool, a tenant or a memory actor along.
+HEAD = {"node:__internal_head__": 0.001}
+
+
 def memory_actors(config: EngineConfig) -> list[Any]:
     from actors.memory_actor import MemoryActor
 
-    cls = _remote(MemoryActor, num_cpus=0, max_restarts=-1, max_task_retries=3)
+    cls = _remote(MemoryActor, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=3)
     return [
         cls.options(
             name=f"memory:{i}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
@@ -120,7 +128,7 @@ def memory_actors(config: EngineConfig) -> list[Any]:
 def call_pool(config: EngineConfig) -> Any:
     from actors.call_pool import CallPool
 
-    cls = _remote(CallPool, num_cpus=0, max_restarts=-1, max_task_retries=0)
+    cls = _remote(CallPool, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=0)
     return cls.options(
         name=POOL_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
     ).remote(config)
@@ -129,7 +137,7 @@ def call_pool(config: EngineConfig) -> Any:
 def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
     from actors.tenant_actor import TenantActor
 
-    cls = _remote(TenantActor, num_cpus=0, max_restarts=-1, max_task_retries=0)
+    cls = _remote(TenantActor, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=0)
     return cls.options(
         name=f"tenant:{tenant_id}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
     ).remote(config, tenant_id, RayMemoryClient(memory_actors(config)), RayPool(call_pool(config)))
@@ -179,7 +187,10 @@ def spawn_call_actor(config: EngineConfig) -> Any:
 
     # A node's call_slot resource counts calls: an actor books one per call it can serve.
     slots = {"call_slot": config.calls_per_actor}
-    cls = _remote(CallActor, num_cpus=0, resources=slots, max_restarts=0)
+    # spread over the nodes with call slots: a lost node takes as few calls as it can
+    cls = _remote(
+        CallActor, num_cpus=0, resources=slots, max_restarts=0, scheduling_strategy="SPREAD"
+    )
     lifecycle = RayCallLifecycle(config)
     return cls.options(namespace=NAMESPACE, lifetime="detached").remote(
         config, RayMemoryClient(memory_actors(config)), lifecycle, RayCallControl()
@@ -330,6 +341,13 @@ class RayCallActorFactory(Forwarder):
 
     def spawn(self) -> Any:
         return spawn_call_actor(self._config)
+
+    async def alive(self, handle: Any) -> bool:
+        try:
+            await _await(handle.check_health.remote(), ALIVE_TIMEOUT_S)
+        except Exception:
+            return False
+        return True
 
     def kill(self, handle: Any) -> None:
         kill(handle)

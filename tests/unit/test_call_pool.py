@@ -28,6 +28,7 @@ TENANT = TenantConfig(tenant_id="t-1", name="Agency")
 class FakeActor:
     port: int
     prepared: list[str] = field(default_factory=list)
+    dead: bool = False
 
 
 @dataclass
@@ -35,6 +36,7 @@ class FakeFactory:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     fail_prepare: bool = False
     ready_after_call: bool = True
+    failed_starts: int = 0  # this many starts fail first (placed on a node that just died)
     spawned: list[FakeActor] = field(default_factory=list)
     killed: list[FakeActor] = field(default_factory=list)
     ports: itertools.count[int] = field(default_factory=lambda: itertools.count(20000))
@@ -45,6 +47,9 @@ class FakeFactory:
         return actor
 
     async def start(self, handle: FakeActor) -> MediaAddress:
+        if self.failed_starts:
+            self.failed_starts -= 1
+            raise RuntimeError("actor died: its node is gone")
         return MediaAddress("127.0.0.1", handle.port)
 
     async def prepare(self, handle: FakeActor, setup: CallSetup) -> str:
@@ -56,6 +61,9 @@ class FakeFactory:
 
     async def recycle(self, handle: FakeActor, call_sid: str) -> bool:
         return self.ready_after_call
+
+    async def alive(self, handle: FakeActor) -> bool:
+        return not handle.dead
 
     def kill(self, handle: FakeActor) -> None:
         self.killed.append(handle)
@@ -204,3 +212,33 @@ async def test_a_report_from_the_actor_a_call_left_does_not_end_it_where_it_resu
     await _settle()
     assert await pool.actor_for("CD1") is new  # still live where it resumed
     assert "CD1" in await pool.active_calls()
+
+
+async def test_a_resumed_call_skips_warm_actors_that_died_with_its_node() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=3), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CN1"))
+    lost = await pool.actor_for("CN1")
+    warm = [a for a in factory.spawned if a is not lost]
+    for actor in [lost, *warm[:2]]:  # the call's node is gone, and two warm actors with it
+        actor.dead = True
+    url = await pool.claim(_setup("CN1", attempt=1))
+    resumed = await pool.actor_for("CN1")
+    assert resumed is not None
+    assert not resumed.dead
+    assert url == f"ws://media.test:{resumed.port}/stream/CN1"
+    assert set(warm[:2]) <= set(factory.killed)  # let go, not handed out again
+    await pool.claim(_setup("CN2"))  # a new call gets no dead actor either
+    assert not (await pool.actor_for("CN2")).dead
+
+
+async def test_a_cold_start_on_a_dead_node_is_tried_once_more() -> None:
+    factory = FakeFactory(failed_starts=1)
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=0), factory)
+    url = await pool.claim(_setup("CN3"))
+    first, second = factory.spawned
+    assert factory.killed == [first]
+    assert url == f"ws://media.test:{second.port}/stream/CN3"

@@ -330,7 +330,7 @@ class RayCallControl(Forwarder):
 class RayCallActorFactory(Forwarder):
     """How the pool starts call actors: the handle is the first argument."""
 
-    METHODS = protocol_methods(CallActorFactory)
+    METHODS = protocol_methods(CallActorFactory) - {"alive"}  # alive: check_health, see below
     TIMEOUTS: ClassVar[Mapping[str, float]] = {"start": 30.0, "recycle": 15.0, "shutdown": 20.0}
 
     def __init__(self, config: EngineConfig) -> None:

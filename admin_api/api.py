@@ -27,6 +27,7 @@ from admin_api.routers import (
     staff_texts,
     tenants,
     users,
+    verification,
     webhook_endpoints,
 )
 from admin_api.state import AdminState
@@ -57,6 +58,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
         invitations,
         tenants,
         users,
+        verification,
         agent,
         calls,
         live,

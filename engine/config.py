@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.verification import VerificationPolicy
+
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 REALTIME_VOICES = (
     "alloy",
@@ -166,4 +168,5 @@ class TenantConfig:
     fallback_number: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
+    verification: VerificationPolicy = field(default_factory=VerificationPolicy)
     version: int = 1

@@ -9,9 +9,11 @@ from datetime import datetime
 
 from engine.config import TenantConfig
 from prompts import call_lines
+from engine.verification import first_name
 from prompts.context import CallerContext, pack_context
 from prompts.greeting import choose_greeting
 from prompts.instructions import AgentPrompt, build_instructions
+from prompts.verification import unverified_caller_text, verified_context_text
 
 SPEAK_THE_CALLERS_LANGUAGE = (
     "You speak English and Spanish. Answer in the language the caller speaks, and switch when "
@@ -24,6 +26,21 @@ EMPTY_CONTEXT = CallerContext(profile=None, personality={}, summaries=(), memori
 class SessionPrompt:
     instructions: str
     greeting: str  # what the agent says first (with the recording notice when recorded)
+    needs_verification: bool = False  # stored facts are withheld until verify_caller succeeds
+
+
+def needs_verification(tenant: TenantConfig, context: CallerContext, *, verified: bool) -> bool:
+    """A known caller (one with a profile) must verify before anything stored about them
+    reaches the model, when the tenant requires it. A new caller has nothing to protect."""
+    return tenant.verification.required and context.profile is not None and not verified
+
+
+def withheld(context: CallerContext) -> CallerContext:
+    """What of the caller context may reach the model before verification: the agency's
+    knowledge (which is not about the caller), nothing else."""
+    return CallerContext(
+        profile=None, personality={}, summaries=(), memories=(), knowledge=context.knowledge
+    )
 
 
 def session_prompt(
@@ -35,10 +52,18 @@ def session_prompt(
     now: datetime,
     user_name: str | None = None,
     resumed_from: str | None = None,
+    verified: bool = False,
+    can_verify: bool = True,
 ) -> SessionPrompt:
-    """`user_name` defaults to the caller's known preferred name."""
+    """`user_name` defaults to the caller's known preferred name - only its first word, and
+    only when the tenant allows it, while the caller still has to verify (`needs_verification`).
+    `can_verify` is False when the profile holds too few of the tenant's identifiers."""
+    policy = tenant.verification
+    guarded = needs_verification(tenant, context, verified=verified)
     if user_name is None and context.profile is not None:
         user_name = context.profile.preferred_name
+    if guarded:
+        user_name = first_name(user_name) if policy.greet_by_name else None
     greeting = choose_greeting(
         new_caller_template=tenant.greeting_new,
         returning_template=tenant.greeting_returning,
@@ -61,12 +86,25 @@ def session_prompt(
         tools=tools,
         extra_rules=(SPEAK_THE_CALLERS_LANGUAGE,) if tenant.spanish else (),
     )
+    if guarded:
+        about_caller = unverified_caller_text(
+            first_name=user_name,
+            fields=policy.fields,
+            matches_needed=policy.matches_needed,
+            can_verify=can_verify,
+        )
+        known = pack_context(withheld(context), now=now, announce_new_caller=False)
+        packed = about_caller + ("\n\n" + known if known.strip() else "")
+    elif tenant.verification.required and context.profile is not None:
+        packed = verified_context_text(pack_context(context, now=now))
+    else:
+        packed = pack_context(context, now=now)
     instructions = build_instructions(
         agent,
         caller_number=caller_number,
-        context=pack_context(context, now=now),
+        context=packed,
         greeting=greeting,
         now=now,
         resumed_from=resumed_from,
     )
-    return SessionPrompt(instructions, greeting)
+    return SessionPrompt(instructions, greeting, guarded)

@@ -89,6 +89,8 @@ _FORGET = (
     # anything not sent yet, which must now never leave.
     """DELETE FROM outbox WHERE tenant_id = $1
          AND (payload->'data'->>'from' = $2 OR payload->'data'->>'caller_number' = $2)""",
+    "DELETE FROM caller_identifiers WHERE tenant_id = $1 AND caller_number = $2",
+    "DELETE FROM verification_attempts WHERE tenant_id = $1 AND caller_number = $2",
     "DELETE FROM caller_profiles WHERE tenant_id = $1 AND caller_number = $2",
     "UPDATE calls SET from_number = 'forgotten' WHERE tenant_id = $1 AND from_number = $2",
 )

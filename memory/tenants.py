@@ -13,6 +13,7 @@ import asyncpg
 from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
+from memory.verification import policy_from_json
 
 _RESOLVE = "SELECT resolve_number($1)"
 
@@ -33,7 +34,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
-       a.recording_consent, a.pii_redaction, a.spanish
+       a.recording_consent, a.pii_redaction, a.spanish, a.verification
 FROM tenants t JOIN agent_configs a USING (tenant_id)
 WHERE t.tenant_id = $1
 """
@@ -190,6 +191,7 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token=row["twilio_auth_token"],
         version=row["version"],
+        verification=policy_from_json(row["verification"]),
     )
 
 

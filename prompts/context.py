@@ -157,7 +157,9 @@ def _summary_line(summary: CallSummary, now: datetime) -> str:
     return line
 
 
-def _candidates(ctx: CallerContext, now: datetime) -> list[tuple[str | None, str]]:
+def _candidates(
+    ctx: CallerContext, now: datetime, announce_new_caller: bool
+) -> list[tuple[str | None, str]]:
     """All items as (section heading, line), in priority order."""
     items: list[tuple[str | None, str]] = []
     phrases = describe_personality(ctx.personality)
@@ -167,7 +169,7 @@ def _candidates(ctx: CallerContext, now: datetime) -> list[tuple[str | None, str
 
     if ctx.profile is not None:
         items.extend((_PROFILE, line) for line in _profile_lines(ctx.profile, now))
-    elif not (phrases or summaries or memories):
+    elif announce_new_caller and not (phrases or summaries or memories):
         items.append((None, NEW_CALLER_LINE))
     if phrases:
         items.append((_PERSONALITY, f"Earlier calls suggest they are: {', '.join(phrases)}."))
@@ -194,8 +196,16 @@ def _render(chosen: Sequence[tuple[str | None, str]]) -> str:
     return "\n\n".join("\n".join(block) for block in blocks)
 
 
-def pack_context(ctx: CallerContext, *, budget_chars: int = 6000, now: datetime) -> str:
+def pack_context(
+    ctx: CallerContext,
+    *,
+    budget_chars: int = 6000,
+    now: datetime,
+    announce_new_caller: bool = True,
+) -> str:
     """The caller context as text of at most ``budget_chars`` characters (see module doc).
+    With ``announce_new_caller`` off, a context with nothing about the caller does not say
+    they are new (used when what is known is withheld, not absent).
 
     ``now`` and every timestamp in ``ctx`` must be tz-aware; relative dates are computed
     from ``now`` and calendar dates shown in ``now``'s zone.
@@ -205,7 +215,7 @@ def pack_context(ctx: CallerContext, *, budget_chars: int = 6000, now: datetime)
         raise ValueError("budget_chars must not be negative")
     chosen: list[tuple[str | None, str]] = []
     length = 0
-    for heading, line in _candidates(ctx, now):
+    for heading, line in _candidates(ctx, now, announce_new_caller):
         # The exact growth of _render(chosen): candidates arrive grouped by section, so an
         # item either continues the last section (one newline) or opens a new one (a blank
         # line and its heading).

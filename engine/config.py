@@ -169,4 +169,6 @@ class TenantConfig:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     verification: VerificationPolicy = field(default_factory=VerificationPolicy)
+    # the greeting must tell the caller they are talking with an AI (prompts.disclosure)
+    ai_disclosure_required: bool = False
     version: int = 1

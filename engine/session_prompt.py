@@ -11,6 +11,7 @@ from engine.config import TenantConfig
 from prompts import call_lines
 from engine.verification import first_name
 from prompts.context import CallerContext, pack_context
+from prompts.disclosure import with_disclosure
 from prompts.greeting import choose_greeting
 from prompts.instructions import AgentPrompt, build_instructions
 from prompts.verification import unverified_caller_text, verified_context_text
@@ -71,6 +72,9 @@ def session_prompt(
         agent_name=tenant.agent_name,
         now=now,
         time_zone=tenant.time_zone,
+    )
+    greeting = with_disclosure(
+        greeting, agency_name=tenant.name, required=tenant.ai_disclosure_required
     )
     if tenant.record_calls and tenant.recording_consent:
         greeting = f"{tenant.recording_consent} {greeting}"  # before anything else is said

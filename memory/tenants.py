@@ -14,6 +14,7 @@ from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
 from memory.verification import policy_from_json
+from prompts.disclosure import disclosure_required
 
 _RESOLVE = "SELECT resolve_number($1)"
 
@@ -34,8 +35,9 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
-       a.recording_consent, a.pii_redaction, a.spanish, a.verification
-FROM tenants t JOIN agent_configs a USING (tenant_id)
+       a.recording_consent, a.pii_redaction, a.spanish, a.verification, t.jurisdiction, t.ai_disclosure,
+       coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
+FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
 """
 
@@ -192,6 +194,11 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         twilio_auth_token=row["twilio_auth_token"],
         version=row["version"],
         verification=policy_from_json(row["verification"]),
+        ai_disclosure_required=disclosure_required(
+            policy=row["ai_disclosure"],
+            jurisdiction=row["jurisdiction"],
+            platform_mandatory=row["ai_disclosure_mandatory"],
+        ),
     )
 
 

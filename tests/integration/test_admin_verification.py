@@ -20,7 +20,11 @@ async def test_the_policy_is_required_by_default_and_can_be_changed(h: AdminHarn
     changed = await h.client.put(
         f"{API}/agent/verification",
         headers=h.auth(tenant.owner_token),
-        json={"fields": ["policy_number", "last_name"], "matches_needed": 2, "greet_by_name": False},
+        json={
+            "fields": ["policy_number", "last_name"],
+            "matches_needed": 2,
+            "greet_by_name": False,
+        },
     )
     assert changed.status_code == 200, changed.text
     again = (await h.get("/agent/verification", tenant.owner_token)).json()
@@ -32,13 +36,14 @@ async def test_the_policy_is_required_by_default_and_can_be_changed(h: AdminHarn
 
 async def test_a_policy_that_can_never_be_met_is_refused(h: AdminHarness) -> None:
     tenant = await h.tenant()
-    for body in (
+    bodies: tuple[dict[str, object], ...] = (
         {"fields": ["zip_code"], "matches_needed": 2},
         {"fields": ["shoe_size"]},
         {"fields": []},
         {"cooldown_s": -1},
         {"unknown": True},
-    ):
+    )
+    for body in bodies:
         answer = await h.client.put(
             f"{API}/agent/verification", headers=h.auth(tenant.owner_token), json=body
         )
@@ -60,7 +65,8 @@ async def test_identifiers_are_write_only(h: AdminHarness) -> None:
     assert put.status_code == 200, put.text
     assert put.json() == {"caller_number": caller, "fields_on_file": ["date_of_birth", "zip_code"]}
     got = await h.get(f"/callers/{caller}/identifiers", tenant.owner_token)
-    assert "1980" not in got.text and "94110" not in got.text
+    assert "1980" not in got.text
+    assert "94110" not in got.text
     removed = await h.client.put(
         f"{API}/callers/{caller}/identifiers",
         headers=h.auth(tenant.owner_token),

@@ -52,7 +52,7 @@ from engine.call_state import new_call, step
 from engine.config import EngineConfig, MediaAddress
 from engine.inbound_rate import FrameBudget
 from engine.redact import redact
-from engine.session_open import loads_history, opening
+from engine.session_open import disclosure, loads_history, opening
 from engine.session_rules import FinishStep, finish_steps, should_rotate
 from engine.speech_meter import SpeechMeter
 from engine.task_set import TaskSet
@@ -92,6 +92,8 @@ class CallSession:
         self.media_path = urlsplit(self.media_url).path  # what the actor's server routes by
         self._state = new_call(setup.call_sid, setup.media_token, CallRules.of(setup.tenant))
         self._specs = dict(tool_specs(setup.tenant))
+        self._offered = self._specs  # plus verify_caller while a known caller is unverified
+        self._verified = False
         self._tool_ctx = ToolContext(
             setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
         )
@@ -214,7 +216,9 @@ class CallSession:
             resumed=setup.attempt > 0,
             reconnected=reconnected,
             now=now,
+            verified=self._verified,
         )
+        self._offered = first.tools
         # applied once the link has sent these frames: a response asked for goes out after them
         asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
         return first.frames
@@ -243,7 +247,7 @@ class CallSession:
         said = self._redacted(f"{call.name}({call.arguments})")
         self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
         began = time.perf_counter()
-        spec = self._specs.get(call.name)
+        spec = self._offered.get(call.name)
         task = self._tasks.spawn(
             run_tool(spec, call.call_id, call.name, call.arguments, self._tool_ctx)
         )
@@ -255,7 +259,25 @@ class CallSession:
         total_ms = (time.perf_counter_ns() - received_ns) / 1e6
         self._metrics.tool_overhead_ms.append(max(0.0, total_ms - tool_ms))
         self._log.info("tool_ran", tool=call.name, tool_ms=round(tool_ms, 2))
+        if result.verified and not self._verified:  # before the model answers the result
+            await self._disclose()
         await self._apply(result)
+
+    async def _disclose(self) -> None:
+        """The caller proved who they are: what is known about them reaches the model now."""
+        self._verified, self._offered = True, self._specs
+        assert self._context is not None
+        await self._model.send(
+            disclosure(
+                self._setup.tenant,
+                caller_number=self._setup.from_number,
+                context=await asyncio.shield(self._context),
+                tools=self._specs,
+                history=list(self._turns.history),
+                resumed=self._setup.attempt > 0,
+                now=datetime.now(UTC),
+            )
+        )
 
     # --- the Twilio side ------------------------------------------------------------------
 

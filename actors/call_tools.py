@@ -43,6 +43,32 @@ class Outcome:
     close: CloseKind | None = None
     target: str = ""
     say: str = ""
+    verified: bool = False
+
+
+_VERIFY_ANSWERS = {
+    "verified": "The caller is verified. Their details on file are now in your instructions.",
+    "mismatch": "Not verified: what the caller said does not match. Do not say which item.",
+    "unreadable": "Not verified: an item could not be understood; ask them to repeat it.",
+    "too_few": "Not verified: ask for every item you were told to ask for, then try again.",
+    "no_identifiers": "This caller cannot be verified by phone: offer to take a message.",
+    "call_limit": "Not verified, and no more tries on this call: offer to take a message.",
+    "caller_locked": "Not verified: too many failed tries lately. Offer to take a message.",
+}
+
+
+async def _verify_caller(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    given = {k: str(v) for k, v in args.items()}
+    attempt = await ctx.memory.verify_caller(
+        ctx.memory_token, ctx.call_sid, ctx.caller_number, given
+    )
+    return Outcome(
+        {
+            "verified": attempt.verified,
+            "next": _VERIFY_ANSWERS.get(attempt.reason, "Not verified."),
+        },
+        verified=attempt.verified,
+    )
 
 
 async def _end_call(args: dict[str, Any], ctx: ToolContext) -> Outcome:
@@ -127,6 +153,7 @@ IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Out
     "take_message": _take_message,
     "remember": _remember,
     "search_knowledge": _search_knowledge,
+    "verify_caller": _verify_caller,
 }
 
 
@@ -135,7 +162,13 @@ async def run_tool(
 ) -> ToolResult:
     def result(outcome: Outcome) -> ToolResult:
         return ToolResult(
-            call_id, name, tool_output(outcome.output), outcome.close, outcome.target, outcome.say
+            call_id,
+            name,
+            tool_output(outcome.output),
+            outcome.close,
+            outcome.target,
+            outcome.say,
+            outcome.verified,
         )
 
     implementation = IMPLEMENTATIONS.get(name)

@@ -54,7 +54,8 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ import structlog
 
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
+from engine.verification import Attempt
 
 if TYPE_CHECKING:
     import asyncpg
@@ -348,6 +350,28 @@ class MemoryActor:
         message_id = await messages.take_message(await self._db(), tenant, message)
         self._outbox_wake.set()
         return message_id
+
+    async def verify_caller(
+        self, token: str, call_sid: str, caller_number: str, given: Mapping[str, str]
+    ) -> Attempt:
+        """One verification attempt for the call (memory.verification: decided, recorded and
+        audited in one transaction, under the tenant's policy as stored now)."""
+        from memory import verification
+
+        tenant = self._tenant(token)
+        pool = await self._db()
+        policy = await verification.get_policy(pool, tenant)
+        if policy is None:
+            return Attempt(False, "no_identifiers")
+        return await verification.verify(
+            pool,
+            tenant,
+            caller_number=caller_number,
+            call_sid=call_sid,
+            given=given,
+            policy=policy,
+            now=datetime.now(UTC),
+        )
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from memory import tenants

@@ -7,11 +7,12 @@ running the same code against real Postgres.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from engine.config import MediaAddress, TenantConfig
+from engine.verification import Attempt
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import JsonInput, SearchHit
 from prompts.context import CallerContext
@@ -50,6 +51,9 @@ class MemoryClient(Protocol):
     ) -> int: ...
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None: ...
     async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]: ...
+    async def verify_caller(
+        self, token: str, call_sid: str, caller_number: str, given: Mapping[str, str]
+    ) -> Attempt: ...
 
 
 class CallControl(Protocol):

@@ -73,6 +73,7 @@ class ToolResult:
     close: CloseKind | None = None
     target: str = ""
     say: str = ""
+    verified: bool = False  # verify_caller succeeded: what is known about the caller may be used
 
 
 @dataclass(frozen=True, slots=True)

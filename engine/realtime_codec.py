@@ -78,6 +78,14 @@ def session_update(
     return _dumps({"type": "session.update", "session": session})
 
 
+def session_instructions(*, instructions: str, tools: list[dict[str, Any]]) -> str:
+    """A partial `session.update`: new instructions and tools, the audio set-up untouched
+    (the voice cannot change once the model has spoken)."""
+    session: dict[str, Any] = {"type": "realtime", "instructions": instructions, "tools": tools}
+    session["tool_choice"] = "auto" if tools else "none"
+    return _dumps({"type": "session.update", "session": session})
+
+
 def audio_append(payload: str) -> str:
     return _dumps({"type": "input_audio_buffer.append", "audio": payload})
 

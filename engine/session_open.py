@@ -19,8 +19,8 @@ from typing import Protocol
 from engine import realtime_codec as rt
 from engine.call_events import ModelReconnected, RequestResponse
 from engine.config import TenantConfig
-from engine.session_prompt import session_prompt
-from engine.tools import ToolSpec
+from engine.session_prompt import needs_verification, session_prompt
+from engine.tools import VERIFY_CALLER, ToolSpec, verify_caller_spec
 from prompts import call_lines
 from prompts.context import CallerContext
 from prompts.instructions import greeting_request, resume_request
@@ -41,6 +41,7 @@ class SpokenTurn(Protocol):
 class Opening:
     frames: list[str]  # sent first, in order, before anything held meanwhile
     then: ModelReconnected | RequestResponse  # the event the call session applies next
+    tools: dict[str, ToolSpec]  # what the session offers (verify_caller while unverified)
 
 
 def loads_history(attempt: int, reconnected: bool) -> bool:
@@ -77,8 +78,51 @@ def opening(
     resumed: bool,
     reconnected: bool,
     now: datetime,
+    verified: bool = False,
 ) -> Opening:
-    """The frames a session starts with and what to ask of it (see the module docstring)."""
+    """The frames a session starts with and what to ask of it (see the module docstring).
+    While a known caller is unverified nothing stored about them is in the instructions and
+    `verify_caller` is offered (engine.session_prompt)."""
+    offered = dict(tools)
+    if needs_verification(tenant, context, verified=verified):
+        offered[VERIFY_CALLER] = verify_caller_spec(tenant)
+    prompt = session_prompt(
+        tenant,
+        caller_number=caller_number,
+        context=context,
+        tools=tuple(offered),
+        now=now,
+        resumed_from=recap(history) if resumed else None,
+        verified=verified,
+    )
+    frames = [
+        rt.session_update(
+            instructions=prompt.instructions,
+            voice=tenant.voice,
+            vad=tenant.vad,
+            tools=[spec.session_entry() for spec in offered.values()] or None,
+        )
+    ]
+    if reconnected or resumed:
+        frames += replay(history)
+    if reconnected:
+        return Opening(frames, ModelReconnected(), offered)
+    request = resume_request() if resumed else greeting_request(prompt.greeting)
+    return Opening(frames, RequestResponse(request), offered)
+
+
+def disclosure(
+    tenant: TenantConfig,
+    *,
+    caller_number: str,
+    context: CallerContext,
+    tools: Mapping[str, ToolSpec],
+    history: Sequence[SpokenTurn],
+    resumed: bool,
+    now: datetime,
+) -> str:
+    """The session update once the caller is verified: the full caller context in the
+    instructions, and `verify_caller` no longer offered."""
     prompt = session_prompt(
         tenant,
         caller_number=caller_number,
@@ -86,18 +130,8 @@ def opening(
         tools=tuple(tools),
         now=now,
         resumed_from=recap(history) if resumed else None,
+        verified=True,
     )
-    frames = [
-        rt.session_update(
-            instructions=prompt.instructions,
-            voice=tenant.voice,
-            vad=tenant.vad,
-            tools=[spec.session_entry() for spec in tools.values()] or None,
-        )
-    ]
-    if reconnected or resumed:
-        frames += replay(history)
-    if reconnected:
-        return Opening(frames, ModelReconnected())
-    request = resume_request() if resumed else greeting_request(prompt.greeting)
-    return Opening(frames, RequestResponse(request))
+    return rt.session_instructions(
+        instructions=prompt.instructions, tools=[spec.session_entry() for spec in tools.values()]
+    )

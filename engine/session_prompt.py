@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.config import TenantConfig
-from prompts import call_lines
 from engine.verification import first_name
+from prompts import call_lines
 from prompts.context import CallerContext, pack_context
 from prompts.disclosure import with_disclosure
 from prompts.greeting import choose_greeting

@@ -151,6 +151,26 @@ def _search_knowledge() -> ToolSpec:
     )
 
 
+VERIFY_CALLER = "verify_caller"
+
+
+def verify_caller_spec(tenant: TenantConfig) -> ToolSpec:
+    """Offered by the engine (never chosen by an admin) while a known caller is unverified:
+    the caller's stated identifiers, checked by the engine against what is on file."""
+    fields = tenant.verification.fields
+    return ToolSpec(
+        VERIFY_CALLER,
+        "Check the identity of the caller with what they have just told you, before discussing "
+        "anything about their own account. Pass exactly what they said for each item you asked "
+        "for. The answer says only whether they are verified.",
+        _object(
+            {field: {"type": "string", "minLength": 1, "maxLength": 200} for field in fields},
+            [],
+        ),
+        timeout_s=5.0,
+    )
+
+
 _REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
     "end_call": lambda tenant: _end_call(),
     "transfer_call": lambda tenant: _transfer_call(tenant) if tenant.transfer_rules else None,

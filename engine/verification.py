@@ -201,6 +201,18 @@ def gate(
     return Gate(True, "ok")
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What a call learns from one attempt: verified or not, why (never which field was
+    wrong), and when a locked-out caller may try again."""
+
+    verified: bool
+    reason: (
+        str  # verified, mismatch, unreadable, too_few, no_identifiers, call_limit, caller_locked
+    )
+    retry_at: datetime | None = None
+
+
 def first_name(preferred_name: str | None) -> str | None:
     """The first word of a preferred name: all an unverified caller may be greeted with."""
     if not preferred_name or not preferred_name.strip():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ import asyncpg
 
 from engine.verification import (
     FIELDS,
+    Attempt,
     VerificationPolicy,
     check,
     gate,
@@ -56,18 +56,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 AGENT = audit.Actor(user_id=None, email="agent")
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What a call learns from one attempt: verified or not, why (never which field was
-    wrong), and when a locked-out caller may try again."""
-
-    verified: bool
-    reason: (
-        str  # verified, mismatch, unreadable, too_few, no_identifiers, call_limit, caller_locked
-    )
-    retry_at: datetime | None = None
 
 
 def policy_from_json(raw: Any) -> VerificationPolicy:

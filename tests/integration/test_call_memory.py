@@ -5,17 +5,21 @@ Never an earlier call's turns: the second session gets facts, not a replayed con
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import CallScript, HangUp, WaitForAgent
 from memory import calls
+from memory.audit import SYSTEM
+from memory.verification import set_identifiers
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
 
+PROOF = "My date of birth is March 4th 1980 and my ZIP code is 94110."
+STATED = {"date_of_birth": "March 4th 1980", "zip_code": "94110"}
 FIRST = (
     "Hi, my name is Dana Whitfield. My wife Maria and I drive a 2019 Honda Civic, "
     "and I'm calling about claim number 44718."
@@ -47,16 +51,33 @@ async def test_second_call_knows_what_the_first_call_said(engine: Engine) -> Non
     assert status is not None
     assert status.status == "done", status
 
-    engine.sim.add_script(caller, Script(transcripts=(), replies=()))
-    second = await engine.caller().place_call(
-        CallScript(
-            from_number=caller, to_number=number, steps=(WaitForAgent(timeout=15), HangUp())
-        ),
-        timeout=60,
+    # The second call comes from the same number, which proves nothing: only the first name
+    # reaches the model until the caller states the identifiers the agency has on file.
+    await set_identifiers(
+        engine.db,
+        tenant_id,
+        caller,
+        {"date_of_birth": "1980-03-04", "zip_code": "94110"},
+        actor=SYSTEM,
     )
+    engine.sim.add_script(
+        caller,
+        Script(
+            transcripts=(PROOF,),
+            replies=(
+                Reply(function="verify_caller", arguments=json.dumps(STATED)),
+                Reply(text="Thank you, Dana. How is the claim going?"),
+            ),
+        ),
+    )
+    second = await engine.caller().place_call(one_turn(caller, number, PROOF), timeout=60)
     session = [s for s in engine.sim.sessions if caller in s.instructions][-1]
+    first_update = next(e for _, e in session.received if e["type"] == "session.update")
+    for fact in ("Maria", "Honda Civic", "44718"):
+        assert fact not in first_update["session"]["instructions"], fact
+    assert "Dana" in first_update["session"]["instructions"]
     for fact in ("Dana", "Maria", "Honda Civic", "44718"):
-        assert fact in session.instructions, fact
+        assert fact in session.instructions, fact  # after verify_caller succeeded
     assert FIRST not in session.instructions  # facts, never the earlier call's turns
     turns = await calls.load_turns(engine.db, tenant_id, second.call_sid)
     assert turns[0].role == "agent"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -19,6 +19,7 @@ from actors.call_sockets import ModelListener
 from actors.ports import CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
+from engine.verification import Attempt, VerificationPolicy, check
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import JsonInput, SearchHit
 from prompts.context import CallerContext
@@ -34,8 +35,17 @@ class Log(list[tuple[str, object]]):
 
 
 class FakeMemory:
-    def __init__(self, log: Log, earlier: Sequence[Turn] = (), message_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        log: Log,
+        earlier: Sequence[Turn] = (),
+        message_s: float = 0.0,
+        context: CallerContext = EMPTY_CONTEXT,
+        on_file: Mapping[str, str] | None = None,
+    ) -> None:
         self.log = log
+        self.context = context
+        self.on_file = dict(on_file or {})  # the caller's identifiers, normalised
         self.earlier = list(earlier)
         self.message_s = message_s  # how long take_message takes
         self.turns: list[Turn] = []
@@ -70,7 +80,14 @@ class FakeMemory:
     async def caller_context(
         self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
     ) -> CallerContext:
-        return EMPTY_CONTEXT
+        return self.context
+
+    async def verify_caller(
+        self, token: str, call_sid: str, caller_number: str, given: Mapping[str, str]
+    ) -> Attempt:
+        self.log.append(("verify_caller", dict(given)))
+        result = check(self.on_file, given, VerificationPolicy())
+        return Attempt(result.verified, result.reason)
 
     async def remember(
         self,
@@ -244,9 +261,11 @@ class Call:
         earlier: Sequence[Turn] = (),
         message_s: float = 0.0,
         config: EngineConfig = CONFIG,
+        context: CallerContext = EMPTY_CONTEXT,
+        on_file: Mapping[str, str] | None = None,
     ) -> None:
         self.log = Log()
-        self.memory = FakeMemory(self.log, earlier, message_s)
+        self.memory = FakeMemory(self.log, earlier, message_s, context, on_file)
         self.lifecycle = FakeLifecycle(self.log)
         self.control = FakeControl(self.log)
         self.twilio = FakeTwilio(self.log)

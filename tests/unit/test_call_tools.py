@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -23,6 +23,7 @@ from engine.audio import b64
 from engine.call_events import ToolResult
 from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
+from engine.verification import Attempt
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import JsonInput, SearchHit
 from prompts import call_lines
@@ -49,6 +50,8 @@ class FakeMemory:
         self.knowledge: list[SearchHit] = []
         self.searches: list[tuple[str, str, int]] = []
         self.cancelled = False
+        self.attempt = Attempt(False, "mismatch")
+        self.verifications: list[dict[str, str]] = []
 
     async def ping(self) -> None:
         raise AssertionError("not a tool's business")
@@ -103,6 +106,12 @@ class FakeMemory:
 
     async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
         raise AssertionError("not a tool's business")
+
+    async def verify_caller(
+        self, token: str, call_sid: str, caller_number: str, given: Mapping[str, str]
+    ) -> Attempt:
+        self.verifications.append(dict(given))
+        return self.attempt
 
     async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
         if self.error is not None:

@@ -27,7 +27,11 @@ def redact_pii(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
 def configure_actor(config: Any) -> None:
     """Configure an actor's process like the driver's, from its frozen EngineConfig (JSON when
     JSON is on, production's PII redaction). Called first in every actor's constructor: Ray
-    starts actors in fresh worker processes that never ran the driver's configuration."""
+    starts actors in fresh worker processes that never ran the driver's configuration. A process
+    already configured (the driver, a test capturing logs, an actor built in-process) is left as
+    it is, so building an actor never replaces its process's logging."""
+    if structlog.is_configured():
+        return
     configure(config.log_format, redact=config.redact_pii)
 
 

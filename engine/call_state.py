@@ -92,6 +92,7 @@ class CallState:
     response_id: str | None = None
     cancelled: frozenset[str] = frozenset()
     interrupted: tuple[tuple[str, int], ...] = ()  # item_id -> ms heard when cut off
+    spoken: tuple[str, ...] = ()  # assistant items whose transcript is recorded, newest last
     turn: tt.TurnState = field(default_factory=tt.TurnState)  # engine.turn_taking
     greeted: bool = False
     outcome: str | None = None
@@ -304,6 +305,7 @@ def _on_agent_transcript(
         if item_id == event.item_id:
             meta["interrupted_at_ms"] = heard_ms
     meta.update(tt.latency_meta(state, event.item_id))
+    state = replace(state, spoken=(*state.spoken, event.item_id)[-8:])
     return state, [RecordTurn("agent", text, meta)]
 
 

@@ -35,6 +35,7 @@ from engine.call_events import (
     Command,
     MeterSpeech,
     Observe,
+    RecordTurn,
     Truncate,
 )
 
@@ -202,6 +203,13 @@ def interrupt(state: CallState, now: float, commands: list[Command]) -> CallStat
         item_id, generated_b = state.item_bytes[-1]
         cut.append((item_id, generated_b // BYTES_PER_MS))
     commands.extend(Truncate(item_id, ms) for item_id, ms in cut)
+    # A transcript usually arrives before the caller cuts in (the model writes faster than it
+    # is heard): the interruption of an item already recorded is a turn of its own.
+    commands.extend(
+        RecordTurn("system", "caller interrupted", {"item_id": i, "interrupted_at_ms": ms})
+        for i, ms in cut
+        if i in state.spoken
+    )
     commands.append(Observe("barge_in", 1))
     return replace(
         state, pending=(), cancelled=cancelled, interrupted=(*state.interrupted, *cut)[-8:]

@@ -40,9 +40,11 @@ from memory.call_records import CallStart, NewMessage, Turn
 
 def _params(fn: Callable[..., Any], routed: int) -> list[tuple[str, Any]]:
     """(name, kind) of the parameters an actor method receives: no self, and not the
-    `routed` leading arguments the forwarder uses to pick the actor."""
+    `routed` leading arguments the forwarder uses to pick the actor. Once a class has been made
+    a Ray actor class in this process, Ray's tracing adds `_ray_trace_ctx` to its methods'
+    signatures; that is Ray's, not the contract's."""
     params = list(inspect.signature(fn).parameters.values())[1 + routed :]
-    return [(p.name, p.kind) for p in params]
+    return [(p.name, p.kind) for p in params if p.name != "_ray_trace_ctx"]
 
 
 # (contract, actor class, leading arguments that only pick the actor, forwarder)

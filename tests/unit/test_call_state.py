@@ -423,6 +423,17 @@ def test_agent_transcript_of_an_interrupted_item_says_where() -> None:
     )
 
 
+def test_an_interruption_after_the_transcript_was_recorded_is_a_turn_of_its_own() -> None:
+    # The model writes faster than it is heard: the whole transcript is in before the caller
+    # cuts in, so the cut is recorded as a system turn naming the item and where.
+    state, _ = run([(0.5, rt.AgentTranscript("r1", "i1", "Sure, we cover boats."))], three_chunks())
+    _, log = run([(0.625, speech())], state)
+    assert (
+        0.625,
+        ev.RecordTurn("system", "caller interrupted", {"item_id": "i1", "interrupted_at_ms": 625}),
+    ) in log
+
+
 def test_agent_transcript_of_a_whole_item_has_no_interruption() -> None:
     _, log = run([(1.0, rt.AgentTranscript("r1", "i1", "Goodbye."))], three_chunks())
     assert log == [(1.0, ev.RecordTurn("agent", "Goodbye.", {"item_id": "i1"}))]

@@ -218,7 +218,12 @@ async def test_wrong_stream_token_closes_socket_and_nothing_else(engine: Engine)
         assert closed.value.rcvd.code == 1008
     actor = engine.pool.actors[call_sid]
     assert (await actor.check_health())["phase"] == "waiting"  # the real stream may still come
-    record = await calls.get_call(engine.db, tenant_id, call_sid)
+    record = None
+    for _ in range(100):  # the call row is written in the background, off the webhook
+        record = await calls.get_call(engine.db, tenant_id, call_sid)
+        if record is not None:
+            break
+        await asyncio.sleep(0.05)
     assert record is not None
     assert record.outcome is None
     assert record.streams == 0

@@ -36,9 +36,12 @@ _STREAM_CONNECTED = """
 UPDATE calls SET answered_at = coalesce(answered_at, now()), streams = streams + 1
 WHERE tenant_id = $1 AND call_sid = $2
 """
+# The engine's own outcome replaces the placeholder Twilio's final status left when it came
+# first (its status callback can beat the call actor's report); any other outcome stays.
 _FINISH = """
 UPDATE calls SET ended_at = coalesce(ended_at, now()),
-                 outcome = coalesce(outcome, $3),
+                 outcome = CASE WHEN outcome IS NULL OR outcome LIKE 'twilio\\_%' THEN $3
+                                ELSE outcome END,
                  end_detail = coalesce(end_detail, $4),
                  duration_ms = coalesce(duration_ms, $5),
                  greeting_ms = coalesce(greeting_ms, $6),

@@ -142,6 +142,19 @@ async def test_status_callbacks_apply_once_and_terminal_status_sticks(
     assert record.ended_at is not None
 
 
+async def test_the_engines_outcome_replaces_twilios_placeholder(app_pool: asyncpg.Pool) -> None:
+    tenant_id, _ = await _tenant(app_pool)
+    sid = _sid()
+    await calls.start_call(app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"))
+    await calls.apply_twilio_status(app_pool, tenant_id, sid, "completed", 42)  # came first
+    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("caller_hung_up", duration_ms=5))
+    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("engine_shutdown"))  # replay
+    record = await calls.get_call(app_pool, tenant_id, sid)
+    assert record is not None
+    assert record.outcome == "caller_hung_up"
+    assert record.twilio_status == "completed"
+
+
 async def test_first_outcome_wins(app_pool: asyncpg.Pool) -> None:
     tenant_id, _ = await _tenant(app_pool)
     sid = _sid()

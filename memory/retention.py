@@ -78,6 +78,10 @@ _DELETE_CHILDREN: tuple[tuple[str, str], ...] = (
         "DELETE FROM memory_consolidations WHERE tenant_id = $1 AND call_sid = ANY($2::text[])",
     ),
     ("jobs", "DELETE FROM post_call_jobs WHERE tenant_id = $1 AND call_sid = ANY($2::text[])"),
+    (
+        "verifications",
+        "DELETE FROM verification_attempts WHERE tenant_id = $1 AND call_sid = ANY($2::text[])",
+    ),
 )
 _DELETE_RECORDINGS = """
 DELETE FROM recordings WHERE tenant_id = $1 AND call_sid = ANY($2::text[])
@@ -96,6 +100,7 @@ PURGED_TABLES = frozenset(
         "personality_metrics",
         "memory_consolidations",
         "post_call_jobs",
+        "verification_attempts",
     }
 )
 
@@ -112,6 +117,7 @@ class PurgeCounts:
     personality: int = 0
     consolidations: int = 0
     jobs: int = 0
+    verifications: int = 0
     recordings: int = 0
     files: int = 0
 

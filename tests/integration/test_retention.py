@@ -39,6 +39,7 @@ ONE_CALL = PurgeCounts(
     personality=1,
     consolidations=1,
     jobs=1,
+    verifications=1,
     recordings=1,
     files=1,
 )
@@ -154,6 +155,13 @@ async def seed_call(
             tenant,
             call_sid,
             caller,
+        )
+        await conn.execute(
+            "INSERT INTO verification_attempts (tenant_id, caller_number, call_sid, verified, "
+            "reason, fields) VALUES ($1, $2, $3, false, 'mismatch', '{zip_code}')",
+            tenant,
+            caller,
+            call_sid,
         )
         await conn.execute(
             "INSERT INTO post_call_jobs (tenant_id, call_sid, caller_number, queue, status) "

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(3600.0, ge=0, alias="NEUROSPHERE_RETENTION_INTERVAL_S")
     # On SIGTERM: how long live calls may go on before they are ended (outcome recorded).
     drain_timeout_s: float = Field(120.0, ge=0, alias="NEUROSPHERE_DRAIN_TIMEOUT_S")
+    outbox_poll_s: float = Field(1.0, ge=0.05, le=86400, alias="NEUROSPHERE_OUTBOX_POLL_S")
 
     @field_validator("media_public_url")
     @classmethod
@@ -235,6 +236,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         call_actor_max_calls=settings.call_actor_max_calls,
         calls_per_actor=settings.calls_per_actor,
         memory_actors=settings.memory_actors,
+        outbox_poll_s=settings.outbox_poll_s,
         log_format=settings.log_format,
         redact_pii=settings.env == "production",
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),

@@ -75,6 +75,20 @@ async def caller_context(memory: MemoryClient, setup: CallSetup, log_: Log) -> C
         return EMPTY_CONTEXT
 
 
+async def verified_before(memory: MemoryClient, setup: CallSetup, log_: Log) -> bool:
+    """Whether this call's caller verified on an earlier actor (a resume after a lost node or
+    stream): the engine's own record of the attempt, never the replayed conversation. A failed
+    lookup counts as not verified, so the caller is asked again rather than trusted."""
+    try:
+        return await asyncio.wait_for(
+            memory.verified_on_call(setup.memory_token, setup.call_sid, setup.from_number),
+            CONTEXT_TIMEOUT_S,
+        )
+    except Exception as exc:
+        log_.warning("verification_lookup_failed", error=repr(exc))
+        return False
+
+
 async def consolidate(
     memory: MemoryClient,
     setup: CallSetup,

@@ -373,6 +373,14 @@ class MemoryActor:
             now=datetime.now(UTC),
         )
 
+    async def verified_on_call(self, token: str, call_sid: str, caller_number: str) -> bool:
+        """Whether the caller verified earlier on this call (asked by a resumed call's actor)."""
+        from memory import verification
+
+        return await verification.verified_on_call(
+            await self._db(), self._tenant(token), call_sid=call_sid, caller_number=caller_number
+        )
+
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from memory import tenants
 

@@ -54,6 +54,7 @@ class MemoryClient(Protocol):
     async def verify_caller(
         self, token: str, call_sid: str, caller_number: str, given: Mapping[str, str]
     ) -> Attempt: ...
+    async def verified_on_call(self, token: str, call_sid: str, caller_number: str) -> bool: ...
 
 
 class CallControl(Protocol):

@@ -50,6 +50,10 @@ WHERE tenant_id = $1 AND caller_number = $2 AND NOT verified
 _ATTEMPTS_THIS_CALL = """
 SELECT count(*) FROM verification_attempts WHERE tenant_id = $1 AND call_sid = $2
 """
+_VERIFIED_ON_CALL = """
+SELECT EXISTS (SELECT 1 FROM verification_attempts
+               WHERE tenant_id = $1 AND call_sid = $2 AND caller_number = $3 AND verified)
+"""
 _INSERT_ATTEMPT = """
 INSERT INTO verification_attempts (tenant_id, caller_number, call_sid, at, verified, reason, fields)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -162,6 +166,18 @@ async def verify(
             {"verified": attempt.verified, "reason": attempt.reason, "fields": fields},
         )
     return attempt
+
+
+async def verified_on_call(
+    pool: asyncpg.Pool, tenant_id: str, *, call_sid: str, caller_number: str
+) -> bool:
+    """Whether this caller verified earlier on this call (a call resumed on a new actor keeps
+    its verified state: it lasts for the call)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        found = await conn.fetchval(
+            _VERIFIED_ON_CALL, uuid.UUID(tenant_id), call_sid, caller_number
+        )
+    return bool(found)
 
 
 _GET_POLICY = "SELECT verification FROM agent_configs WHERE tenant_id = $1"

@@ -13,7 +13,7 @@ from engine.verification import VerificationError, VerificationPolicy
 from memory import audit, tenants
 from memory.caller_memory import forget_caller
 from memory.db import tenant_tx
-from memory.verification import fields_on_file, set_identifiers, verify
+from memory.verification import fields_on_file, set_identifiers, verified_on_call, verify
 from tests.memory_support import new_tenant, phone, sid
 
 POLICY = VerificationPolicy(fields=("date_of_birth", "zip_code"), matches_needed=2)
@@ -221,3 +221,40 @@ async def test_a_tenant_requires_verification_unless_its_policy_says_otherwise(
     assert config.verification == VerificationPolicy()
     assert config.verification.required
     assert uuid.UUID(config.tenant_id)
+
+
+async def test_a_resumed_call_finds_its_own_verified_attempt_and_nothing_else(
+    app_pool: asyncpg.Pool,
+) -> None:
+    """What a call resumed on a new actor asks: only a verified attempt of this caller on this
+    call counts - not a failed one, not another call's, not another number's."""
+    tenant_id, caller = await _caller_on_file(app_pool)
+    call, other_call = sid(), sid()
+
+    async def verified(call_sid: str, number: str) -> bool:
+        return await verified_on_call(app_pool, tenant_id, call_sid=call_sid, caller_number=number)
+
+    await verify(
+        app_pool,
+        tenant_id,
+        caller_number=caller,
+        call_sid=call,
+        given=WRONG,
+        policy=POLICY,
+        now=NOW,
+    )
+    assert not await verified(call, caller)
+    await verify(
+        app_pool,
+        tenant_id,
+        caller_number=caller,
+        call_sid=call,
+        given=RIGHT,
+        policy=POLICY,
+        now=NOW,
+    )
+    assert await verified(call, caller)
+    assert not await verified(other_call, caller)
+    assert not await verified(call, phone())
+    elsewhere = await new_tenant(app_pool, "Other Agency")
+    assert not await verified_on_call(app_pool, elsewhere, call_sid=call, caller_number=caller)

@@ -42,9 +42,11 @@ class FakeMemory:
         message_s: float = 0.0,
         context: CallerContext = EMPTY_CONTEXT,
         on_file: Mapping[str, str] | None = None,
+        verified_calls: set[str] | None = None,
     ) -> None:
         self.log = log
         self.context = context
+        self.verified_calls = set(verified_calls or ())  # calls with a verified attempt
         self.on_file = dict(on_file or {})  # the caller's identifiers, normalised
         self.earlier = list(earlier)
         self.message_s = message_s  # how long take_message takes
@@ -87,7 +89,13 @@ class FakeMemory:
     ) -> Attempt:
         self.log.append(("verify_caller", dict(given)))
         result = check(self.on_file, given, VerificationPolicy())
+        if result.verified:
+            self.verified_calls.add(call_sid)
         return Attempt(result.verified, result.reason)
+
+    async def verified_on_call(self, token: str, call_sid: str, caller_number: str) -> bool:
+        self.log.append(("verified_on_call", call_sid))
+        return call_sid in self.verified_calls
 
     async def remember(
         self,
@@ -263,9 +271,10 @@ class Call:
         config: EngineConfig = CONFIG,
         context: CallerContext = EMPTY_CONTEXT,
         on_file: Mapping[str, str] | None = None,
+        verified_calls: set[str] | None = None,
     ) -> None:
         self.log = Log()
-        self.memory = FakeMemory(self.log, earlier, message_s, context, on_file)
+        self.memory = FakeMemory(self.log, earlier, message_s, context, on_file, verified_calls)
         self.lifecycle = FakeLifecycle(self.log)
         self.control = FakeControl(self.log)
         self.twilio = FakeTwilio(self.log)

@@ -90,3 +90,37 @@ async def test_a_new_caller_is_not_asked_to_verify() -> None:
     assert "verify_caller" not in session["instructions"]
     await call.session.shutdown()
     await call.end()
+
+
+async def test_a_call_resumed_on_a_new_actor_keeps_the_verification_it_earned() -> None:
+    """The new actor asks the engine's record (the verified attempt on this call), never the
+    model or the replayed conversation: the caller is not asked again and the facts are back."""
+    call = Call(context=CONTEXT, on_file=ON_FILE, attempt=1, verified_calls={"CA1"})
+    await call.live()
+    session = call.model.sent[0]["session"]
+    assert "verify_caller" not in [t["name"] for t in session.get("tools", [])]
+    assert [fact for fact in FACTS if fact not in session["instructions"]] == []
+    assert ("verified_on_call", "CA1") in call.log
+    await call.session.shutdown()
+    await call.end()
+
+
+async def test_a_call_resumed_before_verification_is_asked_again_and_learns_nothing() -> None:
+    call = Call(context=CONTEXT, on_file=ON_FILE, attempt=1)
+    await call.live()
+    tools = [t["name"] for t in call.model.sent[0]["session"]["tools"]]
+    assert "verify_caller" in tools
+    assert _leaked(call) == []
+    await call.session.shutdown()
+    await call.end()
+
+
+async def test_a_first_attempt_never_trusts_an_earlier_record() -> None:
+    """A call on its first actor has no earlier actor: a stray record for its sid (a replayed
+    sid) verifies nothing; only a resume looks."""
+    call = Call(context=CONTEXT, on_file=ON_FILE, verified_calls={"CA1"})
+    await call.live()
+    assert _leaked(call) == []
+    assert "verified_on_call" not in call.log.names()
+    await call.session.shutdown()
+    await call.end()

@@ -50,7 +50,7 @@ from engine.tokens import MEMORY_AUDIENCE, KeyRing, mint
 from memory import recall
 from memory.db import create_pool
 from memory.embedded import bootstrap, start_embedded
-from memory.embeddings import vector_literal
+from memory.embeddings import as_vector
 from memory.migrate import migrate
 
 DIMS = 384
@@ -398,8 +398,7 @@ async def _search(
 ) -> None:
     rng = np.random.default_rng(pick.randrange(2**32))
     queries = [
-        (pick.choice(tenant_ids), vector_literal(_unit_vectors(rng, 1)[0].tolist()))
-        for _ in range(200)
+        (pick.choice(tenant_ids), as_vector(_unit_vectors(rng, 1)[0].tolist())) for _ in range(200)
     ]
     exact_conn = await asyncpg.connect(superuser_db, command_timeout=120)
     try:
@@ -444,7 +443,7 @@ async def _search(
 async def _explain(superuser_db: str, tenant: str, caller: str) -> None:
     conn = await asyncpg.connect(superuser_db)
     try:
-        vector = vector_literal([1.0] + [0.0] * (DIMS - 1))
+        vector = as_vector([1.0] + [0.0] * (DIMS - 1))
         async with conn.transaction():
             await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             for name, sql, args in (

@@ -17,14 +17,14 @@ import asyncpg
 
 from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory
 from memory.db import Conn, tenant_tx
-from memory.embeddings import vector_literal
+from memory.embeddings import as_vector
 
 _UPSERT = """
 INSERT INTO memories AS m (tenant_id, caller_number, type, key, value, content, embedding,
                            source_call_sid, expires_at)
-SELECT $1, $2, t.type, t.key, t.value::jsonb, t.content, t.embedding::vector, $3,
+SELECT $1, $2, t.type, t.key, t.value::jsonb, t.content, t.embedding, $3,
        CASE WHEN t.ttl_days IS NULL THEN NULL ELSE now() + make_interval(days => t.ttl_days) END
-FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::vector[], $9::int[])
      AS t(type, key, value, content, embedding, ttl_days)
 ON CONFLICT (tenant_id, caller_number, type, key) DO UPDATE SET
     value = EXCLUDED.value,
@@ -129,7 +129,7 @@ async def upsert(
         [w.key for w, _ in rows],
         [json.dumps(w.value, sort_keys=True) for w, _ in rows],
         [w.content for w, _ in rows],
-        [vector_literal(v) if v is not None else None for _, v in rows],
+        [as_vector(v) if v is not None else None for _, v in rows],
         [w.ttl_days for w, _ in rows],
     )
     return len(rows)
@@ -203,7 +203,7 @@ async def fill_embeddings(
         await conn.executemany(
             _SET_EMBEDDING,
             [
-                (uuid.UUID(tenant_id), uuid.UUID(mid), content, vector_literal(vec))
+                (uuid.UUID(tenant_id), uuid.UUID(mid), content, as_vector(vec))
                 for mid, content, vec in filled
             ],
         )

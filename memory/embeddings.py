@@ -27,6 +27,7 @@ from memory.llm import LlmError, provider_error
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+    from pgvector import Vector
 
 log = structlog.get_logger(__name__)
 
@@ -200,6 +201,9 @@ async def check_dimensions(pool: asyncpg.Pool, embedder: Embedder) -> int:
     return size
 
 
-def vector_literal(vector: Sequence[float]) -> str:
-    """pgvector's text form, for a `$n::vector` parameter."""
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+def as_vector(vector: Sequence[float]) -> Vector:
+    """A `$n::vector` parameter (or an element of a `$n::vector[]` one) for the pools' binary
+    pgvector codec (memory.db)."""
+    from pgvector import Vector  # imported here: numpy, only in the processes that store vectors
+
+    return Vector(list(vector))

@@ -13,7 +13,7 @@ import asyncpg
 
 from memory.caller_records import KNOWLEDGE_KINDS, KnowledgeEntry
 from memory.db import tenant_tx
-from memory.embeddings import vector_literal
+from memory.embeddings import as_vector
 
 _UPSERT = """
 INSERT INTO knowledge_entries (tenant_id, kind, title, body, embedding)
@@ -60,7 +60,7 @@ async def save_entry(
             kind,
             title.strip(),
             body.strip(),
-            vector_literal(embedding) if embedding is not None else None,
+            as_vector(embedding) if embedding is not None else None,
         )
     return str(entry_id)
 
@@ -104,7 +104,7 @@ async def fill_embeddings(
         await conn.executemany(
             _SET_EMBEDDING,
             [
-                (uuid.UUID(tenant_id), uuid.UUID(eid), title, body, vector_literal(vec))
+                (uuid.UUID(tenant_id), uuid.UUID(eid), title, body, as_vector(vec))
                 for eid, title, body, vec in filled
             ],
         )

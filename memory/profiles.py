@@ -17,7 +17,7 @@ import asyncpg
 
 from memory.caller_records import CallFacts, PersonalityRollup
 from memory.db import Conn, tenant_tx
-from memory.embeddings import vector_literal
+from memory.embeddings import as_vector
 from memory.personality import TREND_CALLS, rollup
 
 _CALL_FACTS = """
@@ -114,7 +114,7 @@ async def save_summary(
         sentiment,
         resolution_status,
         call.duration_ms,
-        vector_literal(embedding) if embedding is not None else None,
+        as_vector(embedding) if embedding is not None else None,
     )
 
 

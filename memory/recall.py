@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -25,6 +26,9 @@ from memory.caller_records import SearchHit
 from memory.db import Conn, tenant_tx
 from memory.personality import context_scores
 from prompts.context import CallerContext, CallerProfile, CallSummary, KnowledgeItem, MemoryItem
+
+if TYPE_CHECKING:
+    from pgvector import Vector
 
 CONTEXT_TIMEOUT_S = 2.0
 SEARCH_TIMEOUT_S = 3.0
@@ -110,7 +114,7 @@ def _scores(raw: object) -> Mapping[str, float]:
 
 
 async def _memories(
-    conn: Conn, tenant: uuid.UUID, caller_number: str, vector: str | None, k: int
+    conn: Conn, tenant: uuid.UUID, caller_number: str, vector: Vector | None, k: int
 ) -> tuple[MemoryItem, ...]:
     if vector is not None:
         rows = await conn.fetch(
@@ -133,7 +137,7 @@ async def caller_context(
     tenant_id: str,
     caller_number: str,
     *,
-    agenda_vector: str | None,
+    agenda_vector: Vector | None,
     k: int,
 ) -> CallerContext:
     """Everything known about the caller; ``agenda_vector`` ranks memories and knowledge."""
@@ -193,7 +197,7 @@ async def search(
     pool: asyncpg.Pool,
     tenant_id: str,
     caller_number: str | None,
-    vector: str,
+    vector: Vector,
     k: int,
     *,
     ef_search: int = EF_SEARCH,
@@ -255,7 +259,7 @@ async def search(
 
 
 async def search_knowledge(
-    pool: asyncpg.Pool, tenant_id: str, vector: str, k: int, *, ef_search: int = EF_SEARCH
+    pool: asyncpg.Pool, tenant_id: str, vector: Vector, k: int, *, ef_search: int = EF_SEARCH
 ) -> list[SearchHit]:
     """Top ``k`` of the tenant's knowledge entries only (never a caller's data): what the
     agent may look up during any call. ``ref`` is the entry's title, for citing."""

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
@@ -39,7 +40,7 @@ from memory.caller_records import (
     SearchHit,
 )
 from memory.db import tenant_tx
-from memory.embeddings import Embedder, EmbeddingError, check_dimensions, vector_literal
+from memory.embeddings import Embedder, EmbeddingError, as_vector, check_dimensions
 from memory.extraction import (
     EXTRACTION_INSTRUCTIONS,
     EXTRACTION_SCHEMA,
@@ -56,6 +57,9 @@ from memory.extraction import (
 )
 from memory.llm import JsonLlm
 from prompts.context import CallerContext
+
+if TYPE_CHECKING:
+    from pgvector import Vector
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +137,7 @@ class MemoryService:
         self.llm = llm
         self.embedder = embedder
         self.policy = policy
-        self._agendas: OrderedDict[str, str] = OrderedDict()
+        self._agendas: OrderedDict[str, Vector] = OrderedDict()
         self._agenda_tasks: dict[str, asyncio.Task[None]] = {}
         self._agenda_failed: dict[str, float] = {}  # agenda -> when to try embedding it again
 
@@ -169,7 +173,7 @@ class MemoryService:
             )
         )
 
-    async def _agenda_vector(self, agenda: str) -> str | None:
+    async def _agenda_vector(self, agenda: str) -> Vector | None:
         """The agenda's vector: cached, or embedded by one background task that this request
         waits for at most AGENDA_WAIT_S. Past that - or for AGENDA_RETRY_S after the provider
         failed - None, and the context is ranked without it: a greeting never waits seconds
@@ -197,7 +201,7 @@ class MemoryService:
             self._agenda_failed[text] = time.monotonic() + AGENDA_RETRY_S
             return
         self._agenda_failed.pop(text, None)
-        self._agendas[text] = vector_literal(vectors[0])
+        self._agendas[text] = as_vector(vectors[0])
         while len(self._agendas) > AGENDA_CACHE:
             self._agendas.popitem(last=False)
 
@@ -295,7 +299,7 @@ class MemoryService:
             return []
         vector = (await self.embedder.embed([text]))[0]
         return await recall.search(
-            self.pool, tenant_id, number, vector_literal(vector), max(1, min(k, MAX_K))
+            self.pool, tenant_id, number, as_vector(vector), max(1, min(k, MAX_K))
         )
 
     async def search_knowledge(self, tenant_id: str, query: str, k: int = 3) -> list[SearchHit]:
@@ -305,7 +309,7 @@ class MemoryService:
             return []
         vector = (await self.embedder.embed([text]))[0]
         return await recall.search_knowledge(
-            self.pool, tenant_id, vector_literal(vector), max(1, min(k, 10))
+            self.pool, tenant_id, as_vector(vector), max(1, min(k, 10))
         )
 
     async def forget_caller(self, tenant_id: str, caller_number: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from engine.config import EngineConfig
-from memory.embeddings import resolve_provider, vector_literal
+from memory.embeddings import as_vector, resolve_provider
 from memory.llm import llm_api_key, llm_base_url, llm_configured
 from memory.service import MAX_BACKOFF_S, backoff_s
 
@@ -41,5 +41,7 @@ def test_backoff_doubles_with_jitter_and_is_capped(attempts: int) -> None:
         assert 0.8 * expected <= backoff_s(attempts, 5.0) <= 1.2 * expected
 
 
-def test_vector_literal() -> None:
-    assert vector_literal([0.5, -1.0, 1e-9]) == "[0.5,-1,1e-09]"
+def test_as_vector_is_the_binary_codec_s_float32_form() -> None:
+    vector = as_vector([0.5, -1.0, 1e-9])
+    assert vector.to_list() == pytest.approx([0.5, -1.0, 1e-9], rel=1e-6)
+    assert len(vector.to_binary()) == 4 + 3 * 4  # dimensions, unused, then float32s

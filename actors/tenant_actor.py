@@ -9,22 +9,27 @@ small DB pool and HTTP client, made on first use (actors.recording_downloads).
 
 Idempotent methods: `admit` for a CallSid it already admitted returns the same admission, and
 `resume` for the resume it already granted (the same `attempt`) too; `release`, `reload`,
-`validate`, `fetch_recordings`, `check_health`. Resumes are granted by the webhook from a count
-kept in Postgres (memory.calls.claim_resume), never from this actor's memory, and a resumed call
-counts against the cap like a new one.
+`validate`, `fetch_recordings`, `reconcile_calls`, `check_health`. Resumes are granted by the
+webhook from a count kept in Postgres (memory.calls.claim_resume), never from this actor's
+memory, and a resumed call counts against the cap like a new one.
 
 When it dies: Ray restarts it; the config is reloaded from Postgres on first use. The set of
 active calls starts empty, so for the remaining length of calls already running the cap may be
 exceeded; calls themselves are unaffected. Downloads in flight stop with their rows still
 `pending`; a recording callback of the tenant's, once they have been pending for five minutes,
 starts them again.
+
+At engine start `reconcile_calls` closes the tenant's calls a crash left open, from what Twilio
+says of each (actors.call_reconcile), with a pool of its own closed afterwards.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -209,6 +214,38 @@ class TenantActor:
             self._account(tenant), call_sid, twiml.dial(number, action_url=action)
         )
         self._log.info("call_transferred", call_sid=call_sid, pii_to=number)
+
+    async def reconcile_calls(
+        self, held: Sequence[str], started_before: datetime
+    ) -> dict[str, int]:
+        """Close the tenant's calls left open by a crash that started before
+        ``started_before`` and that no live call actor holds (``held``, and this actor's own)."""
+        from actors.call_reconcile import reconcile
+        from memory.db import create_pool
+
+        tenant = await self._tenant()
+        if tenant is None:
+            return {}
+        try:
+            account = self._account(tenant)
+        except CallControlError:
+            self._log.warning("call_reconcile_skipped", reason="no Twilio account")
+            return {}
+        pool = await create_pool(self._config.app_database_url, min_size=0, max_size=1)
+        try:
+            done = await reconcile(
+                pool,
+                self._tenant_id,
+                account,
+                held={*held, *self._active},
+                started_before=started_before,
+                max_call_s=float(tenant.max_call_seconds),
+                post_call_queue=self._config.post_call_queue,
+                log=self._log,
+            )
+        finally:
+            await pool.close()
+        return asdict(done)
 
     async def release(self, call_sid: str) -> None:
         self._active.pop(call_sid, None)

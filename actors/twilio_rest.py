@@ -1,7 +1,8 @@
 """Controlling a live call through the Twilio REST API (I/O: HTTPS via the official SDK).
 
 Hang-up is `calls(sid).update(status="completed")`; a transfer is
-`calls(sid).update(twiml=...)`. The SDK's default HTTP client is synchronous, so each request
+`calls(sid).update(twiml=...)`; `fetch_call` reads a call's status as Twilio has it (start-up
+reconciliation after a crash). The SDK's default HTTP client is synchronous, so each request
 runs in a worker thread and never blocks an event loop. The API base URL is configurable
 (`TWILIO_API_BASE_URL`), which is how tests point it at the shipped REST fake.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.errors import RetryableError, status_retryable
@@ -50,6 +52,42 @@ def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
         ) from None
     except OSError as exc:
         raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioCall:
+    """A call as Twilio's Calls resource describes it."""
+
+    status: str  # queued, ringing, in-progress, completed, busy, failed, no-answer, canceled
+    duration_s: int | None
+    ended_at: datetime | None
+
+
+def _fetch(account: TwilioAccount, call_sid: str) -> TwilioCall | None:
+    from twilio.base.exceptions import TwilioRestException
+
+    try:
+        call = _client(account).calls(call_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return None
+        raise CallControlError(
+            f"Twilio refused the call fetch ({exc.status}, code {exc.code})",
+            retryable=status_retryable(exc.status),
+        ) from None
+    except OSError as exc:
+        raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
+    duration = call.duration
+    return TwilioCall(
+        status=str(call.status),
+        duration_s=int(duration) if duration not in (None, "") else None,
+        ended_at=call.end_time,
+    )
+
+
+async def fetch_call(account: TwilioAccount, call_sid: str) -> TwilioCall | None:
+    """The call's status at Twilio; None when Twilio does not know the call."""
+    return await asyncio.wait_for(asyncio.to_thread(_fetch, account, call_sid), REST_TIMEOUT_S)
 
 
 async def hang_up(account: TwilioAccount, call_sid: str) -> None:

@@ -134,3 +134,25 @@ class PersonalityRollup:
     averages: dict[str, float]
     recent: dict[str, float]
     trend: dict[str, float]
+
+
+# What Twilio sends as `From` when the caller hides or has no number. All such callers would
+# share one "caller"; the memory layer neither reads nor writes caller memory for them.
+ANONYMOUS_NUMBERS = frozenset(
+    {
+        "+266696687",
+        "+86282452253",
+        "+7378742833",
+        "+2562533",
+        "anonymous",
+        "restricted",
+        "unknown",
+        "blocked",
+        "private",
+        "unavailable",
+    }
+)
+
+
+def is_anonymous(caller_number: str) -> bool:
+    return caller_number.strip().lower() in ANONYMOUS_NUMBERS

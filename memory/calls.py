@@ -6,6 +6,9 @@ first writer of an outcome wins and replays change nothing. A call's start and e
 completed transfer) are reported to the agency's systems through the outbox, in the same
 transaction as the row they describe.
 
+After a crash, `open_calls` lists the calls whose row was never closed and `close_open_call`
+closes one from what Twilio says of it, queueing its post-call job in the same transaction.
+
 Replays of signed webhooks are answered from here: `call_over` says whether a call has ended
 (a replayed `/twilio/voice` then claims nothing), and `claim_resume` grants a resume only while
 the call is live or shortly after its stream was lost, counting resumes on the row in one
@@ -17,11 +20,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
-from memory import outbox
+from memory import jobs, outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
+from memory.caller_records import is_anonymous
 from memory.db import Conn, tenant_tx
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -79,6 +85,20 @@ WHERE tenant_id = $1 AND call_sid = $2 AND resumes < $3
 RETURNING resumes
 """
 _GET_CALL = "SELECT * FROM calls WHERE tenant_id = $1 AND call_sid = $2"
+_OPEN_CALLS = """
+SELECT * FROM calls WHERE tenant_id = $1 AND ended_at IS NULL AND started_at < $2
+ORDER BY started_at LIMIT $3
+"""
+_CLOSE_OPEN = """
+UPDATE calls SET twilio_status = coalesce($3, twilio_status),
+                 billed_seconds = coalesce($4, billed_seconds),
+                 ended_at = coalesce($5, now()),
+                 duration_ms = coalesce(duration_ms, $4 * 1000),
+                 outcome = $6,
+                 end_detail = $7
+WHERE tenant_id = $1 AND call_sid = $2 AND ended_at IS NULL
+RETURNING *
+"""
 _EVENT = """
 INSERT INTO call_events (tenant_id, call_sid, kind, key, payload)
 VALUES ($1, $2, $3, $4, $5::jsonb)
@@ -249,6 +269,53 @@ async def claim_resume(
             float(lost_window_s),
         )
     return resumes
+
+
+async def open_calls(
+    pool: asyncpg.Pool, tenant_id: str, started_before: datetime, limit: int = 500
+) -> list[CallRecord]:
+    """The tenant's calls never closed that started before ``started_before``, oldest first."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        rows = await conn.fetch(_OPEN_CALLS, uuid.UUID(tenant_id), started_before, limit)
+    return [call_record(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """How an open call is closed: Twilio's status and times when it has them."""
+
+    outcome: str
+    detail: str
+    twilio_status: str | None = None
+    duration_s: int | None = None
+    ended_at: datetime | None = None
+
+
+async def close_open_call(
+    pool: asyncpg.Pool, tenant_id: str, call_sid: str, closing: Closing, post_call_queue: str
+) -> bool:
+    """Close a call left open (its end reported through the outbox) and queue its post-call
+    job, in one transaction; False when it was closed meanwhile (nothing changes then)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        row = await conn.fetchrow(
+            _CLOSE_OPEN,
+            uuid.UUID(tenant_id),
+            call_sid,
+            closing.twilio_status,
+            closing.duration_s,
+            closing.ended_at,
+            closing.outcome,
+            closing.detail,
+        )
+        if row is None:
+            return False
+        call = call_record(row)
+        await _emit_ended(conn, tenant_id, call)
+        if not is_anonymous(call.from_number):
+            await jobs.enqueue_on(
+                conn, tenant_id, call_sid, call.from_number.strip(), post_call_queue
+            )
+    return True
 
 
 async def record_event(

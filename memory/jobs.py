@@ -55,7 +55,14 @@ async def enqueue(
 ) -> bool:
     """Queue the post-call job of a call; False when it was already queued."""
     async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(_ENQUEUE, uuid.UUID(tenant_id), call_sid, caller_number, queue)
+        return await enqueue_on(conn, tenant_id, call_sid, caller_number, queue)
+
+
+async def enqueue_on(
+    conn: Conn, tenant_id: str, call_sid: str, caller_number: str, queue: str
+) -> bool:
+    """`enqueue` inside the caller's transaction."""
+    status = await conn.execute(_ENQUEUE, uuid.UUID(tenant_id), call_sid, caller_number, queue)
     return bool(status.endswith(" 1"))
 
 

@@ -38,6 +38,7 @@ from memory.caller_records import (
     JsonValue,
     MemoryWrite,
     SearchHit,
+    is_anonymous,
 )
 from memory.db import tenant_tx
 from memory.embeddings import Embedder, EmbeddingError, as_vector, check_dimensions
@@ -81,33 +82,11 @@ class JobPolicy:
     backoff_s: float = 5.0
 
 
-# What Twilio sends as `From` when the caller hides or has no number. All such callers would
-# share one "caller"; the memory layer neither reads nor writes caller memory for them.
-ANONYMOUS_NUMBERS = frozenset(
-    {
-        "+266696687",
-        "+86282452253",
-        "+7378742833",
-        "+2562533",
-        "anonymous",
-        "restricted",
-        "unknown",
-        "blocked",
-        "private",
-        "unavailable",
-    }
-)
-
-
 def check_caller(caller_number: str) -> str:
     number = caller_number.strip()
     if not 1 <= len(number) <= 64:
         raise ValueError("caller_number must be 1-64 characters")
     return number
-
-
-def is_anonymous(caller_number: str) -> bool:
-    return caller_number.strip().lower() in ANONYMOUS_NUMBERS
 
 
 def memory_text(memory_type: str, key: str, content: str) -> str:

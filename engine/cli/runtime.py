@@ -3,7 +3,9 @@
 Order matters and is written down once here: database (embedded Postgres when DATABASE_URL is
 unset: start, bootstrap roles, migrate), the offline realtime simulator when there is no
 OPENAI_API_KEY (in a thread of its own, so its port is known before any actor is configured),
-Ray, the memory actors and the warm call pool, then Serve with the ingress.
+Ray, the memory actors and the warm call pool, then Serve with the ingress; last, the calls a
+crash left open are closed from Twilio's record (actors.call_reconcile), while the webhook
+already answers their `<Connect action>` and status callbacks.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from engine.settings import ConfigError, Settings, engine_config
 log = structlog.get_logger(__name__)
 
 SERVE_APP = "neurosphere"
+RECONCILE_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,7 @@ class Engine:
     llm_simulator: Any = None  # the OpenAI HTTP simulator (summaries, extraction) when offline
     dashboard_url: str | None = None
     drained: bool = False
+    reconciled: dict[str, int] = field(default_factory=dict)  # calls a crash left open, closed
 
     def write_runtime_file(self) -> Path:
         """Where a running engine can be found by `neurosphere call`."""
@@ -113,13 +119,7 @@ class Engine:
         path.write_text(json.dumps(data, indent=2))
         return path
 
-    def warm_tenants(self) -> int:
-        """Start the actors of all active tenants (and load their config) so that no caller
-        waits for an actor to start; for tenants added after the engine started (an ingress
-        replica does this for those there when it starts). Returns how many there are."""
-        import ray
-
-        from actors import handles
+    def _tenant_ids(self) -> list[str]:
         from memory import tenants
         from memory.db import create_pool
 
@@ -130,10 +130,41 @@ class Engine:
             finally:
                 await pool.close()
 
-        tenant_ids = asyncio.run(ids())
-        actors = [handles.tenant_actor(self.config, t) for t in tenant_ids]
+        return asyncio.run(ids())
+
+    def warm_tenants(self) -> int:
+        """Start the actors of all active tenants (and load their config) so that no caller
+        waits for an actor to start; for tenants added after the engine started (an ingress
+        replica does this for those there when it starts). Returns how many there are."""
+        import ray
+
+        from actors import handles
+
+        actors = [handles.tenant_actor(self.config, t) for t in self._tenant_ids()]
         ray.get([a.check_health.remote() for a in actors], timeout=60)
         return len(actors)
+
+    def reconcile_calls(self, started_before: datetime) -> dict[str, int]:
+        """Close the calls a crash left open that started before ``started_before`` and that no
+        live call actor holds, tenant by tenant (actors.call_reconcile). A tenant that fails is
+        logged and tried again at the next start."""
+        import ray
+
+        from actors import handles
+
+        held = ray.get(handles.call_pool(self.config).active_calls.remote(), timeout=30)
+        pending = {
+            handles.tenant_actor(self.config, t).reconcile_calls.remote(held, started_before): t
+            for t in self._tenant_ids()
+        }
+        total: Counter[str] = Counter()
+        for ref, tenant_id in pending.items():  # all running at once; a slow Twilio is bounded
+            try:
+                total.update(ray.get(ref, timeout=RECONCILE_TIMEOUT_S))
+            except Exception as exc:
+                log.error("call_reconcile_failed", tenant_id=tenant_id, error=repr(exc))
+        log.info("calls_reconciled", **total)
+        return dict(total)
 
     def drain(self) -> dict[str, int]:
         """Stop admitting calls (new callers get a polite TwiML), let live calls finish for up
@@ -190,6 +221,7 @@ def start_engine(
     problems = settings.problems()  # named before anything starts, Postgres included
     if problems:
         raise ConfigError(problems)
+    began = datetime.now(UTC)  # every call row this engine makes starts after this
     database = asyncio.run(prepare_database(settings))
     config = engine_config(settings, database.app_url)
     simulator = None
@@ -243,6 +275,7 @@ def start_engine(
         dashboard_url=handles.dashboard_url() if dashboard else None,
     )
     engine.write_runtime_file()
+    engine.reconciled = engine.reconcile_calls(began)
     # the tenants' actors are already up: the ingress replica reached each before it listened
     log.info("engine_started", warm_call_actors=warm, webhook_base=engine.webhook_base)
     return engine

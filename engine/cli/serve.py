@@ -26,6 +26,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     common.out(f"Webhook URL for your Twilio number (A call comes in): {public}/twilio/voice")
     common.out(f"Status callback URL: {public}/twilio/status")
     common.out(f"Listening on {engine.webhook_base}; health at {engine.webhook_base}/healthz")
+    if any(engine.reconciled.values()):
+        r = engine.reconciled
+        common.out(
+            f"calls left open by an earlier crash: {r.get('closed', 0)} closed from Twilio's"
+            f" record, {r.get('hung_up', 0)} hung up, {r.get('live', 0)} still live (left to"
+            f" resume), {r.get('failed', 0)} not checked (Twilio could not be asked)"
+        )
     if engine.dashboard_url:
         common.out(f"Ray dashboard (localhost only): {engine.dashboard_url}")
     stop = threading.Event()

@@ -149,15 +149,18 @@ class TwilioRestFake:
             self.calls[call_sid] = FakeCall(call_sid, "", "", "")
         self._callbacks[call_sid] = callback
 
-    def call_ended(self, call_sid: str, *, duration_s: float) -> None:
-        """The call is over (the caller side saw it end)."""
+    def call_ended(self, call_sid: str, *, duration_s: float, status: str = "completed") -> None:
+        """The call is over (the caller side saw it end); `status` is the final status Twilio
+        gives it (completed, busy, failed, no-answer or canceled)."""
+        if status in LIVE:
+            raise ValueError(f"{status} is not a final call status")
         self._callbacks.pop(call_sid, None)
         call = self.calls.get(call_sid)
         if call is None:
             return
         now = datetime.now(UTC)
         if call.status in LIVE:
-            call.status = "completed"
+            call.status = status
         call.ended = call.ended or now
         call.updated = now
         if call.duration_s is None:
@@ -251,8 +254,20 @@ class TwilioRestFake:
             "trunk_sid": None,
             "uri": uri + ".json",
             "subresource_uris": {
-                "recordings": uri + "/Recordings.json",
-                "streams": uri + "/Streams.json",
+                name: f"{uri}/{path}.json"
+                for name, path in (
+                    ("feedback", "Feedback"),
+                    ("user_defined_messages", "UserDefinedMessages"),
+                    ("notifications", "Notifications"),
+                    ("recordings", "Recordings"),
+                    ("streams", "Streams"),
+                    ("payments", "Payments"),
+                    ("user_defined_message_subscriptions", "UserDefinedMessageSubscriptions"),
+                    ("siprec", "Siprec"),
+                    ("events", "Events"),
+                    ("feedback_summaries", "FeedbackSummary"),
+                    ("transcriptions", "Transcriptions"),
+                )
             },
         }
 

@@ -9,7 +9,9 @@ two sockets, steps the state machine, and executes the commands it returns. The 
 No Ray call is made per frame; Ray is used for claim, turn batches, tools, hang-up/transfer and
 the end-of-call report. Decisions live in engine/: what a model session opens with
 (engine.session_open), when it is rotated and in which order a call finishes
-(engine.session_rules), what is measured (engine.call_metrics).
+(engine.session_rules), what is measured (engine.call_metrics). What the model is told is
+gathered in actors/model_brief.py, tools run in actors/tool_calls.py, the finish runs in
+actors/call_finish.py and the media handshake is checked in actors/media_handshake.py.
 
 State it owns: the media socket (handed over by the actor's server), the model link
 (actors/model_link.py), the call's state, the turn writer (actors/turn_writer.py), its tasks
@@ -28,20 +30,21 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import assert_never
 from urllib.parse import urlsplit
 
 import structlog
 from picows.websockets import ConnectionClosed, Request
-from twilio.request_validator import RequestValidator
 
-from actors import call_effects
+from actors import call_effects, call_timers, media_handshake
+from actors.call_finish import CallEnding, finish, refuse_stream
 from actors.call_sockets import MediaSocket, ModelChannel, ModelListener
-from actors.call_tools import ToolContext, run_tool
+from actors.call_tools import ToolContext
+from actors.model_brief import ModelBrief
 from actors.model_link import ModelLink
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
+from actors.tool_calls import ToolCalls
 from actors.turn_writer import TurnWriter
 from engine import call_events as ev
 from engine import realtime_codec as rt
@@ -51,19 +54,12 @@ from engine.call_metrics import CallMetrics
 from engine.call_state import new_call, step
 from engine.config import EngineConfig, MediaAddress
 from engine.inbound_rate import FrameBudget
-from engine.redact import redact
-from engine.session_open import disclosure, loads_history, opening
-from engine.session_rules import FinishStep, finish_steps, should_rotate
+from engine.session_rules import should_rotate
 from engine.speech_meter import SpeechMeter
 from engine.task_set import TaskSet
-from engine.tools import FILLER_AFTER_S, tool_specs
-from memory.call_records import CallEnd, Turn
-from prompts.context import CallerContext
+from memory.call_records import Turn
 
 log = structlog.get_logger(__name__)
-
-STREAM_CONNECT_TIMEOUT_S = 30.0
-TICK_S = 1.0
 
 OpenModel = Callable[[ModelListener, structlog.typing.FilteringBoundLogger], ModelChannel]
 
@@ -91,29 +87,40 @@ class CallSession:
         self.media_url = config.media_url(address, setup.call_sid)
         self.media_path = urlsplit(self.media_url).path  # what the actor's server routes by
         self._state = new_call(setup.call_sid, setup.media_token, CallRules.of(setup.tenant))
-        self._specs = dict(tool_specs(setup.tenant))
-        self._offered = self._specs  # plus verify_caller while a known caller is unverified
-        self._verified = False
-        self._tool_ctx = ToolContext(
-            setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
-        )
         self._turns = TurnWriter(
-            memory, setup.memory_token, setup.call_sid, on_consolidate=self._consolidate
+            memory,
+            setup.memory_token,
+            setup.call_sid,
+            on_consolidate=self._consolidate,
+            redact=setup.tenant.pii_redaction,
         )
         opener = open_model or (lambda listener, log_: ModelLink(config, listener, log_))
         self._model = opener(self, self._log)
         self._twilio: MediaSocket | None = None
-        self._context: asyncio.Task[CallerContext] | None = None  # begin() starts it
         self._tasks = TaskSet("call", self._log)
         self._metrics = CallMetrics(prepared_at=time.monotonic())
+        self._brief = ModelBrief(memory, setup, self._turns, self._metrics, self._log)
+        tool_context = ToolContext(
+            setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
+        )
+        self._tools = ToolCalls(tool_context, self._turns, self._tasks, self._metrics, self._log)
         self._meter = SpeechMeter()  # armed while the caller talks over the agent
         self._done = asyncio.Event()
-        self._stream_seen = asyncio.Event()  # Twilio connected a stream (or never will)
-        self._recorded = asyncio.Event()  # the outcome is in Postgres
         self._began = False
         self._finishing = False
         self._inbound_budget = FrameBudget(time.monotonic())
         self._flooded = False
+        self._ending = CallEnding(
+            setup,
+            memory,
+            lifecycle,
+            self._turns,
+            self._model,
+            self._metrics,
+            self._tasks,
+            self._log,
+            self._take_stream,
+        )
 
     def __repr__(self) -> str:
         return f"call={self._setup.call_sid}, tenant={self._setup.tenant.tenant_id}"
@@ -131,13 +138,12 @@ class CallSession:
             raise RuntimeError("a call session is used once")
         self._began = True
         memory, self._metrics.prepared_at = self._memory, time.monotonic()
-        # the caller's context is looked up while the model's socket opens, not after it
-        self._context = self._tasks.spawn(self._caller_context())
+        self._brief.look_up_caller(self._tasks)
         self._tasks.spawn(call_effects.record_start(memory, self._setup, self._turns, self._log))
         self._tasks.spawn(self._model.run())
         self._tasks.spawn(self._turns.run())
-        self._tasks.spawn(self._stream_watchdog())
-        self._tasks.spawn(self._tick())
+        self._tasks.spawn(call_timers.stream_watchdog(self._apply))
+        self._tasks.spawn(call_timers.tick(lambda: self._state, self._apply, self._rotate))
         self._log.info("call_prepared", port=self._address.port, attempt=self._setup.attempt)
         return self.media_url
 
@@ -168,34 +174,14 @@ class CallSession:
         something would not stop in time (the actor then serves no other call)."""
         return await self._tasks.close(timeout)
 
-    async def _stream_watchdog(self) -> None:
-        await asyncio.sleep(STREAM_CONNECT_TIMEOUT_S)
-        await self._apply(ev.NoStream())
-
-    async def _tick(self) -> None:
-        while self._state.phase != "ended":
-            await asyncio.sleep(TICK_S)
-            if self._state.phase != "live":
-                continue
-            await self._apply(ev.Tick())
-            model = self._model
-            if should_rotate(
-                self._state,
-                link_ready=model.ready,
-                opened_at=model.opened_at,
-                now=time.monotonic(),
-                max_s=self._config.realtime_session_max_s,
-            ):
-                model.rotate()
-
-    async def _caller_context(self) -> CallerContext:
-        context = await call_effects.caller_context(self._memory, self._setup, self._log)
-        if self._setup.attempt > 0:  # a resumed call keeps the verification it earned
-            self._verified = await call_effects.verified_before(
-                self._memory, self._setup, self._log
-            )
-        self._metrics.mark("caller_context", time.monotonic())
-        return context
+    def _rotate(self) -> None:
+        """Replace the model session once it has run its length, at a quiet moment."""
+        model, max_s = self._model, self._config.realtime_session_max_s
+        now = time.monotonic()
+        if should_rotate(
+            self._state, link_ready=model.ready, opened_at=model.opened_at, now=now, max_s=max_s
+        ):
+            model.rotate()
 
     def _consolidate(self, turns: list[Turn]) -> None:
         self._tasks.spawn(call_effects.consolidate(self._memory, self._setup, turns, self._log))
@@ -204,25 +190,7 @@ class CallSession:
 
     async def model_opened(self, reconnected: bool) -> list[str]:
         """The frames a new session starts with (engine.session_open)."""
-        setup = self._setup
-        now = datetime.now(UTC)
-        if loads_history(setup.attempt, reconnected):
-            self._turns.preload(await self._memory.load_turns(setup.memory_token, setup.call_sid))
-        self._metrics.mark("model_open", time.monotonic())
-        assert self._context is not None
-        caller = await asyncio.shield(self._context)  # fetched once; a reconnect reuses it
-        first = opening(
-            setup.tenant,
-            caller_number=setup.from_number,
-            context=caller,
-            tools=self._specs,
-            history=list(self._turns.history),
-            resumed=setup.attempt > 0,
-            reconnected=reconnected,
-            now=now,
-            verified=self._verified,
-        )
-        self._offered = first.tools
+        first = await self._brief.opening(reconnected)
         # applied once the link has sent these frames: a response asked for goes out after them
         asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
         return first.frames
@@ -248,59 +216,26 @@ class CallSession:
         await self._apply(event, received_ns)
 
     async def _run_tool(self, call: rt.FunctionCall, received_ns: int) -> None:
-        said = self._redacted(f"{call.name}({call.arguments})")
-        self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
-        began = time.perf_counter()
-        spec = self._offered.get(call.name)
-        task = self._tasks.spawn(
-            run_tool(spec, call.call_id, call.name, call.arguments, self._tool_ctx)
-        )
-        done, _ = await asyncio.wait({task}, timeout=FILLER_AFTER_S)
-        if not done:
-            await self._apply(ev.ToolSlow(call.name))
-        result = await task
-        tool_ms = (time.perf_counter() - began) * 1000
-        total_ms = (time.perf_counter_ns() - received_ns) / 1e6
-        self._metrics.tool_overhead_ms.append(max(0.0, total_ms - tool_ms))
-        self._log.info("tool_ran", tool=call.name, tool_ms=round(tool_ms, 2))
-        if result.verified and not self._verified:  # before the model answers the result
-            await self._disclose()
+        spec = self._brief.offered.get(call.name)
+        result = await self._tools.run(call, spec, received_ns, on_slow=self._apply)
+        if result.verified and not self._brief.verified:  # before the model answers the result
+            await self._model.send(await self._brief.disclosure())
         await self._apply(result)
-
-    async def _disclose(self) -> None:
-        """The caller proved who they are: what is known about them reaches the model now."""
-        self._verified, self._offered = True, self._specs
-        assert self._context is not None
-        await self._model.send(
-            disclosure(
-                self._setup.tenant,
-                caller_number=self._setup.from_number,
-                context=await asyncio.shield(self._context),
-                tools=self._specs,
-                history=list(self._turns.history),
-                resumed=self._setup.attempt > 0,
-                now=datetime.now(UTC),
-            )
-        )
 
     # --- the Twilio side ------------------------------------------------------------------
 
     def handshake_refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
         """Why this media handshake may not open the call's stream, or None when it may."""
-        if self._done.is_set():
-            return HTTPStatus.SERVICE_UNAVAILABLE, "no call here"
-        if self._twilio is not None:
-            return HTTPStatus.CONFLICT, "stream already connected"
-        token = self._setup.tenant.twilio_auth_token or self._config.twilio_auth_token
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if (
-            not token
-            or not signature
-            or not RequestValidator(token).validate(self.media_url, {}, signature)
-        ):
+        refusal = media_handshake.refusal(
+            ended=self._done.is_set(),
+            connected=self._twilio is not None,
+            auth_token=self._setup.tenant.twilio_auth_token or self._config.twilio_auth_token,
+            media_url=self.media_url,
+            signature=request.headers.get(media_handshake.SIGNATURE_HEADER, ""),
+        )
+        if refusal is not None and refusal[0] is HTTPStatus.FORBIDDEN:
             self._log.warning("media_handshake_rejected", reason="bad signature")
-            return HTTPStatus.FORBIDDEN, "invalid signature"
-        return None
+        return refusal
 
     async def handle_twilio(self, ws: MediaSocket) -> None:
         if self._state.phase == "live" or self._twilio is not None:
@@ -321,7 +256,7 @@ class CallSession:
                 elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
                     await self._apply(event)  # audio flushed now is no model-to-caller relay
                     if isinstance(event, tw.Start):
-                        self._stream_seen.set()
+                        self._ending.stream_seen.set()
                         if self._twilio is None:
                             return  # the start was refused: this socket is done
                 elif isinstance(event, tw.Unknown):
@@ -405,11 +340,12 @@ class CallSession:
             case ev.SendToolOutput(call_id, output):
                 await self._model.send(rt.function_call_output(call_id, output))
             case ev.RecordTurn(role, text, meta):
-                self._turns.add(role, self._redacted(text), meta)
+                self._turns.add(role, text, meta)
             case ev.Observe():
                 self._metrics.observe(command, time.monotonic())
             case ev.CloseStream(code, reason):
-                await self._refuse_stream(code, reason)
+                ended = self._state.phase == "ended"
+                await refuse_stream(self._ending, code, reason, call_ended=ended)
             case ev.FinishAfterSpeech():
                 self._tasks.spawn(self._act_on_call(command))
             case ev.EndCall():
@@ -419,64 +355,21 @@ class CallSession:
             case _:
                 assert_never(command)
 
-    def _redacted(self, text: str) -> str:
-        return redact(text) if self._setup.tenant.pii_redaction else text
-
-    async def _refuse_stream(self, code: int, reason: str) -> None:
-        ws, self._twilio = self._twilio, None
-        self._log.warning("stream_refused", reason=reason)
-        if self._state.phase == "ended":  # the <Connect action> must find the outcome recorded
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._recorded.wait(), 3.0)
-        if ws is not None:
-            await ws.close(code, reason)
-
     async def _act_on_call(self, command: ev.FinishAfterSpeech) -> None:
         settled = await call_effects.act_on_call(self._control, self._setup, command, self._log)
         await self._apply(settled)
 
     # --- the end ----------------------------------------------------------------------------
 
+    def _take_stream(self) -> MediaSocket | None:
+        ws, self._twilio = self._twilio, None
+        return ws
+
     async def _finish(self, end: ev.EndCall) -> None:
-        """Finish the call in the order engine.session_rules.finish_steps gives."""
+        """Finish the call (actors/call_finish.py), once."""
         if self._finishing:
             return
         self._finishing = True
         record = call_effects.call_end(end, self._metrics, time.monotonic(), self._state.language)
-        for finish_step in finish_steps(end.outcome, self._metrics.stream_started_at is not None):
-            await self._finish_step(finish_step, end, record)
+        await finish(self._ending, end, record)
         self._done.set()
-
-    async def _finish_step(self, finish_step: FinishStep, end: ev.EndCall, record: CallEnd) -> None:
-        setup, memory = self._setup, self._memory
-        match finish_step:
-            case "write_turns":
-                await call_effects.write_turns(self._turns)
-            case "record_outcome":
-                await call_effects.finish_call(memory, setup, record, self._log)
-                self._recorded.set()
-            case "enqueue_post_call":
-                await call_effects.enqueue_post_call(memory, setup, self._log)
-            case "await_stream":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stream_seen.wait(), STREAM_CONNECT_TIMEOUT_S)
-            case "close_sockets":
-                ws, self._twilio = self._twilio, None
-                if ws is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(ws.close(1000, "call ended"), 1.5)
-                await self._model.close()
-                call_effects.log_call_ended(self._log, end, self._metrics)
-            case "cancel_tasks":
-                self._tasks.cancel()
-            case "write_late_turns":
-                if self._turns.pending:  # written after the first write
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self._turns.flush(), 1.5)
-            case "report":
-                if self._lifecycle is not None:
-                    report = call_effects.report(setup, end.outcome, self._metrics, self._model)
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self._lifecycle.call_ended(report), 5.0)
-            case _:
-                assert_never(finish_step)

@@ -5,7 +5,8 @@ history keeps the newest 300; every turn is in Postgres regardless).
 Turns get their sequence numbers here, in the order they happen, enter a rolling deque (the
 call's working history, max 500) and a pending list that a background task sends to the memory
 pool in batches. A batch that fails stays pending and is sent again; the `(tenant, call, seq)`
-key makes the retry harmless.
+key makes the retry harmless. With `redact` (the tenant's PII redaction), card and Social
+Security numbers are masked before a turn is kept anywhere (engine.redact).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 import structlog
 
 from actors.ports import MemoryClient
+from engine.redact import redact as redact_pii
 from memory.call_records import Turn, TurnRole
 
 log = structlog.get_logger(__name__)
@@ -38,8 +40,11 @@ class TurnWriter:
         call_sid: str,
         first_seq: int = 0,
         on_consolidate: Callable[[list[Turn]], None] | None = None,
+        *,
+        redact: bool = False,
     ) -> None:
         self._memory = memory
+        self._redact = redact
         self._token = token
         self._call_sid = call_sid
         self._next_seq = first_seq
@@ -67,6 +72,8 @@ class TurnWriter:
         await self._ready.wait()
 
     def add(self, role: TurnRole, text: str, meta: dict[str, object] | None = None) -> Turn:
+        if self._redact:
+            text = redact_pii(text)
         turn = Turn(seq=self._next_seq, role=role, text=text, at=datetime.now(UTC), meta=meta or {})
         self._next_seq += 1
         self.history.append(turn)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from actors import call_session
+from actors import call_timers, tool_calls
 from engine.audio import FRAME_BYTES, b64
 from engine.sim import spoken
 from memory.call_records import Turn
@@ -117,7 +117,7 @@ async def test_barge_in_clears_the_callers_playback_and_cuts_the_models_answer()
 async def test_a_slow_tool_gets_a_filler_line_and_a_quick_one_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(call_session, "FILLER_AFTER_S", 0.25)  # wide: a busy CPU stays under it
+    monkeypatch.setattr(tool_calls, "FILLER_AFTER_S", 0.25)  # wide: a busy CPU stays under it
     call = Call(message_s=0.8)
     await call.live()
     await call.model.frame("response.created", response={"id": "r0"})
@@ -213,7 +213,7 @@ async def test_a_model_refused_before_the_stream_records_the_outcome_then_closes
 async def test_the_model_session_rotates_only_when_nothing_is_running(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(call_session, "TICK_S", 0.01)
+    monkeypatch.setattr(call_timers, "TICK_S", 0.01)
     call = Call(config=dataclasses.replace(CONFIG, realtime_session_max_s=0.2))
     await call.live()
     await call.model.frame("response.created", response={"id": "r1"})

@@ -1,0 +1,66 @@
+"""A function call from the model, run inside a call: written to the transcript, run off the
+audio path (the session goes on relaying audio meanwhile), a spoken filler asked for when it
+takes longer than FILLER_AFTER_S, and measured.
+
+I/O: the tool implementations (actors.call_tools, which bound each tool by its timeout) and the
+session's `on_slow` callback; the turn goes to the call's TurnWriter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from actors.call_tools import ToolContext, run_tool
+from actors.turn_writer import TurnWriter
+from engine import realtime_codec as rt
+from engine.call_events import ToolResult, ToolSlow
+from engine.call_metrics import CallMetrics
+from engine.task_set import TaskSet
+from engine.tools import FILLER_AFTER_S, ToolSpec
+
+
+class ToolCalls:
+    """Runs a call's tool calls; owns nothing but what it is given."""
+
+    def __init__(
+        self,
+        context: ToolContext,
+        turns: TurnWriter,
+        tasks: TaskSet,
+        metrics: CallMetrics,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._context = context
+        self._turns = turns
+        self._tasks = tasks
+        self._metrics = metrics
+        self._log = log
+
+    async def run(
+        self,
+        call: rt.FunctionCall,
+        spec: ToolSpec | None,
+        received_ns: int,
+        on_slow: Callable[[ToolSlow], Awaitable[None]],
+    ) -> ToolResult:
+        """Run `call` (`spec` is None for a tool not on offer); `received_ns` is when its frame
+        arrived. `on_slow` is awaited once the tool has run FILLER_AFTER_S without an answer."""
+        said = f"{call.name}({call.arguments})"
+        self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
+        began = time.perf_counter()
+        task = self._tasks.spawn(
+            run_tool(spec, call.call_id, call.name, call.arguments, self._context)
+        )
+        done, _ = await asyncio.wait({task}, timeout=FILLER_AFTER_S)
+        if not done:
+            await on_slow(ToolSlow(call.name))
+        result = await task
+        tool_ms = (time.perf_counter() - began) * 1000
+        total_ms = (time.perf_counter_ns() - received_ns) / 1e6
+        self._metrics.tool_overhead_ms.append(max(0.0, total_ms - tool_ms))
+        self._log.info("tool_ran", tool=call.name, tool_ms=round(tool_ms, 2))
+        return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actors.turn_writer import CONSOLIDATE_AT, CONSOLIDATE_OLDEST, KEEP_AFTER, TurnWriter
+from engine.redact import CARD
 from memory.call_records import Turn
 
 
@@ -74,3 +75,16 @@ async def test_resumed_call_numbers_after_the_earlier_turns() -> None:
     turn = w.add("agent", "sorry about that")
     assert turn.seq == 2
     assert [t.text for t in w.history] == ["hello", "hi", "sorry about that"]
+
+
+async def test_a_redacting_writer_masks_card_numbers_before_a_turn_is_kept_or_written() -> None:
+    store = FlakyStore()
+    w = TurnWriter(store, "token", "CA1", redact=True)  # type: ignore[arg-type]
+    w.mark_ready()
+    w.add("caller", "my card is 4111 1111 1111 1111")
+    plain = writer(store)
+    plain.add("caller", "policy 4111 1111 1111 1111")
+    assert [t.text for t in w.history] == [f"my card is {CARD}"]
+    assert [t.text for t in plain.history] == ["policy 4111 1111 1111 1111"]
+    assert await w.flush()
+    assert store.rows[0].text == f"my card is {CARD}"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import structlog
 
@@ -19,10 +21,20 @@ from actors import call_effects
 from actors.ports import CallSetup, MemoryClient
 from actors.turn_writer import TurnWriter
 from engine.call_metrics import CallMetrics
-from engine.session_open import Opening, disclosure, loads_history, opening
+from engine.session_open import Opening, SpokenTurn, disclosure, loads_history, opening
 from engine.task_set import TaskSet
 from engine.tools import ToolSpec, tool_specs
 from prompts.context import CallerContext
+
+
+class _Facts(TypedDict):
+    """What every session's instructions are made of (engine.session_open)."""
+
+    caller_number: str
+    context: CallerContext
+    tools: Mapping[str, ToolSpec]
+    history: Sequence[SpokenTurn]
+    resumed: bool
 
 
 class ModelBrief:
@@ -73,11 +85,7 @@ class ModelBrief:
         self._metrics.mark("model_open", time.monotonic())
         first = opening(
             setup.tenant,
-            caller_number=setup.from_number,
-            context=await self._caller(),
-            tools=self.specs,
-            history=list(self._turns.history),
-            resumed=setup.attempt > 0,
+            **await self._facts(),
             reconnected=reconnected,
             now=now,
             verified=self.verified,
@@ -89,13 +97,13 @@ class ModelBrief:
         """The caller proved who they are: the session update that tells the model what is
         known about them (every tool is offered from now on)."""
         self.verified, self.offered = True, self.specs
-        setup = self._setup
-        return disclosure(
-            setup.tenant,
-            caller_number=setup.from_number,
+        return disclosure(self._setup.tenant, **await self._facts(), now=datetime.now(UTC))
+
+    async def _facts(self) -> _Facts:
+        return _Facts(
+            caller_number=self._setup.from_number,
             context=await self._caller(),
             tools=self.specs,
             history=list(self._turns.history),
-            resumed=setup.attempt > 0,
-            now=datetime.now(UTC),
+            resumed=self._setup.attempt > 0,
         )

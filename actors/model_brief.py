@@ -66,9 +66,7 @@ class ModelBrief:
     async def _caller_context(self) -> CallerContext:
         context = await call_effects.caller_context(self._memory, self._setup, self._log)
         if self._setup.attempt > 0:  # a resumed call keeps the verification it earned
-            self.verified = await call_effects.verified_before(
-                self._memory, self._setup, self._log
-            )
+            self.verified = await call_effects.verified_before(self._memory, self._setup, self._log)
         self._metrics.mark("caller_context", time.monotonic())
         return context
 

@@ -86,7 +86,7 @@ class CallActor:
         self._control = control
         self._server: Server | None = None
         self._port: int | None = None
-        self._host = "127.0.0.1"
+        self._address = MediaAddress("127.0.0.1", 0)
         self._sessions: dict[str, CallSession] = {}  # CallSid -> its session, until recycled
         self._latest: CallSession | None = None
         self._served = 0
@@ -111,7 +111,7 @@ class CallActor:
         """Bind the media WebSocket server on a free port of the configured range; the address
         names this actor's node, so its media URLs lead here."""
         if self._port is not None:
-            return MediaAddress(self._host, self._port)
+            return self._address
         low, high = self._config.media_port_range
         ports = list(range(low, high + 1))
         offset = random.randrange(len(ports))
@@ -130,13 +130,13 @@ class CallActor:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
                 raise
-            from actors.handles import node_address
+            from actors.handles import node_address, node_id
 
-            self._host = node_address()
+            self._address = MediaAddress(node_address(), port, node_id())
             self._port = port
-            self._media_path = _media_path(self._config, MediaAddress(self._host, port))
+            self._media_path = _media_path(self._config, self._address)
             await self._connect_memory()
-            return MediaAddress(self._host, port)
+            return self._address
         raise RuntimeError(f"no free media port in {low}-{high}")
 
     async def _connect_memory(self) -> None:

@@ -50,6 +50,10 @@ GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 END_CALLS_TIMEOUT_S = 10.0  # a call's outcome, turns and post-call job written, sockets closed
 COLD_START_TRIES = 2
+# A node that lost a call's actor and whose actors do not answer is avoided this long: Ray
+# marks a dead node after its health checks fail (some 15 s by default); until then it would
+# place new actors there.
+SUSPECT_HOLD_S = 30.0
 
 
 @dataclass(eq=False)
@@ -98,6 +102,7 @@ class CallPool:
         self._frames = {"in": 0, "out": 0, "dropped": 0}
         self._draining = False
         self._released = asyncio.Event()  # set whenever a call's slot is given back
+        self._suspects: dict[str, float] = {}  # node that lost a call's actor -> avoided until
 
     def __repr__(self) -> str:
         return f"CallPool(free slots={self._free()}, active={len(self._active)})"
@@ -122,7 +127,7 @@ class CallPool:
                     return  # a finished call's slot came back meanwhile
             self._starting += 1
             try:
-                handle = self._factory.spawn()
+                handle = self._factory.spawn(self._suspect_nodes())
                 address = await self._factory.start(handle)
                 self._actors.append(_Actor(handle, address))
                 self._warmed.set()
@@ -154,6 +159,7 @@ class CallPool:
         if self._draining:  # the tenant actor answers the webhook politely instead
             raise RuntimeError("the engine is draining: no new calls")
         if known is not None:  # the call resumes: its previous actor is gone or going
+            self._suspect(known[0].address.node)
             self._drop_call(known[0], setup.call_sid)
         began = time.perf_counter()
         actor = await self._warm_actor(setup.call_sid, resuming=known is not None)
@@ -173,10 +179,11 @@ class CallPool:
         return url
 
     async def _cold_actor(self) -> _Actor:
-        """A new actor, started now. Ray may place it on a node that just died and does not
-        know it yet (its start then fails): one more try goes elsewhere."""
+        """A new actor, started now, away from suspect nodes. Ray may still place it on a node
+        that just died and does not know it yet (its start then fails): one more try goes
+        elsewhere."""
         for attempt in range(COLD_START_TRIES):
-            handle = self._factory.spawn()
+            handle = self._factory.spawn(self._suspect_nodes())
             try:
                 actor = _Actor(handle, await self._factory.start(handle))
             except Exception as exc:
@@ -192,20 +199,56 @@ class CallPool:
     async def _warm_actor(self, call_sid: str, *, resuming: bool) -> _Actor | None:
         """A free slot for the call (the busiest actor with room, idle actors stay idle), or
         None. A resuming call's previous actor died, maybe with its whole node and the warm
-        actors on it: for a resume the actor must answer first, a dead one is let go."""
+        actors on it: actors on a node under suspicion are taken last, and for a resume (or
+        from a suspect node) the actor must answer first; a dead one is let go."""
         while True:
             roomy = [a for a in self._actors if not a.retired and len(a.calls) < self._capacity]
             if not roomy:
                 return None
-            actor = max(roomy, key=lambda a: (len(a.calls), a.idle_since))
+            suspects = self._suspect_nodes()
+            trusted = [a for a in roomy if a.address.node not in suspects]
+            actor = max(trusted or roomy, key=lambda a: (len(a.calls), a.idle_since))
             actor.calls.add(call_sid)
-            if not resuming or await self._factory.alive(actor.handle):
+            doubtful = resuming or actor.address.node in suspects
+            if not doubtful or await self._factory.alive(actor.handle):
                 return actor
             log.warning("call_actor_unresponsive", call_sid=call_sid, port=actor.address.port)
             actor.calls.discard(call_sid)
             actor.retired = True
             if not actor.calls:
                 self._remove(actor)
+
+    def _suspect_nodes(self) -> frozenset[str]:
+        now = time.monotonic()
+        for node in [n for n, until in self._suspects.items() if until <= now]:
+            del self._suspects[node]
+        return frozenset(self._suspects)
+
+    def _suspect(self, node: str) -> None:
+        """A call's actor on `node` was lost, maybe with the node (Ray notices a dead node only
+        after its health checks fail): claims and new actors go to other nodes first, so a
+        resume does not wait on a dead actor's silence, until an actor there answers."""
+        if node and node not in self._suspect_nodes():
+            self._suspects[node] = time.monotonic() + SUSPECT_HOLD_S
+            self._track(self._check_node(node))
+
+    async def _check_node(self, node: str) -> None:
+        """Ask every actor with room on a suspect node, at once; the silent ones are let go,
+        and one answer clears the node."""
+        there = [
+            a
+            for a in self._actors
+            if a.address.node == node and not a.retired and len(a.calls) < self._capacity
+        ]
+        answers = await asyncio.gather(*(self._factory.alive(a.handle) for a in there))
+        for actor, alive in zip(there, answers, strict=True):
+            if not alive:
+                log.warning("call_actor_unresponsive", port=actor.address.port, node=node)
+                actor.retired = True
+                if not actor.calls:
+                    self._remove(actor)
+        if any(answers):
+            self._suspects.pop(node, None)
 
     async def _prepare(self, actor: _Actor, setup: CallSetup) -> None:
         """A failed prepare leaves Twilio a dead stream: its `<Connect action>` then resumes the

@@ -100,6 +100,11 @@ def node_address() -> str:
     return address
 
 
+def node_id() -> str:
+    """This process's Ray node id (which node a call actor lives on); empty outside Ray."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+
+
 def shutdown() -> None:
     if ray.is_initialized():
         ray.shutdown()
@@ -182,7 +187,9 @@ class NamedActors:
         raise AssertionError("unreachable")
 
 
-def spawn_call_actor(config: EngineConfig) -> Any:
+def spawn_call_actor(config: EngineConfig, avoid: frozenset[str] = frozenset()) -> Any:
+    """A new call actor; on a node not in `avoid` (Ray node ids) while another node has a free
+    call slot, else anywhere."""
     from actors.call_actor import CallActor
 
     # A node's call_slot resource counts calls: an actor books one per call it can serve.
@@ -192,7 +199,14 @@ def spawn_call_actor(config: EngineConfig) -> Any:
         CallActor, num_cpus=0, resources=slots, max_restarts=0, scheduling_strategy="SPREAD"
     )
     lifecycle = RayCallLifecycle(config)
-    return cls.options(namespace=NAMESPACE, lifetime="detached").remote(
+    elsewhere: dict[str, Any] = {}
+    if avoid:
+        key = "ray.io/node-id"  # the label Ray gives every node: its id
+        elsewhere = {
+            "label_selector": {key: f"!in({','.join(sorted(avoid))})"},
+            "fallback_strategy": [{"label_selector": {}}],
+        }
+    return cls.options(namespace=NAMESPACE, lifetime="detached", **elsewhere).remote(
         config, RayMemoryClient(memory_actors(config)), lifecycle, RayCallControl()
     )
 
@@ -339,8 +353,8 @@ class RayCallActorFactory(Forwarder):
     async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         return args[0], args[1:]
 
-    def spawn(self) -> Any:
-        return spawn_call_actor(self._config)
+    def spawn(self, avoid: frozenset[str] = frozenset()) -> Any:
+        return spawn_call_actor(self._config, avoid)
 
     async def alive(self, handle: Any) -> bool:
         try:

@@ -30,11 +30,12 @@ REALTIME_VOICES = (
 @dataclass(frozen=True, slots=True)
 class MediaAddress:
     """Where a call actor's media server listens: its node's address (Ray's node IP, which
-    fills `{host}` in MEDIA_PUBLIC_URL, so the URL leads to the node holding the actor) and
-    its port."""
+    fills `{host}` in MEDIA_PUBLIC_URL, so the URL leads to the node holding the actor), its
+    port, and the node's Ray id (empty outside Ray): nodes of one machine share an address."""
 
     host: str
     port: int
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,10 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 MEDIA_PORTS = (24700, 24799)
 SLOTS_PER_WORKER = 8
 CALLS = 4
+# warm actors spread over both workers, enough that the survivor's take the lost worker's calls
+# (a resume that has to start an actor pays a Ray worker process start: over a second here)
+WARM = 2 * CALLS
+RESUME_BUDGET_MS = 1000
 TOKEN = "multinode-auth-token"
 FIRST = "I'm calling about the claim for my kitchen fire."
 SECOND = "Yes, the claim number is 4471."
@@ -78,9 +82,12 @@ def _free_port() -> int:
 # the GCS address and each worker's raylet pid, then waits: "kill <worker>" kills that
 # worker's raylet and every process under it (kill -9), end of input shuts the cluster down.
 NODES = """
-import json, sys, psutil, signal
-from ray.cluster_utils import Cluster
+import json, os, sys, psutil, signal
 slots, temp = int(sys.argv[1]), sys.argv[2]
+# Ray writes the cluster's address under its default temp dir (/tmp/ray, maybe absent): here
+os.environ["RAY_TMPDIR"] = temp
+os.makedirs(os.path.join(temp, "ray"), exist_ok=True)
+from ray.cluster_utils import Cluster
 common = dict(node_ip_address="127.0.0.1", include_dashboard=False, temp_dir=temp)
 cluster = Cluster(shutdown_at_exit=True)
 # a lost node is noticed in about a second (Ray's default: some 15 s)
@@ -194,7 +201,7 @@ def cluster(pg_urls: PgUrls) -> Iterator[Cluster]:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
             "MEDIA_PUBLIC_URL": "ws://{host}:{port}/stream/{call_sid}",
             "NEUROSPHERE_MEDIA_PORTS": f"{MEDIA_PORTS[0]}-{MEDIA_PORTS[1]}",
-            "NEUROSPHERE_WARM_CALLS": "4",
+            "NEUROSPHERE_WARM_CALLS": str(WARM),
             "NEUROSPHERE_MEMORY_ACTORS": "1",
         }
         log = (temp / "engine.log").open("wb")
@@ -345,7 +352,7 @@ async def test_calls_spread_over_workers_and_survive_a_lost_node(
         pool = str(checks.get("call_pool", "")) if isinstance(checks, dict) else ""
         warm = int(pool.split("warm=")[1].split()[0]) if "warm=" in pool else 0
         live = cluster.media_ports()
-        return warm >= 4 and bool(live) and set(live.values()) == {"worker-a"}
+        return warm >= WARM and bool(live) and set(live.values()) == {"worker-a"}
 
     await _wait_for("the pool to refill on worker-a", 60, refilled)
     print(
@@ -353,3 +360,4 @@ async def test_calls_spread_over_workers_and_survive_a_lost_node(
         f"p50 {statistics.median(gaps):.0f}, max {max(gaps):.0f}; "
         f"test body {time.monotonic() - began:.0f} s"
     )
+    assert max(gaps) < RESUME_BUDGET_MS, gaps

@@ -29,6 +29,7 @@ class FakeActor:
     port: int
     prepared: list[str] = field(default_factory=list)
     dead: bool = False
+    node: str = ""
 
 
 @dataclass
@@ -40,9 +41,16 @@ class FakeFactory:
     spawned: list[FakeActor] = field(default_factory=list)
     killed: list[FakeActor] = field(default_factory=list)
     ports: itertools.count[int] = field(default_factory=lambda: itertools.count(20000))
+    nodes: list[str] = field(default_factory=list)  # where the next actors start, in order
+    silence_s: float = 0.0  # how long a dead actor's health check takes to fail
+    asked: list[FakeActor] = field(default_factory=list)
 
-    def spawn(self) -> FakeActor:
-        actor = FakeActor(next(self.ports))
+    def spawn(self, avoid: frozenset[str] = frozenset()) -> FakeActor:
+        nodes = [n for n in self.nodes if n not in avoid] or self.nodes
+        node = nodes[0] if nodes else ""
+        if node:
+            self.nodes.remove(node)
+        actor = FakeActor(next(self.ports), node=node)
         self.spawned.append(actor)
         return actor
 
@@ -50,7 +58,7 @@ class FakeFactory:
         if self.failed_starts:
             self.failed_starts -= 1
             raise RuntimeError("actor died: its node is gone")
-        return MediaAddress("127.0.0.1", handle.port)
+        return MediaAddress("127.0.0.1", handle.port, handle.node)
 
     async def prepare(self, handle: FakeActor, setup: CallSetup) -> str:
         await self.release.wait()
@@ -63,6 +71,9 @@ class FakeFactory:
         return self.ready_after_call
 
     async def alive(self, handle: FakeActor) -> bool:
+        self.asked.append(handle)
+        if handle.dead and self.silence_s:
+            await asyncio.sleep(self.silence_s)
         return not handle.dead
 
     def kill(self, handle: FakeActor) -> None:
@@ -242,3 +253,30 @@ async def test_a_cold_start_on_a_dead_node_is_tried_once_more() -> None:
     first, second = factory.spawned
     assert factory.killed == [first]
     assert url == f"ws://media.test:{second.port}/stream/CN3"
+
+
+async def test_a_resume_goes_to_another_node_without_waiting_on_the_lost_nodes_actors() -> None:
+    nodes = ["node-b", "node-a", "node-b", "node-b", *["node-b", "node-a"] * 4]
+    factory = FakeFactory(nodes=nodes, silence_s=0.5)
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=3), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CN4"))
+    await _settle()  # refilled: the newest warm actor is on node-b too
+    lost = await pool.actor_for("CN4")
+    assert lost.node == "node-b"
+    for actor in factory.spawned:  # node-b is gone, Ray does not know it yet
+        actor.dead = actor.node == "node-b"
+    before = len(factory.spawned)
+    # a dead actor's silence costs 0.5 s: the resume must not wait on one
+    await asyncio.wait_for(pool.claim(_setup("CN4", attempt=1)), 0.2)
+    resumed = await pool.actor_for("CN4")
+    assert (resumed.node, resumed.dead) == ("node-a", False)
+    await asyncio.sleep(0.7)  # node-b's warm actors were asked meanwhile, and let go
+    gone = {a for a in factory.spawned if a.node == "node-b"}
+    assert gone <= set(factory.killed)
+    refills = factory.spawned[before:]  # Ray does not know node-b is gone: no start there
+    assert refills
+    assert {a.node for a in refills} == {"node-a"}
+    await pool.claim(_setup("CN5"))  # a new call gets no dead actor either
+    assert not (await pool.actor_for("CN5")).dead

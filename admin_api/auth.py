@@ -164,7 +164,7 @@ def get_admin(request: Request) -> AdminState:
 
 Admin = Annotated[AdminState, Depends(get_admin)]
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="Access token from POST /auth/login or /auth/refresh (15 minutes).",
 )
@@ -177,7 +177,7 @@ def unauthorized(detail: str) -> HTTPException:
 async def current_principal(
     ctx: Ctx,
     admin: Admin,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:
         raise unauthorized("missing bearer token")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Response
 STATIC = Path(__file__).parent / "static"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html; charset=utf-8"}

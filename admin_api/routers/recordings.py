@@ -3,6 +3,12 @@
 The audio is streamed from the private recordings store with HTTP range requests (seeking in
 a player); another tenant's RecordingSid is 404, exactly like one that does not exist. There is
 no listing route: recordings are found through their call (/calls/{call_sid}).
+
+An `<audio>` element cannot send an Authorization header, so a tenant user asks for a playback
+link (`POST /recordings/{sid}/link`): the same audio URL with `?access=<token>`, a JWT for that
+one recording, that tenant and the user's session, valid for five minutes. The browser then
+fetches the audio natively, range by range, and seeks without downloading the whole file;
+signing out ends the link with the session.
 """
 
 from __future__ import annotations
@@ -10,17 +16,25 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from admin_api.auth import Admin, TenantUser
+from admin_api.auth import Admin, TenantUser, bearer, current_principal, tenant_member
 from admin_api.routers.calls import recording_public
-from admin_api.schemas.calls import RecordingPublic
+from admin_api.schemas.calls import PlaybackLink, RecordingPublic
 from admin_api.schemas.common import ERRORS, RecordingSid
 from admin_api.webhooks import Ctx
-from memory import recordings
+from engine.tokens import TokenError, decode, mint_claims, uuid_claim
+from memory import recordings, users
+
+PLAYBACK_AUDIENCE = "recording"
+PLAYBACK_TTL_S = 300
+_PLAYBACK_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "tenant_id", "uid", "sid")
 
 router = APIRouter(responses=ERRORS, prefix="/recordings", tags=["recordings"])
 
@@ -35,6 +49,50 @@ async def get_recording(
     return recording_public(recording)
 
 
+@router.post("/{recording_sid}/link", response_model=PlaybackLink)
+async def playback_link(
+    recording_sid: Annotated[RecordingSid, Path()], member: TenantUser, ctx: Ctx, admin: Admin
+) -> PlaybackLink:
+    """A URL an `<audio>` element can play (and seek in, with range requests) without an
+    Authorization header: this recording only, this session only, for five minutes."""
+    recording = await recordings.get_recording(await ctx.db(), member.tenant_id, recording_sid)
+    if recording is None or recording.status != "stored":
+        raise HTTPException(404, "no such recording")
+    now = int(time.time())
+    token = mint_claims(
+        admin.ring,
+        subject=recording_sid,
+        audience=PLAYBACK_AUDIENCE,
+        ttl_s=PLAYBACK_TTL_S,
+        now=now,
+        tenant_id=member.tenant_id,
+        uid=member.user_id,
+        sid=member.session_id,
+    )
+    return PlaybackLink(
+        url=f"/api/v1/recordings/{recording_sid}/audio?access={token}",
+        expires_at=datetime.fromtimestamp(now + PLAYBACK_TTL_S, UTC),
+    )
+
+
+async def _link_tenant(ctx: Ctx, admin: Admin, recording_sid: str, access: str) -> str:
+    """The tenant a playback link was made for, if it is for this recording and its session
+    is still open; 401 otherwise."""
+    try:
+        claims = decode(admin.ring, access, audience=PLAYBACK_AUDIENCE, required=_PLAYBACK_CLAIMS)
+        tenant_id = uuid_claim(claims, "tenant_id")
+        user_id = uuid_claim(claims, "uid")
+        session_id = uuid_claim(claims, "sid")
+    except TokenError:
+        raise HTTPException(401, "invalid or expired playback link") from None
+    if claims["sub"] != recording_sid:
+        raise HTTPException(401, "this playback link is for another recording")
+    user = await users.session_user(await ctx.db(), tenant_id, session_id, user_id)
+    if user is None:
+        raise HTTPException(401, "the session this link was made in has ended")
+    return tenant_id
+
+
 @router.get(
     "/{recording_sid}/audio",
     response_class=FileResponse,
@@ -45,10 +103,22 @@ async def get_recording(
     },
 )
 async def stream_audio(
-    recording_sid: Annotated[RecordingSid, Path()], member: TenantUser, ctx: Ctx, admin: Admin
+    recording_sid: Annotated[RecordingSid, Path()],
+    ctx: Ctx,
+    admin: Admin,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    access: Annotated[
+        str | None,
+        Query(max_length=2000, description="A playback link's token, instead of the bearer."),
+    ] = None,
 ) -> FileResponse:
-    """The audio file; send `Range: bytes=start-end` for part of it."""
-    recording = await recordings.get_recording(await ctx.db(), member.tenant_id, recording_sid)
+    """The audio file; send `Range: bytes=start-end` for part of it (a malformed range is 400,
+    one past the end 416). Authorised by the bearer token or a playback link's `access`."""
+    if access is not None:
+        tenant_id = await _link_tenant(ctx, admin, recording_sid, access)
+    else:
+        tenant_id = tenant_member(await current_principal(ctx, admin, credentials)).tenant_id
+    recording = await recordings.get_recording(await ctx.db(), tenant_id, recording_sid)
     if recording is None or recording.status != "stored" or recording.file_name is None:
         raise HTTPException(404, "no such recording")
     path = admin.recordings.path(recording.file_name)

@@ -66,6 +66,11 @@ class RecordingPublic(PublicModel):
     audio_url: str | None
 
 
+class PlaybackLink(PublicModel):
+    url: str
+    expires_at: datetime
+
+
 class CallDetailPublic(PublicModel):
     call_sid: str
     from_number: str

@@ -11,14 +11,14 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-from playwright.async_api import expect
+from playwright.async_api import Response, expect
 
 from memory import calls, tenants
 from memory.call_records import CallEnd, CallStart, Turn
 from memory.db import tenant_tx
 from prompts.persona import slider_instruction
 from tests.browser.conftest import Console, serious_violations
-from tests.integration.admin_harness import ACCOUNT_SID
+from tests.integration.admin_harness import ACCOUNT_SID, wait_for
 from tests.integration.test_admin_api import seed_call
 from tests.integration.test_admin_recordings import callback, stored, wav_bytes
 
@@ -72,11 +72,22 @@ async def test_a_finished_call_shows_its_transcript_and_plays_its_recording(
     tenant = await h.tenant()
     seeded = await seed_call(h.pool, tenant, "+15550900001", memories=False)
     recording_sid = "RE" + uuid.uuid4().hex
-    h.rest.add_recording(ACCOUNT_SID, recording_sid, wav_bytes(2.0))
+    audio_bytes = wav_bytes(600.0)
+    h.rest.add_recording(ACCOUNT_SID, recording_sid, audio_bytes)
     assert (await callback(h, tenant, seeded.call_sid, recording_sid)).status_code == 204
     assert (await stored(h, tenant, recording_sid)).status == "stored"
 
     page = await console.signed_in(tenant.owner.email)
+    audio_fetches: list[tuple[str | None, int, str | None]] = []
+
+    async def seen(response: Response) -> None:
+        if "/audio" in response.url:
+            request = await response.request.all_headers()
+            audio_fetches.append(
+                (request.get("range"), response.status, response.headers.get("content-range"))
+            )
+
+    page.on("response", seen)
     await page.get_by_label("Outcome").select_option("transferred")
     await page.get_by_role("button", name="Filter").click()
     await expect(page.get_by_text("No calls.")).to_be_visible()
@@ -91,13 +102,29 @@ async def test_a_finished_call_shows_its_transcript_and_plays_its_recording(
     await page.get_by_role("button", name=re.compile("Load recording")).click()
     audio = page.get_by_label("Call recording")
     await audio.wait_for()
+    assert (await audio.get_attribute("src") or "").startswith(
+        f"/api/v1/recordings/{recording_sid}/audio?access="
+    )  # the browser fetches it itself: no blob of the whole file
     duration = await audio.evaluate(
         "a => new Promise(ok => a.readyState >= 1 ? ok(a.duration)"
         " : a.addEventListener('loadedmetadata', () => ok(a.duration)))"
     )
-    assert 1.9 < duration < 2.1
-    await audio.evaluate("a => { a.muted = true; a.currentTime = 1.5; return a.play(); }")
-    assert await audio.evaluate("a => a.currentTime") >= 1.5
+    assert 599.9 < duration < 600.1
+    # Seek near the end: the player asks for that part of the file with a range request.
+    played = await audio.evaluate(
+        "a => new Promise(ok => { a.muted = true;"
+        " a.addEventListener('seeked', () => ok(a.currentTime), { once: true });"
+        " a.currentTime = 590; a.play(); })"
+    )
+    assert played >= 590
+
+    async def seek_fetched() -> bool:  # a request from the middle of the file, not from 0
+        return any(r and not r.startswith("bytes=0-") for r, _, _ in audio_fetches)
+
+    await wait_for(seek_fetched)
+    assert all(status == 206 for _, status, _ in audio_fetches), audio_fetches
+    assert all(r and r.startswith("bytes=") for r, _, _ in audio_fetches), audio_fetches
+    print(f"\nrecording fetches (range, status, content-range): {audio_fetches}")
 
 
 async def test_forgetting_a_caller_asks_first_then_deletes_everything(console: Console) -> None:

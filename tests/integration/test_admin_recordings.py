@@ -319,3 +319,63 @@ async def test_downloads_lost_with_an_actor_resume_on_the_next_callback(h: Admin
     assert (await callback(h, tenant, seeded.call_sid, next_sid)).status_code == 204
     assert (await stored(h, tenant, next_sid)).status == "stored"
     assert (await stored(h, tenant, lost_sid)).status == "stored"
+
+
+async def test_a_playback_link_streams_ranges_of_one_recording_for_one_session(
+    h: AdminHarness,
+) -> None:
+    tenant = await h.tenant()
+    other = await h.tenant()
+    seeded = await seed_call(h.pool, tenant, "+15550800005", memories=False)
+    recording_sid, second_sid = "RE" + uuid.uuid4().hex, "RE" + uuid.uuid4().hex
+    audio = wav_bytes(2.0)
+    for sid in (recording_sid, second_sid):
+        h.rest.add_recording(ACCOUNT_SID, sid, audio)
+        assert (await callback(h, tenant, seeded.call_sid, sid)).status_code == 204
+        assert (await stored(h, tenant, sid)).status == "stored"
+    viewer = await h.user(tenant.tenant_id, "viewer")
+    viewer_token = await h.token_for(viewer)
+
+    made = await h.post(f"/recordings/{recording_sid}/link", viewer_token)
+    assert made.status_code == 200
+    url = made.json()["url"]
+    assert url.startswith(f"/api/v1/recordings/{recording_sid}/audio?access=")
+    # No Authorization header: the link alone, as an <audio> element fetches it.
+    full = await h.client.get(url)
+    assert full.status_code == 200
+    assert full.content == audio
+    assert full.headers["accept-ranges"] == "bytes"
+    part = await h.client.get(url, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206
+    assert part.content == audio[1000:2000]
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(audio)}"
+    opened = await h.client.get(url, headers={"Range": "bytes=30000-"})
+    assert opened.status_code == 206
+    assert opened.content == audio[30000:]
+    assert opened.headers["content-range"] == f"bytes 30000-{len(audio) - 1}/{len(audio)}"
+    # Bad ranges: past the end is 416 naming the size; malformed is 400; nothing else changes.
+    past = await h.client.get(url, headers={"Range": f"bytes={len(audio)}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{len(audio)}"
+    for malformed in ("bytes=abc-def", "pages=0-10", "bytes=500-100"):
+        bad = await h.client.get(url, headers={"Range": malformed})
+        assert bad.status_code in (400, 416), malformed
+        assert bad.content != audio
+    assert (await h.client.get(url, headers={"Range": "bytes=0-9"})).content == audio[:10]
+
+    # The link is for this recording only, this tenant only, and only as long as the session.
+    access = url.split("access=", 1)[1]
+    second = await h.client.get(f"/api/v1/recordings/{second_sid}/audio?access={access}")
+    assert second.status_code == 401
+    tampered = await h.client.get(url[:-4] + ("aaaa" if not url.endswith("aaaa") else "bbbb"))
+    assert tampered.status_code == 401
+    assert (await h.client.get(url.split("?")[0] + "?access=")).status_code == 401
+    refused = await h.post(f"/recordings/{recording_sid}/link", other.owner_token)
+    assert refused.status_code == 404
+    assert (await h.client.post(f"/api/v1/recordings/{recording_sid}/link")).status_code == 401
+    assert (await h.post(f"/recordings/{recording_sid}/link", h.platform_token)).status_code == 403
+    assert (await h.post("/recordings/REnot/link", viewer_token)).status_code == 422
+    assert (await h.post("/auth/logout", viewer_token)).status_code == 204
+    ended = await h.client.get(url)
+    assert ended.status_code == 401
+    assert "session" in ended.json()["detail"]

@@ -1,90 +1,7 @@
 // The agency console: Preact + htm (vendored), talking only to /api/v1.
-// Tokens are kept in this module's memory, never in storage: see admin_api/console/__init__.py.
+// The shell and the first pages; shared helpers and the session are in lib.js.
 import { html, render, useState, useEffect, useRef } from "./vendor/preact-htm.js";
-
-const API = "/api/v1";
-const session = { access: null, refresh: null, user: null };
-let askSignIn = null; // set by <App>: opens the sign-in dialog and resolves when signed in
-
-async function signIn(email, password) {
-  const r = await fetch(`${API}/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.detail || `sign-in failed (${r.status})`);
-  Object.assign(session, { access: body.access_token, refresh: body.refresh_token, user: body.user });
-}
-
-async function refreshTokens() {
-  if (!session.refresh) return false;
-  const r = await fetch(`${API}/auth/refresh`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh }),
-  });
-  if (!r.ok) return false;
-  const body = await r.json();
-  Object.assign(session, { access: body.access_token, refresh: body.refresh_token, user: body.user });
-  return true;
-}
-
-// Every API call: on 401 refresh once, else ask to sign in again (the page stays mounted).
-async function api(path, options = {}) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const headers = { ...(options.headers || {}), authorization: `Bearer ${session.access}` };
-    if (options.body !== undefined) headers["content-type"] = "application/json";
-    const r = await fetch(API + path, {
-      ...options,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    if (r.status === 401) {
-      if (!(await refreshTokens())) await askSignIn();
-      continue;
-    }
-    if (r.status === 204) return null;
-    const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.detail || `request failed (${r.status})`);
-    return body;
-  }
-  throw new Error("could not sign in");
-}
-
-const canEdit = () => ["owner", "admin"].includes(session.user && session.user.role);
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
-const secs = (ms) => (ms == null ? "" : `${(ms / 1000).toFixed(1)} s`);
-
-function useRoute() {
-  const [hash, setHash] = useState(location.hash || "#/calls");
-  useEffect(() => {
-    const on = () => setHash(location.hash || "#/calls");
-    addEventListener("hashchange", on);
-    return () => removeEventListener("hashchange", on);
-  }, []);
-  return hash.slice(2).split("/").map(decodeURIComponent);
-}
-
-function useLoad(load, deps) {
-  const [state, setState] = useState({ data: null, error: null });
-  useEffect(() => {
-    let live = true;
-    setState({ data: null, error: null });
-    load().then(
-      (data) => live && setState({ data, error: null }),
-      (e) => live && setState({ data: null, error: e.message }),
-    );
-    return () => (live = false);
-  }, deps);
-  return [state, setState];
-}
-
-function Status({ state }) {
-  if (state.error) return html`<p class="error" role="alert">${state.error}</p>`;
-  if (!state.data) return html`<p aria-live="polite">Loading…</p>`;
-  return null;
-}
+import { API, session, signIn, api, canEdit, when, secs, useRoute, useLoad, Status, onSessionEnd } from "./lib.js";
 
 function SignInForm({ onDone, title }) {
   const [error, setError] = useState(null);
@@ -166,18 +83,22 @@ function Calls() {
   </section>`;
 }
 
+// The recording plays from a short-lived playback link, so the browser itself fetches it
+// with range requests and seeks without downloading the whole file.
 function Recording({ rec }) {
   const [src, setSrc] = useState(null);
   const [error, setError] = useState(null);
   const play = async () => {
-    const r = await fetch(rec.audio_url, { headers: { authorization: `Bearer ${session.access}` } });
-    if (!r.ok) return setError(`recording unavailable (${r.status})`);
-    setSrc(URL.createObjectURL(await r.blob()));
+    try {
+      setSrc((await api(`/recordings/${rec.recording_sid}/link`, { method: "POST" })).url);
+    } catch (e) {
+      setError(`recording unavailable: ${e.message}`);
+    }
   };
   if (!rec.audio_url) return html`<p>Recording ${rec.status}.</p>`;
   return html`<div>
     ${src
-      ? html`<audio controls autoplay src=${src} aria-label="Call recording"></audio>`
+      ? html`<audio controls autoplay preload="metadata" src=${src} aria-label="Call recording"></audio>`
       : html`<button onClick=${play}>Load recording (${rec.duration_s || "?"} s)</button>`}
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </div>`;
@@ -517,7 +438,7 @@ function App() {
   const [signedIn, setSignedIn] = useState(false);
   const [expired, setExpired] = useState(null);
   useEffect(() => {
-    askSignIn = () => new Promise((resolve) => setExpired(() => resolve));
+    onSessionEnd(() => new Promise((resolve) => setExpired(() => resolve)));
   }, []);
   if (!signedIn && route[0] === "invite")
     return html`<main><${Invite} token=${route[1]} onDone=${() => setSignedIn(true)} /></main>`;

@@ -27,6 +27,7 @@ from admin_api.schemas.agent import (
     PresetsPublic,
     PreviewDraft,
     PreviewPublic,
+    clearable_settings,
 )
 from admin_api.schemas.common import ERRORS, CallerNumber, Timestamp
 from admin_api.webhooks import Ctx
@@ -110,6 +111,8 @@ async def presets(member: TenantUser) -> PresetsPublic:
         block_presets={block: dict(texts) for block, texts in BLOCK_PRESETS.items()},
         greeting_placeholders=sorted(PLACEHOLDERS),
         tools=list(TOOL_NAMES),
+        update_schema=AgentConfigUpdate.model_json_schema(),
+        clearable=clearable_settings(),
     )
 
 

@@ -8,7 +8,7 @@ transfer rule) are checked by admin_api.agent_rules on the merged result.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -165,6 +165,22 @@ class PresetsPublic(PublicModel):
     block_presets: dict[str, dict[str, str]]
     greeting_placeholders: list[str]
     tools: list[str]
+    update_schema: dict[str, Any] = Field(
+        description="The JSON Schema of PATCH /agent's body: every setting, its bounds and "
+        "description (the console builds its settings form from it)."
+    )
+    clearable: list[str] = Field(
+        description="Settings that may be null (sent as null to remove them)."
+    )
+
+
+def clearable_settings() -> list[str]:
+    """The settings GET /agent may answer as null."""
+    return [
+        name
+        for name, field in AgentConfigPublic.model_fields.items()
+        if type(None) in get_args(field.annotation)
+    ]
 
 
 class PreviewPublic(PublicModel):

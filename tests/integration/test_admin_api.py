@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from admin_api.schemas.agent import AgentConfigUpdate
 from memory import caller_memory, calls, messages, profiles, tenants
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import CallFacts, MemoryWrite
@@ -395,6 +396,12 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
         "safety_boundaries",
     }
     assert "cedar" in presets["voices"]
+    # The schema of PATCH /agent's body, for forms built from it: every setting GET shows.
+    schema = presets["update_schema"]
+    assert set(schema["properties"]) == set(AgentConfigUpdate.model_fields)
+    assert set(body) - {"version", "updated_at"} <= set(schema["properties"])
+    assert schema["$defs"]["VadSettings"]["properties"]["silence_duration_ms"]["minimum"] == 200
+    assert presets["clearable"] == ["fallback_number"]
     log = (await h.get("/audit", tenant.owner_token)).json()["items"]
     update = next(e for e in log if e["action"] == "agent.updated")
     assert update["actor_id"] == tenant.owner.user_id

@@ -2,6 +2,7 @@
 // The shell and the first pages; shared helpers and the session are in lib.js.
 import { html, render, useState, useEffect, useRef } from "./vendor/preact-htm.js";
 import { API, session, signIn, api, canEdit, when, secs, useRoute, useLoad, Status, onSessionEnd } from "./lib.js";
+import { AgentSettings } from "./agent_settings.js";
 
 function SignInForm({ onDone, title }) {
   const [error, setError] = useState(null);
@@ -413,6 +414,7 @@ function Audit() {
 const PAGES = [
   ["calls", "Calls"],
   ["agent", "Agent"],
+  ["settings", "Settings"],
   ["callers", "Callers"],
   ["messages", "Messages"],
   ["knowledge", "Knowledge"],
@@ -424,6 +426,7 @@ function Page({ route }) {
   const [page, arg] = route;
   if (page === "call") return html`<${Call} sid=${arg} />`;
   if (page === "agent") return html`<${Agent} />`;
+  if (page === "settings") return html`<${AgentSettings} />`;
   if (page === "callers") return html`<${Callers} />`;
   if (page === "caller") return html`<${Caller} number=${arg} />`;
   if (page === "messages") return html`<${Messages} />`;

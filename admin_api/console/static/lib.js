@@ -47,7 +47,7 @@ export async function api(path, options = {}) {
     }
     if (r.status === 204) return null;
     const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.detail || `request failed (${r.status})`);
+    if (!r.ok) throw Object.assign(new Error(body.detail || `request failed (${r.status})`), { status: r.status, body });
     return body;
   }
   throw new Error("could not sign in");

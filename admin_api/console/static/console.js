@@ -2,7 +2,6 @@
 // The shell and the first pages; shared helpers and the session are in lib.js.
 import { html, render, useState, useEffect, useRef } from "./vendor/preact-htm.js";
 import { API, session, signIn, api, canEdit, when, secs, useRoute, useLoad, Status, onSessionEnd } from "./lib.js";
-import { AgentSettings } from "./agent_settings.js";
 
 function SignInForm({ onDone, title }) {
   const [error, setError] = useState(null);
@@ -421,9 +420,39 @@ const PAGES = [
   ["users", "Users"],
   ["audit", "Audit log"],
 ];
+const PLATFORM_PAGES = [
+  ["tenants", "Tenants"],
+  ["platform", "Platform settings"],
+];
+// Pages beyond the first ones load when first visited, so the first load stays small.
+const lazy = (load, name) =>
+  function Lazy(props) {
+    const [Component, setComponent] = useState(null);
+    const [error, setError] = useState(null);
+    useEffect(() => {
+      load().then((m) => setComponent(() => m[name]), (e) => setError(e.message));
+    }, []);
+    if (error) return html`<p class="error" role="alert">${error}</p>`;
+    return Component ? html`<${Component} ...${props} />` : html`<p aria-live="polite">Loading…</p>`;
+  };
+const AgentSettings = lazy(() => import("./agent_settings.js"), "AgentSettings");
+const Tenants = lazy(() => import("./platform.js"), "Tenants");
+const TenantPage = lazy(() => import("./platform.js"), "TenantPage");
+const PlatformSettings = lazy(() => import("./platform.js"), "PlatformSettings");
+const isPlatformAdmin = () => session.user && session.user.role === "platform_admin";
+
+function PlatformPage({ route }) {
+  const [page, arg] = route;
+  if (page === "tenant") return html`<${TenantPage} id=${arg} />`;
+  if (page === "platform") return html`<${PlatformSettings} />`;
+  return html`<${Tenants} />`;
+}
 
 function Page({ route }) {
   const [page, arg] = route;
+  if (isPlatformAdmin()) return html`<${PlatformPage} route=${route} />`;
+  if (["tenants", "tenant", "platform"].includes(page))
+    return html`<p class="error" role="alert">This page is for platform administrators.</p>`;
   if (page === "call") return html`<${Call} sid=${arg} />`;
   if (page === "agent") return html`<${Agent} />`;
   if (page === "settings") return html`<${AgentSettings} />`;
@@ -454,7 +483,7 @@ function App() {
   return html`<div>
     <header>
       <nav aria-label="Console">
-        ${PAGES.map(([id, label]) => html`<a href="#/${id}" aria-current=${route[0] === id ? "page" : null}>${label}</a>`)}
+        ${(isPlatformAdmin() ? PLATFORM_PAGES : PAGES).map(([id, label]) => html`<a href="#/${id}" aria-current=${route[0] === id ? "page" : null}>${label}</a>`)}
       </nav>
       <span class="who">${session.user.email} (${session.user.role})</span>
       <button onClick=${signOut}>Sign out</button>

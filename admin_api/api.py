@@ -1,6 +1,7 @@
 """The admin HTTP API: a FastAPI application mounted at /api/v1 by admin_api.app.build_app.
 
-OpenAPI at /api/v1/openapi.json, interactive docs at /api/v1/docs. One router per resource;
+OpenAPI at /api/v1/openapi.json, interactive docs at /api/v1/docs (admin_api.api_docs; both
+for operators only, admin_api.internal_only). One router per resource;
 bodies bounded and security headers set (admin_api.middleware); errors shaped by admin_api.errors.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from admin_api import errors
+from admin_api import api_docs, errors
 from admin_api.context import WebhookContext
 from admin_api.middleware import BodyLimit, SecurityHeaders
 from admin_api.routers import (
@@ -48,7 +49,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # admin_api.api_docs: offline, no CDN
         redoc_url=None,
     )
     api.state.webhooks = ctx
@@ -75,6 +76,8 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.include_router(staff_texts.router)
     api.include_router(notion.router)
     api.include_router(audit.router)
+    api.include_router(api_docs.router)
+    api_docs.add_password_flow(api, f"{PREFIX}/auth/token")
     api.add_middleware(BodyLimit)
     api.add_middleware(SecurityHeaders)
     return api

@@ -1,5 +1,6 @@
 """The FastAPI application behind the Serve ingress: Twilio webhooks (including the recording
-callback), operator endpoints, the admin API mounted at /api/v1 and the console at /console."""
+callback), operator endpoints, the admin API mounted at /api/v1 and the console at /console.
+/metrics and the API docs are served to operators only (admin_api.internal_only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 from admin_api import console, ops, webhooks
 from admin_api.api import PREFIX, build_admin_api
 from admin_api.context import WebhookContext
+from admin_api.internal_only import InternalOnly
 from admin_api.routers import recording_webhook
 from admin_api.state import AdminState
 
@@ -24,4 +26,5 @@ def build_app(ctx: WebhookContext, admin: AdminState | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(console.router)
     app.mount(PREFIX, build_admin_api(ctx, state))
+    app.add_middleware(InternalOnly, ops_token=ctx.config.ops_token)
     return app

@@ -98,6 +98,9 @@ class EngineConfig:
     spool_dir: str = ".neurosphere/spool"
     # The proxies whose forwarded headers the webhook port trusts (empty: none).
     forwarded_allow_ips: str = ""
+    # Opens /metrics and the API docs to any client presenting it as a bearer token (None:
+    # only clients on the engine's host that came through no proxy; admin_api.internal_only).
+    ops_token: str | None = field(default=None, repr=False)
     # How often memory actor 0 deletes calls past their tenant's retention_days (0: never; the
     # first run comes within a minute of start).
     retention_interval_s: float = 3600.0

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # On SIGTERM: how long live calls may go on before they are ended (outcome recorded).
     drain_timeout_s: float = Field(120.0, ge=0, alias="NEUROSPHERE_DRAIN_TIMEOUT_S")
     outbox_poll_s: float = Field(1.0, ge=0.05, le=86400, alias="NEUROSPHERE_OUTBOX_POLL_S")
+    # A bearer token that opens /metrics and the API docs to other hosts (Prometheus elsewhere).
+    ops_token: SecretStr | None = Field(None, alias="NEUROSPHERE_OPS_TOKEN")
 
     @field_validator("media_public_url")
     @classmethod
@@ -155,6 +157,8 @@ class Settings(BaseSettings):
                 "NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL (the app role's URL; "
                 "`neurosphere db bootstrap` creates the role)"
             )
+        if self.ops_token is not None and len(self.ops_token.get_secret_value()) < 24:
+            found.append("NEUROSPHERE_OPS_TOKEN must be at least 24 characters")
         if self.env != "production":
             return found
         if self.openai_api_key is None:
@@ -243,4 +247,5 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         retention_interval_s=settings.retention_interval_s,
         spool_dir=str((settings.data_dir / "spool").resolve()),
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        ops_token=reveal(settings.ops_token),
     )

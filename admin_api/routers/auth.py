@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from admin_api.auth import (
     Admin,
@@ -32,12 +34,13 @@ from admin_api.schemas.auth import (
     LoginRequest,
     MePublic,
     PasswordChange,
+    PasswordGrant,
     RefreshRequest,
     TokenPair,
 )
 from admin_api.schemas.common import ERRORS
 from admin_api.state import AdminState
-from admin_api.webhooks import Ctx
+from admin_api.webhooks import Ctx, Form
 from engine.tokens import TokenError
 from memory import users
 from memory.users import AdminUser, LoginRef
@@ -89,6 +92,37 @@ def _tokens(admin: AdminState, user: AdminUser, session_id: str, refresh: str) -
 @router.post("/login", response_model=TokenPair)
 async def login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) -> TokenPair:
     """Email and password for an access token and a refresh token."""
+    return await _login(body, request, ctx, admin)
+
+
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": PasswordGrant.model_json_schema(ref_template="{model}")
+                }
+            },
+        }
+    },
+)
+async def token(form: Form, request: Request, ctx: Ctx, admin: Admin) -> TokenPair:
+    """The OAuth2 password grant (a form, `username` being the email; what the docs page's
+    Authorize dialog sends): the same login, limits and tokens as POST /auth/login."""
+    try:
+        grant = PasswordGrant.model_validate(form)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    if grant.grant_type != "password":
+        raise HTTPException(400, "grant_type must be password")
+    body = LoginRequest(email=grant.username, password=grant.password)
+    return await _login(body, request, ctx, admin)
+
+
+async def _login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) -> TokenPair:
     policy = admin.policy
     digest = email_digest(body.email)
     pool = await ctx.db()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from admin_api.passwords import MAX_LENGTH
 from admin_api.schemas.common import Email, PublicModel, RequestModel
@@ -18,6 +18,15 @@ RefreshToken = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 class LoginRequest(RequestModel):
     email: Email
+    password: LoginPassword
+
+
+class PasswordGrant(RequestModel):
+    """The OAuth2 password grant's form (RFC 6749 4.3.2); `scope` and a client id are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    grant_type: Annotated[str, StringConstraints(max_length=40)]
+    username: Email
     password: LoginPassword
 
 

@@ -257,3 +257,41 @@ async def test_login_is_audited(h: AdminHarness) -> None:
     log = (await h.get("/audit?action=user.logged_in", tenant.owner_token)).json()
     assert log["items"]
     assert log["items"][0]["actor_id"] == tenant.owner.user_id
+
+
+async def test_the_docs_password_flow_returns_a_token_that_works(h: AdminHarness) -> None:
+    """What Swagger UI's Authorize dialog sends (OAuth2 password grant, a form)."""
+    tenant = await h.tenant()
+    form = {"grant_type": "password", "username": tenant.owner.email, "password": PASSWORD}
+    response = await h.client.post("/api/v1/auth/token", data=form)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 900
+    me = await h.get("/auth/me", body["access_token"])
+    assert me.status_code == 200
+    assert me.json()["email"] == tenant.owner.email
+
+
+async def test_the_password_flow_refuses_what_login_refuses(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    email = tenant.owner.email
+    wrong = await h.client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": PASSWORD + "x"},
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["detail"] == "email or password is incorrect"
+    other_grant = await h.client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "client_credentials", "username": email, "password": PASSWORD},
+    )
+    assert other_grant.status_code == 400
+    assert "grant_type" in other_grant.json()["detail"]
+    not_an_email = await h.client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "nobody", "password": PASSWORD},
+    )
+    assert not_an_email.status_code == 422
+    missing = await h.client.post("/api/v1/auth/token", data={"grant_type": "password"})
+    assert missing.status_code == 422

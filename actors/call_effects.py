@@ -13,7 +13,14 @@ import contextlib
 import structlog
 
 from actors.call_sockets import ModelChannel
-from actors.ports import CONTEXT_AGENDA, CallControl, CallReport, CallSetup, MemoryClient
+from actors.ports import (
+    CONTEXT_AGENDA,
+    CallControl,
+    CallReport,
+    CallSetup,
+    MemoryClient,
+    ToolLatency,
+)
 from actors.turn_writer import TurnWriter
 from engine import twilio_codec as tw
 from engine.call_events import EndCall, FinishAfterSpeech, FinishFailed, FinishSettled
@@ -204,6 +211,9 @@ def report(setup: CallSetup, outcome: str, metrics: CallMetrics, model: ModelCha
         outbound_latency_sum_us=metrics.outbound_latency_us.sum,
         model_reconnects=model.reconnects,
         model_gap_ms=model.last_gap_ms,
-        tool_overhead_ms=tuple(metrics.tool_overhead_ms),
-        fillers=metrics.fillers,
+        tool_ms=tuple(
+            ToolLatency(tool, status, tuple(h.counts), h.sum)
+            for (tool, status), h in metrics.tool_ms.items()
+        ),
+        fillers=tuple(metrics.fillers.items()),
     )

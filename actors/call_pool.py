@@ -15,7 +15,8 @@ are live, refills pause between starts (`pool_refill_pause_s`): an actor start c
 CPU-second, which live audio must not lose.
 
 State it owns: the call actors it started (handle, port, their calls, retired or not), the
-active calls (CallSid -> actor), and the measurements reported by finished calls (/metrics).
+active calls (CallSid -> actor), and the sums of the reports of finished calls (/metrics,
+actors/report_totals.py).
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
 `call_ended`; `drain`; `stats`; `check_health`.
@@ -32,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from actors.ports import CallActorFactory, CallReport, CallSetup
+from actors.report_totals import ReportTotals
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 from engine.logs import configure_actor
@@ -46,7 +47,6 @@ from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
 
-GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
 CLAIM_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 END_CALLS_TIMEOUT_S = 10.0  # a call's outcome, turns and post-call job written, sockets closed
 COLD_START_TRIES = 2
@@ -84,22 +84,9 @@ class CallPool:
         self._active: dict[str, tuple[_Actor, str, int]] = {}  # call -> (actor, url, attempt)
         self._refill_task: asyncio.Task[None] | None = None
         self._warmed = asyncio.Event()
-        self._outcomes: Counter[str] = Counter()
+        self._reported = ReportTotals()
         self._claims = {"warm": 0, "cold": 0}
-        self._claim_ms = Histogram(
-            bounds=CLAIM_BUCKETS_MS, counts=[0] * (len(CLAIM_BUCKETS_MS) + 1)
-        )
-        self._greeting_ms = Histogram(
-            bounds=GREETING_BUCKETS_MS, counts=[0] * (len(GREETING_BUCKETS_MS) + 1)
-        )
-        self._turn_ms = Histogram(
-            bounds=GREETING_BUCKETS_MS, counts=[0] * (len(GREETING_BUCKETS_MS) + 1)
-        )
-        self._inbound = Histogram()
-        self._outbound = Histogram()
-        self._barge_ins = 0
-        self._model_errors = 0
-        self._frames = {"in": 0, "out": 0, "dropped": 0}
+        self._claim_ms = Histogram.with_bounds(CLAIM_BUCKETS_MS)
         self._draining = False
         self._released = asyncio.Event()  # set whenever a call's slot is given back
         self._suspects: dict[str, float] = {}  # node that lost a call's actor -> avoided until
@@ -281,20 +268,7 @@ class CallPool:
         self._tasks.spawn(coro)
 
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
-        self._outcomes[report.outcome] += 1
-        if report.greeting_ms is not None:
-            self._greeting_ms.observe(report.greeting_ms)
-        for ms in report.turn_ms:
-            self._turn_ms.observe(ms)
-        if report.inbound_latency_us:
-            self._inbound.merge(report.inbound_latency_us, report.inbound_latency_sum_us)
-        if report.outbound_latency_us:
-            self._outbound.merge(report.outbound_latency_us, report.outbound_latency_sum_us)
-        self._barge_ins += report.barge_ins
-        self._model_errors += report.model_errors
-        self._frames["in"] += report.frames_in
-        self._frames["out"] += report.frames_out
-        self._frames["dropped"] += report.dropped_frames
+        self._reported.add(report)
         entry = self._active.get(report.call_sid)
         if entry is not None and (handle is None or entry[0].handle == handle):
             del self._active[report.call_sid]
@@ -413,29 +387,10 @@ class CallPool:
             "starting": self._starting,
             "active": len(self._active),
             "target_warm": self._target,
-            "outcomes": dict(self._outcomes),
             "claims": dict(self._claims),
             "recycled": self._recycled,
             "claim_ms": (self._claim_ms.bounds, list(self._claim_ms.counts), self._claim_ms.sum),
-            "greeting_ms": (
-                self._greeting_ms.bounds,
-                list(self._greeting_ms.counts),
-                self._greeting_ms.sum,
-            ),
-            "turn_ms": (self._turn_ms.bounds, list(self._turn_ms.counts), self._turn_ms.sum),
-            "inbound_latency_us": (
-                self._inbound.bounds,
-                list(self._inbound.counts),
-                self._inbound.sum,
-            ),
-            "outbound_latency_us": (
-                self._outbound.bounds,
-                list(self._outbound.counts),
-                self._outbound.sum,
-            ),
-            "barge_ins": self._barge_ins,
-            "model_errors": self._model_errors,
-            "frames": dict(self._frames),
+            **self._reported.stats(),
         }
 
     async def active_calls(self) -> list[str]:

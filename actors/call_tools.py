@@ -2,8 +2,8 @@
 
 `run_tool` parses and validates the model's arguments against the tool's schema, runs the
 implementation under the tool's timeout, and turns every outcome - success, bad arguments,
-unknown tool, timeout, failure - into a `ToolResult` for the state machine. Nothing a model
-sends can raise out of here.
+unknown tool, timeout, failure - into a `ToolResult` for the state machine, with a status for
+the tool's metrics (ok, error or timeout). Nothing a model sends can raise out of here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import structlog
 from actors.ports import MemoryClient
 from engine.call_events import CloseKind, ToolResult
 from engine.config import TenantConfig
-from engine.tools import ToolArgumentError, ToolSpec, parse_arguments, tool_output
+from engine.tools import ToolArgumentError, ToolSpec, ToolStatus, parse_arguments, tool_output
 from memory.call_records import NewMessage
 from prompts import call_lines
 
@@ -35,6 +35,12 @@ class ToolContext:
     memory: MemoryClient = field(repr=False)
     memory_token: str = field(repr=False)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    result: ToolResult  # for the state machine
+    status: ToolStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +165,19 @@ IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Out
 
 async def run_tool(
     spec: ToolSpec | None, call_id: str, name: str, raw_arguments: str, ctx: ToolContext
-) -> ToolResult:
-    def result(outcome: Outcome) -> ToolResult:
-        return ToolResult(
-            call_id,
-            name,
-            tool_output(outcome.output),
-            outcome.close,
-            outcome.target,
-            outcome.say,
-            outcome.verified,
+) -> ToolRun:
+    def result(outcome: Outcome, status: ToolStatus = "error") -> ToolRun:
+        return ToolRun(
+            ToolResult(
+                call_id,
+                name,
+                tool_output(outcome.output),
+                outcome.close,
+                outcome.target,
+                outcome.say,
+                outcome.verified,
+            ),
+            status,
         )
 
     implementation = IMPLEMENTATIONS.get(name)
@@ -182,8 +191,9 @@ async def run_tool(
         outcome = await asyncio.wait_for(implementation(args, ctx), spec.timeout_s)
     except TimeoutError:
         log.warning("tool_timed_out", tool=name, timeout_s=spec.timeout_s)
-        return result(Outcome({"ok": False, "error": "the tool timed out; try again later"}))
+        timed_out = Outcome({"ok": False, "error": "the tool timed out; try again later"})
+        return result(timed_out, "timeout")
     except Exception as exc:
         log.error("tool_failed", tool=name, error=repr(exc))
         return result(Outcome({"ok": False, "error": "the tool failed"}))
-    return result(outcome)
+    return result(outcome, "ok")

@@ -65,6 +65,16 @@ class CallControl(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolLatency:
+    """One call's latencies of one tool with one status (engine.call_metrics.TOOL_BUCKETS_MS)."""
+
+    tool: str
+    status: str  # engine.tools.ToolStatus
+    counts: tuple[int, ...]
+    sum_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallReport:
     """What a call actor reports when its call is over: outcome and measurements."""
 
@@ -84,8 +94,8 @@ class CallReport:
     outbound_latency_sum_us: float = 0.0
     model_reconnects: int = 0
     model_gap_ms: float | None = None
-    tool_overhead_ms: tuple[float, ...] = ()
-    fillers: int = 0
+    tool_ms: tuple[ToolLatency, ...] = ()
+    fillers: tuple[tuple[str, int], ...] = ()  # spoken fillers, by tool
 
 
 class CallLifecycle(Protocol):

@@ -1,6 +1,8 @@
 """A function call from the model, run inside a call: written to the transcript, run off the
 audio path (the session goes on relaying audio meanwhile), a spoken filler asked for when it
-takes longer than FILLER_AFTER_S, and measured.
+takes longer than FILLER_AFTER_S, and its latency counted by tool and status (the call's
+metrics, exported at /metrics by the pool). A tool the call does not offer is counted as
+`unknown`: a name the model makes up never becomes a label.
 
 I/O: the tool implementations (actors.call_tools, which bound each tool by its timeout) and the
 session's `on_slow` callback; the turn goes to the call's TurnWriter.
@@ -21,6 +23,8 @@ from engine.call_events import ToolResult, ToolSlow
 from engine.call_metrics import CallMetrics
 from engine.task_set import TaskSet
 from engine.tools import FILLER_AFTER_S, ToolSpec
+
+UNKNOWN_TOOL = "unknown"  # the label of a call to a tool that is not on offer
 
 
 class ToolCalls:
@@ -49,18 +53,17 @@ class ToolCalls:
     ) -> ToolResult:
         """Run `call` (`spec` is None for a tool not on offer); `received_ns` is when its frame
         arrived. `on_slow` is awaited once the tool has run FILLER_AFTER_S without an answer."""
+        label = call.name if spec is not None else UNKNOWN_TOOL
         said = f"{call.name}({call.arguments})"
         self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
-        began = time.perf_counter()
         task = self._tasks.spawn(
             run_tool(spec, call.call_id, call.name, call.arguments, self._context)
         )
         done, _ = await asyncio.wait({task}, timeout=FILLER_AFTER_S)
         if not done:
-            await on_slow(ToolSlow(call.name))
-        result = await task
-        tool_ms = (time.perf_counter() - began) * 1000
-        total_ms = (time.perf_counter_ns() - received_ns) / 1e6
-        self._metrics.tool_overhead_ms.append(max(0.0, total_ms - tool_ms))
-        self._log.info("tool_ran", tool=call.name, tool_ms=round(tool_ms, 2))
-        return result
+            await on_slow(ToolSlow(label))
+        ran = await task
+        tool_ms = (time.perf_counter_ns() - received_ns) / 1e6
+        self._metrics.tool_ran(label, ran.status, tool_ms)
+        self._log.info("tool_ran", tool=label, status=ran.status, tool_ms=round(tool_ms, 2))
+        return ran.result

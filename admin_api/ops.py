@@ -45,14 +45,38 @@ async def healthz(ctx: Ctx) -> Response:
     )
 
 
-def _histogram(name: str, doc: str, data: Any, scale: float) -> HistogramMetricFamily:
-    bounds, counts, total = data
+def _buckets(bounds: Any, counts: Any, scale: float) -> list[tuple[str, float]]:
+    """Cumulative Prometheus buckets from per-bucket counts (the last is +Inf)."""
     buckets: list[tuple[str, float]] = []
     running = 0
     for bound, count in zip([*bounds, float("inf")], counts, strict=True):
         running += count
         buckets.append(("+Inf" if bound == float("inf") else str(bound * scale), running))
-    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total * scale)
+    return buckets
+
+
+def _histogram(name: str, doc: str, data: Any, scale: float) -> HistogramMetricFamily:
+    bounds, counts, total = data
+    return HistogramMetricFamily(
+        name, doc, buckets=_buckets(bounds, counts, scale), sum_value=total * scale
+    )
+
+
+def _tool_metrics(s: dict[str, Any]) -> Iterator[Any]:
+    latency = HistogramMetricFamily(
+        "neurosphere_tool_seconds",
+        "A tool call, the model's request arriving to its result ready, by tool and outcome",
+        labels=["tool", "outcome"],  # outcome: ok, error or timeout (engine.tools.ToolStatus)
+    )
+    for tool, status, bounds, counts, total in s["tool_ms"]:
+        latency.add_metric([tool, status], _buckets(bounds, counts, 0.001), sum_value=total * 0.001)
+    yield latency
+    fillers = CounterMetricFamily(
+        "neurosphere_tool_fillers", "Filler lines spoken while a tool ran", labels=["tool"]
+    )
+    for tool, n in s["fillers"].items():
+        fillers.add_metric([tool], n)
+    yield fillers
 
 
 class PoolCollector(Collector):
@@ -106,6 +130,7 @@ class PoolCollector(Collector):
             s["outbound_latency_us"],
             1e-6,
         )
+        yield from _tool_metrics(s)
 
 
 @router.get("/metrics")

@@ -3,7 +3,8 @@ Pure: the clock is passed in, nothing is sent anywhere from here.
 
 Counters are plain attributes of one mutable record (a per-frame count is one integer
 increment, no allocation); `observe` takes the state machine's `Observe` commands; the
-set-up timeline notes when each step of the greeting's path first happened.
+set-up timeline notes when each step of the greeting's path first happened; `tool_ran` counts
+each tool call's latency by tool and status, and the spoken fillers are counted by tool.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from typing import assert_never
 
 from engine.call_events import Observe
 from engine.histogram import Histogram
+from engine.tools import ToolStatus
+
+# Upper bounds in milliseconds of a tool call's latency: from the model's function call frame
+# arriving to the tool's result being ready (what the caller waits through).
+TOOL_BUCKETS_MS: tuple[int, ...] = (10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
 
 
 @dataclass(slots=True)
@@ -24,12 +30,12 @@ class CallMetrics:
     turn_ms: list[float] = field(default_factory=list)  # caller stop -> first audio sent
     turn_model_ms: list[float] = field(default_factory=list)  # engine.turn_taking's breakdown
     turn_heard_ms: list[float] = field(default_factory=list)
-    tool_overhead_ms: list[float] = field(default_factory=list)
     barge_ins: int = 0
     backchannels_kept_talking: int = 0
     model_errors: int = 0
     protocol_errors: int = 0
-    fillers: int = 0
+    fillers: dict[str, int] = field(default_factory=dict)  # tool -> fillers spoken for it
+    tool_ms: dict[tuple[str, ToolStatus], Histogram] = field(default_factory=dict)
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -61,9 +67,16 @@ class CallMetrics:
             case "protocol_error":
                 self.protocol_errors += 1
             case "filler":
-                self.fillers += 1
+                self.fillers[command.detail] = self.fillers.get(command.detail, 0) + 1
             case _:
                 assert_never(command.metric)
+
+    def tool_ran(self, tool: str, status: ToolStatus, ms: float) -> None:
+        """Count one tool call's latency under its tool and status."""
+        histogram = self.tool_ms.get((tool, status))
+        if histogram is None:
+            histogram = self.tool_ms[(tool, status)] = Histogram.with_bounds(TOOL_BUCKETS_MS)
+        histogram.observe(ms)
 
     def duration_ms(self, now: float) -> int:
         """How long the call lasted: from the stream's start, or from set-up when it never

@@ -21,6 +21,11 @@ class Histogram:
     total: int = 0
     sum: float = 0.0
 
+    @classmethod
+    def with_bounds(cls, bounds: tuple[int, ...]) -> Histogram:
+        """An empty histogram over `bounds` (upper bounds; the last bucket is +Inf)."""
+        return cls(bounds=bounds, counts=[0] * (len(bounds) + 1))
+
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += 1

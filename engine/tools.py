@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from engine.config import TenantConfig
 
 FILLER_AFTER_S = 1.0
+# How a tool call went, for its metrics: ok, it ran (its answer may still say no); error, it
+# could not (unknown, bad arguments, failed); timeout, it ran out of its time.
+ToolStatus = Literal["ok", "error", "timeout"]
 FILLER_TEXT = "One moment while I check that."
 
 

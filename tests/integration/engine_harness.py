@@ -23,6 +23,7 @@ import uvicorn
 from actors.call_actor import CallActor
 from actors.memory_actor import MemoryActor
 from actors.ports import CallControl, CallReport, CallSetup
+from actors.report_totals import ReportTotals
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
@@ -60,6 +61,7 @@ class LocalPool:
     memory: MemoryActor
     actors: dict[str, CallActor] = field(default_factory=dict)
     reports: list[CallReport] = field(default_factory=list)
+    reported: ReportTotals = field(default_factory=ReportTotals)  # as the call pool sums them
     control: CallControl | None = None
     history: list[CallActor] = field(default_factory=list)
     setups: list[CallSetup] = field(default_factory=list)
@@ -100,6 +102,7 @@ class LocalPool:
 
     async def call_ended(self, report: CallReport) -> None:
         self.reports.append(report)
+        self.reported.add(report)
 
 
 @dataclass
@@ -199,7 +202,9 @@ async def running_engine(
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)
-    gateway = LocalGateway(config, memory, pool, active=lambda: len(pool.actors))
+    gateway = LocalGateway(
+        config, memory, pool, active=lambda: len(pool.actors), reported=pool.reported
+    )
     pool.control = gateway
     ctx = WebhookContext(config, gateway)
     server = uvicorn.Server(uvicorn.Config(build_app(ctx), log_level="warning", lifespan="off"))

@@ -1,25 +1,35 @@
 """TenantGateway over TenantActor objects living in this process (what the Serve ingress reaches
 through Ray), shared by the integration harnesses: the whole engine, the admin API and the
-webhooks alone. Records reloads."""
+webhooks alone. Records reloads; with the local pool's report totals, /metrics exports its
+calls' measurements as the call pool's would."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from actors.call_pool import CLAIM_BUCKETS_MS
 from actors.ports import Admission, AdmitRequest, CallClaimer, TenantStore
+from actors.report_totals import ReportTotals
 from actors.tenant_actor import TenantActor
 from engine.config import EngineConfig
+from engine.histogram import Histogram
 
 
 class LocalGateway:
     def __init__(
-        self, config: EngineConfig, memory: TenantStore, claimer: CallClaimer, active: Any = None
+        self,
+        config: EngineConfig,
+        memory: TenantStore,
+        claimer: CallClaimer,
+        active: Any = None,
+        reported: ReportTotals | None = None,
     ) -> None:
         """`active()`, when given, is the live-call count `pool_stats` reports."""
         self._config = config
         self._memory = memory
         self._claimer = claimer
         self._active = active
+        self._reported = reported
         self.actors: dict[str, TenantActor] = {}
         self.reloads: list[str] = []
 
@@ -58,7 +68,15 @@ class LocalGateway:
         await self.actor(tenant_id).fetch_recordings(recording_sids)
 
     async def pool_stats(self) -> dict[str, Any]:
-        return {"warm": 0, "active": self._active() if self._active is not None else 0}
+        stats: dict[str, Any] = {
+            "warm": 0,
+            "active": self._active() if self._active is not None else 0,
+        }
+        if self._reported is not None:  # the calls' measurements, for /metrics
+            claims = Histogram.with_bounds(CLAIM_BUCKETS_MS)
+            stats["claim_ms"] = (claims.bounds, claims.counts, claims.sum)
+            stats.update(self._reported.stats())
+        return stats
 
     async def close(self) -> None:
         for actor in self.actors.values():

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
 import pytest
 
 from actors.memory_actor import MemoryActor
@@ -179,6 +180,10 @@ async def test_schema_violating_arguments_go_back_to_the_model(engine: Engine) -
     record = await _record(engine, tenant_id, result.call_sid)
     assert record.outcome == "caller_hung_up"  # the call went on
     assert await messages.list_messages(engine.db, tenant_id) == []
+    (report,) = [r for r in engine.pool.reports if r.call_sid == result.call_sid]
+    assert [(t.tool, t.status, sum(t.counts)) for t in report.tool_ms] == [
+        ("take_message", "error", 1)
+    ]
 
 
 class SlowMemory(MemoryActor):
@@ -189,7 +194,7 @@ class SlowMemory(MemoryActor):
         return await super().take_message(token, message)
 
 
-async def test_a_slow_tool_gets_a_spoken_filler(engine: Engine) -> None:
+async def test_a_slow_tool_gets_a_spoken_filler_and_is_in_the_tool_metrics(engine: Engine) -> None:
     engine.pool.memory = SlowMemory(engine.config)
     tenant_id, number = await engine.new_tenant()
     caller = "+15550200004"
@@ -226,9 +231,22 @@ async def test_a_slow_tool_gets_a_spoken_filler(engine: Engine) -> None:
     assert [(m.reason, m.caller_name, m.call_sid) for m in stored] == [
         ("Call me about my renewal", "Dana", result.call_sid)
     ]
-    overhead = engine.pool.reports[-1].tool_overhead_ms
-    assert len(overhead) == 1
-    print(f"tool dispatch overhead: {overhead[0]:.2f} ms")
+    # the tool call and its filler are in the pool's metrics, as /metrics exports them
+    async with httpx.AsyncClient(base_url=engine.base_url) as http:
+        for _ in range(100):  # the call's report reaches the pool after its outcome is written
+            text = (await http.get("/metrics")).text
+            if "neurosphere_tool_fillers_total{" in text:
+                break
+            await asyncio.sleep(0.05)
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("neurosphere_tool_")
+    }
+    ok = '{outcome="ok",tool="take_message"}'
+    assert samples["neurosphere_tool_seconds_count" + ok] == 1
+    assert 1.5 <= samples["neurosphere_tool_seconds_sum" + ok] < 3.0  # the store takes 1.5 s
+    assert samples['neurosphere_tool_fillers_total{tool="take_message"}'] == 1
     await engine.pool.memory.close()
 
 

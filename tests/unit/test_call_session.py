@@ -151,8 +151,32 @@ async def test_a_slow_tool_gets_a_filler_line_and_a_quick_one_does_not(
     assert ("take_message", "call me back") in call.log
     await call.session.shutdown()
     report = await call.end()
-    assert report.fillers == 1
-    assert len(report.tool_overhead_ms) == 2
+    assert report.fillers == (("take_message", 1),)
+    latency = {(t.tool, t.status): t for t in report.tool_ms}
+    assert set(latency) == {("get_current_time", "ok"), ("take_message", "ok")}
+    assert sum(latency["get_current_time", "ok"].counts) == 1
+    assert sum(latency["take_message", "ok"].counts) == 1
+    assert latency["take_message", "ok"].sum_ms >= 800  # the caller waited through the tool
+
+
+async def test_a_tool_the_call_does_not_offer_is_an_error_counted_as_unknown() -> None:
+    call = Call()
+    await call.live()
+    await call.model.frame("response.created", response={"id": "r0"})
+    await call.model.frame("response.done", response={"id": "r0", "status": "completed"})
+    for n, name in enumerate(("send_fax", "wire_money", "verify_caller")):
+        await call.model.frame(
+            "response.function_call_arguments.done", call_id=f"f{n}", name=name, arguments="{}"
+        )
+        await settle(0.05)
+        output = json.loads(call.model.sent[-2]["item"]["output"])
+        assert output == {"ok": False, "error": f"unknown tool '{name}'"}
+        await call.model.frame("response.created", response={"id": f"r{n + 1}"})
+        await call.model.frame("response.done", response={"id": f"r{n + 1}", "status": "completed"})
+    await call.session.shutdown()
+    report = await call.end()
+    assert [(t.tool, t.status, sum(t.counts)) for t in report.tool_ms] == [("unknown", "error", 3)]
+    assert report.fillers == ()
 
 
 async def test_a_call_resumed_on_a_new_actor_replays_its_turns_and_asks_for_a_resume_line() -> None:

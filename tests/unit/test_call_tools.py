@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from structlog.testing import capture_logs
 
-from actors.call_tools import ToolContext, run_tool
+from actors.call_tools import ToolContext, ToolRun, run_tool
 from actors.ports import MemoryClient
 from engine import call_events as ev
 from engine import call_state as cs
@@ -137,8 +137,18 @@ def context(
     )
 
 
-async def run(name: str, raw: str, ctx: ToolContext | None = None) -> ToolResult:
+async def ran(name: str, raw: str, ctx: ToolContext | None = None) -> ToolRun:
     return await run_tool(SPECS.get(name), "call-1", name, raw, ctx or context())
+
+
+async def run(name: str, raw: str, ctx: ToolContext | None = None) -> ToolResult:
+    return (await ran(name, raw, ctx)).result
+
+
+async def run_result(
+    spec: ToolSpec | None, call_id: str, name: str, raw: str, ctx: ToolContext
+) -> ToolResult:
+    return (await run_tool(spec, call_id, name, raw, ctx)).result
 
 
 # --- the built-in tools -------------------------------------------------------------------------
@@ -214,16 +224,19 @@ async def test_get_current_time_in_the_tenants_time_zone(
 
 async def test_take_message_stores_it_with_the_caller_and_the_call() -> None:
     memory = FakeMemory()
-    result = await run(
+    run_ = await ran(
         "take_message",
         '{"reason": "question about my renewal", "caller_name": "Dana Smith", '
         '"callback_number": "+1 555 010 0199", "preferred_time": "after 5 pm"}',
         context(memory),
     )
-    assert result == ToolResult(
-        "call-1",
-        "take_message",
-        '{"ok":true,"message_id":"msg-1","next":"Confirm it was recorded."}',
+    assert run_ == ToolRun(
+        ToolResult(
+            "call-1",
+            "take_message",
+            '{"ok":true,"message_id":"msg-1","next":"Confirm it was recorded."}',
+        ),
+        "ok",
     )
     assert memory.messages == [
         (
@@ -253,12 +266,14 @@ async def test_take_message_with_only_a_reason_leaves_the_rest_empty() -> None:
 
 async def test_unknown_or_disabled_tools_are_errors() -> None:
     send_fax = ToolSpec("send_fax", "Send a fax.", {"type": "object"})
-    assert await run_tool(send_fax, "call-9", "send_fax", "{}", context()) == ToolResult(
-        "call-9", "send_fax", '{"ok":false,"error":"unknown tool \'send_fax\'"}'
+    assert await run_tool(send_fax, "call-9", "send_fax", "{}", context()) == ToolRun(
+        ToolResult("call-9", "send_fax", '{"ok":false,"error":"unknown tool \'send_fax\'"}'),
+        "error",
     )
     # end_call exists, but this tenant's agent was not given it (no spec).
-    assert await run_tool(None, "call-9", "end_call", "{}", context()) == ToolResult(
-        "call-9", "end_call", '{"ok":false,"error":"unknown tool \'end_call\'"}'
+    assert await run_tool(None, "call-9", "end_call", "{}", context()) == ToolRun(
+        ToolResult("call-9", "end_call", '{"ok":false,"error":"unknown tool \'end_call\'"}'),
+        "error",
     )
 
 
@@ -284,8 +299,9 @@ async def test_invalid_arguments_are_errors_and_the_tool_does_not_run(
     name: str, raw: str, error: str
 ) -> None:
     memory = FakeMemory()
-    result = await run(name, raw, context(memory))
-    assert result == ToolResult("call-1", name, f'{{"ok":false,"error":"{error}"}}')
+    run_ = await ran(name, raw, context(memory))
+    assert run_.result == ToolResult("call-1", name, f'{{"ok":false,"error":"{error}"}}')
+    assert run_.status == "error"
     assert memory.messages == []
 
 
@@ -294,9 +310,10 @@ async def test_a_slow_tool_times_out_and_is_cancelled() -> None:
     spec = replace(SPECS["take_message"], timeout_s=0.05)
     began = time.monotonic()
     with capture_logs() as logs:
-        result = await run_tool(spec, "call-1", "take_message", '{"reason": "x"}', context(memory))
+        run_ = await run_tool(spec, "call-1", "take_message", '{"reason": "x"}', context(memory))
     assert time.monotonic() - began < 1.0
-    assert result == ToolResult(
+    assert run_.status == "timeout"
+    assert run_.result == ToolResult(
         "call-1", "take_message", '{"ok":false,"error":"the tool timed out; try again later"}'
     )
     assert memory.cancelled  # no orphan left sleeping
@@ -314,8 +331,9 @@ async def test_a_slow_tool_times_out_and_is_cancelled() -> None:
 async def test_a_failing_tool_is_an_error_and_logged() -> None:
     memory = FakeMemory(error=RuntimeError("pool closed"))
     with capture_logs() as logs:
-        result = await run("take_message", '{"reason": "x"}', context(memory))
-    assert result == ToolResult("call-1", "take_message", '{"ok":false,"error":"the tool failed"}')
+        run_ = await ran("take_message", '{"reason": "x"}', context(memory))
+    failed = ToolResult("call-1", "take_message", '{"ok":false,"error":"the tool failed"}')
+    assert run_ == ToolRun(failed, "error")
     assert logs == [
         {
             "event": "tool_failed",
@@ -368,7 +386,7 @@ async def test_end_call_result_through_the_state_machine_hangs_up_after_the_good
 async def test_remember_stores_the_fact_under_its_stable_key() -> None:
     memory = FakeMemory()
     spec = tool_specs(TENANT)["remember"]
-    result = await run_tool(
+    result = await run_result(
         spec,
         "c9",
         "remember",
@@ -396,7 +414,7 @@ async def test_search_knowledge_answers_with_titled_entries_to_cite() -> None:
         hit("Office hours", "Mon-Fri 9-5; Sat 9-12.", 0.81234),
         hit("Roadside", "Call 1-800-555-0199 any time.", 0.5),
     ]
-    result = await run_tool(
+    result = await run_result(
         KNOWING["search_knowledge"],
         "c1",
         "search_knowledge",
@@ -416,14 +434,14 @@ async def test_search_knowledge_answers_with_titled_entries_to_cite() -> None:
 
 async def test_search_knowledge_with_nothing_on_file_or_failing_never_guesses() -> None:
     spec = KNOWING["search_knowledge"]
-    empty = await run_tool(spec, "c1", "search_knowledge", '{"query": "boat cover"}', context())
+    empty = await run_result(spec, "c1", "search_knowledge", '{"query": "boat cover"}', context())
     assert json.loads(empty.output)["results"] == []
     broken = FakeMemory(error=ConnectionError("embedding provider down"))
-    failed = await run_tool(
+    failed = await run_result(
         spec, "c1", "search_knowledge", '{"query": "boat cover"}', context(broken)
     )
     assert json.loads(failed.output) == {"ok": False, "error": "the tool failed"}
-    short = await run_tool(spec, "c1", "search_knowledge", '{"query": "x"}', context())
+    short = await run_result(spec, "c1", "search_knowledge", '{"query": "x"}', context())
     assert json.loads(short.output)["ok"] is False
     assert "invalid arguments" in json.loads(short.output)["error"]
 

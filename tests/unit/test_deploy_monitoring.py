@@ -11,7 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from actors.call_pool import CallPool
-from actors.ports import CallReport
+from actors.ports import CallReport, ToolLatency
 from admin_api.context import WebhookMetrics
 from admin_api.ops import PoolCollector
 from tests.unit.test_call_pool import CONFIG, FakeFactory
@@ -26,7 +26,9 @@ async def _exported() -> set[str]:
     metrics.rejected.labels("/twilio/voice", "bad signature").inc()
     metrics.webhook_seconds.labels("voice").observe(0.01)
     calls = CallPool(CONFIG, FakeFactory())
-    await calls.call_ended(CallReport("CA1", "t-1", "caller_hung_up"))
+    tool = ToolLatency("take_message", "timeout", (0,) * 10 + (1,), 12_000.0)
+    report = CallReport("CA1", "t-1", "caller_hung_up", tool_ms=(tool,), fillers=(("t", 1),))
+    await calls.call_ended(report)
     pool = CollectorRegistry()
     pool.register(PoolCollector(await calls.stats()))
     text = (generate_latest(metrics.registry) + generate_latest(pool)).decode()

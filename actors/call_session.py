@@ -2,8 +2,9 @@
 
 A thin shell around the call's state machine (engine.call_state): it decodes frames from the
 two sockets, steps the state machine, and executes the commands it returns. The audio path:
-- caller to model: `handle_twilio` decodes a `media` frame and `_on_caller_audio` forwards its
-  mu-law payload to the model untouched (it never enters the state machine);
+- caller to model: `handle_twilio` takes a `media` frame's payload out (engine.twilio_codec's
+  fast path, no event object) and `_on_caller_audio` splices it, untouched, into the model's
+  append event (it never enters the state machine);
 - model to caller: `model_frame` decodes an audio delta, `step` turns it into `SendMedia` and
   `SendMark`, and `_execute` writes them to Twilio at once.
 No Ray call is made per frame; Ray is used for claim, turn batches, tools, hang-up/transfer and
@@ -246,13 +247,17 @@ class CallSession:
         try:
             async for frame in ws:
                 received = time.perf_counter_ns()
+                payload = tw.media_payload(frame)  # the audio fast path: no event object
+                if payload is not None:
+                    await self._on_caller_audio(payload, received)
+                    continue
                 try:
                     event = tw.decode(frame)
                 except tw.ProtocolError as exc:
                     self._log.warning("twilio_frame_rejected", error=str(exc))
                     continue
                 if isinstance(event, tw.Media):
-                    await self._on_caller_audio(event, received)
+                    await self._on_caller_audio(event.payload, received)
                 elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
                     await self._apply(event)  # audio flushed now is no model-to-caller relay
                     if isinstance(event, tw.Start):
@@ -268,7 +273,7 @@ class CallSession:
                 self._twilio = None
                 await self._apply(ev.StreamClosed(reason))
 
-    async def _on_caller_audio(self, event: tw.Media, received_ns: int) -> None:
+    async def _on_caller_audio(self, payload: str, received_ns: int) -> None:
         metrics = self._metrics
         if self._state.phase != "live":
             metrics.dropped += 1
@@ -283,9 +288,9 @@ class CallSession:
                 )
             return
         metrics.frames_in += 1
-        if await self._model.send(rt.audio_append(event.payload)):
+        if await self._model.send(rt.audio_append(payload)):
             metrics.inbound_latency_us.observe((time.perf_counter_ns() - received_ns) / 1000)
-        if self._meter.armed and self._meter.feed(event.payload):
+        if self._meter.armed and self._meter.feed(payload):
             await self._apply(ev.CallerSpeechLong())
 
     async def _to_twilio(self, text: str, received_ns: int = 0) -> None:

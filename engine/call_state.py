@@ -17,8 +17,9 @@ not come back.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field, replace
-from typing import Literal, assert_never
+import operator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, assert_never
 
 from engine import call_control as ctl
 from engine import realtime_codec as rt
@@ -118,6 +119,20 @@ class CallState:
         return 0
 
 
+_FIELDS = tuple(f.name for f in fields(CallState))
+_FIELD_INDEX = {name: i for i, name in enumerate(_FIELDS)}
+_ALL_FIELDS = operator.attrgetter(*_FIELDS)
+
+
+def evolve(state: CallState, **changes: Any) -> CallState:
+    """`dataclasses.replace` for the audio path: a copy of the state with `changes`, in about a
+    quarter of its time (profiled: replace was over half of an audio delta's Python time)."""
+    values = list(_ALL_FIELDS(state))
+    for name, value in changes.items():
+        values[_FIELD_INDEX[name]] = value
+    return CallState(*values)
+
+
 def new_call(call_sid: str, media_token: str, rules: CallRules | None = None) -> CallState:
     return CallState(call_sid=call_sid, media_token=media_token, rules=rules or CallRules())
 
@@ -136,22 +151,40 @@ def heard_bytes(state: CallState, now: float) -> tuple[str, int] | None:
 
 
 def _with_item_bytes(state: CallState, item_id: str, end_b: int) -> tuple[tuple[str, int], ...]:
-    items = [(i, n) for i, n in state.item_bytes if i != item_id]
-    items.append((item_id, end_b))
-    return tuple(items[-8:])
+    items = state.item_bytes
+    if items and items[-1][0] == item_id:  # the item being spoken: the usual case
+        return (*items[:-1], (item_id, end_b))
+    kept = [(i, n) for i, n in items if i != item_id]
+    kept.append((item_id, end_b))
+    return tuple(kept[-8:])
 
 
-def _send_chunk(state: CallState, chunk: Chunk, now: float, commands: list[Command]) -> CallState:
+def _send_chunk(
+    state: CallState,
+    chunk: Chunk,
+    now: float,
+    commands: list[Command],
+    item_bytes: tuple[tuple[str, int], ...] | None = None,
+) -> CallState:
+    """Send a chunk and its mark. `item_bytes`, when given, is set in the same copy of the
+    state: one copy per audio delta (the audio path's largest cost in Python, by profile)."""
     seq = state.mark_seq + 1
     name = f"m{seq}"
     commands.append(SendMedia(chunk.payload))
     commands.append(SendMark(name))
-    if not state.greeted:
+    greeted = state.greeted
+    if not greeted:
         started = state.stream_started_at if state.stream_started_at is not None else now
         commands.append(Observe("greeting_ms", (now - started) * 1000))
-        state = replace(state, greeted=True)
+        greeted = True
     mark = PendingMark(name, chunk.item_id, chunk.start_b, chunk.end_b, now)
-    state = replace(state, mark_seq=seq, pending=(*state.pending, mark))
+    state = evolve(
+        state,
+        mark_seq=seq,
+        pending=(*state.pending, mark),
+        greeted=greeted,
+        item_bytes=state.item_bytes if item_bytes is None else item_bytes,
+    )
     chunk_ms = (chunk.end_b - chunk.start_b) / BYTES_PER_MS
     return tt.on_audio_sent(state, name, chunk_ms, now, commands)
 
@@ -181,20 +214,20 @@ def _on_audio(
     nbytes = b64_decoded_len(event.delta)
     start_b = state.generated_bytes(event.item_id)
     end_b = start_b + nbytes
-    state = replace(state, item_bytes=_with_item_bytes(state, event.item_id, end_b))
+    item_bytes = _with_item_bytes(state, event.item_id, end_b)
     state = tt.on_response_audio(state, event.response_id)
     commands: list[Command] = []
     state = tt.on_first_output(state, event.item_id, now, commands)
     chunk = Chunk(event.response_id, event.item_id, event.delta, start_b, end_b)
     if state.phase == "waiting":
-        return replace(state, buffered=(*state.buffered, chunk)), commands
-    return _send_chunk(state, chunk, now, commands), commands
+        return evolve(state, buffered=(*state.buffered, chunk), item_bytes=item_bytes), commands
+    return _send_chunk(state, chunk, now, commands, item_bytes), commands
 
 
 def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, list[Command]]:
     for index, mark in enumerate(state.pending):
         if mark.name == event.name:
-            state = replace(state, pending=state.pending[index + 1 :], last_played_at=now)
+            state = evolve(state, pending=state.pending[index + 1 :], last_played_at=now)
             commands: list[Command] = []
             state = tt.on_mark_returned(state, event.name, now, commands)
             return ctl.check_closing(state, now, commands), commands

@@ -14,6 +14,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from engine.config import VadConfig
+from engine.wire_text import json_plain
+
+# one encoder for every event: `json.dumps` with non-default arguments builds a new one per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def realtime_url(base_url: str, model: str) -> str:
@@ -29,7 +33,7 @@ def realtime_url(base_url: str, model: str) -> str:
 
 
 def _dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"))
+    return _ENCODER.encode(event)
 
 
 def turn_detection(vad: VadConfig) -> dict[str, Any]:
@@ -87,6 +91,10 @@ def session_instructions(*, instructions: str, tools: list[dict[str, Any]]) -> s
 
 
 def audio_append(payload: str) -> str:
+    """Caller audio for the model: spliced (the audio fast path) when the payload needs no
+    escaping, as a base64 payload never does."""
+    if json_plain(payload):
+        return '{"type":"input_audio_buffer.append","audio":"' + payload + '"}'
     return _dumps({"type": "input_audio_buffer.append", "audio": payload})
 
 

@@ -8,8 +8,9 @@ so the expected milliseconds are exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -668,3 +669,13 @@ def test_a_slow_tool_gets_a_filler_line_now_or_after_the_running_answer() -> Non
         (1.5, ev.Observe("filler", 1, "take_message")),
         (2.0, ev.CreateResponse(call_lines.FILLER)),
     ]
+
+
+def test_evolve_is_replace_for_every_field() -> None:
+    state = cs.new_call("CA1", "tok")
+    for f in fields(state):
+        value = ("changed", f.name)
+        assert cs.evolve(state, **{f.name: value}) == replace(state, **{f.name: value})
+    assert cs.evolve(state) == state
+    with pytest.raises(KeyError):
+        cs.evolve(state, no_such_field=1)

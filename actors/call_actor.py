@@ -12,12 +12,15 @@ media URL of this actor, or no signature - gets 404 before any upgrade. The serv
 `websockets`-compatible one: the same API, its framing compiled - about half the CPU per audio
 frame of pure-Python `websockets`.
 
-How many calls at once: `calls_per_actor` (default 1: one live call per actor, as the
-architecture has it). Each call is a session of its own either way - its sockets, state,
-history and tasks - so nothing of one caller reaches another. More than one live call per
-process is what a small node needs: every Ray worker process costs ~6 ms/s of CPU even idle
-(Ray's 10 ms signal-check timer) and about a CPU-second to start, and a call's audio costs
-several times more in a process of its own than alongside others (bench/README.md).
+How many calls at once: `calls_per_actor` (25 as shipped; 1 is the original design's one
+process per call). "Each live call is an actor" has become "each live call is a session":
+every call still has its own sockets, state machine, history, tasks and metrics, and nothing
+of one caller reaches another, but up to 25 of them share an actor process. That is what a
+node needs to hold a burst: every Ray worker process costs ~6 ms/s of CPU even idle (Ray's
+10 ms signal-check timer) and about a CPU-second to start, and a call's audio costs several
+times more in a process of its own than alongside others (bench/README.md). What is lost: a
+crashing process takes its calls with it, each resumed from Postgres on a fresh actor through
+`<Connect action>` as a single call would be.
 
 Calls follow one another too: when a call is over, the pool asks `recycle`, which waits for its
 session to finish, cancels whatever it left running and drops it. An actor retires (recycle

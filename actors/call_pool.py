@@ -8,6 +8,12 @@ from the actor's port) as soon as it has sent `prepare`, without waiting for the
 actor holds Twilio's handshake until the call is handed over. Claims fill the busiest actor
 that has room, so idle actors stay idle and can be let go.
 
+Admission protects the calls on the line (engine.node_capacity): a claim is refused with
+`NodeFull` when the calls live here fill the node's capacity (`call_capacity`, from the
+`call_slot`s the node advertises), when the node's free memory is under a reserve, or when its
+CPU has been busier than `admit_cpu_max` for seconds; the tenant actor then answers with the
+tenant's overflow. Refills never start actors for slots a full node would not use.
+
 When a call ends its slot is recycled (a new session for the next call), unless the actor
 retires; a retired actor is killed once its last call is over. After a burst more than K slots
 are free; idle actors beyond that are let go slowly, one per `pool_idle_trim_s`. While calls
@@ -36,13 +42,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import structlog
 
-from actors.ports import CallActorFactory, CallReport, CallSetup
+from actors.ports import CallActorFactory, CallReport, CallSetup, NodeFull
 from actors.report_totals import ReportTotals
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 from engine.logs import configure_actor
+from engine.node_capacity import CpuWindow, NodeLoad, full_reason
 from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
@@ -90,12 +98,44 @@ class CallPool:
         self._draining = False
         self._released = asyncio.Event()  # set whenever a call's slot is given back
         self._suspects: dict[str, float] = {}  # node that lost a call's actor -> avoided until
+        self._cpu = CpuWindow()
+        self._cpu_task: asyncio.Task[Any] | None = None
+        self._full_refusals = 0
 
     def __repr__(self) -> str:
-        return f"CallPool(free slots={self._free()}, active={len(self._active)})"
+        return f"CallPool(free slots={self._free()}, live={self._claimed()})"
 
     def _free(self) -> int:
         return sum(self._capacity - len(a.calls) for a in self._actors if not a.retired)
+
+    def _claimed(self) -> int:
+        """Slots calls hold now, counted on the actors (retiring ones too), not by CallSid."""
+        return sum(len(a.calls) for a in self._actors)
+
+    def _wanted_free(self) -> int:
+        """Free slots to keep: the warm target, but never more than the node may still admit
+        (a full node needs no actor started for calls it will refuse)."""
+        capacity = self._config.call_capacity
+        if capacity is None:
+            return self._target
+        return min(self._target, max(0, capacity - self._claimed()))
+
+    def _full_reason(self) -> str | None:
+        if self._config.admit_cpu_max is not None and self._cpu_task is None:
+            self._cpu_task = self._tasks.spawn(self._sample_cpu())
+        load = NodeLoad(self._claimed(), psutil.virtual_memory().available, self._cpu.busy())
+        return full_reason(
+            load, capacity=self._config.call_capacity, cpu_max=self._config.admit_cpu_max
+        )
+
+    async def _sample_cpu(self) -> None:
+        """The node's CPU, once a second (psutil reads /proc: no blocking worth a thread)."""
+        while True:
+            times = psutil.cpu_times()
+            total = sum(times)
+            idle = times.idle + getattr(times, "iowait", 0.0)
+            self._cpu.add(time.monotonic(), total - idle, total)
+            await asyncio.sleep(1.0)
 
     def _kick_refill(self) -> None:
         if self._refill_task is None or self._refill_task.done():
@@ -104,11 +144,11 @@ class CallPool:
     def _short(self) -> bool:
         if self._draining:
             return False
-        return self._free() + self._starting * self._capacity < self._target
+        return self._free() + self._starting * self._capacity < self._wanted_free()
 
     async def _refill(self) -> None:
         while self._short():
-            if self._active and self._config.pool_refill_pause_s > 0:
+            if self._claimed() and self._config.pool_refill_pause_s > 0:
                 await asyncio.sleep(self._config.pool_refill_pause_s)
                 if not self._short():
                     return  # a finished call's slot came back meanwhile
@@ -128,7 +168,7 @@ class CallPool:
         """Fill the pool and wait until it is full (start-up, tests). Returns free slots."""
         self._kick_refill()
         deadline = time.monotonic() + timeout
-        while self._free() < self._target:
+        while self._free() < self._wanted_free():
             self._warmed.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -148,6 +188,11 @@ class CallPool:
         if known is not None:  # the call resumes: its previous actor is gone or going
             self._suspect(known[0].address.node)
             self._drop_call(known[0], setup.call_sid)
+        full = self._full_reason()
+        if full is not None:  # the calls on the line keep their place; this one overflows
+            self._full_refusals += 1
+            log.warning("call_refused_node_full", call_sid=setup.call_sid, reason=full)
+            raise NodeFull(full)
         began = time.perf_counter()
         actor = await self._warm_actor(setup.call_sid, resuming=known is not None)
         kind = "warm"
@@ -384,8 +429,12 @@ class CallPool:
         return {
             "warm": self._free(),
             "actors": len(self._actors),
+            "warm_actors": sum(1 for a in self._actors if not a.calls and not a.retired),
             "starting": self._starting,
-            "active": len(self._active),
+            "active": self._claimed(),
+            "calls": len(self._active),
+            "capacity": self._config.call_capacity,
+            "refused_full": self._full_refusals,
             "target_warm": self._target,
             "claims": dict(self._claims),
             "recycled": self._recycled,
@@ -402,4 +451,4 @@ class CallPool:
         return entry[0].handle if entry is not None else None
 
     async def check_health(self) -> dict[str, object]:
-        return {"warm": self._free(), "actors": len(self._actors), "active": len(self._active)}
+        return {"warm": self._free(), "actors": len(self._actors), "active": self._claimed()}

@@ -133,11 +133,17 @@ class AdmitRequest:
 class Admission:
     """The tenant actor's answer to an AdmitRequest: a media URL and token when admitted."""
 
-    kind: Literal["admitted", "forbidden", "refused", "unavailable", "unknown"]
+    kind: Literal["admitted", "forbidden", "refused", "full", "unavailable", "unknown"]
     media_url: str = ""
     media_token: str = field(default="", repr=False)
     record_calls: bool = False
     reason: str = ""
+    overflow_to: str | None = field(default=None, repr=False)  # "full": the tenant's fallback
+
+
+class NodeFull(RuntimeError):
+    """The call pool admits no new call: the node is full (engine.node_capacity). Live calls
+    keep what they have; the new one gets its tenant's overflow."""
 
 
 class TenantStore(Protocol):

@@ -36,7 +36,14 @@ import structlog
 from twilio.request_validator import RequestValidator
 
 from actors import twilio_rest
-from actors.ports import Admission, AdmitRequest, CallClaimer, CallSetup, TenantStore
+from actors.ports import (
+    Admission,
+    AdmitRequest,
+    CallClaimer,
+    CallSetup,
+    NodeFull,
+    TenantStore,
+)
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
@@ -172,6 +179,10 @@ class TenantActor:
         self._active[request.call_sid] = placeholder  # counts against the cap while claiming
         try:
             media_url = await self._claimer.claim(setup)
+        except NodeFull as exc:  # the node protects its live calls: this one overflows
+            self._active.pop(request.call_sid, None)
+            self._log.warning("call_overflowed", call_sid=request.call_sid, reason=str(exc))
+            return Admission("full", reason=str(exc), overflow_to=tenant.fallback_number)
         except Exception as exc:
             self._active.pop(request.call_sid, None)
             self._log.error("call_claim_failed", call_sid=request.call_sid, error=repr(exc))

@@ -143,9 +143,12 @@ async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
     ctx.metrics.call_setups.labels(admission.kind).inc()
     if admission.kind == "refused":
         return _xml(twiml.say_and_hang_up(twiml.BUSY))
+    tenant_q = f"?tenant={quote(tenant_id)}"
+    if admission.kind == "full":  # the node keeps its live calls; this one overflows
+        action = f"{base}/twilio/dial-status{tenant_q}"
+        return _xml(twiml.overflow(admission.overflow_to, action_url=action))
     if admission.kind != "admitted":
         return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
-    tenant_q = f"?tenant={quote(tenant_id)}"
     return _xml(
         twiml.stream(
             media_url=admission.media_url,

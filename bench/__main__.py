@@ -51,6 +51,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="live calls one engine call actor serves at once (NEUROSPHERE_CALLS_PER_ACTOR)",
     )
+    target.add_argument(
+        "--defaults",
+        action="store_true",
+        help="the engine on its shipped defaults: --warm, --calls-per-actor and the call slots "
+        "are not set",
+    )
     load = parser.add_argument_group("load")
     load.add_argument("--barge-in-probability", type=float, default=0.3)
     load.add_argument(
@@ -124,6 +130,7 @@ def _options(args: argparse.Namespace) -> object:
         "rate",
         "warm",
         "calls_per_actor",
+        "defaults",
         "tenants",
         "webhook_url",
         "public_base_url",

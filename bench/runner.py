@@ -81,6 +81,7 @@ class Options:
     seed: int = 1
     uss_samples: int = 20
     calls_per_actor: int = 1
+    defaults: bool = False  # the engine on its shipped defaults: warm, calls_per_actor ignored
     profile: bool = False
     profile_dir: Path | None = None  # where py-spy's raw stacks are kept (default: dropped)
 
@@ -163,12 +164,15 @@ class Session:
         elif kind == "baseline":
             target, child = start_baseline(self.tmp, self.sim_url)
         else:
-            say(f"starting the engine with {warm} warm call actors")
+            if opts.defaults:
+                say("starting the engine on its shipped defaults (warm, calls per actor, slots)")
+            else:
+                say(f"starting the engine with {warm} warm call slots")
             target = start_engine_target(
                 realtime_base_url=self.sim_url,
-                warm=warm,
-                calls_per_actor=opts.calls_per_actor,
-                call_slots=warm + calls + 50,
+                warm=None if opts.defaults else warm,
+                calls_per_actor=None if opts.defaults else opts.calls_per_actor,
+                call_slots=None if opts.defaults else warm + calls + 50,
                 tenants=opts.tenants,
                 media_ports=MEDIA_PORTS,
                 fill_timeout=max(120.0, 4.0 * warm),

@@ -148,16 +148,17 @@ def external_target(
 def start_engine_target(
     *,
     realtime_base_url: str,
-    warm: int,
-    calls_per_actor: int = 1,
-    call_slots: int,
+    warm: int | None,
+    calls_per_actor: int | None = 1,
+    call_slots: int | None,
     tenants: int,
     media_ports: tuple[int, int],
     fill_timeout: float,
     log: Callable[[str], None],
 ) -> Target:
     """Start the engine in this process (as `neurosphere serve` would, offline), provision the
-    bench tenants and wait until the warm pool is full. Startup times go in `startup`."""
+    bench tenants and wait until the warm pool is full. Startup times go in `startup`. `warm`,
+    `calls_per_actor` or `call_slots` None: the engine's shipped default."""
     import ray
 
     from actors import handles
@@ -178,14 +179,19 @@ def start_engine_target(
         "NEUROSPHERE_HTTP_PORT": port,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "NEUROSPHERE_MEDIA_PORTS": f"{media_ports[0]}-{media_ports[1]}",
-        "NEUROSPHERE_WARM_CALLS": warm,
-        "NEUROSPHERE_CALLS_PER_ACTOR": calls_per_actor,
-        "NEUROSPHERE_CALL_SLOTS": call_slots,
         "OPENAI_API_KEY": BENCH_API_KEY,
         "OPENAI_BASE_URL": realtime_base_url,
         "NEUROSPHERE_LOG_FORMAT": "json",
     }
+    for name, value in (
+        ("NEUROSPHERE_WARM_CALLS", warm),
+        ("NEUROSPHERE_CALLS_PER_ACTOR", calls_per_actor),
+        ("NEUROSPHERE_CALL_SLOTS", call_slots),
+    ):
+        if value is not None:
+            values[name] = value
     settings = Settings.model_validate(values)
+    warm, calls_per_actor = settings.warm_calls, settings.calls_per_actor
     began = time.monotonic()
     try:
         engine = start_engine(settings)

@@ -64,6 +64,10 @@ class EngineConfig:
     # after a burst) are let go one per pool_idle_trim_s.
     pool_refill_pause_s: float = 5.0
     pool_idle_trim_s: float = 60.0
+    # Admission (engine.node_capacity): live calls the pool admits (None: no limit, a cluster
+    # whose autoscaler adds nodes) and the CPU busy share over which it admits none (None: off).
+    call_capacity: int | None = None
+    admit_cpu_max: float | None = None
     memory_actors: int = 2
     log_format: str = "console"
     redact_pii: bool = False  # production: `pii_` log fields redacted in every process

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
+from engine.node_capacity import node_call_slots
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -62,10 +63,14 @@ class Settings(BaseSettings):
     # (comma-separated IPs or networks, "*" for any); empty: none, the peer is the client.
     forwarded_allow_ips: str = Field("", alias="NEUROSPHERE_FORWARDED_ALLOW_IPS")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
-    warm_calls: int = Field(4, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
+    # The defaults hold a burst (bench/README.md): 100 free slots in 4 warm actors of 25 calls.
+    warm_calls: int = Field(100, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
-    calls_per_actor: int = Field(1, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")
-    call_slots: int = Field(250, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
+    calls_per_actor: int = Field(25, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")
+    # None: what the node carries, engine.node_capacity.node_call_slots (50 per core)
+    call_slots: int | None = Field(None, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
+    # the node's CPU busy share (0-1) over which no new call is admitted; None: CPU not looked at
+    admit_cpu: float | None = Field(None, gt=0, le=1, alias="NEUROSPHERE_ADMIT_CPU")
     memory_actors: int = Field(2, ge=1, le=64, alias="NEUROSPHERE_MEMORY_ACTORS")
     jwt_secret: SecretStr | None = Field(None, alias="NEUROSPHERE_JWT_SECRET")
     log_format: Literal["json", "console"] = Field("console", alias="NEUROSPHERE_LOG_FORMAT")
@@ -100,6 +105,12 @@ class Settings(BaseSettings):
                 "one media port are told apart by the path"
             )
         return self
+
+    def node_call_slots(self) -> int:
+        """The `call_slot`s the local node advertises: as set, or what its cores carry."""
+        if self.call_slots is not None:
+            return self.call_slots
+        return node_call_slots(os.cpu_count() or 1)
 
     @field_validator("public_base_url")
     @classmethod
@@ -239,6 +250,9 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         warm_calls=settings.warm_calls,
         call_actor_max_calls=settings.call_actor_max_calls,
         calls_per_actor=settings.calls_per_actor,
+        # a local node admits what it advertises; a cluster's autoscaler adds nodes instead
+        call_capacity=settings.node_call_slots() if settings.ray_address is None else None,
+        admit_cpu_max=settings.admit_cpu,
         memory_actors=settings.memory_actors,
         outbox_poll_s=settings.outbox_poll_s,
         log_format=settings.log_format,

@@ -9,6 +9,10 @@ BUSY = (
     "Thank you for calling. All of our lines are busy right now. "
     "Please call back in a few minutes. Goodbye."
 )
+OVERFLOW_TRANSFER = (
+    "Thank you for calling. All of our lines are busy right now, so let me connect you with "
+    "someone at the agency."
+)
 UNAVAILABLE = "We're sorry, we can't take your call right now. Please try again later. Goodbye."
 MODEL_APOLOGY = (
     "We're sorry, our assistant is having technical trouble and can't continue this call. "
@@ -72,3 +76,11 @@ def hang_up() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+def overflow(fallback_number: str | None, *, action_url: str) -> str:
+    """A call the engine has no room for: to the tenant's fallback number when it has one
+    (the dial's action apologises if nobody answers), else the polite busy message."""
+    if fallback_number:
+        return dial(fallback_number, action_url=action_url, say_first=OVERFLOW_TRANSFER)
+    return say_and_hang_up(BUSY)

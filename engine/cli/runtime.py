@@ -247,7 +247,7 @@ def start_engine(
         )
     handles.init(
         settings.ray_address,
-        call_slots=settings.call_slots,
+        call_slots=settings.node_call_slots(),
         dashboard=dashboard,
         actor_logs=actor_logs,
     )
@@ -277,5 +277,5 @@ def start_engine(
     engine.write_runtime_file()
     engine.reconciled = engine.reconcile_calls(began)
     # the tenants' actors are already up: the ingress replica reached each before it listened
-    log.info("engine_started", warm_call_actors=warm, webhook_base=engine.webhook_base)
+    log.info("engine_started", warm_call_slots=warm, webhook_base=engine.webhook_base)
     return engine

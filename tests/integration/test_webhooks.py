@@ -17,7 +17,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from actors.memory_actor import MemoryActor
-from actors.ports import CallSetup
+from actors.ports import CallSetup, NodeFull
 from admin_api import context
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
@@ -38,8 +38,11 @@ TOKEN = "tenant-auth-token"
 @dataclass
 class RecordingClaimer:
     claims: list[CallSetup] = field(default_factory=list)
+    full: str | None = None  # set: the pool refuses every claim, the node is full
 
     async def claim(self, setup: CallSetup) -> str:
+        if self.full is not None:
+            raise NodeFull(self.full)
         self.claims.append(setup)
         return f"wss://media.example.com/{len(self.claims)}/stream"
 
@@ -184,6 +187,27 @@ async def test_over_the_cap_gets_polite_refusal(harness: Harness) -> None:
     refused = await harness.post("/twilio/voice", _call_params(harness.number))
     assert _verbs(refused.text) == ["Say", "Hangup"]
     assert "busy" in refused.text
+    assert len(harness.claimer.claims) == 2
+
+
+async def test_a_full_node_gives_the_caller_the_tenants_overflow(harness: Harness) -> None:
+    harness.claimer.full = "all 100 call slots live"
+    busy = await harness.post("/twilio/voice", _call_params(harness.number))
+    assert _verbs(busy.text) == ["Say", "Hangup"]
+    assert "busy" in busy.text
+    # the refused call holds no place under the tenant's cap
+    await tenants.set_call_control(harness.pool, harness.tenant_id, fallback_number="+15550007777")
+    await harness.gateway.reload(harness.tenant_id)
+    moved = await harness.post("/twilio/voice", _call_params(harness.number))
+    assert _verbs(moved.text) == ["Say", "Dial"]
+    dial = ElementTree.fromstring(moved.text).find("Dial")
+    assert dial is not None
+    assert dial.text == "+15550007777"
+    assert dial.get("action") == f"{BASE}/twilio/dial-status?tenant={harness.tenant_id}"
+    harness.claimer.full = None
+    for _ in range(2):  # the tenant's cap of 2 is whole again
+        ok = await harness.post("/twilio/voice", _call_params(harness.number))
+        assert "Connect" in _verbs(ok.text)
     assert len(harness.claimer.claims) == 2
 
 

@@ -9,8 +9,10 @@ import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
+
 from actors.call_pool import CallPool
-from actors.ports import CallReport, CallSetup
+from actors.ports import CallReport, CallSetup, NodeFull
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 
 CONFIG = EngineConfig(
@@ -280,3 +282,38 @@ async def test_a_resume_goes_to_another_node_without_waiting_on_the_lost_nodes_a
     assert {a.node for a in refills} == {"node-a"}
     await pool.claim(_setup("CN5"))  # a new call gets no dead actor either
     assert not (await pool.actor_for("CN5")).dead
+
+
+async def test_a_full_node_refuses_new_calls_and_keeps_the_live_ones() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    config = dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4, call_capacity=3)
+    pool = CallPool(config, factory)
+    assert await pool.warm_up(5.0) == 4
+    for sid in ("CF1", "CF2", "CF3"):
+        await pool.claim(_setup(sid))
+    with pytest.raises(NodeFull, match="all 3 call slots live"):
+        await pool.claim(_setup("CF4"))
+    await _settle()
+    stats = await pool.stats()
+    assert (stats["active"], stats["refused_full"]) == (3, 1)
+    assert stats["warm"] == 1  # no actor started for calls the node would refuse
+    assert len(factory.spawned) == 2
+    assert await pool.claim(_setup("CF1")) == await pool.claim(_setup("CF1"))  # no new claim
+    await pool.call_ended(CallReport("CF2", "t-1", "caller_hung_up"), await pool.actor_for("CF2"))
+    await _settle()
+    await pool.claim(_setup("CF5"))  # a slot came back
+    assert (await pool.stats())["active"] == 3
+
+
+async def test_warm_actors_are_counted_without_the_ones_calls_hold() -> None:
+    factory = FakeFactory()
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4), factory)
+    await pool.warm_up(5.0)
+    await pool.claim(_setup("CG1"))
+    await _settle()
+    stats = await pool.stats()
+    # the claimed actor still has a free slot, but it is not a warm actor any more
+    assert (stats["warm"], stats["actors"], stats["warm_actors"]) == (5, 3, 2)
+    assert (stats["active"], stats["calls"]) == (1, 1)

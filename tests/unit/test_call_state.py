@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields, replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -674,8 +675,8 @@ def test_a_slow_tool_gets_a_filler_line_now_or_after_the_running_answer() -> Non
 def test_evolve_is_replace_for_every_field() -> None:
     state = cs.new_call("CA1", "tok")
     for f in fields(state):
-        value = ("changed", f.name)
-        assert cs.evolve(state, **{f.name: value}) == replace(state, **{f.name: value})
+        change: dict[str, Any] = {f.name: ("changed", f.name)}
+        assert cs.evolve(state, **change) == replace(state, **change)
     assert cs.evolve(state) == state
     with pytest.raises(KeyError):
         cs.evolve(state, no_such_field=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path
@@ -38,7 +39,9 @@ def test_defaults(data_dir: Path) -> None:
     assert s.public_base_url == "http://127.0.0.1:8000"
     assert s.media_public_url == "ws://127.0.0.1:{port}/stream/{call_sid}"
     assert s.media_port_range() == (20000, 20999)
-    assert (s.warm_calls, s.call_slots, s.memory_actors) == (4, 250, 2)
+    assert (s.warm_calls, s.calls_per_actor, s.call_slots, s.memory_actors) == (100, 25, None, 2)
+    assert s.node_call_slots() == 50 * (os.cpu_count() or 1)
+    assert s.admit_cpu is None
     assert s.log_format == "console"
 
 
@@ -119,6 +122,8 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_media_url_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("MEDIA_PUBLIC_URL", url)
+    if "{call_sid}" not in url:  # one call per actor: its port alone names the call
+        monkeypatch.setenv("NEUROSPHERE_CALLS_PER_ACTOR", "1")
     assert load().media_public_url == url
 
 
@@ -368,6 +373,8 @@ def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch, data_dir: 
         twilio_account_sid="AC1",
         twilio_auth_token="tok",
         warm_calls=2,
+        calls_per_actor=25,
+        call_capacity=50 * (os.cpu_count() or 1),
         memory_actors=5,
         log_format="json",
         recordings_dir=str((data_dir / "recordings").resolve()),

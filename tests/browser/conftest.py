@@ -42,13 +42,16 @@ class Console:
     url: str
     browser: Browser
 
-    async def signed_in(self, email: str, *, width: int = 1280, bypass_csp: bool = False) -> Page:
-        """A new browser context signed in as `email`. `bypass_csp` only to inject axe-core."""
+    async def signed_in(
+        self, email: str, *, width: int = 1280, bypass_csp: bool = False, at: str = "#/calls"
+    ) -> Page:
+        """A new browser context signed in as `email`, on page `at`. `bypass_csp` only to
+        inject axe-core."""
         context = await self.browser.new_context(
             viewport={"width": width, "height": 900}, bypass_csp=bypass_csp
         )
         page = await context.new_page()
-        await page.goto(f"{self.url}/console/")
+        await page.goto(f"{self.url}/console/{at}")
         await page.get_by_label("Email").fill(email)
         await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Sign in").click()

@@ -242,6 +242,7 @@ async def test_every_page_passes_axe_at_desktop_and_phone_width(console: Console
             (f"#/call/{seeded.call_sid}", "ol.transcript"),
             ("#/agent", "pre.preview"),
             ("#/settings", "form.settings"),
+            ("#/overview", "figure.chart canvas"),
             ("#/callers", "h1"),
             ("#/caller/%2B15550900005", "ul.plain"),
             ("#/messages", "ul.plain"),

@@ -411,6 +411,7 @@ function Audit() {
 }
 
 const PAGES = [
+  ["overview", "Overview"],
   ["calls", "Calls"],
   ["agent", "Agent"],
   ["settings", "Settings"],
@@ -435,6 +436,7 @@ const lazy = (load, name) =>
     if (error) return html`<p class="error" role="alert">${error}</p>`;
     return Component ? html`<${Component} ...${props} />` : html`<p aria-live="polite">Loading…</p>`;
   };
+const Overview = lazy(() => import("./overview.js"), "Overview");
 const AgentSettings = lazy(() => import("./agent_settings.js"), "AgentSettings");
 const Tenants = lazy(() => import("./platform.js"), "Tenants");
 const TenantPage = lazy(() => import("./platform.js"), "TenantPage");
@@ -453,6 +455,7 @@ function Page({ route }) {
   if (isPlatformAdmin()) return html`<${PlatformPage} route=${route} />`;
   if (["tenants", "tenant", "platform"].includes(page))
     return html`<p class="error" role="alert">This page is for platform administrators.</p>`;
+  if (page === "calls") return html`<${Calls} />`;
   if (page === "call") return html`<${Call} sid=${arg} />`;
   if (page === "agent") return html`<${Agent} />`;
   if (page === "settings") return html`<${AgentSettings} />`;
@@ -462,7 +465,7 @@ function Page({ route }) {
   if (page === "users") return html`<${Users} />`;
   if (page === "knowledge") return html`<${Knowledge} />`;
   if (page === "audit") return html`<${Audit} />`;
-  return html`<${Calls} />`;
+  return html`<${Overview} />`;
 }
 
 function App() {

@@ -58,9 +58,9 @@ export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 export const secs = (ms) => (ms == null ? "" : `${(ms / 1000).toFixed(1)} s`);
 
 export function useRoute() {
-  const [hash, setHash] = useState(location.hash || "#/calls");
+  const [hash, setHash] = useState(location.hash || "#/overview");
   useEffect(() => {
-    const on = () => setHash(location.hash || "#/calls");
+    const on = () => setHash(location.hash || "#/overview");
     addEventListener("hashchange", on);
     return () => removeEventListener("hashchange", on);
   }, []);

@@ -216,4 +216,5 @@ def report(setup: CallSetup, outcome: str, metrics: CallMetrics, model: ModelCha
             for (tool, status), h in metrics.tool_ms.items()
         ),
         fillers=tuple(metrics.fillers.items()),
+        emergencies=metrics.emergencies,
     )

@@ -96,6 +96,7 @@ class CallReport:
     model_gap_ms: float | None = None
     tool_ms: tuple[ToolLatency, ...] = ()
     fillers: tuple[tuple[str, int], ...] = ()  # spoken fillers, by tool
+    emergencies: int = 0  # times the caller was told to hang up and dial 911
 
 
 class CallLifecycle(Protocol):

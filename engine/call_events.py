@@ -24,6 +24,7 @@ Metric = Literal[
     "model_error",
     "protocol_error",
     "filler",
+    "emergency",  # the caller was told to hang up and dial 911 (engine.emergency)
 ]
 
 

@@ -36,6 +36,7 @@ class CallMetrics:
     protocol_errors: int = 0
     fillers: dict[str, int] = field(default_factory=dict)  # tool -> fillers spoken for it
     tool_ms: dict[tuple[str, ToolStatus], Histogram] = field(default_factory=dict)
+    emergencies: int = 0
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -68,6 +69,8 @@ class CallMetrics:
                 self.protocol_errors += 1
             case "filler":
                 self.fillers[command.detail] = self.fillers.get(command.detail, 0) + 1
+            case "emergency":
+                self.emergencies += 1
             case _:
                 assert_never(command.metric)
 

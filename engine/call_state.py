@@ -48,6 +48,7 @@ from engine.call_events import (
     ToolResult,
     ToolSlow,
 )
+from engine.emergency import is_emergency
 from prompts import call_lines
 
 Phase = Literal["waiting", "live", "ended"]
@@ -111,6 +112,7 @@ class CallState:
     silence_prompts: int = 0
     transfer_hint: str | None = None
     language: str | None = None  # what the caller speaks ("en", "es"); None: not a word yet
+    emergency: bool = False  # the caller has been told to hang up and dial 911
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -324,7 +326,24 @@ def _on_caller_transcript(
         return state, []
     state = ctl.on_caller_transcript(state, text)
     commands: list[Command] = [RecordTurn("caller", text, {"item_id": event.item_id})]
-    return tt.on_caller_transcript(state, event.item_id, text, now, commands), commands
+    state = tt.on_caller_transcript(state, event.item_id, text, now, commands)
+    if not state.emergency and state.phase == "live" and is_emergency(text):
+        state = _on_emergency(state, now, commands)
+    return state, commands
+
+
+def _on_emergency(state: CallState, now: float, commands: list[Command]) -> CallState:
+    """Someone is hurt or in danger: whatever the agent is saying stops, and the next thing the
+    caller hears is the engine's own line to hang up and dial 911 (once a call)."""
+    commands.append(RecordTurn("system", "emergency: told to hang up and dial 911", {}))
+    commands.append(Observe("emergency", 1))
+    state = replace(state, emergency=True)
+    running = state.response_id
+    if running is not None and running not in state.cancelled:
+        state = tt.interrupt(state, now, commands)
+    if state.response_id is None and not state.response_requested:
+        return ctl.request_response(state, call_lines.EMERGENCY, commands)
+    return replace(state, queued=(call_lines.EMERGENCY, *state.queued))
 
 
 def _on_agent_transcript(

@@ -27,6 +27,7 @@ class Lines:
     silence_goodbye: str
     time_limit: str
     filler: str
+    emergency: str
     _handoff: str
 
     def handoff(self, description: str) -> str:
@@ -45,6 +46,10 @@ _EN = Lines(
         "if you need anything else. Goodbye!"
     ),
     filler=_say("One moment while I check that."),
+    emergency=_say(
+        "If anyone is hurt or in danger, please hang up now and call 9 1 1. Once everyone is "
+        "safe, call us back and we'll help with the rest."
+    ),
     _handoff="One moment, I'm transferring you to {description} now.",
 )
 _ES = Lines(
@@ -59,6 +64,10 @@ _ES = Lines(
         "si necesita algo más. ¡Adiós!"
     ),
     filler=_say("Un momento mientras lo reviso."),
+    emergency=_say(
+        "Si alguien está herido o en peligro, cuelgue ahora y llame al 9 1 1. Cuando todos estén "
+        "a salvo, llámenos y le ayudaremos con lo demás."
+    ),
     _handoff="Un momento, le estoy transfiriendo con {description}.",
 )
 _LINES: dict[str, Lines] = {"en": _EN, "es": _ES}
@@ -78,7 +87,7 @@ def localize(instructions: str, language: str) -> str:
     target = lines(language)
     if target is _EN:
         return instructions
-    for name in ("goodbye", "still_there", "silence_goodbye", "time_limit", "filler"):
+    for name in ("goodbye", "still_there", "silence_goodbye", "time_limit", "filler", "emergency"):
         if instructions == getattr(_EN, name):
             return str(getattr(target, name))
     prefix, suffix = _EN.handoff("\0").split("\0")
@@ -92,6 +101,7 @@ STILL_THERE = _EN.still_there
 SILENCE_GOODBYE = _EN.silence_goodbye
 TIME_LIMIT = _EN.time_limit
 FILLER = _EN.filler
+EMERGENCY = _EN.emergency
 RESUMED_CUT_OFF = (
     "Your last answer was cut off by a connection problem. Finish it briefly without "
     "repeating what you already said."

@@ -68,6 +68,7 @@ def apply_update(current: AgentSettings, update: AgentConfigUpdate) -> AgentSett
         "record_calls",
         "recording_consent",
         "pii_redaction",
+        "keep_transcripts",
         "retention_days",
         "spanish",
     ):

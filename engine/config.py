@@ -167,7 +167,9 @@ class TenantConfig:
     record_calls: bool = False
     recording_consent: str = ""  # spoken before the greeting when calls are recorded
     spanish: bool = False  # the greeting offers Spanish; the agent answers in the caller's tongue
-    pii_redaction: bool = False  # store transcripts with card numbers and SSNs redacted
+    pii_redaction: bool = (
+        True  # store transcripts with card numbers, SSNs... redacted (engine.redact)
+    )
     tools: tuple[str, ...] = DEFAULT_TOOLS
     transfer_rules: tuple[TransferRule, ...] = ()
     dtmf_actions: tuple[tuple[str, DtmfAction], ...] = ()

@@ -26,7 +26,8 @@ from memory.db import tenant_tx
 _SELECT = """
 SELECT agent_name, voice, greeting_new, greeting_returning, vad, sliders, blocks, record_calls,
        recording_consent, pii_redaction, retention_days, transfer_rules, dtmf_actions, tools,
-       max_call_seconds, silence_timeout_s, fallback_number, spanish, version, updated_at
+       max_call_seconds, silence_timeout_s, fallback_number, spanish, keep_transcripts, version,
+       updated_at
 FROM agent_configs WHERE tenant_id = $1
 """
 _UPDATE = """
@@ -35,7 +36,7 @@ UPDATE agent_configs SET
     sliders = $7::jsonb, blocks = $8::jsonb, record_calls = $9, recording_consent = $10,
     pii_redaction = $11, retention_days = $12, transfer_rules = $13::jsonb,
     dtmf_actions = $14::jsonb, tools = $15::jsonb, max_call_seconds = $16,
-    silence_timeout_s = $17, fallback_number = $18, spanish = $19,
+    silence_timeout_s = $17, fallback_number = $18, spanish = $19, keep_transcripts = $20,
     version = version + 1, updated_at = now()
 WHERE tenant_id = $1
 RETURNING version, updated_at
@@ -66,6 +67,7 @@ class AgentSettings:
     silence_timeout_s: int
     fallback_number: str | None
     spanish: bool
+    keep_transcripts: bool
     version: int
     updated_at: datetime
 
@@ -141,6 +143,7 @@ async def update_settings(
             after.silence_timeout_s,
             after.fallback_number,
             after.spanish,
+            after.keep_transcripts,
         )
         assert stored is not None
         await audit.write(conn, tenant_id, actor, action, "agent", diff)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory
+from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 from memory.embeddings import as_vector
 
@@ -111,9 +112,14 @@ async def upsert(
     writes: Sequence[MemoryWrite],
     embeddings: Sequence[Sequence[float] | None],
 ) -> int:
-    """Upsert ``writes`` (one per (type, key), the last wins) in the open transaction."""
+    """Upsert ``writes`` (one per (type, key), the last wins) in the open transaction. Taken
+    from a call (``call_sid``) they follow the tenant's content policy: redacted, or in
+    no-transcripts mode not stored at all (0 returned)."""
     if len(embeddings) != len(writes):
         raise ValueError("one embedding (or None) per write")
+    policy = await content_policy(conn, tenant_id)
+    if call_sid is not None and not policy.keep_transcripts:
+        return 0
     unique: dict[tuple[str, str], tuple[MemoryWrite, Sequence[float] | None]] = {}
     for write, vector in zip(writes, embeddings, strict=True):
         unique[(write.type, write.key)] = (write, vector)
@@ -127,8 +133,8 @@ async def upsert(
         call_sid,
         [w.type for w, _ in rows],
         [w.key for w, _ in rows],
-        [json.dumps(w.value, sort_keys=True) for w, _ in rows],
-        [w.content for w, _ in rows],
+        [json.dumps(policy.value(w.value), sort_keys=True) for w, _ in rows],
+        [policy.text(w.content) for w, _ in rows],
         [as_vector(v) if v is not None else None for _, v in rows],
         [w.ttl_days for w, _ in rows],
     )

@@ -28,6 +28,7 @@ import asyncpg
 from memory import jobs, outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
 from memory.caller_records import is_anonymous
+from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -205,13 +206,14 @@ async def append_turns(
     if not turns:
         return
     async with tenant_tx(pool, tenant_id) as conn:
+        policy = await content_policy(conn, tenant_id)
         await conn.execute(
             _APPEND_TURNS,
             uuid.UUID(tenant_id),
             call_sid,
             [t.seq for t in turns],
             [t.role for t in turns],
-            [t.text for t in turns],
+            [policy.turn_text(t.text) for t in turns],
             [json.dumps(t.meta) for t in turns],
             [t.at for t in turns],
         )

@@ -7,13 +7,14 @@ reported to the agency's systems (`message.taken`) through the outbox, in the sa
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import asyncpg
 
 from memory import outbox
 from memory.call_records import NewMessage
+from memory.content_policy import content_policy
 from memory.db import tenant_tx
 
 _INSERT = """
@@ -50,6 +51,9 @@ class Message:
 
 async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) -> str:
     async with tenant_tx(pool, tenant_id) as conn:
+        message = replace(
+            message, reason=(await content_policy(conn, tenant_id)).text(message.reason)
+        )
         row = await conn.fetchrow(
             _INSERT,
             uuid.UUID(tenant_id),

@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from memory.caller_records import CallFacts, PersonalityRollup
+from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 from memory.embeddings import as_vector
 from memory.personality import TREND_CALLS, rollup
@@ -102,15 +103,20 @@ async def save_summary(
     resolution_status: str,
     embedding: Sequence[float] | None,
 ) -> None:
+    """Store the call's summary under the tenant's content policy (redacted; none in
+    no-transcripts mode)."""
+    policy = await content_policy(conn, tenant_id)
+    if not policy.keep_transcripts:
+        return
     await conn.execute(
         _SUMMARY,
         uuid.UUID(tenant_id),
         call.call_sid,
         caller_number,
         call.started_at,
-        summary,
-        list(key_topics),
-        json.dumps(key_variables, sort_keys=True),
+        policy.text(summary),
+        [policy.text(topic) for topic in key_topics],
+        json.dumps(policy.value(dict(key_variables)), sort_keys=True),
         sentiment,
         resolution_status,
         call.duration_ms,

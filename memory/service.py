@@ -40,6 +40,7 @@ from memory.caller_records import (
     SearchHit,
     is_anonymous,
 )
+from memory.content_policy import content_policy
 from memory.db import tenant_tx
 from memory.embeddings import Embedder, EmbeddingError, as_vector, check_dimensions
 from memory.extraction import (
@@ -240,6 +241,8 @@ class MemoryService:
             return 0
         digest = turns_digest(turns)
         async with tenant_tx(self.pool, tenant_id) as conn:
+            if not (await content_policy(conn, tenant_id)).keep_transcripts:
+                return 0  # nothing is taken from a call's words
             done = await profiles.consolidated(conn, tenant_id, call_sid, digest)
         if done is not None:
             return done
@@ -367,6 +370,10 @@ class MemoryService:
         if caller_number is None:
             return 0
         turns = await calls.load_turns(self.pool, tenant, job.call_sid)
+        async with tenant_tx(self.pool, tenant) as conn:
+            policy = await content_policy(conn, tenant)
+        if not policy.keep_transcripts:  # turns stored before the mode changed stay unread
+            turns = []
         call = await profiles.call_facts(self.pool, tenant, job.call_sid)
         if call is None:
             call = CallFacts(job.call_sid, datetime.now(UTC), None)
@@ -412,11 +419,11 @@ class MemoryService:
                 analyzed = {
                     "call_sid": job.call_sid,
                     "caller_number": caller_number,
-                    "summary": analysis.summary,
-                    "key_topics": list(analysis.key_topics),
+                    "summary": policy.text(analysis.summary),
+                    "key_topics": [policy.text(t) for t in analysis.key_topics],
                     "sentiment": analysis.sentiment,
                     "resolution_status": analysis.resolution_status,
-                    "extracted": analysis.key_variables(),
+                    "extracted": policy.value(analysis.key_variables()),
                 }
                 await outbox.emit(conn, tenant, "call.analyzed", job.call_sid, analyzed)
             extracted = analysis.extracted if analysis is not None else None

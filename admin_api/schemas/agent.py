@@ -107,7 +107,16 @@ class AgentConfigUpdate(RequestModel):
     fallback_number: Phone | None = Field(None, description="null removes it.")
     record_calls: bool | None = None
     recording_consent: ShortText | None = Field(None, description="Spoken before recording starts.")
-    pii_redaction: bool | None = None
+    pii_redaction: bool | None = Field(
+        None,
+        description="Card numbers, SSNs, dates of birth, policy and account numbers replaced in "
+        "stored transcripts, messages, memories and summaries (on for new tenants).",
+    )
+    keep_transcripts: bool | None = Field(
+        None,
+        description="false: no transcripts - none of a call's words are stored (no turn text, "
+        "no summary or memory from the call); outcomes and metrics still are.",
+    )
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     spanish: bool | None = Field(
         None,
@@ -152,6 +161,7 @@ class AgentConfigPublic(PublicModel):
     record_calls: bool
     recording_consent: str
     pii_redaction: bool
+    keep_transcripts: bool
     retention_days: int
     spanish: bool
     version: int

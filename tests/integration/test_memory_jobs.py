@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
-from memory import caller_memory, jobs
+from memory import agent_settings, caller_memory, jobs
+from memory.audit import SYSTEM
 from memory.call_records import CallEnd, CallStart
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
@@ -204,6 +206,10 @@ async def test_a_job_queued_before_the_call_ended_waits_for_it(
     actor = MemoryActor(memory_config(pg_urls.app, jwt_secret, sim, post_call_backoff_s=0.5))
     try:
         tenant = await new_tenant(app_pool)
+        # an agency that keeps policy numbers (redaction, on by default, would replace it)
+        await agent_settings.update_settings(
+            app_pool, tenant, SYSTEM, lambda s: replace(s, pii_redaction=False)
+        )
         tok = token(jwt_secret, tenant)
         caller, call_sid = phone(), sid()
         await actor.start_call(tok, CallStart(call_sid, caller, "+15550000000"))

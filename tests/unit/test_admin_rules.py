@@ -39,6 +39,7 @@ CURRENT = AgentSettings(
     silence_timeout_s=10,
     fallback_number=None,
     spanish=False,
+    keep_transcripts=True,
     version=1,
     updated_at=datetime(2026, 1, 1, tzinfo=UTC),
 )

@@ -382,10 +382,12 @@ class MemoryActor:
         )
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
+        from engine.secret_box import TWILIO_LABEL, SecretBox
         from memory import tenants
 
         tenant = self._tenant(token)
-        return await tenants.load_config(await self._db(), tenant)
+        tokens = SecretBox(self._config.jwt_secret, TWILIO_LABEL)
+        return await tenants.load_config(await self._db(), tenant, tokens=tokens)
 
     # --- caller memory -----------------------------------------------------------------------
 

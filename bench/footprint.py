@@ -58,7 +58,11 @@ def main() -> None:
         print(f"idle (warm) call actors: n={len(idle)} USS MB {[round(x, 1) for x in idle]}")
         tenant_id, token = asyncio.run(
             ensure_tenant(
-                engine.database.app_url, name="Bench", number=DEMO_NUMBER, auth_token=None
+                engine.database.app_url,
+                engine_secret=engine.config.jwt_secret,
+                name="Bench",
+                number=DEMO_NUMBER,
+                auth_token=None,
             )
         )
         engine.warm_tenants()

@@ -228,6 +228,7 @@ def start_engine_target(
             asyncio.run(
                 ensure_tenant(
                     engine.database.app_url,
+                    engine_secret=engine.config.jwt_secret,
                     name=f"Bench Agency {i}",
                     number=number,
                     auth_token=BENCH_TOKEN,

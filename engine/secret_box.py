@@ -1,4 +1,5 @@
-"""Sealing tenant secrets (webhook and tool signing secrets) for storage. Pure: no I/O.
+"""Sealing tenant secrets (Twilio auth tokens, webhook signing secrets, Notion tokens) for
+storage. Pure: no I/O.
 
 AES-256-GCM under a key derived with HKDF-SHA256 from the operator's engine secret and a label
 per kind of secret, so Postgres only ever holds ciphertext, and a sealed secret of one kind
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 _VERSION = b"\x01"
 WEBHOOK_LABEL = "webhook-signing"  # the signing secrets of the agency's webhook endpoints
 NOTION_LABEL = "notion-integration"  # the agency's Notion integration tokens
+TWILIO_LABEL = "twilio-auth-token"  # the auth tokens of tenants' own Twilio accounts
 _NONCE = 12
 
 
@@ -44,3 +46,11 @@ class SecretBox:
             return self._aead.decrypt(nonce, body, self._label).decode()
         except InvalidTag:
             raise SecretBoxError("the sealed secret does not open with this key") from None
+
+    def opens(self, sealed: bytes) -> bool:
+        """Whether `sealed` was sealed under this key and label (a rotation's rerun skips it)."""
+        try:
+            self.open(sealed)
+        except SecretBoxError:
+            return False
+        return True

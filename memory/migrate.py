@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from memory.embedded import APP_ROLE
+from memory.secret_seal import seal_plaintext_tokens
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +81,9 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(owner_url: str) -> list[int]:
-    """Apply pending migrations; returns the versions applied now."""
+async def migrate(owner_url: str, *, engine_secret: str | None = None) -> list[int]:
+    """Apply pending migrations; returns the versions applied now. With the engine secret,
+    tenant secrets earlier versions kept in plaintext are then sealed (memory.secret_seal)."""
     conn = await asyncpg.connect(owner_url, timeout=10, command_timeout=120)
     applied: list[int] = []
     try:
@@ -115,6 +117,9 @@ async def migrate(owner_url: str) -> list[int]:
                     )
                 applied.append(migration.version)
                 log.info("migration_applied", version=migration.version, name=migration.name)
+            if engine_secret is not None:
+                async with conn.transaction():
+                    await seal_plaintext_tokens(conn, engine_secret)
             await conn.execute(
                 f"""
                 GRANT USAGE ON SCHEMA public TO {APP_ROLE};

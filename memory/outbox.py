@@ -55,7 +55,7 @@ SELECT o.event_id, o.event_type, o.destination, o.payload::text AS payload, o.cr
        EXISTS (SELECT 1 FROM sms_opt_outs x
                WHERE x.tenant_id = o.tenant_id AND 'sms:' || x.number = o.destination)
            AS opted_out,
-       t.twilio_account_sid, t.twilio_auth_token,
+       t.twilio_account_sid, t.twilio_auth_token_box,
        (SELECT min(p.e164) FROM phone_numbers p WHERE p.tenant_id = o.tenant_id) AS from_number
 FROM outbox o
 JOIN tenants t ON t.tenant_id = o.tenant_id
@@ -105,7 +105,7 @@ class Delivery:
     secret_box: bytes | None = field(repr=False)
     opted_out: bool = False
     twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_auth_token_box: bytes | None = field(default=None, repr=False)  # sealed
     from_number: str | None = field(default=None, repr=False)
 
 
@@ -185,7 +185,7 @@ async def leased(pool: asyncpg.Pool, job: DeliveryClaim) -> Delivery | None:
         secret_box=row["secret_box"],
         opted_out=row["opted_out"],
         twilio_account_sid=row["twilio_account_sid"],
-        twilio_auth_token=row["twilio_auth_token"],
+        twilio_auth_token_box=row["twilio_auth_token_box"],
         from_number=row["from_number"],
     )
 

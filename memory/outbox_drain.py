@@ -25,12 +25,13 @@ import structlog
 from engine.errors import status_retryable
 from engine.notion_client import NotionClient, NotionError
 from engine.notion_pages import page_writes
-from engine.secret_box import NOTION_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
+from engine.secret_box import NOTION_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
 from engine.sms_sender import SmsAccount, send_sms
 from engine.staff_texts import reference, staff_text
 from engine.webhook_sender import WebhookSender
 from memory import notion_links, outbox
 from memory.outbox import AttemptResult, Delivery, DeliveryClaim
+from memory.tenants import open_token
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +83,7 @@ class OutboxDrain:
         self._twilio = twilio or TwilioDefaults()
         self._notion = notion or NotionClient()
         self._notion_tokens = SecretBox(engine_secret, NOTION_LABEL)
+        self._twilio_tokens = SecretBox(engine_secret, TWILIO_LABEL)
         self._transcript_url = transcript_url
         # One Notion sync per tenant at a time in this process: two events about one caller
         # synced at once would both find no caller page and both create one.
@@ -191,7 +193,8 @@ class OutboxDrain:
         if delivery.opted_out:
             return AttemptResult(False, False, 0.0, error="the recipient opted out (STOP)")
         account_sid = delivery.twilio_account_sid or self._twilio.account_sid
-        token = delivery.twilio_auth_token or self._twilio.auth_token
+        token = open_token(delivery.twilio_auth_token_box, self._twilio_tokens)
+        token = token or self._twilio.auth_token
         if not (account_sid and token and delivery.from_number):
             return AttemptResult(
                 False, False, 0.0, error="no Twilio account or number to text from"

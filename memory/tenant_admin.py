@@ -19,17 +19,18 @@ from typing import Any, Literal
 
 import asyncpg
 
+from engine.secret_box import SecretBox
 from memory import audit
 from memory.audit import Actor
 from memory.db import Conn, acquire, tenant_tx
 from memory.errors import Duplicate
-from memory.tenants import NumberTaken
+from memory.tenants import NumberTaken, seal_token
 
 TenantStatus = Literal["active", "suspended"]
 
 _INSERT_TENANT = """
 INSERT INTO tenants (tenant_id, name, time_zone, max_concurrent_calls, business_hours,
-                     twilio_account_sid, twilio_auth_token)
+                     twilio_account_sid, twilio_auth_token_box)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 """
 _INSERT_AGENT = "INSERT INTO agent_configs (tenant_id) VALUES ($1)"
@@ -38,14 +39,14 @@ _DELETE_NUMBERS = "DELETE FROM phone_numbers WHERE tenant_id = $1 AND NOT (e164 
 _NUMBERS = "SELECT e164 FROM phone_numbers WHERE tenant_id = $1 ORDER BY e164"
 _GET = """
 SELECT tenant_id, name, status, time_zone, max_concurrent_calls, business_hours,
-       twilio_account_sid, twilio_auth_token IS NOT NULL AS twilio_auth_token_set,
+       twilio_account_sid, twilio_auth_token_box IS NOT NULL AS twilio_auth_token_set,
        created_at, updated_at
 FROM tenants WHERE tenant_id = $1
 """
 _UPDATE = """
 UPDATE tenants SET name = $2, status = $3, time_zone = $4, max_concurrent_calls = $5,
        business_hours = $6::jsonb, twilio_account_sid = $7,
-       twilio_auth_token = CASE WHEN $8 THEN $9 ELSE twilio_auth_token END,
+       twilio_auth_token_box = CASE WHEN $8 THEN $9 ELSE twilio_auth_token_box END,
        updated_at = now()
 WHERE tenant_id = $1
 RETURNING updated_at
@@ -153,7 +154,11 @@ def _audit_changes(before: TenantSpec, after: TenantSpec) -> dict[str, Any]:
     return changes
 
 
-async def create_tenant(pool: asyncpg.Pool, spec: TenantSpec, actor: Actor) -> TenantDetail:
+async def create_tenant(
+    pool: asyncpg.Pool, spec: TenantSpec, actor: Actor, *, tokens: SecretBox | None = None
+) -> TenantDetail:
+    """Create the tenant; its Twilio auth token, if any, sealed with `tokens`."""
+    sealed = seal_token(spec.twilio_auth_token, tokens)
     tenant_id = str(uuid.uuid4())
     tenant = uuid.UUID(tenant_id)
     try:
@@ -166,7 +171,7 @@ async def create_tenant(pool: asyncpg.Pool, spec: TenantSpec, actor: Actor) -> T
                 spec.max_concurrent_calls,
                 json.dumps(spec.business_hours),
                 spec.twilio_account_sid,
-                spec.twilio_auth_token,
+                sealed,
             )
             await conn.execute(_INSERT_AGENT, tenant)
             for number in spec.numbers:
@@ -217,8 +222,10 @@ async def update_tenant(
     change: Callable[[TenantSpec], TenantSpec],
     *,
     action: str = "tenant.updated",
+    tokens: SecretBox | None = None,
 ) -> TenantDetail | None:
-    """Apply `change` (pure; ValueError aborts) to the locked tenant and store it."""
+    """Apply `change` (pure; ValueError aborts) to the locked tenant and store it; a new Twilio
+    auth token is sealed with `tokens`."""
     tenant = uuid.UUID(tenant_id)
     try:
         async with tenant_tx(pool, tenant_id) as conn:
@@ -238,7 +245,7 @@ async def update_tenant(
                 json.dumps(after.business_hours),
                 after.twilio_account_sid,
                 after.set_auth_token,
-                after.twilio_auth_token,
+                seal_token(after.twilio_auth_token, tokens),
             )
             if after.numbers != before.numbers:
                 await conn.execute(_DELETE_NUMBERS, tenant, list(after.numbers))

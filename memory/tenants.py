@@ -1,4 +1,8 @@
-"""Tenant, agent-config and phone-number queries. I/O: asyncpg, inside tenant transactions."""
+"""Tenant, agent-config and phone-number queries. I/O: asyncpg, inside tenant transactions.
+
+A tenant's Twilio auth token is stored sealed (engine.secret_box, TWILIO_LABEL): writing one
+needs the `SecretBox`, and a snapshot carries it opened only when the reader passes its box.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import structlog
 
 from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
+from engine.secret_box import TWILIO_LABEL, SecretBox, SecretBoxError
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
 from memory.verification import policy_from_json
 from prompts.disclosure import disclosure_required
 
+log = structlog.get_logger(__name__)
+
 _RESOLVE = "SELECT resolve_number($1)"
 
 _INSERT_TENANT = """
 INSERT INTO tenants (tenant_id, name, time_zone, max_concurrent_calls, twilio_account_sid,
-                     twilio_auth_token)
+                     twilio_auth_token_box)
 VALUES ($1, $2, $3, $4, $5, $6)
 """
 _INSERT_AGENT = """
@@ -32,7 +40,7 @@ _INSERT_NUMBER = "INSERT INTO phone_numbers (e164, tenant_id) VALUES ($1, $2)"
 
 _LOAD_CONFIG = """
 SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twilio_account_sid,
-       t.twilio_auth_token, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
+       t.twilio_auth_token_box, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
        a.recording_consent, a.pii_redaction, a.spanish, a.verification, t.jurisdiction,
@@ -62,6 +70,31 @@ class NewTenant:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     record_calls: bool = False
+
+
+class UnsealedToken(ValueError):
+    """A Twilio auth token given without the SecretBox to seal it: it is never stored plain."""
+
+
+def seal_token(token: str | None, tokens: SecretBox | None) -> bytes | None:
+    """The sealed form of a tenant's Twilio auth token (None stays None)."""
+    if token is None:
+        return None
+    if tokens is None:
+        raise UnsealedToken("a Twilio auth token is stored sealed: pass the tenant SecretBox")
+    return tokens.seal(token)
+
+
+def open_token(sealed: bytes | None, tokens: SecretBox | None) -> str | None:
+    """The tenant's Twilio auth token, or None without one, without a box, or when the box
+    cannot open it (a wrong or rotated key: logged, and calls are then refused as unsigned)."""
+    if sealed is None or tokens is None:
+        return None
+    try:
+        return tokens.open(sealed)
+    except SecretBoxError:
+        log.warning("twilio_token_unreadable")
+        return None
 
 
 class NumberTaken(ValueError):
@@ -118,7 +151,11 @@ async def active_tenants(pool: asyncpg.Pool) -> list[str]:
     return [str(r["tenant_id"]) for r in rows]
 
 
-async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
+async def create_tenant(
+    pool: asyncpg.Pool, new: NewTenant, *, tokens: SecretBox | None = None
+) -> str:
+    """Create the tenant; its Twilio auth token, if any, sealed with `tokens`."""
+    sealed = seal_token(new.twilio_auth_token, tokens)
     tenant_id = str(uuid.uuid4())
     defaults = TenantConfig(tenant_id=tenant_id, name=new.name)
     try:
@@ -130,7 +167,7 @@ async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
                 new.time_zone,
                 new.max_concurrent_calls,
                 new.twilio_account_sid,
-                new.twilio_auth_token,
+                sealed,
             )
             await conn.execute(
                 _INSERT_AGENT,
@@ -151,8 +188,11 @@ async def create_tenant(pool: asyncpg.Pool, new: NewTenant) -> str:
     return tenant_id
 
 
-async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None:
-    """The tenant's current snapshot; None when it does not exist or is suspended."""
+async def load_config(
+    pool: asyncpg.Pool, tenant_id: str, *, tokens: SecretBox | None = None
+) -> TenantConfig | None:
+    """The tenant's current snapshot; None when it does not exist or is suspended. Its Twilio
+    auth token is opened with `tokens` (without it the snapshot has none: previews need none)."""
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_LOAD_CONFIG, uuid.UUID(tenant_id))
     if row is None or row["status"] != "active":
@@ -192,7 +232,7 @@ async def load_config(pool: asyncpg.Pool, tenant_id: str) -> TenantConfig | None
         silence_timeout_s=row["silence_timeout_s"],
         fallback_number=row["fallback_number"],
         twilio_account_sid=row["twilio_account_sid"],
-        twilio_auth_token=row["twilio_auth_token"],
+        twilio_auth_token=open_token(row["twilio_auth_token_box"], tokens),
         version=row["version"],
         verification=policy_from_json(row["verification"]),
         ai_disclosure_required=disclosure_required(
@@ -220,12 +260,19 @@ async def update_agent(
 
 
 async def ensure_tenant(
-    app_url: str, *, name: str, number: str, auth_token: str | None, **agent: object
+    app_url: str,
+    *,
+    engine_secret: str,
+    name: str,
+    number: str,
+    auth_token: str | None,
+    **agent: object,
 ) -> tuple[str, str]:
     """(tenant_id, auth token) for `number`, creating the tenant when the number is free.
     Used by the demo and the benchmarks to provision their agency once."""
     from memory.db import create_pool
 
+    tokens = SecretBox(engine_secret, TWILIO_LABEL)
     pool = await create_pool(app_url, min_size=1, max_size=2)
     try:
         tenant_id = await resolve_number(pool, number)
@@ -236,8 +283,8 @@ async def ensure_tenant(
                 twilio_auth_token=auth_token or secrets.token_hex(16),
                 **agent,  # type: ignore[arg-type]
             )
-            tenant_id = await create_tenant(pool, new)
-        config = await load_config(pool, tenant_id)
+            tenant_id = await create_tenant(pool, new, tokens=tokens)
+        config = await load_config(pool, tenant_id, tokens=tokens)
         if config is None or config.twilio_auth_token is None:
             raise ValueError(f"tenant for {number} has no Twilio auth token")
         return tenant_id, config.twilio_auth_token

@@ -26,6 +26,7 @@ from admin_api.schemas.tenants import (
     TenantUpdate,
 )
 from admin_api.webhooks import Ctx
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import tenant_admin
 from memory.admin_db import BadCursor, decode_cursor, encode_cursor
 from memory.tenant_admin import TenantDetail, TenantSpec, TenantStatus
@@ -52,6 +53,11 @@ def tenant_public(detail: TenantDetail) -> TenantPublic:
     )
 
 
+def _tokens(ctx: Ctx) -> SecretBox:
+    """What seals a tenant's Twilio auth token for storage."""
+    return SecretBox(ctx.config.jwt_secret, TWILIO_LABEL)
+
+
 async def apply_to_calls(ctx: Ctx, tenant_id: str) -> None:
     """Make the next call see the change: reload the tenant actor, forget cached numbers."""
     ctx.forget_numbers()
@@ -73,7 +79,9 @@ async def create_tenant(body: TenantCreate, principal: PlatformAdmin, ctx: Ctx) 
         twilio_auth_token=body.twilio_auth_token,
     )
     try:
-        detail = await tenant_admin.create_tenant(await ctx.db(), spec, principal.actor)
+        detail = await tenant_admin.create_tenant(
+            await ctx.db(), spec, principal.actor, tokens=_tokens(ctx)
+        )
     except NumberTaken:
         raise HTTPException(409, "a phone number is already assigned to a tenant") from None
     await apply_to_calls(ctx, detail.tenant_id)
@@ -132,7 +140,7 @@ async def _change(
 ) -> TenantPublic:
     try:
         detail = await tenant_admin.update_tenant(
-            await ctx.db(), tenant_id, principal.actor, change, action=action
+            await ctx.db(), tenant_id, principal.actor, change, action=action, tokens=_tokens(ctx)
         )
     except NumberTaken:
         raise HTTPException(409, "a phone number is already assigned to a tenant") from None

@@ -25,6 +25,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     async def run() -> scenario.CallReportView | None:
         from engine.cli.runtime import prepare_database
+        from engine.secret_box import TWILIO_LABEL, SecretBox
         from memory import tenants
         from memory.db import create_pool
 
@@ -32,7 +33,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         pool = await create_pool(database.app_url, min_size=1, max_size=2)
         try:
             tenant_id = await tenants.resolve_number(pool, args.to)
-            config = await tenants.load_config(pool, tenant_id) if tenant_id else None
+            box = SecretBox(settings.resolved_jwt_secret(), TWILIO_LABEL)
+            config = await tenants.load_config(pool, tenant_id, tokens=box) if tenant_id else None
         finally:
             await pool.close()
         if tenant_id is None or config is None:

@@ -1,11 +1,13 @@
 """`neurosphere db ...`: the database - bootstrap on any Postgres, migrations and their status,
-the retention purge. I/O: Postgres."""
+the retention purge, re-sealing tenant secrets after the engine secret changed. I/O: Postgres
+(and stdin, for the previous engine secret)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import secrets
+import sys
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -62,7 +64,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     async def run() -> list[int]:
         owner, _server = await _owner_url(settings)
-        return await migrate(owner)
+        return await migrate(owner, engine_secret=settings.resolved_jwt_secret())
 
     try:
         applied = asyncio.run(run())
@@ -100,6 +102,33 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def cmd_reseal(args: argparse.Namespace) -> int:
+    """Re-seal every tenant secret under the current NEUROSPHERE_JWT_SECRET; the previous one is
+    read from stdin (never an argument: it would show in the process list and shell history)."""
+    from memory.secret_seal import reseal
+
+    settings = common.settings()
+    previous = sys.stdin.readline().strip()
+    if len(previous) < 32:
+        common.err("error: give the previous engine secret (32+ characters) on stdin")
+        return 2
+    current = settings.resolved_jwt_secret()
+    if previous == current:
+        common.err("error: the previous engine secret is the current one: nothing to rotate")
+        return 2
+
+    async def run() -> int:
+        owner, _server = await _owner_url(settings)
+        done = await reseal(owner, previous_secret=previous, engine_secret=current)
+        common.out(
+            f"re-sealed {done.resealed} secret(s); {done.current} already under the current key; "
+            f"{done.unreadable} unreadable with either key"
+        )
+        return 1 if done.unreadable else 0
+
+    return asyncio.run(run())
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -154,6 +183,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser(
         "status", help="applied and pending migrations with checksums; exit 1 if one was changed"
     ).set_defaults(func=cmd_status)
+    actions.add_parser(
+        "reseal",
+        help="after changing NEUROSPHERE_JWT_SECRET: re-seal tenant secrets under it (the "
+        "previous secret on stdin); exit 1 if one opens with neither key",
+    ).set_defaults(func=cmd_reseal)
     purge = actions.add_parser("purge", help="delete calls past each tenant's retention, once")
     purge.add_argument(
         "--batch-size", type=int, default=500, help="calls deleted per transaction (500)"

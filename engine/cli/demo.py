@@ -26,6 +26,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tenant_id, token = asyncio.run(
             tenants.ensure_tenant(
                 engine.database.app_url,
+                engine_secret=engine.config.jwt_secret,
                 name="Demo Insurance Agency",
                 number=common.DEMO_NUMBER,
                 auth_token=None,

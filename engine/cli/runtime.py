@@ -46,14 +46,14 @@ async def prepare_database(settings: Settings) -> Database:
         if settings.app_database_url is None:  # Settings.problems() names this before start
             raise ValueError("NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL")
         app = settings.app_database_url.get_secret_value()
-        await migrate(owner)
+        await migrate(owner, engine_secret=settings.resolved_jwt_secret())
         return Database(owner, app)
     from memory.embedded import bootstrap, start_embedded
 
     server, urls = await asyncio.to_thread(start_embedded, settings.data_dir)
     superuser = str(server.get_uri())
     await bootstrap(superuser)
-    await migrate(urls.owner)
+    await migrate(urls.owner, engine_secret=settings.resolved_jwt_secret())
     return Database(urls.owner, urls.app, server)
 
 

@@ -16,6 +16,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> str:
+        from engine.secret_box import TWILIO_LABEL, SecretBox
         from memory import tenants
 
         async with common.app_pool(settings) as pool:
@@ -30,7 +31,8 @@ def cmd_add(args: argparse.Namespace) -> int:
                 max_concurrent_calls=args.max_calls,
                 time_zone=args.time_zone,
             )
-            return await tenants.create_tenant(pool, new)
+            box = SecretBox(settings.resolved_jwt_secret(), TWILIO_LABEL)
+            return await tenants.create_tenant(pool, new, tokens=box)
 
     try:
         tenant_id = asyncio.run(run())

@@ -21,6 +21,7 @@ from bench.records import SessionRecord, StreamRecord
 from bench.simproc import session_records
 from bench.tags import make_key
 from engine.cli.runtime import Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import tenants
 
 pytestmark = pytest.mark.cluster
@@ -42,6 +43,7 @@ async def test_bench_measures_a_few_calls_on_the_engine(
             twilio_auth_token=TOKEN,
             max_concurrent_calls=CALLS,
         ),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
     )
     await asyncio.to_thread(ray_engine.warm_tenants)
     assert ray_engine.simulator is not None

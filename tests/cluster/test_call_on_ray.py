@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from engine.cli.runtime import Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
@@ -33,6 +34,7 @@ async def test_a_call_end_to_end_on_ray(ray_engine: Engine, app_pool: asyncpg.Po
         tenants.NewTenant(
             name="Cluster Agency", numbers=(number,), twilio_auth_token=TOKEN, agent_name="Jo"
         ),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
     )
     await asyncio.to_thread(ray_engine.warm_tenants)
     caller_number = "+15550177001"

@@ -17,6 +17,7 @@ from ray import serve
 from actors import handles
 from admin_api.deployment import Ingress
 from engine.cli.runtime import SERVE_APP, Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
@@ -48,7 +49,9 @@ async def test_a_live_call_survives_an_ingress_restart_and_is_closed_by_its_drai
 ) -> None:
     number = "+1555" + str(uuid.uuid4().int)[:7]
     tenant_id = await tenants.create_tenant(
-        app_pool, tenants.NewTenant(name="Drain Agency", numbers=(number,), twilio_auth_token=TOKEN)
+        app_pool,
+        tenants.NewTenant(name="Drain Agency", numbers=(number,), twilio_auth_token=TOKEN),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
     )
     await asyncio.to_thread(ray_engine.warm_tenants)
     caller_number = "+15550188002"

@@ -37,6 +37,7 @@ import httpx
 import psutil
 import pytest
 
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import (
@@ -62,6 +63,7 @@ CALLS = 4
 WARM = 2 * CALLS
 RESUME_BUDGET_MS = 1000
 TOKEN = "multinode-auth-token"
+JWT_SECRET = secrets.token_urlsafe(48)
 FIRST = "I'm calling about the claim for my kitchen fire."
 SECOND = "Yes, the claim number is 4471."
 ASKED = "I can help. Do you have a claim number?"
@@ -203,6 +205,7 @@ def cluster(pg_urls: PgUrls) -> Iterator[Cluster]:
             "NEUROSPHERE_MEDIA_PORTS": f"{MEDIA_PORTS[0]}-{MEDIA_PORTS[1]}",
             "NEUROSPHERE_WARM_CALLS": str(WARM),
             "NEUROSPHERE_MEMORY_ACTORS": "1",
+            "NEUROSPHERE_JWT_SECRET": JWT_SECRET,  # the tenant's Twilio token is sealed with it
         }
         log = (temp / "engine.log").open("wb")
         engine = subprocess.Popen(  # noqa: S603 - the engine's own command
@@ -264,6 +267,7 @@ async def test_calls_spread_over_workers_and_survive_a_lost_node(
             name="Multinode Agency", numbers=(number,), twilio_auth_token=TOKEN,
             max_concurrent_calls=CALLS * 2,
         ),
+        tokens=SecretBox(JWT_SECRET, TWILIO_LABEL),
     )  # fmt: skip
     base = cluster.realtime_base_url()
     callers = [f"+1555019{i:04d}" for i in range(CALLS)]

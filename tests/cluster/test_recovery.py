@@ -16,6 +16,7 @@ import ray
 
 from actors import handles
 from engine.cli.runtime import Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
@@ -35,6 +36,7 @@ async def test_killed_call_actor_resumes_on_a_fresh_one(
     tenant_id = await tenants.create_tenant(
         app_pool,
         tenants.NewTenant(name="Recovery Agency", numbers=(number,), twilio_auth_token=TOKEN),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
     )
     await asyncio.to_thread(ray_engine.warm_tenants)
     caller_number = "+15550188001"

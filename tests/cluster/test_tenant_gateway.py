@@ -11,6 +11,7 @@ import ray
 
 from actors.handles import NAMESPACE, RayTenantGateway
 from engine.cli.runtime import Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import tenants
 
 
@@ -24,6 +25,7 @@ async def test_warming_starts_and_reaches_each_tenants_actor(
             numbers=("+1555" + str(uuid.uuid4().int)[:7],),
             twilio_auth_token="warm-gateway-token",
         ),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
     )
     name = f"tenant:{tenant_id}"
     with pytest.raises(ValueError, match="Failed to look up actor"):

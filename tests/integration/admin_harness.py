@@ -34,6 +34,7 @@ from admin_api.context import WebhookContext
 from admin_api.passwords import Passwords
 from admin_api.state import AdminState
 from engine.config import EngineConfig
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.twilio_rest import TwilioRestFake
 from memory import tenant_admin, users
 from memory.audit import SYSTEM
@@ -160,6 +161,7 @@ class AdminHarness:
                 twilio_auth_token=spec.pop("twilio_auth_token", AUTH_TOKEN),
             ),
             SYSTEM,
+            tokens=SecretBox(self.config.jwt_secret, TWILIO_LABEL),
         )
         owner = await self.user(detail.tenant_id, "owner")
         made = Tenant(detail.tenant_id, number, owner, await self.token_for(owner))

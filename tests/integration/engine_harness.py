@@ -27,6 +27,7 @@ from actors.report_totals import ReportTotals
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from engine.config import EngineConfig
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.realtime import RealtimeSimulator
 from engine.sim.twilio_caller import CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
@@ -160,6 +161,7 @@ class Engine:
                 twilio_account_sid=ACCOUNT_SID,
                 **agent,
             ),
+            tokens=SecretBox(self.config.jwt_secret, TWILIO_LABEL),
         )
         return tenant_id, number
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from admin_api.schemas.agent import AgentConfigUpdate
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import caller_memory, calls, messages, profiles, tenants
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import CallFacts, MemoryWrite
@@ -152,9 +153,11 @@ async def test_platform_admin_manages_tenants(h: AdminHarness) -> None:
     assert token_value not in created.text  # write-only
     assert body["business_hours"] == {"monday": [{"open": "09:00", "close": "17:00"}]}
     assert await tenants.resolve_number(h.pool, number) == tenant_id
-    stored = await tenants.load_config(h.pool, tenant_id)
+    stored = await tenants.load_config(
+        h.pool, tenant_id, tokens=SecretBox(h.config.jwt_secret, TWILIO_LABEL)
+    )
     assert stored is not None
-    assert stored.twilio_auth_token == token_value
+    assert stored.twilio_auth_token == token_value  # sealed by the API, opened with the key
     assert stored.time_zone == "America/Chicago"
 
     taken = await h.post("/tenants", h.platform_token, {"name": "Copy", "phone_numbers": [number]})

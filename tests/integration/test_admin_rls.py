@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import audit, tenant_admin, users
 from memory.admin_db import platform_tx
 from memory.audit import SYSTEM
@@ -22,7 +23,8 @@ HASH = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 async def _tenant(pool: asyncpg.Pool) -> str:
     number = "+1555" + str(uuid.uuid4().int)[:7]
     spec = TenantSpec("RLS Agency", "America/New_York", 3, {}, (number,), None, "secret-token-xyz")
-    return (await tenant_admin.create_tenant(pool, spec, SYSTEM)).tenant_id
+    tokens = SecretBox("rls-test-engine-secret-" + "x" * 20, TWILIO_LABEL)
+    return (await tenant_admin.create_tenant(pool, spec, SYSTEM, tokens=tokens)).tenant_id
 
 
 def _email() -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import calls, tenants
 from memory.call_records import CallEnd, CallStart, Turn
 from memory.db import tenant_tx
@@ -20,6 +21,9 @@ def _sid() -> str:
     return "CA" + uuid.uuid4().hex
 
 
+TOKENS = SecretBox("store-test-engine-secret-" + "x" * 20, TWILIO_LABEL)
+
+
 def _number() -> str:
     return "+1555" + str(uuid.uuid4().int)[:7]
 
@@ -27,7 +31,9 @@ def _number() -> str:
 async def _tenant(pool: asyncpg.Pool, name: str = "Agency") -> tuple[str, str]:
     number = _number()
     tenant_id = await tenants.create_tenant(
-        pool, tenants.NewTenant(name=name, numbers=(number,), twilio_auth_token="tok")
+        pool,
+        tenants.NewTenant(name=name, numbers=(number,), twilio_auth_token="tok"),
+        tokens=TOKENS,
     )
     return tenant_id, number
 
@@ -77,7 +83,7 @@ async def test_numbers_resolve_to_their_tenant_only(app_pool: asyncpg.Pool) -> N
     assert await tenants.resolve_number(app_pool, "+19999999999") is None
     with pytest.raises(tenants.NumberTaken):
         await tenants.create_tenant(
-            app_pool, tenants.NewTenant(name="Copycat", numbers=(number_a,))
+            app_pool, tenants.NewTenant(name="Copycat", numbers=(number_a,)), tokens=TOKENS
         )
 
 

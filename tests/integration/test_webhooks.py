@@ -24,6 +24,7 @@ from admin_api.context import WebhookContext
 from admin_api.forms import MAX_FORM_BYTES
 from admin_api.webhooks import MAX_RESUMES, RESUME_WINDOW_S
 from engine.config import EngineConfig
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import calls, tenants
 from memory.call_records import CallEnd, CallStart
 from memory.db import tenant_tx
@@ -95,6 +96,7 @@ async def webhook_harness(
             twilio_auth_token=TOKEN,
             max_concurrent_calls=2,
         ),
+        tokens=SecretBox(jwt_secret, TWILIO_LABEL),
     )
     config = EngineConfig(
         app_database_url=app_url,

@@ -35,6 +35,7 @@ WRITE_TIMEOUT_S = 3.0
 ROW_ATTEMPTS = 5
 FINISH_STEP_TIMEOUT_S = 1.5
 SETTLE_AFTER_REST_S = 5.0
+CONTROL_TIMEOUT_S = 15.0
 
 
 Log = structlog.typing.FilteringBoundLogger
@@ -133,8 +134,26 @@ async def act_on_call(
     return FinishSettled()
 
 
+async def set_recording(control: CallControl | None, setup: CallSetup, on: bool, log_: Log) -> None:
+    """Start or stop the call's recording through Twilio (the tenant actor holds the account);
+    a failure is logged: a recording that did not start is not made, one that did not stop is
+    named in the log for the agency."""
+    if control is None:
+        return
+    try:
+        await asyncio.wait_for(
+            control.set_recording(setup.tenant.tenant_id, setup.call_sid, on), CONTROL_TIMEOUT_S
+        )
+    except Exception as exc:
+        log_.error("call_recording_failed", on=on, error=repr(exc))
+
+
 def call_end(
-    end: EndCall, metrics: CallMetrics, now: float, language: str | None = None
+    end: EndCall,
+    metrics: CallMetrics,
+    now: float,
+    language: str | None = None,
+    recording: str | None = None,
 ) -> CallEnd:
     return CallEnd(
         outcome=end.outcome,
@@ -143,6 +162,7 @@ def call_end(
         greeting_ms=metrics.greeting_ms,
         transferred_to=end.transferred_to,
         language=language,
+        recording=recording,
     )
 
 

@@ -55,6 +55,7 @@ from engine.call_metrics import CallMetrics
 from engine.call_state import new_call, step
 from engine.config import EngineConfig, MediaAddress
 from engine.inbound_rate import FrameBudget
+from engine.recording_consent import initial_recording, stored_recording
 from engine.session_rules import should_rotate
 from engine.speech_meter import SpeechMeter
 from engine.task_set import TaskSet
@@ -87,7 +88,17 @@ class CallSession:
         self.call_sid = setup.call_sid
         self.media_url = config.media_url(address, setup.call_sid)
         self.media_path = urlsplit(self.media_url).path  # what the actor's server routes by
-        self._state = new_call(setup.call_sid, setup.media_token, CallRules.of(setup.tenant))
+        tenant = setup.tenant
+        recording = initial_recording(
+            record_calls=tenant.record_calls,
+            rule=tenant.recording_notice,
+            caller_number=setup.from_number,
+            jurisdiction=tenant.jurisdiction,
+            attempt=setup.attempt,
+        )
+        self._state = new_call(
+            setup.call_sid, setup.media_token, CallRules.of(tenant), recording=recording
+        )
         self._turns = TurnWriter(
             memory,
             setup.memory_token,
@@ -357,6 +368,10 @@ class CallSession:
                 self._tasks.spawn(self._finish(command))
             case ev.MeterSpeech(min_ms):
                 self._meter.arm(min_ms)
+            case ev.SetRecording(on):
+                self._tasks.spawn(
+                    call_effects.set_recording(self._control, self._setup, on, self._log)
+                )
             case _:
                 assert_never(command)
 
@@ -375,6 +390,13 @@ class CallSession:
         if self._finishing:
             return
         self._finishing = True
-        record = call_effects.call_end(end, self._metrics, time.monotonic(), self._state.language)
+        state = self._state
+        record = call_effects.call_end(
+            end,
+            self._metrics,
+            time.monotonic(),
+            state.language,
+            recording=stored_recording(state.recording),
+        )
         await finish(self._ending, end, record)
         self._done.set()

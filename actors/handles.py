@@ -329,7 +329,11 @@ class RayCallControl(Forwarder):
     REST request."""
 
     METHODS = protocol_methods(CallControl)
-    TIMEOUTS: ClassVar[Mapping[str, float]] = {"hang_up": 15.0, "transfer": 15.0}
+    TIMEOUTS: ClassVar[Mapping[str, float]] = {
+        "hang_up": 15.0,
+        "transfer": 15.0,
+        "set_recording": 15.0,
+    }
 
     def __init__(self) -> None:
         self._named = NamedActors()

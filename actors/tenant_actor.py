@@ -48,6 +48,7 @@ from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
+from engine.recording_consent import initial_recording
 
 if TYPE_CHECKING:
     from actors.recording_downloads import RecordingDownloads
@@ -191,7 +192,14 @@ class TenantActor:
             "admitted",
             media_url=media_url,
             media_token=media_token,
-            record_calls=tenant.record_calls and attempt == 0,
+            record_calls=initial_recording(
+                record_calls=tenant.record_calls,
+                rule=tenant.recording_notice,
+                caller_number=request.from_number,
+                jurisdiction=tenant.jurisdiction,
+                attempt=attempt,
+            )
+            == "from_start",  # else the engine starts it once the notice has played
         )
         placeholder.admission = admission
         self._log.info(
@@ -213,6 +221,20 @@ class TenantActor:
             raise CallControlError("tenant missing or suspended", retryable=False)
         await twilio_rest.hang_up(self._account(tenant), call_sid)
         self._log.info("call_hung_up", call_sid=call_sid)
+
+    async def set_recording(self, call_sid: str, on: bool) -> None:
+        """Start the live call's recording (reported to the recording webhook like one TwiML
+        started) or stop it."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        account = self._account(tenant)
+        if on:
+            callback = f"{self._config.public_base_url}/twilio/recording?tenant={self._tenant_id}"
+            await twilio_rest.start_recording(account, call_sid, callback)
+        else:
+            await twilio_rest.stop_recording(account, call_sid)
+        self._log.info("call_recording_set", call_sid=call_sid, on=on)
 
     async def transfer(self, call_sid: str, number: str) -> None:
         """Redirect the live call to dial `number`; if the dial fails, the dial-status webhook

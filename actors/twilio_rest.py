@@ -1,15 +1,18 @@
 """Controlling a live call through the Twilio REST API (I/O: HTTPS via the official SDK).
 
 Hang-up is `calls(sid).update(status="completed")`; a transfer is
-`calls(sid).update(twiml=...)`; `fetch_call` reads a call's status as Twilio has it (start-up
-reconciliation after a crash). The SDK's default HTTP client is synchronous, so each request
-runs in a worker thread and never blocks an event loop. The API base URL is configurable
-(`TWILIO_API_BASE_URL`), which is how tests point it at the shipped REST fake.
+`calls(sid).update(twiml=...)`; a recording is started with `calls(sid).recordings.create(...)`
+and stopped with `calls(sid).recordings("Twilio.CURRENT").update(status="stopped")`;
+`fetch_call` reads a call's status as Twilio has it (start-up reconciliation after a crash).
+The SDK's default HTTP client is synchronous, so each request runs in a worker thread and
+never blocks an event loop. The API base URL is configurable (`TWILIO_API_BASE_URL`), which is
+how tests point it at the shipped REST fake.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,10 +44,14 @@ def _client(account: TwilioAccount) -> Any:
 
 
 def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
+    _request(account, lambda client: client.calls(call_sid).update(**params))
+
+
+def _request(account: TwilioAccount, act: Callable[[Any], object]) -> None:
     from twilio.base.exceptions import TwilioRestException
 
     try:
-        _client(account).calls(call_sid).update(**params)
+        act(_client(account))
     except TwilioRestException as exc:
         retryable = status_retryable(exc.status)
         raise CallControlError(
@@ -100,3 +107,25 @@ async def redirect(account: TwilioAccount, call_sid: str, twiml: str) -> None:
     await asyncio.wait_for(
         asyncio.to_thread(_update, account, call_sid, twiml=twiml), REST_TIMEOUT_S
     )
+
+
+async def start_recording(account: TwilioAccount, call_sid: str, status_callback: str) -> None:
+    """Record the live call from now (both parties, one channel), Twilio reporting the finished
+    recording to `status_callback` as it does for a recording started by TwiML."""
+
+    def act(client: Any) -> object:
+        return client.calls(call_sid).recordings.create(
+            recording_status_callback=status_callback,
+            recording_status_callback_event=["completed"],
+        )
+
+    await asyncio.wait_for(asyncio.to_thread(_request, account, act), REST_TIMEOUT_S)
+
+
+async def stop_recording(account: TwilioAccount, call_sid: str) -> None:
+    """Stop the call's running recording."""
+
+    def act(client: Any) -> object:
+        return client.calls(call_sid).recordings("Twilio.CURRENT").update(status="stopped")
+
+    await asyncio.wait_for(asyncio.to_thread(_request, account, act), REST_TIMEOUT_S)

@@ -69,6 +69,7 @@ def apply_update(current: AgentSettings, update: AgentConfigUpdate) -> AgentSett
         "recording_consent",
         "pii_redaction",
         "keep_transcripts",
+        "recording_notice",
         "retention_days",
         "spanish",
     ):

@@ -228,6 +228,14 @@ class MeterSpeech:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRecording:
+    """Start (`on`) or stop the call's recording through Twilio's REST API
+    (engine.recording_consent: after the notice was heard; when the caller declines)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Observe:
     """A measurement, counted in the call's metrics (engine.call_metrics)."""
 
@@ -251,4 +259,5 @@ Command = (
     | SendToolOutput
     | FinishAfterSpeech
     | MeterSpeech
+    | SetRecording
 )

@@ -43,12 +43,14 @@ from engine.call_events import (
     RequestResponse,
     SendMark,
     SendMedia,
+    SetRecording,
     StreamClosed,
     Tick,
     ToolResult,
     ToolSlow,
 )
 from engine.emergency import is_emergency
+from engine.recording_consent import Recording, declines_recording
 from prompts import call_lines
 
 Phase = Literal["waiting", "live", "ended"]
@@ -113,6 +115,7 @@ class CallState:
     transfer_hint: str | None = None
     language: str | None = None  # what the caller speaks ("en", "es"); None: not a word yet
     emergency: bool = False  # the caller has been told to hang up and dial 911
+    recording: Recording = "none"  # engine.recording_consent
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -135,8 +138,15 @@ def evolve(state: CallState, **changes: Any) -> CallState:
     return CallState(*values)
 
 
-def new_call(call_sid: str, media_token: str, rules: CallRules | None = None) -> CallState:
-    return CallState(call_sid=call_sid, media_token=media_token, rules=rules or CallRules())
+def new_call(
+    call_sid: str,
+    media_token: str,
+    rules: CallRules | None = None,
+    recording: Recording = "none",
+) -> CallState:
+    return CallState(
+        call_sid=call_sid, media_token=media_token, rules=rules or CallRules(), recording=recording
+    )
 
 
 def heard_bytes(state: CallState, now: float) -> tuple[str, int] | None:
@@ -232,6 +242,7 @@ def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, l
             state = evolve(state, pending=state.pending[index + 1 :], last_played_at=now)
             commands: list[Command] = []
             state = tt.on_mark_returned(state, event.name, now, commands)
+            state = _start_recording_after_notice(state, commands)
             return ctl.check_closing(state, now, commands), commands
     return state, []  # a mark returned after a clear, or not ours: nothing to do
 
@@ -270,7 +281,8 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         case rt.ResponseDone():
             if event.status == "failed":
                 commands.append(Observe("model_error", 1, "response failed"))
-            return ctl.on_response_done(state, event, now, commands), commands
+            state = ctl.on_response_done(state, event, now, commands)
+            return _start_recording_after_notice(state, commands), commands
         case Tick():
             return ctl.on_tick(state, now)
         case RequestResponse():
@@ -329,7 +341,33 @@ def _on_caller_transcript(
     state = tt.on_caller_transcript(state, event.item_id, text, now, commands)
     if not state.emergency and state.phase == "live" and is_emergency(text):
         state = _on_emergency(state, now, commands)
+    if state.recording != "none" and state.recording != "declined" and declines_recording(text):
+        state = _on_recording_declined(state, commands)
     return state, commands
+
+
+def _start_recording_after_notice(state: CallState, commands: list[Command]) -> CallState:
+    """The greeting, which carries the recording notice, has played to its end: recording
+    starts now, not before."""
+    if (
+        state.recording == "awaiting_notice"
+        and state.greeted
+        and state.response_id is None
+        and not state.pending
+    ):
+        commands.append(SetRecording(on=True))
+        return evolve(state, recording="after_notice")
+    return state
+
+
+def _on_recording_declined(state: CallState, commands: list[Command]) -> CallState:
+    """The caller said no to the recording: a running one stops, one not started never starts,
+    and the agent confirms it."""
+    if state.recording in ("from_start", "after_notice"):
+        commands.append(SetRecording(on=False))
+    commands.append(RecordTurn("system", "recording declined by the caller", {}))
+    state = evolve(state, recording="declined")
+    return ctl.request_response(state, call_lines.RECORDING_DECLINED, commands)
 
 
 def _on_emergency(state: CallState, now: float, commands: list[Command]) -> CallState:

@@ -167,6 +167,8 @@ class TenantConfig:
     record_calls: bool = False
     recording_consent: str = ""  # spoken before the greeting when calls are recorded
     spanish: bool = False  # the greeting offers Spanish; the agent answers in the caller's tongue
+    recording_notice: str = "always"  # engine.recording_consent: "always", "all_party_states"
+    jurisdiction: str | None = None  # the agency's US state (two letters), when known
     pii_redaction: bool = (
         True  # store transcripts with card numbers, SSNs... redacted (engine.redact)
     )

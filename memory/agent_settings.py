@@ -26,8 +26,8 @@ from memory.db import tenant_tx
 _SELECT = """
 SELECT agent_name, voice, greeting_new, greeting_returning, vad, sliders, blocks, record_calls,
        recording_consent, pii_redaction, retention_days, transfer_rules, dtmf_actions, tools,
-       max_call_seconds, silence_timeout_s, fallback_number, spanish, keep_transcripts, version,
-       updated_at
+       max_call_seconds, silence_timeout_s, fallback_number, spanish, keep_transcripts,
+       recording_notice, version, updated_at
 FROM agent_configs WHERE tenant_id = $1
 """
 _UPDATE = """
@@ -37,6 +37,7 @@ UPDATE agent_configs SET
     pii_redaction = $11, retention_days = $12, transfer_rules = $13::jsonb,
     dtmf_actions = $14::jsonb, tools = $15::jsonb, max_call_seconds = $16,
     silence_timeout_s = $17, fallback_number = $18, spanish = $19, keep_transcripts = $20,
+    recording_notice = $21,
     version = version + 1, updated_at = now()
 WHERE tenant_id = $1
 RETURNING version, updated_at
@@ -68,6 +69,7 @@ class AgentSettings:
     fallback_number: str | None
     spanish: bool
     keep_transcripts: bool
+    recording_notice: str
     version: int
     updated_at: datetime
 
@@ -144,6 +146,7 @@ async def update_settings(
             after.fallback_number,
             after.spanish,
             after.keep_transcripts,
+            after.recording_notice,
         )
         assert stored is not None
         await audit.write(conn, tenant_id, actor, action, "agent", diff)

@@ -24,7 +24,7 @@ from memory.recordings import Recording
 _LIST = """
 SELECT tenant_id, call_sid, from_number, to_number, started_at, answered_at, ended_at, outcome,
        end_detail, twilio_status, duration_ms, webhook_ms, greeting_ms, transferred_to, streams,
-       language
+       language, recording
 FROM calls
 WHERE tenant_id = $1
   AND ($2::timestamptz IS NULL OR started_at >= $2)
@@ -39,7 +39,7 @@ LIMIT $9
 _CALL = """
 SELECT tenant_id, call_sid, from_number, to_number, started_at, answered_at, ended_at, outcome,
        end_detail, twilio_status, duration_ms, webhook_ms, greeting_ms, transferred_to, streams,
-       language
+       language, recording
 FROM calls WHERE tenant_id = $1 AND call_sid = $2
 """
 _TURNS = """

@@ -34,6 +34,7 @@ class CallEnd:
     greeting_ms: float | None = None
     transferred_to: str | None = None
     language: str | None = None  # "en" or "es": what the caller spoke (None: not a word)
+    recording: str | None = None  # from_start, after_notice, not_started, declined (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class CallRecord:
     transferred_to: str | None
     streams: int
     language: str | None = None
+    recording: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,8 @@ UPDATE calls SET ended_at = coalesce(ended_at, now()),
                  duration_ms = coalesce(duration_ms, $5),
                  greeting_ms = coalesce(greeting_ms, $6),
                  transferred_to = coalesce(transferred_to, $7),
-                 language = coalesce(language, $8)
+                 language = coalesce(language, $8),
+                 recording = coalesce(recording, $9)
 WHERE tenant_id = $1 AND call_sid = $2
 RETURNING *
 """
@@ -136,6 +137,7 @@ def call_record(row: asyncpg.Record) -> CallRecord:
         transferred_to=row["transferred_to"],
         streams=row["streams"],
         language=row["language"],
+        recording=row["recording"],
     )
 
 
@@ -195,6 +197,7 @@ async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: Ca
             end.greeting_ms,
             end.transferred_to,
             end.language,
+            end.recording,
         )
         if row is not None:
             await _emit_ended(conn, tenant_id, call_record(row))

@@ -43,8 +43,8 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        t.twilio_auth_token_box, a.agent_name, a.voice, a.greeting_new, a.greeting_returning, a.vad,
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
-       a.recording_consent, a.pii_redaction, a.spanish, a.verification, t.jurisdiction,
-       t.ai_disclosure,
+       a.recording_consent, a.recording_notice, a.pii_redaction, a.spanish, a.verification,
+       t.jurisdiction, t.ai_disclosure,
        coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
 FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
@@ -216,6 +216,8 @@ async def load_config(
         max_concurrent_calls=row["max_concurrent_calls"],
         record_calls=row["record_calls"],
         recording_consent=row["recording_consent"],
+        recording_notice=row["recording_notice"],
+        jurisdiction=row["jurisdiction"],
         spanish=row["spanish"],
         pii_redaction=row["pii_redaction"],
         tools=tuple(str(t) for t in _json(row["tools"])),

@@ -102,6 +102,7 @@ SILENCE_GOODBYE = _EN.silence_goodbye
 TIME_LIMIT = _EN.time_limit
 FILLER = _EN.filler
 EMERGENCY = _EN.emergency
+RECORDING_DECLINED = _say("Understood: this call is not being recorded.")
 RESUMED_CUT_OFF = (
     "Your last answer was cut off by a connection problem. Finish it briefly without "
     "repeating what you already said."

@@ -117,6 +117,11 @@ class AgentConfigUpdate(RequestModel):
         description="false: no transcripts - none of a call's words are stored (no turn text, "
         "no summary or memory from the call); outcomes and metrics still are.",
     )
+    recording_notice: Literal["always", "all_party_states"] | None = Field(
+        None,
+        description="Who hears the recording notice before recording starts: every caller, or "
+        "callers where every party must consent (the agency's state or the caller's area code).",
+    )
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     spanish: bool | None = Field(
         None,
@@ -162,6 +167,7 @@ class AgentConfigPublic(PublicModel):
     recording_consent: str
     pii_redaction: bool
     keep_transcripts: bool
+    recording_notice: str
     retention_days: int
     spanish: bool
     version: int

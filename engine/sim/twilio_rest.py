@@ -4,9 +4,14 @@ I/O: an aiohttp.web server on 127.0.0.1 (port 0 by default). Paths, form fields 
 follow the twilio SDK (twilio/rest/api/v2010/...): call update/fetch
 `/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, message create and list
 `.../Messages.json` (list filters `To`, `From`, `DateSent>`; one page), numbers that said STOP
-refused with error 21610 as Twilio's opt-out handling does,
-recording media `.../Recordings/{RecordingSid}.wav|.mp3`. Errors use Twilio's legacy error JSON
-(`code`, `message`, `more_info`, `status`), which the SDK turns into `TwilioRestException`.
+refused with error 21610 as Twilio's opt-out handling does, a live call's recordings started
+`.../Calls/{CallSid}/Recordings.json` (201; error 21220 when the call is not in progress) and
+updated `.../Calls/{CallSid}/Recordings/{RecordingSid|Twilio.CURRENT}.json` (Status stopped,
+paused or in-progress; 404 with no such recording), recording media
+`.../Recordings/{RecordingSid}.wav|.mp3`. A recording started by REST sends no status
+callback here (the simulated caller sends those of TwiML recordings). Errors use Twilio's
+legacy error JSON (`code`, `message`, `more_info`, `status`), which the SDK turns into
+`TwilioRestException`.
 
 Pointing the real SDK here: set `client.api.base_url = fake.base_url`. `Domain.absolute_url`
 (twilio/base/domain.py) builds every URL from the *domain's* `base_url`; the `V2010` version
@@ -67,6 +72,19 @@ class FakeCall:
     duration_s: int | None = None
 
 
+@dataclass(slots=True)
+class FakeRecording:
+    """A recording of a live call started through the REST API."""
+
+    sid: str
+    call_sid: str
+    account_sid: str
+    status: str = "in-progress"  # in-progress, paused, stopped; completed once the call ends
+    params: dict[str, str] = field(default_factory=dict)  # the create request's form
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
 def _rfc2822(dt: datetime | None) -> str | None:
     return format_datetime(dt) if dt is not None else None
 
@@ -96,6 +114,7 @@ class TwilioRestFake:
         self.calls: dict[str, FakeCall] = {}
         self._callbacks: dict[str, CallUpdateCallback] = {}
         self._recordings: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.call_recordings: dict[str, list[FakeRecording]] = {}  # by call, oldest first
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -104,6 +123,14 @@ class TwilioRestFake:
         app = web.Application(middlewares=[self._record])
         app.router.add_route("POST", API + "/Calls/{call_sid}.json", self._update_call)
         app.router.add_route("GET", API + "/Calls/{call_sid}.json", self._fetch_call)
+        app.router.add_route(
+            "POST", API + "/Calls/{call_sid}/Recordings.json", self._create_call_recording
+        )
+        app.router.add_route(
+            "POST",
+            API + "/Calls/{call_sid}/Recordings/{rec_sid:[^/]+}.json",
+            self._update_call_recording,
+        )
         app.router.add_route("POST", API + "/Messages.json", self._create_message)
         app.router.add_route("GET", API + "/Messages.json", self._list_messages)
         app.router.add_route(
@@ -163,6 +190,9 @@ class TwilioRestFake:
             call.status = status
         call.ended = call.ended or now
         call.updated = now
+        for recording in self.call_recordings.get(call_sid, []):
+            if recording.status in ("in-progress", "paused"):
+                recording.status, recording.updated = "completed", now
         if call.duration_s is None:
             call.duration_s = round(duration_s)
 
@@ -310,6 +340,72 @@ class TwilioRestFake:
                     log.exception("sim_rest_callback_failed", call_sid=call.sid)
         log.info("sim_rest_call_updated", call_sid=call.sid, status=call.status)
         return web.json_response(self._call_json(call))
+
+    def _recording_json(self, recording: FakeRecording) -> dict[str, Any]:
+        return {
+            "account_sid": recording.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid": recording.call_sid,
+            "conference_sid": None,
+            "date_created": _rfc2822(recording.created),
+            "date_updated": _rfc2822(recording.updated),
+            "start_time": _rfc2822(recording.created),
+            "duration": None,
+            "sid": recording.sid,
+            "price": None,
+            "price_unit": "USD",
+            "status": recording.status,
+            "channels": int(recording.params.get("RecordingChannels") == "dual") + 1,
+            "source": "StartCallRecordingAPI",
+            "error_code": None,
+            "track": recording.params.get("RecordingTrack", "both"),
+            "encryption_details": None,
+            "uri": f"/2010-04-01/Accounts/{recording.account_sid}/Calls/{recording.call_sid}"
+            f"/Recordings/{recording.sid}.json",
+        }
+
+    async def _create_call_recording(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        call = self._live_call(request)
+        if call is None:
+            return self._not_found_response(request)
+        if call.status != "in-progress":
+            return twilio_error(400, 21220, "Call is not in-progress. Cannot start recording.")
+        form = await request.post()
+        params = {k: str(v) for k, v in form.items()}
+        channels = params.get("RecordingChannels", "mono")
+        if channels not in ("mono", "dual"):
+            return twilio_error(400, 21626, f"Invalid RecordingChannels: {channels}")
+        recording = FakeRecording(
+            "RE" + secrets.token_hex(16), call.sid, request.match_info["account_sid"], params=params
+        )
+        self.call_recordings.setdefault(call.sid, []).append(recording)
+        return web.json_response(self._recording_json(recording), status=201)
+
+    async def _update_call_recording(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        call = self._live_call(request)
+        if call is None:
+            return self._not_found_response(request)
+        wanted = request.match_info["rec_sid"]
+        recordings = self.call_recordings.get(call.sid, [])
+        if wanted == "Twilio.CURRENT":  # the call's recording in progress (or paused)
+            live = [r for r in recordings if r.status in ("in-progress", "paused")]
+            recording = live[-1] if live else None
+        else:
+            recording = next((r for r in recordings if r.sid == wanted), None)
+        if recording is None:
+            return self._not_found_response(request)
+        form = await request.post()
+        status = str(form.get("Status", ""))
+        if status not in ("stopped", "paused", "in-progress"):
+            return twilio_error(400, 21220, f"Invalid Status: {status or '(missing)'}")
+        if recording.status in ("stopped", "completed"):
+            return twilio_error(400, 21220, "The recording has already stopped")
+        recording.status, recording.updated = status, datetime.now(UTC)
+        return web.json_response(self._recording_json(recording))
 
     async def _create_message(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:

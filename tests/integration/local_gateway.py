@@ -49,6 +49,9 @@ class LocalGateway:
     async def hang_up(self, tenant_id: str, call_sid: str) -> None:
         await self.actor(tenant_id).hang_up(call_sid)
 
+    async def set_recording(self, tenant_id: str, call_sid: str, on: bool) -> None:
+        await self.actor(tenant_id).set_recording(call_sid, on)
+
     async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
         await self.actor(tenant_id).transfer(call_sid, number)
 

@@ -427,7 +427,9 @@ async def test_recorded_calls_open_with_consent_and_store_redacted_transcripts(
     said = "My card is 4111 1111 1111 1111 and my SSN is 123-45-6789."
     engine.sim.add_script(caller, Script(transcripts=(said,), replies=(Reply(text="Thanks."),)))
     result = await engine.caller().place_call(one_turn(caller, number, said), timeout=60)
-    assert "<Recording" in result.twiml[0]
+    # recorded only once the notice has played: started through the REST API, not by TwiML
+    assert "<Recording" not in result.twiml[0]
+    assert [r.status for r in engine.rest.call_recordings[result.call_sid]] == ["completed"]
     turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
     assert turns[0].text.startswith("This call is recorded for quality.")
     caller_turns = [t.text for t in turns if t.role == "caller"]

@@ -738,3 +738,37 @@ async def test_recording_callbacks_point_at_downloadable_media(
         media = await http.get(done["RecordingUrl"] + ".wav", auth=(ACCOUNT, TOKEN))
     assert media.status_code == 200
     assert media.content.startswith(b"RIFF")
+
+
+async def test_a_live_calls_recording_starts_and_stops_through_the_sdk(
+    rest: TwilioRestFake,
+) -> None:
+    call_sid = "CA" + "4" * 32
+    rest.add_call(call_sid, account_sid=ACCOUNT, from_number="+14155550100", to_number="+1555")
+    client = sdk_client(rest)
+    recordings = client.calls(call_sid).recordings
+    with pytest.raises(TwilioRestException) as nothing:  # no recording to stop yet
+        await asyncio.to_thread(recordings("Twilio.CURRENT").update, status="stopped")
+    assert nothing.value.status == 404
+    started = await asyncio.to_thread(
+        recordings.create,
+        recording_status_callback="https://agency.example/rec",
+        recording_status_callback_event=["completed"],
+    )
+    assert started.sid.startswith("RE")
+    assert len(started.sid) == 34
+    assert (started.status, started.call_sid, started.channels) == ("in-progress", call_sid, 1)
+    stopped = await asyncio.to_thread(recordings("Twilio.CURRENT").update, status="stopped")
+    assert (stopped.sid, stopped.status) == (started.sid, "stopped")
+    with pytest.raises(TwilioRestException) as again:
+        await asyncio.to_thread(recordings(started.sid).update, status="in-progress")
+    assert again.value.code == 21220
+    with pytest.raises(TwilioRestException) as bad:
+        await asyncio.to_thread(recordings.create, recording_channels="quad")
+    assert bad.value.status == 400
+    [kept] = rest.call_recordings[call_sid]
+    assert kept.params["RecordingStatusCallback"] == "https://agency.example/rec"
+    rest.call_ended(call_sid, duration_s=20)
+    with pytest.raises(TwilioRestException) as ended:
+        await asyncio.to_thread(recordings.create)
+    assert ended.value.code == 21220  # the call is no longer in progress

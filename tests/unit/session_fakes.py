@@ -252,6 +252,9 @@ class FakeControl:
     async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
         self.log.append(("transfer", number))
 
+    async def set_recording(self, tenant_id: str, call_sid: str, on: bool) -> None:
+        self.log.append(("set_recording", on))
+
 
 async def settle(seconds: float = 0.02) -> None:
     """Let the session's tasks run (they only wait on each other here, never on a network)."""

@@ -40,6 +40,7 @@ CURRENT = AgentSettings(
     fallback_number=None,
     spanish=False,
     keep_transcripts=True,
+    recording_notice="always",
     version=1,
     updated_at=datetime(2026, 1, 1, tzinfo=UTC),
 )

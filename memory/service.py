@@ -224,7 +224,13 @@ class MemoryService:
         if not content:
             raise ValueError("a memory needs a value")
         write = MemoryWrite(memory_type, key, stored, content, ttl_days)
-        vectors = await self._vectors_or_none([memory_text(write.type, write.key, write.content)])
+        async with tenant_tx(self.pool, tenant_id) as conn:
+            policy = await content_policy(conn, tenant_id)
+        if call_sid is not None and not policy.keep_transcripts:
+            return  # nothing is taken from a call's words (and nothing is sent to embed)
+        # embedded as it will be stored: a vector is no way around the redaction
+        text = memory_text(write.type, write.key, policy.text(write.content))
+        vectors = await self._vectors_or_none([text])
         async with tenant_tx(self.pool, tenant_id) as conn:
             await caller_memory.upsert(conn, tenant_id, number, call_sid, [write], vectors)
             if memory_type == "identity" and key == "preferred_name":

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from actors.memory_actor import MemoryActor
+from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.realtime_script import Reply, Script
 from memory import agent_settings, caller_memory, calls, messages, profiles
 from memory.audit import SYSTEM
@@ -22,7 +24,7 @@ from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
-from tests.memory_support import new_tenant, phone, sid
+from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, sid, token
 
 CARD = "4111 1111 1111 1111"
 SSN = "123-45-6789"
@@ -188,3 +190,26 @@ async def test_a_no_transcripts_call_works_and_leaves_only_its_outcome_and_metri
     assert row["outcome"]
     assert row["duration_ms"]
     assert row["greeting_ms"]
+
+
+async def test_a_remembered_fact_is_embedded_as_it_is_stored_redacted(
+    pg_urls: PgUrls, jwt_secret: str, app_pool: asyncpg.Pool
+) -> None:
+    """The remember tool's value goes to the embedding provider redacted, as it is stored: a
+    vector is not a way around the redaction."""
+    async with OpenAIHttpSimulator(api_keys={SIM_KEY}) as sim:
+        actor = MemoryActor(memory_config(pg_urls.app, jwt_secret, sim))
+        try:
+            tenant_id = await new_tenant(app_pool, "Embedding Agency")
+            caller = phone()
+            await actor.remember(
+                token(jwt_secret, tenant_id), caller, sid(), "policy", "card", f"card {CARD}"
+            )
+        finally:
+            await actor.close()
+    embedded = json.dumps([r.body for r in sim.requests if r.path.endswith("/embeddings")])
+    assert "[card number]" in embedded
+    assert CARD not in embedded
+    stored = await _stored_text(app_pool, tenant_id)
+    assert "[card number]" in stored
+    assert CARD not in stored

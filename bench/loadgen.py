@@ -517,13 +517,15 @@ class LoadGenerator:
         return call
 
     async def grow(self, target: int, rate: float, settle_timeout: float = 60.0) -> GrowResult:
-        """Place calls `rate` per second until `target` are active; return once every new call
-        is live, refused or failed."""
-        if target - self.active() > MAX_STREAM - len(self.calls):
+        """Place `rate` calls per second, as many as `target` less those active now; return once
+        every new call is live, refused or failed. A refused call is not placed again: a full
+        node refusing calls is measured, not worked around."""
+        wanted = target - self.active()
+        if wanted > MAX_STREAM - len(self.calls):
             raise ValueError("too many calls for the 16-bit stream tag")
         began = time.monotonic()
         new: list[_Call] = []
-        while self.active() < target:
+        while len(new) < wanted:
             due = began + len(new) / rate
             delay = due - time.monotonic()
             if delay > 0:

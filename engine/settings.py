@@ -106,6 +106,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _an_actor_fits_the_node(self) -> Settings:
+        if self.ray_address is None and self.node_call_slots() < self.calls_per_actor:
+            raise ValueError(
+                f"NEUROSPHERE_CALL_SLOTS ({self.node_call_slots()}) is below "
+                f"NEUROSPHERE_CALLS_PER_ACTOR ({self.calls_per_actor}): a call actor books a "
+                "slot per call it can serve, so none would fit on the node"
+            )
+        return self
+
     def node_call_slots(self) -> int:
         """The `call_slot`s the local node advertises: as set, or what its cores carry."""
         if self.call_slots is not None:

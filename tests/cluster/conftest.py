@@ -34,6 +34,7 @@ def ray_engine(pg_urls: PgUrls) -> Iterator[Engine]:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "NEUROSPHERE_MEDIA_PORTS": "24000-24999",
             "NEUROSPHERE_WARM_CALLS": 2,
+            "NEUROSPHERE_CALLS_PER_ACTOR": 1,  # the tests kill and count actors call by call
             "NEUROSPHERE_MEMORY_ACTORS": 1,
             "NEUROSPHERE_CALL_SLOTS": 20,
             # This engine lives for the whole test session; its memory actors must not claim

@@ -204,6 +204,7 @@ def cluster(pg_urls: PgUrls) -> Iterator[Cluster]:
             "MEDIA_PUBLIC_URL": "ws://{host}:{port}/stream/{call_sid}",
             "NEUROSPHERE_MEDIA_PORTS": f"{MEDIA_PORTS[0]}-{MEDIA_PORTS[1]}",
             "NEUROSPHERE_WARM_CALLS": str(WARM),
+            "NEUROSPHERE_CALLS_PER_ACTOR": "1",  # a lost worker loses its calls' own actors
             "NEUROSPHERE_MEMORY_ACTORS": "1",
             "NEUROSPHERE_JWT_SECRET": JWT_SECRET,  # the tenant's Twilio token is sealed with it
         }

@@ -409,3 +409,14 @@ def test_engine_config_refuses_a_production_placeholder(monkeypatch: pytest.Monk
     monkeypatch.setenv("NEUROSPHERE_JWT_SECRET", "changeme")
     with pytest.raises(ValueError, match="placeholder"):
         engine_config(load(), "postgresql://app@db/ns")
+
+
+def test_a_call_actor_must_fit_the_nodes_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROSPHERE_CALL_SLOTS", "20")
+    with pytest.raises(ValidationError, match=r"NEUROSPHERE_CALL_SLOTS \(20\) is below"):
+        load()
+    monkeypatch.setenv("NEUROSPHERE_CALLS_PER_ACTOR", "20")
+    assert load().node_call_slots() == 20
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")  # a cluster's nodes say for themselves
+    monkeypatch.setenv("NEUROSPHERE_CALLS_PER_ACTOR", "25")
+    assert load().calls_per_actor == 25

@@ -228,7 +228,7 @@ class SimSession:
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
-        _abort(self._ws)
+        abort_connection(self._ws)
 
     # --- connection loop -------------------------------------------------------------------
 
@@ -907,7 +907,7 @@ class SimSession:
         return space + 1 if space >= 0 else 0
 
 
-def _abort(ws: ServerConnection) -> None:
+def abort_connection(ws: ServerConnection) -> None:
     """Cut a connection's TCP socket without a close frame. picows' compatible connection keeps
     its WebSocket transport private, so it is found among the connection's own references."""
     for ref in gc.get_referents(ws):

@@ -47,6 +47,7 @@ from actors.model_link import ModelLink
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
 from actors.tool_calls import ToolCalls
 from actors.turn_writer import TurnWriter
+from actors.voice_relay import VoiceRelay
 from engine import call_events as ev
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
@@ -116,6 +117,16 @@ class CallSession:
             setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
         )
         self._tools = ToolCalls(tool_context, self._turns, self._tasks, self._metrics, self._log)
+        # an ElevenLabs voice speaking the model's text, when the tenant has chosen one
+        self._voice = VoiceRelay(
+            config,
+            setup.tenant,
+            self._apply,
+            self._model.send,
+            self._turns,
+            self._metrics,
+            self._log,
+        )
         self._meter = SpeechMeter()  # armed while the caller talks over the agent
         self._done = asyncio.Event()
         self._began = False
@@ -153,6 +164,7 @@ class CallSession:
         self._brief.look_up_caller(self._tasks)
         self._tasks.spawn(call_effects.record_start(memory, self._setup, self._turns, self._log))
         self._tasks.spawn(self._model.run())
+        self._voice.warm()
         self._tasks.spawn(self._turns.run())
         self._tasks.spawn(call_timers.stream_watchdog(self._apply))
         self._tasks.spawn(call_timers.tick(lambda: self._state, self._apply, self._rotate))
@@ -202,7 +214,7 @@ class CallSession:
 
     async def model_opened(self, reconnected: bool) -> list[str]:
         """The frames a new session starts with (engine.session_open)."""
-        first = await self._brief.opening(reconnected)
+        first = await self._brief.opening(reconnected, text_only=self._voice.text_only)
         # applied once the link has sent these frames: a response asked for goes out after them
         asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
         return first.frames
@@ -221,10 +233,10 @@ class CallSession:
         if isinstance(event, rt.FunctionCall):
             self._tasks.spawn(self._run_tool(event, received_ns))
             return
-        if isinstance(event, rt.AudioDelta) and "model_audio" not in self._metrics.timeline:
-            self._metrics.mark("model_audio", time.monotonic())
         if isinstance(event, rt.ServerError) and event.code not in rt.BENIGN_ERROR_CODES:
             self._log.warning("model_error", code=event.code, message=event.message)
+        if await self._voice.intercept(event):
+            return
         await self._apply(event, received_ns)
 
     async def _run_tool(self, call: rt.FunctionCall, received_ns: int) -> None:
@@ -324,6 +336,8 @@ class CallSession:
         (0 for anything else), so the audio it makes is measured from there."""
         now = time.monotonic()
         self._state, commands = step(self._state, event, now)
+        if isinstance(event, rt.AudioDelta) and "model_audio" not in self._metrics.timeline:
+            self._metrics.mark("model_audio", now)  # the model's own audio or its voice's
         if isinstance(event, tw.Start) and self._state.phase == "live":
             self._metrics.stream_started_at = now
             self._metrics.mark("stream_start", now)
@@ -345,10 +359,12 @@ class CallSession:
                 await self._to_twilio(tw.encode_mark(stream_sid, name))
             case ev.ClearPlayback():
                 await self._to_twilio(tw.encode_clear(stream_sid))
-            case ev.CancelResponse():
+            case ev.CancelResponse(response_id):
                 await self._model.send(rt.response_cancel())
+                await self._voice.stop(response_id)
             case ev.Truncate(item_id, audio_end_ms):
-                await self._model.send(rt.item_truncate(item_id, audio_end_ms))
+                if not await self._voice.cut(item_id, audio_end_ms):
+                    await self._model.send(rt.item_truncate(item_id, audio_end_ms))
             case ev.CreateResponse(instructions):
                 await self._model.send(rt.response_create(instructions))
             case ev.SendUserText(text):
@@ -398,5 +414,6 @@ class CallSession:
             state.language,
             recording=stored_recording(state.recording),
         )
+        await self._voice.close()
         await finish(self._ending, end, record)
         self._done.set()

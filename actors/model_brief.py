@@ -74,8 +74,9 @@ class ModelBrief:
         assert self._context is not None, "look_up_caller() starts the lookup"
         return await asyncio.shield(self._context)  # fetched once; a reconnect reuses it
 
-    async def opening(self, reconnected: bool) -> Opening:
-        """What a new model session starts with (engine.session_open.opening)."""
+    async def opening(self, reconnected: bool, *, text_only: bool = False) -> Opening:
+        """What a new model session starts with (engine.session_open.opening); `text_only`:
+        the model answers in text for the call's ElevenLabs voice."""
         setup = self._setup
         now = datetime.now(UTC)
         if loads_history(setup.attempt, reconnected):
@@ -87,6 +88,7 @@ class ModelBrief:
             reconnected=reconnected,
             now=now,
             verified=self.verified,
+            text_only=text_only,
         )
         self.offered = first.tools
         return first

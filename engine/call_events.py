@@ -124,6 +124,7 @@ CallEvent = (
     | tw.Dtmf
     | tw.Stop
     | rt.AudioDelta
+    | rt.TextDelta
     | rt.SpeechStarted
     | rt.SpeechStopped
     | rt.ResponseCreated

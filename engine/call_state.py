@@ -268,6 +268,9 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
     match event:
         case rt.AudioDelta():
             return _on_audio(state, event, now)
+        case rt.TextDelta():  # an outside voice will speak it: the model's first output
+            state = tt.on_first_output(state, event.item_id, now, commands)
+            return state, commands
         case tw.Mark():
             return _on_mark(state, event, now)
         case rt.SpeechStarted():

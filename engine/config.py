@@ -54,6 +54,9 @@ class EngineConfig:
     media_port_range: tuple[int, int] = (20000, 20999)
     twilio_api_base_url: str = "https://api.twilio.com"
     notion_api_base_url: str = "https://api.notion.com"  # tests point it at engine.sim.notion
+    # ElevenLabs voices (actors/tts_voice.py); tests point the base URL at engine.sim.elevenlabs
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_api_key: str | None = field(default=None, repr=False)
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     warm_calls: int = 4
@@ -146,6 +149,18 @@ class DtmfAction:
     target: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ElevenLabsVoice:
+    """A tenant's ElevenLabs voice: the model answers in text and this voice speaks it
+    (actors/tts_voice.py). Stability, similarity and speed are the voice's settings."""
+
+    voice_id: str
+    model_id: str = "eleven_flash_v2_5"
+    stability: float = 0.5
+    similarity_boost: float = 0.75
+    speed: float = 1.0
+
+
 DEFAULT_TOOLS = ("end_call", "transfer_call", "get_current_time", "take_message", "remember")
 
 
@@ -157,6 +172,7 @@ class TenantConfig:
     name: str
     agent_name: str = "Ava"
     voice: str = "marin"
+    elevenlabs: ElevenLabsVoice | None = None  # None: the realtime model's own voice
     greeting_new: str = "{time_greeting}! This is {agent_name}. How can I help you?"
     greeting_returning: str = "Hi, this is {agent_name}. Is this {user_name}?"
     time_zone: str = "America/New_York"

@@ -57,13 +57,20 @@ def turn_detection(vad: VadConfig) -> dict[str, Any]:
 
 
 def session_update(
-    *, instructions: str, voice: str, vad: VadConfig, tools: list[dict[str, Any]] | None = None
+    *,
+    instructions: str,
+    voice: str,
+    vad: VadConfig,
+    tools: list[dict[str, Any]] | None = None,
+    text_only: bool = False,
 ) -> str:
-    """`session.update` for a phone call: G.711 mu-law in and out, untouched."""
+    """`session.update` for a phone call: G.711 mu-law in and out, untouched. With `text_only`
+    the model still hears the caller (VAD, transcription, tools) but answers in text, which an
+    outside voice speaks (actors/tts_voice.py)."""
     session: dict[str, Any] = {
         "type": "realtime",
         "instructions": instructions,
-        "output_modalities": ["audio"],
+        "output_modalities": ["text" if text_only else "audio"],
         "audio": {
             "input": {
                 "format": {"type": "audio/pcmu"},
@@ -87,6 +94,17 @@ def session_instructions(*, instructions: str, tools: list[dict[str, Any]]) -> s
     (the voice cannot change once the model has spoken)."""
     session: dict[str, Any] = {"type": "realtime", "instructions": instructions, "tools": tools}
     session["tool_choice"] = "auto" if tools else "none"
+    return _dumps({"type": "session.update", "session": session})
+
+
+def own_voice(voice: str) -> str:
+    """A partial `session.update`: answer in the model's own voice from now on (an outside
+    voice failed; the voice may still be set, the model has not spoken audio)."""
+    session = {
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "audio": {"output": {"format": {"type": "audio/pcmu"}, "voice": voice}},
+    }
     return _dumps({"type": "session.update", "session": session})
 
 
@@ -130,6 +148,26 @@ def conversation_text(role: str, text: str) -> str:
     )
 
 
+def assistant_text_after(previous_item_id: str, text: str) -> str:
+    """An assistant message placed right after `previous_item_id` (what the caller heard of an
+    answer spoken by an outside voice, replacing that answer)."""
+    return _dumps(
+        {
+            "type": "conversation.item.create",
+            "previous_item_id": previous_item_id,
+            "item": {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            },
+        }
+    )
+
+
+def item_delete(item_id: str) -> str:
+    return _dumps({"type": "conversation.item.delete", "item_id": item_id})
+
+
 def function_call_output(call_id: str, output: str) -> str:
     return _dumps(
         {
@@ -162,6 +200,15 @@ class SessionUpdated:
 
 @dataclass(frozen=True, slots=True)
 class AudioDelta:
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Text of an answer in text mode (an outside voice speaks it)."""
+
     response_id: str
     item_id: str
     delta: str
@@ -220,6 +267,7 @@ class ServerError:
 ServerEvent = (
     SessionUpdated
     | AudioDelta
+    | TextDelta
     | SpeechStarted
     | SpeechStopped
     | ResponseCreated
@@ -252,6 +300,8 @@ def decode_server_event(text: str | bytes) -> ServerEvent | None:
     kind: str = msg["type"]
     if kind == "response.output_audio.delta":
         return AudioDelta(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
+    if kind == "response.output_text.delta":
+        return TextDelta(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
     if kind == "input_audio_buffer.speech_started":
         start = msg.get("audio_start_ms", 0)
         return SpeechStarted(int(start) if isinstance(start, int) else 0, _s(msg, "item_id"))
@@ -270,6 +320,8 @@ def decode_server_event(text: str | bytes) -> ServerEvent | None:
         return CallerTranscript(_s(msg, "item_id"), _s(msg, "transcript"))
     if kind == "response.output_audio_transcript.done":
         return AgentTranscript(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "transcript"))
+    if kind == "response.output_text.done":
+        return AgentTranscript(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "text"))
     if kind == "response.function_call_arguments.done":
         return FunctionCall(_s(msg, "call_id"), _s(msg, "name"), _s(msg, "arguments"))
     if kind == "session.updated":

@@ -79,10 +79,12 @@ def opening(
     reconnected: bool,
     now: datetime,
     verified: bool = False,
+    text_only: bool = False,
 ) -> Opening:
     """The frames a session starts with and what to ask of it (see the module docstring).
     While a known caller is unverified nothing stored about them is in the instructions and
-    `verify_caller` is offered (engine.session_prompt)."""
+    `verify_caller` is offered (engine.session_prompt). With `text_only` the model answers in
+    text for an outside voice to speak."""
     offered = dict(tools)
     if needs_verification(tenant, context, verified=verified):
         offered[VERIFY_CALLER] = verify_caller_spec(tenant)
@@ -101,6 +103,7 @@ def opening(
             voice=tenant.voice,
             vad=tenant.vad,
             tools=[spec.session_entry() for spec in offered.values()] or None,
+            text_only=text_only,
         )
     ]
     if reconnected or resumed:

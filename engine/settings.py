@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
     notion_api_base_url: str = Field("https://api.notion.com", alias="NOTION_API_BASE_URL")
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
+    elevenlabs_base_url: str = Field("https://api.elevenlabs.io", alias="ELEVENLABS_BASE_URL")
     public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
     media_public_url: str = Field(
         "ws://127.0.0.1:{port}/stream/{call_sid}", alias="MEDIA_PUBLIC_URL"
@@ -255,6 +256,8 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         media_port_range=settings.media_port_range(),
         twilio_api_base_url=settings.twilio_api_base_url,
         notion_api_base_url=settings.notion_api_base_url,
+        elevenlabs_base_url=settings.elevenlabs_base_url,
+        elevenlabs_api_key=reveal(settings.elevenlabs_api_key),
         twilio_account_sid=settings.twilio_account_sid,
         twilio_auth_token=reveal(settings.twilio_auth_token),
         warm_calls=settings.warm_calls,

@@ -58,12 +58,15 @@ def heard_text(utterance: Utterance, heard_ms: int) -> str:
 
 def unspoken(text: str, utterance: Utterance) -> str:
     """The part of `text` (all that was sent to be spoken) that has no audio yet: what a new
-    socket must speak after a drop, so no word is said twice. Whitespace may differ between
-    what was sent and what came back, so the spoken characters are counted without it."""
+    socket must speak after a drop, so no word is said twice. A word whose audio stopped part
+    way is spoken again whole. Whitespace may differ between what was sent and what came back,
+    so the spoken characters are counted without it."""
     done = sum(1 for c in utterance.chars if not c.isspace())
-    for index, char in enumerate(text):
-        if done == 0:
-            return text[index:].lstrip()
-        if not char.isspace():
+    index = 0
+    while index < len(text) and done > 0:
+        if not text[index].isspace():
             done -= 1
-    return ""
+        index += 1
+    if 0 < index < len(text) and not text[index].isspace() and not text[index - 1].isspace():
+        index = max(text.rfind(" ", 0, index), text.rfind("\n", 0, index)) + 1
+    return text[index:].lstrip()

@@ -16,6 +16,7 @@ from picows.websockets import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidStatus,
+    State,
     connect,
 )
 
@@ -37,6 +38,11 @@ class TtsSocket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+
+    @property
+    def open(self) -> bool:
+        """Still usable (a spare may have been closed by the service while it waited)."""
+        return self._ws.state is State.OPEN
 
     async def speak(self, text: str) -> None:
         await self._send(tts.text_message(text))

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from engine.config import DtmfAction, TenantConfig, TransferRule, VadConfig
+from engine.config import DtmfAction, ElevenLabsVoice, TenantConfig, TransferRule, VadConfig
 from engine.secret_box import TWILIO_LABEL, SecretBox, SecretBoxError
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
@@ -44,7 +44,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
        a.recording_consent, a.recording_notice, a.pii_redaction, a.spanish, a.verification,
-       t.jurisdiction, t.ai_disclosure,
+       t.jurisdiction, t.ai_disclosure, a.elevenlabs_voice,
        coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
 FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
@@ -137,6 +137,33 @@ async def set_call_control(
         )
 
 
+async def set_elevenlabs_voice(
+    pool: asyncpg.Pool, tenant_id: str, voice: ElevenLabsVoice | None
+) -> bool:
+    """Speak with `voice` (None: the model's own voice again). False: no such tenant."""
+    value = (
+        None
+        if voice is None
+        else json.dumps(
+            {
+                "voice_id": voice.voice_id,
+                "model_id": voice.model_id,
+                "stability": voice.stability,
+                "similarity_boost": voice.similarity_boost,
+                "speed": voice.speed,
+            }
+        )
+    )
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(
+            "UPDATE agent_configs SET elevenlabs_voice = $2::jsonb, version = version + 1,"
+            " updated_at = now() WHERE tenant_id = $1",
+            uuid.UUID(tenant_id),
+            value,
+        )
+    return bool(status.endswith(" 1"))
+
+
 async def resolve_number(pool: asyncpg.Pool, number: str) -> str | None:
     """The tenant owning `number` (active tenants only), or None."""
     async with acquire(pool, timeout=5) as conn:
@@ -202,11 +229,13 @@ async def load_config(
     blocks = _json(row["blocks"])
     rules = _json(row["transfer_rules"])
     dtmf = _json(row["dtmf_actions"])
+    eleven = _json(row["elevenlabs_voice"])
     return TenantConfig(
         tenant_id=str(row["tenant_id"]),
         name=row["name"],
         agent_name=row["agent_name"],
         voice=row["voice"],
+        elevenlabs=ElevenLabsVoice(**eleven) if eleven else None,
         greeting_new=row["greeting_new"],
         greeting_returning=row["greeting_returning"],
         time_zone=row["time_zone"],

@@ -113,5 +113,10 @@ def handoff(description: str) -> str:
     return _EN.handoff(description)
 
 
+def rest_of_answer(text: str) -> str:
+    """The part of an answer an outside voice could not speak, said in the model's own voice."""
+    return _say(text)
+
+
 def keypad(digit: str) -> str:
     return f"The caller pressed {digit} on their keypad."

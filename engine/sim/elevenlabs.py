@@ -95,7 +95,7 @@ class SimStream:
     voice_id: str
     query: dict[str, str]
     received: list[dict[str, Any]] = field(default_factory=list)
-    spoken_text: str = ""  # what was synthesised, in order
+    spoken_text: str = ""  # the characters of the audio sent, in order
     audio_chunks: int = 0
     closed_code: int | None = None
     final: bool = False
@@ -259,7 +259,6 @@ class _Session:
                 wait = (sim.first_chunk_ms + self._stall_ms) / 1000 - (loop.time() - began)
                 if wait > 0:
                     await asyncio.sleep(wait)
-            stream.spoken_text += piece
             out_ms = 0.0
             start = loop.time()
             for message in _chunk_messages(piece, audio):
@@ -277,6 +276,7 @@ class _Session:
                     return
                 self._first_sent = True
                 stream.audio_chunks += 1
+                stream.spoken_text += "".join(message["alignment"]["chars"])
                 out_ms += CHUNK_MS
 
 

@@ -174,8 +174,11 @@ async def running_engine(
     *,
     session_max_s: float = 55 * 60,
     calls_per_actor: int = 1,
+    elevenlabs: tuple[str, str] | None = None,
     **sim_options: Any,
 ) -> AsyncIterator[Engine]:
+    """`elevenlabs`: (base URL, key) of the ElevenLabs service (its simulator) for tenants that
+    speak with an ElevenLabs voice."""
     sim = RealtimeSimulator(**sim_options)
     await sim.start()
     rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
@@ -201,6 +204,8 @@ async def running_engine(
         post_call_poll_s=0.2,
         post_call_backoff_s=0.3,
         spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),
+        elevenlabs_base_url=elevenlabs[0] if elevenlabs else "https://api.elevenlabs.io",
+        elevenlabs_api_key=elevenlabs[1] if elevenlabs else None,
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)

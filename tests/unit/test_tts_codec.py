@@ -107,3 +107,5 @@ def test_unspoken_is_what_has_no_audio_yet() -> None:
     assert unspoken("Hello  there  my friend.", u) == "my friend."  # whitespace differs
     assert unspoken("Hello there ", u) == ""
     assert unspoken("Hi", Utterance()) == "Hi"
+    half = add_chunk(Utterance(), _chunk("Hello th"))
+    assert unspoken("Hello there my friend.", half) == "there my friend."  # said again whole

@@ -1,0 +1,218 @@
+"""Calls spoken by an ElevenLabs voice, end to end: the realtime simulator answers in text, the
+ElevenLabs simulator speaks it (stream-input, ulaw_8000, character timings), the caller hears
+it through the call actor. Barge-in cuts the model's answer to the words heard; a dropped
+ElevenLabs socket continues without repeating a word; a refused key falls back to the model's
+own voice for the rest of the call and says so in the call's record."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from engine.config import ElevenLabsVoice
+from engine.sim.elevenlabs import ElevenLabsSimulator
+from engine.sim.realtime_script import Reply, Script
+from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
+from memory import calls, tenants
+from tests.conftest import PgUrls
+from tests.integration.engine_harness import Engine, running_engine
+
+KEY = "integration-xi-key"
+VOICE = ElevenLabsVoice(voice_id="21m00Tcm4TlvDq8ikWAM")
+QUESTION = "When does my policy renew?"
+ANSWER = "Your policy renews on the first of June, and the premium stays the same as last year."
+LONG = " ".join(
+    [
+        "Certainly. Our auto policies cover collision, comprehensive, liability and uninsured",
+        "motorists, and each of these has its own deductible that you can choose when you buy",
+        "it. Collision pays for damage to your car after an accident with another vehicle or an",
+        "object, whoever was at fault. Comprehensive covers theft, fire, hail and flooding.",
+    ]
+)
+SENTENCE = "Wait, I need to change the address on my policy."
+
+
+@pytest.fixture
+async def voices() -> AsyncIterator[ElevenLabsSimulator]:
+    async with ElevenLabsSimulator(api_keys={KEY}, first_chunk_ms=150, pace=1.5) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def engine(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, voices: ElevenLabsSimulator
+) -> AsyncIterator[Engine]:
+    async with running_engine(
+        pg_urls.app,
+        jwt_secret,
+        app_pool,
+        elevenlabs=(voices.base_url, KEY),
+        pace=1.0,
+        first_audio_delay_ms=300,
+    ) as running:
+        yield running
+
+
+async def _tenant(engine: Engine) -> tuple[str, str]:
+    tenant_id, number = await engine.new_tenant()
+    assert await tenants.set_elevenlabs_voice(engine.db, tenant_id, VOICE)
+    return tenant_id, number
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,!?").lower() for w in text.split()]
+
+
+def _heard_words(text: str) -> list[str]:
+    """Words as heard: a word cut off by a dropped socket and said again whole counts once."""
+    words = _words(text)
+    return [
+        w
+        for w, after in zip(words, [*words[1:], ""], strict=True)
+        if not (after != w and after.startswith(w))
+    ]
+
+
+async def test_an_elevenlabs_voice_answers_in_ulaw_with_marks(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    tenant_id, number = await _tenant(engine)
+    caller_number = "+15550142101"
+    engine.sim.add_script(caller_number, Script(transcripts=(QUESTION,), replies=(Reply(ANSWER),)))
+    script = CallScript(
+        from_number=caller_number,
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), Speak(QUESTION), WaitForAgent(timeout=15), HangUp()),
+    )
+    result = await engine.caller().place_call(script, timeout=60)
+
+    assert result.violations == []
+    session = engine.sim.sessions[0]
+    assert session.session_config["output_modalities"] == ["text"]
+    # greeting and answer, each on a stream of its own, both in Twilio's format
+    spoken = [s for s in voices.streams if s.spoken_text]
+    assert len(spoken) == 2
+    assert {s.query["output_format"] for s in spoken} == {"ulaw_8000"}
+    assert _words(spoken[1].spoken_text) == _words(ANSWER)
+    assert result.heard_ms > 3000
+    stream = result.streams[0]
+    assert len(stream.marks_sent_back) > 4  # a mark after every chunk, returned as played
+    turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+    answers = [t for t in turns if t.role == "agent" and "sent_ms" in t.meta]
+    assert answers
+    assert answers[0].text == ANSWER
+
+
+def _long_call(caller_number: str, number: str) -> CallScript:
+    return CallScript(
+        from_number=caller_number,
+        to_number=number,
+        steps=(
+            WaitForAgent(timeout=15),
+            Speak(QUESTION),
+            BargeIn(after_ms=2500, text=SENTENCE),
+            WaitForAgent(timeout=15),
+            HangUp(),
+        ),
+    )
+
+
+async def test_barge_in_cuts_the_answer_to_the_words_heard(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    tenant_id, number = await _tenant(engine)
+    caller_number = "+15550142102"
+    engine.sim.add_script(
+        caller_number,
+        Script(transcripts=(QUESTION, SENTENCE), replies=(Reply(LONG), Reply("Sure, go ahead."))),
+    )
+    result = await engine.caller().place_call(_long_call(caller_number, number), timeout=90)
+
+    assert result.violations == []
+    stream = result.streams[0]
+    assert len(stream.clears) == 1
+    silence_ms = (stream.clears[0] - stream.utterances[-1]) * 1000
+    assert silence_ms < 1500, silence_ms
+    session = engine.sim.sessions[0]
+    sent = [event for _, event in session.received]
+    answer_stream = next(s for s in voices.streams if "collision" in s.spoken_text.lower())
+    assert not answer_stream.final  # its generation was stopped, not finished
+    rewrites = [
+        e for e in sent if e["type"] == "conversation.item.create" and e.get("previous_item_id")
+    ]
+    deletes = [e for e in sent if e["type"] == "conversation.item.delete"]
+    assert len(rewrites) == 1
+    assert [d["item_id"] for d in deletes] == [rewrites[0]["previous_item_id"]]
+    heard = rewrites[0]["item"]["content"][0]["text"]
+    assert LONG.startswith(heard)
+    assert 3 <= len(heard.split()) < len(LONG.split())
+    # the model's conversation holds the heard words in place of the full answer
+    texts = [
+        part.get("text")
+        for item in session.items()
+        for part in item.get("content", [])
+        if item.get("role") == "assistant"
+    ]
+    assert heard in texts
+    assert LONG not in texts
+    turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+    assert any("interrupted_at_ms" in t.meta for t in turns)
+
+
+async def test_a_dropped_socket_continues_without_repeating_a_word(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    tenant_id, number = await _tenant(engine)
+    caller_number = "+15550142103"
+    engine.sim.add_script(caller_number, Script(transcripts=(QUESTION,), replies=(Reply(LONG),)))
+    voices.drop_after(1)  # the first socket (the greeting's) is cut after half a second of audio
+    voices.drop_after(3)  # and the next one after a second and a half
+    script = CallScript(
+        from_number=caller_number,
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), Speak(QUESTION), WaitForAgent(timeout=30), HangUp()),
+    )
+    result = await engine.caller().place_call(script, timeout=90)
+    turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+
+    assert result.violations == []
+    assert result.streams[0].clears == []
+    cut = [s for s in voices.streams if s.audio_chunks and not s.final]
+    assert len(cut) == 2
+    # every word of the greeting and the answer spoken once, in order, over the cut sockets
+    # and the ones that replaced them
+    said = " ".join(s.spoken_text for s in voices.streams)
+    agent = " ".join(t.text for t in turns if t.role == "agent")
+    assert LONG in agent
+    assert _heard_words(said) == _words(agent)
+
+
+async def test_a_refused_key_falls_back_to_the_models_voice(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, voices: ElevenLabsSimulator
+) -> None:
+    async with running_engine(
+        pg_urls.app, jwt_secret, app_pool, elevenlabs=(voices.base_url, "revoked-key")
+    ) as engine:
+        tenant_id, number = await _tenant(engine)
+        caller_number = "+15550142104"
+        engine.sim.add_script(
+            caller_number, Script(transcripts=(QUESTION,), replies=(Reply(ANSWER),))
+        )
+        script = CallScript(
+            from_number=caller_number,
+            to_number=number,
+            steps=(WaitForAgent(timeout=15), Speak(QUESTION), WaitForAgent(timeout=15), HangUp()),
+        )
+        result = await engine.caller().place_call(script, timeout=60)
+        turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+        session = engine.sim.sessions[0]
+
+    assert result.violations == []
+    assert not any(s.spoken_text for s in voices.streams)
+    assert session.session_config["output_modalities"] == ["audio"]  # switched for the call
+    assert result.heard_ms > 3000  # the greeting and the answer, in the model's own voice
+    assert any(t.role == "system" and "voice fallback" in t.text for t in turns)
+    agent = [t.text for t in turns if t.role == "agent"]
+    assert ANSWER in agent

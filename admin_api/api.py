@@ -31,6 +31,7 @@ from admin_api.routers import (
     tenants,
     users,
     verification,
+    voices,
     webhook_endpoints,
 )
 from admin_api.state import AdminState
@@ -64,6 +65,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
         verification,
         compliance,
         agent,
+        voices,
         overview,
         calls,
         live,

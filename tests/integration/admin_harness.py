@@ -202,9 +202,11 @@ async def admin_harness(
     admin_state: AdminState | None = None,
     client_address: str | None = None,
     actor_twilio: tuple[str, str] | None = None,
+    elevenlabs: tuple[str, str] | None = None,
 ) -> AsyncIterator[AdminHarness]:
     """`actor_twilio` (account sid, auth token): platform Twilio credentials that only the
-    tenant actors' config carries, never the replica's."""
+    tenant actors' config carries, never the replica's. `elevenlabs` (base URL, key): the
+    ElevenLabs service (its simulator)."""
     accounts = {ACCOUNT_SID: AUTH_TOKEN}
     if actor_twilio is not None:
         accounts[actor_twilio[0]] = actor_twilio[1]
@@ -216,6 +218,8 @@ async def admin_harness(
         public_base_url=PUBLIC_BASE,
         twilio_api_base_url=rest.base_url,
         recordings_dir=str(recordings_dir),
+        elevenlabs_base_url=elevenlabs[0] if elevenlabs else "https://api.elevenlabs.io",
+        elevenlabs_api_key=elevenlabs[1] if elevenlabs else None,
     )
     actor_config = config
     if actor_twilio is not None:

@@ -216,7 +216,10 @@ class CallSession:
         """The frames a new session starts with (engine.session_open)."""
         first = await self._brief.opening(reconnected, text_only=self._voice.text_only)
         # applied once the link has sent these frames: a response asked for goes out after them
-        asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
+        if first.then is not None:
+            asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
+        if first.greeting is not None:
+            await self._voice.greet(first.greeting)
         return first.frames
 
     async def model_gone(self, permanent: bool, reason: str) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +44,12 @@ MAX_RETRIES = 2
 # as a pause: the model's own voice takes over.
 FIRST_AUDIO_TIMEOUT_S = 1.5
 HEARD_ITEMS = 8
+GREETINGS_CACHED = 64  # per process: a greeting of a few seconds is some 30 kB
+
+
+# Greetings said before, by voice, settings and text: a changed greeting or voice is a new key,
+# so nothing stale is ever played; the oldest go first.
+_greetings: OrderedDict[tuple[object, ...], tuple[tts.TtsAudio, ...]] = OrderedDict()
 
 
 class TtsListener(Protocol):
@@ -65,6 +72,13 @@ class _Utterance:
     spoken: Utterance = field(default_factory=Utterance)
     first_text_at: float | None = None
     first_audio_ms: float | None = None
+    cache_key: tuple[object, ...] | None = None  # a greeting: its audio is kept once complete
+    chunks: list[tts.TtsAudio] = field(default_factory=list)
+
+
+def forget_greetings() -> None:
+    """Empty this process's greeting cache (tests)."""
+    _greetings.clear()
 
 
 def voice_for(
@@ -103,6 +117,7 @@ class TtsVoice:
         self._heard: dict[str, Utterance] = {}  # item id -> its timings, newest last
         self.failed = False
         self.reconnects = 0
+        self.cache_hits = 0
         self.first_audio_ms: list[float] = []
 
     # --- sockets ----------------------------------------------------------------------------
@@ -141,6 +156,29 @@ class TtsVoice:
         ready = utt.chunker.feed(delta)
         if ready is not None:
             await self._append(utt, ready)
+
+    async def say(self, response_id: str, item_id: str, text: str) -> None:
+        """Speak a whole text known in advance (the greeting): played from the cache when this
+        voice said it before in this process, else synthesised and then cached."""
+        key = (self._voice, text)
+        cached = _greetings.get(key)
+        if cached is not None:
+            _greetings.move_to_end(key)
+            self.cache_hits += 1
+            self._tasks.spawn(self._play(response_id, item_id, cached))
+            return
+        utt = self._live[response_id] = _Utterance(response_id, item_id, cache_key=key)
+        self._tasks.spawn(self._run(utt))
+        await self._append(utt, text)
+        await self.end(response_id)
+
+    async def _play(self, response_id: str, item_id: str, chunks: tuple[tts.TtsAudio, ...]) -> None:
+        spoken = Utterance()
+        for chunk in chunks:
+            spoken = add_chunk(spoken, chunk)
+            self._remember(item_id, spoken)
+            await self._listener.tts_audio(response_id, item_id, chunk.audio)
+        await self._listener.tts_done(response_id)
 
     def speaking(self, response_id: str) -> bool:
         """An utterance speaks (or is still to speak) this response's text."""
@@ -209,6 +247,7 @@ class TtsVoice:
                         return
                     retries += 1
                     self.reconnects += 1
+                    utt.cache_key = None  # pieced together over two sockets: not kept
                     self._log.warning("tts_socket_lost", error=str(exc), attempt=retries)
         finally:
             if not utt.failed:
@@ -241,6 +280,10 @@ class TtsVoice:
                     anext(events), FIRST_AUDIO_TIMEOUT_S if waiting else None
                 )
             except StopAsyncIteration:
+                if utt.cache_key is not None and utt.chunks and not utt.stopped:
+                    _greetings[utt.cache_key] = tuple(utt.chunks)
+                    while len(_greetings) > GREETINGS_CACHED:
+                        _greetings.popitem(last=False)
                 return
             if utt.stopped:
                 return
@@ -249,12 +292,14 @@ class TtsVoice:
                     utt.first_audio_ms = (time.monotonic() - utt.first_text_at) * 1000
                     self.first_audio_ms.append(utt.first_audio_ms)
                 utt.spoken = add_chunk(utt.spoken, event)
-                self._remember(utt)
+                if utt.cache_key is not None:
+                    utt.chunks.append(event)
+                self._remember(utt.item_id, utt.spoken)
                 await self._listener.tts_audio(utt.response_id, utt.item_id, event.audio)
 
-    def _remember(self, utt: _Utterance) -> None:
-        self._heard.pop(utt.item_id, None)
-        self._heard[utt.item_id] = utt.spoken
+    def _remember(self, item_id: str, spoken: Utterance) -> None:
+        self._heard.pop(item_id, None)
+        self._heard[item_id] = spoken
         while len(self._heard) > HEARD_ITEMS:
             del self._heard[next(iter(self._heard))]
 

@@ -24,8 +24,10 @@ from engine import call_events as ev
 from engine import realtime_codec as rt
 from engine.call_metrics import CallMetrics
 from engine.config import EngineConfig, TenantConfig
+from engine.session_open import GREETING_ITEM
 from prompts import call_lines
 
+GREETING = "greeting"  # the greeting's response id: no model response speaks it
 Apply = Callable[[ev.CallEvent, int], Awaitable[None]]
 Send = Callable[[str], Awaitable[bool]]
 
@@ -71,6 +73,14 @@ class VoiceRelay:
                 await voice.end(event.response_id)
             return True
         return False
+
+    async def greet(self, text: str) -> None:
+        """Speak the greeting (from the voice's cache when it said it before); its transcript
+        is applied once it is all out, as an answer's is."""
+        if self.voice is None:
+            return
+        self._held[GREETING] = [rt.AgentTranscript(GREETING, GREETING_ITEM, text)]
+        await self.voice.say(GREETING, GREETING_ITEM, text)
 
     async def stop(self, response_id: str) -> None:
         if self.voice is not None:

@@ -164,6 +164,21 @@ def assistant_text_after(previous_item_id: str, text: str) -> str:
     )
 
 
+def assistant_text(item_id: str, text: str) -> str:
+    """An assistant message with our own item id (a greeting an outside voice speaks)."""
+    return _dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "id": item_id,
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            },
+        }
+    )
+
+
 def item_delete(item_id: str) -> str:
     return _dumps({"type": "conversation.item.delete", "item_id": item_id})
 

@@ -26,6 +26,7 @@ from prompts.context import CallerContext
 from prompts.instructions import greeting_request, resume_request
 
 RECAP_TURNS = 6
+GREETING_ITEM = "item_greeting"  # the greeting an outside voice speaks, in the conversation
 
 
 class SpokenTurn(Protocol):
@@ -40,8 +41,9 @@ class SpokenTurn(Protocol):
 @dataclass(frozen=True, slots=True)
 class Opening:
     frames: list[str]  # sent first, in order, before anything held meanwhile
-    then: ModelReconnected | RequestResponse  # the event the call session applies next
+    then: ModelReconnected | RequestResponse | None  # the event the call session applies next
     tools: dict[str, ToolSpec]  # what the session offers (verify_caller while unverified)
+    greeting: str | None = None  # for the call's own voice to speak (it is in `frames` as text)
 
 
 def loads_history(attempt: int, reconnected: bool) -> bool:
@@ -84,7 +86,8 @@ def opening(
     """The frames a session starts with and what to ask of it (see the module docstring).
     While a known caller is unverified nothing stored about them is in the instructions and
     `verify_caller` is offered (engine.session_prompt). With `text_only` the model answers in
-    text for an outside voice to speak."""
+    text for an outside voice to speak, and a new call's greeting is that voice's to say
+    (`Opening.greeting`), not the model's."""
     offered = dict(tools)
     if needs_verification(tenant, context, verified=verified):
         offered[VERIFY_CALLER] = verify_caller_spec(tenant)
@@ -110,6 +113,11 @@ def opening(
         frames += replay(history)
     if reconnected:
         return Opening(frames, ModelReconnected(), offered)
+    if text_only and not resumed:
+        # an outside voice speaks the greeting, from its cache when it said it before: no
+        # model turn to wait for; the model's conversation holds it as said
+        frames.append(rt.assistant_text(GREETING_ITEM, prompt.greeting))
+        return Opening(frames, None, offered, greeting=prompt.greeting)
     request = resume_request() if resumed else greeting_request(prompt.greeting)
     return Opening(frames, RequestResponse(request), offered)
 

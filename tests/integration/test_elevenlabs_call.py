@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from actors.tts_voice import forget_greetings
 from engine.config import ElevenLabsVoice
 from engine.sim.elevenlabs import ElevenLabsSimulator
 from engine.sim.realtime_script import Reply, Script
@@ -36,6 +37,7 @@ SENTENCE = "Wait, I need to change the address on my policy."
 
 @pytest.fixture
 async def voices() -> AsyncIterator[ElevenLabsSimulator]:
+    forget_greetings()  # each test synthesises its greetings afresh
     async with ElevenLabsSimulator(api_keys={KEY}, first_chunk_ms=150, pace=1.5) as sim:
         yield sim
 
@@ -216,3 +218,30 @@ async def test_a_refused_key_falls_back_to_the_models_voice(
     assert any(t.role == "system" and "voice fallback" in t.text for t in turns)
     agent = [t.text for t in turns if t.role == "agent"]
     assert ANSWER in agent
+
+
+async def test_the_greeting_is_synthesised_once_and_then_starts_at_once(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    _, number = await _tenant(engine)
+    first_ms: list[float] = []
+    for n in range(3):
+        script = CallScript(
+            from_number=f"+1555014220{n}",
+            to_number=number,
+            steps=(WaitForAgent(timeout=15), HangUp()),
+        )
+        result = await engine.caller().place_call(script, timeout=60)
+        assert result.violations == []
+        assert result.heard_ms > 1000
+        ms = result.first_audio_after_start_ms()
+        assert ms is not None
+        first_ms.append(ms)
+    greetings = [s for s in voices.streams if s.spoken_text]
+    assert len(greetings) == 1  # synthesised for the first call only
+    sessions = engine.sim.sessions
+    for session in sessions:
+        assert not [e for _, e in session.received if e["type"] == "response.create"]
+        said = [i for i in session.items() if i["role"] == "assistant"]
+        assert said[0]["content"][0]["text"] == " ".join(greetings[0].spoken_text.split())
+    assert max(first_ms[1:]) < 50, first_ms  # from the cache: at once after start

@@ -92,3 +92,25 @@ def test_history_is_loaded_once_by_the_first_session_of_a_resumed_call() -> None
     assert loads_history(attempt=1, reconnected=False)
     assert not loads_history(attempt=1, reconnected=True)
     assert not loads_history(attempt=0, reconnected=False)
+
+
+def test_with_an_outside_voice_the_model_answers_in_text_and_the_voice_greets() -> None:
+    kwargs = {"caller_number": "+15550100", "context": EMPTY_CONTEXT, "tools": {}, "now": NOW}
+    first = opening(TENANT, history=[], resumed=False, reconnected=False, text_only=True, **kwargs)  # type: ignore[arg-type]
+    assert types(first.frames) == ["session.update", "conversation.item.create"]
+    assert json.loads(first.frames[0])["session"]["output_modalities"] == ["text"]
+    item = json.loads(first.frames[1])["item"]
+    assert item["role"] == "assistant"
+    assert first.greeting
+    assert item["content"][0]["text"] == first.greeting
+    assert first.then is None  # no model turn: the voice speaks it
+    resumed = opening(
+        TENANT,
+        history=HISTORY,
+        resumed=True,
+        reconnected=False,
+        text_only=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert resumed.greeting is None
+    assert isinstance(resumed.then, RequestResponse)

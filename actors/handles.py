@@ -73,12 +73,23 @@ def init(
         # Ray starts its workers at niceness 15 (below its own daemons); call actors carry
         # real-time audio, so the local Ray runs them at normal priority (cluster.yaml too).
         os.environ.setdefault("RAY_worker_niceness", "0")
+        _loopback_only()
         ray.init(
             resources={"call_slot": call_slots},
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",
             **kwargs,
         )
+
+
+def _loopback_only() -> None:
+    """A local Ray listens on 127.0.0.1 only: its GCS, raylet, agents, dashboard and every
+    worker's gRPC server. Ray binds those to the node's address, and on Linux turns 127.0.0.1
+    into the machine's routable address (for clusters) unless it is told this Ray is one
+    machine's (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read when `ray` is imported: the processes
+    it starts read it from the environment, this one is told in place)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def dashboard_url() -> str | None:
@@ -98,6 +109,27 @@ def node_address() -> str:
     # the routing table: ray.util.get_node_ip_address() guesses in worker processes
     address: str = ray._private.worker.global_worker.node_ip_address
     return address
+
+
+def replica_grpc_on_loopback() -> None:
+    """Call in a Serve replica before it is up. Serve starts a gRPC server in each replica (for
+    calls between deployments; the engine makes none) on every interface, `[::]:0`, with no
+    setting for it: on a node whose address is loopback (a local Ray) it binds 127.0.0.1."""
+    if node_address() != "127.0.0.1":
+        return
+    from ray.serve._private import replica
+
+    bind: Callable[[Any, str], int] = getattr(replica, "add_port_to_grpc_server")  # noqa: B009
+    if getattr(bind, "loopback", False):
+        return
+
+    def loopback(server: Any, address: str) -> int:
+        if address.startswith("[::]:"):
+            address = "127.0.0.1:" + address.removeprefix("[::]:")
+        return bind(server, address)
+
+    setattr(loopback, "loopback", True)  # noqa: B010
+    setattr(replica, "add_port_to_grpc_server", loopback)  # noqa: B010
 
 
 def node_id() -> str:

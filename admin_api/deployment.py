@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI
 from ray import serve
 
-from actors.handles import RayTenantGateway
+from actors.handles import RayTenantGateway, replica_grpc_on_loopback
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from admin_api.listener import HttpListener
@@ -36,6 +36,7 @@ class Ingress:
         self, config: EngineConfig, http_host: str, http_port: int
     ) -> None:
         configure_actor(config)
+        replica_grpc_on_loopback()
         gateway = RayTenantGateway(config)
         self._ctx = WebhookContext(config, gateway)
         self._app = build_app(self._ctx)

@@ -440,6 +440,7 @@ class CallPool:
             "recycled": self._recycled,
             "claim_ms": (self._claim_ms.bounds, list(self._claim_ms.counts), self._claim_ms.sum),
             **self._reported.stats(),
+            "tasks": len(asyncio.all_tasks()),  # the pool process's, for a soak to watch
         }
 
     async def active_calls(self) -> list[str]:

@@ -1,9 +1,12 @@
-"""The benchmark command line: `python -m bench calls|ramp|memory ...` (`neurosphere bench`).
+"""The benchmark command line: `python -m bench calls|ramp|soak|memory ...` (`neurosphere bench`).
 
   calls   N concurrent simulated calls (default 100, arriving 20/s, held 30 s) against the
           engine and the baseline relay in one run, reported side by side with ratios
   ramp    step the number of concurrent calls up (10, 25, 50, 100, 150, 200, 300) and report
           the most the node holds with p99 added latency < 20 ms and no frame lost
+  soak    N calls held for a long time with churn: memory, file descriptors, threads and
+          tasks of every engine process, latency per minute, Postgres and /metrics checked
+          at the end (bench.soak)
   memory  caller-context lookups over 1M memories (bench.memory_context)
 
 Everything runs on 127.0.0.1. `--webhook-url` (with `--auth-token`, `--to-number` and
@@ -115,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ramp.add_argument("--target", choices=("engine", "baseline"), default="engine")
     _common(ramp)
+    soak = sub.add_parser("soak", help="N calls for a long time: growth and drift")
+    soak.add_argument("--calls", type=int, default=100)
+    soak.add_argument("--rate", type=float, default=5.0, help="call arrivals per second")
+    soak.add_argument("--duration", type=float, default=600.0, help="seconds of the soak")
+    soak.add_argument("--cycle", type=int, default=10, help="calls replaced each cycle")
+    soak.add_argument("--cycle-every", type=float, default=30.0, help="seconds between cycles")
+    soak.add_argument(
+        "--sample-every", type=float, default=15.0, help="seconds between process readings"
+    )
+    soak.set_defaults(target="engine")
+    _common(soak)
     memory = sub.add_parser(
         "memory", help="caller-context latency over 1M memories", add_help=False
     )
@@ -152,7 +166,7 @@ def _options(args: argparse.Namespace) -> object:
         opts.profile_dir = (args.out or RESULTS) / "profiles" / time.strftime("%Y%m%d-%H%M%S")
     opts.to_numbers = list(args.to_number)
     opts.status_path = args.status_path or None
-    if args.mode == "calls":
+    if args.mode in ("calls", "soak"):
         opts.calls, opts.duration = args.calls, args.duration
     else:
         opts.steps = [int(s) for s in args.steps.split(",") if s.strip()]
@@ -173,6 +187,25 @@ def _memory(rest: list[str]) -> int:
     return 0
 
 
+def _soak(args: argparse.Namespace, opts: object) -> int:
+    from bench import report, runner, soak
+
+    assert isinstance(opts, runner.Options)
+    try:
+        result = soak.run_soak(
+            opts, cycle=args.cycle, cycle_every=args.cycle_every, sample_every=args.sample_every
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; everything started has been stopped\n")
+        return 130
+    result["machine"] = report.machine()
+    paths = soak.write(result, args.out or report.RESULTS, plots=not args.no_plots)
+    sys.stdout.write(
+        "\n" + soak.markdown(result) + "\nwritten:\n" + report.summary_lines(paths) + "\n"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for `python -m bench` and `neurosphere bench`; returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -189,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure("console", level=logging.WARNING)
     opts = _options(args)
     assert isinstance(opts, runner.Options)
+    if args.mode == "soak":
+        return _soak(args, opts)
     machine = report.machine()
     try:
         result = runner.run_calls(opts) if args.mode == "calls" else runner.run_ramp(opts)

@@ -15,8 +15,8 @@ every agent frame it receives is recorded with its arrival time. Each call behav
 person on the phone: it waits for the greeting, then talks in turns (a pause, an utterance,
 the agent's answer) and sometimes barges in on the answer, until the driver hangs up all calls.
 
-Run alone: `python -m bench.loadgen` and send it `configure`, `grow`, `dump`, `hangup`, `quit`
-commands (`bench.control`).
+Run alone: `python -m bench.loadgen` and send it `configure`, `grow`, `cycle`, `dump`,
+`hangup`, `quit` commands (`bench.control`).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class _Call:
         self.speech_done: asyncio.Future[None] | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.side_tasks = TaskSet("caller_callback")
+        self.task: asyncio.Task[None] | None = None  # run(), once placed
 
     @property
     def active(self) -> bool:
@@ -513,7 +514,7 @@ class LoadGenerator:
         numbers = self.target.to_numbers
         call = _Call(self, index, numbers[index % len(numbers)])
         self.calls.append(call)
-        self.tasks.spawn(call.run())
+        call.task = self.tasks.spawn(call.run())
         return call
 
     async def grow(self, target: int, rate: float, settle_timeout: float = 60.0) -> GrowResult:
@@ -547,6 +548,20 @@ class LoadGenerator:
             errors=sorted({c.rec.error for c in new if c.rec.error})[:10],
         )
         return result
+
+    async def cycle(self, count: int, rate: float, timeout: float = 30.0) -> dict[str, Any]:
+        """The `count` oldest active calls hang up and as many new ones are placed (a soak's
+        churn); returns how many ended within `timeout` and the new calls' GrowResult."""
+        target = self.active()
+        old = [c for c in self.calls if c.active][:count]
+        for call in old:
+            call.hangup.set()
+        running = [c.task for c in old if c.task is not None]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+        ended = sum(1 for c in old if not c.active)
+        grown = await self.grow(target, rate, timeout)
+        return {"hung_up": len(old), "ended": ended, **asdict(grown)}
 
     async def hangup_all(self, timeout: float = 30.0) -> int:
         """Every live call hangs up; returns how many calls were still running after it."""
@@ -601,6 +616,11 @@ async def _run() -> None:
             data = pickle.dumps(dump, protocol=5)
             await asyncio.to_thread(Path(command["path"]).write_bytes, data)
             return {"ok": True, "streams": len(dump.streams)}
+        if op == "cycle":
+            done = await gen.cycle(
+                int(command["count"]), float(command["rate"]), float(command.get("timeout", 30.0))
+            )
+            return {"ok": True, **done}
         if op == "hangup":
             left = await gen.hangup_all(float(command.get("timeout", 30.0)))
             return {"ok": True, "still_running": left}

@@ -64,6 +64,7 @@ class Target:
     pool_stats: Callable[[], dict[str, Any]] | None = None
     stop: Callable[[], None] = lambda: None
     extra_pids: Callable[[], list[int]] = list
+    database_url: str | None = None  # the engine's (app role), to check what it wrote
 
     def spec(self) -> dict[str, Any]:
         """The `bench.loadgen.TargetSpec` fields, as JSON."""
@@ -274,6 +275,7 @@ def start_engine_target(
         pool_stats=pool_stats,
         stop=stop,
         extra_pids=postgres_pids,
+        database_url=engine.database.app_url,
     )
 
 

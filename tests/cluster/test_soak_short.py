@@ -1,0 +1,89 @@
+"""The soak benchmark (bench/soak.py) in short form, against the session's engine on real Ray:
+two rounds of calls, each ending in a hang-up of all of them, with every engine process read
+after each round. A call leaves nothing behind: the call actors and the control-plane actors
+that served both rounds hold no more file descriptors or threads after the second round than
+after the first (a socket or a task kept per call would show here), every call of both rounds is
+in Postgres with its outcome, end and turns, and `/metrics` counted as many claims and ended
+calls as were placed. The long run (100 calls, 10 minutes) is `python -m bench soak`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import asyncpg
+import pytest
+
+from bench.loadgen import Behaviour, LoadGenerator, TargetSpec
+from bench.soak import Footprint, counted, growth, postgres_check
+from engine.cli.runtime import Engine
+from engine.secret_box import TWILIO_LABEL, SecretBox
+from memory import tenants
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+TOKEN = "soak-short-auth-token"
+CALLS = 4
+ROUNDS = 2
+HOLD_S = 5.0
+ENGINE_ROLES = ("call actors", "control actors", "serve")
+
+
+async def test_calls_leave_no_descriptor_thread_or_record_behind(
+    ray_engine: Engine, app_pool: asyncpg.Pool
+) -> None:
+    number = "+1555" + str(uuid.uuid4().int)[:7]
+    await tenants.create_tenant(
+        app_pool,
+        tenants.NewTenant(
+            name="Soak Agency", numbers=(number,), twilio_auth_token=TOKEN,
+            max_concurrent_calls=CALLS,
+        ),
+        tokens=SecretBox(ray_engine.config.jwt_secret, TWILIO_LABEL),
+    )  # fmt: skip
+    await asyncio.to_thread(ray_engine.warm_tenants)
+    metrics = ray_engine.webhook_base + "/metrics"
+    before = await asyncio.to_thread(counted, metrics)
+    footprint = Footprint(os.getpid())
+    gen = LoadGenerator(
+        TargetSpec(
+            webhook_base=ray_engine.webhook_base,
+            public_base_url=ray_engine.config.public_base_url,
+            auth_token=TOKEN,
+            to_numbers=(number,),
+        ),
+        Behaviour(barge_in_probability=0.3),
+        seed=11,
+    )
+    try:
+        for _ in range(ROUNDS):
+            grow = await gen.grow(CALLS, rate=4.0, settle_timeout=30.0)
+            assert (grow.live, grow.failed, grow.refused) == (CALLS, 0, 0), grow.errors
+            await asyncio.sleep(HOLD_S)
+            assert await gen.hangup_all(20.0) == 0
+            await asyncio.sleep(3.0)  # the calls' ends and post-call work land
+            assert await asyncio.to_thread(footprint.sample) > 0
+        sids = [s.call_sid for s in gen.records().streams]
+    finally:
+        await gen.close()
+    after = await asyncio.to_thread(counted, metrics)
+
+    assert len(sids) == CALLS * ROUNDS
+    found = await postgres_check(ray_engine.database.app_url, (number,), sids)
+    assert (found["rows"], found["with_outcome"], found["with_end"]) == (len(sids),) * 3, found
+    assert found["without_turns"] == 0, found
+    assert found["turns"].get("agent", 0) >= len(sids), found  # a greeting each, at least
+    gained = {k: after[k] - before[k] for k in after}
+    assert gained == {
+        "neurosphere_call_claim_seconds_count": len(sids),
+        "neurosphere_calls_ended_total": len(sids),
+    }, gained
+
+    series = list(footprint.series.values())
+    roles = growth(series, series[0].t[0], max(s.t[-1] for s in series), every=60.0)
+    assert set(ENGINE_ROLES) <= set(roles), roles
+    for role in ENGINE_ROLES:
+        grew = roles[role]
+        assert grew["fds_last"] <= grew["fds_first"] + grew["processes"], (role, grew)
+        assert grew["threads_last"] <= grew["threads_first"] + grew["processes"], (role, grew)

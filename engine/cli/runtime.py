@@ -116,6 +116,8 @@ class Engine:
             "realtime_base_url": self.config.openai_base_url,
             "simulated_model": self.simulator is not None,
         }
+        # with its own DATABASE_URL and JWT secret nothing else has made the data dir yet
+        self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2))
         return path
 

@@ -173,3 +173,22 @@ def test_bench_without_its_extra_says_so(
         "error: neurosphere bench needs the `bench` extra (neurosphere_not_installed missing): "
         "pip install 'neurosphere-voice[bench]'"
     )
+
+
+def test_the_runtime_file_is_written_where_nothing_made_the_data_dir(data_dir: Path) -> None:
+    """`serve` with its own DATABASE_URL and JWT secret: no embedded Postgres and no generated
+    secret create the data dir, and start-up wrote runtime.json last - into nothing."""
+    from engine.cli.runtime import Database, Engine
+    from engine.config import EngineConfig
+    from engine.settings import Settings
+
+    settings = Settings.model_validate(
+        {"NEUROSPHERE_DATA_DIR": data_dir, "NEUROSPHERE_JWT_SECRET": STRONG_SECRET}
+    )
+    config = EngineConfig(app_database_url="postgresql://nowhere/none", jwt_secret=STRONG_SECRET)
+    engine = Engine(settings, config, Database("owner", "app"), "http://127.0.0.1:8000")
+    assert not data_dir.exists()
+    path = engine.write_runtime_file()
+    assert path.parent == data_dir
+    assert '"webhook_base": "http://127.0.0.1:8000"' in path.read_text()
+    assert data_dir.stat().st_mode & 0o777 == 0o700

@@ -381,6 +381,12 @@ class MemoryActor:
             await self._db(), self._tenant(token), call_sid=call_sid, caller_number=caller_number
         )
 
+    async def decline_recording(self, token: str, call_sid: str) -> None:
+        """The caller declined the call's recording (asked by the tenant actor as it stops it)."""
+        from memory import calls
+
+        await calls.decline_recording(await self._db(), self._tenant(token), call_sid)
+
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from engine.secret_box import TWILIO_LABEL, SecretBox
         from memory import tenants

@@ -49,6 +49,7 @@ from engine import twiml
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.recording_consent import initial_recording
+from engine.task_set import TaskSet
 
 if TYPE_CHECKING:
     from actors.recording_downloads import RecordingDownloads
@@ -232,7 +233,8 @@ class TenantActor:
         if on:
             callback = f"{self._config.public_base_url}/twilio/recording?tenant={self._tenant_id}"
             await twilio_rest.start_recording(account, call_sid, callback)
-        else:
+        else:  # declined first, so the stopped recording's callback finds it so
+            await self._store.decline_recording(self._token(call_sid), call_sid)
             await twilio_rest.stop_recording(account, call_sid)
         self._log.info("call_recording_set", call_sid=call_sid, on=on)
 
@@ -312,6 +314,26 @@ class TenantActor:
                 self._config, self._tenant_id, self._recording_account
             )
         self._recordings.request(recording_sids)
+
+    _deletions: TaskSet | None = None  # made on first use
+
+    async def delete_recording(self, recording_sid: str) -> None:
+        """Delete a recording at Twilio in the background (its caller declined it; it is never
+        downloaded). Returns at once: the recording webhook waits on this."""
+        if self._deletions is None:
+            self._deletions = TaskSet("recording-deletions", self._log)
+        self._deletions.spawn(self._delete_recording(recording_sid))
+
+    async def _delete_recording(self, recording_sid: str) -> None:
+        try:
+            account = await self._recording_account()
+            if account is None:
+                raise CallControlError("no Twilio account for this tenant", retryable=False)
+            await twilio_rest.delete_recording(account, recording_sid)
+        except Exception as exc:
+            self._log.error("recording_delete_failed", recording_sid=recording_sid, error=repr(exc))
+            return
+        self._log.info("recording_deleted", recording_sid=recording_sid)
 
     async def _recording_account(self) -> TwilioAccount | None:
         """The account downloads use, as of the current config: the tenant's own or the

@@ -129,3 +129,12 @@ async def stop_recording(account: TwilioAccount, call_sid: str) -> None:
         return client.calls(call_sid).recordings("Twilio.CURRENT").update(status="stopped")
 
     await asyncio.wait_for(asyncio.to_thread(_request, account, act), REST_TIMEOUT_S)
+
+
+async def delete_recording(account: TwilioAccount, recording_sid: str) -> None:
+    """Delete a recording (and its media) at Twilio."""
+
+    def act(client: Any) -> object:
+        return client.recordings(recording_sid).delete()
+
+    await asyncio.wait_for(asyncio.to_thread(_request, account, act), REST_TIMEOUT_S)

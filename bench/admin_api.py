@@ -77,6 +77,9 @@ class NullGateway:
     async def fetch_recordings(self, *args: Any) -> None:
         return None
 
+    async def delete_recording(self, *args: Any) -> None:
+        return None
+
     async def pool_stats(self) -> dict[str, Any]:
         return {"warm": 0, "active": 0}
 

@@ -353,3 +353,15 @@ async def apply_twilio_status(
         )
         if row is not None and terminal:
             await _emit_ended(conn, tenant_id, call_record(row))
+
+
+_DECLINE_RECORDING = (
+    "UPDATE calls SET recording = 'declined' WHERE tenant_id = $1 AND call_sid = $2"
+)
+
+
+async def decline_recording(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
+    """The caller said no to the recording: from now on the call's recordings are discarded
+    (the recording webhook deletes them instead of downloading them)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(_DECLINE_RECORDING, uuid.UUID(tenant_id), call_sid)

@@ -83,6 +83,15 @@ def from_row(row: asyncpg.Record) -> Recording:
     return Recording(**{k: row[k] for k in Recording.__slots__})
 
 
+_DECLINED = "SELECT recording = 'declined' FROM calls WHERE tenant_id = $1 AND call_sid = $2"
+
+
+async def declined(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> bool:
+    """Whether the call's caller declined its recording (its recordings are not kept)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        return bool(await conn.fetchval(_DECLINED, uuid.UUID(tenant_id), call_sid))
+
+
 async def register(
     pool: asyncpg.Pool,
     tenant_id: str,

@@ -1,7 +1,9 @@
 """POST /twilio/recording: Twilio says a call recording is finished (or failed).
 
 Signature-checked with the tenant's auth token like every webhook (admin_api.webhooks), then:
-a `completed` recording of a known call is recorded as pending and handed to the tenant's actor,
+a `completed` recording of a call whose caller declined the recording is deleted at Twilio
+through the tenant's actor and never kept; any other `completed` recording of a known call is
+recorded as pending and handed to the tenant's actor,
 which downloads it in the background with the tenant's Twilio credentials
 (actors.recording_downloads) - this replica never reads them - so Twilio gets its 204 in
 milliseconds. Replays are harmless: a recording already pending or stored is not handed over
@@ -12,6 +14,8 @@ callback's sweep picks it up.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -40,6 +44,11 @@ async def recording(request: Request, ctx: Ctx, form: Form) -> Response:
     if status != "completed":
         log.info("recording_status", tenant_id=tenant_id, call_sid=call_sid, status=status)
         return Response(status_code=204)
+    if await recordings.declined(await ctx.db(), tenant_id, call_sid):
+        # the caller said no: nothing of it is kept, here or at Twilio
+        deletion = ctx.gateway.delete_recording(tenant_id, recording_sid)
+        await _hand_over(deletion, "recording_delete_failed", tenant_id, recording_sid)
+        return Response(status_code=204)
     fetch = await recordings.register(
         await ctx.db(),
         tenant_id,
@@ -50,13 +59,17 @@ async def recording(request: Request, ctx: Ctx, form: Form) -> Response:
     )
     if fetch is None:
         raise HTTPException(404, "unknown call")
-    try:
-        await ctx.gateway.fetch_recordings(tenant_id, [recording_sid] if fetch else [])
-    except Exception as exc:  # the row is pending; a later callback's sweep retries it
-        log.warning(
-            "recording_handoff_failed",
-            tenant_id=tenant_id,
-            recording_sid=recording_sid,
-            error=repr(exc),
-        )
+    # on failure the row stays pending; a later callback's sweep retries it
+    download = ctx.gateway.fetch_recordings(tenant_id, [recording_sid] if fetch else [])
+    await _hand_over(download, "recording_handoff_failed", tenant_id, recording_sid)
     return Response(status_code=204)
+
+
+async def _hand_over(
+    request: Awaitable[None], failure: str, tenant_id: str, recording_sid: str
+) -> None:
+    """Hand a recording to the tenant's actor; a failure is logged, Twilio still gets 204."""
+    try:
+        await request
+    except Exception as exc:
+        log.warning(failure, tenant_id=tenant_id, recording_sid=recording_sid, error=repr(exc))

@@ -8,7 +8,8 @@ refused with error 21610 as Twilio's opt-out handling does, a live call's record
 `.../Calls/{CallSid}/Recordings.json` (201; error 21220 when the call is not in progress) and
 updated `.../Calls/{CallSid}/Recordings/{RecordingSid|Twilio.CURRENT}.json` (Status stopped,
 paused or in-progress; 404 with no such recording), recording media
-`.../Recordings/{RecordingSid}.wav|.mp3`. A recording started by REST sends no status
+`.../Recordings/{RecordingSid}.wav|.mp3` and its deletion `DELETE .../Recordings/{Sid}.json`.
+A recording started by REST sends no status
 callback here (the simulated caller sends those of TwiML recordings). Errors use Twilio's
 legacy error JSON (`code`, `message`, `more_info`, `status`), which the SDK turns into
 `TwilioRestException`.
@@ -115,6 +116,7 @@ class TwilioRestFake:
         self._callbacks: dict[str, CallUpdateCallback] = {}
         self._recordings: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.call_recordings: dict[str, list[FakeRecording]] = {}  # by call, oldest first
+        self.deleted_recordings: list[str] = []
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -135,6 +137,9 @@ class TwilioRestFake:
         app.router.add_route("GET", API + "/Messages.json", self._list_messages)
         app.router.add_route(
             "GET", API + "/Recordings/{rec_sid:[^/.]+}.{ext:wav|mp3}", self._recording_media
+        )
+        app.router.add_route(
+            "DELETE", API + "/Recordings/{rec_sid:[^/.]+}.json", self._delete_recording
         )
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None)
@@ -483,6 +488,25 @@ class TwilioRestFake:
             "uri": uri,
         }
         return web.json_response(page)
+
+    async def _delete_recording(self, request: web.Request) -> web.Response:
+        """DELETE a recording: 204, its media gone; 404 for one the account does not have."""
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        account, sid = request.match_info["account_sid"], request.match_info["rec_sid"]
+        media = self._recordings.pop((account, sid), None)
+        started = [
+            (call, r)
+            for call, held in self.call_recordings.items()
+            for r in held
+            if r.sid == sid and r.account_sid == account
+        ]
+        if media is None and not started:
+            return self._not_found_response(request)
+        for call, recording in started:
+            self.call_recordings[call].remove(recording)
+        self.deleted_recordings.append(sid)
+        return web.Response(status=204)
 
     async def _recording_media(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:

@@ -70,6 +70,9 @@ class LocalGateway:
     async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None:
         await self.actor(tenant_id).fetch_recordings(recording_sids)
 
+    async def delete_recording(self, tenant_id: str, recording_sid: str) -> None:
+        await self.actor(tenant_id).delete_recording(recording_sid)
+
     async def pool_stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {
             "warm": 0,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
+import httpx
 import pytest
 
 from engine.sim.realtime_script import Reply, Script
@@ -21,7 +22,7 @@ from memory.audit import SYSTEM
 from memory.call_records import CallRecord
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
-from tests.integration.engine_harness import Engine, running_engine
+from tests.integration.engine_harness import ACCOUNT_SID, Engine, running_engine
 
 NOTICE = "This call is recorded for quality."
 DECLINE = "Please don't record this call."
@@ -82,6 +83,32 @@ async def test_a_caller_from_an_all_party_state_hears_the_notice_first_and_can_s
     )
     record = await _record(engine, tenant_id, result.call_sid)
     assert record.recording == "declined"
+
+    # Twilio then reports the stopped recording finished: it is deleted there, never kept here
+    url = f"{engine.base_url}/twilio/recording?tenant={tenant_id}"
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": result.call_sid,
+        "RecordingSid": recording.sid,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "3",
+        "RecordingChannels": "1",
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            url, data=params, headers={"X-Twilio-Signature": engine.caller().sign(url, params)}
+        )
+    assert answer.status_code == 204
+    for _ in range(100):
+        if recording.sid in engine.rest.deleted_recordings:
+            break
+        await asyncio.sleep(0.05)
+    assert engine.rest.deleted_recordings == [recording.sid]
+    async with tenant_tx(engine.db, tenant_id) as conn:
+        kept = await conn.fetchval(
+            "SELECT count(*) FROM recordings WHERE call_sid = $1", result.call_sid
+        )
+    assert kept == 0
 
 
 async def test_where_no_notice_is_needed_twilio_records_from_the_answer(engine: Engine) -> None:

@@ -772,3 +772,8 @@ async def test_a_live_calls_recording_starts_and_stops_through_the_sdk(
     with pytest.raises(TwilioRestException) as ended:
         await asyncio.to_thread(recordings.create)
     assert ended.value.code == 21220  # the call is no longer in progress
+    assert await asyncio.to_thread(client.recordings(started.sid).delete) is True
+    assert rest.deleted_recordings == [started.sid]
+    with pytest.raises(TwilioRestException) as gone:
+        await asyncio.to_thread(client.recordings(started.sid).delete)
+    assert gone.value.status == 404

@@ -25,7 +25,8 @@ class NoGateway:
     async def admit(self, *args: Any) -> Any:
         raise AssertionError("unused")
 
-    resume = validate = release = reload = fetch_recordings = pool_stats = admit
+    resume = validate = release = reload = fetch_recordings = delete_recording = admit
+    pool_stats = admit
 
 
 @pytest.fixture

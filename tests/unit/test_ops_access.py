@@ -28,7 +28,8 @@ class NoGateway:
     async def admit(self, *args: Any) -> Any:
         raise AssertionError("unused")
 
-    resume = validate = release = reload = fetch_recordings = pool_stats = admit
+    resume = validate = release = reload = fetch_recordings = delete_recording = admit
+    pool_stats = admit
 
 
 def _app(ops_token: str | None) -> tuple[Any, WebhookContext]:

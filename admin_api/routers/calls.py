@@ -152,6 +152,7 @@ async def get_call(
         transferred_to=call.transferred_to,
         streams=call.streams,
         language=call.language,
+        recording=call.recording,
         timings=TimingsPublic(
             webhook_ms=call.webhook_ms,
             greeting_ms=call.greeting_ms,

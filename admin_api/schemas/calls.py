@@ -84,6 +84,11 @@ class CallDetailPublic(PublicModel):
     transferred_to: str | None
     streams: int
     language: str | None = Field(None, description="What the caller spoke: en or es.")
+    recording: str | None = Field(
+        None,
+        description="The call's recording: from_start, after_notice (started once the notice "
+        "had played), not_started or declined (the caller said no; nothing kept); null: none.",
+    )
     timings: TimingsPublic
     transcript: list[TurnPublic]
     tool_calls: list[ToolCallPublic]

@@ -82,7 +82,13 @@ async def seed_call(
         pool,
         tenant.tenant_id,
         call_sid,
-        CallEnd(outcome, duration_ms=61_000, greeting_ms=80.0, transferred_to=transferred_to),
+        CallEnd(
+            outcome,
+            duration_ms=61_000,
+            greeting_ms=80.0,
+            transferred_to=transferred_to,
+            recording="after_notice",
+        ),
     )
     memory_ids: list[str] = []
     async with tenant_tx(pool, tenant.tenant_id) as conn:
@@ -508,6 +514,7 @@ async def test_calls_list_filters_pages_and_detail(h: AdminHarness) -> None:
     assert call["sentiment"] == "positive"
     assert call["personality"] == {"openness": 70.0, "frustration": 20.0}
     assert call["transferred_to"] == "+15550001234"
+    assert call["recording"] == "after_notice"  # what happened to its recording
     assert call["recordings"] == []
     assert (await h.get(f"/calls/CA{uuid.uuid4().hex}", tenant.owner_token)).status_code == 404
 

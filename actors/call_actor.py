@@ -27,6 +27,10 @@ session to finish, cancels whatever it left running and drops it. An actor retir
 answers False) after `call_actor_max_calls` calls, or when a session's tasks would not stop;
 the pool replaces it once its calls are over.
 
+While calls are live, one task reports their measurements so far to the pool every
+`metrics_flush_s` (one Ray call for all of them, never per frame), so /metrics shows a long call
+before it ends.
+
 Idempotent methods: `start` (returns the same address), `prepare` for a call it already serves
 (returns the same URL), `recycle`, `check_health`.
 
@@ -96,6 +100,7 @@ class CallActor:
         self._retired = False
         self._handed_over = asyncio.Event()  # replaced after each prepare: wakes early streams
         self._early = 0  # streams let in before their call was handed over, waiting for it
+        self._flush: asyncio.Task[None] | None = None  # live calls' measurements to the pool
         self._gone: deque[str] = deque(maxlen=GONE_PATHS)
         self._media_path = re.compile("(?!)")  # the paths of this actor's media URLs, once bound
 
@@ -139,6 +144,8 @@ class CallActor:
             self._port = port
             self._media_path = _media_path(self._config, self._address)
             await self._connect_memory()
+            if self._lifecycle is not None and self._config.metrics_flush_s > 0:
+                self._flush = asyncio.get_running_loop().create_task(self._flush_live())
             return self._address
         raise RuntimeError(f"no free media port in {low}-{high}")
 
@@ -147,6 +154,18 @@ class CallActor:
             await asyncio.wait_for(self._memory.ping(), MEMORY_PING_S)
         except Exception as exc:  # the first call pays for the connection instead
             log.warning("memory_ping_failed", error=repr(exc))
+
+    async def _flush_live(self) -> None:
+        assert self._lifecycle is not None
+        while True:
+            await asyncio.sleep(self._config.metrics_flush_s)
+            live = self._live()
+            if not live:
+                continue
+            try:
+                await self._lifecycle.calls_live([session.progress() for session in live])
+            except Exception as exc:  # the next flush carries the same counts, and more
+                log.warning("live_metrics_not_sent", error=repr(exc))
 
     async def prepare(self, setup: CallSetup) -> str:
         """Take on a call: returns the media URL at once (see CallSession.begin)."""
@@ -218,6 +237,8 @@ class CallActor:
         )
         if self._server is not None:
             self._server.close()
+        if self._flush is not None:
+            self._flush.cancel()
         latest = self._latest
         if latest is None or latest.call_sid not in self._sessions:
             return None

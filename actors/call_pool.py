@@ -21,11 +21,14 @@ are live, refills pause between starts (`pool_refill_pause_s`): an actor start c
 CPU-second, which live audio must not lose.
 
 State it owns: the call actors it started (handle, port, their calls, retired or not), the
-active calls (CallSid -> actor), and the sums of the reports of finished calls (/metrics,
-actors/report_totals.py).
+active calls (CallSid -> actor, tenant), and the sums of the calls' reports (/metrics,
+actors/report_totals.py). Call actors report their live calls' measurements so far every few
+seconds (`calls_live`, one Ray call per actor, never per frame) and each call's last at its end
+(`call_ended`); every report is cumulative, so only what is new since the call's previous one is
+counted.
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
-`call_ended`; `drain`; `stats`; `check_health`.
+`call_ended`; `calls_live`; `drain`; `stats`; `check_health`.
 
 Draining (engine stop, a rolling replacement of call actors): see `drain`.
 
@@ -39,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +95,8 @@ class CallPool:
         self._trim_task: asyncio.Task[None] | None = None
         self._starting = 0
         self._active: dict[str, tuple[_Actor, str, int]] = {}  # call -> (actor, url, attempt)
+        self._tenant_of: dict[str, tuple[str, str]] = {}  # active call -> (tenant id, name)
+        self._counted: dict[str, CallReport] = {}  # live call -> its last report, counted
         self._refill_task: asyncio.Task[None] | None = None
         self._warmed = asyncio.Event()
         self._reported = ReportTotals()
@@ -203,6 +210,7 @@ class CallPool:
         self._kick_refill()
         url = self._config.media_url(actor.address, setup.call_sid)
         self._active[setup.call_sid] = (actor, url, setup.attempt)
+        self._tenant_of[setup.call_sid] = (setup.tenant.tenant_id, setup.tenant.name)
         self._track(self._prepare(actor, setup))
         elapsed = (time.perf_counter() - began) * 1000
         self._claims[kind] += 1
@@ -292,6 +300,7 @@ class CallPool:
             entry = self._active.get(setup.call_sid)
             if entry is not None and entry[0] is actor:
                 del self._active[setup.call_sid]
+                self._tenant_of.pop(setup.call_sid, None)
             self._drop_call(actor, setup.call_sid)
 
     def _drop_call(self, actor: _Actor, call_sid: str) -> None:
@@ -312,11 +321,20 @@ class CallPool:
     def _track(self, coro: Any) -> None:
         self._tasks.spawn(coro)
 
+    async def calls_live(self, reports: Sequence[CallReport]) -> None:
+        """Live calls' measurements so far, from their actor every few seconds; a report of
+        a call that is over by now is left to its `call_ended`."""
+        for report in reports:
+            if report.call_sid in self._active:
+                self._reported.add(report, self._counted.get(report.call_sid))
+                self._counted[report.call_sid] = report
+
     async def call_ended(self, report: CallReport, handle: Any = None) -> None:
-        self._reported.add(report)
+        self._reported.add(report, self._counted.pop(report.call_sid, None))
         entry = self._active.get(report.call_sid)
         if entry is not None and (handle is None or entry[0].handle == handle):
             del self._active[report.call_sid]
+            self._tenant_of.pop(report.call_sid, None)
             self._track(self._recycle(entry[0], report.call_sid))
             return
         # Not the call's current actor: one the call left when it resumed elsewhere (its new
@@ -440,6 +458,9 @@ class CallPool:
             "recycled": self._recycled,
             "claim_ms": (self._claim_ms.bounds, list(self._claim_ms.counts), self._claim_ms.sum),
             **self._reported.stats(),
+            "active_by_tenant": dict(
+                Counter(self._tenant_of[s] for s in self._active if s in self._tenant_of)
+            ),
             "tasks": len(asyncio.all_tasks()),  # the pool process's, for a soak to watch
         }
 

@@ -44,7 +44,7 @@ from actors.call_sockets import MediaSocket, ModelChannel, ModelListener
 from actors.call_tools import ToolContext
 from actors.model_brief import ModelBrief
 from actors.model_link import ModelLink
-from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
+from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
 from actors.tool_calls import ToolCalls
 from actors.turn_writer import TurnWriter
 from actors.voice_relay import VoiceRelay
@@ -146,7 +146,11 @@ class CallSession:
         )
 
     def __repr__(self) -> str:
-        return f"call={self._setup.call_sid}, tenant={self._setup.tenant.tenant_id}"
+        return f"call={self._setup.call_sid}, tenant={self._setup.tenant.name!r}"
+
+    def progress(self) -> CallReport:
+        """The call's measurements so far (outcome `live`), reported while it lasts."""
+        return call_effects.report(self._setup, "live", self._metrics, self._model)
 
     @property
     def done(self) -> bool:

@@ -355,6 +355,9 @@ class RayCallLifecycle:
             )
         await self._named.call(POOL_NAME, "call_ended", report, me, timeout=RAY_CALL_TIMEOUT_S)
 
+    async def calls_live(self, reports: Sequence[CallReport]) -> None:
+        await self._named.call(POOL_NAME, "calls_live", list(reports), timeout=RAY_CALL_TIMEOUT_S)
+
 
 class RayCallControl(Forwarder):
     """CallControl for call actors in Ray: the tenant actor (its first argument) performs the
@@ -419,6 +422,7 @@ class RayTenantGateway(Forwarder):
         self._config = config
         self._tenants: dict[str, Any] = {}
         self._named = NamedActors()
+        self._memory: list[Any] | None = None  # the memory actors, looked up on first use
 
     async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         return await self._tenant(args[0]), args[1:]
@@ -450,5 +454,16 @@ class RayTenantGateway(Forwarder):
         await asyncio.gather(*(one(t) for t in tenant_ids))
 
     async def pool_stats(self) -> dict[str, Any]:
+        """The call pool's measurements, with the memory actors' query latency and failures
+        (`memory_queries`) merged in; an actor that does not answer is left out."""
+        from engine.query_metrics import merge
+
         stats: dict[str, Any] = await self._named.call(POOL_NAME, "stats", timeout=5.0)
+        if self._memory is None:
+            self._memory = await asyncio.to_thread(memory_actors, self._config)
+        answers = await asyncio.gather(
+            *(_await(actor.query_stats.remote(), 3.0) for actor in self._memory),
+            return_exceptions=True,
+        )
+        stats["memory_queries"] = merge([a for a in answers if isinstance(a, dict)])
         return stats

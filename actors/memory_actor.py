@@ -63,6 +63,7 @@ import structlog
 
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
+from engine.query_metrics import QueryMetrics
 from engine.verification import Attempt
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class MemoryActor:
         self._outbox_drain: OutboxDrain | None = None
         self._writes: CallWrites | None = None
         self._spool_drain: asyncio.Task[None] | None = None
+        self._queries = QueryMetrics()  # the call path's queries: latency, failures
 
     def __repr__(self) -> str:
         return f"MemoryActor({self._index})"
@@ -335,7 +337,8 @@ class MemoryActor:
         from memory import calls
 
         tenant = self._tenant(token)
-        return await calls.load_turns(await self._db(), tenant, call_sid)
+        with self._queries.measure("load_turns"):
+            return await calls.load_turns(await self._db(), tenant, call_sid)
 
     async def get_call(self, token: str, call_sid: str) -> CallRecord | None:
         from memory import calls
@@ -402,9 +405,10 @@ class MemoryActor:
     ) -> CallerContext:
         """Profile, personality, last 3 summaries, top-k memories and knowledge for the agenda."""
         tenant = self._tenant(token)
-        return await (await self._memory()).caller_context(
-            tenant, caller_number, agenda=agenda, k=k
-        )
+        with self._queries.measure("caller_context"):
+            return await (await self._memory()).caller_context(
+                tenant, caller_number, agenda=agenda, k=k
+            )
 
     async def remember(
         self,
@@ -447,12 +451,14 @@ class MemoryActor:
     ) -> list[SearchHit]:
         """Semantic search over memories, call summaries and knowledge."""
         tenant = self._tenant(token)
-        return await (await self._memory()).search(tenant, caller_number, query, k)
+        with self._queries.measure("search"):
+            return await (await self._memory()).search(tenant, caller_number, query, k)
 
     async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
         """The agency's knowledge entries nearest to ``query`` (the `search_knowledge` tool)."""
         tenant = self._tenant(token)
-        return await (await self._memory()).search_knowledge(tenant, query, k)
+        with self._queries.measure("search_knowledge"):
+            return await (await self._memory()).search_knowledge(tenant, query, k)
 
     async def forget_caller(self, token: str, caller_number: str) -> None:
         """Delete everything held about the caller: profile, memories and their history,
@@ -477,6 +483,10 @@ class MemoryActor:
         prepare the pool's floor of connections."""
         self._keys()
         await (await self._memory()).warm(agendas, connections=WARM_CONNECTIONS)
+
+    async def query_stats(self) -> dict[str, Any]:
+        """The call path's queries so far: latency histograms and failures (/metrics)."""
+        return self._queries.snapshot()
 
     async def check_health(self) -> dict[str, object]:
         service = await self._memory()

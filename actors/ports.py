@@ -102,6 +102,10 @@ class CallReport:
 
 class CallLifecycle(Protocol):
     async def call_ended(self, report: CallReport) -> None: ...
+    async def calls_live(self, reports: Sequence[CallReport]) -> None:
+        """The measurements so far of an actor's live calls (outcome `live`), every few
+        seconds while they last."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

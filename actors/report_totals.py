@@ -1,11 +1,17 @@
-"""What the call pool sums up from its calls' end-of-call reports, for /metrics: outcomes,
-greeting and turn times, the audio path's latencies, frames, and each tool's latency by status
-with the fillers spoken for it. Pure: `add` takes a CallReport, `stats` gives plain data.
+"""What the call pool sums up from its calls' reports, for /metrics: outcomes, greeting and turn
+times, the audio path's latencies, frames, and each tool's latency by status with the fillers
+spoken for it. Pure: `add` takes a CallReport, `stats` gives plain data.
+
+A report is cumulative for its call's session: a live call reports every few seconds (outcome
+`live`) and once more at its end, so `add` is given the call's previous report and counts only
+what is new since (a session that counts less than the previous report is a new session of
+the call, resumed on another actor, and counts from zero).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from actors.ports import CallReport
@@ -13,10 +19,27 @@ from engine.call_metrics import TOOL_BUCKETS_MS
 from engine.histogram import Histogram
 
 GREETING_BUCKETS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000)
+LIVE = "live"  # the outcome of a live call's report
 
 
 def _data(histogram: Histogram) -> tuple[tuple[int, ...], list[int], float]:
     return histogram.bounds, list(histogram.counts), histogram.sum
+
+
+def _merge_new(
+    into: Histogram,
+    counts: Sequence[int],
+    total: float,
+    before: Sequence[int],
+    before_total: float,
+) -> None:
+    """Merge the observations `counts` has beyond `before` (the same histogram earlier)."""
+    if not counts:
+        return
+    if not before:
+        into.merge(list(counts), total)
+        return
+    into.merge([n - b for n, b in zip(counts, before, strict=True)], total - before_total)
 
 
 class ReportTotals:
@@ -34,28 +57,51 @@ class ReportTotals:
         self._model_errors = 0
         self._frames = {"in": 0, "out": 0, "dropped": 0}
 
-    def add(self, report: CallReport) -> None:
-        self._outcomes[report.outcome] += 1
-        if report.greeting_ms is not None:
+    def add(self, report: CallReport, last: CallReport | None = None) -> None:
+        """Count what `report` adds to `last`, the same call's previous report (if any)."""
+        if last is not None and report.frames_in < last.frames_in:
+            last = None  # a new session of the call (resumed on another actor)
+        if report.outcome != LIVE:
+            self._outcomes[report.outcome] += 1
+        if report.greeting_ms is not None and (last is None or last.greeting_ms is None):
             self._greeting_ms.observe(report.greeting_ms)
-        for ms in report.turn_ms:
+        for ms in report.turn_ms[len(last.turn_ms) if last else 0 :]:
             self._turn_ms.observe(ms)
-        if report.inbound_latency_us:
-            self._inbound.merge(report.inbound_latency_us, report.inbound_latency_sum_us)
-        if report.outbound_latency_us:
-            self._outbound.merge(report.outbound_latency_us, report.outbound_latency_sum_us)
+        _merge_new(
+            self._inbound,
+            report.inbound_latency_us,
+            report.inbound_latency_sum_us,
+            last.inbound_latency_us if last else (),
+            last.inbound_latency_sum_us if last else 0.0,
+        )
+        _merge_new(
+            self._outbound,
+            report.outbound_latency_us,
+            report.outbound_latency_sum_us,
+            last.outbound_latency_us if last else (),
+            last.outbound_latency_sum_us if last else 0.0,
+        )
+        before = {(t.tool, t.status): t for t in last.tool_ms} if last else {}
         for tool in report.tool_ms:
             key = (tool.tool, tool.status)
             if key not in self._tool_ms:
                 self._tool_ms[key] = Histogram.with_bounds(TOOL_BUCKETS_MS)
-            self._tool_ms[key].merge(tool.counts, tool.sum_ms)
+            old = before.get(key)
+            _merge_new(
+                self._tool_ms[key],
+                tool.counts,
+                tool.sum_ms,
+                old.counts if old else (),
+                old.sum_ms if old else 0.0,
+            )
+        fillers_before = dict(last.fillers) if last else {}
         for name, n in report.fillers:
-            self._fillers[name] += n
-        self._barge_ins += report.barge_ins
-        self._model_errors += report.model_errors
-        self._frames["in"] += report.frames_in
-        self._frames["out"] += report.frames_out
-        self._frames["dropped"] += report.dropped_frames
+            self._fillers[name] += n - fillers_before.get(name, 0)
+        self._barge_ins += report.barge_ins - (last.barge_ins if last else 0)
+        self._model_errors += report.model_errors - (last.model_errors if last else 0)
+        self._frames["in"] += report.frames_in - (last.frames_in if last else 0)
+        self._frames["out"] += report.frames_out - (last.frames_out if last else 0)
+        self._frames["dropped"] += report.dropped_frames - (last.dropped_frames if last else 0)
 
     def stats(self) -> dict[str, Any]:
         """Counts and histograms (bounds, counts, sum) for /metrics."""

@@ -1,4 +1,5 @@
-"""Operator endpoints: GET /healthz and GET /metrics (Prometheus text)."""
+"""Operator endpoints: GET /healthz and GET /metrics (Prometheus text: the ingress's own
+registry, the call pool's and memory actors' measurements, the durable queues' depths)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Response
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -16,6 +18,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from admin_api.webhooks import Ctx
+from memory import queues
+from memory.queues import QueueDepth
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["ops"])
 
@@ -90,6 +96,14 @@ class PoolCollector(Collector):
         active = GaugeMetricFamily("neurosphere_active_calls", "Calls in progress")
         active.add_metric([], s["active"])
         yield active
+        tenants = GaugeMetricFamily(
+            "neurosphere_tenant_active_calls",
+            "Calls in progress per tenant",
+            labels=["tenant_id", "tenant"],
+        )
+        for (tenant_id, name), n in s.get("active_by_tenant", {}).items():
+            tenants.add_metric([tenant_id, name], n)
+        yield tenants
         warm = GaugeMetricFamily("neurosphere_warm_call_actors", "Warm call actors ready")
         warm.add_metric([], s["warm"])
         yield warm
@@ -131,6 +145,38 @@ class PoolCollector(Collector):
             1e-6,
         )
         yield from _tool_metrics(s)
+        queries = s.get("memory_queries", {"latency_ms": {}, "errors": {}})
+        latency = HistogramMetricFamily(
+            "neurosphere_memory_query_seconds",
+            "Memory actor queries on the call path",
+            labels=["query"],
+        )
+        for query, (bounds, counts, total) in queries["latency_ms"].items():
+            latency.add_metric([query], _buckets(bounds, counts, 0.001), total * 0.001)
+        yield latency
+        failed = CounterMetricFamily(
+            "neurosphere_memory_query_errors", "Memory actor queries that failed", labels=["query"]
+        )
+        for query, n in queries["errors"].items():
+            failed.add_metric([query], n)
+        yield failed
+
+
+class QueueCollector(Collector):
+    """Exports how much durable work waits (and failed): post-call jobs, outbox deliveries."""
+
+    def __init__(self, found: list[QueueDepth]) -> None:
+        self._found = found
+
+    def collect(self) -> Iterator[Any]:
+        depth = GaugeMetricFamily(
+            "neurosphere_queue_depth",
+            "Post-call jobs and outbox deliveries by state (failed and dead: given up)",
+            labels=["queue", "state"],
+        )
+        for d in self._found:
+            depth.add_metric([d.queue, d.state], d.n)
+        yield depth
 
 
 @router.get("/metrics")
@@ -140,10 +186,12 @@ async def metrics(ctx: Ctx) -> Response:
         stats = await asyncio.wait_for(ctx.gateway.pool_stats(), 3)
     except Exception:
         stats = None
+    registry = CollectorRegistry()
     if stats is not None:
-        from prometheus_client import CollectorRegistry
-
-        registry = CollectorRegistry()
         registry.register(PoolCollector(stats))
-        text += generate_latest(registry)
+    try:
+        registry.register(QueueCollector(await queues.depths(await ctx.db())))
+    except Exception as exc:  # the database is down: the rest is still worth reading
+        log.warning("queue_depths_unavailable", error=repr(exc))
+    text += generate_latest(registry)
     return Response(content=text, media_type="text/plain; version=0.0.4; charset=utf-8")

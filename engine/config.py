@@ -105,6 +105,8 @@ class EngineConfig:
     spool_dir: str = ".neurosphere/spool"
     # The proxies whose forwarded headers the webhook port trusts (empty: none).
     forwarded_allow_ips: str = ""
+    # How often a call actor reports its live calls' measurements to the pool (/metrics).
+    metrics_flush_s: float = 5.0
     # Opens /metrics and the API docs to any client presenting it as a bearer token (None:
     # only clients on the engine's host that came through no proxy; admin_api.internal_only).
     ops_token: str | None = field(default=None, repr=False)

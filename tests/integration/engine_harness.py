@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
@@ -62,6 +62,7 @@ class LocalPool:
     memory: MemoryActor
     actors: dict[str, CallActor] = field(default_factory=dict)
     reports: list[CallReport] = field(default_factory=list)
+    live_reports: list[tuple[float, CallReport]] = field(default_factory=list)  # (when, report)
     reported: ReportTotals = field(default_factory=ReportTotals)  # as the call pool sums them
     control: CallControl | None = None
     history: list[CallActor] = field(default_factory=list)
@@ -103,7 +104,15 @@ class LocalPool:
 
     async def call_ended(self, report: CallReport) -> None:
         self.reports.append(report)
-        self.reported.add(report)
+        self.reported.add(report, self._last_live(report.call_sid))
+
+    async def calls_live(self, reports: Sequence[CallReport]) -> None:
+        for report in reports:
+            self.reported.add(report, self._last_live(report.call_sid))
+            self.live_reports.append((time.monotonic(), report))
+
+    def _last_live(self, call_sid: str) -> CallReport | None:
+        return next((r for _, r in reversed(self.live_reports) if r.call_sid == call_sid), None)
 
 
 @dataclass
@@ -174,6 +183,7 @@ async def running_engine(
     *,
     session_max_s: float = 55 * 60,
     calls_per_actor: int = 1,
+    metrics_flush_s: float = 5.0,
     elevenlabs: tuple[str, str] | None = None,
     **sim_options: Any,
 ) -> AsyncIterator[Engine]:
@@ -197,6 +207,7 @@ async def running_engine(
         twilio_api_base_url=rest.base_url,
         realtime_session_max_s=session_max_s,
         calls_per_actor=calls_per_actor,
+        metrics_flush_s=metrics_flush_s,
         llm_base_url=llm.base_url,
         llm_api_key=LLM_KEY,
         embedding_provider="openai",  # the simulator's hashed vectors: fast and deterministic

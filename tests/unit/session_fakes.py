@@ -233,10 +233,14 @@ class FakeLifecycle:
     def __init__(self, log: Log) -> None:
         self.log = log
         self.reports: list[CallReport] = []
+        self.live: list[CallReport] = []
 
     async def call_ended(self, report: CallReport) -> None:
         self.reports.append(report)
         self.log.append(("report", report.outcome))
+
+    async def calls_live(self, reports: Sequence[CallReport]) -> None:
+        self.live.extend(reports)
 
 
 class FakeControl:

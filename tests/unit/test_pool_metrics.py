@@ -1,6 +1,7 @@
 """/metrics from the pool's measurements: the audio histograms keep their `_sum` from the call
 actors' reports through the pool to the Prometheus text; each tool's latency is there by tool
-and outcome, with the fillers spoken for it."""
+and outcome, with the fillers spoken for it; a live call's measurements count while it lasts
+(each only once); active calls per tenant."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from engine.call_events import Observe
 from engine.call_metrics import CallMetrics
 from engine.histogram import Histogram
 from tests.unit.session_fakes import TENANT, TOKEN, FakeModel
-from tests.unit.test_call_pool import CONFIG, FakeFactory
+from tests.unit.test_call_pool import CONFIG, FakeFactory, _setup
 
 SETUP = CallSetup("CA1", TENANT, "+15550100", "+15550199", TOKEN, "memory-token")
 
@@ -73,3 +74,74 @@ async def test_tool_latency_by_tool_and_outcome_and_fillers_reach_metrics() -> N
     assert _sample(text, bucket.format("2.5")) == 2
     assert _sample(text, ok.replace('"ok"', '"timeout"')) == 2
     assert _sample(text, 'neurosphere_tool_fillers_total{tool="take_message"}') == 2
+
+
+def _live(sid: str, frames: int, turns: tuple[float, ...], inbound: Histogram) -> CallReport:
+    return CallReport(
+        sid,
+        "t-1",
+        "live",
+        greeting_ms=80.0,
+        turn_ms=turns,
+        barge_ins=len(turns),
+        frames_in=frames,
+        frames_out=frames,
+        inbound_latency_us=tuple(inbound.counts),
+        inbound_latency_sum_us=inbound.sum,
+    )
+
+
+async def test_a_live_call_is_counted_while_it_lasts_and_once_in_all() -> None:
+    pool = CallPool(CONFIG, FakeFactory())
+    await pool.claim(_setup("CA1"))
+    inbound = Histogram()
+    inbound.observe(100.0)
+    await pool.calls_live([_live("CA1", 50, (300.0,), inbound)])
+    stats = await pool.stats()
+    assert stats["frames"]["in"] == 50
+    assert sum(stats["turn_ms"][1]) == 1
+    assert sum(stats["greeting_ms"][1]) == 1
+    assert sum(stats["inbound_latency_us"][1]) == 1
+    assert stats["barge_ins"] == 1
+    assert stats["active_by_tenant"] == {("t-1", "Agency"): 1}
+
+    inbound.observe(200.0)  # the same call, a few seconds on: cumulative again
+    await pool.calls_live([_live("CA1", 120, (300.0, 400.0), inbound)])
+    stats = await pool.stats()
+    assert stats["frames"]["in"] == 120
+    assert sum(stats["turn_ms"][1]) == 2
+    assert sum(stats["greeting_ms"][1]) == 1  # once per call
+    assert sum(stats["inbound_latency_us"][1]) == 2
+    assert stats["inbound_latency_us"][2] == 300.0
+
+    inbound.observe(50.0)
+    final = _live("CA1", 200, (300.0, 400.0, 500.0), inbound)
+    await pool.call_ended(dataclasses.replace(final, outcome="caller_hung_up"))
+    await pool.calls_live([_live("CA1", 999, (1.0,) * 9, inbound)])  # late: the call is over
+    stats = await pool.stats()
+    assert stats["frames"]["in"] == 200
+    assert sum(stats["turn_ms"][1]) == 3
+    assert sum(stats["inbound_latency_us"][1]) == 3
+    assert stats["inbound_latency_us"][2] == 350.0
+    assert stats["barge_ins"] == 3
+    assert stats["outcomes"] == {"caller_hung_up": 1}
+    assert stats["active_by_tenant"] == {}
+
+
+async def test_a_resumed_call_s_new_session_counts_from_zero() -> None:
+    pool = CallPool(CONFIG, FakeFactory())
+    await pool.claim(_setup("CA1"))
+    await pool.calls_live([_live("CA1", 500, (300.0,), Histogram())])
+    await pool.claim(_setup("CA1", attempt=1))  # its actor died; a new session resumes it
+    await pool.calls_live([_live("CA1", 40, (), Histogram())])
+    assert (await pool.stats())["frames"]["in"] == 540
+
+
+async def test_per_tenant_active_calls_and_live_counts_reach_metrics() -> None:
+    pool = CallPool(CONFIG, FakeFactory())
+    await pool.claim(_setup("CA1"))
+    await pool.claim(_setup("CA2"))
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(await pool.stats()))
+    text = generate_latest(registry).decode()
+    assert 'neurosphere_tenant_active_calls{tenant="Agency",tenant_id="t-1"} 2.0' in text

@@ -40,6 +40,7 @@ MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
 RECORDING_HANDOFF_TIMEOUT_S = 2.0
 ALIVE_TIMEOUT_S = 0.5  # a resumed call waits on this: a warm actor answers in milliseconds
+GCS_TASK_EVENTS = 10_000  # actor calls the local Ray's GCS keeps a record of (Ray's task view)
 WARM_CONCURRENCY = 16  # tenant actors warmed at once when an ingress replica starts
 
 
@@ -73,6 +74,10 @@ def init(
         # Ray starts its workers at niceness 15 (below its own daemons); call actors carry
         # real-time audio, so the local Ray runs them at normal priority (cluster.yaml too).
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # The GCS keeps an event record of every actor call (claims, call ends, memory requests:
+        # some 2000 a minute at 100 calls) for Ray's task view, up to 100000 by default: about
+        # 150 MiB it grows into over an hour. The engine reads none of it; a tenth is plenty.
+        os.environ.setdefault("RAY_task_events_max_num_task_in_gcs", str(GCS_TASK_EVENTS))
         _loopback_only()
         ray.init(
             resources={"call_slot": call_slots},

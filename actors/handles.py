@@ -418,6 +418,7 @@ class RayTenantGateway(Forwarder):
     METHODS = protocol_methods(TenantGateway) - {"pool_stats"}
     TIMEOUTS: ClassVar[Mapping[str, float]] = {
         "admit": 20.0,
+        "admit_test": 20.0,
         "resume": 20.0,
         # the tenant actor only starts a task; Twilio waits on us
         "fetch_recordings": RECORDING_HANDOFF_TIMEOUT_S,

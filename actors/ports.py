@@ -145,6 +145,9 @@ class Admission:
     record_calls: bool = False
     reason: str = ""
     overflow_to: str | None = field(default=None, repr=False)  # "full": the tenant's fallback
+    # A console test call: the media handshake's X-Twilio-Signature, made by the tenant actor
+    # (which holds the auth token) for the ingress that opens the stream for the browser.
+    handshake_signature: str = field(default="", repr=False)
 
 
 class NodeFull(RuntimeError):
@@ -190,6 +193,7 @@ class TenantGateway(Protocol):
 
     async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
     async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission: ...
+    async def admit_test(self, tenant_id: str, call_sid: str) -> Admission: ...
     async def validate(
         self, tenant_id: str, url: str, params: dict[str, str], signature: str
     ) -> bool: ...

@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CONFIG_TTL_S = 30.0
+TEST_CALLER = "+15550000000"  # the caller of a console test call (555-0000: never real)
 CALL_TOKEN_TTL_S = 3 * 3600
 STALE_CALL_S = 3 * 3600
 
@@ -144,6 +145,29 @@ class TenantActor:
             self._log.warning("call_refused_over_cap", cap=tenant.max_concurrent_calls)
             return Admission("refused", reason="over concurrent call cap")
         return await self._claim(tenant, request, attempt=0)
+
+    async def admit_test(self, call_sid: str) -> Admission:
+        """A test call from the console (the admin API checked who asks): a call like any
+        other, from TEST_CALLER and not recorded, within the tenant's cap, with the signature
+        the ingress needs to open its media stream as Twilio would."""
+        tenant = await self._tenant()
+        if tenant is None:
+            return Admission("unknown", reason="tenant missing or suspended")
+        token = self._auth_token(tenant)
+        if not token:
+            return Admission("forbidden", reason="no Twilio auth token to sign the stream with")
+        existing = self._active.get(call_sid)
+        if existing is not None:
+            return existing.admission
+        self._sweep()
+        if len(self._active) >= tenant.max_concurrent_calls:
+            return Admission("refused", reason="over concurrent call cap")
+        request = AdmitRequest(call_sid, TEST_CALLER, TEST_CALLER, url="", params={}, signature="")
+        admission = await self._claim(tenant, request, attempt=0)
+        if admission.kind != "admitted":
+            return admission
+        signature = RequestValidator(token).compute_signature(admission.media_url, {})
+        return replace(admission, record_calls=False, handshake_signature=signature)
 
     async def resume(self, request: AdmitRequest) -> Admission:
         """The call's actor was lost mid-call (the webhook checked the signature and was granted

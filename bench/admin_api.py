@@ -69,6 +69,9 @@ class NullGateway:
     async def admit(self, *args: Any) -> Any:
         raise RuntimeError("no calls here")
 
+    async def admit_test(self, *args: Any) -> Any:
+        raise RuntimeError("no calls here")
+
     resume = admit
 
     async def release(self, *args: Any) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -25,16 +24,15 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from admin_api.auth import Admin, TenantUser, bearer, current_principal, tenant_member
+from admin_api.links import link_tenant, mint_link, now_s
 from admin_api.routers.calls import recording_public
 from admin_api.schemas.calls import PlaybackLink, RecordingPublic
 from admin_api.schemas.common import ERRORS, RecordingSid
 from admin_api.webhooks import Ctx
-from engine.tokens import TokenError, decode, mint_claims, uuid_claim
-from memory import recordings, users
+from memory import recordings
 
 PLAYBACK_AUDIENCE = "recording"
 PLAYBACK_TTL_S = 300
-_PLAYBACK_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "tenant_id", "uid", "sid")
 
 router = APIRouter(responses=ERRORS, prefix="/recordings", tags=["recordings"])
 
@@ -58,39 +56,19 @@ async def playback_link(
     recording = await recordings.get_recording(await ctx.db(), member.tenant_id, recording_sid)
     if recording is None or recording.status != "stored":
         raise HTTPException(404, "no such recording")
-    now = int(time.time())
-    token = mint_claims(
-        admin.ring,
-        subject=recording_sid,
+    now = now_s()
+    token = mint_link(
+        admin,
+        member,
         audience=PLAYBACK_AUDIENCE,
+        subject=recording_sid,
         ttl_s=PLAYBACK_TTL_S,
         now=now,
-        tenant_id=member.tenant_id,
-        uid=member.user_id,
-        sid=member.session_id,
     )
     return PlaybackLink(
         url=f"/api/v1/recordings/{recording_sid}/audio?access={token}",
         expires_at=datetime.fromtimestamp(now + PLAYBACK_TTL_S, UTC),
     )
-
-
-async def _link_tenant(ctx: Ctx, admin: Admin, recording_sid: str, access: str) -> str:
-    """The tenant a playback link was made for, if it is for this recording and its session
-    is still open; 401 otherwise."""
-    try:
-        claims = decode(admin.ring, access, audience=PLAYBACK_AUDIENCE, required=_PLAYBACK_CLAIMS)
-        tenant_id = uuid_claim(claims, "tenant_id")
-        user_id = uuid_claim(claims, "uid")
-        session_id = uuid_claim(claims, "sid")
-    except TokenError:
-        raise HTTPException(401, "invalid or expired playback link") from None
-    if claims["sub"] != recording_sid:
-        raise HTTPException(401, "this playback link is for another recording")
-    user = await users.session_user(await ctx.db(), tenant_id, session_id, user_id)
-    if user is None:
-        raise HTTPException(401, "the session this link was made in has ended")
-    return tenant_id
 
 
 @router.get(
@@ -115,7 +93,9 @@ async def stream_audio(
     """The audio file; send `Range: bytes=start-end` for part of it (a malformed range is 400,
     one past the end 416). Authorised by the bearer token or a playback link's `access`."""
     if access is not None:
-        tenant_id = await _link_tenant(ctx, admin, recording_sid, access)
+        tenant_id = await link_tenant(
+            ctx, admin, access, audience=PLAYBACK_AUDIENCE, subject=recording_sid
+        )
     else:
         tenant_id = tenant_member(await current_principal(ctx, admin, credentials)).tenant_id
     recording = await recordings.get_recording(await ctx.db(), tenant_id, recording_sid)

@@ -43,6 +43,9 @@ class LocalGateway:
     async def admit(self, tenant_id: str, request: AdmitRequest) -> Admission:
         return await self.actor(tenant_id).admit(request)
 
+    async def admit_test(self, tenant_id: str, call_sid: str) -> Admission:
+        return await self.actor(tenant_id).admit_test(call_sid)
+
     async def resume(self, tenant_id: str, request: AdmitRequest) -> Admission:
         return await self.actor(tenant_id).resume(request)
 

@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from actors.memory_actor import MemoryActor
 from actors.ports import CallSetup, NodeFull
+from actors.tenant_actor import TEST_CALLER
 from admin_api import context
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
@@ -423,3 +424,29 @@ async def test_voice_during_a_database_outage_uses_the_cached_number_or_apologis
         assert _verbs(never_seen.text) == ["Say", "Hangup"]
         assert "can't take your call" in never_seen.text
         proxy.refusing = False
+
+
+async def test_a_console_test_call_is_admitted_like_a_call_with_a_signed_handshake(
+    harness: Harness,
+) -> None:
+    sid = "CA" + uuid.uuid4().hex
+    admission = await harness.gateway.admit_test(harness.tenant_id, sid)
+    assert admission.kind == "admitted"
+    assert admission.record_calls is False  # a test call is never recorded
+    setup = harness.claimer.claims[0]
+    assert (setup.call_sid, setup.from_number) == (sid, TEST_CALLER)
+    assert admission.media_token == setup.media_token
+    # The handshake is signed as Twilio signs it, with the tenant's token, over the media URL.
+    assert RequestValidator(TOKEN).validate(admission.media_url, {}, admission.handshake_signature)
+    assert not RequestValidator("other").validate(
+        admission.media_url, {}, admission.handshake_signature
+    )
+    # It counts against the tenant's cap (2) like a phone call.
+    ok = await harness.post("/twilio/voice", _call_params(harness.number))
+    assert "Connect" in _verbs(ok.text)
+    over = await harness.gateway.admit_test(harness.tenant_id, "CA" + uuid.uuid4().hex)
+    assert over.kind == "refused"
+    assert over.handshake_signature == ""
+    await harness.gateway.release(harness.tenant_id, sid)
+    again = await harness.gateway.admit_test(harness.tenant_id, "CA" + uuid.uuid4().hex)
+    assert again.kind == "admitted"

@@ -28,7 +28,7 @@ class NoGateway:
     async def admit(self, *args: Any) -> Any:
         raise AssertionError("unused")
 
-    resume = validate = release = reload = fetch_recordings = delete_recording = admit
+    resume = validate = release = reload = fetch_recordings = delete_recording = admit_test = admit
     pool_stats = admit
 
 

@@ -233,6 +233,7 @@ function Agent() {
       <div>
         <h2 id="preview-title">Instructions the next call gets</h2>
         <pre class="preview" aria-labelledby="preview-title" tabindex="0">${preview ? preview.instructions : "…"}</pre>
+        ${edit && html`<${TestCall} />`}
       </div>
     </div>
   </section>`;
@@ -436,6 +437,7 @@ const lazy = (load, name) =>
     if (error) return html`<p class="error" role="alert">${error}</p>`;
     return Component ? html`<${Component} ...${props} />` : html`<p aria-live="polite">Loading…</p>`;
   };
+const TestCall = lazy(() => import("./test_call.js"), "TestCall");
 const Overview = lazy(() => import("./overview.js"), "Overview");
 const AgentSettings = lazy(() => import("./agent_settings.js"), "AgentSettings");
 const Tenants = lazy(() => import("./platform.js"), "Tenants");

@@ -58,7 +58,9 @@ async def test_sliders_move_the_preview_and_saving_reaches_the_next_call(
     assert saved is not None
     assert dict(saved.sliders).get("warmth", 50) == 50
     await page.get_by_role("button", name="Save sliders").click()
-    await expect(page.locator("p[role=status]")).to_contain_text("the next call uses it")
+    await expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(
+        "the next call uses it"
+    )
     config = await tenants.load_config(h.pool, tenant.tenant_id)  # what the next call is handed
     assert config is not None
     assert dict(config.sliders)["warmth"] == 95

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # On SIGTERM: how long live calls may go on before they are ended (outcome recorded).
     drain_timeout_s: float = Field(120.0, ge=0, alias="NEUROSPHERE_DRAIN_TIMEOUT_S")
     outbox_poll_s: float = Field(1.0, ge=0.05, le=86400, alias="NEUROSPHERE_OUTBOX_POLL_S")
+    # The database roles' names (<prefix>_owner, _app, _lookup, _jobs) on an external Postgres.
+    db_role_prefix: str = Field(
+        "neurosphere", pattern=r"^[a-z_][a-z0-9_]{0,40}$", alias="NEUROSPHERE_DB_ROLE_PREFIX"
+    )
     # A bearer token that opens /metrics and the API docs to other hosts (Prometheus elsewhere).
     ops_token: SecretStr | None = Field(None, alias="NEUROSPHERE_OPS_TOKEN")
 

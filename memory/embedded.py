@@ -7,6 +7,7 @@ and database the engine expects. The server listens on a Unix socket only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,30 @@ OWNER_ROLE = "neurosphere_owner"
 APP_ROLE = "neurosphere_app"
 LOOKUP_ROLE = "neurosphere_lookup"
 JOBS_ROLE = "neurosphere_jobs"
+_DEFAULT_NAMES = re.compile(r"\bneurosphere_(owner|app|lookup|jobs)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """The four roles' names: `<prefix>_owner`, `_app`, `_lookup`, `_jobs`. Migrations are
+    written with the default names; `apply` puts these in (a managed database may need other
+    names, NEUROSPHERE_DB_ROLE_PREFIX)."""
+
+    owner: str = OWNER_ROLE
+    app: str = APP_ROLE
+    lookup: str = LOOKUP_ROLE
+    jobs: str = JOBS_ROLE
+
+    @classmethod
+    def named(cls, prefix: str) -> Roles:
+        return cls(f"{prefix}_owner", f"{prefix}_app", f"{prefix}_lookup", f"{prefix}_jobs")
+
+    def apply(self, sql: str) -> str:
+        """`sql` with the default role names replaced by these."""
+        return _DEFAULT_NAMES.sub(lambda m: str(getattr(self, m[1])), sql)
+
+
+DEFAULT_ROLES = Roles()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +93,12 @@ def database_url(admin_url: str, *, role: str | None = None, password: str | Non
     return urlunsplit((parts.scheme, netloc, f"/{DATABASE}", parts.query, parts.fragment))
 
 
-async def bootstrap(admin_url: str, *, passwords: Mapping[str, str] | None = None) -> list[str]:
+async def bootstrap(
+    admin_url: str,
+    *,
+    passwords: Mapping[str, str] | None = None,
+    roles: Roles = DEFAULT_ROLES,
+) -> list[str]:
     """Create the database, the four roles, their grants and the vector extension where
     missing; idempotent. Needs a superuser (the embedded server's `postgres`, or an ordinary
     Postgres's admin). `passwords` (role -> password) are set on the LOGIN roles it creates,
@@ -77,15 +107,15 @@ async def bootstrap(admin_url: str, *, passwords: Mapping[str, str] | None = Non
     conn = await asyncpg.connect(admin_url, timeout=10)
     created: list[str] = []
     try:
-        roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+        existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
         wanted = {
-            OWNER_ROLE: "LOGIN NOSUPERUSER NOBYPASSRLS",
-            APP_ROLE: "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
-            LOOKUP_ROLE: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
-            JOBS_ROLE: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
+            roles.owner: "LOGIN NOSUPERUSER NOBYPASSRLS",
+            roles.app: "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+            roles.lookup: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
+            roles.jobs: "NOLOGIN NOSUPERUSER NOBYPASSRLS",
         }
         for role, options in wanted.items():
-            if role in roles:
+            if role in existing:
                 continue
             password = passwords.get(role)
             if password is not None:
@@ -93,11 +123,11 @@ async def bootstrap(admin_url: str, *, passwords: Mapping[str, str] | None = Non
                 options += f" PASSWORD {literal}"
             await conn.execute(f"CREATE ROLE {role} {options}")
             created.append(role)
-        await conn.execute(f"GRANT {LOOKUP_ROLE} TO {OWNER_ROLE}")
-        await conn.execute(f"GRANT {JOBS_ROLE} TO {OWNER_ROLE}")
+        await conn.execute(f"GRANT {roles.lookup} TO {roles.owner}")
+        await conn.execute(f"GRANT {roles.jobs} TO {roles.owner}")
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
         if not exists:
-            await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {OWNER_ROLE}")
+            await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {roles.owner}")
     finally:
         await conn.close()
     conn = await asyncpg.connect(database_url(admin_url), timeout=10)

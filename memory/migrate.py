@@ -17,7 +17,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-from memory.embedded import APP_ROLE
+from memory.embedded import DEFAULT_ROLES, Roles
 from memory.secret_seal import seal_plaintext_tokens
 
 log = structlog.get_logger(__name__)
@@ -81,9 +81,13 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(owner_url: str, *, engine_secret: str | None = None) -> list[int]:
+async def migrate(
+    owner_url: str, *, engine_secret: str | None = None, roles: Roles = DEFAULT_ROLES
+) -> list[int]:
     """Apply pending migrations; returns the versions applied now. With the engine secret,
-    tenant secrets earlier versions kept in plaintext are then sealed (memory.secret_seal)."""
+    tenant secrets earlier versions kept in plaintext are then sealed (memory.secret_seal).
+    The migrations name the default roles; `roles` are put in their place as each runs (the
+    checksums stay those of the files)."""
     conn = await asyncpg.connect(owner_url, timeout=10, command_timeout=120)
     applied: list[int] = []
     try:
@@ -108,7 +112,7 @@ async def migrate(owner_url: str, *, engine_secret: str | None = None) -> list[i
                 if migration.version in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(migration.sql)
+                    await conn.execute(roles.apply(migration.sql))
                     await conn.execute(
                         _RECORD,
                         migration.version,
@@ -119,12 +123,12 @@ async def migrate(owner_url: str, *, engine_secret: str | None = None) -> list[i
                 log.info("migration_applied", version=migration.version, name=migration.name)
             if engine_secret is not None:
                 async with conn.transaction():
-                    await seal_plaintext_tokens(conn, engine_secret)
+                    await seal_plaintext_tokens(conn, engine_secret, roles)
             await conn.execute(
                 f"""
-                GRANT USAGE ON SCHEMA public TO {APP_ROLE};
-                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};
-                REVOKE ALL ON schema_migrations FROM {APP_ROLE};
+                GRANT USAGE ON SCHEMA public TO {roles.app};
+                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {roles.app};
+                REVOKE ALL ON schema_migrations FROM {roles.app};
                 """
             )
         finally:

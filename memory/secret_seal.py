@@ -17,11 +17,10 @@ import asyncpg
 import structlog
 
 from engine.secret_box import NOTION_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
-from memory.embedded import LOOKUP_ROLE
+from memory.embedded import DEFAULT_ROLES, Roles
 
 log = structlog.get_logger(__name__)
 
-_TENANT_IDS = f"SET LOCAL ROLE {LOOKUP_ROLE}; "  # sees every tenant's id, nothing else
 _IDS = "SELECT tenant_id FROM tenants ORDER BY tenant_id"
 _SCOPE = "SELECT set_config('app.tenant_id', $1, true)"
 _PLAINTEXT = "SELECT twilio_auth_token FROM tenants WHERE tenant_id = $1"
@@ -47,20 +46,22 @@ SEALED = (
 )
 
 
-async def _tenant_ids(conn: asyncpg.Connection) -> list[uuid.UUID]:
-    await conn.execute(_TENANT_IDS)
+async def _tenant_ids(conn: asyncpg.Connection, roles: Roles) -> list[uuid.UUID]:
+    await conn.execute(f"SET LOCAL ROLE {roles.lookup}")  # sees every tenant's id, nothing else
     try:
         return [r["tenant_id"] for r in await conn.fetch(_IDS)]
     finally:
         await conn.execute("RESET ROLE")
 
 
-async def seal_plaintext_tokens(conn: asyncpg.Connection, engine_secret: str) -> int:
+async def seal_plaintext_tokens(
+    conn: asyncpg.Connection, engine_secret: str, roles: Roles = DEFAULT_ROLES
+) -> int:
     """Seal every Twilio auth token still in plaintext (rows from before 0017); returns how
     many. Run in the caller's transaction, as the owner role."""
     box = SecretBox(engine_secret, TWILIO_LABEL)
     sealed = 0
-    for tenant in await _tenant_ids(conn):
+    for tenant in await _tenant_ids(conn, roles):
         await conn.execute(_SCOPE, str(tenant))
         token = await conn.fetchval(_PLAINTEXT, tenant)
         if token is not None:
@@ -78,7 +79,9 @@ class Resealed:
     unreadable: int  # opened with neither key: left as they are, each logged
 
 
-async def reseal(owner_url: str, *, previous_secret: str, engine_secret: str) -> Resealed:
+async def reseal(
+    owner_url: str, *, previous_secret: str, engine_secret: str, roles: Roles = DEFAULT_ROLES
+) -> Resealed:
     """Re-seal every sealed secret from `previous_secret` to `engine_secret` (key rotation), in
     one transaction. One already under the new key is left as it is, so a rerun is safe; one
     that opens with neither key cannot be saved by a rotation: it is left, counted and logged
@@ -87,7 +90,7 @@ async def reseal(owner_url: str, *, previous_secret: str, engine_secret: str) ->
     resealed = current = unreadable = 0
     try:
         async with conn.transaction():
-            tenants = await _tenant_ids(conn)
+            tenants = await _tenant_ids(conn, roles)
             for sealed in SEALED:
                 old = SecretBox(previous_secret, sealed.label)
                 new = SecretBox(engine_secret, sealed.label)

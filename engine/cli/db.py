@@ -16,6 +16,7 @@ from engine.cli import common
 from engine.settings import Settings
 
 if TYPE_CHECKING:
+    from memory.embedded import Roles
     from memory.migrate import MigrationState
 
 
@@ -24,19 +25,17 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     admin URL once; prints the two URLs the engine then runs with."""
     from memory import embedded
 
-    passwords = {
-        embedded.OWNER_ROLE: secrets.token_urlsafe(24),
-        embedded.APP_ROLE: secrets.token_urlsafe(24),
-    }
+    roles = embedded.Roles.named(common.settings().db_role_prefix)
+    passwords = {roles.owner: secrets.token_urlsafe(24), roles.app: secrets.token_urlsafe(24)}
     try:
-        created = asyncio.run(embedded.bootstrap(args.admin_url, passwords=passwords))
+        created = asyncio.run(embedded.bootstrap(args.admin_url, passwords=passwords, roles=roles))
     except (OSError, asyncpg.PostgresError) as exc:
         common.err(f"error: bootstrap failed: {exc}")
         return 2
     common.out(f"database {embedded.DATABASE} ready; roles created: {', '.join(created) or 'none'}")
     for variable, role in (
-        ("DATABASE_URL", embedded.OWNER_ROLE),
-        ("NEUROSPHERE_APP_DATABASE_URL", embedded.APP_ROLE),
+        ("DATABASE_URL", roles.owner),
+        ("NEUROSPHERE_APP_DATABASE_URL", roles.app),
     ):
         password = passwords[role] if role in created else None
         url = embedded.database_url(args.admin_url, role=role, password=password)
@@ -46,15 +45,17 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _owner_url(settings: Settings) -> tuple[str, object]:
-    """The owner role's URL (DATABASE_URL, or the embedded server's, started and bootstrapped)."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value(), None
-    from memory.embedded import bootstrap, start_embedded
+async def _owner_url(settings: Settings) -> tuple[str, Roles, object]:
+    """The owner role's URL and the roles' names (DATABASE_URL's with NEUROSPHERE_DB_ROLE_PREFIX,
+    or the embedded server's, started and bootstrapped, with the default names)."""
+    from memory import embedded
 
-    server, urls = await asyncio.to_thread(start_embedded, settings.data_dir)
-    await bootstrap(str(server.get_uri()))
-    return urls.owner, server
+    if settings.database_url is not None:
+        roles = embedded.Roles.named(settings.db_role_prefix)
+        return settings.database_url.get_secret_value(), roles, None
+    server, urls = await asyncio.to_thread(embedded.start_embedded, settings.data_dir)
+    await embedded.bootstrap(str(server.get_uri()))
+    return urls.owner, embedded.DEFAULT_ROLES, server
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -63,8 +64,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = common.settings()
 
     async def run() -> list[int]:
-        owner, _server = await _owner_url(settings)
-        return await migrate(owner, engine_secret=settings.resolved_jwt_secret())
+        owner, roles, _server = await _owner_url(settings)
+        return await migrate(owner, engine_secret=settings.resolved_jwt_secret(), roles=roles)
 
     try:
         applied = asyncio.run(run())
@@ -83,7 +84,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = common.settings()
 
     async def run() -> list[MigrationState]:
-        owner, _server = await _owner_url(settings)
+        owner, _roles, _server = await _owner_url(settings)
         return await status(owner)
 
     states = asyncio.run(run())
@@ -120,8 +121,8 @@ def cmd_reseal(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        owner, _server = await _owner_url(settings)
-        done = await reseal(owner, previous_secret=previous, engine_secret=current)
+        owner, roles, _server = await _owner_url(settings)
+        done = await reseal(owner, previous_secret=previous, engine_secret=current, roles=roles)
         common.out(
             f"re-sealed {done.resealed} secret(s); {done.current} already under the current key; "
             f"{done.unreadable} unreadable with either key"

@@ -39,6 +39,7 @@ class Database:
 
 async def prepare_database(settings: Settings) -> Database:
     """Embedded or external Postgres, bootstrapped and migrated."""
+    from memory.embedded import Roles
     from memory.migrate import migrate
 
     if settings.database_url is not None:
@@ -46,7 +47,8 @@ async def prepare_database(settings: Settings) -> Database:
         if settings.app_database_url is None:  # Settings.problems() names this before start
             raise ValueError("NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL")
         app = settings.app_database_url.get_secret_value()
-        await migrate(owner, engine_secret=settings.resolved_jwt_secret())
+        roles = Roles.named(settings.db_role_prefix)
+        await migrate(owner, engine_secret=settings.resolved_jwt_secret(), roles=roles)
         return Database(owner, app)
     from memory.embedded import bootstrap, start_embedded
 

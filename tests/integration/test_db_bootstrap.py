@@ -15,6 +15,7 @@ import pytest
 
 from engine import cli
 from engine.cli import common
+from memory.embedded import database_url
 from memory.migrate import load_migrations
 
 
@@ -116,3 +117,72 @@ def test_bootstrap_names_an_unreachable_server(
     assert code == 2
     assert err.startswith("error: bootstrap failed: ")
     assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def another_plain_postgres() -> Iterator[str]:
+    from memory.embedded import start_embedded
+
+    server, _urls = start_embedded(
+        Path(tempfile.mkdtemp(prefix="neurosphere-plain-")), cleanup="delete"
+    )
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+async def _roles_and_owners(admin_url: str) -> tuple[set[str], set[str]]:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(database_url(admin_url))
+    try:
+        owners = {
+            r["owner"]
+            for r in await conn.fetch(
+                "SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc"
+                " WHERE pronamespace = 'public'::regnamespace AND prosecdef"
+            )
+        }
+    finally:
+        await conn.close()
+    return roles, owners
+
+
+def test_role_names_are_configurable_for_a_managed_database(
+    another_plain_postgres: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("NEUROSPHERE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEUROSPHERE_DB_ROLE_PREFIX", "acme_voice")
+    code, out, _ = _run(
+        monkeypatch, capsys, "db", "bootstrap", "--admin-url", another_plain_postgres
+    )
+    assert code == 0
+    assert "roles created: acme_voice_owner, acme_voice_app, acme_voice_lookup" in out[0]
+    urls = dict(line.split("=", 1) for line in out[1:3])
+    assert urls["DATABASE_URL"].split("://", 1)[1].startswith("acme_voice_owner:")
+    assert urls["NEUROSPHERE_APP_DATABASE_URL"].split("://", 1)[1].startswith("acme_voice_app:")
+    for key, value in urls.items():
+        monkeypatch.setenv(key, value)
+    code, out, _ = _run(monkeypatch, capsys, "db", "migrate")
+    assert code == 0
+    code, out, _ = _run(monkeypatch, capsys, "tenant", "list")
+    assert (code, out[-1]) == (0, "0 tenant(s)")
+    roles, owners = asyncio.run(_roles_and_owners(another_plain_postgres))
+    assert {"acme_voice_owner", "acme_voice_app", "acme_voice_lookup", "acme_voice_jobs"} <= roles
+    assert not any(role.startswith("neurosphere_") for role in roles)
+    assert owners == {"acme_voice_lookup", "acme_voice_jobs"}
+
+
+def test_a_bad_role_prefix_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NEUROSPHERE_DB_ROLE_PREFIX", "Acme-Voice; DROP")
+    code, _, err = _run(monkeypatch, capsys, "db", "status")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: NEUROSPHERE_DB_ROLE_PREFIX")

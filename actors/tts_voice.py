@@ -88,15 +88,15 @@ def voice_for(
     log_: structlog.typing.FilteringBoundLogger = log,
 ) -> TtsVoice | None:
     """The call's ElevenLabs voice, or None when the tenant speaks with the model's own voice
-    (or has chosen an ElevenLabs voice but the platform has no key: said in the log)."""
+    (or has chosen an ElevenLabs voice but neither it nor the platform has a key: said in the
+    log). The tenant's own key comes first."""
     if tenant.elevenlabs is None:
         return None
-    if not config.elevenlabs_api_key:
+    key = tenant.elevenlabs_api_key or config.elevenlabs_api_key
+    if not key:
         log_.warning("tts_voice_unavailable", reason="no ElevenLabs key")
         return None
-    return TtsVoice(
-        config.elevenlabs_base_url, config.elevenlabs_api_key, tenant.elevenlabs, listener, log_
-    )
+    return TtsVoice(config.elevenlabs_base_url, key, tenant.elevenlabs, listener, log_)
 
 
 class TtsVoice:

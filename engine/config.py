@@ -175,6 +175,7 @@ class TenantConfig:
     agent_name: str = "Ava"
     voice: str = "marin"
     elevenlabs: ElevenLabsVoice | None = None  # None: the realtime model's own voice
+    elevenlabs_api_key: str | None = field(default=None, repr=False)  # None: the platform's
     greeting_new: str = "{time_greeting}! This is {agent_name}. How can I help you?"
     greeting_returning: str = "Hi, this is {agent_name}. Is this {user_name}?"
     time_zone: str = "America/New_York"

@@ -1,5 +1,5 @@
-"""Sealing tenant secrets (Twilio auth tokens, webhook signing secrets, Notion tokens) for
-storage. Pure: no I/O.
+"""Sealing tenant secrets (Twilio auth tokens, ElevenLabs keys, webhook signing secrets, Notion
+tokens) for storage. Pure: no I/O.
 
 AES-256-GCM under a key derived with HKDF-SHA256 from the operator's engine secret and a label
 per kind of secret, so Postgres only ever holds ciphertext, and a sealed secret of one kind
@@ -19,6 +19,7 @@ _VERSION = b"\x01"
 WEBHOOK_LABEL = "webhook-signing"  # the signing secrets of the agency's webhook endpoints
 NOTION_LABEL = "notion-integration"  # the agency's Notion integration tokens
 TWILIO_LABEL = "twilio-auth-token"  # the auth tokens of tenants' own Twilio accounts
+ELEVENLABS_LABEL = "elevenlabs-api-key"  # tenants' own ElevenLabs keys
 _NONCE = 12
 
 

@@ -44,7 +44,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        a.sliders, a.blocks, a.record_calls, a.version, a.transfer_rules, a.dtmf_actions,
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
        a.recording_consent, a.recording_notice, a.pii_redaction, a.spanish, a.verification,
-       t.jurisdiction, t.ai_disclosure, a.elevenlabs_voice,
+       t.jurisdiction, t.ai_disclosure, a.elevenlabs_voice, t.elevenlabs_key_box,
        coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
 FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
@@ -95,6 +95,28 @@ def open_token(sealed: bytes | None, tokens: SecretBox | None) -> str | None:
     except SecretBoxError:
         log.warning("twilio_token_unreadable")
         return None
+
+
+def _open_voice_key(sealed: bytes | None, keys: SecretBox | None) -> str | None:
+    if sealed is None or keys is None:
+        return None
+    try:
+        return keys.open(sealed)
+    except SecretBoxError:  # a rotated engine secret: the platform key speaks instead
+        log.warning("elevenlabs_key_unreadable")
+        return None
+
+
+async def set_elevenlabs_key(pool: asyncpg.Pool, tenant_id: str, sealed: bytes | None) -> bool:
+    """Store the tenant's own ElevenLabs key, sealed (None: use the platform's). False: no
+    such tenant."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(
+            "UPDATE tenants SET elevenlabs_key_box = $2 WHERE tenant_id = $1",
+            uuid.UUID(tenant_id),
+            sealed,
+        )
+    return bool(status.endswith(" 1"))
 
 
 class NumberTaken(ValueError):
@@ -216,10 +238,15 @@ async def create_tenant(
 
 
 async def load_config(
-    pool: asyncpg.Pool, tenant_id: str, *, tokens: SecretBox | None = None
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    *,
+    tokens: SecretBox | None = None,
+    voice_keys: SecretBox | None = None,
 ) -> TenantConfig | None:
     """The tenant's current snapshot; None when it does not exist or is suspended. Its Twilio
-    auth token is opened with `tokens` (without it the snapshot has none: previews need none)."""
+    auth token is opened with `tokens`, its own ElevenLabs key with `voice_keys` (without them
+    the snapshot has none: previews need none)."""
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_LOAD_CONFIG, uuid.UUID(tenant_id))
     if row is None or row["status"] != "active":
@@ -236,6 +263,7 @@ async def load_config(
         agent_name=row["agent_name"],
         voice=row["voice"],
         elevenlabs=ElevenLabsVoice(**eleven) if eleven else None,
+        elevenlabs_api_key=_open_voice_key(row["elevenlabs_key_box"], voice_keys),
         greeting_new=row["greeting_new"],
         greeting_returning=row["greeting_returning"],
         time_zone=row["time_zone"],

@@ -39,3 +39,15 @@ class AgentVoice(BaseModel):
     stability: float = Field(0.5, ge=0.0, le=1.0)
     similarity_boost: float = Field(0.75, ge=0.0, le=1.0)
     speed: float = Field(1.0, ge=0.7, le=1.2)
+    own_key: bool = False  # read-only: the tenant has its own ElevenLabs key on file
+
+
+class VoiceKey(BaseModel):
+    """The tenant's own ElevenLabs key (write-only: never returned); null goes back to the
+    platform's key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = Field(
+        ..., min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$"
+    )  # it travels as an HTTP header: visible ASCII only

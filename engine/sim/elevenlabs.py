@@ -99,6 +99,7 @@ class SimStream:
     audio_chunks: int = 0
     closed_code: int | None = None
     final: bool = False
+    key: str = field(default="", repr=False)  # the xi-api-key it was opened with
 
 
 def _alignment(text: str, total_ms: int) -> tuple[list[int], list[int]]:
@@ -401,6 +402,7 @@ class ElevenLabsSimulator:
         self.streams.append(stream)
         session = _Session(self, ws, stream)
         header_key = ws.request.headers.get("xi-api-key")
+        stream.key = header_key or ""
         if header_key is not None and not self.key_ok(header_key):
             await session._error("Invalid API key", "invalid_api_key")
             return

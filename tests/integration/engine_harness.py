@@ -187,8 +187,8 @@ async def running_engine(
     elevenlabs: tuple[str, str] | None = None,
     **sim_options: Any,
 ) -> AsyncIterator[Engine]:
-    """`elevenlabs`: (base URL, key) of the ElevenLabs service (its simulator) for tenants that
-    speak with an ElevenLabs voice."""
+    """`elevenlabs`: (base URL, platform key or "" for none) of the ElevenLabs service (its
+    simulator) for tenants that speak with an ElevenLabs voice."""
     sim = RealtimeSimulator(**sim_options)
     await sim.start()
     rest = TwilioRestFake(accounts={ACCOUNT_SID: AUTH_TOKEN})
@@ -215,8 +215,8 @@ async def running_engine(
         post_call_poll_s=0.2,
         post_call_backoff_s=0.3,
         spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),
-        elevenlabs_base_url=elevenlabs[0] if elevenlabs else "https://api.elevenlabs.io",
-        elevenlabs_api_key=elevenlabs[1] if elevenlabs else None,
+        elevenlabs_base_url=elevenlabs[0] if elevenlabs else "http://127.0.0.1:9",
+        elevenlabs_api_key=(elevenlabs[1] or None) if elevenlabs else None,
     )
     memory = MemoryActor(config)
     pool = LocalPool(config, memory)

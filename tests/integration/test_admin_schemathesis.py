@@ -32,6 +32,7 @@ from admin_api.auth import mint_access, new_refresh
 from admin_api.context import WebhookContext
 from bench.admin_api import NullGateway
 from engine.config import EngineConfig
+from engine.sim.elevenlabs import ElevenLabsSimulator
 from engine.tokens import KeyRing
 from memory import tenant_admin, users
 from memory.audit import SYSTEM
@@ -90,8 +91,14 @@ def live_api(
     pg_urls: PgUrls, jwt_secret: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveApi]:
     recordings: Path = tmp_path_factory.mktemp("fuzz-recordings")
+    with socket.socket() as probe:  # a free port for the ElevenLabs simulator
+        probe.bind(("127.0.0.1", 0))
+        voices_port = probe.getsockname()[1]
     config = EngineConfig(
-        app_database_url=pg_urls.app, jwt_secret=jwt_secret, recordings_dir=str(recordings)
+        app_database_url=pg_urls.app,
+        jwt_secret=jwt_secret,
+        recordings_dir=str(recordings),
+        elevenlabs_base_url=f"http://127.0.0.1:{voices_port}",  # it knows no key: all refused
     )
     owner_token, platform_token = asyncio.run(_seed(pg_urls.app, KeyRing.single(jwt_secret)))
     ctx = WebhookContext(config, NullGateway())
@@ -101,10 +108,13 @@ def live_api(
     port = sock.getsockname()[1]
 
     async def serve() -> None:
+        voices = ElevenLabsSimulator(api_keys=set())
+        await voices.start(port=voices_port)
         try:
             await server.serve(sockets=[sock])
         finally:
             await ctx.close()
+            await voices.stop()
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()

@@ -11,8 +11,10 @@ import asyncpg
 import pytest
 
 from admin_api import voice_catalog
+from engine.secret_box import ELEVENLABS_LABEL, SecretBox
 from engine.sim.elevenlabs import ElevenLabsSimulator
 from memory import tenants
+from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.integration.admin_harness import API, AdminHarness, admin_harness
 
@@ -125,3 +127,48 @@ async def test_a_refused_key_is_a_clear_error(
         listed = await harness.get("/agent/voices", tenant.owner_token)
     assert listed.status_code == 502
     assert "HTTP 401" in listed.json()["detail"]
+
+
+async def test_a_tenants_own_key_is_write_only_sealed_and_checked(
+    hv: AdminHarness, sim: ElevenLabsSimulator
+) -> None:
+    tenant = await hv.tenant()
+    own = "tenant-own-xi-key"
+    url, headers = f"{API}/agent/voice/key", hv.auth(tenant.owner_token)
+    refused = await hv.client.put(url, headers=headers, json={"api_key": "not-a-valid-key"})
+    assert refused.status_code == 422
+    assert "refused" in refused.json()["detail"]
+    sim.api_keys = {KEY, own}
+    bad_bodies: tuple[dict[str, object], ...] = (
+        {"api_key": "short"},
+        {},
+        {"api_key": own, "extra": 1},
+        {"api_key": "clé-secrète-ünïcode"},
+        {"api_key": "has a space in it"},
+    )
+    for bad in bad_bodies:
+        assert (await hv.client.put(url, headers=headers, json=bad)).status_code == 422
+    assert (await hv.get("/agent/voice", tenant.owner_token)).json()["own_key"] is False
+    stored = await hv.client.put(url, headers=headers, json={"api_key": own})
+    assert stored.status_code == 204
+    got = await hv.get("/agent/voice", tenant.owner_token)
+    assert got.json()["own_key"] is True
+    assert own not in got.text
+    async with tenant_tx(hv.pool, tenant.tenant_id) as conn:  # RLS: the tenant's own row
+        sealed = await conn.fetchval(
+            "SELECT elevenlabs_key_box FROM tenants WHERE tenant_id = $1::uuid", tenant.tenant_id
+        )
+    assert sealed is not None
+    assert own.encode() not in sealed
+    box = SecretBox(hv.config.jwt_secret, ELEVENLABS_LABEL)
+    config = await tenants.load_config(hv.pool, tenant.tenant_id, voice_keys=box)
+    assert config is not None
+    assert config.elevenlabs_api_key == own
+    assert own not in repr(config)
+    viewer = await hv.token_for(await hv.user(tenant.tenant_id, "viewer"))
+    assert (
+        await hv.client.put(url, headers=hv.auth(viewer), json={"api_key": own})
+    ).status_code == 403
+    cleared = await hv.client.put(url, headers=headers, json={"api_key": None})
+    assert cleared.status_code == 204
+    assert (await hv.get("/agent/voice", tenant.owner_token)).json()["own_key"] is False

@@ -13,6 +13,7 @@ import pytest
 
 from actors.tts_voice import forget_greetings
 from engine.config import ElevenLabsVoice
+from engine.secret_box import ELEVENLABS_LABEL, SecretBox
 from engine.sim.elevenlabs import ElevenLabsSimulator
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
@@ -245,3 +246,25 @@ async def test_the_greeting_is_synthesised_once_and_then_starts_at_once(
         said = [i for i in session.items() if i["role"] == "assistant"]
         assert said[0]["content"][0]["text"] == " ".join(greetings[0].spoken_text.split())
     assert max(first_ms[1:]) < 50, first_ms  # from the cache: at once after start
+
+
+async def test_a_tenants_own_key_speaks_where_the_platform_has_none(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str, voices: ElevenLabsSimulator
+) -> None:
+    async with running_engine(
+        pg_urls.app, jwt_secret, app_pool, elevenlabs=(voices.base_url, "")
+    ) as engine:
+        tenant_id, number = await _tenant(engine)
+        sealed = SecretBox(jwt_secret, ELEVENLABS_LABEL).seal(KEY)
+        assert await tenants.set_elevenlabs_key(engine.db, tenant_id, sealed)
+        script = CallScript(
+            from_number="+15550142301", to_number=number, steps=(WaitForAgent(timeout=15), HangUp())
+        )
+        result = await engine.caller().place_call(script, timeout=60)
+        session = engine.sim.sessions[0]
+
+    assert result.violations == []
+    assert result.heard_ms > 1000
+    assert session.session_config["output_modalities"] == ["text"]
+    assert voices.streams
+    assert {s.key for s in voices.streams} == {KEY}

@@ -51,6 +51,7 @@ async def reconcile(
     started_before: datetime,
     max_call_s: float,
     post_call_queue: str,
+    outbox_queue: str,
     log: Any,
 ) -> Reconciled:
     """Close this tenant's calls left open (see the module docstring); those in ``held`` are
@@ -95,7 +96,9 @@ async def reconcile(
                 "open after an engine crash; live at Twilio past the call length limit, hung up",
             )
             kind = "hung_up"
-        if await calls.close_open_call(pool, tenant_id, call.call_sid, closing, post_call_queue):
+        if await calls.close_open_call(
+            pool, tenant_id, call.call_sid, closing, post_call_queue, outbox_queue=outbox_queue
+        ):
             log.info("call_reconciled", call_sid=call.call_sid, outcome=closing.outcome)
             counts[kind] += 1
     return Reconciled(**counts)

@@ -139,6 +139,7 @@ class MemoryActor:
                 max_attempts=config.post_call_max_attempts,
                 backoff_s=config.post_call_backoff_s,
             ),
+            outbox_queue=config.outbox_queue_name(),
         )
         dimensions = await service.check_schema()
         if llm_configured(config):
@@ -226,6 +227,7 @@ class MemoryActor:
         return OutboxDrain(
             pool,
             config.jwt_secret,
+            config.outbox_queue_name(),
             policy,
             WebhookSender(timeout_s=config.outbox_timeout_s),
             twilio,
@@ -305,7 +307,12 @@ class MemoryActor:
             from memory.write_spool import WriteSpool
 
             spool = WriteSpool(Path(self._config.spool_dir) / f"memory-{self._index}.jsonl")
-            self._writes = CallWrites(spool, self._db, self._enqueue_post_call)
+            self._writes = CallWrites(
+                spool,
+                self._db,
+                self._enqueue_post_call,
+                outbox_queue=self._config.outbox_queue_name(),
+            )
             self._spool_drain = asyncio.get_running_loop().create_task(
                 self._writes.drain_forever(), name=f"spool-drain-{self._index}"
             )
@@ -350,7 +357,9 @@ class MemoryActor:
         from memory import messages
 
         tenant = self._tenant(token)
-        message_id = await messages.take_message(await self._db(), tenant, message)
+        message_id = await messages.take_message(
+            await self._db(), tenant, message, outbox_queue=self._config.outbox_queue_name()
+        )
         self._outbox_wake.set()
         return message_id
 

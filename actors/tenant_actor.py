@@ -300,6 +300,7 @@ class TenantActor:
                 started_before=started_before,
                 max_call_s=float(tenant.max_call_seconds),
                 post_call_queue=self._config.post_call_queue,
+                outbox_queue=self._config.outbox_queue_name(),
                 log=self._log,
             )
         finally:

@@ -178,7 +178,14 @@ async def status(request: Request, ctx: Ctx, form: Form) -> Response:
         if new:
             duration = form.get("CallDuration", "")
             seconds = int(duration) if duration.isdigit() else None
-            await calls.apply_twilio_status(pool, tenant_id, call_sid, call_status, seconds)
+            await calls.apply_twilio_status(
+                pool,
+                tenant_id,
+                call_sid,
+                call_status,
+                seconds,
+                outbox_queue=ctx.config.outbox_queue_name(),
+            )
     except DATABASE_DOWN as exc:
         log.warning(
             "twilio_status_not_stored", call_sid=call_sid, status=call_status, error=repr(exc)

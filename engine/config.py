@@ -7,6 +7,8 @@ This module stays free of pydantic so call actors do not pay for importing it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -98,6 +100,10 @@ class EngineConfig:
     outbox_lease_s: int = 60
     outbox_poll_s: float = 1.0
     outbox_timeout_s: float = 10.0
+    # The outbox queue this engine writes its deliveries to and drains (None: one derived from
+    # jwt_secret, see outbox_queue_for). Engines sharing a database with different secrets
+    # never claim each other's deliveries, which they could not open or sign anyway.
+    outbox_queue: str | None = None
     realtime_session_max_s: float = 55 * 60  # reconnect before the service's ~60 min cap
     # Where call recordings are stored (private; served only by the admin API).
     recordings_dir: str = ".neurosphere/recordings"
@@ -116,6 +122,17 @@ class EngineConfig:
 
     def media_url(self, address: MediaAddress, call_sid: str) -> str:
         return self.media_public_url.format(host=address.host, port=address.port, call_sid=call_sid)
+
+    def outbox_queue_name(self) -> str:
+        """The outbox queue of this engine: the configured one, else its secret's."""
+        return self.outbox_queue or outbox_queue_for(self.jwt_secret)
+
+
+def outbox_queue_for(engine_secret: str) -> str:
+    """The outbox queue of the engines holding ``engine_secret``: a keyed digest, so it names
+    the secret without revealing it, and engines with one secret share one queue."""
+    digest = hmac.new(engine_secret.encode(), b"neurosphere:outbox-queue", hashlib.sha256)
+    return "engine-" + digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,15 @@ PostCall = Callable[[str, str, str], Awaitable[object]]  # (tenant, call_sid, ca
 
 class CallWrites:
     def __init__(
-        self, spool: WriteSpool, pool: Callable[[], Awaitable[asyncpg.Pool]], post_call: PostCall
+        self,
+        spool: WriteSpool,
+        pool: Callable[[], Awaitable[asyncpg.Pool]],
+        post_call: PostCall,
+        *,
+        outbox_queue: str,
     ) -> None:
         self._spool = spool
+        self._outbox_queue = outbox_queue
         self._pool = pool
         self._post_call = post_call
         self.wake = asyncio.Event()
@@ -87,11 +93,15 @@ class CallWrites:
             return
         pool = await self._pool()
         if op == "start":
-            await calls.start_call(pool, tenant_id, decode_start(data))
+            await calls.start_call(
+                pool, tenant_id, decode_start(data), outbox_queue=self._outbox_queue
+            )
         elif op == "turns":
             await calls.append_turns(pool, tenant_id, call_sid, [decode_turn(t) for t in data])
         elif op == "finish":
-            await calls.finish_call(pool, tenant_id, call_sid, decode_end(data))
+            await calls.finish_call(
+                pool, tenant_id, call_sid, decode_end(data), outbox_queue=self._outbox_queue
+            )
 
     async def _replay(self, line: dict[str, Any]) -> None:
         """Apply one spooled write; one the database refuses (not one it could not take) is

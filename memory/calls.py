@@ -156,16 +156,18 @@ def _call_data(call: CallRecord) -> dict[str, object]:
     }
 
 
-async def _emit_ended(conn: Conn, tenant_id: str, call: CallRecord) -> None:
+async def _emit_ended(conn: Conn, tenant_id: str, call: CallRecord, queue: str) -> None:
     if call.ended_at is None:
         return
     data = _call_data(call)
-    await outbox.emit(conn, tenant_id, "call.ended", call.call_sid, data)
+    await outbox.emit(conn, tenant_id, "call.ended", call.call_sid, data, queue=queue)
     if call.transferred_to:
-        await outbox.emit(conn, tenant_id, "transfer.completed", call.call_sid, data)
+        await outbox.emit(conn, tenant_id, "transfer.completed", call.call_sid, data, queue=queue)
 
 
-async def start_call(pool: asyncpg.Pool, tenant_id: str, call: CallStart) -> None:
+async def start_call(
+    pool: asyncpg.Pool, tenant_id: str, call: CallStart, *, outbox_queue: str
+) -> None:
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(
             _START,
@@ -177,7 +179,9 @@ async def start_call(pool: asyncpg.Pool, tenant_id: str, call: CallStart) -> Non
         )
         if row is not None:  # a new call, not a replayed webhook
             data = _call_data(call_record(row))
-            await outbox.emit(conn, tenant_id, "call.started", call.call_sid, data)
+            await outbox.emit(
+                conn, tenant_id, "call.started", call.call_sid, data, queue=outbox_queue
+            )
 
 
 async def stream_connected(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
@@ -185,7 +189,9 @@ async def stream_connected(pool: asyncpg.Pool, tenant_id: str, call_sid: str) ->
         await conn.execute(_STREAM_CONNECTED, uuid.UUID(tenant_id), call_sid)
 
 
-async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: CallEnd) -> None:
+async def finish_call(
+    pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: CallEnd, *, outbox_queue: str
+) -> None:
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(
             _FINISH,
@@ -200,7 +206,7 @@ async def finish_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str, end: Ca
             end.recording,
         )
         if row is not None:
-            await _emit_ended(conn, tenant_id, call_record(row))
+            await _emit_ended(conn, tenant_id, call_record(row), outbox_queue)
 
 
 async def append_turns(
@@ -297,7 +303,13 @@ class Closing:
 
 
 async def close_open_call(
-    pool: asyncpg.Pool, tenant_id: str, call_sid: str, closing: Closing, post_call_queue: str
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    call_sid: str,
+    closing: Closing,
+    post_call_queue: str,
+    *,
+    outbox_queue: str,
 ) -> bool:
     """Close a call left open (its end reported through the outbox) and queue its post-call
     job, in one transaction; False when it was closed meanwhile (nothing changes then)."""
@@ -315,7 +327,7 @@ async def close_open_call(
         if row is None:
             return False
         call = call_record(row)
-        await _emit_ended(conn, tenant_id, call)
+        await _emit_ended(conn, tenant_id, call, outbox_queue)
         if not is_anonymous(call.from_number):
             await jobs.enqueue_on(
                 conn, tenant_id, call_sid, call.from_number.strip(), post_call_queue
@@ -345,6 +357,8 @@ async def apply_twilio_status(
     call_sid: str,
     status: str,
     duration_s: int | None,
+    *,
+    outbox_queue: str,
 ) -> None:
     terminal = status in TERMINAL_STATUSES
     async with tenant_tx(pool, tenant_id) as conn:
@@ -352,7 +366,7 @@ async def apply_twilio_status(
             _TWILIO_STATUS, uuid.UUID(tenant_id), call_sid, status, duration_s, terminal
         )
         if row is not None and terminal:
-            await _emit_ended(conn, tenant_id, call_record(row))
+            await _emit_ended(conn, tenant_id, call_record(row), outbox_queue)
 
 
 _DECLINE_RECORDING = (

@@ -1,7 +1,7 @@
 """What a tenant lets the store keep of a call's words. I/O: one read of the tenant's agent row,
 inside the transaction that writes.
 
-Two settings of `agent_configs` (0016): `pii_redaction` (on by default) replaces card numbers,
+Two settings of `agent_configs` (0020): `pii_redaction` (on by default) replaces card numbers,
 SSNs, dates of birth, policy and account numbers (engine.redact) in every turn, message, memory
 and summary; `keep_transcripts` false keeps none of a call's words at all - turns keep their
 role, order and timing with empty text, and no memory or summary is taken from the call. Every

@@ -49,7 +49,11 @@ class Message:
     done_at: datetime | None
 
 
-async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) -> str:
+async def take_message(
+    pool: asyncpg.Pool, tenant_id: str, message: NewMessage, *, outbox_queue: str
+) -> str:
+    """Record the message (once per call and reason); a new one is reported on the writing
+    engine's ``outbox_queue``."""
     async with tenant_tx(pool, tenant_id) as conn:
         message = replace(
             message, reason=(await content_policy(conn, tenant_id)).text(message.reason)
@@ -78,7 +82,9 @@ async def take_message(pool: asyncpg.Pool, tenant_id: str, message: NewMessage) 
                 "callback_number": message.callback_number,
                 "created_at": row["created_at"].isoformat(),
             }
-            await outbox.emit(conn, tenant_id, "message.taken", message_id, data)
+            await outbox.emit(
+                conn, tenant_id, "message.taken", message_id, data, queue=outbox_queue
+            )
     return message_id
 
 

@@ -4,10 +4,11 @@ claimed, delivered and settled by the drain (memory.outbox_drain). I/O: asyncpg.
 `emit` runs on the caller's connection, inside the transaction that makes the change, and fans
 the event out to every destination the tenant has configured for it - one row each. The event
 id is a UUIDv5 of (tenant, type, natural key), so the same event emitted twice (a retried
-write, a replayed callback) adds nothing. Claims lease rows across tenants (claim_outbox,
-SECURITY DEFINER, see 0007); everything after the claim runs in the row's tenant transaction
-and only while the lease is ours, so an attempt is settled once even when two drains raced
-after a lease expired.
+write, a replayed callback) adds nothing. Every row goes to the writing engine's queue (0021:
+engines sharing the database with different secrets never claim each other's rows). Claims
+lease rows of one queue across tenants (claim_outbox, SECURITY DEFINER, see 0007 and 0021);
+everything after the claim runs in the row's tenant transaction and only while the lease is
+ours, so an attempt is settled once even when two drains raced after a lease expired.
 """
 
 from __future__ import annotations
@@ -33,22 +34,22 @@ EVENT_TYPES = (
 _NAMESPACE = uuid.UUID("5b0c7c53-6f1e-4d36-9c55-8f2a1f4d0e21")
 
 _FAN_OUT = """
-INSERT INTO outbox (tenant_id, event_id, event_type, destination, payload)
-SELECT $1::uuid, $2::uuid, $3::text, 'webhook:' || e.endpoint_id, $4::jsonb
+INSERT INTO outbox (tenant_id, event_id, event_type, destination, payload, queue)
+SELECT $1::uuid, $2::uuid, $3::text, 'webhook:' || e.endpoint_id, $4::jsonb, $5::text
 FROM webhook_endpoints e
 WHERE e.tenant_id = $1 AND e.enabled AND (cardinality(e.events) = 0 OR $3 = ANY (e.events))
 UNION ALL
-SELECT $1::uuid, $2::uuid, $3::text, 'sms:' || s.number, $4::jsonb
+SELECT $1::uuid, $2::uuid, $3::text, 'sms:' || s.number, $4::jsonb, $5::text
 FROM staff_sms s
 WHERE s.tenant_id = $1 AND $3 = ANY (s.events)
   AND NOT EXISTS (SELECT 1 FROM sms_opt_outs x WHERE x.tenant_id = $1 AND x.number = s.number)
 UNION ALL
-SELECT $1::uuid, $2::uuid, $3::text, 'notion', $4::jsonb
+SELECT $1::uuid, $2::uuid, $3::text, 'notion', $4::jsonb, $5::text
 FROM notion_links n
 WHERE n.tenant_id = $1 AND n.enabled AND $3 IN ('call.ended', 'call.analyzed', 'message.taken')
 ON CONFLICT (tenant_id, event_id, destination) DO NOTHING
 """
-_CLAIM = "SELECT tenant_id, delivery_id, attempts, lease_id FROM claim_outbox($1, $2, $3)"
+_CLAIM = "SELECT tenant_id, delivery_id, attempts, lease_id FROM claim_outbox($1, $2, $3, $4)"
 _LEASED = """
 SELECT o.event_id, o.event_type, o.destination, o.payload::text AS payload, o.created_at,
        e.url, e.secret_box,
@@ -126,10 +127,17 @@ def event_id(tenant_id: str, event_type: str, key: str) -> uuid.UUID:
 
 
 async def emit(
-    conn: Conn, tenant_id: str, event_type: str, key: str, data: Mapping[str, Any]
+    conn: Conn,
+    tenant_id: str,
+    event_type: str,
+    key: str,
+    data: Mapping[str, Any],
+    *,
+    queue: str,
 ) -> int:
-    """Queue ``event_type`` for every destination that wants it, inside the caller's
-    transaction; rows added (0 when none is configured or the event was emitted before)."""
+    """Queue ``event_type`` for every destination that wants it on the writing engine's
+    ``queue``, inside the caller's transaction; rows added (0 when none is configured or the
+    event was emitted before)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     eid = event_id(tenant_id, event_type, key)
@@ -145,16 +153,18 @@ async def emit(
         eid,
         event_type,
         json.dumps(envelope, default=str, separators=(",", ":")),
+        queue,
     )
     return int(status.rsplit(" ", 1)[-1])
 
 
 async def claim(
-    pool: asyncpg.Pool, limit: int, *, lease_s: int, max_attempts: int
+    pool: asyncpg.Pool, queue: str, limit: int, *, lease_s: int, max_attempts: int
 ) -> list[DeliveryClaim]:
-    """Up to ``limit`` due deliveries of any tenant (or ones whose drain died), leased to us."""
+    """Up to ``limit`` due deliveries of ``queue``, of any tenant (or ones whose drain died),
+    leased to us."""
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-        rows = await conn.fetch(_CLAIM, limit, lease_s, max_attempts)
+        rows = await conn.fetch(_CLAIM, queue, limit, lease_s, max_attempts)
     return [
         DeliveryClaim(
             tenant_id=str(r["tenant_id"]),

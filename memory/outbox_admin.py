@@ -2,9 +2,10 @@
 remove endpoints; page through deliveries with their attempts; replay one. I/O: asyncpg, on
 the tables of 0007. Every change is audited; signing secrets arrive sealed and never leave.
 
-A replay puts the delivery back to `pending` with a fresh retry budget; it goes out again with
-its original event id (the receiver's idempotency key), so a receiver that already applied it
-can tell.
+A replay puts the delivery back to `pending` with a fresh retry budget, on the queue of the
+engine whose admin asked (its secrets are the ones the admin has just saved); it goes out again
+with its original event id (the receiver's idempotency key), so a receiver that already applied
+it can tell.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY attempt_id
 """
 _REPLAY = """
 UPDATE outbox SET status = 'pending', attempts = 0, run_after = now(), delivered_at = NULL,
-       lease_id = NULL, locked_until = NULL
+       lease_id = NULL, locked_until = NULL, queue = $3
 WHERE tenant_id = $1 AND delivery_id = $2 AND status IN ('delivered', 'dead')
 RETURNING delivery_id
 """
@@ -204,11 +205,13 @@ async def get_delivery(pool: asyncpg.Pool, tenant_id: str, delivery_id: str) -> 
     return _delivery(row, history)
 
 
-async def replay(pool: asyncpg.Pool, tenant_id: str, delivery_id: str, actor: Actor) -> bool:
-    """Send a delivered or dead-lettered delivery again; False when there is no such delivery
-    or it is still on its way."""
+async def replay(
+    pool: asyncpg.Pool, tenant_id: str, delivery_id: str, actor: Actor, *, queue: str
+) -> bool:
+    """Send a delivered or dead-lettered delivery again from ``queue``; False when there is no
+    such delivery or it is still on its way."""
     async with tenant_tx(pool, tenant_id) as conn:
-        row = await conn.fetchval(_REPLAY, uuid.UUID(tenant_id), uuid.UUID(delivery_id))
+        row = await conn.fetchval(_REPLAY, uuid.UUID(tenant_id), uuid.UUID(delivery_id), queue)
         if row is not None:
             await audit.write(conn, tenant_id, actor, "delivery.replay", delivery_id)
     return row is not None

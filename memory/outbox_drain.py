@@ -2,6 +2,11 @@
 I/O: Postgres (memory.outbox) and the destinations, through the senders it is given; never on
 the call path - memory actors run it in the background (actors.memory_actor).
 
+A drain claims only its engine's queue (memory.outbox): what another engine wrote, with
+secrets sealed under another key, is never claimed here. A sealed secret of our own queue that
+does not open with our key is a configuration fault (the engine secret changed): the delivery
+is dead-lettered with that reason and an error is logged, never silently.
+
 A delivery whose attempt failed in a way worth retrying goes back with its own backoff
 (doubling from `backoff_s`, capped, with jitter; at least what the destination's Retry-After
 asked), so a destination that is down slows only its own rows. Past `max_attempts`, or on an
@@ -68,6 +73,7 @@ class OutboxDrain:
         self,
         pool: asyncpg.Pool,
         engine_secret: str,
+        queue: str,
         policy: OutboxPolicy,
         webhooks: WebhookSender,
         twilio: TwilioDefaults | None = None,
@@ -76,6 +82,7 @@ class OutboxDrain:
         on_slot_free: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
+        self.queue = queue
         # Deliveries run as tasks, at most policy.batch at once: a slow destination holds
         # only its own slots, never the others' deliveries.
         self._inflight: set[asyncio.Task[None]] = set()
@@ -115,7 +122,7 @@ class OutboxDrain:
         if free <= 0:
             return 0
         claims = await outbox.claim(
-            self.pool, free, lease_s=policy.lease_s, max_attempts=policy.max_attempts
+            self.pool, self.queue, free, lease_s=policy.lease_s, max_attempts=policy.max_attempts
         )
         for job in claims:
             task = asyncio.get_running_loop().create_task(self._deliver(job))
@@ -170,7 +177,7 @@ class OutboxDrain:
         if kind == "sms":
             return await self._text(delivery, job.attempts, started)
         if kind == "notion":
-            return await self._sync_notion(job.tenant_id, delivery, started)
+            return await self._sync_notion(job, delivery, started)
         if kind != "webhook":
             return AttemptResult(False, False, 0.0, error=f"unknown destination {kind!r}")
         if delivery.url is None or delivery.secret_box is None:
@@ -178,7 +185,7 @@ class OutboxDrain:
         try:
             secret = self._secrets.open(delivery.secret_box)
         except SecretBoxError as exc:
-            return AttemptResult(False, False, 0.0, error=str(exc))
+            return self._unopenable(job, "webhook signing secret", exc)
         code, error, asked = await self._webhooks.post(
             delivery.url, secret, delivery.event_id, delivery.event_type, delivery.body
         )
@@ -218,16 +225,38 @@ class OutboxDrain:
             opted_out=to if outcome.opted_out else None,
         )
 
-    async def _sync_notion(self, tenant: str, delivery: Delivery, started: float) -> AttemptResult:
+    def _unopenable(self, job: DeliveryClaim, what: str, exc: SecretBoxError) -> AttemptResult:
+        """A secret on our own queue sealed under another key: retrying cannot open it, so the
+        delivery is dead-lettered, saying why, and an operator is told."""
+        log.error(
+            "outbox_secret_unopenable",
+            tenant_id=job.tenant_id,
+            delivery_id=job.delivery_id,
+            queue=self.queue,
+            secret=what,
+            error=str(exc),
+        )
+        return AttemptResult(
+            False,
+            False,
+            0.0,
+            error=f"the {what} was sealed under another engine secret than this engine's "
+            f"(outbox queue {self.queue}); save it again, then replay",
+        )
+
+    async def _sync_notion(
+        self, job: DeliveryClaim, delivery: Delivery, started: float
+    ) -> AttemptResult:
         """Create or update the event's pages, caller first; each page's id is remembered as
         soon as it exists, so a retry after a partial sync redoes only what is missing."""
+        tenant = job.tenant_id
         link = await notion_links.get_link(self.pool, tenant)
         if link is None or not link.enabled:
             return AttemptResult(False, False, 0.0, error="Notion is not linked")
         try:
             token = self._notion_tokens.open(link.token_box)
         except SecretBoxError as exc:
-            return AttemptResult(False, False, 0.0, error=str(exc))
+            return self._unopenable(job, "Notion token", exc)
         event = json.loads(delivery.body)
         writes = page_writes(delivery.event_type, event.get("data", {}), self._transcript_url)
         lock = self._notion_locks.setdefault(tenant, asyncio.Lock())

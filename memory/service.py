@@ -111,9 +111,16 @@ class CallInProgress(RetryableError):
 
 class MemoryService:
     def __init__(
-        self, pool: asyncpg.Pool, llm: JsonLlm, embedder: Embedder, policy: JobPolicy
+        self,
+        pool: asyncpg.Pool,
+        llm: JsonLlm,
+        embedder: Embedder,
+        policy: JobPolicy,
+        *,
+        outbox_queue: str,
     ) -> None:
         self.pool = pool
+        self.outbox_queue = outbox_queue  # where call.analyzed goes (memory.outbox)
         self.llm = llm
         self.embedder = embedder
         self.policy = policy
@@ -431,7 +438,14 @@ class MemoryService:
                     "resolution_status": analysis.resolution_status,
                     "extracted": policy.value(analysis.key_variables()),
                 }
-                await outbox.emit(conn, tenant, "call.analyzed", job.call_sid, analyzed)
+                await outbox.emit(
+                    conn,
+                    tenant,
+                    "call.analyzed",
+                    job.call_sid,
+                    analyzed,
+                    queue=self.outbox_queue,
+                )
             extracted = analysis.extracted if analysis is not None else None
             await profiles.count_call(
                 conn,

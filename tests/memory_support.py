@@ -22,6 +22,9 @@ from memory.call_records import CallEnd, CallStart, Turn
 from memory.caller_records import JobStatus
 
 SIM_KEY = "sk-sim-memory-tests"
+# The outbox queue of writes made straight through memory/ by tests that configure no
+# destination: no drain claims it.
+UNDRAINED = "tests-undrained"
 
 
 def sid() -> str:
@@ -49,8 +52,9 @@ def token(secret: str, tenant_id: str, *, audience: str = MEMORY_AUDIENCE, ttl_s
 def memory_config(
     app_url: str, secret: str, sim: OpenAIHttpSimulator, **extra: Any
 ) -> EngineConfig:
-    """A config whose LLM and embeddings are the simulator, with a queue of its own (so drain
-    loops of other tests' actors never take this test's jobs) and fast retries."""
+    """A config whose LLM and embeddings are the simulator, with a post-call queue and an outbox
+    queue of its own (so drain loops of other tests' actors never take this test's jobs or
+    deliveries) and fast retries."""
     config = EngineConfig(
         app_database_url=app_url,
         jwt_secret=secret,
@@ -58,6 +62,7 @@ def memory_config(
         llm_api_key=SIM_KEY,
         embedding_provider="openai",
         post_call_queue="test-" + uuid.uuid4().hex[:12],
+        outbox_queue="test-" + uuid.uuid4().hex[:12],
         post_call_backoff_s=0.05,
         post_call_poll_s=0.05,
         spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),

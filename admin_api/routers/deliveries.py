@@ -93,11 +93,12 @@ async def get_delivery(delivery_id: uuid.UUID, member: TenantUser, ctx: Ctx) -> 
 
 @router.post("/{delivery_id}/replay", response_model=DeliveryPublic, status_code=202)
 async def replay_delivery(delivery_id: uuid.UUID, member: TenantEditor, ctx: Ctx) -> DeliveryPublic:
-    """Send a delivered or dead-lettered delivery again (same event id); 409 while it is
-    still pending or being sent."""
+    """Send a delivered or dead-lettered delivery again (same event id), from this engine's
+    outbox queue; 409 while it is still pending or being sent."""
     pool = await ctx.db()
     key = str(delivery_id)
-    if not await outbox_admin.replay(pool, member.tenant_id, key, member.actor):
+    queue = ctx.config.outbox_queue_name()
+    if not await outbox_admin.replay(pool, member.tenant_id, key, member.actor, queue=queue):
         if await outbox_admin.get_delivery(pool, member.tenant_id, key) is None:
             raise HTTPException(404, "no such delivery")
         raise HTTPException(409, "the delivery is still on its way")

@@ -21,6 +21,7 @@ from tests.browser.conftest import Console, serious_violations
 from tests.integration.admin_harness import ACCOUNT_SID, wait_for
 from tests.integration.test_admin_api import seed_call
 from tests.integration.test_admin_recordings import callback, stored, wav_bytes
+from tests.memory_support import UNDRAINED
 
 
 async def test_console_is_served_with_strict_security_headers(console: Console) -> None:
@@ -291,7 +292,10 @@ async def test_a_live_calls_transcript_grows_in_the_page(console: Console) -> No
     tenant = await h.tenant()
     call_sid = "CA" + uuid.uuid4().hex
     await calls.start_call(
-        h.pool, tenant.tenant_id, CallStart(call_sid, "+15550900006", tenant.number)
+        h.pool,
+        tenant.tenant_id,
+        CallStart(call_sid, "+15550900006", tenant.number),
+        outbox_queue=UNDRAINED,
     )
     now = datetime.now(UTC)
     await calls.append_turns(
@@ -312,7 +316,9 @@ async def test_a_live_calls_transcript_grows_in_the_page(console: Console) -> No
         await expect(transcript.nth(turn.seq)).to_contain_text(turn.text)
         delays.append((time.perf_counter() - written) * 1000)
     print(f"\nlive transcript: turn written -> shown {', '.join(f'{d:.0f}' for d in delays)} ms")
-    await calls.finish_call(h.pool, tenant.tenant_id, call_sid, CallEnd("caller_hung_up"))
+    await calls.finish_call(
+        h.pool, tenant.tenant_id, call_sid, CallEnd("caller_hung_up"), outbox_queue=UNDRAINED
+    )
     await expect(page.locator(".live")).to_have_count(0)
     await expect(transcript).to_have_count(3)
     # Another tenant's user cannot follow it.

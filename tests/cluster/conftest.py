@@ -37,9 +37,6 @@ def ray_engine(pg_urls: PgUrls) -> Iterator[Engine]:
             "NEUROSPHERE_CALLS_PER_ACTOR": 1,  # the tests kill and count actors call by call
             "NEUROSPHERE_MEMORY_ACTORS": 1,
             "NEUROSPHERE_CALL_SLOTS": 20,
-            # This engine lives for the whole test session; its memory actors must not claim
-            # the outbox deliveries of later tests (which point at those tests' own fakes).
-            "NEUROSPHERE_OUTBOX_POLL_S": 3600,
         }
     )
     engine = start_engine(settings)

@@ -221,6 +221,7 @@ async def admin_harness(
         # without a simulator, a closed local port: no test reaches the real service
         elevenlabs_base_url=elevenlabs[0] if elevenlabs else "http://127.0.0.1:9",
         elevenlabs_api_key=elevenlabs[1] if elevenlabs else None,
+        outbox_queue=f"admin-{uuid.uuid4().hex[:8]}",  # other tests' drains stay out
     )
     actor_config = config
     if actor_twilio is not None:

@@ -212,6 +212,7 @@ async def running_engine(
         llm_api_key=LLM_KEY,
         embedding_provider="openai",  # the simulator's hashed vectors: fast and deterministic
         post_call_queue=f"harness-{uuid.uuid4().hex[:8]}",  # other tests' actors stay out
+        outbox_queue=f"harness-{uuid.uuid4().hex[:8]}",
         post_call_poll_s=0.2,
         post_call_backoff_s=0.3,
         spool_dir=tempfile.mkdtemp(prefix="neurosphere-spool-"),

@@ -25,6 +25,7 @@ from tests.integration.admin_harness import (
     new_email,
     new_number,
 )
+from tests.memory_support import UNDRAINED
 
 STRONG = "a perfectly fine passphrase 9"
 
@@ -48,7 +49,9 @@ async def seed_call(
     memories: bool = True,
 ) -> Seeded:
     call_sid = "CA" + uuid.uuid4().hex
-    await calls.start_call(pool, tenant.tenant_id, CallStart(call_sid, caller, tenant.number))
+    await calls.start_call(
+        pool, tenant.tenant_id, CallStart(call_sid, caller, tenant.number), outbox_queue=UNDRAINED
+    )
     at = datetime.now(UTC)
     if started_at is not None:
         async with tenant_tx(pool, tenant.tenant_id) as conn:
@@ -89,6 +92,7 @@ async def seed_call(
             transferred_to=transferred_to,
             recording="after_notice",
         ),
+        outbox_queue=UNDRAINED,
     )
     memory_ids: list[str] = []
     async with tenant_tx(pool, tenant.tenant_id) as conn:
@@ -128,7 +132,10 @@ async def seed_call(
             m.memory_id for m in await caller_memory.list_memories(pool, tenant.tenant_id, caller)
         ]
     message_id = await messages.take_message(
-        pool, tenant.tenant_id, NewMessage(call_sid, caller, f"Call back about {call_sid[-6:]}")
+        pool,
+        tenant.tenant_id,
+        NewMessage(call_sid, caller, f"Call back about {call_sid[-6:]}"),
+        outbox_queue=UNDRAINED,
     )
     return Seeded(call_sid, caller, memory_ids, message_id)
 

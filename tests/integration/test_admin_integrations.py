@@ -21,10 +21,20 @@ def call_sid() -> str:
     return "CA" + uuid.uuid4().hex
 
 
+def queue(h: AdminHarness) -> str:
+    """The harness engine's outbox queue (the one its admin API replays to)."""
+    return h.config.outbox_queue_name()
+
+
 async def drain_all(h: AdminHarness) -> None:
     twilio = TwilioDefaults(api_base_url=h.config.twilio_api_base_url)  # the harness's fake
     drain = OutboxDrain(
-        h.pool, h.config.jwt_secret, OutboxPolicy(), WebhookSender(timeout_s=5), twilio
+        h.pool,
+        h.config.jwt_secret,
+        h.config.outbox_queue_name(),
+        OutboxPolicy(),
+        WebhookSender(timeout_s=5),
+        twilio,
     )
     try:
         await drain.run_until_idle()
@@ -71,7 +81,7 @@ async def test_endpoints_and_the_delivery_log(h: AdminHarness) -> None:
         receiver.secret = endpoint["secret"]
         receiver.answer = 410  # the agency's server refuses: dead-lettered, not retried
         note = NewMessage(call_sid(), "+15550101010", "Windshield claim", "Ana")
-        await messages.take_message(h.pool, tenant.tenant_id, note)
+        await messages.take_message(h.pool, tenant.tenant_id, note, outbox_queue=queue(h))
         await drain_all(h)
         log = (await h.get("/deliveries", viewer, params={"status": "dead"})).json()
         (dead,) = log["items"]
@@ -121,7 +131,9 @@ async def test_staff_texts_and_opt_outs(h: AdminHarness) -> None:
     ]
     assert (await h.get("/staff-texts", other.owner_token)).json()["items"] == []
     assert (await h.delete(f"/staff-texts/{staff}", other.owner_token)).status_code == 404
-    await messages.take_message(h.pool, tenant.tenant_id, NewMessage(call_sid(), staff, "Hi"))
+    await messages.take_message(
+        h.pool, tenant.tenant_id, NewMessage(call_sid(), staff, "Hi"), outbox_queue=queue(h)
+    )
     log = (await h.get("/deliveries", viewer)).json()["items"]
     assert [d["destination"] for d in log] == [f"sms:{staff}"]
     # Twilio said the number replied STOP: recorded, shown, and an admin can clear it.

@@ -99,7 +99,8 @@ async def test_a_call_and_its_message_land_in_notion_once(
     sim: OpenAIHttpSimulator,
     notion: NotionSimulator,
 ) -> None:
-    actor = MemoryActor(config(pg_urls, jwt_secret, sim, notion))
+    actor_config = config(pg_urls, jwt_secret, sim, notion)
+    actor = MemoryActor(actor_config)
     try:
         tenant, dbs = await linked_tenant(app_pool, jwt_secret, notion)
         tok = token(jwt_secret, tenant)
@@ -135,7 +136,8 @@ async def test_a_call_and_its_message_land_in_notion_once(
             app_pool, tenant, status=None, event_type=None, after=None, limit=50
         )
         for row in rows:
-            assert await outbox_admin.replay(app_pool, tenant, row.delivery_id, SYSTEM)
+            queue = actor_config.outbox_queue_name()
+            assert await outbox_admin.replay(app_pool, tenant, row.delivery_id, SYSTEM, queue=queue)
         await settled(actor, app_pool, tenant, 3)
         assert [len(notion.pages_in(dbs[k])) for k in KINDS] == [1, 1, 1, 1]
         assert task["properties"]["Status"] == {"select": {"name": "Done"}}

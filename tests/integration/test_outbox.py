@@ -216,7 +216,8 @@ async def test_a_rejected_delivery_is_dead_lettered_then_replayed(
     sim: OpenAIHttpSimulator,
     receiver: WebhookReceiver,
 ) -> None:
-    actor = MemoryActor(memory_config(pg_urls.app, jwt_secret, sim, outbox_poll_s=0.05))
+    config = memory_config(pg_urls.app, jwt_secret, sim, outbox_poll_s=0.05)
+    actor = MemoryActor(config)
     try:
         tenant = await new_tenant(app_pool)
         tok = token(jwt_secret, tenant)
@@ -230,7 +231,8 @@ async def test_a_rejected_delivery_is_dead_lettered_then_replayed(
         )
         assert (row.attempts, row.last_status) == (1, 422)
         receiver.answer = 200
-        assert await outbox_admin.replay(app_pool, tenant, row.delivery_id, SYSTEM)
+        queue = config.outbox_queue_name()
+        assert await outbox_admin.replay(app_pool, tenant, row.delivery_id, SYSTEM, queue=queue)
         await actor.run_outbox()
         await until(lambda: len(receiver.applied) == 1)
         detail = await outbox_admin.get_delivery(app_pool, tenant, row.delivery_id)
@@ -253,12 +255,14 @@ async def test_a_drain_that_dies_mid_delivery_is_taken_over_once(
     await add_endpoint(app_pool, jwt_secret, tenant, receiver.url, ["message.taken"])
     from memory import messages
 
-    await messages.take_message(app_pool, tenant, message(sid(), 1))
+    config = memory_config(pg_urls.app, jwt_secret, sim, outbox_poll_s=0.05)
+    queue = config.outbox_queue_name()
+    await messages.take_message(app_pool, tenant, message(sid(), 1), outbox_queue=queue)
     # A drain claims everything due and dies before settling (its lease runs out in 1 s).
-    dead = await outbox.claim(app_pool, 1000, lease_s=1, max_attempts=12)
+    dead = await outbox.claim(app_pool, queue, 1000, lease_s=1, max_attempts=12)
     mine = [c for c in dead if c.tenant_id == tenant]
     assert len(mine) == 1
-    actor = MemoryActor(memory_config(pg_urls.app, jwt_secret, sim, outbox_poll_s=0.05))
+    actor = MemoryActor(config)
     try:
         await actor.run_outbox()
         assert receiver.applied == {}  # leased to the dead drain: not sent yet

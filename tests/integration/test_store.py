@@ -15,6 +15,7 @@ from memory.call_records import CallEnd, CallStart, Turn
 from memory.db import tenant_tx
 from memory.embedded import APP_ROLE
 from tests.conftest import PgUrls
+from tests.memory_support import UNDRAINED
 
 
 def _sid() -> str:
@@ -91,10 +92,12 @@ async def test_other_tenants_calls_are_invisible_and_unwritable(app_pool: asyncp
     tenant_a, _ = await _tenant(app_pool)
     tenant_b, _ = await _tenant(app_pool)
     sid = _sid()
-    await calls.start_call(app_pool, tenant_a, CallStart(sid, "+15551230000", "+15559870000"))
+    await calls.start_call(
+        app_pool, tenant_a, CallStart(sid, "+15551230000", "+15559870000"), outbox_queue=UNDRAINED
+    )
     assert await calls.get_call(app_pool, tenant_a, sid) is not None
     assert await calls.get_call(app_pool, tenant_b, sid) is None
-    await calls.finish_call(app_pool, tenant_b, sid, CallEnd("hijacked"))
+    await calls.finish_call(app_pool, tenant_b, sid, CallEnd("hijacked"), outbox_queue=UNDRAINED)
     record = await calls.get_call(app_pool, tenant_a, sid)
     assert record is not None
     assert record.outcome is None
@@ -113,7 +116,9 @@ async def test_other_tenants_calls_are_invisible_and_unwritable(app_pool: asyncp
 async def test_turn_batches_are_idempotent_and_ordered(app_pool: asyncpg.Pool) -> None:
     tenant_id, _ = await _tenant(app_pool)
     sid = _sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"))
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"), outbox_queue=UNDRAINED
+    )
     now = datetime.now(UTC)
     first = [Turn(i, "caller", f"line {i}", now) for i in range(3)]
     await calls.append_turns(app_pool, tenant_id, sid, first)
@@ -136,11 +141,17 @@ async def test_status_callbacks_apply_once_and_terminal_status_sticks(
 ) -> None:
     tenant_id, _ = await _tenant(app_pool)
     sid = _sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"))
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"), outbox_queue=UNDRAINED
+    )
     assert await calls.record_event(app_pool, tenant_id, sid, "status", "completed:3", {})
     assert not await calls.record_event(app_pool, tenant_id, sid, "status", "completed:3", {})
-    await calls.apply_twilio_status(app_pool, tenant_id, sid, "completed", 42)
-    await calls.apply_twilio_status(app_pool, tenant_id, sid, "ringing", None)  # late, reordered
+    await calls.apply_twilio_status(
+        app_pool, tenant_id, sid, "completed", 42, outbox_queue=UNDRAINED
+    )
+    await calls.apply_twilio_status(
+        app_pool, tenant_id, sid, "ringing", None, outbox_queue=UNDRAINED
+    )  # late, reordered
     record = await calls.get_call(app_pool, tenant_id, sid)
     assert record is not None
     assert record.twilio_status == "completed"
@@ -151,10 +162,18 @@ async def test_status_callbacks_apply_once_and_terminal_status_sticks(
 async def test_the_engines_outcome_replaces_twilios_placeholder(app_pool: asyncpg.Pool) -> None:
     tenant_id, _ = await _tenant(app_pool)
     sid = _sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"))
-    await calls.apply_twilio_status(app_pool, tenant_id, sid, "completed", 42)  # came first
-    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("caller_hung_up", duration_ms=5))
-    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("engine_shutdown"))  # replay
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"), outbox_queue=UNDRAINED
+    )
+    await calls.apply_twilio_status(
+        app_pool, tenant_id, sid, "completed", 42, outbox_queue=UNDRAINED
+    )  # came first
+    await calls.finish_call(
+        app_pool, tenant_id, sid, CallEnd("caller_hung_up", duration_ms=5), outbox_queue=UNDRAINED
+    )
+    await calls.finish_call(
+        app_pool, tenant_id, sid, CallEnd("engine_shutdown"), outbox_queue=UNDRAINED
+    )  # replay
     record = await calls.get_call(app_pool, tenant_id, sid)
     assert record is not None
     assert record.outcome == "caller_hung_up"
@@ -164,9 +183,15 @@ async def test_the_engines_outcome_replaces_twilios_placeholder(app_pool: asyncp
 async def test_first_outcome_wins(app_pool: asyncpg.Pool) -> None:
     tenant_id, _ = await _tenant(app_pool)
     sid = _sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"))
-    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("caller_hung_up", duration_ms=5))
-    await calls.finish_call(app_pool, tenant_id, sid, CallEnd("model_failed", duration_ms=9))
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(sid, "+15551230000", "+15559870000"), outbox_queue=UNDRAINED
+    )
+    await calls.finish_call(
+        app_pool, tenant_id, sid, CallEnd("caller_hung_up", duration_ms=5), outbox_queue=UNDRAINED
+    )
+    await calls.finish_call(
+        app_pool, tenant_id, sid, CallEnd("model_failed", duration_ms=9), outbox_queue=UNDRAINED
+    )
     record = await calls.get_call(app_pool, tenant_id, sid)
     assert record is not None
     assert (record.outcome, record.duration_ms) == ("caller_hung_up", 5)

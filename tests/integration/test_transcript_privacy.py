@@ -24,7 +24,7 @@ from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
-from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, sid, token
+from tests.memory_support import SIM_KEY, UNDRAINED, memory_config, new_tenant, phone, sid, token
 
 CARD = "4111 1111 1111 1111"
 SSN = "123-45-6789"
@@ -76,9 +76,13 @@ async def test_redaction_covers_turns_messages_memories_and_summaries(
 ) -> None:
     tenant_id = await new_tenant(app_pool, "Redacting Agency")
     caller, call = phone(), sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(call, caller, "+15550000000"))
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(call, caller, "+15550000000"), outbox_queue=UNDRAINED
+    )
     await calls.append_turns(app_pool, tenant_id, call, [Turn(0, "caller", SAID, NOW)])
-    await messages.take_message(app_pool, tenant_id, NewMessage(call, caller, f"Callback: {SAID}"))
+    await messages.take_message(
+        app_pool, tenant_id, NewMessage(call, caller, f"Callback: {SAID}"), outbox_queue=UNDRAINED
+    )
     write = MemoryWrite("policy", "details", {"said": SAID}, SAID)
     async with tenant_tx(app_pool, tenant_id) as conn:
         await caller_memory.upsert(conn, tenant_id, caller, call, [write], [None])
@@ -108,7 +112,9 @@ async def test_no_transcripts_keeps_none_of_the_words_but_the_call_is_recorded(
     tenant_id = await new_tenant(app_pool, "Forgetful Agency")
     await _no_transcripts(app_pool, tenant_id)
     caller, call = phone(), sid()
-    await calls.start_call(app_pool, tenant_id, CallStart(call, caller, "+15550000000"))
+    await calls.start_call(
+        app_pool, tenant_id, CallStart(call, caller, "+15550000000"), outbox_queue=UNDRAINED
+    )
     await calls.append_turns(
         app_pool,
         tenant_id,
@@ -133,7 +139,13 @@ async def test_no_transcripts_keeps_none_of_the_words_but_the_call_is_recorded(
         # what an admin enters by hand is not a call's words: it is kept
         admin = MemoryWrite("note", "prefers", "email", "email")
         assert await caller_memory.upsert(conn, tenant_id, caller, None, [admin], [None]) == 1
-    await calls.finish_call(app_pool, tenant_id, call, CallEnd("caller_hung_up", duration_ms=900))
+    await calls.finish_call(
+        app_pool,
+        tenant_id,
+        call,
+        CallEnd("caller_hung_up", duration_ms=900),
+        outbox_queue=UNDRAINED,
+    )
     turns = await calls.load_turns(app_pool, tenant_id, call)
     assert [(t.seq, t.role, t.text) for t in turns] == [(0, "caller", ""), (1, "agent", "")]
     stored = await _stored_text(app_pool, tenant_id)

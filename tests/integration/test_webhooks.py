@@ -32,6 +32,7 @@ from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.faults.tcp_proxy import pg_proxy, via_proxy
 from tests.integration.local_gateway import LocalGateway
+from tests.memory_support import UNDRAINED
 
 BASE = "https://voice.example.com"
 TOKEN = "tenant-auth-token"
@@ -234,7 +235,10 @@ async def test_status_callback_is_idempotent(harness: Harness) -> None:
     params = _call_params(harness.number)
     await harness.post("/twilio/voice", params)
     await calls.start_call(
-        harness.pool, harness.tenant_id, CallStart(params["CallSid"], "+1555", harness.number)
+        harness.pool,
+        harness.tenant_id,
+        CallStart(params["CallSid"], "+1555", harness.number),
+        outbox_queue=UNDRAINED,
     )
     status = {**params, "CallStatus": "completed", "CallDuration": "17", "SequenceNumber": "3"}
     for _ in range(2):
@@ -259,9 +263,13 @@ async def test_stream_ended_hangs_up_or_apologises_by_outcome(harness: Harness) 
     for outcome, verbs in cases.items():
         params = _call_params(harness.number, CallStatus="in-progress")
         sid = params["CallSid"]
-        await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
+        await calls.start_call(
+            harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"), outbox_queue=UNDRAINED
+        )
         if outcome is not None:
-            await calls.finish_call(harness.pool, harness.tenant_id, sid, CallEnd(outcome))
+            await calls.finish_call(
+                harness.pool, harness.tenant_id, sid, CallEnd(outcome), outbox_queue=UNDRAINED
+            )
         response = await harness.post(url, params)
         assert response.status_code == 200
         assert _verbs(response.text) == verbs, outcome
@@ -285,8 +293,12 @@ async def _lost_stream(harness: Harness) -> dict[str, str]:
     params = _call_params(harness.number)
     assert "Connect" in _verbs((await harness.post("/twilio/voice", params)).text)
     sid = params["CallSid"]
-    await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
-    await calls.finish_call(harness.pool, harness.tenant_id, sid, CallEnd("stream_lost"))
+    await calls.start_call(
+        harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"), outbox_queue=UNDRAINED
+    )
+    await calls.finish_call(
+        harness.pool, harness.tenant_id, sid, CallEnd("stream_lost"), outbox_queue=UNDRAINED
+    )
     return {**params, "CallStatus": "in-progress"}
 
 
@@ -337,7 +349,9 @@ async def test_a_resume_counts_against_the_tenant_cap(harness: Harness) -> None:
     # a live call this tenant actor never admitted (it was restarted since) loses its actor
     params = _call_params(harness.number, CallStatus="in-progress")
     sid = params["CallSid"]
-    await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
+    await calls.start_call(
+        harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"), outbox_queue=UNDRAINED
+    )
     answer = await harness.post(f"/twilio/stream-ended?tenant={harness.tenant_id}", params)
     assert _verbs(answer.text) == ["Say", "Hangup"]
     assert _resumes(harness) == []
@@ -355,8 +369,12 @@ async def test_a_replayed_voice_after_the_call_ended_claims_nothing(
         status = {**params, "CallStatus": "completed", "SequenceNumber": "4"}
         assert (await harness.post("/twilio/status", status)).status_code == 204
     else:
-        await calls.start_call(harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"))
-        await calls.finish_call(harness.pool, harness.tenant_id, sid, CallEnd("caller_hung_up"))
+        await calls.start_call(
+            harness.pool, harness.tenant_id, CallStart(sid, "+1", "+2"), outbox_queue=UNDRAINED
+        )
+        await calls.finish_call(
+            harness.pool, harness.tenant_id, sid, CallEnd("caller_hung_up"), outbox_queue=UNDRAINED
+        )
         await harness.gateway.release(harness.tenant_id, sid)
     replay = await harness.post("/twilio/voice", params)
     assert replay.status_code == 200

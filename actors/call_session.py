@@ -31,6 +31,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import assert_never
 from urllib.parse import urlsplit
@@ -51,6 +53,7 @@ from actors.voice_relay import VoiceRelay
 from engine import call_events as ev
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
+from engine.after_hours import for_call
 from engine.call_control import CallRules
 from engine.call_metrics import CallMetrics
 from engine.call_state import new_call, step
@@ -78,7 +81,10 @@ class CallSession:
         setup: CallSetup,
         open_model: OpenModel | None = None,
     ) -> None:
-        """`open_model` makes the model link (a ModelLink by default; a fake in unit tests)."""
+        """`open_model` makes the model link (a ModelLink by default; a fake in unit tests).
+        Whether the agency's office is open is decided here, once for the call
+        (engine.business_hours)."""
+        setup = replace(setup, tenant=for_call(setup.tenant, datetime.now(UTC)))
         self._config = config
         self._memory = memory
         self._lifecycle = lifecycle

@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.business_hours import Closed, OfficeHours
 from engine.verification import VerificationPolicy
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -219,4 +220,7 @@ class TenantConfig:
     verification: VerificationPolicy = field(default_factory=VerificationPolicy)
     # the greeting must tell the caller they are talking with an AI (prompts.disclosure)
     ai_disclosure_required: bool = False
+    hours: OfficeHours = field(default_factory=OfficeHours)
+    # Set for one call that starts while the office is closed (engine.business_hours.for_call).
+    closed: Closed | None = None
     version: int = 1

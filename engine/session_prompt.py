@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.business_hours import opens_text
 from engine.config import TenantConfig
 from engine.verification import first_name
 from prompts import call_lines
+from prompts.after_hours import after_hours_rule
 from prompts.context import CallerContext, pack_context
 from prompts.disclosure import with_disclosure
 from prompts.greeting import choose_greeting
@@ -65,9 +67,10 @@ def session_prompt(
         user_name = context.profile.preferred_name
     if guarded:
         user_name = first_name(user_name) if policy.greet_by_name else None
+    closed_greeting = tenant.hours.after_hours_greeting if tenant.closed else ""
     greeting = choose_greeting(
-        new_caller_template=tenant.greeting_new,
-        returning_template=tenant.greeting_returning,
+        new_caller_template=closed_greeting or tenant.greeting_new,
+        returning_template=closed_greeting or tenant.greeting_returning,
         user_name=user_name,
         agent_name=tenant.agent_name,
         now=now,
@@ -81,6 +84,10 @@ def session_prompt(
     if tenant.spanish:  # the caller's language is not known yet: offer Spanish in Spanish
         notice = call_lines.SPANISH_RECORDING_NOTICE if tenant.record_calls else ""
         greeting = " ".join(filter(None, (greeting, notice, call_lines.SPANISH_OFFER)))
+    extra_rules: list[str] = [SPEAK_THE_CALLERS_LANGUAGE] if tenant.spanish else []
+    if tenant.closed is not None:
+        opens = opens_text(tenant.closed, now)
+        extra_rules.append(after_hours_rule(reason=tenant.closed.reason, opens=opens))
     agent = AgentPrompt(
         agency_name=tenant.name,
         agent_name=tenant.agent_name,
@@ -88,7 +95,7 @@ def session_prompt(
         blocks=dict(tenant.blocks),
         time_zone=tenant.time_zone,
         tools=tools,
-        extra_rules=(SPEAK_THE_CALLERS_LANGUAGE,) if tenant.spanish else (),
+        extra_rules=tuple(extra_rules),
     )
     if guarded:
         about_caller = unverified_caller_text(

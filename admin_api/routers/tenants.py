@@ -73,7 +73,7 @@ async def create_tenant(body: TenantCreate, principal: PlatformAdmin, ctx: Ctx) 
         name=body.name,
         time_zone=body.time_zone,
         max_concurrent_calls=body.max_concurrent_calls,
-        business_hours=body.business_hours.model_dump(exclude_defaults=True),
+        business_hours=body.business_hours.model_dump(mode="json", exclude_defaults=True),
         numbers=tuple(body.phone_numbers),
         twilio_account_sid=body.twilio_account_sid,
         twilio_auth_token=body.twilio_auth_token,
@@ -171,7 +171,9 @@ async def update_tenant(
         if body.max_concurrent_calls is not None:
             changes["max_concurrent_calls"] = body.max_concurrent_calls
         if body.business_hours is not None:
-            changes["business_hours"] = body.business_hours.model_dump(exclude_defaults=True)
+            changes["business_hours"] = body.business_hours.model_dump(
+                mode="json", exclude_defaults=True
+            )
         if "twilio_account_sid" in given:
             changes["twilio_account_sid"] = body.twilio_account_sid
         if "twilio_auth_token" in given:

@@ -3,13 +3,16 @@ write-only: accepted in Create/Update, reported only as `twilio_auth_token_set`.
 
 from __future__ import annotations
 
+from datetime import date as CalendarDate
 from datetime import datetime
-from typing import Annotated, Literal
+from itertools import pairwise
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from admin_api.schemas.common import Name, Phone, PublicModel, RequestModel
-from prompts.greeting import zone
+from engine.business_hours import WEEKDAYS
+from prompts.greeting import validate_greeting_template, zone
 
 TimeZone = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+\-/]*$")
@@ -40,8 +43,17 @@ class OpenHours(RequestModel):
 Day = Annotated[list[OpenHours], Field(max_length=4)]
 
 
+class Closure(RequestModel):
+    """A day the office is shut (a holiday, a staff day), in the tenant's time zone."""
+
+    date: Annotated[CalendarDate, Field(strict=False)]  # "YYYY-MM-DD"
+    reason: Annotated[str, StringConstraints(max_length=120, pattern=r"^[^\x00-\x1f]*$")] = ""
+
+
 class BusinessHours(RequestModel):
-    """Opening hours per weekday in the tenant's time zone; a missing day is closed."""
+    """Opening hours per weekday in the tenant's time zone, closures, and the greeting of a
+    call taken while the office is closed. With no weekday set the office counts as always
+    open; with any set, a missing day is closed (engine.business_hours)."""
 
     monday: Day = Field(default_factory=list)
     tuesday: Day = Field(default_factory=list)
@@ -50,6 +62,31 @@ class BusinessHours(RequestModel):
     friday: Day = Field(default_factory=list)
     saturday: Day = Field(default_factory=list)
     sunday: Day = Field(default_factory=list)
+    closures: Annotated[list[Closure], Field(max_length=100)] = Field(default_factory=list)
+    after_hours_greeting: str = ""
+
+    @field_validator("closures")
+    @classmethod
+    def _one_per_day(cls, value: list[Closure]) -> list[Closure]:
+        days = [c.date for c in value]
+        if len(set(days)) != len(days):
+            raise ValueError("closures: one entry per date")
+        return sorted(value, key=lambda c: c.date)
+
+    @field_validator("after_hours_greeting")
+    @classmethod
+    def _greeting(cls, value: str) -> str:
+        if value:
+            validate_greeting_template(value, returning=False)
+        return value
+
+    @model_validator(mode="after")
+    def _spans_apart(self) -> BusinessHours:
+        for day in WEEKDAYS:
+            spans = sorted(getattr(self, day), key=lambda s: s.open)
+            if any(a.close > b.open for a, b in pairwise(spans)):
+                raise ValueError(f"{day}: opening hours overlap")
+        return self
 
 
 def _unique(numbers: list[str]) -> list[str]:
@@ -107,7 +144,7 @@ class TenantPublic(PublicModel):
     status: TenantStatusName
     time_zone: str
     max_concurrent_calls: int
-    business_hours: dict[str, list[dict[str, str]]]
+    business_hours: dict[str, Any]
     phone_numbers: list[str]
     twilio_account_sid: str | None
     twilio_auth_token_set: bool

@@ -347,3 +347,22 @@ async def test_knowledge_entries_are_added_and_show_in_the_audit_log(console: Co
     assert [(k["kind"], k["title"]) for k in listed] == [("rule", "Office hours")]
     await page.get_by_role("link", name="Audit log").click()
     await expect(page.locator("td", has_text="knowledge.")).to_have_count(1)
+
+
+async def test_the_settings_page_shows_the_office_hours_and_closures(console: Console) -> None:
+    h = console.h
+    tenant = await h.tenant()
+    hours = {
+        "monday": [{"open": "09:00", "close": "17:00"}],
+        "closures": [{"date": "2026-12-25", "reason": "Christmas Day"}],
+        "after_hours_greeting": "We're closed, this is {agent_name}.",
+    }
+    changed = await h.patch(
+        f"/tenants/{tenant.tenant_id}", h.platform_token, {"business_hours": hours}
+    )
+    assert changed.status_code == 200, changed.text
+    page = await console.signed_in(tenant.owner.email)
+    await page.get_by_role("link", name="Settings").click()
+    facts = page.locator("section[aria-labelledby=line-title]")
+    await expect(facts).to_contain_text("monday 09:00-17:00")
+    await expect(facts).to_contain_text("2026-12-25 (Christmas Day)")

@@ -154,13 +154,18 @@ function Blocks({ ctx, path, names, value }) {
 }
 
 // What the tenant's users read but platform admins set: numbers, hours, zone, AI disclosure.
+const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
 function Line({ tenant, compliance }) {
-  const hours = Object.entries(tenant.business_hours || {});
+  const office = tenant.business_hours || {};
+  const hours = WEEKDAYS.filter((d) => (office[d] || []).length).map((d) => [d, office[d]]);
+  const closures = (office.closures || []).map((c) => (c.reason ? `${c.date} (${c.reason})` : c.date));
   return html`<section aria-labelledby="line-title"><h2 id="line-title">Your line</h2>
     <dl class="facts">
       <dt>Numbers</dt><dd>${tenant.phone_numbers.join(", ") || "none yet"}</dd>
       <dt>Time zone</dt><dd>${tenant.time_zone}</dd>
-      <dt>Hours</dt><dd>${hours.length ? hours.map(([d, spans]) => `${d} ${spans.map((x) => `${x.open}-${x.close}`).join(", ")}`).join("; ") : "not set"}</dd>
+      <dt>Hours</dt><dd>${hours.length ? hours.map(([d, spans]) => `${d} ${spans.map((x) => `${x.open}-${x.close}`).join(", ")}`).join("; ") : "not set (always open)"}</dd>
+      <dt>Closed on</dt><dd>${closures.length ? closures.join(", ") : "no closures"}</dd>
       <dt>Concurrent calls</dt><dd>${tenant.max_concurrent_calls}</dd>
       <dt>AI disclosure</dt><dd>${compliance.disclosure_required ? "the greeting discloses the AI" : "not required"}
         (${compliance.ai_disclosure}${compliance.jurisdiction ? `, ${compliance.jurisdiction}` : ""})</dd>

@@ -4,9 +4,9 @@ claimed, delivered and settled by the drain (memory.outbox_drain). I/O: asyncpg.
 `emit` runs on the caller's connection, inside the transaction that makes the change, and fans
 the event out to every destination the tenant has configured for it - one row each. The event
 id is a UUIDv5 of (tenant, type, natural key), so the same event emitted twice (a retried
-write, a replayed callback) adds nothing. Every row goes to the writing engine's queue (0021:
+write, a replayed callback) adds nothing. Every row goes to the writing engine's queue (0022:
 engines sharing the database with different secrets never claim each other's rows). Claims
-lease rows of one queue across tenants (claim_outbox, SECURITY DEFINER, see 0007 and 0021);
+lease rows of one queue across tenants (claim_outbox, SECURITY DEFINER, see 0007 and 0022);
 everything after the claim runs in the row's tenant transaction and only while the lease is
 ours, so an attempt is settled once even when two drains raced after a lease expired.
 """

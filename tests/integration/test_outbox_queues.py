@@ -80,7 +80,7 @@ def test_the_queue_is_the_secrets_and_names_it_without_revealing_it() -> None:
     assert config.outbox_queue_name() != replace(config, jwt_secret=other).outbox_queue_name()
     assert one not in config.outbox_queue_name()
     assert replace(config, outbox_queue="east").outbox_queue_name() == "east"
-    assert 1 <= len(config.outbox_queue_name()) <= 64  # the column's bound (0021)
+    assert 1 <= len(config.outbox_queue_name()) <= 64  # the column's bound (0022)
 
 
 async def test_engines_with_different_secrets_never_claim_each_others_deliveries(
@@ -149,7 +149,7 @@ async def test_a_delivery_written_before_queues_is_adopted_by_its_first_claim(
         await messages.take_message(
             app_pool, tenant, NewMessage(sid(), phone(), "Old one"), outbox_queue="unused"
         )
-        async with tenant_tx(app_pool, tenant) as conn:  # as 0021 leaves rows it found
+        async with tenant_tx(app_pool, tenant) as conn:  # as 0022 leaves rows it found
             await conn.execute(
                 "UPDATE outbox SET queue = NULL WHERE tenant_id = $1", uuid.UUID(tenant)
             )

@@ -1,4 +1,4 @@
--- 0021: the outbox is partitioned into queues, one per engine deployment.
+-- 0022: the outbox is partitioned into queues, one per engine deployment.
 --
 -- Every delivery is written to the queue of the engine that wrote its event
 -- (EngineConfig.outbox_queue_name: by default a keyed digest of the engine secret), and a drain

@@ -221,6 +221,12 @@ class TtsVoice:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(socket.close(), 1.0)
 
+    async def stop_item(self, item_id: str) -> None:
+        """Stop whatever still speaks item `item_id` (a greeting has no model response to
+        cancel)."""
+        for utt in [u for u in self._live.values() if u.item_id == item_id]:
+            await self.stop(utt.response_id)
+
     def heard(self, item_id: str, audio_end_ms: int) -> str | None:
         """The words of item `item_id` in its first `audio_end_ms` of audio; None when this voice
         did not speak it."""

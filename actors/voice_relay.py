@@ -89,9 +89,11 @@ class VoiceRelay:
     async def cut(self, item_id: str, audio_end_ms: int) -> bool:
         """Cut a spoken answer at what the caller heard: the item is replaced by the words
         heard. False when the voice did not speak `item_id` (the model's own audio)."""
-        heard = self.voice.heard(item_id, audio_end_ms) if self.voice is not None else None
-        if heard is None:
+        voice = self.voice
+        heard = voice.heard(item_id, audio_end_ms) if voice is not None else None
+        if voice is None or heard is None:
             return False
+        await voice.stop_item(item_id)  # no more of it: the caller has cut in
         self._log.info("agent_cut", item_id=item_id, pii_heard=heard)
         if heard:
             await self._send(rt.assistant_text_after(item_id, heard))

@@ -268,3 +268,40 @@ async def test_a_tenants_own_key_speaks_where_the_platform_has_none(
     assert session.session_config["output_modalities"] == ["text"]
     assert voices.streams
     assert {s.key for s in voices.streams} == {KEY}
+
+
+async def test_a_caller_cutting_into_the_greeting_stops_it(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    # long enough to be still synthesising when the caller cuts in
+    greeting = (
+        "Thank you for calling Integration Agency, where we help families and small businesses "
+        "find the right cover for their homes, their cars and their work. My name is Ava, and "
+        "I can help with quotes, claims, payments and questions about your policy."
+    )
+    tenant_id, number = await engine.new_tenant(greeting_new=greeting)
+    assert await tenants.set_elevenlabs_voice(engine.db, tenant_id, VOICE)
+    caller_number = "+15550142401"
+    engine.sim.add_script(
+        caller_number, Script(transcripts=(SENTENCE,), replies=(Reply("Sure, go ahead."),))
+    )
+    script = CallScript(
+        from_number=caller_number,
+        to_number=number,
+        steps=(BargeIn(after_ms=1500, text=SENTENCE), WaitForAgent(timeout=15), HangUp()),
+    )
+    result = await engine.caller().place_call(script, timeout=60)
+
+    assert result.violations == []
+    stream = result.streams[0]
+    assert len(stream.clears) == 1
+    greeting_stream = voices.streams[0]
+    assert not greeting_stream.final  # stopped, not finished
+    after_clear = [seg for seg in stream.segments if seg.start > stream.clears[0]]
+    # after the clear the caller hears only the answer, not the rest of the greeting
+    assert sum(seg.bytes for seg in after_clear) < 8 * 3000
+    sent = [e for _, e in engine.sim.sessions[0].received]
+    rewrites = [e for e in sent if e.get("previous_item_id") == "item_greeting"]
+    assert len(rewrites) == 1
+    heard = rewrites[0]["item"]["content"][0]["text"]
+    assert greeting.startswith(heard)

@@ -119,6 +119,7 @@ async def _take_message(args: dict[str, Any], ctx: ToolContext) -> Outcome:
         caller_name=args.get("caller_name"),
         preferred_time=args.get("preferred_time"),
         callback_number=args.get("callback_number"),
+        text_confirmation=args.get("text_confirmation") is True,
     )
     message_id = await ctx.memory.take_message(ctx.memory_token, message)
     return Outcome({"ok": True, "message_id": message_id, "next": "Confirm it was recorded."})

@@ -16,7 +16,7 @@ def reference(event_id: str) -> str:
     return "ref " + event_id.replace("-", "")[:10]
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -31,9 +31,9 @@ def staff_text(event_type: str, data: Mapping[str, object], event_id: str) -> st
         tail = f" Best time: {when}." if when else ""
         reason = str(data.get("reason") or "")
         room = MAX_CHARS - len(head) - len(tail) - len(ref) - 6  # ": ", ".", " (", ")"
-        return f"{head}: {_clip(reason, max(room, 20))}.{tail} ({ref})"
+        return f"{head}: {clip(reason, max(room, 20))}.{tail} ({ref})"
     if event_type == "call.analyzed":
         summary = str(data.get("summary") or "")
         room = MAX_CHARS - len(ref) - 20
-        return f"Call summary: {_clip(summary, room)} ({ref})"
+        return f"Call summary: {clip(summary, room)} ({ref})"
     return f"{event_type} {data.get('call_sid', '')} ({ref})"

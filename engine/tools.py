@@ -96,13 +96,17 @@ def _take_message() -> ToolSpec:
     return ToolSpec(
         "take_message",
         "Record a message or callback request for the agency staff. Confirm the details with "
-        "the caller first.",
+        "the caller first, and ask whether they would like a text confirming it.",
         _object(
             {
                 "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
                 "caller_name": {"type": "string", "maxLength": 200},
                 "callback_number": {"type": "string", "pattern": r"^\+?[0-9 ()\-.]{7,20}$"},
                 "preferred_time": {"type": "string", "maxLength": 200},
+                "text_confirmation": {
+                    "type": "boolean",
+                    "description": "true only when the caller said yes to a confirming text",
+                },
             },
             ["reason"],
         ),

@@ -66,3 +66,4 @@ class NewMessage:
     caller_name: str | None = field(default=None, repr=False)
     preferred_time: str | None = None
     callback_number: str | None = field(default=None, repr=False)
+    text_confirmation: bool = False  # the caller agreed to a text confirming it

@@ -6,6 +6,7 @@ reported to the agency's systems (`message.taken`) through the outbox, in the sa
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -14,9 +15,11 @@ import asyncpg
 
 from memory import outbox
 from memory.call_records import NewMessage
+from memory.caller_records import is_anonymous
 from memory.content_policy import content_policy
 from memory.db import tenant_tx
 
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _INSERT = """
 INSERT INTO messages (tenant_id, message_id, call_sid, caller_number, caller_name, reason,
                       preferred_time, callback_number)
@@ -47,6 +50,14 @@ class Message:
     status: str
     created_at: datetime
     done_at: datetime | None
+
+
+def _textable(number: str) -> str | None:
+    """The caller's number when a text can go to it (E.164, not a withheld number)."""
+    number = number.strip()
+    if is_anonymous(number) or not _E164.fullmatch(number):
+        return None
+    return number
 
 
 async def take_message(
@@ -83,7 +94,13 @@ async def take_message(
                 "created_at": row["created_at"].isoformat(),
             }
             await outbox.emit(
-                conn, tenant_id, "message.taken", message_id, data, queue=outbox_queue
+                conn,
+                tenant_id,
+                "message.taken",
+                message_id,
+                data,
+                queue=outbox_queue,
+                confirm_to=_textable(message.caller_number) if message.text_confirmation else None,
             )
     return message_id
 

@@ -47,6 +47,10 @@ UNION ALL
 SELECT $1::uuid, $2::uuid, $3::text, 'notion', $4::jsonb, $5::text
 FROM notion_links n
 WHERE n.tenant_id = $1 AND n.enabled AND $3 IN ('call.ended', 'call.analyzed', 'message.taken')
+UNION ALL
+SELECT $1::uuid, $2::uuid, $3::text, 'confirm:' || $6::text, $4::jsonb, $5::text
+WHERE $6::text IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM sms_opt_outs x WHERE x.tenant_id = $1 AND x.number = $6)
 ON CONFLICT (tenant_id, event_id, destination) DO NOTHING
 """
 _CLAIM = "SELECT tenant_id, delivery_id, attempts, lease_id FROM claim_outbox($1, $2, $3, $4)"
@@ -54,9 +58,10 @@ _LEASED = """
 SELECT o.event_id, o.event_type, o.destination, o.payload::text AS payload, o.created_at,
        e.url, e.secret_box,
        EXISTS (SELECT 1 FROM sms_opt_outs x
-               WHERE x.tenant_id = o.tenant_id AND 'sms:' || x.number = o.destination)
+               WHERE x.tenant_id = o.tenant_id
+                 AND o.destination IN ('sms:' || x.number, 'confirm:' || x.number))
            AS opted_out,
-       t.twilio_account_sid, t.twilio_auth_token_box,
+       t.name AS tenant_name, t.twilio_account_sid, t.twilio_auth_token_box,
        (SELECT min(p.e164) FROM phone_numbers p WHERE p.tenant_id = o.tenant_id) AS from_number
 FROM outbox o
 JOIN tenants t ON t.tenant_id = o.tenant_id
@@ -108,6 +113,7 @@ class Delivery:
     twilio_account_sid: str | None = None
     twilio_auth_token_box: bytes | None = field(default=None, repr=False)  # sealed
     from_number: str | None = field(default=None, repr=False)
+    tenant_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +140,12 @@ async def emit(
     data: Mapping[str, Any],
     *,
     queue: str,
+    confirm_to: str | None = None,
 ) -> int:
     """Queue ``event_type`` for every destination that wants it on the writing engine's
     ``queue``, inside the caller's transaction; rows added (0 when none is configured or the
-    event was emitted before)."""
+    event was emitted before). ``confirm_to``: a caller's number that asked for a text
+    confirming the event (nothing is queued for a number that opted out)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     eid = event_id(tenant_id, event_type, key)
@@ -154,6 +162,7 @@ async def emit(
         event_type,
         json.dumps(envelope, default=str, separators=(",", ":")),
         queue,
+        confirm_to,
     )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -197,6 +206,7 @@ async def leased(pool: asyncpg.Pool, job: DeliveryClaim) -> Delivery | None:
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token_box=row["twilio_auth_token_box"],
         from_number=row["from_number"],
+        tenant_name=row["tenant_name"],
     )
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from engine.caller_texts import caller_text
 from engine.errors import status_retryable
 from engine.notion_client import NotionClient, NotionError
 from engine.notion_pages import page_writes
@@ -174,7 +175,7 @@ class OutboxDrain:
     async def _send(self, job: DeliveryClaim, delivery: Delivery) -> AttemptResult:
         started = time.perf_counter()
         kind, _, _ = delivery.destination.partition(":")
-        if kind == "sms":
+        if kind in ("sms", "confirm"):
             return await self._text(delivery, job.attempts, started)
         if kind == "notion":
             return await self._sync_notion(job, delivery, started)
@@ -206,12 +207,16 @@ class OutboxDrain:
             return AttemptResult(
                 False, False, 0.0, error="no Twilio account or number to text from"
             )
-        event = json.loads(delivery.body)
+        data = json.loads(delivery.body).get("data", {})
+        if delivery.destination.startswith("confirm:"):  # the caller who asked for it
+            body = caller_text(delivery.tenant_name, data, delivery.event_id)
+        else:
+            body = staff_text(delivery.event_type, data, delivery.event_id)
         outcome = await send_sms(
             SmsAccount(account_sid, token, self._twilio.api_base_url),
             delivery.from_number,
             to,
-            staff_text(delivery.event_type, event.get("data", {}), delivery.event_id),
+            body,
             ref=reference(delivery.event_id),
             check_first=attempt > 1,
             timeout_s=self.policy.timeout_s,

@@ -1,6 +1,6 @@
 """A call while the agency's office is closed, through the simulators: the after-hours greeting,
 an agent told why and when the office opens, no transfer (neither the tool nor the keypad's
-transfer key), and a message taken instead."""
+transfer key), and a message taken instead, confirmed to the caller by text."""
 
 from __future__ import annotations
 
@@ -85,7 +85,12 @@ async def test_after_hours_the_agent_takes_a_message_and_transfers_nobody(
                 Reply(
                     function="take_message",
                     arguments=json.dumps(
-                        {"reason": "claim", "caller_name": "Sam", "preferred_time": "morning"}
+                        {
+                            "reason": "claim",
+                            "caller_name": "Sam",
+                            "preferred_time": "tomorrow morning",
+                            "text_confirmation": True,
+                        }
                     ),
                 ),
             ),
@@ -124,3 +129,12 @@ async def test_after_hours_the_agent_takes_a_message_and_transfers_nobody(
     assert "Our office is closed right now" in turns[0].text
     taken = [m for m in await messages.list_messages(engine.db, tenant_id) if m.call_sid]
     assert [(m.call_sid, m.caller_name) for m in taken] == [(result.call_sid, "Sam")]
+    # The caller agreed to a text: it comes from the agency's number, through the outbox.
+    for _ in range(200):
+        if any(m["to"] == caller for m in engine.rest.messages):
+            break
+        await asyncio.sleep(0.05)
+    (text,) = [m for m in engine.rest.messages if m["to"] == caller]
+    assert text["from"] == number
+    assert "we have your message" in text["body"]
+    assert "tomorrow morning" in text["body"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Connect, Start, VoiceResponse
 
 NOT_IN_SERVICE = "We're sorry, the number you have dialed is not in service. Goodbye."
@@ -84,3 +85,8 @@ def overflow(fallback_number: str | None, *, action_url: str) -> str:
     if fallback_number:
         return dial(fallback_number, action_url=action_url, say_first=OVERFLOW_TRANSFER)
     return say_and_hang_up(BUSY)
+
+
+def no_reply() -> str:
+    """The answer to an incoming text that sends nothing back."""
+    return str(MessagingResponse())

@@ -54,13 +54,14 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from engine import work_loop
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.query_metrics import QueryMetrics
@@ -187,23 +188,23 @@ class MemoryActor:
     # --- post-call drain loop ----------------------------------------------------------------
 
     async def _drain_forever(self, service: MemoryService) -> None:
-        poll = self._config.post_call_poll_s
-        delay = poll
-        while True:
-            self._wake.clear()
-            try:
-                if await service.run_next_job():
-                    self._outbox_wake.set()  # a finished job may have reported call.analyzed
-                    delay = poll
-                    continue
-                delay = poll
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is unreachable: back off, keep going
-                delay = min(delay * 2, MAX_CLAIM_BACKOFF_S)
-                log.warning("post_call_claim_failed", index=self._index, error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay * random.uniform(0.8, 1.2))
+        async def step() -> bool:
+            if not await service.run_next_job():
+                return False
+            self._outbox_wake.set()  # a finished job may have reported call.analyzed
+            return True
+
+        await work_loop.run_forever(
+            step,
+            self._wake,
+            poll_s=self._config.post_call_poll_s,
+            max_backoff_s=MAX_CLAIM_BACKOFF_S,
+            on_error=self._claim_failed("post_call_claim_failed"),
+        )
+
+    def _claim_failed(self, event: str) -> Callable[[Exception], None]:
+        """The database is unreachable: the loop backs off and keeps going."""
+        return lambda exc: log.warning(event, index=self._index, error=repr(exc))
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -237,22 +238,13 @@ class MemoryActor:
         )
 
     async def _outbox_forever(self, drain: OutboxDrain) -> None:
-        poll = self._config.outbox_poll_s
-        delay = poll
-        while True:
-            self._outbox_wake.clear()
-            try:
-                if await drain.run_once():
-                    delay = poll
-                    continue
-                delay = poll
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is unreachable: back off, keep going
-                delay = min(delay * 2, MAX_CLAIM_BACKOFF_S)
-                log.warning("outbox_claim_failed", index=self._index, error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_wake.wait(), delay * random.uniform(0.8, 1.2))
+        await work_loop.run_forever(
+            drain.run_once,
+            self._outbox_wake,
+            poll_s=self._config.outbox_poll_s,
+            max_backoff_s=MAX_CLAIM_BACKOFF_S,
+            on_error=self._claim_failed("outbox_claim_failed"),
+        )
 
     async def run_outbox(self, limit: int = 100) -> int:
         """Deliver up to about ``limit`` due outbox rows now and wait for them (operators,

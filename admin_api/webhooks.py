@@ -25,7 +25,7 @@ from urllib.parse import quote
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
-from actors.ports import AdmitRequest
+from actors.ports import Admission, AdmitRequest
 from actors.tenant_actor import STALE_CALL_S
 from admin_api.context import LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
@@ -149,15 +149,20 @@ async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
         return _xml(twiml.overflow(admission.overflow_to, action_url=action))
     if admission.kind != "admitted":
         return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
+    return _connect_stream(base, tenant_id, admission, record=admission.record_calls)
+
+
+def _connect_stream(base: str, tenant_id: str, admission: Admission, *, record: bool) -> Response:
+    """Connect the call to its actor's media URL, with the stream's callbacks (and the
+    recording's, when the call is recorded from here)."""
+    tenant_q = f"?tenant={quote(tenant_id)}"
     return _xml(
         twiml.stream(
             media_url=admission.media_url,
             token=admission.media_token,
             action_url=f"{base}/twilio/stream-ended{tenant_q}",
             status_url=f"{base}/twilio/stream-status{tenant_q}",
-            recording_callback=(
-                f"{base}/twilio/recording{tenant_q}" if admission.record_calls else None
-            ),
+            recording_callback=f"{base}/twilio/recording{tenant_q}" if record else None,
         )
     )
 
@@ -248,15 +253,8 @@ async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
             ),
         )
         ctx.metrics.call_setups.labels(f"resume_{admission.kind}").inc()
-        if admission.kind == "admitted":
-            return _xml(
-                twiml.stream(
-                    media_url=admission.media_url,
-                    token=admission.media_token,
-                    action_url=f"{base}/twilio/stream-ended{tenant_q}",
-                    status_url=f"{base}/twilio/stream-status{tenant_q}",
-                )
-            )
+        if admission.kind == "admitted":  # a resumed stream starts no second recording
+            return _connect_stream(base, tenant_id, admission, record=False)
         return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
     if record is None:
         return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))

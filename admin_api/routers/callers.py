@@ -20,6 +20,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from admin_api.auth import Admin, TenantEditor, TenantUser
+from admin_api.paging import after_cursor
 from admin_api.schemas.callers import (
     CallerListItem,
     CallerPublic,
@@ -32,7 +33,7 @@ from admin_api.schemas.callers import (
 from admin_api.schemas.common import ERRORS, CallerNumber, Cursor, Limit, Page
 from admin_api.webhooks import Ctx
 from memory import caller_admin, caller_memory, forget
-from memory.admin_db import BadCursor, decode_cursor, encode_cursor
+from memory.admin_db import encode_cursor
 from memory.caller_records import StoredMemory
 
 log = structlog.get_logger(__name__)
@@ -68,15 +69,7 @@ async def list_callers(
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> Page[CallerListItem]:
     """Callers with a profile, most recent first."""
-    after = None
-    if cursor is not None:
-        try:
-            at, number = decode_cursor(cursor)
-        except BadCursor:
-            raise HTTPException(400, "malformed cursor") from None
-        if at is None:
-            raise HTTPException(400, "malformed cursor")
-        after = (at, number)
+    after = after_cursor(cursor)
     rows = await caller_admin.list_profiles(
         await ctx.db(), member.tenant_id, after=after, limit=limit + 1
     )

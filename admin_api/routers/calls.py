@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from admin_api.auth import TenantUser
+from admin_api.paging import after_cursor
 from admin_api.schemas.calls import (
     CallDetailPublic,
     CallListItem,
@@ -32,7 +33,7 @@ from admin_api.schemas.common import (
 )
 from admin_api.webhooks import Ctx
 from memory import call_history, tenant_admin
-from memory.admin_db import BadCursor, decode_cursor, encode_cursor
+from memory.admin_db import encode_cursor
 from memory.call_history import CallFilter
 from memory.recordings import Recording
 from prompts.greeting import zone
@@ -73,15 +74,7 @@ async def list_calls(
     limit: Limit = 50,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> Page[CallListItem]:
-    after = None
-    if cursor is not None:
-        try:
-            at, call_sid = decode_cursor(cursor)
-        except BadCursor:
-            raise HTTPException(400, "malformed cursor") from None
-        if at is None:
-            raise HTTPException(400, "malformed cursor")
-        after = (at, call_sid)
+    after = after_cursor(cursor)
     if any(v is not None and v.tzinfo is None for v in (since, until)):
         tenant = await tenant_admin.get_tenant(await ctx.db(), member.tenant_id)
         local = zone(tenant.time_zone if tenant is not None else "UTC")

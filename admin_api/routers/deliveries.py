@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from admin_api.auth import TenantEditor, TenantUser
+from admin_api.paging import after_cursor
 from admin_api.schemas.common import ERRORS, Cursor, Limit, Page
 from admin_api.schemas.integrations import (
     AttemptPublic,
@@ -18,7 +19,7 @@ from admin_api.schemas.integrations import (
 )
 from admin_api.webhooks import Ctx
 from memory import outbox_admin
-from memory.admin_db import BadCursor, decode_cursor, encode_cursor
+from memory.admin_db import encode_cursor
 from memory.outbox_admin import DeliveryRow
 
 router = APIRouter(responses=ERRORS, prefix="/deliveries", tags=["integrations"])
@@ -49,16 +50,7 @@ async def list_deliveries(
     limit: Limit = 50,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> Page[DeliveryPublic]:
-    after = None
-    if cursor is not None:
-        try:
-            at, key = decode_cursor(cursor)
-            uuid.UUID(key)
-        except (BadCursor, ValueError):
-            raise HTTPException(400, "malformed cursor") from None
-        if at is None:
-            raise HTTPException(400, "malformed cursor")
-        after = (at, key)
+    after = after_cursor(cursor, key=uuid.UUID)
     rows = await outbox_admin.list_deliveries(
         await ctx.db(),
         member.tenant_id,

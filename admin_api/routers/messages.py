@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from admin_api.auth import TenantEditor, TenantUser
+from admin_api.paging import after_cursor
 from admin_api.schemas.common import ERRORS, Cursor, Limit, Page
 from admin_api.schemas.messages import MessagePublic, MessageStatusName, MessageUpdate
 from admin_api.webhooks import Ctx
 from memory import message_admin
-from memory.admin_db import BadCursor, decode_cursor, encode_cursor
+from memory.admin_db import encode_cursor
 from memory.messages import Message
 
 router = APIRouter(responses=ERRORS, prefix="/messages", tags=["messages"])
@@ -41,16 +42,7 @@ async def list_messages(
     limit: Limit = 50,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> Page[MessagePublic]:
-    after = None
-    if cursor is not None:
-        try:
-            at, key = decode_cursor(cursor)
-            uuid.UUID(key)
-        except (BadCursor, ValueError):
-            raise HTTPException(400, "malformed cursor") from None
-        if at is None:
-            raise HTTPException(400, "malformed cursor")
-        after = (at, key)
+    after = after_cursor(cursor, key=uuid.UUID)
     rows = await message_admin.list_page(
         await ctx.db(), member.tenant_id, status=status, after=after, limit=limit + 1
     )

@@ -13,6 +13,7 @@ import asyncpg
 
 from actors.memory_actor import MemoryActor
 from actors.tenant_actor import TenantActor
+from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.twilio_rest import TwilioRestFake
 from memory import tenants
@@ -54,6 +55,7 @@ async def test_calls_left_open_by_a_crash_are_reconciled_with_twilio(
                 twilio_account_sid=ACCOUNT,
                 twilio_auth_token=AUTH,
             ),
+            tokens=SecretBox(jwt_secret, TWILIO_LABEL),
         )
         memory = MemoryActor(config)
         tenant = TenantActor(config, tenant_id, memory, claimer=None)  # type: ignore[arg-type]
@@ -128,6 +130,7 @@ async def test_a_call_twilio_cannot_be_asked_about_stays_open(
                 twilio_account_sid=ACCOUNT,
                 twilio_auth_token=AUTH,
             ),
+            tokens=SecretBox(jwt_secret, TWILIO_LABEL),
         )
         memory = MemoryActor(config)
         tenant = TenantActor(config, tenant_id, memory, claimer=None)  # type: ignore[arg-type]

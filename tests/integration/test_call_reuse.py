@@ -105,14 +105,14 @@ async def test_two_live_calls_share_an_actor_and_nothing_else(shared_engine: Eng
     engine = shared_engine
     tenants = [await engine.new_tenant(agent_name=name) for name in ("Riley", "Morgan")]
     callers = ("+15550144001", "+15550144002")
-    for caller, said in zip(callers, ("My claim is 5512.", "My policy is 7781."), strict=True):
+    for caller, said in zip(callers, ("My claim is 5512.", "My claim is 7781."), strict=True):
         engine.sim.add_script(
             caller, Script(transcripts=(said,), replies=(Reply(text=f"Noted: {said}"),))
         )
     scripts = [
         one_turn(caller, number, said)
         for caller, (_, number), said in zip(
-            callers, tenants, ("My claim is 5512.", "My policy is 7781."), strict=True
+            callers, tenants, ("My claim is 5512.", "My claim is 7781."), strict=True
         )
     ]
     first, second = await asyncio.gather(

@@ -261,7 +261,7 @@ async def test_vector_search_never_crosses_tenants(
     a, b = two_tenants
     async with tenant_tx(app_pool, b) as conn:
         b_vector = await conn.fetchval(
-            "SELECT embedding::text FROM memories WHERE embedding IS NOT NULL LIMIT 1"
+            "SELECT embedding FROM memories WHERE embedding IS NOT NULL LIMIT 1"
         )
     for seqscan in ("on", "off"):  # through the HNSW indexes and without them
         async with tenant_tx(app_pool, a) as conn:

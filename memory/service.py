@@ -43,6 +43,7 @@ from memory.caller_records import (
 from memory.content_policy import content_policy
 from memory.db import tenant_tx
 from memory.embeddings import Embedder, EmbeddingError, as_vector, check_dimensions
+from memory.extracted import parse_extracted, parse_post_call
 from memory.extraction import (
     EXTRACTION_INSTRUCTIONS,
     EXTRACTION_SCHEMA,
@@ -50,14 +51,11 @@ from memory.extraction import (
     POST_CALL_INSTRUCTIONS,
     POST_CALL_SCHEMA,
     POST_CALL_SCHEMA_NAME,
-    memory_writes,
-    parse_extracted,
-    parse_post_call,
-    render_value,
     transcript,
     turns_digest,
 )
 from memory.llm import JsonLlm
+from memory.memory_keys import memory_writes, render_value
 from prompts.context import CallerContext
 
 if TYPE_CHECKING:

@@ -11,21 +11,18 @@ import pytest
 
 from engine.sim.openai_rules import strict_schema_problem
 from memory.call_records import Turn
+from memory.extracted import Claim, Extracted, Person, Vehicle, parse_extracted, parse_post_call
 from memory.extraction import (
     EXTRACTION_SCHEMA,
     POST_CALL_SCHEMA,
-    Claim,
-    Extracted,
-    Person,
-    Vehicle,
+    transcript,
+    turns_digest,
+)
+from memory.memory_keys import (
     memory_writes,
-    parse_extracted,
-    parse_post_call,
     person_key,
     render_value,
     slug,
-    transcript,
-    turns_digest,
     vehicle_key,
 )
 from prompts.personality import PERSONALITY_TRAITS

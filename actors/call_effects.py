@@ -25,6 +25,8 @@ from actors.turn_writer import TurnWriter
 from engine import twilio_codec as tw
 from engine.call_events import EndCall, FinishAfterSpeech, FinishFailed, FinishSettled
 from engine.call_metrics import CallMetrics
+from engine.call_state import CallState
+from engine.recording_consent import stored_recording
 from engine.session_prompt import EMPTY_CONTEXT
 from memory.call_records import CallEnd, CallStart, Turn
 from prompts.context import CallerContext
@@ -149,20 +151,18 @@ async def set_recording(control: CallControl | None, setup: CallSetup, on: bool,
 
 
 def call_end(
-    end: EndCall,
-    metrics: CallMetrics,
-    now: float,
-    language: str | None = None,
-    recording: str | None = None,
+    end: EndCall, metrics: CallMetrics, now: float, state: CallState | None = None
 ) -> CallEnd:
+    """The outcome for the call's row; `state` (the call's last) gives its language and what
+    became of its recording (engine.recording_consent)."""
     return CallEnd(
         outcome=end.outcome,
         detail=end.detail[:500],
         duration_ms=metrics.duration_ms(now),
         greeting_ms=metrics.greeting_ms,
         transferred_to=end.transferred_to,
-        language=language,
-        recording=recording,
+        language=state.language if state is not None else None,
+        recording=stored_recording(state.recording) if state is not None else None,
     )
 
 

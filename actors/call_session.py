@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import assert_never
@@ -40,11 +39,12 @@ from urllib.parse import urlsplit
 import structlog
 from picows.websockets import ConnectionClosed, Request
 
-from actors import call_effects, call_timers, media_handshake
+from actors import call_effects, call_start, call_timers, media_handshake
 from actors.call_finish import CallEnding, finish, refuse_stream
 from actors.call_sockets import MediaSocket, ModelChannel, ModelListener
 from actors.call_tools import ToolContext
 from actors.model_brief import ModelBrief
+from actors.model_commands import to_model
 from actors.model_link import ModelLink
 from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
 from actors.tool_calls import ToolCalls
@@ -53,14 +53,10 @@ from actors.voice_relay import VoiceRelay
 from engine import call_events as ev
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
-from engine.after_hours import for_call
-from engine.call_control import CallRules
 from engine.call_metrics import CallMetrics
-from engine.call_state import new_call, step
+from engine.call_state import step
 from engine.config import EngineConfig, MediaAddress
 from engine.inbound_rate import FrameBudget
-from engine.recording_consent import initial_recording, stored_recording
-from engine.session_rules import should_rotate
 from engine.speech_meter import SpeechMeter
 from engine.task_set import TaskSet
 from memory.call_records import Turn
@@ -82,73 +78,42 @@ class CallSession:
         open_model: OpenModel | None = None,
     ) -> None:
         """`open_model` makes the model link (a ModelLink by default; a fake in unit tests).
-        Whether the agency's office is open is decided here, once for the call
-        (engine.business_hours)."""
-        setup = replace(setup, tenant=for_call(setup.tenant, datetime.now(UTC)))
-        self._config = config
-        self._memory = memory
-        self._lifecycle = lifecycle
-        self._control = control
-        self._address = address
-        self._setup = setup
-        self._log = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
+        The call's first state, office hours and recording included: actors/call_start.py."""
+        setup, self._state = call_start.first_state(setup, datetime.now(UTC))
+        self._config, self._memory, self._control = config, memory, control
+        self._address, self._setup = address, setup
+        self._log = log_ = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
         self.call_sid = setup.call_sid
         self.media_url = config.media_url(address, setup.call_sid)
         self.media_path = urlsplit(self.media_url).path  # what the actor's server routes by
-        tenant = setup.tenant
-        recording = initial_recording(
-            record_calls=tenant.record_calls,
-            rule=tenant.recording_notice,
-            caller_number=setup.from_number,
-            jurisdiction=tenant.jurisdiction,
-            attempt=setup.attempt,
-        )
-        self._state = new_call(
-            setup.call_sid, setup.media_token, CallRules.of(tenant), recording=recording
-        )
-        self._turns = TurnWriter(
+        redact = setup.tenant.pii_redaction
+        self._turns = turns = TurnWriter(
             memory,
             setup.memory_token,
             setup.call_sid,
             on_consolidate=self._consolidate,
-            redact=setup.tenant.pii_redaction,
+            redact=redact,
         )
         opener = open_model or (lambda listener, log_: ModelLink(config, listener, log_))
-        self._model = opener(self, self._log)
+        self._model = model = opener(self, log_)
         self._twilio: MediaSocket | None = None
-        self._tasks = TaskSet("call", self._log)
-        self._metrics = CallMetrics(prepared_at=time.monotonic())
-        self._brief = ModelBrief(memory, setup, self._turns, self._metrics, self._log)
-        tool_context = ToolContext(
+        self._tasks = tasks = TaskSet("call", log_)
+        self._metrics = metrics = CallMetrics(prepared_at=time.monotonic())
+        self._brief = ModelBrief(memory, setup, turns, metrics, log_)
+        tools = ToolContext(
             setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
         )
-        self._tools = ToolCalls(tool_context, self._turns, self._tasks, self._metrics, self._log)
+        self._tools = ToolCalls(tools, turns, tasks, metrics, log_)
         # an ElevenLabs voice speaking the model's text, when the tenant has chosen one
         self._voice = VoiceRelay(
-            config,
-            setup.tenant,
-            self._apply,
-            self._model.send,
-            self._turns,
-            self._metrics,
-            self._log,
+            config, setup.tenant, self._apply, model.send, turns, metrics, log_
         )
         self._meter = SpeechMeter()  # armed while the caller talks over the agent
         self._done = asyncio.Event()
-        self._began = False
-        self._finishing = False
+        self._began = self._finishing = self._flooded = False
         self._inbound_budget = FrameBudget(time.monotonic())
-        self._flooded = False
         self._ending = CallEnding(
-            setup,
-            memory,
-            lifecycle,
-            self._turns,
-            self._model,
-            self._metrics,
-            self._tasks,
-            self._log,
-            self._take_stream,
+            setup, memory, lifecycle, turns, model, metrics, tasks, log_, self._take_stream
         )
 
     def __repr__(self) -> str:
@@ -209,13 +174,7 @@ class CallSession:
         return await self._tasks.close(timeout)
 
     def _rotate(self) -> None:
-        """Replace the model session once it has run its length, at a quiet moment."""
-        model, max_s = self._model, self._config.realtime_session_max_s
-        now = time.monotonic()
-        if should_rotate(
-            self._state, link_ready=model.ready, opened_at=model.opened_at, now=now, max_s=max_s
-        ):
-            model.rotate()
+        call_timers.rotate_when_due(self._state, self._model, self._config.realtime_session_max_s)
 
     def _consolidate(self, turns: list[Turn]) -> None:
         self._tasks.spawn(call_effects.consolidate(self._memory, self._setup, turns, self._log))
@@ -372,18 +331,14 @@ class CallSession:
                 await self._to_twilio(tw.encode_mark(stream_sid, name))
             case ev.ClearPlayback():
                 await self._to_twilio(tw.encode_clear(stream_sid))
-            case ev.CancelResponse(response_id):
-                await self._model.send(rt.response_cancel())
-                await self._voice.stop(response_id)
-            case ev.Truncate(item_id, audio_end_ms):
-                if not await self._voice.cut(item_id, audio_end_ms):
-                    await self._model.send(rt.item_truncate(item_id, audio_end_ms))
-            case ev.CreateResponse(instructions):
-                await self._model.send(rt.response_create(instructions))
-            case ev.SendUserText(text):
-                await self._model.send(rt.user_text(text))
-            case ev.SendToolOutput(call_id, output):
-                await self._model.send(rt.function_call_output(call_id, output))
+            case (
+                ev.CancelResponse()
+                | ev.Truncate()
+                | ev.CreateResponse()
+                | ev.SendUserText()
+                | ev.SendToolOutput()
+            ):
+                await to_model(command, self._model, self._voice)  # actors/model_commands.py
             case ev.RecordTurn(role, text, meta):
                 self._turns.add(role, text, meta)
             case ev.Observe():
@@ -419,14 +374,7 @@ class CallSession:
         if self._finishing:
             return
         self._finishing = True
-        state = self._state
-        record = call_effects.call_end(
-            end,
-            self._metrics,
-            time.monotonic(),
-            state.language,
-            recording=stored_recording(state.recording),
-        )
+        record = call_effects.call_end(end, self._metrics, time.monotonic(), self._state)
         await self._voice.close()
         await finish(self._ending, end, record)
         self._done.set()

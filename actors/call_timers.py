@@ -6,11 +6,14 @@ which the session may rotate the model session. No I/O but the session's callbac
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from actors.call_finish import STREAM_CONNECT_TIMEOUT_S
+from actors.call_sockets import ModelChannel
 from engine.call_events import CallEvent, NoStream, Tick
 from engine.call_state import CallState
+from engine.session_rules import should_rotate
 
 TICK_S = 1.0
 
@@ -32,3 +35,13 @@ async def tick(state: Callable[[], CallState], apply: Apply, after: Callable[[],
             continue
         await apply(Tick())
         after()
+
+
+def rotate_when_due(state: CallState, model: ModelChannel, max_s: float) -> None:
+    """Replace the model session once it has run its length, at a quiet moment
+    (engine.session_rules.should_rotate)."""
+    now = time.monotonic()
+    if should_rotate(
+        state, link_ready=model.ready, opened_at=model.opened_at, now=now, max_s=max_s
+    ):
+        model.rotate()

@@ -16,6 +16,7 @@ from admin_api.routers import (
     agent,
     audit,
     auth,
+    call_templates,
     callers,
     calls,
     compliance,
@@ -80,6 +81,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.include_router(webhook_endpoints.router)
     api.include_router(deliveries.router)
     api.include_router(staff_texts.router)
+    api.include_router(call_templates.router)
     api.include_router(notion.router)
     api.include_router(audit.router)
     api.include_router(api_docs.router)

@@ -47,6 +47,21 @@ def _select(value: object) -> dict[str, Any]:
     return {"select": {"name": str(value)[:100]} if value else None}
 
 
+def _fields_text(fields: object) -> str:
+    """A template's fields as lines a person reads: "Policy number: HO-55120"."""
+    if not isinstance(fields, Mapping):
+        return ""
+
+    def shown(value: object) -> object:
+        return {True: "yes", False: "no"}[value] if isinstance(value, bool) else value
+
+    return "\n".join(
+        f"{str(name).replace('_', ' ').capitalize()}: {shown(value)}"
+        for name, value in fields.items()
+        if value is not None
+    )
+
+
 def _caller(number: str, name: object, at: object) -> PageWrite:
     """A caller's page: a name learnt later replaces the number as its title, never the
     other way round."""
@@ -86,6 +101,10 @@ def page_writes(event_type: str, data: Mapping[str, Any], transcript_url: str) -
             "Topics": {"multi_select": topics[:20]},
             "Details": _rich(json.dumps(data.get("extracted") or {}, sort_keys=True)),
         }
+        template = data.get("template")
+        if isinstance(template, Mapping):
+            call["Template"] = _select(template.get("name"))
+            call["Intake"] = _rich(_fields_text(template.get("fields")))
         return [PageWrite("call", call_sid, call)]
     if event_type == "message.taken":
         message_id = str(data["message_id"])

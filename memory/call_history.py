@@ -47,7 +47,7 @@ SELECT seq, role, text, meta, at FROM call_turns WHERE tenant_id = $1 AND call_s
 ORDER BY seq
 """
 _SUMMARY = """
-SELECT summary, key_topics, key_variables, sentiment, resolution_status
+SELECT summary, key_topics, key_variables, sentiment, resolution_status, template, template_fields
 FROM call_summaries WHERE tenant_id = $1 AND call_sid = $2
 """
 _PERSONALITY = "SELECT scores FROM personality_metrics WHERE tenant_id = $1 AND call_sid = $2"
@@ -69,6 +69,8 @@ class CallSummaryView:
     key_variables: dict[str, Any] = field(repr=False)
     sentiment: str | None
     resolution_status: str | None
+    template: str | None = None  # the call template chosen for it (memory.call_templates)
+    template_fields: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,8 @@ async def call_detail(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> Call
             key_variables=_json(summary_row["key_variables"]) or {},
             sentiment=summary_row["sentiment"],
             resolution_status=summary_row["resolution_status"],
+            template=summary_row["template"],
+            template_fields=_json(summary_row["template_fields"]) or {},
         )
     personality = _json(scores) if scores is not None else {}
     return CallDetail(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memory.call_records import Turn
+from memory.call_templates import CallTemplate, template_schema
 from prompts.personality import PERSONALITY_TRAITS
 
 SENTIMENTS = ("positive", "neutral", "negative", "mixed")
@@ -165,6 +166,20 @@ POST_CALL_INSTRUCTIONS = (
     "their request was resolved, and score the caller's personality and state (0-100, 50 when "
     "the call gives no evidence)."
 )
+TEMPLATE_INSTRUCTIONS = (
+    " Then choose the template option that fits what the call was about (none when no "
+    "option does) and fill its fields from what was said; null for anything not said."
+)
+
+
+def post_call_request(templates: Sequence[CallTemplate]) -> tuple[str, dict[str, Any]]:
+    """The post-call instructions and schema; with templates, the answer also names the
+    template that fits the call and its fields (memory.call_templates)."""
+    if not templates:
+        return POST_CALL_INSTRUCTIONS, POST_CALL_SCHEMA
+    properties = {**POST_CALL_SCHEMA["properties"], "template": template_schema(templates)}
+    schema = {**POST_CALL_SCHEMA, "properties": properties, "required": list(properties)}
+    return POST_CALL_INSTRUCTIONS + TEMPLATE_INSTRUCTIONS, schema
 
 
 def transcript(turns: Sequence[Turn], limit: int = MAX_TRANSCRIPT_CHARS) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+from memory.call_templates import TemplateResult
 from memory.caller_records import CallFacts, PersonalityRollup
 from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
@@ -27,8 +28,9 @@ WHERE tenant_id = $1 AND call_sid = $2
 """
 _SUMMARY = """
 INSERT INTO call_summaries (tenant_id, call_sid, caller_number, call_at, summary, key_topics,
-                            key_variables, sentiment, resolution_status, duration_ms, embedding)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::vector)
+                            key_variables, sentiment, resolution_status, duration_ms, embedding,
+                            template, template_fields)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::vector, $12, $13::jsonb)
 ON CONFLICT (tenant_id, call_sid) DO NOTHING
 """
 _METRICS = """
@@ -102,9 +104,10 @@ async def save_summary(
     sentiment: str,
     resolution_status: str,
     embedding: Sequence[float] | None,
+    template: TemplateResult | None = None,
 ) -> None:
-    """Store the call's summary under the tenant's content policy (redacted; none in
-    no-transcripts mode)."""
+    """Store the call's summary, with the template chosen for it and its fields, under the
+    tenant's content policy (redacted; none in no-transcripts mode)."""
     policy = await content_policy(conn, tenant_id)
     if not policy.keep_transcripts:
         return
@@ -121,6 +124,8 @@ async def save_summary(
         resolution_status,
         call.duration_ms,
         as_vector(embedding) if embedding is not None else None,
+        template.key if template is not None else None,
+        json.dumps(policy.value(template.fields) if template is not None else {}, sort_keys=True),
     )
 
 

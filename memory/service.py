@@ -28,8 +28,9 @@ import asyncpg
 import structlog
 
 from engine.errors import RetryableError
-from memory import caller_memory, calls, jobs, knowledge, outbox, profiles, recall
+from memory import caller_memory, calls, jobs, knowledge, outbox, profiles, recall, template_store
 from memory.call_records import Turn
+from memory.call_templates import parse_template, template_payload
 from memory.caller_records import (
     CallFacts,
     JobClaim,
@@ -48,9 +49,8 @@ from memory.extraction import (
     EXTRACTION_INSTRUCTIONS,
     EXTRACTION_SCHEMA,
     EXTRACTION_SCHEMA_NAME,
-    POST_CALL_INSTRUCTIONS,
-    POST_CALL_SCHEMA,
     POST_CALL_SCHEMA_NAME,
+    post_call_request,
     transcript,
     turns_digest,
 )
@@ -383,6 +383,7 @@ class MemoryService:
         turns = await calls.load_turns(self.pool, tenant, job.call_sid)
         async with tenant_tx(self.pool, tenant) as conn:
             policy = await content_policy(conn, tenant)
+            templates = await template_store.enabled_templates(conn, tenant)
         if not policy.keep_transcripts:  # turns stored before the mode changed stay unread
             turns = []
         call = await profiles.call_facts(self.pool, tenant, job.call_sid)
@@ -392,15 +393,16 @@ class MemoryService:
             # Queued before the call was finished (its last turns may still be on the way):
             # wait for it, but on the last attempt take what there is.
             raise CallInProgress()
-        analysis = None
+        analysis, chosen = None, None
         if any(t.role == "caller" and t.text.strip() for t in turns):
+            instructions, schema = post_call_request(templates)
             data = await self.llm.complete_json(
-                instructions=POST_CALL_INSTRUCTIONS,
+                instructions=instructions,
                 content=transcript(turns),
                 schema_name=POST_CALL_SCHEMA_NAME,
-                schema=POST_CALL_SCHEMA,
+                schema=schema,
             )
-            analysis = parse_post_call(data)
+            analysis, chosen = parse_post_call(data), parse_template(data, templates)
         writes = memory_writes(analysis.extracted) if analysis is not None else []
         texts = [memory_text(w.type, w.key, w.content) for w in writes]
         if analysis is not None:
@@ -423,6 +425,7 @@ class MemoryService:
                     sentiment=analysis.sentiment,
                     resolution_status=analysis.resolution_status,
                     embedding=vectors[-1],
+                    template=chosen,
                 )
                 await profiles.save_personality(
                     conn, tenant, caller_number, call, dict(analysis.personality)
@@ -435,6 +438,7 @@ class MemoryService:
                     "sentiment": analysis.sentiment,
                     "resolution_status": analysis.resolution_status,
                     "extracted": policy.value(analysis.key_variables()),
+                    "template": policy.value(template_payload(chosen)),
                 }
                 await outbox.emit(
                     conn,

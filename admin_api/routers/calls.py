@@ -175,6 +175,8 @@ async def get_call(
                 key_variables=summary.key_variables,
                 sentiment=summary.sentiment,
                 resolution_status=summary.resolution_status,
+                template=summary.template,
+                template_fields=summary.template_fields,
             )
             if summary is not None
             else None

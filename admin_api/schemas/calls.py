@@ -51,6 +51,12 @@ class SummaryPublic(PublicModel):
     key_variables: dict[str, Any]
     sentiment: str | None
     resolution_status: str | None
+    template: str | None = Field(
+        None, description="The call template that fit the call (/call-templates); null: none."
+    )
+    template_fields: dict[str, Any] = Field(
+        default_factory=dict, description="That template's fields as found; null: not said."
+    )
 
 
 class RecordingPublic(PublicModel):

@@ -32,13 +32,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from engine.sim.openai_rules import (
-    analyse,
-    answer,
-    hash_embedding,
-    strict_schema_problem,
-    token_count,
-)
+from engine.sim.openai_rules import analyse, hash_embedding, token_count
+from engine.sim.openai_schema import answer, strict_schema_problem
 
 __all__ = ["OpenAIHttpSimulator", "OpenAIHttpSimulatorThread", "main"]
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import jsonschema
 
 from prompts.personality import PERSONALITY_TRAITS
 
@@ -390,97 +388,3 @@ def analyse(text: str) -> dict[str, Any]:
         "personality": personality,
         **items,
     }
-
-
-# --- schema fitting -----------------------------------------------------------------------------
-
-
-def _types(schema: Mapping[str, Any]) -> list[str]:
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return [str(k) for k in kind]
-    return [str(kind)] if kind is not None else []
-
-
-def fit(schema: Mapping[str, Any], value: Any) -> Any:
-    """``value`` reshaped to satisfy ``schema``: unknown keys dropped, missing required ones
-    filled with neutral values, wrong types replaced, numbers clamped to their bounds."""
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            options = schema[key]
-            for option in options:
-                candidate = fit(option, value)
-                if jsonschema.Draft202012Validator(option).is_valid(candidate):
-                    return candidate
-            return fit(options[0], None)
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return value if value in schema["enum"] else schema["enum"][0]
-    types = _types(schema)
-    if value is None and "null" in types:
-        return None
-    if "object" in types:
-        source = value if isinstance(value, Mapping) else {}
-        properties: Mapping[str, Any] = schema.get("properties", {})
-        required = set(schema.get("required", ()))
-        return {
-            name: fit(sub, source.get(name))
-            for name, sub in properties.items()
-            if name in source or name in required
-        }
-    if "array" in types:
-        items = value if isinstance(value, list) else []
-        fitted = [fit(schema.get("items", {}), item) for item in items]
-        return fitted[: int(schema.get("maxItems", len(fitted)))]
-    if "integer" in types or "number" in types:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            if "null" in types:
-                return None
-            value = schema.get("minimum", 0)
-        low = schema.get("minimum", -math.inf)
-        high = schema.get("maximum", math.inf)
-        number = min(max(value, low), high)
-        return round(number) if "integer" in types else float(number)
-    if "boolean" in types:
-        return value if isinstance(value, bool) else False
-    if "string" in types:
-        if isinstance(value, str):
-            return value
-        return "" if value is None else str(value)
-    if "null" in types:
-        return None
-    return value
-
-
-def strict_schema_problem(schema: Any, path: str = "schema") -> str | None:
-    """What OpenAI's strict structured outputs would refuse in ``schema``, or None."""
-    if not isinstance(schema, Mapping):
-        return f"{path} must be an object"
-    types = _types(schema)
-    if "object" in types:
-        properties = schema.get("properties", {})
-        if schema.get("additionalProperties") is not False:
-            return f"{path}: 'additionalProperties' is required to be supplied and to be false"
-        missing = sorted(set(properties) - set(schema.get("required", ())))
-        if missing:
-            return f"{path}: 'required' is required to include every property; missing {missing}"
-        for name, sub in properties.items():
-            problem = strict_schema_problem(sub, f"{path}.properties.{name}")
-            if problem:
-                return problem
-    if "array" in types and "items" in schema:
-        return strict_schema_problem(schema["items"], f"{path}.items")
-    for key in ("anyOf",):
-        for index, sub in enumerate(schema.get(key, ())):
-            problem = strict_schema_problem(sub, f"{path}.{key}[{index}]")
-            if problem:
-                return problem
-    return None
-
-
-def answer(text: str, schema: Mapping[str, Any]) -> Any:
-    """The simulator's JSON answer to a conversation, valid against ``schema``."""
-    result = fit(schema, analyse(text))
-    jsonschema.Draft202012Validator(schema).validate(result)
-    return result

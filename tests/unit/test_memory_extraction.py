@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
-from engine.sim.openai_rules import strict_schema_problem
+from engine.sim.openai_schema import strict_schema_problem
 from memory.call_records import Turn
 from memory.extracted import Claim, Extracted, Person, Vehicle, parse_extracted, parse_post_call
 from memory.extraction import (

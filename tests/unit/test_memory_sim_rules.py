@@ -10,15 +10,8 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sim.openai_rules import (
-    analyse,
-    answer,
-    extract,
-    fit,
-    hash_embedding,
-    split_speakers,
-    strict_schema_problem,
-)
+from engine.sim.openai_rules import analyse, extract, hash_embedding, split_speakers
+from engine.sim.openai_schema import answer, fit, strict_schema_problem
 from memory.extraction import EXTRACTION_SCHEMA, POST_CALL_SCHEMA
 
 CALL = """Agent: Good morning! This is Ava. How can I help you?

@@ -23,6 +23,7 @@ from typing import Any, Literal, assert_never
 
 from engine import call_control as ctl
 from engine import realtime_codec as rt
+from engine import recording_steps
 from engine import turn_taking as tt
 from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64_decoded_len
@@ -43,14 +44,13 @@ from engine.call_events import (
     RequestResponse,
     SendMark,
     SendMedia,
-    SetRecording,
     StreamClosed,
     Tick,
     ToolResult,
     ToolSlow,
 )
 from engine.emergency import is_emergency
-from engine.recording_consent import Recording, declines_recording
+from engine.recording_consent import Recording
 from prompts import call_lines
 
 Phase = Literal["waiting", "live", "ended"]
@@ -242,7 +242,7 @@ def _on_mark(state: CallState, event: tw.Mark, now: float) -> tuple[CallState, l
             state = evolve(state, pending=state.pending[index + 1 :], last_played_at=now)
             commands: list[Command] = []
             state = tt.on_mark_returned(state, event.name, now, commands)
-            state = _start_recording_after_notice(state, commands)
+            state = recording_steps.start_after_notice(state, commands)
             return ctl.check_closing(state, now, commands), commands
     return state, []  # a mark returned after a clear, or not ours: nothing to do
 
@@ -285,7 +285,7 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
             if event.status == "failed":
                 commands.append(Observe("model_error", 1, "response failed"))
             state = ctl.on_response_done(state, event, now, commands)
-            return _start_recording_after_notice(state, commands), commands
+            return recording_steps.start_after_notice(state, commands), commands
         case Tick():
             return ctl.on_tick(state, now)
         case RequestResponse():
@@ -344,33 +344,7 @@ def _on_caller_transcript(
     state = tt.on_caller_transcript(state, event.item_id, text, now, commands)
     if not state.emergency and state.phase == "live" and is_emergency(text):
         state = _on_emergency(state, now, commands)
-    if state.recording != "none" and state.recording != "declined" and declines_recording(text):
-        state = _on_recording_declined(state, commands)
-    return state, commands
-
-
-def _start_recording_after_notice(state: CallState, commands: list[Command]) -> CallState:
-    """The greeting, which carries the recording notice, has played to its end: recording
-    starts now, not before."""
-    if (
-        state.recording == "awaiting_notice"
-        and state.greeted
-        and state.response_id is None
-        and not state.pending
-    ):
-        commands.append(SetRecording(on=True))
-        return evolve(state, recording="after_notice")
-    return state
-
-
-def _on_recording_declined(state: CallState, commands: list[Command]) -> CallState:
-    """The caller said no to the recording: a running one stops, one not started never starts,
-    and the agent confirms it."""
-    if state.recording in ("from_start", "after_notice"):
-        commands.append(SetRecording(on=False))
-    commands.append(RecordTurn("system", "recording declined by the caller", {}))
-    state = evolve(state, recording="declined")
-    return ctl.request_response(state, call_lines.RECORDING_DECLINED, commands)
+    return recording_steps.on_caller_words(state, text, commands), commands
 
 
 def _on_emergency(state: CallState, now: float, commands: list[Command]) -> CallState:

@@ -16,9 +16,10 @@ PACKAGES = ("engine", "actors", "memory", "admin_api", "prompts")
 
 # Deferred-import cycles there are today (each a strongly connected set of modules).
 DEFERRED_CYCLES = [
-    # The state machine's rules: call_state steps, call_control and turn_taking decide, and
-    # they name CallState in annotations / share its playback arithmetic.
-    {"engine.call_control", "engine.call_state", "engine.turn_taking"},
+    # The state machine's rules: call_state steps, call_control, turn_taking and
+    # recording_steps decide, and they name CallState in annotations / share its playback
+    # arithmetic.
+    {"engine.call_control", "engine.call_state", "engine.recording_steps", "engine.turn_taking"},
     # The simulated caller's result type, named by the media stream's annotations.
     {"engine.sim.twilio_caller", "engine.sim.twilio_media"},
     # The Ray wrapper makes the actor classes; the pool's default factory and the call

@@ -56,6 +56,16 @@ class ReportTotals:
         self._barge_ins = 0
         self._model_errors = 0
         self._frames = {"in": 0, "out": 0, "dropped": 0}
+        self._last: dict[str, CallReport] = {}  # live call -> its last report, counted
+
+    def live(self, report: CallReport) -> None:
+        """A live call's report so far: what is new since its previous one is counted."""
+        self.add(report, self._last.get(report.call_sid))
+        self._last[report.call_sid] = report
+
+    def ended(self, report: CallReport) -> None:
+        """A call's last report: what is new since its last live one is counted."""
+        self.add(report, self._last.pop(report.call_sid, None))
 
     def add(self, report: CallReport, last: CallReport | None = None) -> None:
         """Count what `report` adds to `last`, the same call's previous report (if any)."""

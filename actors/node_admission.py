@@ -1,0 +1,56 @@
+"""Whether the call pool's node may take one more call (engine.node_capacity decides): not
+when the calls live there fill its capacity (`call_capacity`, from the `call_slot`s the node
+advertises), when its free memory is under a reserve, or when its CPU has been busier than
+`admit_cpu_max` for seconds (sampled once a second while CPU admission is on). I/O: psutil
+reads of /proc (no blocking worth a thread). State it owns: the CPU window, its sampler task
+(in the pool's TaskSet) and the count of refusals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import psutil
+
+from engine.config import EngineConfig
+from engine.node_capacity import CpuWindow, NodeLoad, full_reason
+from engine.task_set import TaskSet
+
+
+class NodeAdmission:
+    def __init__(self, config: EngineConfig, tasks: TaskSet) -> None:
+        self._capacity = config.call_capacity
+        self._cpu_max = config.admit_cpu_max
+        self._tasks = tasks
+        self._cpu = CpuWindow()
+        self._cpu_task: asyncio.Task[Any] | None = None
+        self.refusals = 0
+
+    def wanted_free(self, target: int, claimed: int) -> int:
+        """Free slots to keep: the warm target, but never more than the node may still admit
+        (a full node needs no actor started for calls it will refuse)."""
+        if self._capacity is None:
+            return target
+        return min(target, max(0, self._capacity - claimed))
+
+    def refusal(self, claimed: int) -> str | None:
+        """Why one more call may not be admitted with `claimed` calls live (counted as a
+        refusal), or None when it may."""
+        if self._cpu_max is not None and self._cpu_task is None:
+            self._cpu_task = self._tasks.spawn(self._sample_cpu())
+        load = NodeLoad(claimed, psutil.virtual_memory().available, self._cpu.busy())
+        reason = full_reason(load, capacity=self._capacity, cpu_max=self._cpu_max)
+        if reason is not None:
+            self.refusals += 1
+        return reason
+
+    async def _sample_cpu(self) -> None:
+        """The node's CPU, once a second."""
+        while True:
+            times = psutil.cpu_times()
+            total = sum(times)
+            idle = times.idle + getattr(times, "iowait", 0.0)
+            self._cpu.add(time.monotonic(), total - idle, total)
+            await asyncio.sleep(1.0)

@@ -1,21 +1,22 @@
 """A call's ElevenLabs voice: the model's text in, the caller's audio out. I/O, in the call actor.
 
-One `TtsVoice` per call whose tenant speaks with an ElevenLabs voice. Each model response is an
-utterance on a `stream-input` socket of its own (engine.tts_client): its text deltas are cut at
-word boundaries (engine.tts_codec.TextChunker) and written as they come; its audio goes to the
-listener with the response and item it speaks for, so the call's state machine sends it to
-Twilio untouched (mu-law 8 kHz) with a mark after each chunk, exactly as the model's own audio.
-A socket is opened ahead (while Twilio connects, and again after each utterance takes one), so
-an answer does not wait for a handshake.
+One `TtsVoice` per call whose tenant speaks with an ElevenLabs voice, with one
+`multi-stream-input` socket for the call (engine.tts_client), opened while Twilio connects.
+Each model response is an utterance in a context of its own on that socket: its text deltas are
+cut at word boundaries (engine.tts_codec.TextChunker) and written as they come; its audio goes
+to the listener with the response and item it speaks for, so the call's state machine sends it
+to Twilio untouched (mu-law 8 kHz) with a mark after each chunk, exactly as the model's own
+audio. A barge-in closes only the utterance's context, so the next answer starts on the same
+socket without a handshake.
 
 The character timings of each utterance (engine.tts_alignment) tell what the caller heard when
-they cut in (`heard`). A socket that drops mid-utterance is replaced and given only the text
-that has no audio yet, so no word is said twice (at most MAX_RETRIES times an utterance).
-A refused key or voice, a service that stays down, or a first audio slower than
+they cut in (`heard`). A socket that drops mid-utterance is replaced and a new context on it is
+given only the text that has no audio yet, so no word is said twice (at most MAX_RETRIES times
+an utterance). A refused key or voice, a service that stays down, or a first audio slower than
 FIRST_AUDIO_TIMEOUT_S ends the voice for the call: the listener is told which text is still
 unspoken, so the model's own voice can say it (actors/call_session.py).
 
-State it owns: the spare socket, the live utterances (by response id) and its tasks. When the
+State it owns: the socket, the live utterances (by response id) and its tasks. When the
 call ends, `close` stops everything; nothing outlives the call.
 """
 
@@ -34,7 +35,7 @@ from engine import tts_codec as tts
 from engine.config import ElevenLabsVoice, EngineConfig, TenantConfig
 from engine.task_set import TaskSet
 from engine.tts_alignment import Utterance, add_chunk, heard_text, unspoken
-from engine.tts_client import TtsError, TtsSocket, open_stream
+from engine.tts_client import TtsConnection, TtsContext, TtsError, open_connection
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +66,7 @@ class _Utterance:
     chunker: tts.TextChunker = field(default_factory=tts.TextChunker)
     text: str = ""  # everything handed to a socket (or waiting for one)
     sent: int = 0  # of `text`, what the current socket has
-    socket: TtsSocket | None = None
+    socket: TtsContext | None = None
     ended: bool = False  # the model's text is complete
     stopped: bool = False
     failed: bool = False
@@ -112,7 +113,9 @@ class TtsVoice:
         self._listener = listener
         self._log = log_
         self._tasks = TaskSet("tts_voice", log_)
-        self._spare: asyncio.Task[TtsSocket] | None = None
+        self._connection: asyncio.Task[TtsConnection] | None = None
+        self._contexts = 0  # context ids are unique on the call's sockets
+        self.sockets = 0  # opened for the call
         self._live: dict[str, _Utterance] = {}
         self._heard: dict[str, Utterance] = {}  # item id -> its timings, newest last
         self.failed = False
@@ -123,25 +126,34 @@ class TtsVoice:
     # --- sockets ----------------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Open a socket ahead of the next utterance (no-op when one is open or opening)."""
-        if self._spare is None and not self.failed:
-            self._spare = self._tasks.spawn(self._open())
+        """Open the call's socket ahead of the first utterance (no-op when open or opening)."""
+        if self._connection is None and not self.failed:
+            self._connection = self._tasks.spawn(self._open())
 
-    async def _open(self) -> TtsSocket:
+    async def _open(self) -> TtsConnection:
         v = self._voice
         settings = tts.VoiceSettings(v.stability, v.similarity_boost, v.speed)
-        return await open_stream(self._base_url, self._api_key, v.voice_id, v.model_id, settings)
+        self.sockets += 1
+        return await open_connection(
+            self._base_url, self._api_key, v.voice_id, v.model_id, settings
+        )
 
-    async def _take_socket(self) -> TtsSocket:
-        spare, self._spare = self._spare, None
-        socket: TtsSocket | None = None
-        if spare is not None:
-            with contextlib.suppress(TtsError):
-                socket = await spare
-        if socket is None or not socket.open:
-            socket = await self._open()
-        self.warm()
-        return socket
+    async def _take_socket(self, response_id: str) -> TtsContext:
+        """A new context on the call's socket; a new socket when it has gone (dropped, or
+        closed by the service while idle) or has no room for another context."""
+        connection: TtsConnection | None = None
+        if self._connection is not None:
+            with contextlib.suppress(TtsError):  # shared: a timed-out wait must not cancel it
+                connection = await asyncio.shield(self._connection)
+        if connection is None or not connection.room:
+            if connection is not None:
+                self._tasks.spawn(connection.close())  # its open contexts end on their own
+            self._connection = None
+            self.warm()
+            assert self._connection is not None
+            connection = await asyncio.shield(self._connection)
+        self._contexts += 1
+        return await connection.context(f"{response_id}-{self._contexts}")
 
     # --- utterances -------------------------------------------------------------------------
 
@@ -263,7 +275,7 @@ class TtsVoice:
                 self._live.pop(utt.response_id, None)
 
     async def _stream(self, utt: _Utterance) -> None:
-        socket = await asyncio.wait_for(self._take_socket(), FIRST_AUDIO_TIMEOUT_S)
+        socket = await asyncio.wait_for(self._take_socket(utt.response_id), FIRST_AUDIO_TIMEOUT_S)
         if utt.stopped:
             await socket.close()
             return
@@ -324,8 +336,8 @@ class TtsVoice:
     async def close(self) -> None:
         for utt in list(self._live.values()):
             await self.stop(utt.response_id)
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.done() and not spare.cancelled():
+        opening, self._connection = self._connection, None
+        if opening is not None and opening.done() and not opening.cancelled():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(spare.result().close(), 1.0)
+                await asyncio.wait_for(opening.result().close(), 1.0)
         await self._tasks.close()

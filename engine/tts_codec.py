@@ -1,18 +1,24 @@
-"""ElevenLabs streaming text-to-speech over WebSocket (`stream-input`): the wire codec. Sans-I/O.
+"""ElevenLabs streaming text-to-speech over WebSocket (`multi-stream-input`): the wire codec.
+Sans-I/O.
 
-The call actor speaks this protocol with `websockets` directly (the official SDK's helper is
-sync-only and heavy), so this module is the single place its message shapes are written down:
+The call actor speaks this protocol with `websockets` directly (the official SDK only describes
+its messages, `elevenlabs.v_1_text_to_speech_voice_id_multi_stream_input`), so this module is the
+single place its message shapes are written down. One socket carries a call's generations, each
+a context of its own:
 
-- handshake `GET {base}/v1/text-to-speech/{voice_id}/stream-input?model_id=...&output_format=
-  ulaw_8000&...` with the `xi-api-key` header;
-- client: the initial message `{"text": " ", "voice_settings": {...}, "generation_config":
-  {"chunk_length_schedule": [...]}}`, text chunks `{"text": "... ", "try_trigger_generation":
-  true}` (each ending with a space), `{"text": " ", "flush": true}` to force out what is
-  buffered, and `{"text": ""}` to end the stream;
-- server: `{"audio": "<base64>", "alignment": {...}, "normalizedAlignment": {...}}` with per
-  character timings relative to that chunk, `{"isFinal": true}` after the end of the stream,
-  and on errors `{"message": ..., "error": ..., "code": ...}` before the socket closes
-  (1008 for a refused key or an idle stream).
+- handshake `GET {base}/v1/text-to-speech/{voice_id}/multi-stream-input?model_id=...&
+  output_format=ulaw_8000&...` with the `xi-api-key` header;
+- client, every message naming its `context_id`: a context's first message `{"text": " ",
+  "context_id", "voice_settings": {...}, "generation_config": {"chunk_length_schedule": [...]}}`,
+  text `{"text": "... ", "context_id"}` (each ending with a space), `{"text": " ", "context_id",
+  "flush": true}` to force out what is buffered, `{"context_id", "close_context": true}` to end
+  a context (after a flush it finishes speaking first; otherwise it stops), and `{"close_socket":
+  true}` to end them all;
+- server: `{"audio": "<base64>", "alignment": {...}, "normalizedAlignment": {...}, "contextId"}`
+  with per character timings relative to that chunk, `{"isFinal": true, "contextId"}` once a
+  context is closed, and on errors `{"message": ..., "error": ..., "code": ...}` before the
+  socket closes (1008 for a refused key, an unknown voice, too many contexts or an idle socket).
+  The service has been seen to spell `contextId` and `isFinal` in snake case too; both are read.
 
 `output_format=ulaw_8000` is 8 kHz mu-law: exactly what Twilio plays, untouched.
 """
@@ -52,7 +58,7 @@ class VoiceSettings:
         }
 
 
-def stream_input_url(
+def multi_stream_url(
     base_url: str, voice_id: str, model_id: str, *, inactivity_timeout: int = INACTIVITY_TIMEOUT_S
 ) -> str:
     """The socket URL for `voice_id`, from the HTTP base URL (http -> ws, https -> wss)."""
@@ -60,7 +66,8 @@ def stream_input_url(
         raise ValueError("an ElevenLabs voice id is required")
     parts = urlsplit(base_url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    path = parts.path.rstrip("/") + f"/v1/text-to-speech/{quote(voice_id, safe='')}/stream-input"
+    voice = quote(voice_id, safe="")
+    path = parts.path.rstrip("/") + f"/v1/text-to-speech/{voice}/multi-stream-input"
     query = urlencode(
         {
             "model_id": model_id,
@@ -80,32 +87,40 @@ def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
-def init_message(settings: VoiceSettings) -> str:
-    """The first message of a stream: a single space, the voice settings, the chunk schedule
-    (the key travels in the handshake's `xi-api-key` header, not in a message)."""
+def init_message(context_id: str, settings: VoiceSettings) -> str:
+    """A context's first message: a single space, the voice settings, the chunk schedule (the
+    key travels in the handshake's `xi-api-key` header, not in a message)."""
     return _dumps(
         {
             "text": " ",
+            "context_id": context_id,
             "voice_settings": settings.wire(),
             "generation_config": {"chunk_length_schedule": list(CHUNK_SCHEDULE)},
         }
     )
 
 
-def text_message(text: str) -> str:
+def text_message(context_id: str, text: str) -> str:
     """A chunk of text to speak; the service wants each chunk to end with a space."""
     if not text.endswith(" "):
         text += " "
-    return _dumps({"text": text, "try_trigger_generation": True})
+    return _dumps({"text": text, "context_id": context_id})
 
 
-def flush_message() -> str:
-    return _dumps({"text": " ", "flush": True})
+def flush_message(context_id: str) -> str:
+    """Speak what the context has buffered now, whatever the chunk schedule says."""
+    return _dumps({"text": " ", "context_id": context_id, "flush": True})
 
 
-def close_message() -> str:
-    """End of input: the service speaks what is buffered, sends `isFinal`, and closes."""
-    return _dumps({"text": ""})
+def close_context_message(context_id: str) -> str:
+    """End a context: after a flush the service speaks the rest first, else it stops at once;
+    either way `isFinal` follows."""
+    return _dumps({"context_id": context_id, "close_context": True})
+
+
+def close_socket_message() -> str:
+    """End every context and the socket."""
+    return _dumps({"close_socket": True})
 
 
 class TextChunker:
@@ -142,11 +157,14 @@ class TtsAudio:
     chars: tuple[str, ...] = ()
     starts_ms: tuple[int, ...] = ()
     durations_ms: tuple[int, ...] = ()
+    context_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TtsFinal:
-    """The stream spoke everything it was given and will close."""
+    """The context is closed: nothing more comes for it."""
+
+    context_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +174,7 @@ class TtsFailure:
     message: str
     error: str = ""
     code: int = 0
+    context_id: str = ""
 
 
 TtsEvent = TtsAudio | TtsFinal | TtsFailure
@@ -189,14 +208,16 @@ def decode(frame: str | bytes) -> TtsEvent | None:
         raise ValueError("ElevenLabs frame is not JSON") from None
     if not isinstance(msg, dict):
         raise ValueError("ElevenLabs frame is not an object")
+    context = msg.get("contextId", msg.get("context_id"))
+    context_id = context if isinstance(context, str) else ""
     audio = msg.get("audio")
     if isinstance(audio, str) and audio:
         # the original text's timings: the normalised text ("$5" -> "five dollars") is not
         # what the model wrote, and the heard part of what it wrote is what matters
         chars, starts, durations = _alignment(msg.get("alignment"))
-        return TtsAudio(audio, b64_decoded_len(audio), chars, starts, durations)
-    if msg.get("isFinal") is True:
-        return TtsFinal()
+        return TtsAudio(audio, b64_decoded_len(audio), chars, starts, durations, context_id)
+    if msg.get("isFinal", msg.get("is_final")) is True:
+        return TtsFinal(context_id)
     message = msg.get("message")
     if isinstance(message, str) and message:
         code = msg.get("code")
@@ -205,5 +226,6 @@ def decode(frame: str | bytes) -> TtsEvent | None:
             message,
             error if isinstance(error, str) else "",
             code if isinstance(code, int) else 0,
+            context_id,
         )
     return None

@@ -1,23 +1,35 @@
 """A local, protocol-faithful simulator of ElevenLabs' text-to-speech API: the WebSocket
-`stream-input` endpoint and `GET /v1/voices`. I/O: one picows server on 127.0.0.1 (the
-`websockets`-compatible layer), espeak-ng for real audible speech (engine.sim.spoken).
+`multi-stream-input` and `stream-input` endpoints and `GET /v1/voices`. I/O: one picows server
+on 127.0.0.1 (the `websockets`-compatible layer), espeak-ng for real audible speech
+(engine.sim.spoken).
 
-`ws://HOST:PORT/v1/text-to-speech/{voice_id}/stream-input?model_id=..&output_format=ulaw_8000`
-takes the key in the `xi-api-key` header (or the first message), then the initial message
-(`{"text": " ", "voice_settings", "generation_config"}`), text chunks, `flush`, and `{"text":
-""}`. It answers `{"audio", "alignment", "normalizedAlignment"}` per chunk - character timings
-relative to the chunk - and `{"isFinal": true}` once the input has ended, then closes (1000).
+Both sockets are `ws://HOST:PORT/v1/text-to-speech/{voice_id}/<endpoint>?model_id=..&
+output_format=ulaw_8000` and take the key in the `xi-api-key` header (or the first message).
+Audio comes as `{"audio", "alignment", "normalizedAlignment"}` per chunk - character timings
+relative to the chunk.
+
+- `multi-stream-input` carries up to MAX_CONTEXTS contexts at once, every message naming its
+  `context_id` (the SDK's `contextId` is read too). A context's first message creates it (its
+  settings); then text, `flush`, `{"text": ""}` to keep it alive, and `close_context` - which
+  finishes speaking after a flush, and otherwise stops at once and drops the rest. Each context
+  ends with `{"isFinal": true, "contextId"}`, and every audio message names its `contextId`.
+  `close_socket` finishes every context and closes (1000). A sixth open context is an error.
+- `stream-input` is one generation: the initial message (`{"text": " ", "voice_settings",
+  "generation_config"}`), text chunks, `flush`, and `{"text": ""}` to end; then `{"isFinal":
+  true}` and a close (1000).
+
 Errors are an `{"message", "error", "code"}` message and a 1008 close, as the service does for
-a refused key, an unknown voice, a bad first message or an idle stream (`inactivity_timeout`).
+a refused key, an unknown voice, a bad first message, too many contexts or an idle socket
+(`inactivity_timeout`).
 
 Text is synthesised as the service does it: once the buffer holds the next entry of the chunk
 length schedule (or at once with `try_trigger_generation` past the first entry), at a flush, and
-at the end. The first audio of a stream comes `first_chunk_ms` after its first generation
-starts (the service's time to first byte); later audio runs `pace` times faster than real time.
+at the end. The first audio of a generation comes `first_chunk_ms` after it starts (the
+service's time to first byte); later audio runs `pace` times faster than real time.
 
 Faults for tests: `fail_next(status)` refuses the next handshake with HTTP `status`,
-`drop_after(chunks)` cuts the next stream without a close frame after that many audio chunks,
-`stall_first(ms)` delays the next stream's first audio.
+`drop_after(chunks)` cuts the next socket without a close frame after that many audio chunks,
+`stall_first(ms)` delays the next generation's first audio.
 """
 
 from __future__ import annotations
@@ -51,12 +63,13 @@ from engine.sim.realtime import abort_connection
 
 log = structlog.get_logger(__name__)
 
-STREAM_PATH = re.compile(r"^/v1/text-to-speech/([^/]+)/stream-input$")
+STREAM_PATH = re.compile(r"^/v1/text-to-speech/([^/]+)/(multi-stream-input|stream-input)$")
 VOICES_PATH = "/v1/voices"
 OUTPUT_FORMATS = frozenset({"ulaw_8000", "pcm_16000", "pcm_22050", "mp3_44100_128"})
 CHUNK_MS = 500  # audio per message
 DEFAULT_SCHEDULE = (120, 160, 250, 290)
 POLICY = 1008
+MAX_CONTEXTS = 5  # open contexts per multi-stream-input socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +103,8 @@ DEFAULT_VOICES = (
 
 @dataclass
 class SimStream:
-    """One `stream-input` socket as the simulator saw it."""
+    """One generation as the simulator saw it: a `stream-input` socket, or one context of a
+    `multi-stream-input` socket."""
 
     voice_id: str
     query: dict[str, str]
@@ -98,8 +112,11 @@ class SimStream:
     spoken_text: str = ""  # the characters of the audio sent, in order
     audio_chunks: int = 0
     closed_code: int | None = None
-    final: bool = False
+    final: bool = False  # `isFinal` sent
     key: str = field(default="", repr=False)  # the xi-api-key it was opened with
+    context_id: str | None = None  # None on a stream-input socket
+    stopped: bool = False  # closed while it still had text to speak (a barge-in)
+    socket: int = 0  # the handshake it came on (1, 2, ...)
 
 
 def _alignment(text: str, total_ms: int) -> tuple[list[int], list[int]]:
@@ -140,91 +157,51 @@ def _chunk_messages(text: str, audio: bytes) -> list[dict[str, Any]]:
     return messages
 
 
-class _Session:
-    def __init__(self, sim: ElevenLabsSimulator, ws: ServerConnection, stream: SimStream) -> None:
-        self._sim, self._ws, self._stream = sim, ws, stream
+class _Generation:
+    """One generation's text buffer and its speaker: text is synthesised once the buffer holds
+    the next entry of the chunk length schedule, at a flush, and at the end."""
+
+    def __init__(
+        self,
+        sim: ElevenLabsSimulator,
+        ws: ServerConnection,
+        stream: SimStream,
+        socket_chunks: list[int],
+        drop_after: int | None,
+    ) -> None:
+        self._sim, self._ws, self.stream = sim, ws, stream
+        self._socket_chunks, self._drop_after = socket_chunks, drop_after
         self._buffer = ""
         self._schedule: list[int] = list(DEFAULT_SCHEDULE)
-        self._started = False
         self._first_sent = False
-        self._drop_after = sim.take_drop()
         self._stall_ms = sim.take_stall()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._busy = False
+        self.flushed = False  # nothing buffered since the last flush
+        self.closing = False
+        self.speaker = asyncio.get_running_loop().create_task(self._speak())
 
-    async def _error(self, message: str, error: str) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(json.dumps({"message": message, "error": error, "code": POLICY}))
-            await self._ws.close(POLICY, error)
-        self._stream.closed_code = POLICY
+    def configure(self, msg: dict[str, Any]) -> None:
+        config = msg.get("generation_config") or {}
+        schedule = config.get("chunk_length_schedule") if isinstance(config, dict) else None
+        if isinstance(schedule, list) and schedule:
+            self._schedule = [int(n) for n in schedule]
 
-    async def run(self, key_in_header: bool) -> None:
-        speaker = asyncio.get_running_loop().create_task(self._speak())
-        try:
-            await self._read(key_in_header)
-        finally:
-            await self._queue.put(None)
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await speaker
+    @property
+    def idle(self) -> bool:
+        return not self._buffer.strip() and self._queue.empty() and not self._busy
 
-    async def _read(self, key_in_header: bool) -> None:
-        timeout = float(self._stream.query.get("inactivity_timeout", "20"))
-        sim, ws = self._sim, self._ws
-        while True:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout)
-            except TimeoutError:
-                await self._error(
-                    f"Have not received new text for {timeout:g} seconds. Closing connection.",
-                    "input_timeout_exceeded",
-                )
-                return
-            except ConnectionClosed:
-                return
-            try:
-                msg = json.loads(raw)
-                if not isinstance(msg, dict) or not isinstance(msg.get("text"), str):
-                    raise ValueError
-            except ValueError:
-                await self._error("Invalid message: a 'text' field is required.", "invalid_message")
-                return
-            self._stream.received.append(msg)
-            if not self._started:
-                key = msg.get("xi-api-key")
-                if not key_in_header and not sim.key_ok(key if isinstance(key, str) else None):
-                    await self._error("Invalid API key", "invalid_api_key")
-                    return
-                if msg["text"] != " ":
-                    await self._error(
-                        "The first message must be a single space with the settings.",
-                        "invalid_initial_message",
-                    )
-                    return
-                config = msg.get("generation_config") or {}
-                schedule = config.get("chunk_length_schedule") if isinstance(config, dict) else None
-                if isinstance(schedule, list) and schedule:
-                    self._schedule = [int(n) for n in schedule]
-                self._started = True
-                continue
-            text = msg["text"]
-            if text == "":  # end of input
-                await self._generate(force=True)
-                await self._queue.put("")
-                await ws.wait_closed()
-                return
-            self._buffer += text
-            await self._generate(
-                force=msg.get("flush") is True, trigger=bool(msg.get("try_trigger_generation"))
-            )
-
-    async def _generate(self, *, force: bool, trigger: bool = False) -> None:
+    async def feed(self, text: str, *, flush: bool, trigger: bool = False) -> None:
+        self._buffer += text
+        self.flushed = flush or (self.flushed and not text.strip())
         threshold = self._schedule[0]
         if (
-            not force
+            not flush
             and len(self._buffer) < threshold
             and not (trigger and len(self._buffer) >= min(self._schedule[0], 50))
         ):
             return
-        cut = len(self._buffer) if force else self._buffer.rfind(" ") + 1
+        cut = len(self._buffer) if flush else self._buffer.rfind(" ") + 1
         piece, self._buffer = self._buffer[:cut], self._buffer[cut:]
         if not piece.strip():
             return
@@ -232,26 +209,46 @@ class _Session:
             self._schedule.pop(0)
         await self._queue.put(piece)
 
+    async def end(self) -> None:
+        """Speak what is left, then the final message."""
+        self.closing = True
+        await self.feed("", flush=True)
+        await self._queue.put("")
+
+    async def stop(self) -> None:
+        """Drop what is not spoken yet, then the final message."""
+        self.closing = True
+        self.stream.stopped = not self.idle
+        self._buffer = ""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        await self._queue.put("")
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.stream.context_id is not None:
+            message["contextId"] = self.stream.context_id
+        await self._ws.send(json.dumps(message))
+
+    async def _final(self) -> None:
+        if self.stream.context_id is None:
+            final = {"audio": None, "isFinal": True, "alignment": None, "normalizedAlignment": None}
+        else:
+            final = {"isFinal": True}
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(final)
+            self.stream.final = True
+            if self.stream.context_id is None:  # stream-input: the socket ends with it
+                await self._ws.close(1000)
+                self.stream.closed_code = 1000
+
     async def _speak(self) -> None:
-        sim, ws, stream = self._sim, self._ws, self._stream
+        sim, stream = self._sim, self.stream
         loop = asyncio.get_running_loop()
         while (piece := await self._queue.get()) is not None:
             if piece == "":
-                with contextlib.suppress(ConnectionClosed):
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "audio": None,
-                                "isFinal": True,
-                                "alignment": None,
-                                "normalizedAlignment": None,
-                            }
-                        )
-                    )
-                    stream.final = True
-                    await ws.close(1000)
-                    stream.closed_code = 1000
+                await self._final()
                 return
+            self._busy = True
             began = loop.time()
             audio = await asyncio.to_thread(
                 spoken.speak, piece.strip() + " ", sim.lang_of(stream.voice_id)
@@ -263,22 +260,167 @@ class _Session:
             out_ms = 0.0
             start = loop.time()
             for message in _chunk_messages(piece, audio):
-                if self._drop_after is not None and stream.audio_chunks >= self._drop_after:
+                if self._queue.qsize() and self.stream.stopped:
+                    break  # closed mid-piece: the rest of it is not generated
+                if self._drop_after is not None and self._socket_chunks[0] >= self._drop_after:
                     log.info("sim_elevenlabs_dropped_on_purpose")
-                    abort_connection(ws)
+                    abort_connection(self._ws)
                     return
                 if sim.pace > 0:
                     ahead = start + out_ms / 1000 / sim.pace - loop.time()
                     if ahead > 0:
                         await asyncio.sleep(ahead)
                 try:
-                    await ws.send(json.dumps(message))
+                    await self._send(message)
                 except ConnectionClosed:
                     return
                 self._first_sent = True
                 stream.audio_chunks += 1
+                self._socket_chunks[0] += 1
                 stream.spoken_text += "".join(message["alignment"]["chars"])
                 out_ms += CHUNK_MS
+            self._busy = False
+
+
+class _Socket:
+    """One socket: the key check, the inactivity timeout, and its generations - the one of a
+    `stream-input` socket, or the contexts of a `multi-stream-input` socket."""
+
+    def __init__(
+        self, sim: ElevenLabsSimulator, ws: ServerConnection, template: SimStream, multi: bool
+    ) -> None:
+        self._sim, self._ws, self._template, self._multi = sim, ws, template, multi
+        self._drop_after = sim.take_drop()
+        self._chunks = [0]  # audio messages sent on the socket, over all its generations
+        self._live: dict[str, _Generation] = {}
+        self._generations: list[_Generation] = []
+        self._authorised = False
+
+    async def error(self, message: str, error: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(json.dumps({"message": message, "error": error, "code": POLICY}))
+            await self._ws.close(POLICY, error)
+        for gen in self._generations:
+            gen.stream.closed_code = POLICY
+
+    async def run(self, key_in_header: bool) -> None:
+        self._authorised = key_in_header
+        try:
+            await self._read()
+        finally:
+            for gen in self._generations:
+                if not gen.closing:
+                    gen.speaker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await gen.speaker
+
+    def _open(self, context_id: str | None, msg: dict[str, Any]) -> _Generation:
+        t = self._template
+        stream = SimStream(
+            t.voice_id, t.query, key=t.key, context_id=context_id, socket=t.socket, received=[msg]
+        )
+        self._sim.streams.append(stream)
+        gen = _Generation(self._sim, self._ws, stream, self._chunks, self._drop_after)
+        gen.configure(msg)
+        self._generations.append(gen)
+        return gen
+
+    async def _read(self) -> None:
+        timeout = float(self._template.query.get("inactivity_timeout", "20"))
+        while True:
+            try:
+                raw = await asyncio.wait_for(self._ws.recv(), timeout)
+            except TimeoutError:
+                await self.error(
+                    f"Have not received new text for {timeout:g} seconds. Closing connection.",
+                    "input_timeout_exceeded",
+                )
+                return
+            except ConnectionClosed:
+                return
+            try:
+                msg = json.loads(raw)
+                if not isinstance(msg, dict):
+                    raise ValueError
+            except ValueError:
+                await self.error("Invalid message: not a JSON object.", "invalid_message")
+                return
+            if not self._authorised:
+                key = msg.get("xi-api-key")
+                if not self._sim.key_ok(key if isinstance(key, str) else None):
+                    await self.error("Invalid API key", "invalid_api_key")
+                    return
+                self._authorised = True
+            done = await (self._multi_message(msg) if self._multi else self._single_message(msg))
+            if done:
+                return
+
+    async def _single_message(self, msg: dict[str, Any]) -> bool:
+        text = msg.get("text")
+        if not isinstance(text, str):
+            await self.error("Invalid message: a 'text' field is required.", "invalid_message")
+            return True
+        if not self._generations:
+            if text != " ":
+                await self.error(
+                    "The first message must be a single space with the settings.",
+                    "invalid_initial_message",
+                )
+                return True
+            self._open(None, msg)
+            return False
+        gen = self._generations[0]
+        gen.stream.received.append(msg)
+        if text == "":  # end of input
+            await gen.end()
+            await self._ws.wait_closed()
+            return True
+        await gen.feed(
+            text, flush=msg.get("flush") is True, trigger=bool(msg.get("try_trigger_generation"))
+        )
+        return False
+
+    async def _multi_message(self, msg: dict[str, Any]) -> bool:
+        if msg.get("close_socket") is True:
+            for open_gen in list(self._live.values()):
+                await open_gen.end()
+            for each in self._generations:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await each.speaker
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.close(1000)
+            return True
+        raw_id = msg.get("context_id", msg.get("contextId", ""))
+        text = msg.get("text")
+        if not isinstance(raw_id, str) or not (text is None or isinstance(text, str)):
+            await self.error("Invalid message: bad 'text' or 'context_id'.", "invalid_message")
+            return True
+        for cid in [c for c, g in self._live.items() if g.stream.final]:
+            del self._live[cid]
+        gen = self._live.get(raw_id)
+        if msg.get("close_context") is True:
+            if gen is not None:
+                gen.stream.received.append(msg)
+                del self._live[raw_id]  # the id may be used again, for a new context
+                await (gen.end() if gen.flushed else gen.stop())
+            return False
+        if gen is None:
+            # a closed context counts until its final message
+            if sum(not g.stream.final for g in self._generations) >= MAX_CONTEXTS:
+                await self.error(
+                    f"Maximum simultaneous contexts per WebSocket connection exceeded "
+                    f"({MAX_CONTEXTS}). Please close an existing context before opening a new one.",
+                    "max_active_conversations",
+                )
+                return True
+            gen = self._live[raw_id] = self._open(raw_id, msg)
+        else:
+            gen.stream.received.append(msg)
+        if text:  # "" keeps a context alive; None is a control message
+            await gen.feed(text, flush=msg.get("flush") is True)
+        elif msg.get("flush") is True:
+            await gen.feed("", flush=True)
+        return False
 
 
 def _json(connection: ServerHandshakeConnection, status: int, body: dict[str, Any]) -> Response:
@@ -295,7 +437,7 @@ def _detail(
 
 
 class ElevenLabsSimulator:
-    """The simulator server: the voices endpoint and every `stream-input` socket."""
+    """The simulator server: the voices endpoint and every text-to-speech socket."""
 
     def __init__(
         self,
@@ -311,6 +453,7 @@ class ElevenLabsSimulator:
         self.voices = {v.voice_id: v for v in voices}
         self.first_chunk_ms, self.pace = first_chunk_ms, pace
         self.streams: list[SimStream] = []
+        self.handshakes = 0  # stream sockets opened
         self.voice_requests = 0
         self.port = 0
         self._failures: deque[int] = deque()
@@ -398,16 +541,20 @@ class ElevenLabsSimulator:
         match = STREAM_PATH.match(url.path)
         assert match is not None
         voice_id = unquote(match.group(1))
-        stream = SimStream(voice_id, {k: v[0] for k, v in parse_qs(url.query).items()})
-        self.streams.append(stream)
-        session = _Session(self, ws, stream)
+        self.handshakes += 1
         header_key = ws.request.headers.get("xi-api-key")
-        stream.key = header_key or ""
+        template = SimStream(
+            voice_id,
+            {k: v[0] for k, v in parse_qs(url.query).items()},
+            key=header_key or "",
+            socket=self.handshakes,
+        )
+        session = _Socket(self, ws, template, multi=match.group(2) == "multi-stream-input")
         if header_key is not None and not self.key_ok(header_key):
-            await session._error("Invalid API key", "invalid_api_key")
+            await session.error("Invalid API key", "invalid_api_key")
             return
         if voice_id not in self.voices:
-            await session._error(
+            await session.error(
                 f"A voice with voice_id {voice_id} does not exist.", "voice_not_found"
             )
             return

@@ -1,5 +1,6 @@
 """Calls spoken by an ElevenLabs voice, end to end: the realtime simulator answers in text, the
-ElevenLabs simulator speaks it (stream-input, ulaw_8000, character timings), the caller hears
+ElevenLabs simulator speaks it (a context per answer on one multi-stream-input socket, ulaw_8000,
+character timings), the caller hears
 it through the call actor. Barge-in cuts the model's answer to the words heard; a dropped
 ElevenLabs socket continues without repeating a word; a refused key falls back to the model's
 own voice for the rest of the call and says so in the call's record."""
@@ -94,9 +95,12 @@ async def test_an_elevenlabs_voice_answers_in_ulaw_with_marks(
     assert result.violations == []
     session = engine.sim.sessions[0]
     assert session.session_config["output_modalities"] == ["text"]
-    # greeting and answer, each on a stream of its own, both in Twilio's format
+    # greeting and answer, each in a context of its own on the call's one socket, both in
+    # Twilio's format
     spoken = [s for s in voices.streams if s.spoken_text]
     assert len(spoken) == 2
+    assert voices.handshakes == 1
+    assert all(s.context_id for s in spoken)
     assert {s.query["output_format"] for s in spoken} == {"ulaw_8000"}
     assert _words(spoken[1].spoken_text) == _words(ANSWER)
     assert result.heard_ms > 3000
@@ -141,7 +145,15 @@ async def test_barge_in_cuts_the_answer_to_the_words_heard(
     session = engine.sim.sessions[0]
     sent = [event for _, event in session.received]
     answer_stream = next(s for s in voices.streams if "collision" in s.spoken_text.lower())
-    assert not answer_stream.final  # its generation was stopped, not finished
+    # nothing more of the cut answer plays: after the clear the caller hears only the next one
+    after_clear = [seg for seg in stream.segments if seg.start > stream.clears[0]]
+    assert sum(seg.bytes for seg in after_clear) < 8 * 3000
+    assert len(answer_stream.spoken_text) > 0
+    # the answer after the barge-in came on the same socket, in a context of its own
+    assert voices.handshakes == 1
+    after = voices.streams[-1]
+    assert after.spoken_text.strip() == "Sure, go ahead."
+    assert after.final
     rewrites = [
         e for e in sent if e["type"] == "conversation.item.create" and e.get("previous_item_id")
     ]
@@ -295,8 +307,7 @@ async def test_a_caller_cutting_into_the_greeting_stops_it(
     assert result.violations == []
     stream = result.streams[0]
     assert len(stream.clears) == 1
-    greeting_stream = voices.streams[0]
-    assert not greeting_stream.final  # stopped, not finished
+    assert voices.streams[0].context_id == "greeting-1"
     after_clear = [seg for seg in stream.segments if seg.start > stream.clears[0]]
     # after the clear the caller hears only the answer, not the rest of the greeting
     assert sum(seg.bytes for seg in after_clear) < 8 * 3000

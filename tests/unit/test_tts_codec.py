@@ -1,4 +1,4 @@
-"""The ElevenLabs stream-input codec and the alignment arithmetic: pure, no sockets."""
+"""The ElevenLabs multi-stream-input codec and the alignment arithmetic: pure, no sockets."""
 
 from __future__ import annotations
 
@@ -12,26 +12,79 @@ from engine.tts_alignment import Utterance, add_chunk, heard_text, unspoken
 
 
 def test_url_from_the_http_base_url() -> None:
-    url = tts.stream_input_url("https://api.elevenlabs.io", "abc/1", "eleven_flash_v2_5")
-    assert url.startswith("wss://api.elevenlabs.io/v1/text-to-speech/abc%2F1/stream-input?")
+    url = tts.multi_stream_url("https://api.elevenlabs.io", "abc/1", "eleven_flash_v2_5")
+    assert url.startswith("wss://api.elevenlabs.io/v1/text-to-speech/abc%2F1/multi-stream-input?")
     assert "output_format=ulaw_8000" in url
     assert "model_id=eleven_flash_v2_5" in url
-    assert tts.stream_input_url("http://127.0.0.1:9/", "v", "m").startswith("ws://127.0.0.1:9/v1/")
+    assert tts.multi_stream_url("http://127.0.0.1:9/", "v", "m").startswith("ws://127.0.0.1:9/v1/")
     with pytest.raises(ValueError, match="voice id"):
-        tts.stream_input_url("https://api.elevenlabs.io", "", "m")
+        tts.multi_stream_url("https://api.elevenlabs.io", "", "m")
 
 
-def test_client_messages() -> None:
-    first = json.loads(tts.init_message(tts.VoiceSettings(stability=0.3)))
+def test_client_messages_name_their_context() -> None:
+    first = json.loads(tts.init_message("r1-1", tts.VoiceSettings(stability=0.3)))
     assert first["text"] == " "
+    assert first["context_id"] == "r1-1"
     assert first["voice_settings"]["stability"] == 0.3
     assert first["generation_config"]["chunk_length_schedule"][0] == 50
-    assert json.loads(tts.text_message("Hello")) == {
-        "text": "Hello ",
-        "try_trigger_generation": True,
+    assert json.loads(tts.text_message("r1-1", "Hello")) == {"text": "Hello ", "context_id": "r1-1"}
+    assert json.loads(tts.flush_message("r1-1")) == {
+        "text": " ",
+        "context_id": "r1-1",
+        "flush": True,
     }
-    assert json.loads(tts.flush_message()) == {"text": " ", "flush": True}
-    assert json.loads(tts.close_message()) == {"text": ""}
+    assert json.loads(tts.close_context_message("r1-1")) == {
+        "context_id": "r1-1",
+        "close_context": True,
+    }
+    assert json.loads(tts.close_socket_message()) == {"close_socket": True}
+
+
+def test_client_messages_are_the_sdks_multi_context_messages() -> None:
+    """Each message parses as the official SDK's type for it, with no field the SDK does not
+    know (the SDK is the documented schema; the call actor does not import it)."""
+    from elevenlabs.core.unchecked_base_model import UncheckedBaseModel
+    from elevenlabs.types import (
+        CloseContext,
+        CloseSocket,
+        FlushContext,
+        InitialiseContext,
+        SendTextMulti,
+    )
+
+    settings = tts.VoiceSettings(stability=0.3, similarity_boost=0.6, speed=1.1)
+    cases: list[tuple[type[UncheckedBaseModel], str]] = [
+        (InitialiseContext, tts.init_message("c", settings)),
+        (SendTextMulti, tts.text_message("c", "Hello")),
+        (FlushContext, tts.flush_message("c")),
+        (CloseContext, tts.close_context_message("c")),
+        (CloseSocket, tts.close_socket_message()),
+    ]
+    for model, frame in cases:
+        parsed = model.model_validate(json.loads(frame))
+        assert not parsed.model_extra, (model.__name__, parsed.model_extra)
+        if model is not CloseSocket:
+            assert getattr(parsed, "context_id", None) == "c"
+    init = InitialiseContext.model_validate(json.loads(tts.init_message("c", settings)))
+    assert init.voice_settings is not None
+    assert (init.voice_settings.stability, init.voice_settings.speed) == (0.3, 1.1)
+
+
+def test_server_messages_of_a_context() -> None:
+    audio = {"audio": b64(b"\xff" * 8), "contextId": "r2-3", "alignment": None}
+    event = tts.decode(json.dumps(audio))
+    assert isinstance(event, tts.TtsAudio)
+    assert event.context_id == "r2-3"
+    assert tts.decode('{"isFinal": true, "contextId": "r2-3"}') == tts.TtsFinal("r2-3")
+    # the snake-case spelling the service has also been seen to send
+    assert tts.decode('{"is_final": true, "context_id": "r2-3"}') == tts.TtsFinal("r2-3")
+    failure = tts.decode(
+        '{"message": "Maximum simultaneous contexts", "error": "max_active_conversations",'
+        ' "code": 1008, "context_id": "r9"}'
+    )
+    assert failure == tts.TtsFailure(
+        "Maximum simultaneous contexts", "max_active_conversations", 1008, "r9"
+    )
 
 
 def test_chunker_cuts_at_word_boundaries() -> None:

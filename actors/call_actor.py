@@ -138,7 +138,7 @@ class CallActor:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
                 raise
-            from actors.handles import node_address, node_id
+            from actors.ray_runtime import node_address, node_id
 
             self._address = MediaAddress(node_address(), port, node_id())
             self._port = port

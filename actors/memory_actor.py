@@ -13,20 +13,9 @@ upsert by stable key (same value twice changes nothing), `consolidate` is record
 of its turns, `enqueue_post_call` is one job per call, `forget_caller` deletes what is there,
 `run_retention` deletes only what is due.
 
-The drain loop claims due post-call jobs across tenants (`FOR UPDATE SKIP LOCKED`, with a
-lease), runs them one at a time, and records failures on the job (retry with backoff). It only
-runs when a model is configured (an API key, real or the offline simulator's).
-
-The outbox loop (every actor) claims due deliveries of the outbox across tenants and sends
-them to the agency's systems (memory.outbox_drain): retried per delivery with backoff,
-dead-lettered past the last attempt. Methods that emit events (a call started or ended, a
-message taken, a call analysed) wake it, so a delivery usually leaves within milliseconds;
-otherwise it polls every `outbox_poll_s`.
-
-The retention loop (actor 0, every `retention_interval_s`, first within a minute of start)
-deletes each tenant's calls past its `retention_days` with everything hanging off them, rows
-first and recording files after their batch committed (memory.retention). A run that fails is
-logged and the next one picks up where it stopped; two runs at once skip each other's rows.
+The background loops (the post-call drain, the outbox on every actor, retention on actor 0)
+are actors.memory_loops; methods that emit events wake the outbox loop, so a delivery usually
+leaves within milliseconds.
 
 At start-up (first use) the embedding provider's dimension is checked against the schema; a
 mismatch fails every method, so the engine refuses to start rather than store bad vectors.
@@ -53,15 +42,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from engine import work_loop
+from actors.memory_loops import MemoryLoops
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.query_metrics import QueryMetrics
@@ -71,18 +58,14 @@ if TYPE_CHECKING:
     import asyncpg
 
     from engine.tokens import KeyRing
-    from memory import retention
     from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
     from memory.call_writes import CallWrites
     from memory.caller_records import JobStatus, JsonInput, SearchHit
-    from memory.outbox_drain import OutboxDrain
     from memory.service import MemoryService
     from prompts.context import CallerContext
 
 log = structlog.get_logger(__name__)
 
-MAX_CLAIM_BACKOFF_S = 30.0
-RETENTION_FIRST_RUN_S = 60.0
 # Connections kept open and ready: a call's set-up asks for its context and writes its call row
 # at once, several calls arrive together, and a new connection (auth, prepared statements) cost
 # 17-57 ms on the first lookups after start against 5-11 ms warm.
@@ -101,14 +84,7 @@ class MemoryActor:
         self._service: MemoryService | None = None
         self._client: Any = None  # openai.AsyncOpenAI, imported only when first needed
         self._pool_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._drain: asyncio.Task[None] | None = None
-        self._retention: asyncio.Task[None] | None = None
-        self._outbox: asyncio.Task[None] | None = None
-        self._outbox_wake = asyncio.Event()
-        self._outbox_drain: OutboxDrain | None = None
-        self._writes: CallWrites | None = None
-        self._spool_drain: asyncio.Task[None] | None = None
+        self._loops = MemoryLoops(config, index)
         self._queries = QueryMetrics()  # the call path's queries: latency, failures
 
     def __repr__(self) -> str:
@@ -124,7 +100,8 @@ class MemoryActor:
     async def _start(self) -> MemoryService:
         from memory.embeddings import make_embedder
         from memory.llm import OpenAIJsonLlm, llm_configured, make_client
-        from memory.service import JobPolicy, MemoryService
+        from memory.post_call import JobPolicy
+        from memory.service import MemoryService
 
         config = self._config
         pool = await self._pool.get()
@@ -143,24 +120,14 @@ class MemoryActor:
             outbox_queue=config.outbox_queue_name(),
         )
         dimensions = await service.check_schema()
-        if llm_configured(config):
-            self._drain = asyncio.get_running_loop().create_task(
-                self._drain_forever(service), name=f"post-call-drain-{self._index}"
-            )
-        else:
+        post_call = llm_configured(config)
+        if not post_call:
             log.warning(
                 "post_call_llm_unconfigured",
                 message="no API key for chat completions: post-call jobs stay queued",
                 index=self._index,
             )
-        self._outbox_drain = self._make_outbox_drain(pool)
-        self._outbox = asyncio.get_running_loop().create_task(
-            self._outbox_forever(self._outbox_drain), name=f"outbox-{self._index}"
-        )
-        if self._index == 0 and config.retention_interval_s > 0:
-            self._retention = asyncio.get_running_loop().create_task(
-                self._retention_forever(pool), name="retention"
-            )
+        self._loops.start(service, post_call=post_call)
         log.info(
             "memory_actor_ready",
             index=self._index,
@@ -185,107 +152,23 @@ class MemoryActor:
 
         return verify(self._keys(), token, audience=MEMORY_AUDIENCE).tenant_id
 
-    # --- post-call drain loop ----------------------------------------------------------------
-
-    async def _drain_forever(self, service: MemoryService) -> None:
-        async def step() -> bool:
-            if not await service.run_next_job():
-                return False
-            self._outbox_wake.set()  # a finished job may have reported call.analyzed
-            return True
-
-        await work_loop.run_forever(
-            step,
-            self._wake,
-            poll_s=self._config.post_call_poll_s,
-            max_backoff_s=MAX_CLAIM_BACKOFF_S,
-            on_error=self._claim_failed("post_call_claim_failed"),
-        )
-
-    def _claim_failed(self, event: str) -> Callable[[Exception], None]:
-        """The database is unreachable: the loop backs off and keeps going."""
-        return lambda exc: log.warning(event, index=self._index, error=repr(exc))
-
-    # --- outbox -------------------------------------------------------------------------------
-
-    def _make_outbox_drain(self, pool: asyncpg.Pool) -> OutboxDrain:
-        from engine.notion_client import NotionClient
-        from engine.webhook_sender import WebhookSender
-        from memory.outbox_drain import OutboxDrain, OutboxPolicy, TwilioDefaults
-
-        config = self._config
-        policy = OutboxPolicy(
-            batch=config.outbox_batch,
-            lease_s=config.outbox_lease_s,
-            max_attempts=config.outbox_max_attempts,
-            backoff_s=config.outbox_backoff_s,
-            max_backoff_s=config.outbox_max_backoff_s,
-            timeout_s=config.outbox_timeout_s,
-        )
-        twilio = TwilioDefaults(
-            config.twilio_api_base_url, config.twilio_account_sid, config.twilio_auth_token
-        )
-        return OutboxDrain(
-            pool,
-            config.jwt_secret,
-            config.outbox_queue_name(),
-            policy,
-            WebhookSender(timeout_s=config.outbox_timeout_s),
-            twilio,
-            NotionClient(config.notion_api_base_url, timeout_s=config.outbox_timeout_s),
-            config.public_base_url.rstrip("/") + "/api/v1/calls/{call_sid}",
-            on_slot_free=self._outbox_wake.set,
-        )
-
-    async def _outbox_forever(self, drain: OutboxDrain) -> None:
-        await work_loop.run_forever(
-            drain.run_once,
-            self._outbox_wake,
-            poll_s=self._config.outbox_poll_s,
-            max_backoff_s=MAX_CLAIM_BACKOFF_S,
-            on_error=self._claim_failed("outbox_claim_failed"),
-        )
+    # --- operators and tests ------------------------------------------------------------------
 
     async def run_outbox(self, limit: int = 100) -> int:
         """Deliver up to about ``limit`` due outbox rows now and wait for them (operators,
         tests); how many were claimed."""
         await self._memory()
-        assert self._outbox_drain is not None
-        return await self._outbox_drain.run_until_idle(limit)
-
-    # --- data retention ----------------------------------------------------------------------
-
-    def _recording_remover(self) -> retention.RecordingRemover:
-        from memory.recording_files import RecordingStore
-
-        return RecordingStore(Path(self._config.recordings_dir)).remove_many
-
-    async def _retention_forever(self, pool: asyncpg.Pool) -> None:
-        from memory import retention
-
-        interval = self._config.retention_interval_s
-        delay = min(RETENTION_FIRST_RUN_S, interval)
-        remove = self._recording_remover()
-        while True:
-            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
-            delay = interval
-            try:
-                await retention.purge_all(pool, remove)
-            except Exception as exc:  # tenants could not be listed: the next run tries again
-                log.warning("retention_run_failed", index=self._index, error=repr(exc))
+        return await self._loops.run_outbox(limit)
 
     async def run_retention(self) -> dict[str, int]:
         """Purge every tenant's calls past retention now (operators, tests); totals deleted."""
-        from memory import retention
-
-        results = await retention.purge_all(await self._db(), self._recording_remover())
-        return sum((r.counts for r in results), retention.PurgeCounts()).as_dict()
+        return await self._loops.run_retention(await self._db())
 
     async def run_post_call_jobs(self, limit: int = 10) -> int:
         """Run up to ``limit`` due post-call jobs now (operators, tests); how many ran."""
         service = await self._memory()
         ran = 0
-        while ran < limit and await service.run_next_job():
+        while ran < limit and await service.jobs.run_next_job():
             ran += 1
         return ran
 
@@ -294,26 +177,12 @@ class MemoryActor:
     def _call_writes(self) -> CallWrites:
         """The call path's writes, spooled to disk while Postgres is down (memory.call_writes);
         made, with the loop draining the spool, on first use."""
-        if self._writes is None:
-            from memory.call_writes import CallWrites
-            from memory.write_spool import WriteSpool
-
-            spool = WriteSpool(Path(self._config.spool_dir) / f"memory-{self._index}.jsonl")
-            self._writes = CallWrites(
-                spool,
-                self._db,
-                self._enqueue_post_call,
-                outbox_queue=self._config.outbox_queue_name(),
-            )
-            self._spool_drain = asyncio.get_running_loop().create_task(
-                self._writes.drain_forever(), name=f"spool-drain-{self._index}"
-            )
-        return self._writes
+        return self._loops.call_writes(self._db, self._enqueue_post_call)
 
     async def start_call(self, token: str, call: CallStart) -> None:
         tenant = self._tenant(token)
         await self._call_writes().start(tenant, call)
-        self._outbox_wake.set()
+        self._loops.outbox_wake.set()
 
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
         from memory import calls
@@ -330,7 +199,7 @@ class MemoryActor:
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
         tenant = self._tenant(token)
         await self._call_writes().finish(tenant, call_sid, end)
-        self._outbox_wake.set()
+        self._loops.outbox_wake.set()
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
         from memory import calls
@@ -352,7 +221,7 @@ class MemoryActor:
         message_id = await messages.take_message(
             await self._db(), tenant, message, outbox_queue=self._config.outbox_queue_name()
         )
-        self._outbox_wake.set()
+        self._loops.outbox_wake.set()
         return message_id
 
     async def verify_caller(
@@ -443,12 +312,12 @@ class MemoryActor:
         await self._call_writes().post_call(tenant, call_sid, caller_number)
 
     async def _enqueue_post_call(self, tenant: str, call_sid: str, caller_number: str) -> None:
-        await (await self._memory()).enqueue_post_call(tenant, call_sid, caller_number)
-        self._wake.set()
+        await (await self._memory()).jobs.enqueue(tenant, call_sid, caller_number)
+        self._loops.post_call_wake.set()
 
     async def post_call_status(self, token: str, call_sid: str) -> JobStatus | None:
         tenant = self._tenant(token)
-        return await (await self._memory()).job_status(tenant, call_sid)
+        return await (await self._memory()).jobs.status(tenant, call_sid)
 
     async def search(
         self, token: str, caller_number: str | None, query: str, k: int = 5
@@ -501,31 +370,14 @@ class MemoryActor:
             "pid": os.getpid(),
             "pool_size": service.pool.get_size(),
             "embedder": service.embedder.name,
-            "post_call_drain": self._drain is not None and not self._drain.done(),
-            "retention": self._retention is not None and not self._retention.done(),
-            "outbox": self._outbox is not None and not self._outbox.done(),
-            "spooled_writes": self._writes.pending if self._writes is not None else 0,
+            **self._loops.health(),
         }
 
     async def close(self) -> None:
-        tasks = [
-            t
-            for t in (self._drain, self._retention, self._outbox, self._spool_drain)
-            if t is not None
-        ]
-        self._drain = self._retention = self._outbox = self._spool_drain = None
-        self._writes = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loops.close()
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()
         self._service = None
-        drain, self._outbox_drain = self._outbox_drain, None
-        if drain is not None:
-            await drain.aclose()
         await self._pool.close()

@@ -8,7 +8,8 @@ import structlog
 from fastapi import FastAPI
 from ray import serve
 
-from actors.handles import RayTenantGateway, replica_grpc_on_loopback
+from actors.handles import RayTenantGateway
+from actors.ray_runtime import replica_grpc_on_loopback
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
 from admin_api.listener import HttpListener

@@ -162,7 +162,7 @@ def start_engine_target(
     `calls_per_actor` or `call_slots` None: the engine's shipped default."""
     import ray
 
-    from actors import handles
+    from actors import handles, ray_runtime
     from engine.cli.runtime import start_engine
     from engine.settings import Settings
     from engine.sim.openai_http import OpenAIHttpSimulatorThread
@@ -197,7 +197,7 @@ def start_engine_target(
     try:
         engine = start_engine(settings)
     except BaseException:
-        handles.shutdown()  # Ray may be up although Serve or the pool failed
+        ray_runtime.shutdown()  # Ray may be up although Serve or the pool failed
         llm.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
         raise

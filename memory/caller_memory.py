@@ -20,6 +20,20 @@ from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 from memory.embeddings import as_vector
 
+
+def check_caller(caller_number: str) -> str:
+    number = caller_number.strip()
+    if not 1 <= len(number) <= 64:
+        raise ValueError("caller_number must be 1-64 characters")
+    return number
+
+
+def memory_text(memory_type: str, key: str, content: str) -> str:
+    """What gets embedded for a memory: its type and key give the vector its topic."""
+    topic = key.replace(":", " ").replace("-", " ").replace("_", " ")
+    return f"{memory_type} {topic}: {content}"
+
+
 _UPSERT = """
 INSERT INTO memories AS m (tenant_id, caller_number, type, key, value, content, embedding,
                            source_call_sid, expires_at)

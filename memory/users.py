@@ -1,4 +1,4 @@
-"""Admin users, their login sessions and rotating refresh tokens, and login throttling.
+"""Admin users, their login sessions and rotating refresh tokens.
 I/O: asyncpg.
 
 Users of a tenant live in that tenant's rows; platform admins (tenant_id None) in platform rows
@@ -22,7 +22,7 @@ from typing import Literal
 import asyncpg
 
 from memory import audit
-from memory.admin_db import platform_tx, scoped_tx, uuid_or_none
+from memory.admin_db import scoped_tx, uuid_or_none
 from memory.audit import Actor
 from memory.db import Conn, acquire
 from memory.errors import Duplicate
@@ -115,31 +115,6 @@ DELETE FROM admin_sessions
 WHERE user_id = $1 AND (expires_at < now() - interval '7 days'
                         OR revoked_at < now() - interval '7 days')
 """
-_THROTTLE_STATE = """
-SELECT failures, locked_until FROM login_throttle
-WHERE email_digest = $1 AND last_failure_at > now() - make_interval(secs => $2)
-"""
-_THROTTLE_FAIL = """
-INSERT INTO login_throttle AS t (email_digest, failures, last_failure_at) VALUES ($1, 1, now())
-ON CONFLICT (email_digest) DO UPDATE SET
-    failures = CASE WHEN t.last_failure_at <= now() - make_interval(secs => $2) THEN 1
-                    ELSE t.failures + 1 END,
-    locked_until = CASE WHEN t.last_failure_at <= now() - make_interval(secs => $2) THEN NULL
-                        ELSE t.locked_until END,
-    last_failure_at = now()
-RETURNING failures
-"""
-_THROTTLE_LOCK = """
-UPDATE login_throttle SET locked_until = now() + make_interval(secs => $2)
-WHERE email_digest = $1
-RETURNING locked_until
-"""
-_THROTTLE_CLEAR = "DELETE FROM login_throttle WHERE email_digest = $1"
-_THROTTLE_PRUNE = """
-DELETE FROM login_throttle
-WHERE last_failure_at < now() - make_interval(secs => $1)
-  AND (locked_until IS NULL OR locked_until < now())
-"""
 
 
 class EmailTaken(ValueError):
@@ -194,12 +169,6 @@ class Rotation:
     outcome: Literal["rotated", "unknown", "expired", "reused"]
     user_id: str | None = None
     session_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Throttle:
-    failures: int
-    locked_until: datetime | None
 
 
 def _user(row: asyncpg.Record) -> AdminUser:
@@ -408,43 +377,3 @@ async def revoke_session(
 
 async def _revoke_all(conn: Conn, tenant_id: str | None, user_id: str, reason: str) -> None:
     await conn.execute(_REVOKE_USER_SESSIONS, uuid.UUID(user_id), uuid_or_none(tenant_id), reason)
-
-
-# --- login throttling (platform-level, keyed by email digest) -----------------------------------
-
-
-async def throttle_state(pool: asyncpg.Pool, digest: bytes, *, window_s: int) -> Throttle:
-    async with platform_tx(pool) as conn:
-        row = await conn.fetchrow(_THROTTLE_STATE, digest, window_s)
-    if row is None:
-        return Throttle(0, None)
-    return Throttle(row["failures"], row["locked_until"])
-
-
-async def record_failure(
-    pool: asyncpg.Pool,
-    digest: bytes,
-    *,
-    window_s: int,
-    lock_after: int,
-    base_lock_s: int,
-    max_lock_s: int,
-) -> Throttle:
-    """Count a failed login; from `lock_after` failures on, lock for a doubling delay."""
-    async with platform_tx(pool) as conn:
-        failures: int = await conn.fetchval(_THROTTLE_FAIL, digest, window_s)
-        locked_until = None
-        if failures >= lock_after:
-            delay = min(base_lock_s * 2 ** min(failures - lock_after, 20), max_lock_s)
-            locked_until = await conn.fetchval(_THROTTLE_LOCK, digest, delay)
-    return Throttle(failures, locked_until)
-
-
-async def clear_failures(pool: asyncpg.Pool, digest: bytes) -> None:
-    async with platform_tx(pool) as conn:
-        await conn.execute(_THROTTLE_CLEAR, digest)
-
-
-async def prune_throttle(pool: asyncpg.Pool, *, older_than_s: int) -> None:
-    async with platform_tx(pool) as conn:
-        await conn.execute(_THROTTLE_PRUNE, older_than_s)

@@ -42,7 +42,7 @@ from admin_api.schemas.common import ERRORS
 from admin_api.state import AdminState
 from admin_api.webhooks import Ctx, Form
 from engine.tokens import TokenError
-from memory import users
+from memory import login_throttle, users
 from memory.users import AdminUser, LoginRef
 
 log = structlog.get_logger(__name__)
@@ -131,7 +131,7 @@ async def _login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) -
         wait = await admin.limits.hit(pool, admin.login_by_account, digest.hex())
     if wait is not None:
         raise _too_many(wait, "too many login attempts; slow down")
-    throttle = await users.throttle_state(pool, digest, window_s=policy.failure_window_s)
+    throttle = await login_throttle.throttle_state(pool, digest, window_s=policy.failure_window_s)
     now = datetime.now(UTC)
     if throttle.locked_until is not None and throttle.locked_until > now:
         raise _too_many(
@@ -142,7 +142,7 @@ async def _login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) -
     creds = await users.credentials(pool, ref) if ref is not None else None
     ok = await admin.passwords.verify(creds.password_hash if creds else None, body.password)
     if not ok or creds is None or creds.user.disabled:
-        state = await users.record_failure(
+        state = await login_throttle.record_failure(
             pool,
             digest,
             window_s=policy.failure_window_s,
@@ -158,7 +158,7 @@ async def _login(body: LoginRequest, request: Request, ctx: Ctx, admin: Admin) -
         )
         raise unauthorized(BAD_LOGIN)
     user = creds.user
-    await users.clear_failures(pool, digest)
+    await login_throttle.clear_failures(pool, digest)
     if not creds.tenant_active:
         raise HTTPException(403, "this tenant is suspended; ask the platform admin")
     if admin.passwords.needs_rehash(creds.password_hash):

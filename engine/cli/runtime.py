@@ -187,7 +187,7 @@ class Engine:
         return result
 
     def stop(self) -> None:
-        from actors import handles
+        from actors import ray_runtime
 
         try:
             if not self.drained:
@@ -205,7 +205,7 @@ class Engine:
             # Serve down first only printed a raylet error about its own controller's exit
         except Exception as exc:
             log.warning("serve_shutdown_failed", error=repr(exc))
-        handles.shutdown()
+        ray_runtime.shutdown()
         if self.simulator is not None:
             self.simulator.stop()
         if self.llm_simulator is not None:
@@ -219,7 +219,7 @@ def start_engine(
     """Bring everything up; returns when the webhook answers and the pool is warm."""
     from ray import serve
 
-    from actors import handles
+    from actors import handles, ray_runtime
     from admin_api.deployment import Ingress
 
     problems = settings.problems()  # named before anything starts, Postgres included
@@ -249,7 +249,7 @@ def start_engine(
             "not to a real model",
             realtime_base_url=base_url,
         )
-    handles.init(
+    ray_runtime.init(
         settings.ray_address,
         call_slots=settings.node_call_slots(),
         dashboard=dashboard,
@@ -276,7 +276,7 @@ def start_engine(
         webhook_base=f"http://{settings.http_host}:{settings.http_port}",
         simulator=simulator,
         llm_simulator=llm_simulator,
-        dashboard_url=handles.dashboard_url() if dashboard else None,
+        dashboard_url=ray_runtime.dashboard_url() if dashboard else None,
     )
     engine.write_runtime_file()
     engine.reconciled = engine.reconcile_calls(began)

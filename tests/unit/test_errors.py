@@ -13,7 +13,7 @@ from engine.errors import RetryableError, status_retryable
 from engine.realtime_client import RealtimeError
 from memory.embeddings import EmbeddingError
 from memory.llm import LlmError, provider_error
-from memory.service import CallInProgress
+from memory.post_call import CallInProgress
 
 
 @pytest.mark.parametrize(

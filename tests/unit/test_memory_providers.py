@@ -9,7 +9,7 @@ import pytest
 from engine.config import EngineConfig
 from memory.embeddings import as_vector, resolve_provider
 from memory.llm import llm_api_key, llm_base_url, llm_configured
-from memory.service import MAX_BACKOFF_S, backoff_s
+from memory.post_call import MAX_BACKOFF_S, backoff_s
 
 BASE = EngineConfig(app_database_url="postgresql://x", jwt_secret="s" * 40)
 

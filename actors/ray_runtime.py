@@ -1,0 +1,105 @@
+"""This process and Ray: connecting the driver (or starting a local Ray on loopback only), and
+what Ray says of where this process runs (its node, the dashboard).
+
+Kept apart from the actors (actors.handles): call actors ask for their node here, and the
+driver connects before any actor exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import ray
+
+NAMESPACE = "neurosphere"
+GCS_TASK_EVENTS = 10_000  # actor calls the local Ray's GCS keeps a record of (Ray's task view)
+
+
+def init(
+    address: str | None, *, call_slots: int, dashboard: bool, actor_logs: bool = False
+) -> None:
+    """Connect to (or start) Ray for the driver. `actor_logs`: the actors' log lines are
+    streamed to the driver's stderr (`neurosphere serve`: the operator's log stream); off,
+    they stay in Ray's log files on each node (demo, tests, benchmarks)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": actor_logs}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        # Ray starts its workers at niceness 15 (below its own daemons); call actors carry
+        # real-time audio, so the local Ray runs them at normal priority (cluster.yaml too).
+        os.environ.setdefault("RAY_worker_niceness", "0")
+        # The GCS keeps an event record of every actor call (claims, call ends, memory requests:
+        # some 2000 a minute at 100 calls) for Ray's task view, up to 100000 by default: about
+        # 150 MiB it grows into over an hour. The engine reads none of it; a tenth is plenty.
+        os.environ.setdefault("RAY_task_events_max_num_task_in_gcs", str(GCS_TASK_EVENTS))
+        _loopback_only()
+        ray.init(
+            resources={"call_slot": call_slots},
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            **kwargs,
+        )
+
+
+def _loopback_only() -> None:
+    """A local Ray listens on 127.0.0.1 only: its GCS, raylet, agents, dashboard and every
+    worker's gRPC server. Ray binds those to the node's address, and on Linux turns 127.0.0.1
+    into the machine's routable address (for clusters) unless it is told this Ray is one
+    machine's (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read when `ray` is imported: the processes
+    it starts read it from the environment, this one is told in place)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def dashboard_url() -> str | None:
+    ctx = ray.get_runtime_context() if ray.is_initialized() else None
+    if ctx is None:
+        return None
+    url = getattr(ctx, "dashboard_url", None) or ray.worker.get_dashboard_url()
+    return f"http://{url}" if url and not str(url).startswith("http") else url
+
+
+def node_address() -> str:
+    """This process's Ray node address (what `{host}` in MEDIA_PUBLIC_URL stands for); outside
+    Ray (in-process tests) the loopback address."""
+    if not ray.is_initialized():
+        return "127.0.0.1"
+    # the address the node registered with (`ray start --node-ip-address`), not a guess from
+    # the routing table: ray.util.get_node_ip_address() guesses in worker processes
+    address: str = ray._private.worker.global_worker.node_ip_address
+    return address
+
+
+def replica_grpc_on_loopback() -> None:
+    """Call in a Serve replica before it is up. Serve starts a gRPC server in each replica (for
+    calls between deployments; the engine makes none) on every interface, `[::]:0`, with no
+    setting for it: on a node whose address is loopback (a local Ray) it binds 127.0.0.1."""
+    if node_address() != "127.0.0.1":
+        return
+    from ray.serve._private import replica
+
+    bind: Callable[[Any, str], int] = getattr(replica, "add_port_to_grpc_server")  # noqa: B009
+    if getattr(bind, "loopback", False):
+        return
+
+    def loopback(server: Any, address: str) -> int:
+        if address.startswith("[::]:"):
+            address = "127.0.0.1:" + address.removeprefix("[::]:")
+        return bind(server, address)
+
+    setattr(loopback, "loopback", True)  # noqa: B010
+    setattr(replica, "add_port_to_grpc_server", loopback)  # noqa: B010
+
+
+def node_id() -> str:
+    """This process's Ray node id (which node a call actor lives on); empty outside Ray."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+
+
+def shutdown() -> None:
+    if ray.is_initialized():
+        ray.shutdown()

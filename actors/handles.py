@@ -2,10 +2,10 @@
 
 The rest of the code (and its tests) never touch Ray directly: they get actor handles and
 Protocol implementations from here, and connect to Ray through actors.ray_runtime. Named actors
-live in the `neurosphere` namespace: `call_pool`, `memory:<i>`, `tenant:<uuid>`. Control-plane
-actors are detached (a crashed Serve replica must not take them down) and have `num_cpus=0`
-(they are I/O bound; CPUs are for the audio path). Call actors ask for the custom resource
-`call_slot`.
+live in the `neurosphere` namespace: `call_pool`, `memory:<i>`, `tenant:<uuid>` (the pool and
+the tenants are made in actors.control_actors). Control-plane actors are detached (a crashed
+Serve replica must not take them down) and have `num_cpus=0` (they are I/O bound; CPUs are for
+the audio path). Call actors ask for the custom resource `call_slot`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from actors.ports import (
     CallControl,
     CallReport,
     MemoryClient,
-    TenantGateway,
     TenantStore,
 )
 from actors.ray_runtime import NAMESPACE
@@ -38,15 +37,13 @@ POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
-RECORDING_HANDOFF_TIMEOUT_S = 2.0
 ALIVE_TIMEOUT_S = 0.5  # a resumed call waits on this: a warm actor answers in milliseconds
-WARM_CONCURRENCY = 16  # tenant actors warmed at once when an ingress replica starts
 
 
 _REMOTE_CLASSES: dict[tuple[type, str], Any] = {}
 
 
-def _remote(cls: type, **options: Any) -> Any:
+def actor_class(cls: type, **options: Any) -> Any:
     """The Ray actor class for `cls` with `options`, made once per process."""
     key = (cls, repr(sorted(options.items())))
     if key not in _REMOTE_CLASSES:
@@ -54,7 +51,7 @@ def _remote(cls: type, **options: Any) -> Any:
     return _REMOTE_CLASSES[key]
 
 
-async def _await(ref: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
+async def await_ref(ref: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
     return await asyncio.wait_for(ref, timeout)
 
 
@@ -69,31 +66,13 @@ HEAD = {"node:__internal_head__": 0.001}
 def memory_actors(config: EngineConfig) -> list[Any]:
     from actors.memory_actor import MemoryActor
 
-    cls = _remote(MemoryActor, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=3)
+    cls = actor_class(MemoryActor, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=3)
     return [
         cls.options(
             name=f"memory:{i}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
         ).remote(config, i)
         for i in range(config.memory_actors)
     ]
-
-
-def call_pool(config: EngineConfig) -> Any:
-    from actors.call_pool import CallPool
-
-    cls = _remote(CallPool, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=0)
-    return cls.options(
-        name=POOL_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
-    ).remote(config)
-
-
-def tenant_actor(config: EngineConfig, tenant_id: str) -> Any:
-    from actors.tenant_actor import TenantActor
-
-    cls = _remote(TenantActor, num_cpus=0, resources=HEAD, max_restarts=-1, max_task_retries=0)
-    return cls.options(
-        name=f"tenant:{tenant_id}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
-    ).remote(config, tenant_id, RayMemoryClient(memory_actors(config)), RayPool(call_pool(config)))
 
 
 def _named_actor(name: str) -> Any | None:
@@ -127,7 +106,7 @@ class NamedActors:
             if handle is None:
                 raise RuntimeError(f"actor {name} is not running")
             try:
-                return await _await(getattr(handle, method).remote(*args), timeout)
+                return await await_ref(getattr(handle, method).remote(*args), timeout)
             except ray.exceptions.RayActorError:
                 self._found.pop(name, None)
                 if attempt:
@@ -143,7 +122,7 @@ def spawn_call_actor(config: EngineConfig, avoid: frozenset[str] = frozenset()) 
     # A node's call_slot resource counts calls: an actor books one per call it can serve.
     slots = {"call_slot": config.calls_per_actor}
     # spread over the nodes with call slots: a lost node takes as few calls as it can
-    cls = _remote(
+    cls = actor_class(
         CallActor, num_cpus=0, resources=slots, max_restarts=0, scheduling_strategy="SPREAD"
     )
     lifecycle = RayCallLifecycle(config)
@@ -165,7 +144,7 @@ def kill(handle: Any) -> None:
 
 async def call(method: Any, *args: Any, timeout: float = RAY_CALL_TIMEOUT_S) -> Any:
     """`await handle.method.remote(*args)` with a timeout."""
-    return await _await(method.remote(*args), timeout)
+    return await await_ref(method.remote(*args), timeout)
 
 
 # --- Protocol implementations over handles -------------------------------------------------------
@@ -201,7 +180,7 @@ class Forwarder:
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
     ) -> Any:
         handle, sent = await self._target(method, args)
-        return await _await(getattr(handle, method).remote(*sent, **kwargs), timeout)
+        return await await_ref(getattr(handle, method).remote(*sent, **kwargs), timeout)
 
     def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         cls = type(self)
@@ -240,7 +219,7 @@ class RayMemoryClient(Forwarder):
         return self._handles[zlib.crc32(key.encode()) % len(self._handles)], args
 
     async def ping(self) -> None:
-        await asyncio.gather(*(_await(handle.ping.remote(), 10.0) for handle in self._handles))
+        await asyncio.gather(*(await_ref(handle.ping.remote(), 10.0) for handle in self._handles))
 
 
 class RayPool(Forwarder):
@@ -313,74 +292,10 @@ class RayCallActorFactory(Forwarder):
 
     async def alive(self, handle: Any) -> bool:
         try:
-            await _await(handle.check_health.remote(), ALIVE_TIMEOUT_S)
+            await await_ref(handle.check_health.remote(), ALIVE_TIMEOUT_S)
         except Exception:
             return False
         return True
 
     def kill(self, handle: Any) -> None:
         kill(handle)
-
-
-class RayTenantGateway(Forwarder):
-    """TenantGateway for the Serve ingress: tenant actors by name (the first argument), created
-    on first use."""
-
-    METHODS = protocol_methods(TenantGateway) - {"pool_stats"}
-    TIMEOUTS: ClassVar[Mapping[str, float]] = {
-        "admit": 20.0,
-        "admit_test": 20.0,
-        "resume": 20.0,
-        # the tenant actor only starts a task; Twilio waits on us
-        "fetch_recordings": RECORDING_HANDOFF_TIMEOUT_S,
-    }
-
-    def __init__(self, config: EngineConfig) -> None:
-        self._config = config
-        self._tenants: dict[str, Any] = {}
-        self._named = NamedActors()
-        self._memory: list[Any] | None = None  # the memory actors, looked up on first use
-
-    async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
-        return await self._tenant(args[0]), args[1:]
-
-    async def _tenant(self, tenant_id: str) -> Any:
-        """The tenant's actor, looked up (or created) once per replica, in a thread: the
-        lookups are blocking requests to the GCS, one per actor the tenant actor is handed,
-        and would stall every other webhook of the replica meanwhile."""
-        handle = self._tenants.get(tenant_id)
-        if handle is None:
-            handle = await asyncio.to_thread(tenant_actor, self._config, tenant_id)
-            self._tenants[tenant_id] = handle
-        return handle
-
-    async def warm(self, tenant_ids: Sequence[str]) -> None:
-        """Before the first webhook: each tenant's actor started or looked up, and called once.
-        In a fresh replica the first webhook of a tenant otherwise paid for these (imports,
-        GCS lookups, a new connection): 55-66 ms against 36 ms warmed."""
-        limit = asyncio.Semaphore(WARM_CONCURRENCY)
-
-        async def one(tenant_id: str) -> None:
-            async with limit:
-                try:
-                    await _await((await self._tenant(tenant_id)).check_health.remote(), 20.0)
-                except Exception as exc:  # its first webhook will try again
-                    self._tenants.pop(tenant_id, None)
-                    log.warning("tenant_warm_failed", tenant_id=tenant_id, error=repr(exc))
-
-        await asyncio.gather(*(one(t) for t in tenant_ids))
-
-    async def pool_stats(self) -> dict[str, Any]:
-        """The call pool's measurements, with the memory actors' query latency and failures
-        (`memory_queries`) merged in; an actor that does not answer is left out."""
-        from engine.query_metrics import merge
-
-        stats: dict[str, Any] = await self._named.call(POOL_NAME, "stats", timeout=5.0)
-        if self._memory is None:
-            self._memory = await asyncio.to_thread(memory_actors, self._config)
-        answers = await asyncio.gather(
-            *(_await(actor.query_stats.remote(), 3.0) for actor in self._memory),
-            return_exceptions=True,
-        )
-        stats["memory_queries"] = merge([a for a in answers if isinstance(a, dict)])
-        return stats

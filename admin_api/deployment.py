@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI
 from ray import serve
 
-from actors.handles import RayTenantGateway
+from actors.control_actors import RayTenantGateway
 from actors.ray_runtime import replica_grpc_on_loopback
 from admin_api.app import build_app
 from admin_api.context import WebhookContext

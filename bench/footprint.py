@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import ray
 
-from actors import handles
+from actors import control_actors, handles
 from actors.ports import CallSetup
 from bench.profiling import pids_titled
 from engine.cli import scenario
@@ -88,7 +88,7 @@ def main() -> None:
                 )
             )
             await asyncio.sleep(8)  # mid-call: greeting played, first turn under way
-            pool = handles.call_pool(engine.config)
+            pool = control_actors.call_pool(engine.config)
             stats = await pool.stats.remote()
             assert stats["active"] == 1, stats
             active = [pid for pid, cmd in call_actor_pids().items() if pid in before]
@@ -102,7 +102,7 @@ def main() -> None:
         before = set(call_actor_pids())
         again_uss = asyncio.run(call_and_sample())
         print(f"second call (a recycled actor is used first): USS {again_uss:.1f} MB")
-        stats = ray.get(handles.call_pool(engine.config).stats.remote())
+        stats = ray.get(control_actors.call_pool(engine.config).stats.remote())
         _bounds, counts, total = stats["claim_ms"]
         n = sum(counts)
         print(f"warm claims: n={n} mean {total / max(n, 1):.2f} ms (pool's own timing)")

@@ -162,7 +162,7 @@ def start_engine_target(
     `calls_per_actor` or `call_slots` None: the engine's shipped default."""
     import ray
 
-    from actors import handles, ray_runtime
+    from actors import control_actors, ray_runtime
     from engine.cli.runtime import start_engine
     from engine.settings import Settings
     from engine.sim.openai_http import OpenAIHttpSimulatorThread
@@ -237,7 +237,7 @@ def start_engine_target(
                 )
             )
         engine.warm_tenants()
-        pool = handles.call_pool(engine.config)
+        pool = control_actors.call_pool(engine.config)
 
         def pool_stats() -> dict[str, Any]:
             stats: dict[str, Any] = ray.get(pool.stats.remote(), timeout=30)

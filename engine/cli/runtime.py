@@ -142,9 +142,9 @@ class Engine:
         replica does this for those there when it starts). Returns how many there are."""
         import ray
 
-        from actors import handles
+        from actors import control_actors
 
-        actors = [handles.tenant_actor(self.config, t) for t in self._tenant_ids()]
+        actors = [control_actors.tenant_actor(self.config, t) for t in self._tenant_ids()]
         ray.get([a.check_health.remote() for a in actors], timeout=60)
         return len(actors)
 
@@ -154,11 +154,13 @@ class Engine:
         logged and tried again at the next start."""
         import ray
 
-        from actors import handles
+        from actors import control_actors
 
-        held = ray.get(handles.call_pool(self.config).active_calls.remote(), timeout=30)
+        held = ray.get(control_actors.call_pool(self.config).active_calls.remote(), timeout=30)
         pending = {
-            handles.tenant_actor(self.config, t).reconcile_calls.remote(held, started_before): t
+            control_actors.tenant_actor(self.config, t).reconcile_calls.remote(
+                held, started_before
+            ): t
             for t in self._tenant_ids()
         }
         total: Counter[str] = Counter()
@@ -177,10 +179,10 @@ class Engine:
         of each ended call (answered with a hang-up) still reach it."""
         import ray
 
-        from actors import handles
+        from actors import control_actors
 
         bound = self.settings.drain_timeout_s
-        pool = handles.call_pool(self.config)
+        pool = control_actors.call_pool(self.config)
         result: dict[str, int] = ray.get(pool.drain.remote(bound), timeout=bound + 60)
         self.drained = True
         log.info("engine_drained", **result)
@@ -219,7 +221,7 @@ def start_engine(
     """Bring everything up; returns when the webhook answers and the pool is warm."""
     from ray import serve
 
-    from actors import handles, ray_runtime
+    from actors import control_actors, handles, ray_runtime
     from admin_api.deployment import Ingress
 
     problems = settings.problems()  # named before anything starts, Postgres included
@@ -256,7 +258,7 @@ def start_engine(
         actor_logs=actor_logs,
     )
     memory = handles.memory_actors(config)
-    pool = handles.call_pool(config)
+    pool = control_actors.call_pool(config)
     import ray
 
     from actors.ports import CONTEXT_AGENDA

@@ -14,7 +14,7 @@ import pytest
 import ray
 from ray import serve
 
-from actors import handles
+from actors import handles, ray_runtime
 from admin_api.deployment import Ingress
 from engine.cli.runtime import SERVE_APP, Engine
 from engine.secret_box import TWILIO_LABEL, SecretBox
@@ -87,7 +87,7 @@ async def test_a_live_call_survives_an_ingress_restart_and_is_closed_by_its_drai
     )
     call = asyncio.create_task(caller.place_call(script, timeout=200))
 
-    pool = ray.get_actor(handles.POOL_NAME, namespace=handles.NAMESPACE)
+    pool = ray.get_actor(handles.POOL_NAME, namespace=ray_runtime.NAMESPACE)
     call_sid = ""
     for _ in range(600):
         await asyncio.sleep(0.05)

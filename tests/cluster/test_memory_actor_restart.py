@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import ray
 
-from actors import handles
+from actors import handles, ray_runtime
 from engine.cli.runtime import Engine
 from memory import caller_memory
 from memory.db import tenant_tx
@@ -39,7 +39,7 @@ async def _waiters(superuser: asyncpg.Connection, count: int) -> None:
 async def test_a_killed_memory_actor_is_replaced_and_its_request_retried(
     ray_engine: Engine, app_pool: asyncpg.Pool, pg_urls: PgUrls
 ) -> None:
-    actor = ray.get_actor("memory:0", namespace=handles.NAMESPACE)
+    actor = ray.get_actor("memory:0", namespace=ray_runtime.NAMESPACE)
     client = handles.RayMemoryClient([actor])
     tenant = await new_tenant(app_pool)
     tok = token(ray_engine.config.jwt_secret, tenant)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import ray
 
-from actors.handles import NAMESPACE, NamedActors
+from actors.handles import NamedActors
+from actors.ray_runtime import NAMESPACE
 from engine.cli.runtime import Engine
 
 

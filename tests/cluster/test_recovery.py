@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 import ray
 
-from actors import handles
+from actors import handles, ray_runtime
 from engine.cli.runtime import Engine
 from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
@@ -68,7 +68,7 @@ async def test_killed_call_actor_resumes_on_a_fresh_one(
     )
     call = asyncio.create_task(caller.place_call(script, timeout=120))
 
-    pool = ray.get_actor(handles.POOL_NAME, namespace=handles.NAMESPACE)
+    pool = ray.get_actor(handles.POOL_NAME, namespace=ray_runtime.NAMESPACE)
     call_sid = ""
     for _ in range(600):  # wait until the first exchange is in Postgres, then kill
         await asyncio.sleep(0.05)

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 import ray
 
-from actors.handles import NAMESPACE, RayTenantGateway
+from actors.control_actors import RayTenantGateway
+from actors.ray_runtime import NAMESPACE
 from engine.cli.runtime import Engine
 from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import tenants

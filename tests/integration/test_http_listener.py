@@ -128,7 +128,7 @@ async def test_the_ingress_replica_is_unhealthy_once_its_listener_stops_serving(
 
 
 async def test_a_replica_whose_database_is_down_warms_nothing_and_still_starts() -> None:
-    from actors.handles import RayTenantGateway
+    from actors.control_actors import RayTenantGateway
     from admin_api.context import WebhookContext
     from admin_api.deployment import Ingress
     from engine.config import EngineConfig

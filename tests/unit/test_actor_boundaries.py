@@ -16,13 +16,13 @@ import pytest
 
 from actors.call_actor import CallActor
 from actors.call_pool import CallPool
+from actors.control_actors import RayTenantGateway
 from actors.handles import (
     Forwarder,
     RayCallActorFactory,
     RayCallControl,
     RayMemoryClient,
     RayPool,
-    RayTenantGateway,
     protocol_methods,
 )
 from actors.memory_actor import MemoryActor

@@ -55,6 +55,7 @@ from picows.websockets import Request, Response, Server, ServerConnection, serve
 
 from actors.call_session import CallSession
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
+from actors.ray_runtime import Shown, node_address, node_id
 from engine.config import EngineConfig, MediaAddress
 from engine.logs import configure_actor
 
@@ -103,14 +104,12 @@ class CallActor:
         self._flush: asyncio.Task[None] | None = None  # live calls' measurements to the pool
         self._gone: deque[str] = deque(maxlen=GONE_PATHS)
         self._media_path = re.compile("(?!)")  # the paths of this actor's media URLs, once bound
+        self._shown = Shown("live_call")  # each live call: a running task named for it, in Ray
 
     def __repr__(self) -> str:
-        live = self._live()
-        if not live:
-            return f"CallActor(warm, served={self._served})"
-        if len(live) == 1:
-            return f"CallActor({live[0]!r})"
-        return f"CallActor({len(live)} calls: {', '.join(s.call_sid or '' for s in live)})"
+        """What Ray shows for the actor (recorded once, at creation): its live calls are its
+        running `live_call` tasks, each named for its call."""
+        return f"CallActor({self._config.calls_per_actor} call slots)"
 
     def _live(self) -> list[CallSession]:
         return [s for s in self._sessions.values() if not s.done]
@@ -138,8 +137,6 @@ class CallActor:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
                 raise
-            from actors.ray_runtime import node_address, node_id
-
             self._address = MediaAddress(node_address(), port, node_id())
             self._port = port
             self._media_path = _media_path(self._config, self._address)
@@ -184,6 +181,7 @@ class CallActor:
         self._latest = session
         self._served += 1
         url = session.begin()
+        self._shown.show(setup.call_sid, f"call {setup.call_sid} ({setup.tenant.name})")
         self._handed_over.set()
         self._handed_over = asyncio.Event()
         return url
@@ -204,12 +202,18 @@ class CallActor:
                 return False
             stopped = await session.drain()
             del self._sessions[sid]
+            self._shown.end(sid)
             self._gone.append(session.media_path)
             if not stopped:
                 self._retired = True
         if self._served >= self._config.call_actor_max_calls:
             self._retired = True
         return not self._retired and self._port is not None
+
+    async def live_call(self, call_sid: str) -> None:
+        """Runs while `call_sid`'s call is live on this actor: Ray lists it as a running task
+        named for the call and its tenant (ray_runtime.Shown)."""
+        await self._shown.hold(call_sid)
 
     async def check_health(self) -> dict[str, object]:
         live = self._live()
@@ -235,6 +239,7 @@ class CallActor:
         outcomes = await asyncio.gather(
             *(session.shutdown(timeout) for session in self._sessions.values())
         )
+        self._shown.end_all()
         if self._server is not None:
             self._server.close()
         if self._flush is not None:

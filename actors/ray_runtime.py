@@ -1,5 +1,6 @@
-"""This process and Ray: connecting the driver (or starting a local Ray on loopback only), and
-what Ray says of where this process runs (its node, the dashboard).
+"""This process and Ray: connecting the driver (or starting a local Ray on loopback only), what
+Ray says of where this process runs (its node, the dashboard), and what an actor shows Ray of
+what it is doing (`Shown`).
 
 Kept apart from the actors (actors.handles): call actors ask for their node here, and the
 driver connects before any actor exists.
@@ -7,6 +8,7 @@ driver connects before any actor exists.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
@@ -103,3 +105,48 @@ def node_id() -> str:
 def shutdown() -> None:
     if ray.is_initialized():
         ray.shutdown()
+
+
+# --- what an actor is doing, where an operator looks ---------------------------------------------
+
+
+class Shown:
+    """What an actor is doing now, shown in Ray's dashboard and state API as a RUNNING task of
+    the actor, named for it (a live call, the tenant it serves): `ray list tasks --filter
+    state=RUNNING`, ray.util.state.list_tasks, the actor's task table in the dashboard. Ray
+    records an actor's repr once, when the actor is created, so nothing live can show there.
+
+    `show(key, label)` starts the actor's own method `method(key)` as a task named `label`; that
+    method awaits `hold(key)`, which returns at `end(key)`. One Ray call per `show` (a call set
+    up, a tenant's name loaded), none per frame. Outside a Ray actor it does nothing."""
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._ends: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, Any] = {}  # the tasks' refs, kept while they run
+
+    def show(self, key: str, label: str) -> None:
+        if key in self._ends or not ray.is_initialized():
+            return
+        try:
+            me = ray.get_runtime_context().current_actor
+        except RuntimeError:  # not an actor (the driver, an in-process harness)
+            return
+        self._ends[key] = asyncio.Event()
+        self._tasks[key] = getattr(me, self._method).options(name=label).remote(key)
+
+    def end(self, key: str) -> None:
+        done = self._ends.pop(key, None)
+        self._tasks.pop(key, None)
+        if done is not None:
+            done.set()
+
+    def end_all(self) -> None:
+        for key in list(self._ends):
+            self.end(key)
+
+    async def hold(self, key: str) -> None:
+        """Until `end(key)` (at once when it came first)."""
+        done = self._ends.get(key)
+        if done is not None:
+            await done.wait()

@@ -44,6 +44,7 @@ from actors.ports import (
     NodeFull,
     TenantStore,
 )
+from actors.ray_runtime import Shown
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine import twiml
 from engine.config import EngineConfig, TenantConfig
@@ -84,9 +85,24 @@ class TenantActor:
         self._loaded_at = 0.0
         self._active: dict[str, _Active] = {}
         self._log = log.bind(tenant_id=tenant_id)
+        self._shown = Shown("serving")  # the tenant's name, as a running task in Ray
+        self._label = ""
 
     def __repr__(self) -> str:
+        """What Ray shows for the actor (recorded once, at creation, before its name is known):
+        the tenant's name is its running `serving` task's name, once its config is loaded."""
         return f"TenantActor({self._tenant_id})"
+
+    def _show_name(self, tenant: TenantConfig) -> None:
+        label = f"tenant {tenant.name}"
+        if label != self._label:
+            self._shown.end(self._label)
+            self._shown.show(label, label)
+            self._label = label
+
+    async def serving(self, label: str) -> None:
+        """Runs while this actor serves the tenant under `label` (ray_runtime.Shown)."""
+        await self._shown.hold(label)
 
     def _token(self, subject: str) -> str:
         # Imported here: call actors import this module for their handles to tenant actors, and
@@ -107,6 +123,8 @@ class TenantActor:
         if self._snapshot is None or time.monotonic() - self._loaded_at > CONFIG_TTL_S:
             self._snapshot = await self._store.load_tenant_config(self._token("tenant-actor"))
             self._loaded_at = time.monotonic()
+            if self._snapshot is not None:
+                self._show_name(self._snapshot)
         return self._snapshot
 
     async def reload(self) -> int | None:

@@ -60,21 +60,13 @@ class CallInProgress(RetryableError):
         super().__init__("the call has not ended yet", retryable=True)
 
 
+@dataclass(slots=True)
 class PostCallJobs:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        llm: JsonLlm,
-        embedder: Embedder,
-        policy: JobPolicy,
-        *,
-        outbox_queue: str,
-    ) -> None:
-        self.pool = pool
-        self.llm = llm
-        self.embedder = embedder
-        self.policy = policy
-        self.outbox_queue = outbox_queue  # where call.analyzed goes (memory.outbox)
+    pool: asyncpg.Pool
+    llm: JsonLlm
+    embedder: Embedder
+    policy: JobPolicy
+    outbox_queue: str  # where call.analyzed goes (memory.outbox)
 
     async def enqueue(self, tenant_id: str, call_sid: str, caller_number: str) -> bool:
         number = caller_memory.check_caller(caller_number)

@@ -77,7 +77,7 @@ class MemoryService:
         self.pool = pool
         self.llm = llm
         self.embedder = embedder
-        self.jobs = PostCallJobs(pool, llm, embedder, policy, outbox_queue=outbox_queue)
+        self.jobs = PostCallJobs(pool, llm, embedder, policy, outbox_queue)
         self._agendas: OrderedDict[str, Vector] = OrderedDict()
         self._agenda_tasks: dict[str, asyncio.Task[None]] = {}
         self._agenda_failed: dict[str, float] = {}  # agenda -> when to try embedding it again

@@ -39,6 +39,6 @@ def ray_engine(pg_urls: PgUrls) -> Iterator[Engine]:
             "NEUROSPHERE_CALL_SLOTS": 20,
         }
     )
-    engine = start_engine(settings)
+    engine = start_engine(settings, dashboard=True)  # as `serve` runs: the state API needs it
     yield engine
     engine.stop()

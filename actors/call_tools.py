@@ -12,14 +12,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from actors.ports import MemoryClient
+from engine import agency_tools
 from engine.call_events import CloseKind, ToolResult
-from engine.config import TenantConfig
+from engine.config import AgencyTool, TenantConfig
 from engine.tools import ToolArgumentError, ToolSpec, ToolStatus, parse_arguments, tool_output
 from memory.call_records import NewMessage
 from prompts import call_lines
@@ -50,6 +52,7 @@ class Outcome:
     target: str = ""
     say: str = ""
     verified: bool = False
+    status: ToolStatus = "ok"  # it ran; an agency tool's failed lookup says error or timeout
 
 
 _VERIFY_ANSWERS = {
@@ -153,6 +156,13 @@ async def _search_knowledge(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     )
 
 
+async def _agency_tool(
+    tool: AgencyTool, call_id: str, args: dict[str, Any], ctx: ToolContext
+) -> Outcome:
+    answer = await agency_tools.call(tool, ctx.call_sid, call_id, args)
+    return Outcome(answer.output, status=answer.status)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Outcome]]] = {
     "end_call": _end_call,
     "transfer_call": _transfer_call,
@@ -182,6 +192,8 @@ async def run_tool(
         )
 
     implementation = IMPLEMENTATIONS.get(name)
+    if spec is not None and spec.agency is not None:
+        implementation = partial(_agency_tool, spec.agency, call_id)
     if spec is None or implementation is None:
         return result(Outcome({"ok": False, "error": f"unknown tool '{name}'"}))
     try:
@@ -197,4 +209,4 @@ async def run_tool(
     except Exception as exc:
         log.error("tool_failed", tool=name, error=repr(exc))
         return result(Outcome({"ok": False, "error": "the tool failed"}))
-    return result(outcome, "ok")
+    return result(outcome, outcome.status)

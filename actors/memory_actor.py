@@ -261,14 +261,17 @@ class MemoryActor:
         await calls.decline_recording(await self._db(), self._tenant(token), call_sid)
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
-        from engine.secret_box import ELEVENLABS_LABEL, TWILIO_LABEL, SecretBox
+        from engine.secret_box import ELEVENLABS_LABEL, TOOL_LABEL, TWILIO_LABEL, SecretBox
         from memory import tenants
 
         tenant = self._tenant(token)
-        tokens = SecretBox(self._config.jwt_secret, TWILIO_LABEL)
-        voice_keys = SecretBox(self._config.jwt_secret, ELEVENLABS_LABEL)
+        secret = self._config.jwt_secret
         return await tenants.load_config(
-            await self._db(), tenant, tokens=tokens, voice_keys=voice_keys
+            await self._db(),
+            tenant,
+            tokens=SecretBox(secret, TWILIO_LABEL),
+            voice_keys=SecretBox(secret, ELEVENLABS_LABEL),
+            tool_secrets=SecretBox(secret, TOOL_LABEL),
         )
 
     # --- caller memory -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from admin_api.routers import (
     callers,
     calls,
     compliance,
+    custom_tools,
     deliveries,
     invitations,
     knowledge,
@@ -79,6 +80,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     ):
         api.include_router(module.router)
     api.include_router(webhook_endpoints.router)
+    api.include_router(custom_tools.router)
     api.include_router(deliveries.router)
     api.include_router(staff_texts.router)
     api.include_router(call_templates.router)

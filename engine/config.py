@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from engine.business_hours import Closed, OfficeHours
 from engine.verification import VerificationPolicy
@@ -77,6 +77,8 @@ class EngineConfig:
     memory_actors: int = 2
     log_format: str = "console"
     redact_pii: bool = False  # production: `pii_` log fields redacted in every process
+    # An agency's own tools may use http:// to 127.0.0.1 (tests, the demo); production: https only
+    plain_http_tools: bool = True
     # Caller memory (memory actors only). Chat completions and embeddings go to llm_base_url
     # (None: openai_base_url) with llm_api_key (None: openai_api_key); offline the driver
     # points them at the OpenAI HTTP simulator. embedding_provider "auto" is "openai" when
@@ -185,6 +187,20 @@ DEFAULT_TOOLS = ("end_call", "transfer_call", "get_current_time", "take_message"
 
 
 @dataclass(frozen=True, slots=True)
+class AgencyTool:
+    """A tool the agency defined for its agent (admin API /custom-tools): offered to the model
+    next to the built-in tools; the engine posts the arguments to `url`, signed with `secret`
+    (engine.agency_tools)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(hash=False)
+    url: str
+    secret: str = field(repr=False)
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     """A tenant's agent as one snapshot; a new snapshot is loaded when an admin changes it."""
 
@@ -210,6 +226,7 @@ class TenantConfig:
         True  # store transcripts with card numbers, SSNs... redacted (engine.redact)
     )
     tools: tuple[str, ...] = DEFAULT_TOOLS
+    agency_tools: tuple[AgencyTool, ...] = ()  # the agency's own, enabled ones
     transfer_rules: tuple[TransferRule, ...] = ()
     dtmf_actions: tuple[tuple[str, DtmfAction], ...] = ()
     max_call_seconds: int = 1800

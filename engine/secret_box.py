@@ -20,6 +20,7 @@ WEBHOOK_LABEL = "webhook-signing"  # the signing secrets of the agency's webhook
 NOTION_LABEL = "notion-integration"  # the agency's Notion integration tokens
 TWILIO_LABEL = "twilio-auth-token"  # the auth tokens of tenants' own Twilio accounts
 ELEVENLABS_LABEL = "elevenlabs-api-key"  # tenants' own ElevenLabs keys
+TOOL_LABEL = "tenant-tool-secret"  # the signing secrets of agencies' own tools
 _NONCE = 12
 
 

@@ -274,6 +274,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         outbox_poll_s=settings.outbox_poll_s,
         log_format=settings.log_format,
         redact_pii=settings.env == "production",
+        plain_http_tools=settings.env != "production",
         recordings_dir=str((settings.recordings_dir or settings.data_dir / "recordings").resolve()),
         retention_interval_s=settings.retention_interval_s,
         spool_dir=str((settings.data_dir / "spool").resolve()),

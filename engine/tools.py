@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.config import TenantConfig
+from engine.config import AgencyTool, TenantConfig
 
 FILLER_AFTER_S = 1.0
 # How a tool call went, for its metrics: ok, it ran (its answer may still say no); error, it
@@ -28,6 +28,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
     timeout_s: float = 5.0
+    agency: AgencyTool | None = None  # set for a tool the agency defined (engine.agency_tools)
 
     def session_entry(self) -> dict[str, Any]:
         return {
@@ -188,16 +189,31 @@ _REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
 }
 TOOL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 """Every tool an agent may be given, in the order they are offered."""
+RESERVED_NAMES = frozenset((*TOOL_NAMES, VERIFY_CALLER))
+"""Names an agency's own tool may not take."""
+# An agency tool's answer reaches the model after this much over its own timeout at most (the
+# HTTP client gives up at the tool's timeout; this bounds the whole run).
+AGENCY_GRACE_S = 0.5
+
+
+def _agency_spec(tool: AgencyTool) -> ToolSpec:
+    return ToolSpec(
+        tool.name, tool.description, tool.parameters, tool.timeout_s + AGENCY_GRACE_S, tool
+    )
 
 
 def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
-    """The tools this tenant's agent has, by name. `transfer_call` needs at least one rule."""
+    """The tools this tenant's agent has, by name: the built-in ones it was given
+    (`transfer_call` needs at least one rule), then the agency's own."""
     specs: dict[str, ToolSpec] = {}
     for name in tenant.tools:
         build = _REGISTRY.get(name)
         spec = build(tenant) if build is not None else None
         if spec is not None:
             specs[name] = spec
+    for tool in tenant.agency_tools:  # after the built-in ones, which keep their names
+        if tool.name not in RESERVED_NAMES:
+            specs.setdefault(tool.name, _agency_spec(tool))
     return specs
 
 

@@ -2,10 +2,11 @@
 versions kept in plaintext, and re-sealing every sealed secret under a new engine secret (key
 rotation). I/O: asyncpg, as the owner role, at migrate time or from the operator's command.
 
-Sealed columns: tenants.twilio_auth_token_box, webhook_endpoints.secret_box and
-notion_links.token_box (engine.secret_box, one label each). Tables are tenant-scoped with RLS
-forced on the owner too, so each tenant's rows are changed inside that tenant's context, all in
-one transaction: a rotation that cannot open a secret changes nothing.
+Sealed columns: tenants.twilio_auth_token_box, webhook_endpoints.secret_box,
+notion_links.token_box and tenant_tools.secret_box (engine.secret_box, one label each). Tables
+are tenant-scoped with RLS forced on the owner too, so each tenant's rows are changed inside
+that tenant's context, all in one transaction: a rotation that cannot open a secret changes
+nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from engine.secret_box import NOTION_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
+from engine.secret_box import (
+    NOTION_LABEL,
+    TOOL_LABEL,
+    TWILIO_LABEL,
+    WEBHOOK_LABEL,
+    SecretBox,
+    SecretBoxError,
+)
 from memory.embedded import DEFAULT_ROLES, Roles
 
 log = structlog.get_logger(__name__)
@@ -43,6 +51,7 @@ SEALED = (
     _Sealed("tenants", "twilio_auth_token_box", "tenant_id", TWILIO_LABEL),
     _Sealed("webhook_endpoints", "secret_box", "endpoint_id", WEBHOOK_LABEL),
     _Sealed("notion_links", "token_box", "tenant_id", NOTION_LABEL),
+    _Sealed("tenant_tools", "secret_box", "tool_id", TOOL_LABEL),
 )
 
 

@@ -18,6 +18,7 @@ import structlog
 from engine.business_hours import OfficeHours
 from engine.config import DtmfAction, ElevenLabsVoice, TenantConfig, TransferRule, VadConfig
 from engine.secret_box import TWILIO_LABEL, SecretBox, SecretBoxError
+from memory import tenant_tools
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
 from memory.verification import policy_from_json
@@ -245,12 +246,19 @@ async def load_config(
     *,
     tokens: SecretBox | None = None,
     voice_keys: SecretBox | None = None,
+    tool_secrets: SecretBox | None = None,
 ) -> TenantConfig | None:
     """The tenant's current snapshot; None when it does not exist or is suspended. Its Twilio
-    auth token is opened with `tokens`, its own ElevenLabs key with `voice_keys` (without them
-    the snapshot has none: previews need none)."""
+    auth token is opened with `tokens`, its own ElevenLabs key with `voice_keys`, and its own
+    tools come with their secrets opened with `tool_secrets` (without them the snapshot has
+    none: previews need none)."""
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_LOAD_CONFIG, uuid.UUID(tenant_id))
+        agency_tools = (
+            await tenant_tools.tools_for_calls(conn, uuid.UUID(tenant_id), tool_secrets)
+            if tool_secrets is not None and row is not None
+            else ()
+        )
     if row is None or row["status"] != "active":
         return None
     vad = _json(row["vad"])
@@ -280,6 +288,7 @@ async def load_config(
         spanish=row["spanish"],
         pii_redaction=row["pii_redaction"],
         tools=tuple(str(t) for t in _json(row["tools"])),
+        agency_tools=agency_tools,
         transfer_rules=tuple(
             TransferRule(str(r["keyword"]), str(r["number"]), str(r.get("description", "")))
             for r in rules

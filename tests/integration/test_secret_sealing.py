@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
-from engine.secret_box import NOTION_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox
-from memory import notion_links, outbox_admin, tenants
+from engine.secret_box import NOTION_LABEL, TOOL_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox
+from memory import notion_links, outbox_admin, tenant_tools, tenants
 from memory.audit import SYSTEM
 from memory.db import tenant_tx
 from memory.embedded import DATABASE
 from memory.errors import Rejected
 from memory.migrate import migrate
 from memory.secret_seal import reseal
+from memory.tenant_tools import ToolDraft
 from tests.conftest import PgUrls
 from tests.memory_support import phone
 
@@ -133,11 +135,17 @@ async def test_rotating_the_engine_secret_reseals_every_sealed_secret(
     await notion_links.set_link(
         app_pool, tenant_id, _box(old, NOTION_LABEL).seal("ntn-1"), ("a", "b", "c", "d"), SYSTEM
     )
+    tool = ToolDraft("policy_status", "Look it up.", {"type": "object"}, "https://a.example/", None)
+    sealed_tool = replace(tool, sealed_secret=_box(old, TOOL_LABEL).seal("tool-secret-1"))
+    await tenant_tools.create_tool(app_pool, tenant_id, sealed_tool, SYSTEM)
     first = await reseal(pg_urls.owner, previous_secret=old, engine_secret=new)
-    assert first.resealed == 3
-    config = await tenants.load_config(app_pool, tenant_id, tokens=_box(new))
+    assert first.resealed == 4
+    config = await tenants.load_config(
+        app_pool, tenant_id, tokens=_box(new), tool_secrets=_box(new, TOOL_LABEL)
+    )
     assert config is not None
     assert config.twilio_auth_token == TOKEN
+    assert [t.secret for t in config.agency_tools] == ["tool-secret-1"]
     async with tenant_tx(app_pool, tenant_id) as conn:
         hook = await conn.fetchval(
             "SELECT secret_box FROM webhook_endpoints WHERE endpoint_id = $1",
@@ -150,4 +158,4 @@ async def test_rotating_the_engine_secret_reseals_every_sealed_secret(
     assert _box(new, NOTION_LABEL).open(link.token_box) == "ntn-1"
     again = await reseal(pg_urls.owner, previous_secret=old, engine_secret=new)
     assert again.resealed == 0  # a rerun changes nothing
-    assert again.current >= 3
+    assert again.current >= 4

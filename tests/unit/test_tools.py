@@ -14,8 +14,9 @@ from jsonschema import Draft202012Validator
 from openai.types.realtime import RealtimeFunctionTool, RealtimeSessionCreateRequest
 
 from engine import realtime_codec as rt
-from engine.config import DEFAULT_TOOLS, TenantConfig, TransferRule, VadConfig
+from engine.config import DEFAULT_TOOLS, AgencyTool, TenantConfig, TransferRule, VadConfig
 from engine.tools import (
+    AGENCY_GRACE_S,
     ToolArgumentError,
     ToolSpec,
     parse_arguments,
@@ -222,3 +223,23 @@ def test_tool_output_is_compact_json_and_stringifies_the_unknown() -> None:
             return "tok"
 
     assert tool_output({"ok": True, "n": 1, "x": Token()}) == '{"ok":true,"n":1,"x":"tok"}'
+
+
+def test_agency_tools_come_after_the_built_in_ones_and_never_take_their_names() -> None:
+    def agency(name: str) -> AgencyTool:
+        schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+        return AgencyTool(name, f"{name}, the agency's", schema, "https://a.example/t", "s" * 16)
+
+    tenant = TenantConfig(
+        tenant_id="t",
+        name="Agency",
+        tools=("end_call", "take_message"),
+        agency_tools=(agency("policy_status"), agency("take_message"), agency("verify_caller")),
+    )
+    specs = tool_specs(tenant)
+    assert list(specs) == ["end_call", "take_message", "policy_status"]
+    assert specs["take_message"].agency is None
+    policy = specs["policy_status"]
+    assert policy.agency == tenant.agency_tools[0]
+    assert policy.timeout_s == 5.0 + AGENCY_GRACE_S
+    assert policy.session_entry()["parameters"] == tenant.agency_tools[0].parameters

@@ -2,7 +2,8 @@
 audio path (the session goes on relaying audio meanwhile), a spoken filler asked for when it
 takes longer than FILLER_AFTER_S, and its latency counted by tool and status (the call's
 metrics, exported at /metrics by the pool). A tool the call does not offer is counted as
-`unknown`: a name the model makes up never becomes a label.
+`unknown`: a name the model makes up never becomes a label; an agency's own tool is counted as
+`custom`, so agencies' names never do either.
 
 I/O: the tool implementations (actors.call_tools, which bound each tool by its timeout) and the
 session's `on_slow` callback; the turn goes to the call's TurnWriter.
@@ -25,6 +26,7 @@ from engine.task_set import TaskSet
 from engine.tools import FILLER_AFTER_S, ToolSpec
 
 UNKNOWN_TOOL = "unknown"  # the label of a call to a tool that is not on offer
+CUSTOM_TOOL = "custom"  # the label of a call to an agency's own tool
 
 
 class ToolCalls:
@@ -53,7 +55,7 @@ class ToolCalls:
     ) -> ToolResult:
         """Run `call` (`spec` is None for a tool not on offer); `received_ns` is when its frame
         arrived. `on_slow` is awaited once the tool has run FILLER_AFTER_S without an answer."""
-        label = call.name if spec is not None else UNKNOWN_TOOL
+        label = UNKNOWN_TOOL if spec is None else CUSTOM_TOOL if spec.agency else call.name
         said = f"{call.name}({call.arguments})"
         self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
         task = self._tasks.spawn(

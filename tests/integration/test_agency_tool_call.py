@@ -5,11 +5,13 @@ an agency server that fails (503) becomes a polite "couldn't look that up", and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from engine import agency_tools
@@ -126,3 +128,18 @@ async def test_a_call_uses_the_agencys_tools_and_survives_a_failing_one(
     assert "I couldn't look that up just now. Shall I take a message?" in agent
     tools_said = [t.text for t in turns if t.role == "tool"]
     assert any(t.startswith("policy_status(") for t in tools_said)
+    # counted under one label for every agency's tools, as /metrics exports them
+    async with httpx.AsyncClient(base_url=engine.base_url) as http:
+        for _ in range(100):  # the call's report reaches the pool after its outcome is written
+            text = (await http.get("/metrics")).text
+            if 'tool="custom"' in text:
+                break
+            await asyncio.sleep(0.05)
+    counts = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("neurosphere_tool_seconds_count")
+    }
+    assert counts['neurosphere_tool_seconds_count{outcome="ok",tool="custom"}'] == 1
+    assert counts['neurosphere_tool_seconds_count{outcome="error",tool="custom"}'] == 1
+    assert "policy_status" not in text

@@ -265,7 +265,13 @@ class TwilioCaller:
         stop_on_rest_hangup: bool = True,
         voice_path: str = "/twilio/voice",
         status_path: str = "/twilio/status",
+        stream_connect_delay_s: float = 0.0,
     ) -> None:
+        """`stream_connect_delay_s`: how long after the TwiML the media socket opens (Twilio
+        takes a few hundred ms on a real call; 0 connects at once)."""
+        if stream_connect_delay_s < 0:
+            raise ValueError("stream_connect_delay_s must be >= 0")
+        self.stream_connect_delay_s = stream_connect_delay_s
         self.webhook_base = webhook_base.rstrip("/")
         self.public_base_url = public_base_url.rstrip("/")
         self.account_sid = account_sid
@@ -537,6 +543,8 @@ class _CallRun:
         if self._rest_action is not None:
             media.terminate()
         try:
+            if caller.stream_connect_delay_s:
+                await asyncio.sleep(caller.stream_connect_delay_s)
             await media.run()
         finally:
             self._stream = None

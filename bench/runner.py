@@ -244,8 +244,15 @@ def _pool(target: Target) -> dict[str, Any] | None:
     if target.pool_stats is None:
         return None
     with contextlib.suppress(Exception):
-        return target.pool_stats()
+        return pool_record(target.pool_stats())
     return None
+
+
+def pool_record(stats: dict[str, Any]) -> dict[str, Any]:
+    """The pool's stats as a result file can hold them: the pool counts live calls by
+    (tenant id, name), a key JSON cannot write; here they are by tenant id."""
+    by_tenant = stats.get("active_by_tenant") or {}
+    return {**stats, "active_by_tenant": {tenant_id: n for (tenant_id, _), n in by_tenant.items()}}
 
 
 def _pool_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:

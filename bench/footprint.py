@@ -1,19 +1,23 @@
 """Call actor footprint and claim times on a real local Ray (prints numbers; not a test).
 
-  python -m bench.footprint
+  python -m bench.footprint [--elevenlabs]
 
 Starts the engine offline (as `neurosphere demo` does) in a temporary data dir, then reports:
 USS of warm (idle) call actors, USS of a call actor in the middle of a call, the time a claim
 takes with a warm pool (from the pool's own histogram) and without one (spawn + start +
-prepare, what the pool does when no actor is warm).
+prepare, what the pool does when no actor is warm). With `--elevenlabs` the tenant speaks with
+an ElevenLabs voice, served by the shipped simulator (engine.sim.elevenlabs) in a thread of this
+process, so the call actor's USS includes its ElevenLabs socket, contexts and greeting cache.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import secrets
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,9 +30,13 @@ from bench.profiling import pids_titled
 from engine.cli import scenario
 from engine.cli.common import DEMO_CALLER, DEMO_NUMBER
 from engine.cli.runtime import start_engine
-from engine.config import TenantConfig
+from engine.config import ElevenLabsVoice, TenantConfig
 from engine.settings import Settings
-from memory.tenants import ensure_tenant
+from engine.sim.elevenlabs import ElevenLabsSimulator
+from memory.db import create_pool
+from memory.tenants import ensure_tenant, set_elevenlabs_voice
+
+XI_KEY = "bench-xi-key"
 
 
 def uss_mb(pid: int) -> float:
@@ -41,16 +49,47 @@ def call_actor_pids() -> dict[int, str]:
     return {pid: "ray::CallActor" for pid in pids_titled("ray::CallActor")}
 
 
+def serve_elevenlabs() -> ElevenLabsSimulator:
+    """The ElevenLabs simulator on its own event loop in a daemon thread (this script runs
+    several `asyncio.run`s)."""
+    sim = ElevenLabsSimulator(api_keys={XI_KEY})
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(sim.start())
+        started.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, name="elevenlabs-sim", daemon=True).start()
+    started.wait(10)
+    return sim
+
+
+async def speak_with_elevenlabs(app_url: str, tenant_id: str) -> None:
+    pool = await create_pool(app_url)
+    try:
+        await set_elevenlabs_voice(pool, tenant_id, ElevenLabsVoice("21m00Tcm4TlvDq8ikWAM"))
+    finally:
+        await pool.close()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elevenlabs", action="store_true", help="speak with an ElevenLabs voice")
+    args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="neurosphere-bench-"))
-    settings = Settings.model_validate(
-        {
-            "NEUROSPHERE_DATA_DIR": data,
-            "NEUROSPHERE_WARM_CALLS": 3,
-            "NEUROSPHERE_HTTP_PORT": 8099,
-            "PUBLIC_BASE_URL": "http://127.0.0.1:8099",
-        }
-    )
+    options: dict[str, object] = {
+        "NEUROSPHERE_DATA_DIR": data,
+        "NEUROSPHERE_WARM_CALLS": 3,
+        "NEUROSPHERE_HTTP_PORT": 8099,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8099",
+    }
+    if args.elevenlabs:
+        sim = serve_elevenlabs()
+        options |= {"ELEVENLABS_BASE_URL": sim.base_url, "ELEVENLABS_API_KEY": XI_KEY}
+    settings = Settings.model_validate(options)
     engine = start_engine(settings)
     try:
         time.sleep(2)
@@ -65,6 +104,8 @@ def main() -> None:
                 auth_token=None,
             )
         )
+        if args.elevenlabs:
+            asyncio.run(speak_with_elevenlabs(engine.database.app_url, tenant_id))
         engine.warm_tenants()
         before = set(call_actor_pids())
 
@@ -102,6 +143,8 @@ def main() -> None:
         before = set(call_actor_pids())
         again_uss = asyncio.run(call_and_sample())
         print(f"second call (a recycled actor is used first): USS {again_uss:.1f} MB")
+        if args.elevenlabs:
+            print(f"ElevenLabs: {len(sim.streams)} contexts on {sim.handshakes} sockets")
         stats = ray.get(control_actors.call_pool(engine.config).stats.remote())
         _bounds, counts, total = stats["claim_ms"]
         n = sum(counts)

@@ -220,6 +220,8 @@ def report(setup: CallSetup, outcome: str, metrics: CallMetrics, model: ModelCha
         outcome=outcome,
         greeting_ms=metrics.greeting_ms,
         turn_ms=tuple(metrics.turn_ms),
+        turn_model_ms=tuple(metrics.turn_model_ms),
+        turn_heard_ms=tuple(metrics.turn_heard_ms),
         barge_ins=metrics.barge_ins,
         model_errors=metrics.model_errors,
         frames_in=metrics.frames_in,

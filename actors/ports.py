@@ -83,7 +83,9 @@ class CallReport:
     tenant_id: str
     outcome: str
     greeting_ms: float | None = None
-    turn_ms: tuple[float, ...] = ()
+    turn_ms: tuple[float, ...] = ()  # per answer: caller stops -> first audio sent
+    turn_model_ms: tuple[float, ...] = ()  # -> the model's first text or audio
+    turn_heard_ms: tuple[float, ...] = ()  # -> first audio heard (Twilio's mark)
     barge_ins: int = 0
     model_errors: int = 0
     frames_in: int = 0

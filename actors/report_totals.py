@@ -49,6 +49,8 @@ class ReportTotals:
         self._outcomes: Counter[str] = Counter()
         self._greeting_ms = Histogram.with_bounds(GREETING_BUCKETS_MS)
         self._turn_ms = Histogram.with_bounds(GREETING_BUCKETS_MS)
+        self._turn_model_ms = Histogram.with_bounds(GREETING_BUCKETS_MS)
+        self._turn_heard_ms = Histogram.with_bounds(GREETING_BUCKETS_MS)
         self._inbound = Histogram()
         self._outbound = Histogram()
         self._tool_ms: dict[tuple[str, str], Histogram] = {}
@@ -77,6 +79,10 @@ class ReportTotals:
             self._greeting_ms.observe(report.greeting_ms)
         for ms in report.turn_ms[len(last.turn_ms) if last else 0 :]:
             self._turn_ms.observe(ms)
+        for ms in report.turn_model_ms[len(last.turn_model_ms) if last else 0 :]:
+            self._turn_model_ms.observe(ms)
+        for ms in report.turn_heard_ms[len(last.turn_heard_ms) if last else 0 :]:
+            self._turn_heard_ms.observe(ms)
         _merge_new(
             self._inbound,
             report.inbound_latency_us,
@@ -119,6 +125,8 @@ class ReportTotals:
             "outcomes": dict(self._outcomes),
             "greeting_ms": _data(self._greeting_ms),
             "turn_ms": _data(self._turn_ms),
+            "turn_model_ms": _data(self._turn_model_ms),
+            "turn_heard_ms": _data(self._turn_heard_ms),
             "inbound_latency_us": _data(self._inbound),
             "outbound_latency_us": _data(self._outbound),
             "tool_ms": [(tool, status, *_data(h)) for (tool, status), h in self._tool_ms.items()],

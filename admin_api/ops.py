@@ -127,9 +127,21 @@ class PoolCollector(Collector):
             0.001,
         )
         yield _histogram(
+            "neurosphere_turn_model_seconds",
+            "Caller stops speaking to the model's first text or audio",
+            s["turn_model_ms"],
+            0.001,
+        )
+        yield _histogram(
             "neurosphere_model_turn_seconds",
             "Caller stops speaking to first agent audio",
             s["turn_ms"],
+            0.001,
+        )
+        yield _histogram(
+            "neurosphere_turn_heard_seconds",
+            "Caller stops speaking to first agent audio heard (Twilio's mark)",
+            s["turn_heard_ms"],
             0.001,
         )
         yield _histogram(

@@ -145,3 +145,33 @@ async def test_per_tenant_active_calls_and_live_counts_reach_metrics() -> None:
     registry.register(PoolCollector(await pool.stats()))
     text = generate_latest(registry).decode()
     assert 'neurosphere_tenant_active_calls{tenant="Agency",tenant_id="t-1"} 2.0' in text
+
+
+async def test_every_stage_of_an_answers_latency_reaches_metrics() -> None:
+    """Caller stops -> the model's first output -> first audio sent -> first audio heard: each
+    stage is a histogram, counted once per answer while the call lasts and after it ends."""
+    pool = CallPool(CONFIG, FakeFactory())
+    await pool.claim(_setup("CA1"))
+    live = dataclasses.replace(
+        _live("CA1", 50, (460.0,), Histogram()), turn_model_ms=(300.0,), turn_heard_ms=(480.0,)
+    )
+    await pool.calls_live([live])
+    final = dataclasses.replace(
+        live,
+        outcome="caller_hung_up",
+        frames_in=90,
+        turn_ms=(460.0, 700.0),
+        turn_model_ms=(300.0, 450.0),
+        turn_heard_ms=(480.0, 720.0),
+    )
+    await pool.call_ended(final)
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(await pool.stats()))
+    text = generate_latest(registry).decode()
+    for name, total in (
+        ("neurosphere_turn_model_seconds", 0.75),
+        ("neurosphere_model_turn_seconds", 1.16),
+        ("neurosphere_turn_heard_seconds", 1.2),
+    ):
+        assert _sample(text, name + "_count") == 2
+        assert abs(_sample(text, name + "_sum") - total) < 1e-9

@@ -163,6 +163,7 @@ def call_end(
         transferred_to=end.transferred_to,
         language=state.language if state is not None else None,
         recording=stored_recording(state.recording) if state is not None else None,
+        emergency=state.emergency if state is not None else False,
     )
 
 

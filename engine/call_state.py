@@ -49,7 +49,7 @@ from engine.call_events import (
     ToolResult,
     ToolSlow,
 )
-from engine.emergency import is_emergency
+from engine.emergency import EMERGENCY_REASON, emergency_rule, is_emergency
 from engine.recording_consent import Recording
 from prompts import call_lines
 
@@ -349,16 +349,33 @@ def _on_caller_transcript(
 
 def _on_emergency(state: CallState, now: float, commands: list[Command]) -> CallState:
     """Someone is hurt or in danger: whatever the agent is saying stops, and the next thing the
-    caller hears is the engine's own line to hang up and dial 911 (once a call)."""
-    commands.append(RecordTurn("system", "emergency: told to hang up and dial 911", {}))
+    caller hears is the engine's own line to hang up and dial 911 (once a call). When the agency
+    has an emergency line (engine.emergency.emergency_rule) the call is then transferred there,
+    once that line was heard, through the usual transfer; a closing already under way gives
+    way to it unless its redirect has gone out."""
+    rule = emergency_rule(state.rules.transfers)
+    line = call_lines.EMERGENCY
+    if rule is not None and (state.closing is None or not state.closing.fired):
+        line = call_lines.EMERGENCY_TRANSFER
+        closing = Closing("transfer", rule.number, EMERGENCY_REASON, now)
+        state = replace(state, closing=closing, transfer_hint=None)
+        commands.append(
+            RecordTurn(
+                "system",
+                "emergency: told to hang up and dial 911, then transferred to the emergency line",
+                {},
+            )
+        )
+    else:
+        commands.append(RecordTurn("system", "emergency: told to hang up and dial 911", {}))
     commands.append(Observe("emergency", 1))
     state = replace(state, emergency=True)
     running = state.response_id
     if running is not None and running not in state.cancelled:
         state = tt.interrupt(state, now, commands)
     if state.response_id is None and not state.response_requested:
-        return ctl.request_response(state, call_lines.EMERGENCY, commands)
-    return replace(state, queued=(call_lines.EMERGENCY, *state.queued))
+        return ctl.request_response(state, line, commands)
+    return replace(state, queued=(line, *state.queued))
 
 
 def _on_agent_transcript(

@@ -5,11 +5,23 @@ only words of harm or danger happening now count: someone hurt, bleeding, uncons
 breathing, trapped, something on fire, an ambulance or 911 asked for. When they are heard the
 call's state machine (engine.call_state) has the engine itself tell the caller to hang up and
 dial 911, whatever the model was saying or would say.
+
+Then, when the agency has an emergency line - a transfer target with the keyword `emergency`,
+configured like any other (so a caller or a tool argument can never name another number) - a
+caller still on the line is transferred to it once that was heard. While the office is closed
+the call has no transfer targets (engine.after_hours), so it is told to dial 911 and nothing
+more.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from engine.config import TransferRule
+
+EMERGENCY_KEYWORD = "emergency"
+EMERGENCY_REASON = "emergency"  # the closing's reason, and the call's detail
 
 _PATTERNS = (
     # English
@@ -37,3 +49,8 @@ def is_emergency(text: str) -> bool:
     if _NEGATED.search(text) and not re.search(r"ambulanc|9[ -]?1[ -]?1|bleeding|fire", text, re.I):
         return False
     return _EMERGENCY.search(text.replace("’", "'")) is not None
+
+
+def emergency_rule(rules: Iterable[TransferRule]) -> TransferRule | None:
+    """The agency's emergency line among the call's transfer targets, if it has one."""
+    return next((r for r in rules if r.keyword.strip().lower() == EMERGENCY_KEYWORD), None)

@@ -42,6 +42,7 @@ class Actor:
 
 
 SYSTEM = Actor(user_id=None, email="system")
+AGENT = Actor(user_id=None, email="agent")  # the phone agent, during a call
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class CallEnd:
     transferred_to: str | None = None
     language: str | None = None  # "en" or "es": what the caller spoke (None: not a word)
     recording: str | None = None  # from_start, after_notice, not_started, declined (None: none)
+    emergency: bool = False  # the caller was told to dial 911 (engine.emergency): audited
 
 
 @dataclass(frozen=True, slots=True)

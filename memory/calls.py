@@ -25,7 +25,7 @@ from datetime import datetime
 
 import asyncpg
 
-from memory import jobs, outbox
+from memory import audit, jobs, outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
 from memory.caller_records import is_anonymous
 from memory.content_policy import content_policy
@@ -205,8 +205,13 @@ async def finish_call(
             end.language,
             end.recording,
         )
-        if row is not None:
-            await _emit_ended(conn, tenant_id, call_record(row), outbox_queue)
+        if row is None:
+            return
+        record = call_record(row)
+        await _emit_ended(conn, tenant_id, record, outbox_queue)
+        if end.emergency:  # who was told to dial 911, and whether they were put through
+            changes = {"outcome": record.outcome, "transferred": record.outcome == "transferred"}
+            await audit.write(conn, tenant_id, audit.AGENT, "call.emergency", call_sid, changes)
 
 
 async def append_turns(

@@ -59,7 +59,7 @@ INSERT INTO verification_attempts (tenant_id, caller_number, call_sid, at, verif
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
-AGENT = audit.Actor(user_id=None, email="agent")
+AGENT = audit.AGENT
 
 
 def policy_from_json(raw: Any) -> VerificationPolicy:

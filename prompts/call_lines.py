@@ -28,6 +28,7 @@ class Lines:
     time_limit: str
     filler: str
     emergency: str
+    emergency_transfer: str  # when the agency has an emergency line to put the caller through to
     _handoff: str
 
     def handoff(self, description: str) -> str:
@@ -50,6 +51,10 @@ _EN = Lines(
         "If anyone is hurt or in danger, please hang up now and call 9 1 1. Once everyone is "
         "safe, call us back and we'll help with the rest."
     ),
+    emergency_transfer=_say(
+        "If anyone is hurt or in danger, please hang up now and call 9 1 1. If you stay on the "
+        "line, I'll put you through to someone at the agency right away."
+    ),
     _handoff="One moment, I'm transferring you to {description} now.",
 )
 _ES = Lines(
@@ -68,9 +73,22 @@ _ES = Lines(
         "Si alguien está herido o en peligro, cuelgue ahora y llame al 9 1 1. Cuando todos estén "
         "a salvo, llámenos y le ayudaremos con lo demás."
     ),
+    emergency_transfer=_say(
+        "Si alguien está herido o en peligro, cuelgue ahora y llame al 9 1 1. Si sigue en la "
+        "línea, le comunico ahora mismo con alguien de la agencia."
+    ),
     _handoff="Un momento, le estoy transfiriendo con {description}.",
 )
 _LINES: dict[str, Lines] = {"en": _EN, "es": _ES}
+_FIXED = (
+    "goodbye",
+    "still_there",
+    "silence_goodbye",
+    "time_limit",
+    "filler",
+    "emergency",
+    "emergency_transfer",
+)
 
 # Said after the greeting when the agency speaks Spanish (before the caller's language is known).
 SPANISH_OFFER = "Para español, hable en español."
@@ -87,7 +105,7 @@ def localize(instructions: str, language: str) -> str:
     target = lines(language)
     if target is _EN:
         return instructions
-    for name in ("goodbye", "still_there", "silence_goodbye", "time_limit", "filler", "emergency"):
+    for name in _FIXED:
         if instructions == getattr(_EN, name):
             return str(getattr(target, name))
     prefix, suffix = _EN.handoff("\0").split("\0")
@@ -102,6 +120,7 @@ SILENCE_GOODBYE = _EN.silence_goodbye
 TIME_LIMIT = _EN.time_limit
 FILLER = _EN.filler
 EMERGENCY = _EN.emergency
+EMERGENCY_TRANSFER = _EN.emergency_transfer
 RECORDING_DECLINED = _say("Understood: this call is not being recorded.")
 RESUMED_CUT_OFF = (
     "Your last answer was cut off by a connection problem. Finish it briefly without "

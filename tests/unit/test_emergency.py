@@ -11,8 +11,10 @@ import pytest
 from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
+from engine import twilio_codec as tw
 from engine.call_control import CallRules
-from engine.emergency import is_emergency
+from engine.config import TransferRule
+from engine.emergency import emergency_rule, is_emergency
 from prompts import call_lines
 from tests.unit.session_fakes import Call
 from tests.unit.test_call_state import audio, live_at, run, start
@@ -80,11 +82,93 @@ def test_an_emergency_while_the_line_is_quiet_is_answered_at_once_and_only_once(
     assert state.emergency
 
 
+EMERGENCY_LINE = TransferRule("emergency", "+15550009111", "our emergency claims line")
+CLAIMS = TransferRule("claims", "+15550001234", "the claims team")
+
+
+def _live_with(*rules: TransferRule) -> cs.CallState:
+    state = cs.new_call("CA1", "media-token-0123456789", CallRules(transfers=rules))
+    state, _ = run([(0.0, start())], state)
+    return state
+
+
+def test_the_emergency_line_is_the_transfer_target_named_emergency() -> None:
+    assert emergency_rule((CLAIMS, EMERGENCY_LINE)) == EMERGENCY_LINE
+    assert emergency_rule((CLAIMS, TransferRule(" Emergency ", "+15550009112"))) is not None
+    assert emergency_rule((CLAIMS,)) is None
+    assert emergency_rule(()) is None
+
+
+def test_an_emergency_transfers_to_the_emergency_line_once_911_was_heard() -> None:
+    state = _live_with(CLAIMS, EMERGENCY_LINE)
+    state, log = run(
+        [(1.0, rt.CallerTranscript("u1", "There's been a crash, someone's hurt"))], state
+    )
+    assert _spoken([c for _, c in log]) == [call_lines.EMERGENCY_TRANSFER]
+    assert not any(isinstance(c, ev.FinishAfterSpeech) for _, c in log)  # not before it is heard
+    state, log = run(
+        [
+            (1.1, rt.ResponseCreated("r2")),
+            (1.2, audio(300, "r2", "i2")),
+            (1.3, audio(300, "r2", "i2")),
+        ],
+        state,
+    )
+    state, log = run([(2.0, rt.ResponseDone("r2", "completed"))], state)
+    assert not any(isinstance(c, ev.FinishAfterSpeech) for _, c in log)  # still playing
+    marks = [m.name for m in state.pending]
+    state, log = run([(2.5, tw.Mark(name)) for name in marks], state)
+    finish = [c for _, c in log if isinstance(c, ev.FinishAfterSpeech)]
+    assert finish == [ev.FinishAfterSpeech("transfer", EMERGENCY_LINE.number)]
+    assert state.transferred_to == EMERGENCY_LINE.number
+    state, log = run([(3.0, tw.Stop("CA1"))], state)
+    assert [c for _, c in log if isinstance(c, ev.EndCall)] == [
+        ev.EndCall("transferred", "", EMERGENCY_LINE.number)
+    ]
+
+
+def test_an_emergency_takes_over_a_transfer_not_yet_made() -> None:
+    state = _live_with(CLAIMS, EMERGENCY_LINE)
+    state, _ = run(
+        [
+            (
+                0.5,
+                ev.CloseAfterSpeech(
+                    "transfer", call_lines.handoff("the claims team"), CLAIMS.number
+                ),
+            )
+        ],
+        state,
+    )
+    state, _ = run([(0.6, rt.ResponseCreated("r1")), (0.7, audio(300))], state)
+    state, log = run([(0.8, rt.CallerTranscript("u1", "wait, we need an ambulance"))], state)
+    assert ev.CancelResponse("r1") in [c for _, c in log]
+    assert state.closing is not None
+    assert state.closing.target == EMERGENCY_LINE.number
+    state, log = run([(0.9, rt.ResponseDone("r1", "cancelled"))], state)
+    assert _spoken([c for _, c in log]) == [call_lines.EMERGENCY_TRANSFER]
+
+
+def test_without_an_emergency_line_the_caller_is_only_told_to_dial_911() -> None:
+    state = _live_with(CLAIMS)
+    state, log = run([(1.0, rt.CallerTranscript("u1", "my wife is bleeding"))], state)
+    assert _spoken([c for _, c in log]) == [call_lines.EMERGENCY]
+    assert state.closing is None
+    state, log = run(
+        [(1.1, rt.ResponseCreated("r2")), (2.0, rt.ResponseDone("r2", "completed"))], state
+    )
+    state, log = run([(40.0, ev.Tick())], state)
+    assert not any(isinstance(c, ev.FinishAfterSpeech) for _, c in log)
+
+
 def test_the_emergency_line_is_said_in_spanish_to_a_spanish_caller() -> None:
     state = cs.new_call("CA1", "media-token-0123456789", CallRules(spanish=True))
     state, _ = run([(0.0, start())], state)
     state, log = run([(1.0, rt.CallerTranscript("u1", "necesitamos una ambulancia ahora"))], state)
     assert _spoken([c for _, c in log]) == [call_lines.lines("es").emergency]
+    assert call_lines.localize(call_lines.EMERGENCY_TRANSFER, "es") == (
+        call_lines.lines("es").emergency_transfer
+    )
 
 
 async def test_a_scripted_call_hears_the_engine_say_911_whatever_the_model_does() -> None:

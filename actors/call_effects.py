@@ -26,7 +26,7 @@ from engine import twilio_codec as tw
 from engine.call_events import EndCall, FinishAfterSpeech, FinishFailed, FinishSettled
 from engine.call_metrics import CallMetrics
 from engine.call_state import CallState
-from engine.recording_consent import stored_recording
+from engine.recording_consent import Recording, resumed_recording, stored_recording
 from engine.session_prompt import EMPTY_CONTEXT
 from memory.call_records import CallEnd, CallStart, Turn
 from prompts.context import CallerContext
@@ -44,10 +44,14 @@ Log = structlog.typing.FilteringBoundLogger
 
 
 async def record_start(
-    memory: MemoryClient, setup: CallSetup, turns: TurnWriter, log_: Log
+    memory: MemoryClient, setup: CallSetup, turns: TurnWriter, log_: Log, first: CallState
 ) -> None:
-    """Create the call's row (retried with backoff); turns are written once it exists."""
-    call = CallStart(setup.call_sid, setup.from_number, setup.to_number, setup.webhook_ms)
+    """Create the call's row (retried with backoff), with how its recording begins (`first`:
+    the call's first state); turns are written once it exists."""
+    recording = stored_recording(first.recording)
+    call = CallStart(
+        setup.call_sid, setup.from_number, setup.to_number, setup.webhook_ms, recording
+    )
     for attempt in range(ROW_ATTEMPTS):
         try:
             await asyncio.wait_for(memory.start_call(setup.memory_token, call), WRITE_TIMEOUT_S)
@@ -97,6 +101,19 @@ async def verified_before(memory: MemoryClient, setup: CallSetup, log_: Log) -> 
     except Exception as exc:
         log_.warning("verification_lookup_failed", error=repr(exc))
         return False
+
+
+async def recording_before(memory: MemoryClient, setup: CallSetup, log_: Log) -> Recording:
+    """How a resumed call's recording stands, from the call's record. A failed lookup starts
+    nothing (the careful side for consent): a recording already running goes on at Twilio."""
+    try:
+        stored = await asyncio.wait_for(
+            memory.recording_on_call(setup.memory_token, setup.call_sid), CONTEXT_TIMEOUT_S
+        )
+    except Exception as exc:
+        log_.warning("recording_lookup_failed", error=repr(exc))
+        return "none"
+    return resumed_recording(stored)
 
 
 async def consolidate(

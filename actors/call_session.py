@@ -137,7 +137,9 @@ class CallSession:
         self._began = True
         memory, self._metrics.prepared_at = self._memory, time.monotonic()
         self._brief.look_up_caller(self._tasks)
-        self._tasks.spawn(call_effects.record_start(memory, self._setup, self._turns, self._log))
+        self._tasks.spawn(
+            call_effects.record_start(memory, self._setup, self._turns, self._log, self._state)
+        )
         self._tasks.spawn(self._model.run())
         self._voice.warm()
         self._tasks.spawn(self._turns.run())
@@ -184,6 +186,8 @@ class CallSession:
     async def model_opened(self, reconnected: bool) -> list[str]:
         """The frames a new session starts with (engine.session_open)."""
         first = await self._brief.opening(reconnected, text_only=self._voice.text_only)
+        if self._brief.recording != "none":  # a resumed call's recording, as its record says
+            await self._apply(ev.RecordingResumed(self._brief.recording))
         # applied once the link has sent these frames: a response asked for goes out after them
         if first.then is not None:
             asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))

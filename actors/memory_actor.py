@@ -254,11 +254,31 @@ class MemoryActor:
             await self._db(), self._tenant(token), call_sid=call_sid, caller_number=caller_number
         )
 
-    async def decline_recording(self, token: str, call_sid: str) -> None:
-        """The caller declined the call's recording (asked by the tenant actor as it stops it)."""
+    async def recording_on_call(self, token: str, call_sid: str) -> str | None:
+        """How the call's recording stands in its record (asked by a resumed call's actor)."""
         from memory import calls
 
-        await calls.decline_recording(await self._db(), self._tenant(token), call_sid)
+        return await calls.recording_on_call(await self._db(), self._tenant(token), call_sid)
+
+    async def claim_recording(self, token: str, call_sid: str) -> bool:
+        """Claim the start of a recording owed after the notice (the tenant actor, before it
+        asks Twilio); False: not owed, start nothing."""
+        from memory import calls
+
+        return await calls.claim_recording(await self._db(), self._tenant(token), call_sid)
+
+    async def unclaim_recording(self, token: str, call_sid: str) -> None:
+        """Twilio refused the start claimed: the recording is owed again."""
+        from memory import calls
+
+        await calls.unclaim_recording(await self._db(), self._tenant(token), call_sid)
+
+    async def decline_recording(self, token: str, call_sid: str) -> str | None:
+        """The caller declined the call's recording (asked by the tenant actor as it stops it);
+        how it stood before."""
+        from memory import calls
+
+        return await calls.decline_recording(await self._db(), self._tenant(token), call_sid)
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from engine.secret_box import ELEVENLABS_LABEL, TOOL_LABEL, TWILIO_LABEL, SecretBox

@@ -21,6 +21,7 @@ from actors import call_effects
 from actors.ports import CallSetup, MemoryClient
 from actors.turn_writer import TurnWriter
 from engine.call_metrics import CallMetrics
+from engine.recording_consent import Recording
 from engine.session_open import Opening, SpokenTurn, disclosure, loads_history, opening
 from engine.task_set import TaskSet
 from engine.tools import ToolSpec, tool_specs
@@ -57,6 +58,7 @@ class ModelBrief:
         self.specs: dict[str, ToolSpec] = dict(tool_specs(setup.tenant))
         self.offered = self.specs  # plus verify_caller while a known caller is unverified
         self.verified = False
+        self.recording: Recording = "none"  # a resumed call's, as its record says
         self._context: asyncio.Task[CallerContext] | None = None
 
     def look_up_caller(self, tasks: TaskSet) -> None:
@@ -66,7 +68,10 @@ class ModelBrief:
     async def _caller_context(self) -> CallerContext:
         context = await call_effects.caller_context(self._memory, self._setup, self._log)
         if self._setup.attempt > 0:  # a resumed call keeps the verification it earned
-            self.verified = await call_effects.verified_before(self._memory, self._setup, self._log)
+            self.verified, self.recording = await asyncio.gather(
+                call_effects.verified_before(self._memory, self._setup, self._log),
+                call_effects.recording_before(self._memory, self._setup, self._log),
+            )
         self._metrics.mark("caller_context", time.monotonic())
         return context
 
@@ -89,9 +94,15 @@ class ModelBrief:
             now=now,
             verified=self.verified,
             text_only=text_only,
+            recording_notice=self._owed_notice(),
         )
         self.offered = first.tools
         return first
+
+    def _owed_notice(self) -> str | None:
+        """The recording notice, again, when a resumed call's recording is owed one."""
+        tenant = self._setup.tenant
+        return tenant.recording_consent if self.recording == "awaiting_notice" else None
 
     async def disclosure(self) -> str:
         """The caller proved who they are: the session update that tells the model what is

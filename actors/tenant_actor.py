@@ -267,16 +267,29 @@ class TenantActor:
 
     async def set_recording(self, call_sid: str, on: bool) -> None:
         """Start the live call's recording (reported to the recording webhook like one TwiML
-        started) or stop it."""
+        started) or stop it. The call's record decides (memory.calls): a start is claimed
+        there first, so a recording is started once and never after a decline, whichever actor
+        of the call asks; a decline is marked there first, so the stopped recording's callback
+        finds it so, and nothing is stopped when nothing had started."""
         tenant = await self._tenant()
         if tenant is None:
             raise CallControlError("tenant missing or suspended", retryable=False)
         account = self._account(tenant)
+        token = self._token(call_sid)
         if on:
+            if not await self._store.claim_recording(token, call_sid):
+                self._log.info("call_recording_not_owed", call_sid=call_sid)
+                return
             callback = f"{self._config.public_base_url}/twilio/recording?tenant={self._tenant_id}"
-            await twilio_rest.start_recording(account, call_sid, callback)
-        else:  # declined first, so the stopped recording's callback finds it so
-            await self._store.decline_recording(self._token(call_sid), call_sid)
+            try:
+                await twilio_rest.start_recording(account, call_sid, callback)
+            except Exception:
+                await self._store.unclaim_recording(token, call_sid)
+                raise
+        elif await self._store.decline_recording(token, call_sid) in ("not_started", "declined"):
+            self._log.info("call_recording_declined_before_start", call_sid=call_sid)
+            return
+        else:
             await twilio_rest.stop_recording(account, call_sid)
         self._log.info("call_recording_set", call_sid=call_sid, on=on)
 

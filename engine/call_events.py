@@ -12,6 +12,7 @@ from typing import Literal
 
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
+from engine.recording_consent import Recording
 
 CloseKind = Literal["hang_up", "transfer"]
 Metric = Literal[
@@ -114,6 +115,14 @@ class CallerSpeechLong:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingResumed:
+    """A call resumed on a new actor: how its recording stands, read from the call's record
+    (engine.recording_consent.resumed_recording)."""
+
+    recording: Recording
+
+
+@dataclass(frozen=True, slots=True)
 class ModelReconnected:
     """A new realtime session replaced a dropped one (history replayed, no greeting)."""
 
@@ -144,6 +153,7 @@ CallEvent = (
     | FinishSettled
     | ModelReconnected
     | CallerSpeechLong
+    | RecordingResumed
 )
 
 

@@ -40,6 +40,7 @@ from engine.call_events import (
     ModelReconnected,
     NoStream,
     Observe,
+    RecordingResumed,
     RecordTurn,
     RequestResponse,
     SendMark,
@@ -329,6 +330,8 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
         case ModelReconnected():
             state = ctl.on_reconnected(state, commands)
             return _on_reconnected(state), commands
+        case RecordingResumed():
+            return recording_steps.resumed(state, event.recording, commands), commands
         case _:
             assert_never(event)
 

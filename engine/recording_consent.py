@@ -77,8 +77,8 @@ def declines_recording(text: str) -> bool:
 def initial_recording(
     *, record_calls: bool, rule: str, caller_number: str, jurisdiction: str | None, attempt: int
 ) -> Recording:
-    """How a call's recording begins. A resumed call (attempt > 0) leaves a recording as it
-    was: one Twilio started goes on, one never started is not started by a second actor."""
+    """How a call's recording begins. A resumed call (attempt > 0) starts with none: its
+    recording stands as the call's record says (`resumed_recording`), read before it speaks."""
     if not record_calls or attempt > 0:
         return "none"
     if notice_first(rule, caller_number=caller_number, jurisdiction=jurisdiction):
@@ -89,3 +89,19 @@ def initial_recording(
 def stored_recording(recording: Recording) -> str | None:
     """What the call's record says about its recording (calls.recording)."""
     return {"awaiting_notice": "not_started", "none": None}.get(recording, recording)
+
+
+_RESUMED: dict[str, Recording] = {
+    "from_start": "from_start",
+    "after_notice": "after_notice",
+    "declined": "declined",
+    "not_started": "awaiting_notice",
+}
+
+
+def resumed_recording(stored: str | None) -> Recording:
+    """How a call resumed on a new actor takes up its recording from the call's record
+    (calls.recording, kept as it changes): one running goes on and can still be declined, one
+    declined stays off, and one owed - the notice had not finished playing when the call was
+    lost - starts once the resumed call has said the notice again. No record: none."""
+    return _RESUMED.get(stored or "", "none")

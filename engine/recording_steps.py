@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from engine import call_control as ctl
 from engine.call_events import Command, RecordTurn, SetRecording
-from engine.recording_consent import declines_recording
+from engine.recording_consent import Recording, declines_recording
 from prompts import call_lines
 
 if TYPE_CHECKING:
@@ -32,13 +32,21 @@ def start_after_notice(state: CallState, commands: list[Command]) -> CallState:
     return state
 
 
+def resumed(state: CallState, recording: Recording, commands: list[Command]) -> CallState:
+    """A call resumed on a new actor takes up its recording as the call's record has it (only
+    the first word on it counts: a resumed call begins with none)."""
+    if state.recording != "none":
+        return state
+    return start_after_notice(replace(state, recording=recording), commands)
+
+
 def on_caller_words(state: CallState, text: str, commands: list[Command]) -> CallState:
     """When the caller's words decline the recording: a running one stops, one not started
-    never starts, and the agent confirms it."""
+    never starts (the call's record says so, for an actor that may resume the call), and the
+    agent confirms it."""
     if state.recording in ("none", "declined") or not declines_recording(text):
         return state
-    if state.recording in ("from_start", "after_notice"):
-        commands.append(SetRecording(on=False))
+    commands.append(SetRecording(on=False))
     commands.append(RecordTurn("system", "recording declined by the caller", {}))
     state = replace(state, recording="declined")
     return ctl.request_response(state, call_lines.RECORDING_DECLINED, commands)

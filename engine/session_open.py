@@ -82,12 +82,14 @@ def opening(
     now: datetime,
     verified: bool = False,
     text_only: bool = False,
+    recording_notice: str | None = None,
 ) -> Opening:
     """The frames a session starts with and what to ask of it (see the module docstring).
     While a known caller is unverified nothing stored about them is in the instructions and
     `verify_caller` is offered (engine.session_prompt). With `text_only` the model answers in
     text for an outside voice to speak, and a new call's greeting is that voice's to say
-    (`Opening.greeting`), not the model's."""
+    (`Opening.greeting`), not the model's. `recording_notice`: a resumed call whose recording
+    is still owed its notice says it again first (engine.recording_consent)."""
     offered = dict(tools)
     if needs_verification(tenant, context, verified=verified):
         offered[VERIFY_CALLER] = verify_caller_spec(tenant)
@@ -118,7 +120,7 @@ def opening(
         # model turn to wait for; the model's conversation holds it as said
         frames.append(rt.assistant_text(GREETING_ITEM, prompt.greeting))
         return Opening(frames, None, offered, greeting=prompt.greeting)
-    request = resume_request() if resumed else greeting_request(prompt.greeting)
+    request = resume_request(recording_notice) if resumed else greeting_request(prompt.greeting)
     return Opening(frames, RequestResponse(request), offered)
 
 

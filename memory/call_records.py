@@ -24,6 +24,7 @@ class CallStart:
     from_number: str = field(repr=False)
     to_number: str = field(repr=False)
     webhook_ms: float | None = None
+    recording: str | None = None  # from_start, or not_started until the notice has played
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,8 @@ from memory.db import Conn, tenant_tx
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 _START = """
-INSERT INTO calls (tenant_id, call_sid, from_number, to_number, webhook_ms)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO calls (tenant_id, call_sid, from_number, to_number, webhook_ms, recording)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (tenant_id, call_sid) DO NOTHING
 RETURNING *
 """
@@ -44,7 +44,8 @@ UPDATE calls SET answered_at = coalesce(answered_at, now()), streams = streams +
 WHERE tenant_id = $1 AND call_sid = $2
 """
 # The engine's own outcome replaces the placeholder Twilio's final status left when it came
-# first (its status callback can beat the call actor's report); any other outcome stays.
+# first (its status callback can beat the call actor's report); any other outcome stays. The
+# recording as the row holds it (kept as it changes) stays, unless the caller declined it.
 _FINISH = """
 UPDATE calls SET ended_at = coalesce(ended_at, now()),
                  outcome = CASE WHEN outcome IS NULL OR outcome LIKE 'twilio\\_%' THEN $3
@@ -54,7 +55,8 @@ UPDATE calls SET ended_at = coalesce(ended_at, now()),
                  greeting_ms = coalesce(greeting_ms, $6),
                  transferred_to = coalesce(transferred_to, $7),
                  language = coalesce(language, $8),
-                 recording = coalesce(recording, $9)
+                 recording = coalesce(CASE WHEN $9::text = 'declined' THEN $9::text END,
+                                      recording, $9::text)
 WHERE tenant_id = $1 AND call_sid = $2
 RETURNING *
 """
@@ -176,6 +178,7 @@ async def start_call(
             call.from_number,
             call.to_number,
             call.webhook_ms,
+            call.recording,
         )
         if row is not None:  # a new call, not a replayed webhook
             data = _call_data(call_record(row))
@@ -374,13 +377,52 @@ async def apply_twilio_status(
             await _emit_ended(conn, tenant_id, call_record(row), outbox_queue)
 
 
-_DECLINE_RECORDING = (
-    "UPDATE calls SET recording = 'declined' WHERE tenant_id = $1 AND call_sid = $2"
-)
+# A call's recording as it changes (calls.recording; engine.recording_consent): the tenant
+# actor claims the start of one owed after the notice (so it is started once, never after a
+# decline), gives the claim back when Twilio refused it, and marks a decline before it stops one.
+_RECORDING = "SELECT recording FROM calls WHERE tenant_id = $1 AND call_sid = $2"
+_CLAIM_RECORDING = """
+UPDATE calls SET recording = 'after_notice'
+WHERE tenant_id = $1 AND call_sid = $2 AND recording = 'not_started'
+RETURNING call_sid
+"""
+_UNCLAIM_RECORDING = """
+UPDATE calls SET recording = 'not_started'
+WHERE tenant_id = $1 AND call_sid = $2 AND recording = 'after_notice'
+"""
+_DECLINE_RECORDING = """
+UPDATE calls SET recording = 'declined'
+FROM (SELECT recording FROM calls WHERE tenant_id = $1 AND call_sid = $2 FOR UPDATE) AS before
+WHERE calls.tenant_id = $1 AND calls.call_sid = $2
+RETURNING before.recording
+"""
 
 
-async def decline_recording(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
-    """The caller said no to the recording: from now on the call's recordings are discarded
-    (the recording webhook deletes them instead of downloading them)."""
+async def recording_on_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> str | None:
+    """How the call's recording stands in its record (None: not recorded, or no row)."""
     async with tenant_tx(pool, tenant_id) as conn:
-        await conn.execute(_DECLINE_RECORDING, uuid.UUID(tenant_id), call_sid)
+        found: str | None = await conn.fetchval(_RECORDING, uuid.UUID(tenant_id), call_sid)
+    return found
+
+
+async def claim_recording(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> bool:
+    """Mark the call's recording started after the notice; False when it is not owed (started
+    already, declined, or never to be started after a notice): then nothing may start it."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        claimed = await conn.fetchval(_CLAIM_RECORDING, uuid.UUID(tenant_id), call_sid)
+    return claimed is not None
+
+
+async def unclaim_recording(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> None:
+    """The start claimed did not happen (Twilio refused it): the recording is owed again."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.execute(_UNCLAIM_RECORDING, uuid.UUID(tenant_id), call_sid)
+
+
+async def decline_recording(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> str | None:
+    """The caller said no to the recording: from now on the call's recordings are discarded
+    (the recording webhook deletes them instead of downloading them) and none is started.
+    Returns how it stood before (`not_started`: nothing to stop)."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        before: str | None = await conn.fetchval(_DECLINE_RECORDING, uuid.UUID(tenant_id), call_sid)
+    return before

@@ -180,13 +180,18 @@ def greeting_request(greeting: str) -> str:
     return f'Say exactly this greeting and nothing else: "{text}"'
 
 
-def resume_request() -> str:
+def resume_request(recording_notice: str | None = None) -> str:
     """The ``response.instructions`` for the first reply after a resumed call.
 
-    Contains no double quotes, so the realtime simulator does not mistake it for a verbatim
-    line.
+    Without a notice it contains no double quotes, so the realtime simulator does not mistake
+    it for a verbatim line. With `recording_notice` (a recording still owed its notice when the
+    call was lost) the notice is the one quoted line, said before anything else.
     """
-    return (
+    text = (
         "The call has just been reconnected after a brief technical interruption. Apologise "
         "in one short sentence and continue where you left off; do not greet the caller again."
     )
+    if recording_notice:
+        notice = _quote_safe(recording_notice)
+        text += f' Right after the apology, say this notice word for word: "{notice}"'
+    return text

@@ -43,8 +43,10 @@ class FakeMemory:
         context: CallerContext = EMPTY_CONTEXT,
         on_file: Mapping[str, str] | None = None,
         verified_calls: set[str] | None = None,
+        recording: str | None = None,
     ) -> None:
         self.log = log
+        self.recording = recording  # the call's record of its recording (calls.recording)
         self.context = context
         self.verified_calls = set(verified_calls or ())  # calls with a verified attempt
         self.on_file = dict(on_file or {})  # the caller's identifiers, normalised
@@ -96,6 +98,10 @@ class FakeMemory:
     async def verified_on_call(self, token: str, call_sid: str, caller_number: str) -> bool:
         self.log.append(("verified_on_call", call_sid))
         return call_sid in self.verified_calls
+
+    async def recording_on_call(self, token: str, call_sid: str) -> str | None:
+        self.log.append(("recording_on_call", call_sid))
+        return self.recording
 
     async def remember(
         self,
@@ -279,9 +285,12 @@ class Call:
         context: CallerContext = EMPTY_CONTEXT,
         on_file: Mapping[str, str] | None = None,
         verified_calls: set[str] | None = None,
+        recording: str | None = None,
     ) -> None:
         self.log = Log()
-        self.memory = FakeMemory(self.log, earlier, message_s, context, on_file, verified_calls)
+        self.memory = FakeMemory(
+            self.log, earlier, message_s, context, on_file, verified_calls, recording
+        )
         self.lifecycle = FakeLifecycle(self.log)
         self.control = FakeControl(self.log)
         self.twilio = FakeTwilio(self.log)

@@ -116,6 +116,9 @@ class FakeMemory:
     async def verified_on_call(self, token: str, call_sid: str, caller_number: str) -> bool:
         return self.attempt.verified
 
+    async def recording_on_call(self, token: str, call_sid: str) -> str | None:
+        return None
+
     async def search_knowledge(self, token: str, query: str, k: int = 3) -> list[SearchHit]:
         if self.error is not None:
             raise self.error

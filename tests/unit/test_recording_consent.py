@@ -17,6 +17,7 @@ from engine.recording_consent import (
     declines_recording,
     initial_recording,
     notice_first,
+    resumed_recording,
     stored_recording,
 )
 from prompts import call_lines
@@ -137,7 +138,9 @@ def test_a_caller_who_declines_during_the_notice_is_never_recorded() -> None:
         ],
         state,
     )
-    assert not [c for _, c in log if isinstance(c, ev.SetRecording)]
+    # nothing was started: the decline is only marked in the call's record (so an actor that
+    # resumes the call starts nothing either)
+    assert [c for _, c in log if isinstance(c, ev.SetRecording)] == [ev.SetRecording(on=False)]
     assert state.recording == "declined"
 
 
@@ -183,3 +186,97 @@ async def test_a_session_starts_and_stops_the_recording_through_call_control() -
     await call.session.shutdown()
     await call.end()
     assert call.memory.ends[-1].recording == "declined"
+
+
+# --- a call resumed on a new actor -------------------------------------------------------------
+
+
+def test_a_resumed_call_takes_its_recording_from_the_calls_record() -> None:
+    assert resumed_recording("not_started") == "awaiting_notice"  # owed: after the notice
+    assert resumed_recording("after_notice") == "after_notice"
+    assert resumed_recording("from_start") == "from_start"
+    assert resumed_recording("declined") == "declined"
+    assert resumed_recording(None) == "none"
+
+
+def _resumed(recording: Recording) -> cs.CallState:
+    state = cs.new_call("CA1", "media-token-0123456789")  # a resumed call begins with none
+    state, log = run([(0.0, ev.RecordingResumed(recording)), (0.0, start())], state)
+    assert log == []
+    return state
+
+
+def _first_reply_played(state: cs.CallState) -> tuple[cs.CallState, list[ev.Command]]:
+    state, log = run(
+        [
+            (0.1, rt.ResponseCreated("r1")),
+            (0.1, audio(500)),
+            (0.2, rt.ResponseDone("r1", "completed")),
+            (0.7, tw.Mark("m1")),
+        ],
+        state,
+    )
+    return state, [c for _, c in log]
+
+
+def test_a_resumed_call_owed_its_recording_starts_it_once_its_first_reply_played() -> None:
+    state, commands = _first_reply_played(_resumed("awaiting_notice"))
+    assert commands.count(ev.SetRecording(on=True)) == 1
+    state, log = run([(1.0, ev.RecordingResumed("awaiting_notice"))], state)  # counts once
+    assert log == []
+    assert state.recording == "after_notice"
+
+
+@pytest.mark.parametrize("recording", ["after_notice", "from_start", "declined"])
+def test_a_resumed_call_never_starts_a_recording_started_or_declined(
+    recording: Recording,
+) -> None:
+    state, commands = _first_reply_played(_resumed(recording))
+    assert ev.SetRecording(on=True) not in commands
+    assert state.recording == recording
+
+
+def test_a_resumed_call_recording_can_still_be_declined() -> None:
+    state, _ = _first_reply_played(_resumed("after_notice"))
+    state, log = run([(2.0, rt.CallerTranscript("u1", "please don't record this"))], state)
+    assert ev.SetRecording(on=False) in [c for _, c in log]
+    assert state.recording == "declined"
+
+
+NOTICE = "This call is recorded."
+
+
+@pytest.mark.parametrize(
+    ("stored", "notice_said", "started"),
+    [("not_started", True, True), ("after_notice", False, False), ("declined", False, False)],
+)
+async def test_a_resumed_session_reads_its_recording_and_says_an_owed_notice_first(
+    stored: str, notice_said: bool, started: bool
+) -> None:
+    tenant = replace(TENANT, record_calls=True, recording_consent=NOTICE)
+    call = Call(tenant, attempt=1, recording=stored)
+    await call.live()
+    assert ("recording_on_call", "CA1") in call.log
+    [create] = [f for f in call.model.sent if f["type"] == "response.create"]
+    assert (NOTICE in str(create)) is notice_said
+    await call.model.frame("response.created", response={"id": "r1"})
+    await call.model.frame(
+        "response.output_audio.delta", response_id="r1", item_id="i1", delta="AAAA"
+    )
+    await call.model.frame("response.done", response={"id": "r1", "status": "completed"})
+    marks = [f["mark"]["name"] for f in call.twilio.sent if f["event"] == "mark"]
+    call.twilio.push("mark", streamSid="MZ1", mark={"name": marks[-1]})
+    await settle(0.05)
+    assert (("set_recording", True) in call.log) is started
+    assert call.log.names().count("set_recording") == int(started)
+    await call.session.shutdown()
+    await call.end()
+
+
+async def test_a_first_attempt_never_reads_a_recording_record() -> None:
+    tenant = replace(TENANT, record_calls=True, recording_consent=NOTICE)
+    call = Call(tenant, recording="declined")
+    await call.live()
+    assert "recording_on_call" not in call.log.names()
+    await call.session.shutdown()
+    await call.end()

@@ -2,7 +2,8 @@
 versions kept in plaintext, and re-sealing every sealed secret under a new engine secret (key
 rotation). I/O: asyncpg, as the owner role, at migrate time or from the operator's command.
 
-Sealed columns: tenants.twilio_auth_token_box, webhook_endpoints.secret_box,
+Sealed columns: tenants.twilio_auth_token_box, tenants.elevenlabs_key_box,
+webhook_endpoints.secret_box,
 notion_links.token_box and tenant_tools.secret_box (engine.secret_box, one label each). Tables
 are tenant-scoped with RLS forced on the owner too, so each tenant's rows are changed inside
 that tenant's context, all in one transaction: a rotation that cannot open a secret changes
@@ -18,6 +19,7 @@ import asyncpg
 import structlog
 
 from engine.secret_box import (
+    ELEVENLABS_LABEL,
     NOTION_LABEL,
     TOOL_LABEL,
     TWILIO_LABEL,
@@ -49,6 +51,7 @@ class _Sealed:
 
 SEALED = (
     _Sealed("tenants", "twilio_auth_token_box", "tenant_id", TWILIO_LABEL),
+    _Sealed("tenants", "elevenlabs_key_box", "tenant_id", ELEVENLABS_LABEL),
     _Sealed("webhook_endpoints", "secret_box", "endpoint_id", WEBHOOK_LABEL),
     _Sealed("notion_links", "token_box", "tenant_id", NOTION_LABEL),
     _Sealed("tenant_tools", "secret_box", "tool_id", TOOL_LABEL),

@@ -1,7 +1,8 @@
 """Tenant secrets at rest, against real Postgres: a tenant's Twilio auth token is stored sealed
 (Postgres never holds it in plaintext, and refuses a plaintext write), a token left in
 plaintext by an earlier version is sealed by the migration step, and rotating the engine secret
-re-seals every sealed secret (Twilio tokens, webhook secrets, Notion tokens)."""
+re-seals every sealed secret (Twilio tokens, ElevenLabs keys, webhook secrets, Notion tokens,
+agency tools' secrets)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
-from engine.secret_box import NOTION_LABEL, TOOL_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox
+from engine.secret_box import (
+    ELEVENLABS_LABEL,
+    NOTION_LABEL,
+    TOOL_LABEL,
+    TWILIO_LABEL,
+    WEBHOOK_LABEL,
+    SecretBox,
+)
 from memory import notion_links, outbox_admin, tenant_tools, tenants
 from memory.audit import SYSTEM
 from memory.db import tenant_tx
@@ -138,13 +146,20 @@ async def test_rotating_the_engine_secret_reseals_every_sealed_secret(
     tool = ToolDraft("policy_status", "Look it up.", {"type": "object"}, "https://a.example/", None)
     sealed_tool = replace(tool, sealed_secret=_box(old, TOOL_LABEL).seal("tool-secret-1"))
     await tenant_tools.create_tool(app_pool, tenant_id, sealed_tool, SYSTEM)
+    voice_key = _box(old, ELEVENLABS_LABEL).seal("sk-eleven-1")
+    assert await tenants.set_elevenlabs_key(app_pool, tenant_id, voice_key)
     first = await reseal(pg_urls.owner, previous_secret=old, engine_secret=new)
-    assert first.resealed == 4
+    assert first.resealed == 5
     config = await tenants.load_config(
-        app_pool, tenant_id, tokens=_box(new), tool_secrets=_box(new, TOOL_LABEL)
+        app_pool,
+        tenant_id,
+        tokens=_box(new),
+        voice_keys=_box(new, ELEVENLABS_LABEL),
+        tool_secrets=_box(new, TOOL_LABEL),
     )
     assert config is not None
     assert config.twilio_auth_token == TOKEN
+    assert config.elevenlabs_api_key == "sk-eleven-1"
     assert [t.secret for t in config.agency_tools] == ["tool-secret-1"]
     async with tenant_tx(app_pool, tenant_id) as conn:
         hook = await conn.fetchval(
@@ -158,4 +173,4 @@ async def test_rotating_the_engine_secret_reseals_every_sealed_secret(
     assert _box(new, NOTION_LABEL).open(link.token_box) == "ntn-1"
     again = await reseal(pg_urls.owner, previous_secret=old, engine_secret=new)
     assert again.resealed == 0  # a rerun changes nothing
-    assert again.current >= 4
+    assert again.current >= 5

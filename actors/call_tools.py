@@ -24,6 +24,7 @@ from engine.call_events import CloseKind, ToolResult
 from engine.config import AgencyTool, TenantConfig
 from engine.tools import ToolArgumentError, ToolSpec, ToolStatus, parse_arguments, tool_output
 from memory.call_records import NewMessage
+from memory.caller_records import NewMemory
 from prompts import call_lines
 
 log = structlog.get_logger(__name__)
@@ -129,14 +130,14 @@ async def _take_message(args: dict[str, Any], ctx: ToolContext) -> Outcome:
 
 
 async def _remember(args: dict[str, Any], ctx: ToolContext) -> Outcome:
-    await ctx.memory.remember(
-        ctx.memory_token,
+    memory = NewMemory(
         ctx.caller_number,
         ctx.call_sid,
         str(args["category"]),
         str(args["key"]).strip().lower(),
         {"text": str(args["fact"])},
     )
+    await ctx.memory.remember(ctx.memory_token, memory)
     return Outcome({"ok": True, "next": "Confirm briefly that you will remember it."})
 
 

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from engine.tokens import KeyRing
     from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
     from memory.call_writes import CallWrites
-    from memory.caller_records import JobStatus, JsonInput, SearchHit
+    from memory.caller_records import JobStatus, NewMemory, SearchHit
     from memory.service import MemoryService
     from prompts.context import CallerContext
 
@@ -306,21 +306,10 @@ class MemoryActor:
                 tenant, caller_number, agenda=agenda, k=k
             )
 
-    async def remember(
-        self,
-        token: str,
-        caller_number: str,
-        call_sid: str,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None:
+    async def remember(self, token: str, memory: NewMemory) -> None:
         """Upsert one memory under (type, key); a changed value keeps the old one in history."""
         tenant = self._tenant(token)
-        await (await self._memory()).remember(
-            tenant, caller_number, call_sid, memory_type, key, value, ttl_days
-        )
+        await (await self._memory()).remember(tenant, memory)
 
     async def consolidate(
         self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from engine.config import MediaAddress, TenantConfig
 from engine.verification import Attempt
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput, SearchHit
+from memory.caller_records import NewMemory, SearchHit
 from prompts.context import CallerContext
 
 # What the agent's calls are about, for picking the caller's memories before the greeting.
@@ -36,16 +36,7 @@ class MemoryClient(Protocol):
     async def caller_context(
         self, token: str, caller_number: str, *, agenda: str = "", k: int = 8
     ) -> CallerContext: ...
-    async def remember(
-        self,
-        token: str,
-        caller_number: str,
-        call_sid: str,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None: ...
+    async def remember(self, token: str, memory: NewMemory) -> None: ...
     async def consolidate(
         self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]
     ) -> int: ...

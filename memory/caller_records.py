@@ -38,6 +38,19 @@ JsonInput = Mapping[str, object] | str  # what callers may pass; stored as JsonV
 
 
 @dataclass(frozen=True, slots=True)
+class NewMemory:
+    """One memory to keep about a caller under (type, key), as the `remember` tool asks; a call's
+    memory (`call_sid`) is kept only while the tenant keeps transcripts."""
+
+    caller_number: str
+    call_sid: str | None
+    memory_type: str
+    key: str
+    value: JsonInput
+    ttl_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryWrite:
     """One memory to upsert under its stable ``(type, key)``; ``content`` is its text."""
 

@@ -28,9 +28,9 @@ from memory import caller_memory, knowledge, profiles, recall
 from memory.call_records import Turn
 from memory.caller_memory import check_caller, memory_text
 from memory.caller_records import (
-    JsonInput,
     JsonValue,
     MemoryWrite,
+    NewMemory,
     SearchHit,
     is_anonymous,
 )
@@ -160,17 +160,14 @@ class MemoryService:
             return CallerContext(None, {}, (), (), context.knowledge)
         return context
 
-    async def remember(
-        self,
-        tenant_id: str,
-        caller_number: str,
-        call_sid: str | None,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None:
-        number = check_caller(caller_number)
+    async def remember(self, tenant_id: str, memory: NewMemory) -> None:
+        call_sid, memory_type, key, ttl_days = (
+            memory.call_sid,
+            memory.memory_type,
+            memory.key,
+            memory.ttl_days,
+        )
+        number = check_caller(memory.caller_number)
         if is_anonymous(number):
             return
         if not _TYPE.match(memory_type):
@@ -180,6 +177,7 @@ class MemoryService:
             raise ValueError("key must be 1-200 characters")
         if ttl_days is not None and not 1 <= ttl_days <= 36500:
             raise ValueError("ttl_days must be 1-36500 or None")
+        value = memory.value
         stored: JsonValue = " ".join(value.split()) if isinstance(value, str) else dict(value)
         content = render_value(memory_type, stored)
         if not content:

@@ -16,6 +16,7 @@ import ray
 from actors import handles, ray_runtime
 from engine.cli.runtime import Engine
 from memory import caller_memory
+from memory.caller_records import NewMemory
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.memory_support import new_tenant, phone, sid, token
@@ -44,7 +45,9 @@ async def test_a_killed_memory_actor_is_replaced_and_its_request_retried(
     tenant = await new_tenant(app_pool)
     tok = token(ray_engine.config.jwt_secret, tenant)
     caller, call_sid = phone(), sid()
-    await client.remember(tok, caller, call_sid, "claim", "number:clm-5", {"status": "open"})
+    await client.remember(
+        tok, NewMemory(caller, call_sid, "claim", "number:clm-5", {"status": "open"})
+    )
     before = await handles.call(actor.check_health, timeout=30)
 
     superuser = await asyncpg.connect(pg_urls.superuser.replace("/postgres?", "/neurosphere?"))
@@ -56,7 +59,9 @@ async def test_a_killed_memory_actor_is_replaced_and_its_request_retried(
                 uuid.UUID(tenant),
             )
             request = asyncio.create_task(
-                client.remember(tok, caller, call_sid, "claim", "number:clm-5", {"status": "paid"})
+                client.remember(
+                    tok, NewMemory(caller, call_sid, "claim", "number:clm-5", {"status": "paid"})
+                )
             )
             await _waiters(superuser, 1)
             os.kill(int(before["pid"]), signal.SIGKILL)

@@ -17,6 +17,7 @@ from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Speak, WaitForAgent
 from memory import caller_memory, calls
+from memory.caller_records import NewMemory
 from memory.errors import Unavailable
 from tests.conftest import PgUrls
 from tests.faults.tcp_proxy import TcpProxy, pg_proxy, via_proxy
@@ -69,7 +70,7 @@ async def test_a_lost_commit_answer_is_retried_without_duplicates(
     claim = {"claim_number": "CLM-7", "status": "open"}
     proxy.stall_replies_after(b"COMMIT")
     request = asyncio.create_task(
-        actor.remember(tok, caller, call_sid, "claim", "number:clm-7", claim)
+        actor.remember(tok, NewMemory(caller, call_sid, "claim", "number:clm-7", claim))
     )
     await asyncio.wait_for(proxy.triggered.wait(), 10)
     # The server committed; the answer is stuck in the network. Then the link dies.
@@ -82,7 +83,7 @@ async def test_a_lost_commit_answer_is_retried_without_duplicates(
     with pytest.raises(LINK_ERRORS):
         await asyncio.wait_for(request, 10)
     # The caller (or Ray's task retry) tries again: same key, same value, same row.
-    await actor.remember(tok, caller, call_sid, "claim", "number:clm-7", claim)
+    await actor.remember(tok, NewMemory(caller, call_sid, "claim", "number:clm-7", claim))
     (memory,) = await caller_memory.list_memories(app_pool, tenant, caller)
     assert (memory.version, memory.has_embedding) == (1, True)
     assert await caller_memory.history(app_pool, tenant, caller, "claim", "number:clm-7") == []
@@ -96,7 +97,7 @@ async def test_a_stalled_database_fails_fast_and_the_pool_recovers(
     tenant = await new_tenant(app_pool)
     tok = token(jwt_secret, tenant)
     caller = phone()
-    await actor.remember(tok, caller, sid(), "person", "spouse", "Sarah, their wife")
+    await actor.remember(tok, NewMemory(caller, sid(), "person", "spouse", "Sarah, their wife"))
     proxy.stall()
     started = time.monotonic()
     with pytest.raises(LINK_ERRORS):

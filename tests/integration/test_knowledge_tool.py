@@ -11,6 +11,7 @@ import pytest
 
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
+from memory.caller_records import NewMemory
 from tests.conftest import PgUrls
 from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, sid, token
 
@@ -33,7 +34,9 @@ async def test_search_knowledge_finds_only_the_agencys_own_entries(
             tok, "procedure", "Glass claims", "Windshield claims go to Safelite."
         )
         await actor.save_knowledge(other, "fact", "Office hours", "Open on Sundays only.")
-        await actor.remember(tok, phone(), sid(), "fact", "hours", "caller works night shifts")
+        await actor.remember(
+            tok, NewMemory(phone(), sid(), "fact", "hours", "caller works night shifts")
+        )
         await actor.search_knowledge(tok, "when is the office open", 3)  # warm the embedder
         started = time.perf_counter()
         hits = await actor.search_knowledge(tok, "when is the office open", 3)

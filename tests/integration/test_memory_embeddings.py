@@ -11,6 +11,7 @@ import pytest
 
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
+from memory.caller_records import NewMemory
 from memory.embeddings import (
     EmbeddingConfigError,
     LocalEmbedder,
@@ -69,9 +70,15 @@ async def test_context_ranks_memories_by_meaning_with_the_local_model(
             assert (await actor.check_health())["embedder"] == "local:all-MiniLM-L6-v2"
             tok = token(jwt_secret, await new_tenant(app_pool))
             caller, call_sid = phone(), sid()
-            await actor.remember(tok, caller, call_sid, "person", "spouse", "Sarah, their wife")
-            await actor.remember(tok, caller, call_sid, "vehicle", "v1", "2019 Honda Civic sedan")
-            await actor.remember(tok, caller, call_sid, "fact", "birthday", "born on May 3")
+            await actor.remember(
+                tok, NewMemory(caller, call_sid, "person", "spouse", "Sarah, their wife")
+            )
+            await actor.remember(
+                tok, NewMemory(caller, call_sid, "vehicle", "v1", "2019 Honda Civic sedan")
+            )
+            await actor.remember(
+                tok, NewMemory(caller, call_sid, "fact", "birthday", "born on May 3")
+            )
             ctx = await actor.caller_context(tok, caller, agenda="questions about their car", k=3)
             assert ctx.memories[0].key == "v1"
             ctx = await actor.caller_context(tok, caller, agenda="their husband or wife", k=3)

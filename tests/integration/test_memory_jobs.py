@@ -17,6 +17,7 @@ from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import agent_settings, caller_memory, jobs
 from memory.audit import SYSTEM
 from memory.call_records import CallEnd, CallStart
+from memory.caller_records import NewMemory
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.memory_support import (
@@ -176,7 +177,7 @@ async def test_vectors_missed_during_an_outage_are_backfilled(
         caller = phone()
         await actor.check_health()
         sim.fail_next(503, times=2)
-        await actor.remember(tok, caller, "CA" + "0" * 32, "note", "gate code", "4512")
+        await actor.remember(tok, NewMemory(caller, "CA" + "0" * 32, "note", "gate code", "4512"))
         (note,) = await caller_memory.list_memories(app_pool, tenant, caller)
         assert not note.has_embedding  # stored anyway: the call path never waits for vectors
         async with tenant_tx(app_pool, tenant) as conn:  # as the admin API saves knowledge

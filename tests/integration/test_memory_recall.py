@@ -16,6 +16,7 @@ import pytest
 from actors.memory_actor import WARM_CONNECTIONS, MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
 from memory import caller_memory, knowledge
+from memory.caller_records import NewMemory
 from prompts.context import pack_context
 from prompts.greeting import choose_greeting
 from tests.conftest import PgUrls
@@ -177,11 +178,13 @@ async def test_remember_upserts_by_key_and_keeps_history(
     tok = token(jwt_secret, tenant)
     caller = phone()
     call_sid = sid()
-    await actor.remember(tok, caller, call_sid, "preference", "contact", "text messages")
-    await actor.remember(tok, caller, call_sid, "preference", "contact", "text  messages")
+    await actor.remember(tok, NewMemory(caller, call_sid, "preference", "contact", "text messages"))
+    await actor.remember(
+        tok, NewMemory(caller, call_sid, "preference", "contact", "text  messages")
+    )
     (same,) = await caller_memory.list_memories(app_pool, tenant, caller)
     assert (same.version, same.value, same.has_embedding) == (1, "text messages", True)
-    await actor.remember(tok, caller, sid(), "preference", "contact", "email only")
+    await actor.remember(tok, NewMemory(caller, sid(), "preference", "contact", "email only"))
     (changed,) = await caller_memory.list_memories(app_pool, tenant, caller)
     assert (changed.version, changed.value) == (2, "email only")
     history = await caller_memory.history(app_pool, tenant, caller, "preference", "contact")
@@ -189,13 +192,15 @@ async def test_remember_upserts_by_key_and_keeps_history(
         (1, "text messages", call_sid)
     ]
 
-    await actor.remember(tok, caller, call_sid, "identity", "preferred_name", {"name": "Bobby"})
+    await actor.remember(
+        tok, NewMemory(caller, call_sid, "identity", "preferred_name", {"name": "Bobby"})
+    )
     ctx = await actor.caller_context(tok, caller)
     assert ctx.profile is not None
     assert ctx.profile.preferred_name == "Bobby"
     assert ctx.profile.total_calls == 0
 
-    await actor.remember(tok, caller, call_sid, "note", "gate code", "4512", ttl_days=1)
+    await actor.remember(tok, NewMemory(caller, call_sid, "note", "gate code", "4512", ttl_days=1))
     assert any(m.key == "gate code" for m in (await actor.caller_context(tok, caller)).memories)
     async with app_pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
@@ -205,9 +210,9 @@ async def test_remember_upserts_by_key_and_keeps_history(
     assert all(m.key != "gate code" for m in (await actor.caller_context(tok, caller)).memories)
 
     with pytest.raises(ValueError, match="memory_type"):
-        await actor.remember(tok, caller, call_sid, "Bad Type", "k", "v")
+        await actor.remember(tok, NewMemory(caller, call_sid, "Bad Type", "k", "v"))
     with pytest.raises(ValueError, match="value"):
-        await actor.remember(tok, caller, call_sid, "note", "k", "   ")
+        await actor.remember(tok, NewMemory(caller, call_sid, "note", "k", "   "))
 
 
 async def test_consolidating_200_turns_stores_each_item_once(
@@ -259,8 +264,10 @@ async def test_knowledge_and_search(
     await actor.save_knowledge(tok, "rule", "Office hours", "The office is open 9 to 5 weekdays.")
     entries = await knowledge.list_entries(app_pool, tenant)
     assert [e.title for e in entries] == ["Hail claims", "Office hours"]  # by kind, title
-    await actor.remember(tok, caller, sid(), "vehicle", "2019-honda-civic", "2019 Honda Civic")
-    await actor.remember(tok, caller, sid(), "person", "spouse", "Sarah, their wife")
+    await actor.remember(
+        tok, NewMemory(caller, sid(), "vehicle", "2019-honda-civic", "2019 Honda Civic")
+    )
+    await actor.remember(tok, NewMemory(caller, sid(), "person", "spouse", "Sarah, their wife"))
 
     ctx = await actor.caller_context(tok, caller, agenda="hail damage claims and photos")
     assert [k.title for k in ctx.knowledge] == ["Hail claims"]
@@ -282,7 +289,7 @@ async def test_forgetting_a_caller_removes_everything_of_theirs(
         call_sid = await record_call(actor, tok, number, FIRST_CALL)
         await actor.enqueue_post_call(tok, call_sid, number)
         await wait_job(actor, tok, call_sid)
-        await actor.remember(tok, number, call_sid, "note", "gate code", "4512")
+        await actor.remember(tok, NewMemory(number, call_sid, "note", "gate code", "4512"))
     await actor.forget_caller(tok, caller)
     await actor.forget_caller(tok, caller)  # idempotent
 
@@ -317,7 +324,9 @@ async def test_anonymous_callers_share_no_memory(
     await actor.save_knowledge(tok, "rule", "Hail claims", "Hail claims need photos.")
     for number in ("+266696687", "Anonymous"):
         call_sid = await record_call(actor, tok, number, FIRST_CALL)
-        await actor.remember(tok, number, call_sid, "person", "spouse", "Sarah, their wife")
+        await actor.remember(
+            tok, NewMemory(number, call_sid, "person", "spouse", "Sarah, their wife")
+        )
         await actor.enqueue_post_call(tok, call_sid, number)
         assert await actor.post_call_status(tok, call_sid) is None
         ctx = await actor.caller_context(tok, number, agenda="hail claims photos")

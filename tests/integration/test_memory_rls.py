@@ -17,6 +17,7 @@ import pytest
 
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
+from memory.caller_records import NewMemory
 from memory.db import create_pool, tenant_tx
 from memory.embedded import APP_ROLE
 from tests.conftest import PgUrls
@@ -184,8 +185,8 @@ async def two_tenants(
         call_sid = await record_call(actor, tok, caller, lines)
         await actor.enqueue_post_call(tok, call_sid, caller)
         await wait_job(actor, tok, call_sid)
-        await actor.remember(tok, caller, call_sid, "note", f"{word} code", f"{word} 1")
-        await actor.remember(tok, caller, call_sid, "note", f"{word} code", f"{word} 2")
+        await actor.remember(tok, NewMemory(caller, call_sid, "note", f"{word} code", f"{word} 1"))
+        await actor.remember(tok, NewMemory(caller, call_sid, "note", f"{word} code", f"{word} 2"))
         await actor.consolidate(tok, caller, call_sid, script(lines))
         await actor.save_knowledge(tok, "fact", f"{word} fact", f"All about the {word}.")
         ids.append(tenant)

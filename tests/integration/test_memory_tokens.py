@@ -16,6 +16,7 @@ import pytest
 from actors.memory_actor import MemoryActor
 from engine.sim.openai_http import OpenAIHttpSimulator
 from engine.tokens import ADMIN_AUDIENCE, ISSUER, MEMORY_AUDIENCE, TokenError
+from memory.caller_records import NewMemory
 from tests.conftest import PgUrls
 from tests.memory_support import SIM_KEY, count, memory_config, new_tenant, phone, script, token
 
@@ -60,7 +61,7 @@ def bad_tokens(secret: str, tenant_id: str) -> dict[str, str]:
 Call = Callable[[MemoryActor, str, str], Awaitable[Any]]
 CALLS: dict[str, Call] = {
     "caller_context": lambda a, t, n: a.caller_context(t, n, agenda="claims"),
-    "remember": lambda a, t, n: a.remember(t, n, CALL_SID, "note", "gate code", "4512"),
+    "remember": lambda a, t, n: a.remember(t, NewMemory(n, CALL_SID, "note", "gate code", "4512")),
     "consolidate": lambda a, t, n: a.consolidate(
         t, n, CALL_SID, script([("caller", "My wife Sarah")])
     ),

@@ -20,7 +20,7 @@ from engine.sim.realtime_script import Reply, Script
 from memory import agent_settings, caller_memory, calls, messages, profiles
 from memory.audit import SYSTEM
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import CallFacts, MemoryWrite
+from memory.caller_records import CallFacts, MemoryWrite, NewMemory
 from memory.db import tenant_tx
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
@@ -215,7 +215,8 @@ async def test_a_remembered_fact_is_embedded_as_it_is_stored_redacted(
             tenant_id = await new_tenant(app_pool, "Embedding Agency")
             caller = phone()
             await actor.remember(
-                token(jwt_secret, tenant_id), caller, sid(), "policy", "card", f"card {CARD}"
+                token(jwt_secret, tenant_id),
+                NewMemory(caller, sid(), "policy", "card", f"card {CARD}"),
             )
         finally:
             await actor.close()

@@ -21,7 +21,7 @@ from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
 from engine.verification import Attempt, VerificationPolicy, check
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput, SearchHit
+from memory.caller_records import NewMemory, SearchHit
 from prompts.context import CallerContext
 
 TOKEN = "stream-token"
@@ -103,17 +103,8 @@ class FakeMemory:
         self.log.append(("recording_on_call", call_sid))
         return self.recording
 
-    async def remember(
-        self,
-        token: str,
-        caller_number: str,
-        call_sid: str,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None:
-        self.log.append(("remember", key))
+    async def remember(self, token: str, memory: NewMemory) -> None:
+        self.log.append(("remember", memory.key))
 
     async def consolidate(
         self, token: str, caller_number: str, call_sid: str, turns: Sequence[Turn]

@@ -25,7 +25,7 @@ from engine.config import TenantConfig, TransferRule
 from engine.tools import ToolSpec, tool_specs
 from engine.verification import Attempt
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
-from memory.caller_records import JsonInput, SearchHit
+from memory.caller_records import JsonInput, NewMemory, SearchHit
 from prompts import call_lines
 from prompts.context import CallerContext
 
@@ -46,7 +46,7 @@ class FakeMemory:
         self.delay_s = delay_s
         self.error = error
         self.messages: list[tuple[str, NewMessage]] = []
-        self.remembered: list[tuple[str, str, str, str, JsonInput]] = []
+        self.remembered: list[tuple[str, str | None, str, str, JsonInput]] = []
         self.knowledge: list[SearchHit] = []
         self.searches: list[tuple[str, str, int]] = []
         self.cancelled = False
@@ -82,17 +82,10 @@ class FakeMemory:
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
         raise AssertionError("not a tool's business")
 
-    async def remember(
-        self,
-        token: str,
-        caller_number: str,
-        call_sid: str,
-        memory_type: str,
-        key: str,
-        value: JsonInput,
-        ttl_days: int | None = None,
-    ) -> None:
-        self.remembered.append((caller_number, call_sid, memory_type, key, value))
+    async def remember(self, token: str, memory: NewMemory) -> None:
+        self.remembered.append(
+            (memory.caller_number, memory.call_sid, memory.memory_type, memory.key, memory.value)
+        )
 
     async def caller_context(
         self, token: str, caller_number: str, *, agenda: str = "", k: int = 8

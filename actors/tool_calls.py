@@ -19,6 +19,7 @@ import structlog
 
 from actors.call_tools import ToolContext, run_tool
 from actors.turn_writer import TurnWriter
+from engine import agency_tools
 from engine import realtime_codec as rt
 from engine.call_events import ToolResult, ToolSlow
 from engine.call_metrics import CallMetrics
@@ -45,6 +46,8 @@ class ToolCalls:
         self._tasks = tasks
         self._metrics = metrics
         self._log = log
+        if context.tenant.agency_tools:  # the agency's lookups: ready before the first one
+            tasks.spawn(agency_tools.warm())
 
     async def run(
         self,

@@ -8,12 +8,14 @@ refused or broken connection, a non-2xx status, a body that is not a JSON object
 big - becomes a polite "could not look that up" for the model, with a reason in the log and a
 status for the tool's metrics. Nothing here raises, and nothing waits beyond the tool's timeout.
 
-One HTTP client per event loop (a call actor's sessions share it, and its connections).
+One HTTP client per event loop (a call actor's sessions share it, and its connections), made
+off the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import time
 import weakref
@@ -38,22 +40,34 @@ UNAVAILABLE = {
     "take a message so someone can follow up.",
 }
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, asyncio.Future[httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
 
 
-def _client() -> httpx.AsyncClient:
+def _new_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+async def _client() -> httpx.AsyncClient:
+    """This loop's client, made once in a thread: loading the TLS trust store takes tens of
+    milliseconds of CPU, which the loop's audio must not wait for."""
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
-        _clients[loop] = client
-    return client
+    made = _clients.get(loop)
+    if made is None:
+        made = _clients[loop] = loop.create_task(asyncio.to_thread(_new_client))
+    return await asyncio.shield(made)
+
+
+async def warm() -> None:
+    """Ready this loop's client and the schema checker, off the loop, before a call's model
+    asks for its first lookup (either would otherwise cost that lookup tens of milliseconds)."""
+    await _client()
+    await asyncio.to_thread(importlib.import_module, "jsonschema")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +109,8 @@ async def _post(tool: AgencyTool, body: bytes, call_id: str) -> AgencyAnswer:
         SIGNATURE_HEADER: sign(tool.secret, body, time.time()),
     }
     try:
-        async with _client().stream(
+        client = await _client()
+        async with client.stream(
             "POST", tool.url, content=body, headers=headers, timeout=tool.timeout_s
         ) as response:
             if not 200 <= response.status_code < 300:

@@ -24,7 +24,7 @@ from engine import realtime_codec as rt
 from engine.call_events import ToolResult, ToolSlow
 from engine.call_metrics import CallMetrics
 from engine.task_set import TaskSet
-from engine.tools import FILLER_AFTER_S, ToolSpec
+from engine.tools import FILLER_AFTER_S, ToolSpec, transcript_line
 
 UNKNOWN_TOOL = "unknown"  # the label of a call to a tool that is not on offer
 CUSTOM_TOOL = "custom"  # the label of a call to an agency's own tool
@@ -59,7 +59,7 @@ class ToolCalls:
         """Run `call` (`spec` is None for a tool not on offer); `received_ns` is when its frame
         arrived. `on_slow` is awaited once the tool has run FILLER_AFTER_S without an answer."""
         label = UNKNOWN_TOOL if spec is None else CUSTOM_TOOL if spec.agency else call.name
-        said = f"{call.name}({call.arguments})"
+        said = transcript_line(call.name, call.arguments)
         self._turns.add("tool", said, {"call_id": call.call_id, "name": call.name})
         task = self._tasks.spawn(
             run_tool(spec, call.call_id, call.name, call.arguments, self._context)

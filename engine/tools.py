@@ -179,6 +179,20 @@ def verify_caller_spec(tenant: TenantConfig) -> ToolSpec:
     )
 
 
+def transcript_line(name: str, arguments: str) -> str:
+    """A tool call as the call's transcript keeps it. A verify_caller call keeps only which
+    identifiers were stated, never their values (a date of birth, a policy number): the engine
+    checks them and the record of the attempt names the fields alone."""
+    if name != VERIFY_CALLER:
+        return f"{name}({arguments})"
+    try:
+        given = json.loads(arguments)
+    except ValueError:
+        given = None
+    fields = sorted(str(k) for k in given) if isinstance(given, dict) else ["..."]
+    return f"{name}({', '.join(fields)})"
+
+
 _REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
     "end_call": lambda tenant: _end_call(),
     "transfer_call": lambda tenant: _transfer_call(tenant) if tenant.transfer_rules else None,

@@ -82,3 +82,15 @@ async def test_second_call_knows_what_the_first_call_said(engine: Engine) -> Non
     turns = await calls.load_turns(engine.db, tenant_id, second.call_sid)
     assert turns[0].role == "agent"
     assert turns[0].text == "Hi, this is Ava. Is this Dana?"
+    # What verification adds to the call: the caller's statement, the tool's turn, and the
+    # engine's check (measured; printed for the record)
+    report = next(r for r in engine.pool.reports if r.call_sid == second.call_sid)
+    [check] = [t for t in report.tool_ms if t.tool == "verify_caller"]
+    assert check.status == "ok"
+    tool_turns = [t for t in turns if t.role == "tool"]
+    assert tool_turns[0].text == "verify_caller(date_of_birth, zip_code)"  # never the values
+    assert not any("March 4th 1980" in t.text for t in turns)
+    print(
+        f"verification: {len(turns)} turns ({len(tool_turns)} tool), verify_caller "
+        f"{check.sum_ms / sum(check.counts):.1f} ms, caller stop -> answer sent {report.turn_ms} ms"
+    )

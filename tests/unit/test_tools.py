@@ -22,6 +22,7 @@ from engine.tools import (
     parse_arguments,
     tool_output,
     tool_specs,
+    transcript_line,
 )
 
 CLAIMS = TransferRule("claims", "+15550100", "our claims team")
@@ -243,3 +244,11 @@ def test_agency_tools_come_after_the_built_in_ones_and_never_take_their_names() 
     assert policy.agency == tenant.agency_tools[0]
     assert policy.timeout_s == 5.0 + AGENCY_GRACE_S
     assert policy.session_entry()["parameters"] == tenant.agency_tools[0].parameters
+
+
+def test_a_verify_caller_call_keeps_only_the_names_of_what_was_stated() -> None:
+    stated = '{"date_of_birth": "March 4th 1980", "policy_number": "HO-55-1234"}'
+    assert transcript_line("verify_caller", stated) == "verify_caller(date_of_birth, policy_number)"
+    assert transcript_line("verify_caller", "not json 1980-03-04") == "verify_caller(...)"
+    assert transcript_line("verify_caller", '["1980-03-04"]') == "verify_caller(...)"
+    assert transcript_line("end_call", '{"reason": "done"}') == 'end_call({"reason": "done"})'

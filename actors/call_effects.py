@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import assert_never
 
 import structlog
 
@@ -23,7 +25,14 @@ from actors.ports import (
 )
 from actors.turn_writer import TurnWriter
 from engine import twilio_codec as tw
-from engine.call_events import EndCall, FinishAfterSpeech, FinishFailed, FinishSettled
+from engine.call_events import (
+    CallEvent,
+    EndCall,
+    FinishAfterSpeech,
+    FinishFailed,
+    FinishSettled,
+    SetRecording,
+)
 from engine.call_metrics import CallMetrics
 from engine.call_state import CallState
 from engine.recording_consent import Recording, resumed_recording, stored_recording
@@ -165,6 +174,24 @@ async def set_recording(control: CallControl | None, setup: CallSetup, on: bool,
         )
     except Exception as exc:
         log_.error("call_recording_failed", on=on, error=repr(exc))
+
+
+async def rest_command(
+    control: CallControl | None,
+    setup: CallSetup,
+    command: FinishAfterSpeech | SetRecording,
+    apply: Callable[[CallEvent], Awaitable[None]],
+    log_: Log,
+) -> None:
+    """Carry out a state machine's command for Twilio's REST API: hang up or transfer once the
+    closing words were heard (the outcome is applied back), or start or stop the recording."""
+    match command:
+        case FinishAfterSpeech():
+            await apply(await act_on_call(control, setup, command, log_))
+        case SetRecording(on):
+            await set_recording(control, setup, on, log_)
+        case _:
+            assert_never(command)
 
 
 def call_end(

@@ -226,16 +226,11 @@ class CallSession:
 
     def handshake_refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
         """Why this media handshake may not open the call's stream, or None when it may."""
-        refusal = media_handshake.refusal(
-            ended=self._done.is_set(),
-            connected=self._twilio is not None,
-            auth_token=self._setup.tenant.twilio_auth_token or self._config.twilio_auth_token,
-            media_url=self.media_url,
-            signature=request.headers.get(media_handshake.SIGNATURE_HEADER, ""),
+        token = self._setup.tenant.twilio_auth_token or self._config.twilio_auth_token
+        connected = self._twilio is not None
+        return media_handshake.check(
+            request.headers, self.media_url, token, self._log, self._done.is_set(), connected
         )
-        if refusal is not None and refusal[0] is HTTPStatus.FORBIDDEN:
-            self._log.warning("media_handshake_rejected", reason="bad signature")
-        return refusal
 
     async def handle_twilio(self, ws: MediaSocket) -> None:
         if self._state.phase == "live" or self._twilio is not None:
@@ -350,22 +345,17 @@ class CallSession:
             case ev.CloseStream(code, reason):
                 ended = self._state.phase == "ended"
                 await refuse_stream(self._ending, code, reason, call_ended=ended)
-            case ev.FinishAfterSpeech():
-                self._tasks.spawn(self._act_on_call(command))
+            case ev.FinishAfterSpeech() | ev.SetRecording():  # through Twilio's REST API
+                control, setup, log_ = self._control, self._setup, self._log
+                self._tasks.spawn(
+                    call_effects.rest_command(control, setup, command, self._apply, log_)
+                )
             case ev.EndCall():
                 self._tasks.spawn(self._finish(command))
             case ev.MeterSpeech(min_ms):
                 self._meter.arm(min_ms)
-            case ev.SetRecording(on):
-                self._tasks.spawn(
-                    call_effects.set_recording(self._control, self._setup, on, self._log)
-                )
             case _:
                 assert_never(command)
-
-    async def _act_on_call(self, command: ev.FinishAfterSpeech) -> None:
-        settled = await call_effects.act_on_call(self._control, self._setup, command, self._log)
-        await self._apply(settled)
 
     # --- the end ----------------------------------------------------------------------------
 

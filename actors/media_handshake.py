@@ -6,11 +6,14 @@ request's signature are passed in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
+import structlog
 from twilio.request_validator import RequestValidator
 
 Refusal = tuple[HTTPStatus, str]
+Log = structlog.typing.FilteringBoundLogger
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -30,3 +33,25 @@ def refusal(
     ):
         return HTTPStatus.FORBIDDEN, "invalid signature"
     return None
+
+
+def check(
+    headers: Mapping[str, str],
+    media_url: str,
+    auth_token: str | None,
+    log: Log,
+    ended: bool,
+    connected: bool,
+) -> Refusal | None:
+    """`refusal` for a handshake's headers; a bad signature is logged (no signature in it)."""
+    signature = headers.get(SIGNATURE_HEADER, "")
+    found = refusal(
+        ended=ended,
+        connected=connected,
+        auth_token=auth_token,
+        media_url=media_url,
+        signature=signature,
+    )
+    if found is not None and found[0] is HTTPStatus.FORBIDDEN:
+        log.warning("media_handshake_rejected", reason="bad signature")
+    return found

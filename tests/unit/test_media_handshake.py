@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+import structlog
+from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
-from actors.media_handshake import refusal
+from actors.media_handshake import SIGNATURE_HEADER, check, refusal
 
 URL = "wss://media.example.com/media/CA1"
 TOKEN = "tenant-auth-token"
@@ -46,3 +48,17 @@ def test_a_call_that_is_over_or_already_streaming_refuses_even_a_signed_handshak
         ended=False, connected=True, auth_token=TOKEN, media_url=URL, signature=signed()
     )
     assert second == (HTTPStatus.CONFLICT, "stream already connected")
+
+
+def test_the_handshake_headers_are_checked_and_a_bad_signature_is_logged_without_it() -> None:
+    log = structlog.get_logger()
+    with capture_logs() as logs:
+        ok = check({SIGNATURE_HEADER: signed()}, URL, TOKEN, log, False, False)
+        bad = check({SIGNATURE_HEADER: "forged"}, URL, TOKEN, log, False, False)
+        over = check({SIGNATURE_HEADER: signed()}, URL, TOKEN, log, True, False)
+    assert ok is None
+    assert bad == (HTTPStatus.FORBIDDEN, "invalid signature")
+    assert over == (HTTPStatus.SERVICE_UNAVAILABLE, "no call here")
+    assert logs == [
+        {"event": "media_handshake_rejected", "reason": "bad signature", "log_level": "warning"}
+    ]

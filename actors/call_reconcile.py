@@ -102,3 +102,14 @@ async def reconcile(
             log.info("call_reconciled", call_sid=call.call_sid, outcome=closing.outcome)
             counts[kind] += 1
     return Reconciled(**counts)
+
+
+async def reconcile_with_own_pool(database_url: str, *args: Any, **kwargs: Any) -> Reconciled:
+    """`reconcile` with a small pool of its own, closed afterwards (once per engine start)."""
+    from memory.db import create_pool
+
+    pool = await create_pool(database_url, min_size=0, max_size=1)
+    try:
+        return await reconcile(pool, *args, **kwargs)
+    finally:
+        await pool.close()

@@ -141,6 +141,12 @@ class Shown:
         if done is not None:
             done.set()
 
+    def only(self, label: str) -> None:
+        """`label` (its own key) alone: whatever was shown before ends (a tenant renamed)."""
+        if label not in self._ends:
+            self.end_all()
+            self.show(label, label)
+
     def end_all(self) -> None:
         for key in list(self._ends):
             self.end(key)

@@ -86,19 +86,11 @@ class TenantActor:
         self._active: dict[str, _Active] = {}
         self._log = log.bind(tenant_id=tenant_id)
         self._shown = Shown("serving")  # the tenant's name, as a running task in Ray
-        self._label = ""
 
     def __repr__(self) -> str:
         """What Ray shows for the actor (recorded once, at creation, before its name is known):
         the tenant's name is its running `serving` task's name, once its config is loaded."""
         return f"TenantActor({self._tenant_id})"
-
-    def _show_name(self, tenant: TenantConfig) -> None:
-        label = f"tenant {tenant.name}"
-        if label != self._label:
-            self._shown.end(self._label)
-            self._shown.show(label, label)
-            self._label = label
 
     async def serving(self, label: str) -> None:
         """Runs while this actor serves the tenant under `label` (ray_runtime.Shown)."""
@@ -124,7 +116,7 @@ class TenantActor:
             self._snapshot = await self._store.load_tenant_config(self._token("tenant-actor"))
             self._loaded_at = time.monotonic()
             if self._snapshot is not None:
-                self._show_name(self._snapshot)
+                self._shown.only(f"tenant {self._snapshot.name}")
         return self._snapshot
 
     async def reload(self) -> int | None:
@@ -310,8 +302,7 @@ class TenantActor:
     ) -> dict[str, int]:
         """Close the tenant's calls left open by a crash that started before
         ``started_before`` and that no live call actor holds (``held``, and this actor's own)."""
-        from actors.call_reconcile import reconcile
-        from memory.db import create_pool
+        from actors.call_reconcile import reconcile_with_own_pool
 
         tenant = await self._tenant()
         if tenant is None:
@@ -321,21 +312,17 @@ class TenantActor:
         except CallControlError:
             self._log.warning("call_reconcile_skipped", reason="no Twilio account")
             return {}
-        pool = await create_pool(self._config.app_database_url, min_size=0, max_size=1)
-        try:
-            done = await reconcile(
-                pool,
-                self._tenant_id,
-                account,
-                held={*held, *self._active},
-                started_before=started_before,
-                max_call_s=float(tenant.max_call_seconds),
-                post_call_queue=self._config.post_call_queue,
-                outbox_queue=self._config.outbox_queue_name(),
-                log=self._log,
-            )
-        finally:
-            await pool.close()
+        done = await reconcile_with_own_pool(
+            self._config.app_database_url,
+            self._tenant_id,
+            account,
+            held={*held, *self._active},
+            started_before=started_before,
+            max_call_s=float(tenant.max_call_seconds),
+            post_call_queue=self._config.post_call_queue,
+            outbox_queue=self._config.outbox_queue_name(),
+            log=self._log,
+        )
         return asdict(done)
 
     async def release(self, call_sid: str) -> None:

@@ -1,8 +1,8 @@
 """MemoryActor: one of N actors fronting Postgres for the call path, and draining post-call work.
 
 State it owns: one asyncpg pool (app role), the JWT key ring, one `MemoryService` (the LLM and
-embedding clients, an agenda-vector cache) and its background tasks, started lazily with the
-pool: the post-call drain loop and, on actor 0 only, the retention loop. Every method that
+embedding clients, an agenda-vector cache) and its background loops (actors.memory_loops),
+started lazily with the pool. Every method that
 touches tenant data takes the call's tenant-scoped JWT (audience `memory`), verifies it first,
 and runs in a transaction scoped to that tenant; a token is never trusted for another tenant's
 rows (RLS enforces it below us too).
@@ -13,9 +13,8 @@ upsert by stable key (same value twice changes nothing), `consolidate` is record
 of its turns, `enqueue_post_call` is one job per call, `forget_caller` deletes what is there,
 `run_retention` deletes only what is due.
 
-The background loops (the post-call drain, the outbox on every actor, retention on actor 0)
-are actors.memory_loops; methods that emit events wake the outbox loop, so a delivery usually
-leaves within milliseconds.
+The loops: the post-call drain, the outbox on every actor (methods that emit events wake it,
+so a delivery usually leaves within milliseconds), retention on actor 0.
 
 At start-up (first use) the embedding provider's dimension is checked against the schema; a
 mismatch fails every method, so the engine refuses to start rather than store bad vectors.
@@ -256,29 +255,35 @@ class MemoryActor:
 
     async def recording_on_call(self, token: str, call_sid: str) -> str | None:
         """How the call's recording stands in its record (asked by a resumed call's actor)."""
-        from memory import calls
+        from memory import recording_state
 
-        return await calls.recording_on_call(await self._db(), self._tenant(token), call_sid)
+        return await recording_state.recording_on_call(
+            await self._db(), self._tenant(token), call_sid
+        )
 
     async def claim_recording(self, token: str, call_sid: str) -> bool:
         """Claim the start of a recording owed after the notice (the tenant actor, before it
         asks Twilio); False: not owed, start nothing."""
-        from memory import calls
+        from memory import recording_state
 
-        return await calls.claim_recording(await self._db(), self._tenant(token), call_sid)
+        return await recording_state.claim_recording(
+            await self._db(), self._tenant(token), call_sid
+        )
 
     async def unclaim_recording(self, token: str, call_sid: str) -> None:
         """Twilio refused the start claimed: the recording is owed again."""
-        from memory import calls
+        from memory import recording_state
 
-        await calls.unclaim_recording(await self._db(), self._tenant(token), call_sid)
+        await recording_state.unclaim_recording(await self._db(), self._tenant(token), call_sid)
 
     async def decline_recording(self, token: str, call_sid: str) -> str | None:
         """The caller declined the call's recording (asked by the tenant actor as it stops it);
         how it stood before."""
-        from memory import calls
+        from memory import recording_state
 
-        return await calls.decline_recording(await self._db(), self._tenant(token), call_sid)
+        return await recording_state.decline_recording(
+            await self._db(), self._tenant(token), call_sid
+        )
 
     async def load_tenant_config(self, token: str) -> TenantConfig | None:
         from engine.secret_box import ELEVENLABS_LABEL, TOOL_LABEL, TWILIO_LABEL, SecretBox

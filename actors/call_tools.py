@@ -22,7 +22,14 @@ from actors.ports import MemoryClient
 from engine import agency_tools
 from engine.call_events import CloseKind, ToolResult
 from engine.config import AgencyTool, TenantConfig
-from engine.tools import ToolArgumentError, ToolSpec, ToolStatus, parse_arguments, tool_output
+from engine.tools import (
+    REPORT_URGENT_CLAIM,
+    ToolArgumentError,
+    ToolSpec,
+    ToolStatus,
+    parse_arguments,
+    tool_output,
+)
 from memory.call_records import NewMessage
 from memory.caller_records import NewMemory
 from prompts import call_lines
@@ -129,6 +136,31 @@ async def _take_message(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     return Outcome({"ok": True, "message_id": message_id, "next": "Confirm it was recorded."})
 
 
+async def _report_urgent_claim(args: dict[str, Any], ctx: ToolContext) -> Outcome:
+    """An urgent claim after hours (engine.urgent_claims): an urgent message, which texts the
+    staff at once, then the person on call when the agency has one."""
+    condition = str(args["condition"])
+    message = NewMessage(
+        call_sid=ctx.call_sid,
+        caller_number=ctx.caller_number,
+        reason=f"Urgent claim ({condition}): {args['details']}",
+        caller_name=args.get("caller_name"),
+        callback_number=args.get("callback_number"),
+        urgent=condition,
+    )
+    message_id = await ctx.memory.take_message(ctx.memory_token, message)
+    number = ctx.tenant.urgent.number
+    if number is None:
+        say = "Tell the caller the staff have been alerted and will call back as soon as they can."
+        return Outcome({"ok": True, "message_id": message_id, "next": say})
+    return Outcome(
+        {"ok": True, "message_id": message_id, "transferring_to": "the person on call"},
+        close="transfer",
+        target=number,
+        say=call_lines.handoff("the person on call"),
+    )
+
+
 async def _remember(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     memory = NewMemory(
         ctx.caller_number,
@@ -172,6 +204,7 @@ IMPLEMENTATIONS: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Out
     "remember": _remember,
     "search_knowledge": _search_knowledge,
     "verify_caller": _verify_caller,
+    REPORT_URGENT_CLAIM: _report_urgent_claim,
 }
 
 

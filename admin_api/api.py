@@ -32,6 +32,7 @@ from admin_api.routers import (
     staff_texts,
     tenants,
     test_call,
+    urgent_claims,
     users,
     verification,
     voices,
@@ -84,6 +85,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.include_router(deliveries.router)
     api.include_router(staff_texts.router)
     api.include_router(call_templates.router)
+    api.include_router(urgent_claims.router)
     api.include_router(notion.router)
     api.include_router(audit.router)
     api.include_router(api_docs.router)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.business_hours import Closed, OfficeHours
+from engine.urgent_claims import UrgentClaims
 from engine.verification import VerificationPolicy
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -240,4 +241,5 @@ class TenantConfig:
     hours: OfficeHours = field(default_factory=OfficeHours)
     # Set for one call that starts while the office is closed (engine.business_hours.for_call).
     closed: Closed | None = None
+    urgent: UrgentClaims = field(default_factory=UrgentClaims)  # what still goes through then
     version: int = 1

@@ -11,7 +11,7 @@ from engine.business_hours import opens_text
 from engine.config import TenantConfig
 from engine.verification import first_name
 from prompts import call_lines
-from prompts.after_hours import after_hours_rule
+from prompts.after_hours import after_hours_rule, urgent_rule
 from prompts.context import CallerContext, pack_context
 from prompts.disclosure import with_disclosure
 from prompts.greeting import choose_greeting
@@ -88,6 +88,9 @@ def session_prompt(
     if tenant.closed is not None:
         opens = opens_text(tenant.closed, now)
         extra_rules.append(after_hours_rule(reason=tenant.closed.reason, opens=opens))
+        urgent = tenant.urgent
+        if urgent.conditions:
+            extra_rules.append(urgent_rule(urgent.conditions, on_call=urgent.number is not None))
     agent = AgentPrompt(
         agency_name=tenant.name,
         agent_name=tenant.agent_name,

@@ -27,7 +27,9 @@ def staff_text(event_type: str, data: Mapping[str, object], event_id: str) -> st
         who = str(data.get("caller_name") or "A caller")
         number = str(data.get("callback_number") or data.get("caller_number") or "")
         when = data.get("preferred_time")
-        head = f"New message from {who} {number}".rstrip()
+        urgent = data.get("urgent")
+        kind = f"URGENT claim after hours ({urgent})" if urgent else "New message"
+        head = f"{kind} from {who} {number}".rstrip()
         tail = f" Best time: {when}." if when else ""
         reason = str(data.get("reason") or "")
         room = MAX_CHARS - len(head) - len(tail) - len(ref) - 6  # ": ", ".", " (", ")"

@@ -159,6 +159,31 @@ def _search_knowledge() -> ToolSpec:
     )
 
 
+REPORT_URGENT_CLAIM = "report_urgent_claim"
+
+
+def _report_urgent_claim(tenant: TenantConfig) -> ToolSpec:
+    """Offered by the engine (never chosen by an admin) in a call taken while the office is
+    closed, when the agency lists urgent conditions (engine.urgent_claims)."""
+    urgent = tenant.urgent
+    return ToolSpec(
+        REPORT_URGENT_CLAIM,
+        "Report an urgent claim while the office is closed: only when the caller's claim "
+        "matches one of the urgent conditions. The staff are alerted at once"
+        + (" and the caller is put through to the person on call." if urgent.number else "."),
+        _object(
+            {
+                "condition": {"type": "string", "enum": list(urgent.conditions)},
+                "details": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "caller_name": {"type": "string", "maxLength": 200},
+                "callback_number": {"type": "string", "pattern": r"^\+?[0-9 ()\-.]{7,20}$"},
+            },
+            ["condition", "details"],
+        ),
+        timeout_s=5.0,
+    )
+
+
 VERIFY_CALLER = "verify_caller"
 
 
@@ -203,7 +228,7 @@ _REGISTRY: dict[str, Callable[[TenantConfig], ToolSpec | None]] = {
 }
 TOOL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 """Every tool an agent may be given, in the order they are offered."""
-RESERVED_NAMES = frozenset((*TOOL_NAMES, VERIFY_CALLER))
+RESERVED_NAMES = frozenset((*TOOL_NAMES, VERIFY_CALLER, REPORT_URGENT_CLAIM))
 """Names an agency's own tool may not take."""
 # An agency tool's answer reaches the model after this much over its own timeout at most (the
 # HTTP client gives up at the tool's timeout; this bounds the whole run).
@@ -218,13 +243,16 @@ def _agency_spec(tool: AgencyTool) -> ToolSpec:
 
 def tool_specs(tenant: TenantConfig) -> dict[str, ToolSpec]:
     """The tools this tenant's agent has, by name: the built-in ones it was given
-    (`transfer_call` needs at least one rule), then the agency's own."""
+    (`transfer_call` needs at least one rule), `report_urgent_claim` while the office is
+    closed (engine.urgent_claims), then the agency's own."""
     specs: dict[str, ToolSpec] = {}
     for name in tenant.tools:
         build = _REGISTRY.get(name)
         spec = build(tenant) if build is not None else None
         if spec is not None:
             specs[name] = spec
+    if tenant.closed is not None and tenant.urgent.conditions:
+        specs[REPORT_URGENT_CLAIM] = _report_urgent_claim(tenant)
     for tool in tenant.agency_tools:  # after the built-in ones, which keep their names
         if tool.name not in RESERVED_NAMES:
             specs.setdefault(tool.name, _agency_spec(tool))

@@ -69,3 +69,4 @@ class NewMessage:
     preferred_time: str | None = None
     callback_number: str | None = field(default=None, repr=False)
     text_confirmation: bool = False  # the caller agreed to a text confirming it
+    urgent: str | None = None  # an urgent claim after hours: its condition (engine.urgent_claims)

@@ -92,6 +92,7 @@ async def take_message(
                 "preferred_time": message.preferred_time,
                 "callback_number": message.callback_number,
                 "created_at": row["created_at"].isoformat(),
+                "urgent": message.urgent,
             }
             await outbox.emit(
                 conn,

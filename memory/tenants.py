@@ -18,6 +18,7 @@ import structlog
 from engine.business_hours import OfficeHours
 from engine.config import DtmfAction, ElevenLabsVoice, TenantConfig, TransferRule, VadConfig
 from engine.secret_box import TWILIO_LABEL, SecretBox, SecretBoxError
+from engine.urgent_claims import UrgentClaims
 from memory import tenant_tools
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
@@ -47,7 +48,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
        a.recording_consent, a.recording_notice, a.pii_redaction, a.spanish, a.verification,
        t.jurisdiction, t.ai_disclosure, a.elevenlabs_voice, t.elevenlabs_key_box,
-       t.business_hours,
+       t.business_hours, a.urgent_claims,
        coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
 FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
@@ -305,6 +306,7 @@ async def load_config(
         twilio_auth_token=open_token(row["twilio_auth_token_box"], tokens),
         version=row["version"],
         hours=OfficeHours.from_json(_json(row["business_hours"])),
+        urgent=UrgentClaims.from_json(_json(row["urgent_claims"])),
         verification=policy_from_json(row["verification"]),
         ai_disclosure_required=disclosure_required(
             policy=row["ai_disclosure"],

@@ -17,3 +17,18 @@ def after_hours_rule(*, reason: str, opens: str) -> str:
         "(their name, the best number and time to call back, and what it is about), and tell "
         "the caller when the office opens."
     )
+
+
+def urgent_rule(conditions: tuple[str, ...], *, on_call: bool) -> str:
+    """The line that lets urgent claims through (engine.urgent_claims): the agency's urgent
+    conditions, and whether someone on call takes them."""
+    then = (
+        "it alerts the staff and puts the caller through to the person on call"
+        if on_call
+        else "it alerts the staff, who call back as soon as they can; tell the caller so"
+    )
+    return (
+        f"Urgent claims still go through: if the caller reports a claim where "
+        f"{'; or '.join(conditions)}, ask briefly what happened and call report_urgent_claim "
+        f"at once ({then}). Anything else is not urgent: take a message."
+    )

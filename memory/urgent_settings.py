@@ -1,0 +1,44 @@
+"""An agency's urgent-claim settings (engine.urgent_claims) in its agent's row. I/O: asyncpg,
+on the column of 0026; a change is a new agent version, audited."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+
+from engine.urgent_claims import UrgentClaims
+from memory import audit
+from memory.db import tenant_tx
+
+_GET = "SELECT urgent_claims FROM agent_configs WHERE tenant_id = $1"
+_SET = """
+UPDATE agent_configs SET urgent_claims = $2::jsonb, version = version + 1, updated_at = now()
+WHERE tenant_id = $1
+"""
+
+
+def _value(raw: object) -> UrgentClaims:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return UrgentClaims.from_json(value if isinstance(value, dict) else {})
+
+
+async def get_urgent(pool: asyncpg.Pool, tenant_id: str) -> UrgentClaims | None:
+    """None when the tenant has no agent."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        raw = await conn.fetchval(_GET, uuid.UUID(tenant_id))
+    return None if raw is None else _value(raw)
+
+
+async def set_urgent(
+    pool: asyncpg.Pool, tenant_id: str, urgent: UrgentClaims, *, actor: audit.Actor
+) -> bool:
+    """Store the settings (a new agent version, audited); False when the tenant has no agent."""
+    stored = urgent.to_json()
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(_SET, uuid.UUID(tenant_id), json.dumps(stored))
+        if not status.endswith(" 1"):
+            return False
+        await audit.write(conn, tenant_id, actor, "agent.urgent_claims", None, stored)
+    return True

@@ -37,6 +37,8 @@ from engine.call_metrics import CallMetrics
 from engine.call_state import CallState
 from engine.recording_consent import Recording, resumed_recording, stored_recording
 from engine.session_prompt import EMPTY_CONTEXT
+from engine.warm_transfer import WarmRequest, warm_rule
+from engine.warm_transfer import summary as warm_summary
 from memory.call_records import CallEnd, CallStart, Turn
 from prompts.context import CallerContext
 
@@ -151,7 +153,13 @@ async def act_on_call(
     try:
         if control is None:
             raise RuntimeError("no call control configured")
-        if command.kind == "transfer":
+        warm = warm_rule(setup.tenant.transfer_rules, command.target)
+        if command.kind == "transfer" and warm is not None:
+            request = WarmRequest(
+                command.target, setup.to_number, warm_summary(warm, setup.from_number)
+            )
+            await control.warm_transfer(tenant_id, setup.call_sid, request)
+        elif command.kind == "transfer":
             await control.transfer(tenant_id, setup.call_sid, command.target)
         else:
             await control.hang_up(tenant_id, setup.call_sid)

@@ -262,6 +262,7 @@ class RayCallControl(Forwarder):
     TIMEOUTS: ClassVar[Mapping[str, float]] = {
         "hang_up": 15.0,
         "transfer": 15.0,
+        "warm_transfer": 15.0,
         "set_recording": 15.0,
     }
 

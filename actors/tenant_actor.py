@@ -46,11 +46,12 @@ from actors.ports import (
 )
 from actors.ray_runtime import Shown
 from actors.twilio_rest import CallControlError, TwilioAccount
-from engine import twiml
+from engine import twiml, warm_transfer
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.recording_consent import initial_recording
 from engine.task_set import TaskSet
+from engine.warm_transfer import WarmRequest
 
 if TYPE_CHECKING:
     from actors.recording_downloads import RecordingDownloads
@@ -296,6 +297,50 @@ class TenantActor:
             self._account(tenant), call_sid, twiml.dial(number, action_url=action)
         )
         self._log.info("call_transferred", call_sid=call_sid, pii_to=number)
+
+    async def warm_transfer(self, call_sid: str, request: WarmRequest) -> None:
+        """Put the caller on hold in the call's conference and call the target with the
+        whisper; the target's progress reaches the warm-transfer webhooks."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        account = self._account(tenant)
+        base, tenant_q = self._config.public_base_url, f"tenant={self._tenant_id}"
+        warm = f"{base}/twilio/warm"
+        name = warm_transfer.conference_name(call_sid)
+        hold = twiml.hold_in_conference(
+            name,
+            wait_url=f"{warm}/hold?{tenant_q}",
+            action_url=f"{base}/twilio/dial-status?{tenant_q}",
+        )
+        await twilio_rest.redirect(account, call_sid, hold)
+        whisper = twiml.whisper(
+            request.summary,
+            accept_url=f"{warm}/accept?{tenant_q}&call={call_sid}",
+            digit=warm_transfer.ACCEPT_DIGIT,
+            timeout_s=warm_transfer.GATHER_TIMEOUT_S,
+        )
+        target_sid = await twilio_rest.place_call(
+            account,
+            to=request.number,
+            from_=request.caller_id,
+            twiml=whisper,
+            status_callback=f"{warm}/status?{tenant_q}&call={call_sid}",
+            timeout_s=warm_transfer.RING_TIMEOUT_S,
+        )
+        self._log.info(
+            "call_warm_transfer", call_sid=call_sid, target_sid=target_sid, pii_to=request.number
+        )
+
+    async def return_caller(self, call_sid: str) -> None:
+        """A warm transfer failed: the holding caller's call fetches `/twilio/warm/return`,
+        which connects it to the agent again."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        url = f"{self._config.public_base_url}/twilio/warm/return?tenant={self._tenant_id}"
+        await twilio_rest.redirect_url(self._account(tenant), call_sid, url)
+        self._log.info("call_warm_transfer_returned", call_sid=call_sid)
 
     async def reconcile_calls(
         self, held: Sequence[str], started_before: datetime

@@ -3,7 +3,8 @@
 Hang-up is `calls(sid).update(status="completed")`; a transfer is
 `calls(sid).update(twiml=...)`; a recording is started with `calls(sid).recordings.create(...)`
 and stopped with `calls(sid).recordings("Twilio.CURRENT").update(status="stopped")`;
-`fetch_call` reads a call's status as Twilio has it (start-up reconciliation after a crash).
+a warm transfer's call to the target is `calls.create(...)`; `fetch_call` reads a call's
+status as Twilio has it (start-up reconciliation after a crash).
 The SDK's default HTTP client is synchronous, so each request runs in a worker thread and
 never blocks an event loop. The API base URL is configurable (`TWILIO_API_BASE_URL`), which is
 how tests point it at the shipped REST fake.
@@ -109,6 +110,13 @@ async def redirect(account: TwilioAccount, call_sid: str, twiml: str) -> None:
     )
 
 
+async def redirect_url(account: TwilioAccount, call_sid: str, url: str) -> None:
+    """The live call fetches its next TwiML from `url` (POST)."""
+    await asyncio.wait_for(
+        asyncio.to_thread(_update, account, call_sid, url=url, method="POST"), REST_TIMEOUT_S
+    )
+
+
 async def start_recording(account: TwilioAccount, call_sid: str, status_callback: str) -> None:
     """Record the live call from now (both parties, one channel), Twilio reporting the finished
     recording to `status_callback` as it does for a recording started by TwiML."""
@@ -138,3 +146,38 @@ async def delete_recording(account: TwilioAccount, recording_sid: str) -> None:
         return client.recordings(recording_sid).delete()
 
     await asyncio.wait_for(asyncio.to_thread(_request, account, act), REST_TIMEOUT_S)
+
+
+def _create(account: TwilioAccount, params: dict[str, Any]) -> str:
+    sids: list[str] = []
+
+    def act(client: Any) -> object:
+        call = client.calls.create(**params)
+        sids.append(str(call.sid))
+        return call
+
+    _request(account, act)
+    return sids[0]
+
+
+async def place_call(
+    account: TwilioAccount,
+    *,
+    to: str,
+    from_: str,
+    twiml: str,
+    status_callback: str,
+    timeout_s: int,
+) -> str:
+    """Call `to` with `twiml` run when answered; Twilio reports the call's progress (ringing,
+    answered, completed, busy, no-answer, failed) to `status_callback`. Returns the CallSid."""
+    params: dict[str, Any] = {
+        "to": to,
+        "from_": from_,
+        "twiml": twiml,
+        "status_callback": status_callback,
+        "status_callback_event": ["initiated", "ringing", "answered", "completed"],
+        "status_callback_method": "POST",
+        "timeout": timeout_s,
+    }
+    return await asyncio.wait_for(asyncio.to_thread(_create, account, params), REST_TIMEOUT_S)

@@ -31,6 +31,7 @@ from admin_api.context import LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
 from engine import twiml
 from memory import calls
+from memory.call_records import CallRecord
 from memory.errors import DATABASE_DOWN
 
 log = structlog.get_logger(__name__)
@@ -229,33 +230,7 @@ async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
     tenant_q = f"?tenant={quote(tenant_id)}"
     dial_action = f"{base}/twilio/dial-status{tenant_q}"
     if record is not None and record.outcome in RESUMABLE:
-        attempt = await calls.claim_resume(
-            await ctx.db(),
-            tenant_id,
-            call_sid,
-            max_resumes=MAX_RESUMES,
-            max_age_s=STALE_CALL_S,
-            lost_window_s=RESUME_WINDOW_S,
-        )
-        if attempt is None:
-            ctx.metrics.call_setups.labels("resume_denied").inc()
-            return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
-        admission = await ctx.gateway.resume(
-            tenant_id,
-            AdmitRequest(
-                call_sid=call_sid,
-                from_number=record.from_number,
-                to_number=record.to_number,
-                url=public_url(base, request),
-                params=form,
-                signature=request.headers.get("X-Twilio-Signature", ""),
-                attempt=attempt,
-            ),
-        )
-        ctx.metrics.call_setups.labels(f"resume_{admission.kind}").inc()
-        if admission.kind == "admitted":  # a resumed stream starts no second recording
-            return _connect_stream(base, tenant_id, admission, record=False)
-        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+        return await resume_stream(request, ctx, form, tenant_id, record)
     if record is None:
         return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
     if record.outcome == "model_failed":
@@ -266,10 +241,46 @@ async def stream_ended(request: Request, ctx: Ctx, form: Form) -> Response:
                 )
             )
         return _xml(twiml.say_and_hang_up(twiml.MODEL_APOLOGY))
-    if record.outcome == "transferred" and record.transferred_to:
+    if record.outcome in ("transferred", "warm_transfer") and record.transferred_to:
         # The REST redirect did not happen; dial from here instead.
         return _xml(twiml.dial(record.transferred_to, action_url=dial_action))
     return _xml(twiml.hang_up())
+
+
+async def resume_stream(
+    request: Request, ctx: WebhookContext, form: dict[str, str], tenant_id: str, record: CallRecord
+) -> Response:
+    """Continue a live call on a fresh actor, which resumes from the turns in Postgres (a lost
+    stream, or a caller back from a warm transfer that did not go through)."""
+    call_sid = record.call_sid
+    base = ctx.config.public_base_url
+    attempt = await calls.claim_resume(
+        await ctx.db(),
+        tenant_id,
+        call_sid,
+        max_resumes=MAX_RESUMES,
+        max_age_s=STALE_CALL_S,
+        lost_window_s=RESUME_WINDOW_S,
+    )
+    if attempt is None:
+        ctx.metrics.call_setups.labels("resume_denied").inc()
+        return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
+    admission = await ctx.gateway.resume(
+        tenant_id,
+        AdmitRequest(
+            call_sid=call_sid,
+            from_number=record.from_number,
+            to_number=record.to_number,
+            url=public_url(base, request),
+            params=form,
+            signature=request.headers.get("X-Twilio-Signature", ""),
+            attempt=attempt,
+        ),
+    )
+    ctx.metrics.call_setups.labels(f"resume_{admission.kind}").inc()
+    if admission.kind == "admitted":  # a resumed stream starts no second recording
+        return _connect_stream(base, tenant_id, admission, record=False)
+    return _xml(twiml.say_and_hang_up(twiml.STREAM_LOST_APOLOGY))
 
 
 @router.post("/dial-status")

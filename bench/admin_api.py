@@ -77,6 +77,9 @@ class NullGateway:
     async def release(self, *args: Any) -> None:
         return None
 
+    async def return_caller(self, *args: Any) -> None:
+        return None
+
     async def fetch_recordings(self, *args: Any) -> None:
         return None
 

@@ -33,6 +33,7 @@ from engine.call_events import (
 from engine.config import DtmfAction, TenantConfig, TransferRule
 from engine.language import detect_language
 from engine.transfer_match import match_transfer_request
+from engine.warm_transfer import warm_rule
 from prompts import call_lines
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ def check_closing(state: CallState, now: float, commands: list[Command]) -> Call
     if not quiet and now - closing.since < CLOSING_TIMEOUT_S:
         return state
     outcome = "transferred" if closing.kind == "transfer" else "agent_hung_up"
+    if closing.kind == "transfer" and warm_rule(state.rules.transfers, closing.target):
+        outcome = "warm_transfer"  # the caller holds; memory.warm_transfers records the end
     commands.append(FinishAfterSpeech(closing.kind, closing.target))
     return replace(
         state,

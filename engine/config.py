@@ -161,6 +161,7 @@ class TransferRule:
     keyword: str
     number: str
     description: str = ""
+    mode: Literal["cold", "warm"] = "cold"  # warm: announced to the person first (warm_transfer)
 
 
 @dataclass(frozen=True, slots=True)

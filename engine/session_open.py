@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine import realtime_codec as rt
 from engine.call_events import ModelReconnected, RequestResponse
@@ -36,6 +36,8 @@ class SpokenTurn(Protocol):
     def role(self) -> str: ...
     @property
     def text(self) -> str: ...
+    @property
+    def meta(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,18 @@ def loads_history(attempt: int, reconnected: bool) -> bool:
 
 
 def recap(turns: Iterable[SpokenTurn]) -> str:
-    """The last few lines of the conversation, for the instructions of a resumed call."""
-    spoken = [t for t in turns if t.role in ("caller", "agent")][-RECAP_TURNS:]
-    return "\n".join(f"{'Caller' if t.role == 'caller' else 'You'}: {t.text}" for t in spoken)
+    """The last few lines of the conversation, for the instructions of a resumed call, and the
+    note of a warm transfer the caller came back from when nothing was said since."""
+    kept = [t for t in turns if t.role in ("caller", "agent") or _transfer_note(t)]
+    spoken = [t for t in kept if not _transfer_note(t)][-RECAP_TURNS:]
+    lines = [f"{'Caller' if t.role == 'caller' else 'You'}: {t.text}" for t in spoken]
+    if kept and _transfer_note(kept[-1]):
+        lines.append(f"Note: {kept[-1].text}")
+    return "\n".join(lines)
+
+
+def _transfer_note(turn: SpokenTurn) -> bool:
+    return turn.role == "system" and "warm_transfer" in turn.meta
 
 
 def replay(turns: Iterable[SpokenTurn]) -> list[str]:

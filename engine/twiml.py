@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import Connect, Start, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Gather, Start, VoiceResponse
 
 NOT_IN_SERVICE = "We're sorry, the number you have dialed is not in service. Goodbye."
 BUSY = (
@@ -90,3 +90,54 @@ def overflow(fallback_number: str | None, *, action_url: str) -> str:
 def no_reply() -> str:
     """The answer to an incoming text that sends nothing back."""
     return str(MessagingResponse())
+
+
+HOLD_MESSAGE = "Please hold while I connect you."
+WHISPER_NO_KEY = "No problem. Goodbye."
+ACCEPTED = "Connecting you now."
+
+
+def hold_in_conference(name: str, *, wait_url: str, action_url: str) -> str:
+    """Put the caller into the call's conference to wait (Twilio plays `wait_url` to them
+    until someone with start-on-enter joins); `action_url` runs when they leave it."""
+    response = VoiceResponse()
+    dial = Dial(action=action_url)
+    dial.conference(
+        name,
+        start_conference_on_enter=False,
+        end_conference_on_exit=True,
+        wait_url=wait_url,
+        wait_method="POST",
+        beep=False,
+    )
+    response.append(dial)
+    return str(response)
+
+
+def hold_music(message: str = HOLD_MESSAGE) -> str:
+    """The conference's wait TwiML: a message, then a pause (Twilio loops it)."""
+    response = VoiceResponse()
+    response.say(message)
+    response.pause(length=10)
+    return str(response)
+
+
+def whisper(summary: str, *, accept_url: str, digit: str, timeout_s: int) -> str:
+    """What the transfer target hears on answering: who and why, then a key to accept."""
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, action=accept_url, timeout=timeout_s)
+    gather.say(f"{summary} Press {digit} to take the call, or hang up to decline.")
+    response.append(gather)
+    response.say(WHISPER_NO_KEY)
+    response.hangup()
+    return str(response)
+
+
+def join_conference(name: str) -> str:
+    """The target accepted: into the conference, which starts (the caller stops holding)."""
+    response = VoiceResponse()
+    response.say(ACCEPTED)
+    dial = Dial()
+    dial.conference(name, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    response.append(dial)
+    return str(response)

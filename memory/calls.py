@@ -161,9 +161,11 @@ def _call_data(call: CallRecord) -> dict[str, object]:
 async def _emit_ended(conn: Conn, tenant_id: str, call: CallRecord, queue: str) -> None:
     if call.ended_at is None:
         return
+    if call.outcome == "warm_transfer" and call.twilio_status not in TERMINAL_STATUSES:
+        return  # the caller holds: the call goes on, joined or back with the agent
     data = _call_data(call)
     await outbox.emit(conn, tenant_id, "call.ended", call.call_sid, data, queue=queue)
-    if call.transferred_to:
+    if call.transferred_to and call.outcome == "transferred":
         await outbox.emit(conn, tenant_id, "transfer.completed", call.call_sid, data, queue=queue)
 
 

@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "call.analyzed",
     "message.taken",
     "transfer.completed",
+    "transfer.failed",
 )
 _NAMESPACE = uuid.UUID("5b0c7c53-6f1e-4d36-9c55-8f2a1f4d0e21")
 

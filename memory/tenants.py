@@ -291,7 +291,12 @@ async def load_config(
         tools=tuple(str(t) for t in _json(row["tools"])),
         agency_tools=agency_tools,
         transfer_rules=tuple(
-            TransferRule(str(r["keyword"]), str(r["number"]), str(r.get("description", "")))
+            TransferRule(
+                str(r["keyword"]),
+                str(r["number"]),
+                str(r.get("description", "")),
+                "warm" if r.get("mode") == "warm" else "cold",
+            )
             for r in rules
         ),
         dtmf_actions=tuple(

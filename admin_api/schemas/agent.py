@@ -72,6 +72,11 @@ class TransferRuleModel(RequestModel):
     keyword: Keyword
     number: Phone
     description: Annotated[str, StringConstraints(max_length=200)] = ""
+    mode: Literal["cold", "warm"] = Field(
+        "cold",
+        description="cold: the caller is put straight through; warm: the caller holds while "
+        "the person is told who is calling and accepts (else the agent takes a message).",
+    )
 
 
 class DtmfActionModel(RequestModel):

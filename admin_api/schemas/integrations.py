@@ -12,7 +12,12 @@ from pydantic import AfterValidator, Field, StringConstraints
 from admin_api.schemas.common import Phone, PublicModel, RequestModel, clean_text
 
 EventType = Literal[
-    "call.started", "call.ended", "call.analyzed", "message.taken", "transfer.completed"
+    "call.started",
+    "call.ended",
+    "call.analyzed",
+    "message.taken",
+    "transfer.completed",
+    "transfer.failed",
 ]
 DeliveryStatus = Literal["pending", "running", "delivered", "dead"]
 _LOOPBACK_NAMES = frozenset({"localhost"})

@@ -138,8 +138,29 @@ class TwimlRedirect:
 
 
 @dataclass(frozen=True, slots=True)
+class TwimlConference:
+    """`<Dial action><Conference ...>name</Conference></Dial>`."""
+
+    name: str
+    action: str | None
+    start_on_enter: bool
+    end_on_exit: bool
+    wait_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TwimlGather:
+    """`<Gather action numDigits timeout>` with the `<Say>` prompts nested in it."""
+
+    action: str | None
+    num_digits: int
+    timeout_s: float
+    says: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TwimlOther:
-    """A verb the simulator does not execute (Gather, Play, Start/Stream...)."""
+    """A verb the simulator does not execute (Play, Start/Stream...)."""
 
     name: str
 
@@ -152,6 +173,8 @@ TwimlVerb: TypeAlias = (
     | TwimlConnect
     | TwimlPause
     | TwimlRedirect
+    | TwimlConference
+    | TwimlGather
     | TwimlOther
 )
 
@@ -171,6 +194,26 @@ def parse_twiml(document: str) -> list[TwimlVerb]:
             verbs.append(TwimlSay((el.text or "").strip()))
         elif el.tag == "Hangup":
             verbs.append(TwimlHangup())
+        elif el.tag == "Dial" and (room := el.find("Conference")) is not None:
+            attrs = room.attrib
+            verbs.append(
+                TwimlConference(
+                    name=(room.text or "").strip(),
+                    action=el.attrib.get("action"),
+                    start_on_enter=attrs.get("startConferenceOnEnter", "true") == "true",
+                    end_on_exit=attrs.get("endConferenceOnExit", "false") == "true",
+                    wait_url=attrs.get("waitUrl"),
+                )
+            )
+        elif el.tag == "Gather":
+            verbs.append(
+                TwimlGather(
+                    action=el.attrib.get("action"),
+                    num_digits=int(el.attrib.get("numDigits", "0") or 0),
+                    timeout_s=float(el.attrib.get("timeout", "5")),
+                    says=tuple((c.text or "").strip() for c in el if c.tag == "Say"),
+                )
+            )
         elif el.tag == "Dial":
             number = (el.text or "").strip()
             for child in el:
@@ -223,6 +266,9 @@ class CallResult:
     said: list[str] = field(default_factory=list)  # every <Say> heard
     streams: list[StreamRecord] = field(default_factory=list)
     transferred_to: str | None = None
+    held_at: float | None = None  # entered a conference to wait (a warm transfer's hold)
+    joined_at: float | None = None  # the conference started: someone joined the caller
+    left_hold_at: float | None = None  # left the conference (redirected back, or it ended)
     hung_up_via_rest: bool = False
     status_callback_status: int | None = None
     recording_callbacks: list[tuple[str, int | None]] = field(default_factory=list)
@@ -237,6 +283,13 @@ class CallResult:
     def agent_segments(self) -> list[HeardSegment]:
         """Contiguous runs of played agent audio over all streams (times per own stream)."""
         return [seg for s in self.streams for seg in s.segments]
+
+    def hold_ms(self) -> float | None:
+        """A warm transfer's hold: entering the conference -> joined (or leaving unjoined)."""
+        end = self.joined_at or self.left_hold_at
+        if self.held_at is None or end is None:
+            return None
+        return (end - self.held_at) * 1000
 
     def first_audio_after_start_ms(self) -> float | None:
         """First stream: `start` sent -> first agent audio received."""
@@ -333,6 +386,7 @@ class _CallRun:
         self.result = CallResult(call_sid=call_sid)
         self._stream: MediaStream | None = None
         self._rest_action: tuple[str, str] | None = None
+        self._rest_event = asyncio.Event()
         self._recording: TwimlRecording | None = None
         self._answered_at = 0.0
         self._http: aiohttp.ClientSession | None = None
@@ -437,12 +491,14 @@ class _CallRun:
             self._rest_action = ("url", params["Url"])
         else:
             return
+        self._rest_event.set()
         if self._stream is not None:
             self._stream.terminate()
 
     async def _apply_rest(self) -> str | None:
         action = self._rest_action
         self._rest_action = None
+        self._rest_event.clear()
         if action is None or action[0] == "hangup":
             self.result.hung_up_via_rest = True
             return None
@@ -473,6 +529,8 @@ class _CallRun:
             elif isinstance(verb, TwimlDial):
                 result.transferred_to = verb.number
                 return None
+            elif isinstance(verb, TwimlConference):
+                return await self._conference(verb)
             elif isinstance(verb, TwimlRecording):
                 self._recording = verb
                 if "in-progress" in verb.attributes.get("recordingStatusCallbackEvent", ""):
@@ -493,6 +551,8 @@ class _CallRun:
                 if verb.action:  # the server closed the socket, or it broke
                     action = self._absolute(verb.action)
                     return await self._post(action, self._params("in-progress"))
+            elif isinstance(verb, TwimlGather):
+                result.violations.append("12200 TwiML verb <Gather> not simulated for a caller")
             else:
                 result.violations.append(f"12200 TwiML verb <{verb.name}> not simulated")
         if self._rest_action is not None:
@@ -500,6 +560,59 @@ class _CallRun:
         if says:
             result.refused_say = " ".join(says)
         return None
+
+    async def _conference(self, verb: TwimlConference) -> str | None:
+        """Wait in the conference (hearing its wait URL) until someone starts it, then stay
+        until it ends; a REST update takes the call out of it at any time."""
+        rest, result = self.caller.rest, self.result
+        if rest is None:
+            result.violations.append("sim: <Conference> needs the REST fake")
+            return None
+        room = rest.conferences.join(
+            self.caller.account_sid,
+            verb.name,
+            result.call_sid,
+            start_on_enter=verb.start_on_enter,
+            end_on_exit=verb.end_on_exit,
+            now=time.monotonic(),
+        )
+        if room.status == "init":
+            result.held_at = time.monotonic()
+            if verb.wait_url:
+                self._spawn(self._hold_music(self._absolute(verb.wait_url), room.sid))
+        waits = [asyncio.ensure_future(e.wait()) for e in (room.started, self._rest_event)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if room.status == "in-progress" and self._rest_action is None:
+                result.joined_at = time.monotonic()
+                waits.append(asyncio.ensure_future(room.ended.wait()))
+                await asyncio.wait(waits[1:], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        rest.conferences.leave(room, result.call_sid)
+        result.left_hold_at = time.monotonic()
+        if self._rest_action is not None:
+            return await self._apply_rest()
+        if verb.action is None:
+            return None
+        params = self._params("in-progress")
+        params.update(DialCallStatus="completed", ConferenceSid=room.sid)
+        return await self._post(self._absolute(verb.action), params)
+
+    async def _hold_music(self, url: str, conference_sid: str) -> None:
+        """The conference's wait URL, fetched once (its `<Say>` is what the caller hears)."""
+        params = self._params("in-progress")
+        params.update(ConferenceSid=conference_sid, QueuePosition="1", QueueTime="0")
+        doc = await self._post(url, params)
+        if doc is None:
+            return
+        try:
+            verbs = parse_twiml(doc)
+        except TwimlError as exc:
+            self.result.violations.append(f"12100 wait URL: {exc}")
+            return
+        self.result.said.extend(v.text for v in verbs if isinstance(v, TwimlSay))
 
     async def _run_stream(self, stream: TwimlStream) -> str:
         caller, result = self.caller, self.result

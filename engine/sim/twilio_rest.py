@@ -8,7 +8,11 @@ refused with error 21610 as Twilio's opt-out handling does, a live call's record
 `.../Calls/{CallSid}/Recordings.json` (201; error 21220 when the call is not in progress) and
 updated `.../Calls/{CallSid}/Recordings/{RecordingSid|Twilio.CURRENT}.json` (Status stopped,
 paused or in-progress; 404 with no such recording), recording media
-`.../Recordings/{RecordingSid}.wav|.mp3` and its deletion `DELETE .../Recordings/{Sid}.json`.
+`.../Recordings/{RecordingSid}.wav|.mp3` and its deletion `DELETE .../Recordings/{Sid}.json`,
+outbound calls `POST .../Calls.json` (201; `To`, `From` and `Url` or `Twiml` required: errors
+21201, 21213, 21205; the call is then placed by the `dialer` a test sets, see
+engine.sim.twilio_phones) and conferences `GET .../Conferences/{ConferenceSid}.json` (404 for
+an unknown sid; the rooms themselves are engine.sim.twilio_conference's).
 A recording started by REST sends no status
 callback here (the simulated caller sends those of TwiML recordings). Errors use Twilio's
 legacy error JSON (`code`, `message`, `more_info`, `status`), which the SDK turns into
@@ -33,7 +37,7 @@ import binascii
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -42,12 +46,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from engine.sim.twilio_conference import Conferences, FakeConference
+
 log = structlog.get_logger(__name__)
 
 API = "/2010-04-01/Accounts/{account_sid}"
 LIVE = frozenset({"queued", "ringing", "in-progress"})
 
 CallUpdateCallback = Callable[[dict[str, str]], Awaitable[None]]
+# Places an outbound call: (the call, the create request's form, its StatusCallbackEvent list)
+Dialer = Callable[["FakeCall", dict[str, str], list[str]], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class FakeCall:
     updated: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended: datetime | None = None
     duration_s: int | None = None
+    direction: str = "inbound"
 
 
 @dataclass(slots=True)
@@ -117,12 +126,17 @@ class TwilioRestFake:
         self._recordings: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.call_recordings: dict[str, list[FakeRecording]] = {}  # by call, oldest first
         self.deleted_recordings: list[str] = []
+        self.conferences = Conferences()
+        self.dialer: Dialer | None = None  # places outbound calls; without one they stay queued
+        self._dialing: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(middlewares=[self._record])
+        app.router.add_route("POST", API + "/Calls.json", self._create_call)
+        app.router.add_route("GET", API + "/Conferences/{conf_sid}.json", self._fetch_conference)
         app.router.add_route("POST", API + "/Calls/{call_sid}.json", self._update_call)
         app.router.add_route("GET", API + "/Calls/{call_sid}.json", self._fetch_call)
         app.router.add_route(
@@ -151,6 +165,10 @@ class TwilioRestFake:
         log.info("sim_rest_started", base_url=self.base_url)
 
     async def stop(self) -> None:
+        for task in list(self._dialing):
+            task.cancel()
+        if self._dialing:
+            await asyncio.gather(*self._dialing, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -279,7 +297,7 @@ class TwilioRestFake:
             "duration": str(call.duration_s) if call.duration_s is not None else None,
             "price": None,
             "price_unit": "USD",
-            "direction": "inbound",
+            "direction": call.direction,
             "answered_by": None,
             "api_version": "2010-04-01",
             "forwarded_from": None,
@@ -315,6 +333,77 @@ class TwilioRestFake:
         if call is None:
             return self._not_found_response(request)
         return web.json_response(self._call_json(call))
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        """An outbound call: 201 with the call `queued`; the dialer places it."""
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        form = await request.post()
+        params = {k: str(v) for k, v in form.items()}
+        events = [str(v) for v in form.getall("StatusCallbackEvent", [])]
+        if not params.get("To"):
+            return twilio_error(400, 21201, "No 'To' number is specified")
+        if not params.get("From"):
+            return twilio_error(400, 21213, "No 'From' number is specified")
+        if not params.get("Url") and not params.get("Twiml"):
+            return twilio_error(400, 21205, "Url parameter is required.")
+        timeout = params.get("Timeout", "60")
+        if not timeout.isdigit() or not 1 <= int(timeout) <= 600:
+            return twilio_error(400, 21207, f"Invalid Timeout: {timeout}")
+        call = FakeCall(
+            "CA" + secrets.token_hex(16),
+            request.match_info["account_sid"],
+            params["From"],
+            params["To"],
+            status="queued",
+            direction="outbound-api",
+        )
+        self.calls[call.sid] = call
+        if self.dialer is not None:
+            task = asyncio.get_running_loop().create_task(self.dialer(call, params, events))
+            self._dialing.add(task)
+            task.add_done_callback(self._dialing.discard)
+        log.info("sim_rest_call_created", call_sid=call.sid, pii_to=call.to_number)
+        return web.json_response(self._call_json(call), status=201)
+
+    def set_status(self, call_sid: str, status: str) -> None:
+        """The simulated far end moved the call on (ringing, in-progress, or a final status)."""
+        call = self.calls[call_sid]
+        call.status, call.updated = status, datetime.now(UTC)
+        if status not in LIVE:
+            call.ended = call.ended or call.updated
+
+    def _conference_json(self, room: FakeConference) -> dict[str, Any]:
+        uri = f"/2010-04-01/Accounts/{room.account_sid}/Conferences/{room.sid}"
+        return {
+            "account_sid": room.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid_ending_conference": room.ended_by,
+            "date_created": _rfc2822(room.created),
+            "date_updated": _rfc2822(room.updated),
+            "friendly_name": room.name,
+            "reason_conference_ended": (
+                "participant-with-end-conference-on-exit-left"
+                if room.status == "completed"
+                else None
+            ),
+            "region": "us1",
+            "sid": room.sid,
+            "status": room.status,
+            "subresource_uris": {
+                "participants": f"{uri}/Participants.json",
+                "recordings": f"{uri}/Recordings.json",
+            },
+            "uri": uri + ".json",
+        }
+
+    async def _fetch_conference(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        room = self.conferences.by_sid.get(request.match_info["conf_sid"])
+        if room is None or room.account_sid != request.match_info["account_sid"]:
+            return self._not_found_response(request)
+        return web.json_response(self._conference_json(room))
 
     async def _update_call(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:

@@ -13,6 +13,7 @@ from actors.report_totals import ReportTotals
 from actors.tenant_actor import TenantActor
 from engine.config import EngineConfig
 from engine.histogram import Histogram
+from engine.warm_transfer import WarmRequest
 
 
 class LocalGateway:
@@ -57,6 +58,12 @@ class LocalGateway:
 
     async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
         await self.actor(tenant_id).transfer(call_sid, number)
+
+    async def warm_transfer(self, tenant_id: str, call_sid: str, request: WarmRequest) -> None:
+        await self.actor(tenant_id).warm_transfer(call_sid, request)
+
+    async def return_caller(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).return_caller(call_sid)
 
     async def validate(
         self, tenant_id: str, url: str, params: dict[str, str], signature: str

@@ -355,7 +355,7 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
                 "emotional_tone": "direct_efficient",
                 "safety_boundaries": "custom:Be kind.",
             },
-            "transfer_rules": [{"keyword": "claims", "number": "+15550001234"}],
+            "transfer_rules": [{"keyword": "claims", "number": "+15550001234", "mode": "warm"}],
             "dtmf_actions": {"1": {"action": "transfer", "target": "claims"}},
             "max_call_seconds": 600,
             "silence_timeout_s": 20,
@@ -380,6 +380,7 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
     assert snapshot.vad.type == "semantic_vad"
     assert (snapshot.vad.noise_reduction, snapshot.vad.min_interrupt_ms) == ("far_field", 600)
     assert snapshot.transfer_rules[0].keyword == "claims"
+    assert snapshot.transfer_rules[0].mode == "warm"
     assert dict(snapshot.dtmf_actions)["1"].target == "claims"
     assert snapshot.max_call_seconds == 600
     assert snapshot.spanish
@@ -393,6 +394,10 @@ async def test_agent_settings_change_validate_and_reload(h: AdminHarness) -> Non
         ({"blocks": {"system_role": "astronaut"}}, "unknown preset"),
         ({"dtmf_actions": {"2": {"action": "transfer", "target": "nobody"}}}, "not the keyword"),
         ({"voice": "robot"}, "voice"),
+        (
+            {"transfer_rules": [{"keyword": "x", "number": "+15550001234", "mode": "hot"}]},
+            "'cold' or 'warm'",
+        ),
     ]:
         refused = await h.patch("/agent", tenant.owner_token, patch)
         assert refused.status_code == 422, (patch, refused.text)

@@ -20,6 +20,7 @@ from actors.ports import CallReport, CallSetup
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
 from engine.verification import Attempt, VerificationPolicy, check
+from engine.warm_transfer import WarmRequest
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
 from memory.caller_records import NewMemory, SearchHit
 from prompts.context import CallerContext
@@ -252,6 +253,9 @@ class FakeControl:
 
     async def transfer(self, tenant_id: str, call_sid: str, number: str) -> None:
         self.log.append(("transfer", number))
+
+    async def warm_transfer(self, tenant_id: str, call_sid: str, request: WarmRequest) -> None:
+        self.log.append(("warm_transfer", request.number))
 
     async def set_recording(self, tenant_id: str, call_sid: str, on: bool) -> None:
         self.log.append(("set_recording", on))

@@ -68,7 +68,7 @@ def test_update_merges_sliders_and_blocks_and_replaces_lists() -> None:
         dtmf_actions={"1": {"action": "transfer", "target": "claims"}, "0": {"action": "hang_up"}},
     )
     assert rules.transfer_rules == [
-        {"keyword": "claims", "number": "+15550001234", "description": ""}
+        {"keyword": "claims", "number": "+15550001234", "description": "", "mode": "cold"}
     ]
     assert rules.dtmf_actions["0"] == {"action": "hang_up", "target": ""}
 

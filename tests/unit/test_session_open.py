@@ -114,3 +114,13 @@ def test_with_an_outside_voice_the_model_answers_in_text_and_the_voice_greets() 
     )
     assert resumed.greeting is None
     assert isinstance(resumed.then, RequestResponse)
+
+
+def test_recap_ends_with_the_note_of_a_warm_transfer_the_caller_came_back_from() -> None:
+    text = "The transfer did not go through: nobody answered."
+    note = Turn(3, "system", text, NOW, {"warm_transfer": "no-answer"})
+    turns = [Turn(1, "caller", "Claims please", NOW), Turn(2, "agent", "One moment", NOW), note]
+    assert recap(turns).splitlines()[-1] == f"Note: {text}"
+    later = [*turns, Turn(4, "agent", "Sorry about that.", NOW)]
+    assert "Note:" not in recap(later)  # said since: the note is history
+    assert "Note:" not in recap([Turn(1, "system", "transfer to claims (keyword match)", NOW)])

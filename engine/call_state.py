@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, assert_never
 
 from engine import call_control as ctl
+from engine import emergency_steps, recording_steps
 from engine import realtime_codec as rt
-from engine import recording_steps
 from engine import turn_taking as tt
 from engine import twilio_codec as tw
 from engine.audio import BYTES_PER_MS, b64_decoded_len
@@ -50,7 +50,6 @@ from engine.call_events import (
     ToolResult,
     ToolSlow,
 )
-from engine.emergency import EMERGENCY_REASON, emergency_rule, is_emergency
 from engine.recording_consent import Recording
 from prompts import call_lines
 
@@ -345,40 +344,8 @@ def _on_caller_transcript(
     state = ctl.on_caller_transcript(state, text)
     commands: list[Command] = [RecordTurn("caller", text, {"item_id": event.item_id})]
     state = tt.on_caller_transcript(state, event.item_id, text, now, commands)
-    if not state.emergency and state.phase == "live" and is_emergency(text):
-        state = _on_emergency(state, now, commands)
+    state = emergency_steps.on_caller_words(state, text, now, commands)
     return recording_steps.on_caller_words(state, text, commands), commands
-
-
-def _on_emergency(state: CallState, now: float, commands: list[Command]) -> CallState:
-    """Someone is hurt or in danger: whatever the agent is saying stops, and the next thing the
-    caller hears is the engine's own line to hang up and dial 911 (once a call). When the agency
-    has an emergency line (engine.emergency.emergency_rule) the call is then transferred there,
-    once that line was heard, through the usual transfer; a closing already under way gives
-    way to it unless its redirect has gone out."""
-    rule = emergency_rule(state.rules.transfers)
-    line = call_lines.EMERGENCY
-    if rule is not None and (state.closing is None or not state.closing.fired):
-        line = call_lines.EMERGENCY_TRANSFER
-        closing = Closing("transfer", rule.number, EMERGENCY_REASON, now)
-        state = replace(state, closing=closing, transfer_hint=None)
-        commands.append(
-            RecordTurn(
-                "system",
-                "emergency: told to hang up and dial 911, then transferred to the emergency line",
-                {},
-            )
-        )
-    else:
-        commands.append(RecordTurn("system", "emergency: told to hang up and dial 911", {}))
-    commands.append(Observe("emergency", 1))
-    state = replace(state, emergency=True)
-    running = state.response_id
-    if running is not None and running not in state.cancelled:
-        state = tt.interrupt(state, now, commands)
-    if state.response_id is None and not state.response_requested:
-        return ctl.request_response(state, line, commands)
-    return replace(state, queued=(line, *state.queued))
 
 
 def _on_agent_transcript(

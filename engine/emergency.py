@@ -3,7 +3,7 @@
 Insurance callers talk about accidents all the time ("a crash last month", "fire damage"), so
 only words of harm or danger happening now count: someone hurt, bleeding, unconscious or not
 breathing, trapped, something on fire, an ambulance or 911 asked for. When they are heard the
-call's state machine (engine.call_state) has the engine itself tell the caller to hang up and
+call's state machine (engine.emergency_steps) has the engine itself tell the caller to hang up and
 dial 911, whatever the model was saying or would say.
 
 Then, when the agency has an emergency line - a transfer target with the keyword `emergency`,

@@ -22,6 +22,7 @@ import importlib.metadata
 
 from engine.cli import admin, call, common, db, demo, serve, tenant, tools
 from engine.settings import ConfigError
+from memory.db_wait import DatabaseUnreachable
 
 DESCRIPTION = (
     "NeuroSphere Voice: AI phone agents for insurance agencies, on Ray. Run the engine "
@@ -55,5 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             common.err(f"error: {problem}")
+        return 2
+    except DatabaseUnreachable as exc:
+        common.err(f"error: {exc}")
         return 2
     return code

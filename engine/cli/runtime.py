@@ -39,6 +39,7 @@ class Database:
 
 async def prepare_database(settings: Settings) -> Database:
     """Embedded or external Postgres, bootstrapped and migrated."""
+    from memory.db_wait import wait_for_database
     from memory.embedded import Roles
     from memory.migrate import migrate
 
@@ -48,6 +49,7 @@ async def prepare_database(settings: Settings) -> Database:
             raise ValueError("NEUROSPHERE_APP_DATABASE_URL must be set with DATABASE_URL")
         app = settings.app_database_url.get_secret_value()
         roles = Roles.named(settings.db_role_prefix)
+        await wait_for_database(owner)  # started next to it (compose), it may not be up yet
         await migrate(owner, engine_secret=settings.resolved_jwt_secret(), roles=roles)
         return Database(owner, app)
     from memory.embedded import bootstrap, start_embedded

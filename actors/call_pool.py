@@ -25,7 +25,7 @@ actors/report_totals.py): call actors report their live calls so far every few s
 (`calls_live`, one Ray call per actor, never per frame) and each call's last at its end.
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
-`call_ended`; `calls_live`; `drain`; `stats`; `check_health`.
+`call_ended`; `calls_live`; `room`; `drain`; `stats`; `check_health`.
 
 Draining (engine stop, a rolling replacement of call actors): see `drain`.
 
@@ -174,6 +174,10 @@ class CallPool:
         self._claim_ms.observe(elapsed)
         log.info("call_claimed", call_sid=setup.call_sid, kind=kind, claim_ms=round(elapsed, 2))
         return url
+
+    async def room(self) -> int:
+        """How many more calls the node admits now (a tenant's queued callers wait for it)."""
+        return 0 if self._draining else self._admission.room(self._claimed())
 
     async def _cold_actor(self) -> PoolActor:
         """A new actor, started now, away from suspect nodes. Ray may still place it on a node

@@ -18,6 +18,8 @@ from engine.config import EngineConfig
 from engine.node_capacity import CpuWindow, NodeLoad, full_reason
 from engine.task_set import TaskSet
 
+UNBOUNDED_ROOM = 1000  # room reported by a node with no slot limit (autoscaled clusters)
+
 
 class NodeAdmission:
     def __init__(self, config: EngineConfig, tasks: TaskSet) -> None:
@@ -45,6 +47,14 @@ class NodeAdmission:
         if reason is not None:
             self.refusals += 1
         return reason
+
+    def room(self, claimed: int) -> int:
+        """How many more calls the node admits now with `claimed` live (not counted as
+        refusals): 0 when full, UNBOUNDED_ROOM without a slot limit."""
+        load = NodeLoad(claimed, psutil.virtual_memory().available, self._cpu.busy())
+        if full_reason(load, capacity=self._capacity, cpu_max=self._cpu_max) is not None:
+            return 0
+        return UNBOUNDED_ROOM if self._capacity is None else self._capacity - claimed
 
     async def _sample_cpu(self) -> None:
         """The node's CPU, once a second."""

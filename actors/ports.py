@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from engine.config import MediaAddress, TenantConfig
+from engine.overflow import OverflowChoice
 from engine.verification import Attempt
 from engine.warm_transfer import WarmRequest
 from memory.call_records import CallEnd, CallStart, NewMessage, Turn
@@ -141,6 +142,8 @@ class Admission:
     record_calls: bool = False
     reason: str = ""
     overflow_to: str | None = field(default=None, repr=False)  # "full": the tenant's fallback
+    overflow: OverflowChoice = "message"  # "full": what the caller gets (engine.overflow)
+    queue_max_wait_s: int = 0  # overflow "queue": how long the caller may hold
     # A console test call: the media handshake's X-Twilio-Signature, made by the tenant actor
     # (which holds the auth token) for the ingress that opens the stream for the browser.
     handshake_signature: str = field(default="", repr=False)
@@ -164,6 +167,9 @@ class CallClaimer(Protocol):
     """Handing a warm call actor to a call (the call pool)."""
 
     async def claim(self, setup: CallSetup) -> str: ...
+    async def room(self) -> int:
+        """How many more calls the node admits now (0 when it is full)."""
+        ...
 
 
 class CallActorFactory(Protocol):
@@ -196,6 +202,10 @@ class TenantGateway(Protocol):
         self, tenant_id: str, url: str, params: dict[str, str], signature: str
     ) -> bool: ...
     async def release(self, tenant_id: str, call_sid: str) -> None: ...
+    async def queue_wait(
+        self, tenant_id: str, call_sid: str, queue_sid: str, since: int
+    ) -> None: ...
+    async def queue_left(self, tenant_id: str, call_sid: str) -> None: ...
     async def return_caller(self, tenant_id: str, call_sid: str) -> None: ...
     async def reload(self, tenant_id: str) -> None: ...
     async def fetch_recordings(self, tenant_id: str, recording_sids: list[str]) -> None: ...

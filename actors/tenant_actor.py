@@ -1,8 +1,9 @@
 """TenantActor: one per tenant, named `tenant:<uuid>`.
 
 State it owns: the tenant's config snapshot (loaded from Postgres through the memory pool),
-the set of calls it has admitted and not yet seen end (its concurrent-call cap), and the key
-ring it mints the per-call tokens with. The Twilio auth token is checked here, so webhook
+the set of calls it has admitted and not yet seen end (its concurrent-call cap), the callers
+holding in its Twilio queue when the node was full (actors.call_queue), and the key ring it
+mints the per-call tokens with. The Twilio auth token is checked here, so webhook
 replicas never hold tenant secrets; REST requests with it (hang-up, transfer, recording
 downloads) are made here too. Recording downloads run as tracked background tasks with their own
 small DB pool and HTTP client, made on first use (actors.recording_downloads).
@@ -36,6 +37,7 @@ import structlog
 from twilio.request_validator import RequestValidator
 
 from actors import twilio_rest
+from actors.call_queue import CallQueue
 from actors.ports import (
     Admission,
     AdmitRequest,
@@ -87,6 +89,13 @@ class TenantActor:
         self._active: dict[str, _Active] = {}
         self._log = log.bind(tenant_id=tenant_id)
         self._shown = Shown("serving")  # the tenant's name, as a running task in Ray
+        self._queue = CallQueue(  # callers held in Twilio's queue (engine.overflow)
+            tenant_id=tenant_id,
+            public_base_url=config.public_base_url,
+            room=lambda: self._claimer.room(),
+            account=self._recording_account,
+            log=self._log,
+        )
 
     def __repr__(self) -> str:
         """What Ray shows for the actor (recorded once, at creation, before its name is known):
@@ -214,12 +223,19 @@ class TenantActor:
             Admission("unavailable", reason="claiming"), time.monotonic(), attempt
         )
         self._active[request.call_sid] = placeholder  # counts against the cap while claiming
+        self._queue.gone(request.call_sid)  # a queued caller is off the queue now
         try:
             media_url = await self._claimer.claim(setup)
         except NodeFull as exc:  # the node protects its live calls: this one overflows
             self._active.pop(request.call_sid, None)
             self._log.warning("call_overflowed", call_sid=request.call_sid, reason=str(exc))
-            return Admission("full", reason=str(exc), overflow_to=tenant.fallback_number)
+            return Admission(
+                "full",
+                reason=str(exc),
+                overflow_to=tenant.fallback_number,
+                overflow=tenant.overflow.action(tenant.fallback_number),
+                queue_max_wait_s=tenant.overflow.queue_max_wait_s,
+            )
         except Exception as exc:
             self._active.pop(request.call_sid, None)
             self._log.error("call_claim_failed", call_sid=request.call_sid, error=repr(exc))
@@ -372,6 +388,16 @@ class TenantActor:
 
     async def release(self, call_sid: str) -> None:
         self._active.pop(call_sid, None)
+        self._queue.gone(call_sid)
+
+    async def queue_wait(self, call_sid: str, queue_sid: str, since: int) -> None:
+        """Twilio asked for a queued caller's wait TwiML (the webhook checked the signature):
+        they hold in `queue_sid` since `since` (epoch seconds) until dequeued."""
+        self._queue.waiting(call_sid, queue_sid, since)
+
+    async def queue_left(self, call_sid: str) -> None:
+        """The caller left the queue without being dequeued (hung up, or the max wait)."""
+        self._queue.gone(call_sid)
 
     def _sweep(self) -> None:
         cutoff = time.monotonic() - STALE_CALL_S
@@ -385,6 +411,7 @@ class TenantActor:
             "loaded": tenant is not None,
             "version": tenant.version if tenant else None,
             "active_calls": len(self._active),
+            "queued_calls": len(self._queue),
         }
 
     # --- recording downloads ---------------------------------------------------------------------
@@ -424,8 +451,8 @@ class TenantActor:
         self._log.info("recording_deleted", recording_sid=recording_sid)
 
     async def _recording_account(self) -> TwilioAccount | None:
-        """The account downloads use, as of the current config: the tenant's own or the
-        platform's; None when there is neither (or the tenant is gone)."""
+        """The account downloads (and dequeues) use, as of the current config: the tenant's own
+        or the platform's; None when there is neither (or the tenant is gone)."""
         tenant = await self._tenant()
         if tenant is None:
             return None
@@ -439,7 +466,9 @@ class TenantActor:
         return self._recordings.running if self._recordings is not None else 0
 
     async def close(self) -> None:
-        """Stop the downloads (their rows stay pending) and release their pool and client."""
+        """Stop the downloads (their rows stay pending) and release their pool and client, and
+        the queue's task."""
+        await self._queue.close()
         if self._recordings is not None:
             await self._recordings.close()
             self._recordings = None

@@ -3,7 +3,8 @@
 Hang-up is `calls(sid).update(status="completed")`; a transfer is
 `calls(sid).update(twiml=...)`; a recording is started with `calls(sid).recordings.create(...)`
 and stopped with `calls(sid).recordings("Twilio.CURRENT").update(status="stopped")`;
-a warm transfer's call to the target is `calls.create(...)`; `fetch_call` reads a call's
+a warm transfer's call to the target is `calls.create(...)`; a queued caller is dequeued with
+`queues(sid).members(CallSid).update(url=...)`; `fetch_call` reads a call's
 status as Twilio has it (start-up reconciliation after a crash).
 The SDK's default HTTP client is synchronous, so each request runs in a worker thread and
 never blocks an event loop. The API base URL is configurable (`TWILIO_API_BASE_URL`), which is
@@ -48,16 +49,21 @@ def _update(account: TwilioAccount, call_sid: str, **params: str) -> None:
     _request(account, lambda client: client.calls(call_sid).update(**params))
 
 
+def _refused(what: str, exc: Any) -> CallControlError:
+    """A TwilioRestException as the error callers handle (4xx not retryable but 408/429)."""
+    return CallControlError(
+        f"Twilio refused the {what} ({exc.status}, code {exc.code})",
+        retryable=status_retryable(exc.status),
+    )
+
+
 def _request(account: TwilioAccount, act: Callable[[Any], object]) -> None:
     from twilio.base.exceptions import TwilioRestException
 
     try:
         act(_client(account))
     except TwilioRestException as exc:
-        retryable = status_retryable(exc.status)
-        raise CallControlError(
-            f"Twilio refused the call update ({exc.status}, code {exc.code})", retryable=retryable
-        ) from None
+        raise _refused("call update", exc) from None
     except OSError as exc:
         raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
 
@@ -79,10 +85,7 @@ def _fetch(account: TwilioAccount, call_sid: str) -> TwilioCall | None:
     except TwilioRestException as exc:
         if exc.status == 404:
             return None
-        raise CallControlError(
-            f"Twilio refused the call fetch ({exc.status}, code {exc.code})",
-            retryable=status_retryable(exc.status),
-        ) from None
+        raise _refused("call fetch", exc) from None
     except OSError as exc:
         raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
     duration = call.duration
@@ -181,3 +184,25 @@ async def place_call(
         "timeout": timeout_s,
     }
     return await asyncio.wait_for(asyncio.to_thread(_create, account, params), REST_TIMEOUT_S)
+
+
+def _dequeue(account: TwilioAccount, queue_sid: str, call_sid: str, url: str) -> bool:
+    from twilio.base.exceptions import TwilioRestException
+
+    try:
+        _client(account).queues(queue_sid).members(call_sid).update(url=url, method="POST")
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return False
+        raise _refused("dequeue", exc) from None
+    except OSError as exc:
+        raise CallControlError(f"Twilio unreachable: {exc}", retryable=True) from None
+    return True
+
+
+async def dequeue(account: TwilioAccount, queue_sid: str, call_sid: str, url: str) -> bool:
+    """Take the caller off the queue onto the TwiML at `url` (POST). False when the call is
+    not in the queue (it hung up or left)."""
+    return await asyncio.wait_for(
+        asyncio.to_thread(_dequeue, account, queue_sid, call_sid, url), REST_TIMEOUT_S
+    )

@@ -27,6 +27,7 @@ from admin_api.routers import (
     live,
     messages,
     notion,
+    overflow,
     overview,
     recordings,
     staff_texts,
@@ -86,6 +87,7 @@ def build_admin_api(ctx: WebhookContext, admin: AdminState) -> FastAPI:
     api.include_router(staff_texts.router)
     api.include_router(call_templates.router)
     api.include_router(urgent_claims.router)
+    api.include_router(overflow.router)
     api.include_router(notion.router)
     api.include_router(audit.router)
     api.include_router(api_docs.router)

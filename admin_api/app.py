@@ -10,7 +10,7 @@ from admin_api import console, ops, webhooks
 from admin_api.api import PREFIX, build_admin_api
 from admin_api.context import WebhookContext
 from admin_api.internal_only import InternalOnly
-from admin_api.routers import recording_webhook, sms_webhook, warm_transfer
+from admin_api.routers import queue_webhooks, recording_webhook, sms_webhook, warm_transfer
 from admin_api.state import AdminState
 
 
@@ -25,6 +25,7 @@ def build_app(ctx: WebhookContext, admin: AdminState | None = None) -> FastAPI:
     app.include_router(recording_webhook.router)
     app.include_router(sms_webhook.router)
     app.include_router(warm_transfer.router)
+    app.include_router(queue_webhooks.router)
     app.include_router(ops.router)
     app.include_router(console.router)
     app.mount(PREFIX, build_admin_api(ctx, state))

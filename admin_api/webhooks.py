@@ -29,6 +29,7 @@ from actors.ports import Admission, AdmitRequest
 from actors.tenant_actor import STALE_CALL_S
 from admin_api.context import LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
+from admin_api.overflow_answer import overflow_answer
 from engine import twiml
 from memory import calls
 from memory.call_records import CallRecord
@@ -144,10 +145,8 @@ async def _voice(request: Request, ctx: Ctx, form: dict[str, str]) -> Response:
     ctx.metrics.call_setups.labels(admission.kind).inc()
     if admission.kind == "refused":
         return _xml(twiml.say_and_hang_up(twiml.BUSY))
-    tenant_q = f"?tenant={quote(tenant_id)}"
     if admission.kind == "full":  # the node keeps its live calls; this one overflows
-        action = f"{base}/twilio/dial-status{tenant_q}"
-        return _xml(twiml.overflow(admission.overflow_to, action_url=action))
+        return _xml(overflow_answer(base, tenant_id, admission, request))
     if admission.kind != "admitted":
         return _xml(twiml.say_and_hang_up(twiml.UNAVAILABLE))
     return _connect_stream(base, tenant_id, admission, record=admission.record_calls)

@@ -80,6 +80,12 @@ class NullGateway:
     async def return_caller(self, *args: Any) -> None:
         return None
 
+    async def queue_wait(self, *args: Any) -> None:
+        return None
+
+    async def queue_left(self, *args: Any) -> None:
+        return None
+
     async def fetch_recordings(self, *args: Any) -> None:
         return None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.business_hours import Closed, OfficeHours
+from engine.overflow import Overflow
 from engine.urgent_claims import UrgentClaims
 from engine.verification import VerificationPolicy
 
@@ -234,6 +235,7 @@ class TenantConfig:
     max_call_seconds: int = 1800
     silence_timeout_s: int = 10
     fallback_number: str | None = None
+    overflow: Overflow = field(default_factory=Overflow)  # when the node has no room (0028)
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     verification: VerificationPolicy = field(default_factory=VerificationPolicy)

@@ -87,6 +87,42 @@ def overflow(fallback_number: str | None, *, action_url: str) -> str:
     return say_and_hang_up(BUSY)
 
 
+QUEUE_HOLD = (
+    "Thank you for calling. All of our lines are busy right now. Please stay on the line and "
+    "we will be with you as soon as we can."
+)
+QUEUE_GAVE_UP = (
+    "We're sorry, all of our lines are still busy. Please call back in a few minutes. Goodbye."
+)
+
+
+def enqueue(name: str, *, wait_url: str, action_url: str) -> str:
+    """Hold the caller in Twilio's queue `name`: Twilio plays `wait_url`'s TwiML to them (and
+    asks for it again each time it ends) until the engine dequeues them, and requests
+    `action_url` when they leave the queue any other way (`QueueResult`)."""
+    response = VoiceResponse()
+    response.enqueue(
+        name, wait_url=wait_url, wait_url_method="POST", action=action_url, method="POST"
+    )
+    return str(response)
+
+
+def queue_hold(*, pause_s: int) -> str:
+    """The queue's wait TwiML: the hold message, then a pause of at most the wait left (Twilio
+    asks again when it ends)."""
+    response = VoiceResponse()
+    response.say(QUEUE_HOLD)
+    response.pause(length=max(1, pause_s))
+    return str(response)
+
+
+def leave_queue() -> str:
+    """The wait is over: out of the queue (Twilio then requests the `<Enqueue action>`)."""
+    response = VoiceResponse()
+    response.leave()
+    return str(response)
+
+
 def no_reply() -> str:
     """The answer to an incoming text that sends nothing back."""
     return str(MessagingResponse())

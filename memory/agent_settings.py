@@ -151,3 +151,35 @@ async def update_settings(
         assert stored is not None
         await audit.write(conn, tenant_id, actor, action, "agent", diff)
     return replace(after, version=stored["version"], updated_at=stored["updated_at"])
+
+
+# One JSON setting of the agent written on its own (a resource of the admin API of its own).
+_SET_JSON = {
+    "urgent_claims": """
+UPDATE agent_configs SET urgent_claims = $2::jsonb, version = version + 1, updated_at = now()
+WHERE tenant_id = $1
+""",
+    "overflow": """
+UPDATE agent_configs SET overflow = $2::jsonb, version = version + 1, updated_at = now()
+WHERE tenant_id = $1
+""",
+}
+
+
+async def set_json_setting(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    column: str,
+    stored: dict[str, Any],
+    *,
+    action: str,
+    actor: Actor,
+) -> bool:
+    """Store `stored` in the agent's JSON `column` (a new version, audited as `action`);
+    False when the tenant has no agent."""
+    async with tenant_tx(pool, tenant_id) as conn:
+        status = await conn.execute(_SET_JSON[column], uuid.UUID(tenant_id), json.dumps(stored))
+        if not status.endswith(" 1"):
+            return False
+        await audit.write(conn, tenant_id, actor, action, None, stored)
+    return True

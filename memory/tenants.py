@@ -22,6 +22,7 @@ from engine.urgent_claims import UrgentClaims
 from memory import tenant_tools
 from memory.db import acquire, tenant_tx
 from memory.errors import Duplicate
+from memory.overflow_settings import overflow_value
 from memory.verification import policy_from_json
 from prompts.disclosure import disclosure_required
 
@@ -48,7 +49,7 @@ SELECT t.tenant_id, t.name, t.status, t.time_zone, t.max_concurrent_calls, t.twi
        a.tools, a.max_call_seconds, a.silence_timeout_s, a.fallback_number,
        a.recording_consent, a.recording_notice, a.pii_redaction, a.spanish, a.verification,
        t.jurisdiction, t.ai_disclosure, a.elevenlabs_voice, t.elevenlabs_key_box,
-       t.business_hours, a.urgent_claims,
+       t.business_hours, a.urgent_claims, a.overflow,
        coalesce(p.ai_disclosure_mandatory, false) AS ai_disclosure_mandatory
 FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_settings p ON true
 WHERE t.tenant_id = $1
@@ -307,6 +308,7 @@ async def load_config(
         max_call_seconds=row["max_call_seconds"],
         silence_timeout_s=row["silence_timeout_s"],
         fallback_number=row["fallback_number"],
+        overflow=overflow_value(row["overflow"]),
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token=open_token(row["twilio_auth_token_box"], tokens),
         version=row["version"],

@@ -9,14 +9,10 @@ import uuid
 import asyncpg
 
 from engine.urgent_claims import UrgentClaims
-from memory import audit
+from memory import agent_settings, audit
 from memory.db import tenant_tx
 
 _GET = "SELECT urgent_claims FROM agent_configs WHERE tenant_id = $1"
-_SET = """
-UPDATE agent_configs SET urgent_claims = $2::jsonb, version = version + 1, updated_at = now()
-WHERE tenant_id = $1
-"""
 
 
 def _value(raw: object) -> UrgentClaims:
@@ -35,10 +31,11 @@ async def set_urgent(
     pool: asyncpg.Pool, tenant_id: str, urgent: UrgentClaims, *, actor: audit.Actor
 ) -> bool:
     """Store the settings (a new agent version, audited); False when the tenant has no agent."""
-    stored = urgent.to_json()
-    async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(_SET, uuid.UUID(tenant_id), json.dumps(stored))
-        if not status.endswith(" 1"):
-            return False
-        await audit.write(conn, tenant_id, actor, "agent.urgent_claims", None, stored)
-    return True
+    return await agent_settings.set_json_setting(
+        pool,
+        tenant_id,
+        "urgent_claims",
+        urgent.to_json(),
+        action="agent.urgent_claims",
+        actor=actor,
+    )

@@ -49,6 +49,7 @@ from engine.sim.twilio_media import (
     WaitForAgent,
     utterance_payloads,
 )
+from engine.sim.twilio_queues import FakeQueue
 from engine.sim.twilio_rest import TwilioRestFake
 
 __all__ = [
@@ -149,6 +150,20 @@ class TwimlConference:
 
 
 @dataclass(frozen=True, slots=True)
+class TwimlEnqueue:
+    """`<Enqueue action waitUrl>name</Enqueue>`."""
+
+    name: str
+    action: str | None
+    wait_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TwimlLeave:
+    """`<Leave/>` (in a queue's wait TwiML): out of the queue, on to the `<Enqueue action>`."""
+
+
+@dataclass(frozen=True, slots=True)
 class TwimlGather:
     """`<Gather action numDigits timeout>` with the `<Say>` prompts nested in it."""
 
@@ -174,6 +189,8 @@ TwimlVerb: TypeAlias = (
     | TwimlPause
     | TwimlRedirect
     | TwimlConference
+    | TwimlEnqueue
+    | TwimlLeave
     | TwimlGather
     | TwimlOther
 )
@@ -246,6 +263,11 @@ def parse_twiml(document: str) -> list[TwimlVerb]:
             verbs.append(TwimlPause(float(el.attrib.get("length", "1"))))
         elif el.tag == "Redirect":
             verbs.append(TwimlRedirect((el.text or "").strip()))
+        elif el.tag == "Enqueue":
+            name = (el.text or "").strip()
+            verbs.append(TwimlEnqueue(name, el.attrib.get("action"), el.attrib.get("waitUrl")))
+        elif el.tag == "Leave":
+            verbs.append(TwimlLeave())
         else:
             verbs.append(TwimlOther(el.tag))
     return verbs
@@ -269,6 +291,9 @@ class CallResult:
     held_at: float | None = None  # entered a conference to wait (a warm transfer's hold)
     joined_at: float | None = None  # the conference started: someone joined the caller
     left_hold_at: float | None = None  # left the conference (redirected back, or it ended)
+    queued_at: float | None = None  # entered a queue (`<Enqueue>`)
+    left_queue_at: float | None = None  # left it: dequeued, `<Leave>`, hung up
+    queue_result: str | None = None  # how: dequeued, leave, hangup, queue-full, redirected
     hung_up_via_rest: bool = False
     status_callback_status: int | None = None
     recording_callbacks: list[tuple[str, int | None]] = field(default_factory=list)
@@ -531,6 +556,10 @@ class _CallRun:
                 return None
             elif isinstance(verb, TwimlConference):
                 return await self._conference(verb)
+            elif isinstance(verb, TwimlEnqueue):
+                queued = await self._enqueue(verb)
+                if queued != "continue":
+                    return queued
             elif isinstance(verb, TwimlRecording):
                 self._recording = verb
                 if "in-progress" in verb.attributes.get("recordingStatusCallbackEvent", ""):
@@ -553,6 +582,8 @@ class _CallRun:
                     return await self._post(action, self._params("in-progress"))
             elif isinstance(verb, TwimlGather):
                 result.violations.append("12200 TwiML verb <Gather> not simulated for a caller")
+            elif isinstance(verb, TwimlLeave):
+                result.violations.append("12200 <Leave> outside a queue's wait URL")
             else:
                 result.violations.append(f"12200 TwiML verb <{verb.name}> not simulated")
         if self._rest_action is not None:
@@ -599,6 +630,101 @@ class _CallRun:
         params = self._params("in-progress")
         params.update(DialCallStatus="completed", ConferenceSid=room.sid)
         return await self._post(self._absolute(verb.action), params)
+
+    async def _enqueue(self, verb: TwimlEnqueue) -> str | None:
+        """Hold in the queue, running its wait URL's TwiML again each time it ends, until a
+        REST dequeue (the call runs the member's URL), `<Leave>` or a queue error (the
+        `<Enqueue action>` with `QueueResult`, or the next verb without one: "continue"), a
+        REST update of the call, or the caller's patience (`CallScript.queue_patience_s`) runs
+        out: they hang up (the action is told `hangup`; the call ends)."""
+        rest, result = self.caller.rest, self.result
+        if rest is None:
+            result.violations.append("sim: <Enqueue> needs the REST fake")
+            return None
+        now = time.monotonic()
+        queue = rest.queues.enter(self.caller.account_sid, verb.name, result.call_sid, now)
+        if queue is None:
+            return await self._queue_action(verb, "queue-full", None, now)
+        result.queued_at = now
+        member = queue.members[result.call_sid]
+        patience = self.script.queue_patience_s
+        hold = asyncio.ensure_future(self._queue_wait_loop(verb, queue))
+        waits = [
+            hold,
+            asyncio.ensure_future(member.dequeued.wait()),
+            asyncio.ensure_future(self._rest_event.wait()),
+            asyncio.ensure_future(asyncio.sleep(patience if patience is not None else 86400)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        result.left_queue_at = time.monotonic()
+        rest.queues.leave(queue, result.call_sid, result.left_queue_at)
+        if member.url is not None:
+            result.queue_result = "dequeued"
+            params = self._params("in-progress")
+            params.update(QueueSid=queue.sid, QueueTime=str(round(result.left_queue_at - now)))
+            return await self._post(self._absolute(member.url), params)
+        if self._rest_action is not None:
+            result.queue_result = "redirected"
+            return await self._apply_rest()
+        ended = hold.result() if hold.done() and not hold.cancelled() else "hangup"
+        if ended == "hangup-verb":  # <Hangup> in the wait TwiML ends the call
+            result.queue_result = "hangup"
+            return None
+        doc = await self._queue_action(verb, ended, queue.sid, now)
+        return None if ended == "hangup" else doc
+
+    async def _queue_action(
+        self, verb: TwimlEnqueue, outcome: str, queue_sid: str | None, since: float
+    ) -> str | None:
+        self.result.queue_result = outcome
+        if verb.action is None:
+            return "continue"
+        params = self._params("completed" if outcome == "hangup" else "in-progress")
+        params.update(QueueResult=outcome, QueueTime=str(round(time.monotonic() - since)))
+        if queue_sid is not None:
+            params["QueueSid"] = queue_sid
+        return await self._post(self._absolute(verb.action), params)
+
+    async def _queue_wait_loop(self, verb: TwimlEnqueue, queue: FakeQueue) -> str:
+        """The wait URL's TwiML, fetched again each time it ends: "leave" or "hangup-verb"."""
+        call_sid = self.result.call_sid
+        while True:
+            if verb.wait_url is None:
+                await asyncio.sleep(3600)  # Twilio's default hold music
+                continue
+            params = self._params("in-progress")
+            params.update(
+                QueueSid=queue.sid,
+                QueueTime=str(round(time.monotonic() - queue.members[call_sid].joined)),
+                QueuePosition=str(queue.position(call_sid)),
+                CurrentQueueSize=str(len(queue.members)),
+                AvgQueueTime=str(queue.average_wait_s()),
+                MaxQueueSize=str(queue.max_size),
+            )
+            doc = await self._post(self._absolute(verb.wait_url), params)
+            try:
+                verbs = parse_twiml(doc) if doc is not None else []
+            except TwimlError as exc:
+                self.result.violations.append(f"12100 wait URL: {exc}")
+                verbs = []
+            if not verbs:
+                await asyncio.sleep(1.0)
+            for wait_verb in verbs:
+                if isinstance(wait_verb, TwimlSay):
+                    self.result.said.append(wait_verb.text)
+                elif isinstance(wait_verb, TwimlPause):
+                    await asyncio.sleep(wait_verb.seconds)
+                elif isinstance(wait_verb, TwimlLeave):
+                    return "leave"
+                elif isinstance(wait_verb, TwimlHangup):
+                    return "hangup-verb"
+                else:
+                    name = type(wait_verb).__name__.removeprefix("Twiml")
+                    self.result.violations.append(f"12200 <{name}> not allowed in a wait URL")
 
     async def _hold_music(self, url: str, conference_sid: str) -> None:
         """The conference's wait URL, fetched once (its `<Say>` is what the caller hears)."""

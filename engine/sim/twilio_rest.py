@@ -12,7 +12,11 @@ paused or in-progress; 404 with no such recording), recording media
 outbound calls `POST .../Calls.json` (201; `To`, `From` and `Url` or `Twiml` required: errors
 21201, 21213, 21205; the call is then placed by the `dialer` a test sets, see
 engine.sim.twilio_phones) and conferences `GET .../Conferences/{ConferenceSid}.json` (404 for
-an unknown sid; the rooms themselves are engine.sim.twilio_conference's).
+an unknown sid; the rooms themselves are engine.sim.twilio_conference's), queues
+`GET .../Queues.json`, `.../Queues/{QueueSid}.json`, their members `.../Members.json` and
+`.../Members/{CallSid|Front}.json`, and a member's dequeue `POST .../Members/{CallSid|Front}.json`
+(`Url` required, error 21205; 404 when the call is not in the queue; the queues themselves,
+which `<Enqueue>` makes, are engine.sim.twilio_queues').
 A recording started by REST sends no status
 callback here (the simulated caller sends those of TwiML recordings). Errors use Twilio's
 legacy error JSON (`code`, `message`, `more_info`, `status`), which the SDK turns into
@@ -47,6 +51,7 @@ import structlog
 from aiohttp import web
 
 from engine.sim.twilio_conference import Conferences, FakeConference
+from engine.sim.twilio_queues import FakeQueue, Member, Queues
 
 log = structlog.get_logger(__name__)
 
@@ -127,6 +132,7 @@ class TwilioRestFake:
         self.call_recordings: dict[str, list[FakeRecording]] = {}  # by call, oldest first
         self.deleted_recordings: list[str] = []
         self.conferences = Conferences()
+        self.queues = Queues()
         self.dialer: Dialer | None = None  # places outbound calls; without one they stay queued
         self._dialing: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -138,6 +144,12 @@ class TwilioRestFake:
         app.router.add_route("POST", API + "/Calls.json", self._create_call)
         app.router.add_route("GET", API + "/Conferences/{conf_sid}.json", self._fetch_conference)
         app.router.add_route("POST", API + "/Calls/{call_sid}.json", self._update_call)
+        app.router.add_route("GET", API + "/Queues.json", self._list_queues)
+        app.router.add_route("GET", API + "/Queues/{queue_sid}.json", self._fetch_queue)
+        app.router.add_route("GET", API + "/Queues/{queue_sid}/Members.json", self._list_members)
+        members = API + "/Queues/{queue_sid}/Members/{call_sid}.json"
+        app.router.add_route("GET", members, self._fetch_member)
+        app.router.add_route("POST", members, self._dequeue_member)
         app.router.add_route("GET", API + "/Calls/{call_sid}.json", self._fetch_call)
         app.router.add_route(
             "POST", API + "/Calls/{call_sid}/Recordings.json", self._create_call_recording
@@ -434,6 +446,118 @@ class TwilioRestFake:
                     log.exception("sim_rest_callback_failed", call_sid=call.sid)
         log.info("sim_rest_call_updated", call_sid=call.sid, status=call.status)
         return web.json_response(self._call_json(call))
+
+    # -- queues -----------------------------------------------------------------------------------
+
+    def _queue_json(self, queue: FakeQueue) -> dict[str, Any]:
+        uri = f"/2010-04-01/Accounts/{queue.account_sid}/Queues/{queue.sid}"
+        return {
+            "account_sid": queue.account_sid,
+            "average_wait_time": queue.average_wait_s(),
+            "current_size": len(queue.members),
+            "date_created": _rfc2822(queue.created),
+            "date_updated": _rfc2822(queue.updated),
+            "friendly_name": queue.name,
+            "max_size": queue.max_size,
+            "sid": queue.sid,
+            "uri": uri + ".json",
+            "subresource_uris": {"members": f"{uri}/Members.json"},
+        }
+
+    def _member_json(self, queue: FakeQueue, member: Member) -> dict[str, Any]:
+        return {
+            "call_sid": member.call_sid,
+            "date_enqueued": _rfc2822(member.joined_at),
+            "position": queue.position(member.call_sid),
+            "queue_sid": queue.sid,
+            "uri": f"/2010-04-01/Accounts/{queue.account_sid}/Queues/{queue.sid}"
+            f"/Members/{member.call_sid}.json",
+            "wait_time": round(time.monotonic() - member.joined),
+        }
+
+    def _queue(self, request: web.Request) -> FakeQueue | None:
+        queue = self.queues.by_sid.get(request.match_info["queue_sid"])
+        if queue is None or queue.account_sid != request.match_info["account_sid"]:
+            return None
+        return queue
+
+    @staticmethod
+    def _page(request: web.Request, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """One page holding everything (the fake's lists are short)."""
+        return {
+            key: items,
+            "end": max(len(items) - 1, 0),
+            "first_page_uri": request.path + "?PageSize=50&Page=0",
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": request.path,
+        }
+
+    async def _list_queues(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        held = self.queues.of_account(request.match_info["account_sid"])
+        return web.json_response(self._page(request, "queues", [self._queue_json(q) for q in held]))
+
+    async def _fetch_queue(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        queue = self._queue(request)
+        if queue is None:
+            return self._not_found_response(request)
+        return web.json_response(self._queue_json(queue))
+
+    async def _list_members(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        queue = self._queue(request)
+        if queue is None:
+            return self._not_found_response(request)
+        listed = [self._member_json(queue, m) for m in queue.members.values()]
+        return web.json_response(self._page(request, "queue_members", listed))
+
+    @staticmethod
+    def _member(queue: FakeQueue, call_sid: str) -> Member | None:
+        """The member `call_sid` (or "Front": the oldest) still holding in the queue."""
+        if call_sid == "Front":
+            return next((m for m in queue.members.values() if not m.dequeued.is_set()), None)
+        member = queue.members.get(call_sid)
+        return None if member is None or member.dequeued.is_set() else member
+
+    async def _fetch_member(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        queue = self._queue(request)
+        member = self._member(queue, request.match_info["call_sid"]) if queue else None
+        if queue is None or member is None:
+            return self._not_found_response(request)
+        return web.json_response(self._member_json(queue, member))
+
+    async def _dequeue_member(self, request: web.Request) -> web.Response:
+        """Dequeue a member onto `Url` (the TwiML its call runs next): 200 with the member as
+        it was; 404 when the call is not in the queue (it hung up or left)."""
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        queue = self._queue(request)
+        if queue is None:
+            return self._not_found_response(request)
+        form = await request.post()
+        url, method = str(form.get("Url", "")), str(form.get("Method", "POST")).upper()
+        if not url.startswith(("http://", "https://")):
+            return twilio_error(400, 21205, "Url parameter is required.")
+        if method not in ("GET", "POST"):
+            return twilio_error(400, 21207, f"Invalid Method: {method}")
+        before = self._member(queue, request.match_info["call_sid"])
+        if before is None:
+            return self._not_found_response(request)
+        body = self._member_json(queue, before)
+        if self.queues.dequeue(queue, before.call_sid, url, method) is None:
+            return self._not_found_response(request)
+        log.info("sim_rest_member_dequeued", call_sid=before.call_sid, queue_sid=queue.sid)
+        return web.json_response(body)
 
     def _recording_json(self, recording: FakeRecording) -> dict[str, Any]:
         return {

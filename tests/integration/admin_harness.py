@@ -75,6 +75,9 @@ class NoCalls:
     async def claim(self, setup: CallSetup) -> str:
         raise RuntimeError("no calls in admin API tests")
 
+    async def room(self) -> int:
+        return 0
+
 
 class AdminGateway(LocalGateway):
     """LocalGateway whose TenantActors are made with `config` (which may hold secrets the

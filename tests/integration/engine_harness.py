@@ -22,7 +22,7 @@ import uvicorn
 
 from actors.call_actor import CallActor
 from actors.memory_actor import MemoryActor
-from actors.ports import CallControl, CallReport, CallSetup
+from actors.ports import CallControl, CallReport, CallSetup, NodeFull
 from actors.report_totals import ReportTotals
 from admin_api.app import build_app
 from admin_api.context import WebhookContext
@@ -70,6 +70,7 @@ class LocalPool:
     reuse: bool = False
     prepare_delay_s: float = 0.0
     prepared_at: dict[str, float] = field(default_factory=dict)
+    capacity: int | None = None  # set: the node admits this many live calls (NodeFull beyond)
     _late: TaskSet = field(default_factory=lambda: TaskSet("local_pool"))
     # One claim at a time, as CallPool takes them: a second claim must see the first one's
     # actor started (an actor still starting has no port and would not take it).
@@ -77,7 +78,15 @@ class LocalPool:
 
     async def claim(self, setup: CallSetup) -> str:
         async with self._claiming:
+            if await self.room() <= 0:
+                raise NodeFull(f"all {self.capacity} call slots live")
             return await self._claim(setup)
+
+    def live(self) -> int:
+        return len(set(self.actors) - {r.call_sid for r in self.reports})
+
+    async def room(self) -> int:
+        return 1000 if self.capacity is None else max(0, self.capacity - self.live())
 
     async def _claim(self, setup: CallSetup) -> str:
         self.setups.append(setup)

@@ -73,6 +73,12 @@ class LocalGateway:
     async def release(self, tenant_id: str, call_sid: str) -> None:
         await self.actor(tenant_id).release(call_sid)
 
+    async def queue_wait(self, tenant_id: str, call_sid: str, queue_sid: str, since: int) -> None:
+        await self.actor(tenant_id).queue_wait(call_sid, queue_sid, since)
+
+    async def queue_left(self, tenant_id: str, call_sid: str) -> None:
+        await self.actor(tenant_id).queue_left(call_sid)
+
     async def reload(self, tenant_id: str) -> None:
         self.reloads.append(tenant_id)
         await self.actor(tenant_id).reload()

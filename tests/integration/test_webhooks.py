@@ -49,6 +49,9 @@ class RecordingClaimer:
         self.claims.append(setup)
         return f"wss://media.example.com/{len(self.claims)}/stream"
 
+    async def room(self) -> int:
+        return 0 if self.full is not None else 1
+
 
 @dataclass
 class Harness:

@@ -290,18 +290,21 @@ async def test_a_full_node_refuses_new_calls_and_keeps_the_live_ones() -> None:
     config = dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4, call_capacity=3)
     pool = CallPool(config, factory)
     assert await pool.warm_up(5.0) == 4
+    assert await pool.room() == 3
     for sid in ("CF1", "CF2", "CF3"):
         await pool.claim(_setup(sid))
+    assert await pool.room() == 0  # a tenant's queued callers wait
     with pytest.raises(NodeFull, match="all 3 call slots live"):
         await pool.claim(_setup("CF4"))
     await _settle()
     stats = await pool.stats()
-    assert (stats["active"], stats["refused_full"]) == (3, 1)
+    assert (stats["active"], stats["refused_full"]) == (3, 1)  # asking for room is no refusal
     assert stats["warm"] == 1  # no actor started for calls the node would refuse
     assert len(factory.spawned) == 2
     assert await pool.claim(_setup("CF1")) == await pool.claim(_setup("CF1"))  # no new claim
     await pool.call_ended(CallReport("CF2", "t-1", "caller_hung_up"), await pool.actor_for("CF2"))
     await _settle()
+    assert await pool.room() == 1
     await pool.claim(_setup("CF5"))  # a slot came back
     assert (await pool.stats())["active"] == 3
 

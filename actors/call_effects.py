@@ -216,6 +216,7 @@ def call_end(
         language=state.language if state is not None else None,
         recording=stored_recording(state.recording) if state is not None else None,
         emergency=state.emergency if state is not None else False,
+        guardrails=state.guardrails if state is not None else (),
     )
 
 
@@ -292,4 +293,5 @@ def report(setup: CallSetup, outcome: str, metrics: CallMetrics, model: ModelCha
         ),
         fillers=tuple(metrics.fillers.items()),
         emergencies=metrics.emergencies,
+        guardrails=tuple(metrics.guardrails.items()),
     )

@@ -95,6 +95,7 @@ class CallReport:
     tool_ms: tuple[ToolLatency, ...] = ()
     fillers: tuple[tuple[str, int], ...] = ()  # spoken fillers, by tool
     emergencies: int = 0  # times the caller was told to hang up and dial 911
+    guardrails: tuple[tuple[str, int], ...] = ()  # answers cut (engine.advice_guard), by kind
 
 
 class CallLifecycle(Protocol):

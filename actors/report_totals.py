@@ -55,6 +55,7 @@ class ReportTotals:
         self._outbound = Histogram()
         self._tool_ms: dict[tuple[str, str], Histogram] = {}
         self._fillers: Counter[str] = Counter()
+        self._guardrails: Counter[str] = Counter()
         self._barge_ins = 0
         self._model_errors = 0
         self._frames = {"in": 0, "out": 0, "dropped": 0}
@@ -113,6 +114,9 @@ class ReportTotals:
         fillers_before = dict(last.fillers) if last else {}
         for name, n in report.fillers:
             self._fillers[name] += n - fillers_before.get(name, 0)
+        guardrails_before = dict(last.guardrails) if last else {}
+        for kind, n in report.guardrails:
+            self._guardrails[kind] += n - guardrails_before.get(kind, 0)
         self._barge_ins += report.barge_ins - (last.barge_ins if last else 0)
         self._model_errors += report.model_errors - (last.model_errors if last else 0)
         self._frames["in"] += report.frames_in - (last.frames_in if last else 0)
@@ -131,6 +135,7 @@ class ReportTotals:
             "outbound_latency_us": _data(self._outbound),
             "tool_ms": [(tool, status, *_data(h)) for (tool, status), h in self._tool_ms.items()],
             "fillers": dict(self._fillers),
+            "guardrails": dict(self._guardrails),
             "barge_ins": self._barge_ins,
             "model_errors": self._model_errors,
             "frames": dict(self._frames),

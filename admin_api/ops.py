@@ -111,6 +111,14 @@ class PoolCollector(Collector):
         for outcome, n in s["outcomes"].items():
             ended.add_metric([outcome], n)
         yield ended
+        cuts = CounterMetricFamily(
+            "neurosphere_guardrail_cuts",
+            "Answers cut by the engine for a quote, coverage advice or binding",
+            labels=["kind"],  # engine.advice_guard.KINDS
+        )
+        for kind, n in s.get("guardrails", {}).items():
+            cuts.add_metric([kind], n)
+        yield cuts
         barge = CounterMetricFamily("neurosphere_barge_ins", "Caller interruptions")
         barge.add_metric([], s["barge_ins"])
         yield barge

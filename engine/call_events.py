@@ -26,6 +26,7 @@ Metric = Literal[
     "protocol_error",
     "filler",
     "emergency",  # the caller was told to hang up and dial 911 (engine.emergency)
+    "guardrail",  # an answer cut for a quote, coverage advice or binding (engine.advice_guard)
 ]
 
 
@@ -134,6 +135,7 @@ CallEvent = (
     | tw.Stop
     | rt.AudioDelta
     | rt.TextDelta
+    | rt.AgentWords
     | rt.SpeechStarted
     | rt.SpeechStopped
     | rt.ResponseCreated

@@ -37,6 +37,7 @@ class CallMetrics:
     fillers: dict[str, int] = field(default_factory=dict)  # tool -> fillers spoken for it
     tool_ms: dict[tuple[str, ToolStatus], Histogram] = field(default_factory=dict)
     emergencies: int = 0
+    guardrails: dict[str, int] = field(default_factory=dict)  # engine.advice_guard kind -> cuts
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -71,6 +72,8 @@ class CallMetrics:
                 self.fillers[command.detail] = self.fillers.get(command.detail, 0) + 1
             case "emergency":
                 self.emergencies += 1
+            case "guardrail":
+                self.guardrails[command.detail] = self.guardrails.get(command.detail, 0) + 1
             case _:
                 assert_never(command.metric)
 

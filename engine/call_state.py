@@ -21,8 +21,8 @@ import operator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, assert_never
 
+from engine import advice_steps, emergency_steps, recording_steps
 from engine import call_control as ctl
-from engine import emergency_steps, recording_steps
 from engine import realtime_codec as rt
 from engine import turn_taking as tt
 from engine import twilio_codec as tw
@@ -116,6 +116,8 @@ class CallState:
     language: str | None = None  # what the caller speaks ("en", "es"); None: not a word yet
     emergency: bool = False  # the caller has been told to hang up and dial 911
     recording: Recording = "none"  # engine.recording_consent
+    agent_words: tuple[str, str] = ("", "")  # (item, tail of its transcript): engine.advice_steps
+    guardrails: tuple[str, ...] = ()  # what each answer cut by engine.advice_guard stated
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -270,7 +272,9 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
             return _on_audio(state, event, now)
         case rt.TextDelta():  # an outside voice will speak it: the model's first output
             state = tt.on_first_output(state, event.item_id, now, commands)
-            return state, commands
+            return advice_steps.on_agent_words(state, event, now, commands), commands
+        case rt.AgentWords():
+            return advice_steps.on_agent_words(state, event, now, commands), commands
         case tw.Mark():
             return _on_mark(state, event, now)
         case rt.SpeechStarted():

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from engine import call_control as ctl
 from engine import turn_taking as tt
 from engine.call_control import Closing
 from engine.call_events import Command, Observe, RecordTurn
@@ -49,10 +48,4 @@ def on_emergency(state: CallState, now: float, commands: list[Command]) -> CallS
     else:
         commands.append(RecordTurn("system", "emergency: told to hang up and dial 911", {}))
     commands.append(Observe("emergency", 1))
-    state = replace(state, emergency=True)
-    running = state.response_id
-    if running is not None and running not in state.cancelled:
-        state = tt.interrupt(state, now, commands)
-    if state.response_id is None and not state.response_requested:
-        return ctl.request_response(state, line, commands)
-    return replace(state, queued=(line, *state.queued))
+    return tt.say_instead(replace(state, emergency=True), line, now, commands)

@@ -230,6 +230,16 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentWords:
+    """Words of the transcript of an answer in the model's own voice, as it streams (checked
+    by engine.advice_guard; the whole transcript comes in AgentTranscript)."""
+
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStarted:
     audio_start_ms: int
     item_id: str
@@ -283,6 +293,7 @@ ServerEvent = (
     SessionUpdated
     | AudioDelta
     | TextDelta
+    | AgentWords
     | SpeechStarted
     | SpeechStopped
     | ResponseCreated
@@ -317,6 +328,8 @@ def decode_server_event(text: str | bytes) -> ServerEvent | None:
         return AudioDelta(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
     if kind == "response.output_text.delta":
         return TextDelta(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
+    if kind == "response.output_audio_transcript.delta":
+        return AgentWords(_s(msg, "response_id"), _s(msg, "item_id"), _s(msg, "delta"))
     if kind == "input_audio_buffer.speech_started":
         start = msg.get("audio_start_ms", 0)
         return SpeechStarted(int(start) if isinstance(start, int) else 0, _s(msg, "item_id"))

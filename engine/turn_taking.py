@@ -178,10 +178,13 @@ def _answer(state: CallState, now: float, commands: list[Command]) -> CallState:
     return ctl.request_response(state, None, commands)
 
 
-def interrupt(state: CallState, now: float, commands: list[Command]) -> CallState:
+def interrupt(
+    state: CallState, now: float, commands: list[Command], barge_in: bool = True
+) -> CallState:
     """Barge-in: clear Twilio's buffer, cancel the running response, and cut each assistant
     item at what the caller heard of it - also when all sent audio has played but the response
-    is still generating (its later audio must not play)."""
+    is still generating (its later audio must not play). `barge_in` False: the engine cut it
+    (say_instead), not the caller, and it is not counted as a barge-in."""
     from engine.call_state import heard_bytes  # the playback arithmetic lives there
 
     commands.append(ClearPlayback())
@@ -208,12 +211,24 @@ def interrupt(state: CallState, now: float, commands: list[Command]) -> CallStat
     commands.extend(
         RecordTurn("system", "caller interrupted", {"item_id": i, "interrupted_at_ms": ms})
         for i, ms in cut
-        if i in state.spoken
+        if i in state.spoken and barge_in
     )
-    commands.append(Observe("barge_in", 1))
+    if barge_in:
+        commands.append(Observe("barge_in", 1))
     return replace(
         state, pending=(), cancelled=cancelled, interrupted=(*state.interrupted, *cut)[-8:]
     )
+
+
+def say_instead(state: CallState, line: str, now: float, commands: list[Command]) -> CallState:
+    """The engine's own `line` in place of what the agent is saying: the running answer is cut
+    as a barge-in cuts it (at what the caller heard), and the line is the next response."""
+    running = state.response_id
+    if running is not None and running not in state.cancelled:
+        state = interrupt(state, now, commands, barge_in=False)
+    if state.response_id is None and not state.response_requested:
+        return ctl.request_response(state, line, commands)
+    return replace(state, queued=(line, *state.queued))
 
 
 # --- an answer's latency -----------------------------------------------------------------------

@@ -37,6 +37,7 @@ class CallEnd:
     language: str | None = None  # "en" or "es": what the caller spoke (None: not a word)
     recording: str | None = None  # from_start, after_notice, not_started, declined (None: none)
     emergency: bool = False  # the caller was told to dial 911 (engine.emergency): audited
+    guardrails: tuple[str, ...] = ()  # answers cut by engine.advice_guard, by kind: audited
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,6 +217,9 @@ async def finish_call(
         if end.emergency:  # who was told to dial 911, and whether they were put through
             changes = {"outcome": record.outcome, "transferred": record.outcome == "transferred"}
             await audit.write(conn, tenant_id, audit.AGENT, "call.emergency", call_sid, changes)
+        if end.guardrails:  # answers cut for a quote, coverage advice or binding
+            cut = {"cuts": len(end.guardrails), "kinds": sorted(set(end.guardrails))}
+            await audit.write(conn, tenant_id, audit.AGENT, "call.guardrail", call_sid, cut)
 
 
 async def append_turns(

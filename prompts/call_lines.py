@@ -29,6 +29,8 @@ class Lines:
     filler: str
     emergency: str
     emergency_transfer: str  # when the agency has an emergency line to put the caller through to
+    advice_transfer: str  # the engine cut a quote, coverage advice or binding (engine.advice_guard)
+    advice_message: str  # the same, when there is nobody to put the caller through to
     _handoff: str
 
     def handoff(self, description: str) -> str:
@@ -55,6 +57,14 @@ _EN = Lines(
         "If anyone is hurt or in danger, please hang up now and call 9 1 1. If you stay on the "
         "line, I'll put you through to someone at the agency right away."
     ),
+    advice_transfer=_say(
+        "I'm sorry, only a licensed agent can answer that. I can put you through to one now, "
+        "or take a message so one calls you back. Which would you like?"
+    ),
+    advice_message=_say(
+        "I'm sorry, only a licensed agent can answer that. I can take a message so one calls "
+        "you back. Would you like that?"
+    ),
     _handoff="One moment, I'm transferring you to {description} now.",
 )
 _ES = Lines(
@@ -77,6 +87,14 @@ _ES = Lines(
         "Si alguien está herido o en peligro, cuelgue ahora y llame al 9 1 1. Si sigue en la "
         "línea, le comunico ahora mismo con alguien de la agencia."
     ),
+    advice_transfer=_say(
+        "Lo siento, solo un agente con licencia puede responder eso. Puedo comunicarle ahora "
+        "con uno, o tomar un mensaje para que uno le llame. ¿Qué prefiere?"
+    ),
+    advice_message=_say(
+        "Lo siento, solo un agente con licencia puede responder eso. Puedo tomar un mensaje "
+        "para que uno le llame. ¿Le parece bien?"
+    ),
     _handoff="Un momento, le estoy transfiriendo con {description}.",
 )
 _LINES: dict[str, Lines] = {"en": _EN, "es": _ES}
@@ -88,6 +106,8 @@ _FIXED = (
     "filler",
     "emergency",
     "emergency_transfer",
+    "advice_transfer",
+    "advice_message",
 )
 
 # Said after the greeting when the agency speaks Spanish (before the caller's language is known).
@@ -121,6 +141,8 @@ TIME_LIMIT = _EN.time_limit
 FILLER = _EN.filler
 EMERGENCY = _EN.emergency
 EMERGENCY_TRANSFER = _EN.emergency_transfer
+ADVICE_TRANSFER = _EN.advice_transfer
+ADVICE_MESSAGE = _EN.advice_message
 RECORDING_DECLINED = _say("Understood: this call is not being recorded.")
 RESUMED_CUT_OFF = (
     "Your last answer was cut off by a connection problem. Finish it briefly without "

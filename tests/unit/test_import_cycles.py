@@ -16,10 +16,11 @@ PACKAGES = ("engine", "actors", "memory", "admin_api", "prompts")
 
 # Deferred-import cycles there are today (each a strongly connected set of modules).
 DEFERRED_CYCLES = [
-    # The state machine's rules: call_state steps, call_control, turn_taking, recording_steps
-    # and emergency_steps decide, and they name CallState in annotations / share its playback
-    # arithmetic.
+    # The state machine's rules: call_state steps, call_control, turn_taking, recording_steps,
+    # emergency_steps and advice_steps decide, and they name CallState in annotations / share
+    # its playback arithmetic and its fast copy.
     {
+        "engine.advice_steps",
         "engine.call_control",
         "engine.call_state",
         "engine.emergency_steps",

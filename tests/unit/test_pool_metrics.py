@@ -76,6 +76,23 @@ async def test_tool_latency_by_tool_and_outcome_and_fillers_reach_metrics() -> N
     assert _sample(text, 'neurosphere_tool_fillers_total{tool="take_message"}') == 2
 
 
+async def test_answers_cut_by_the_guard_rail_reach_metrics_by_kind_once() -> None:
+    pool = CallPool(CONFIG, FakeFactory())
+    metrics = CallMetrics(prepared_at=0.0)
+    metrics.observe(Observe("guardrail", 1, "quote"), 1.0)
+    link = FakeModel(None, None)  # type: ignore[arg-type]  # only its counters are read
+    live = call_effects.report(SETUP, "live", metrics, link)
+    await pool.calls_live([live])
+    metrics.observe(Observe("guardrail", 1, "quote"), 2.0)
+    metrics.observe(Observe("guardrail", 1, "binding"), 3.0)
+    await pool.call_ended(call_effects.report(SETUP, "caller_hung_up", metrics, link))
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(await pool.stats()))
+    text = generate_latest(registry).decode()
+    assert _sample(text, 'neurosphere_guardrail_cuts_total{kind="quote"}') == 2
+    assert _sample(text, 'neurosphere_guardrail_cuts_total{kind="binding"}') == 1
+
+
 def _live(sid: str, frames: int, turns: tuple[float, ...], inbound: Histogram) -> CallReport:
     return CallReport(
         sid,

@@ -60,7 +60,10 @@ _PATTERNS: dict[str, tuple[tuple[Kind | Literal["money"], tuple[str, ...], str],
         ("quote", ("premium", "rate", "price", "pay", "cost", "bill"),
          r"\byour (?:new |monthly |annual |yearly |total )?(?:premium|rate|price|"
          r"payment|cost|bill)s?\s*(?:will|would|is going to|'ll|'d)\s+(?:only |just )?"
-         r"(?:be|go|come|drop|increase|decrease|rise)\b"),
+         r"(?:be (?:about |around |roughly |approximately |just |only |a bit |a little )?"
+         r"(?:higher|lower|more|less|cheaper|\$|\d|[a-z]+ (?:hundred|thousand|dollars)\b|"
+         r"(?:[\w$.,-]+ ){1,5}(?:a|per|each) (?:month|year)\b)|go (?:up|down)|drop|increase|"
+         r"decrease|rise|come to|double)"),
         ("quote", ("$", "dollar"),
          r"\b(?:it|that|this|the policy|the coverage)(?:'ll| will|'d| would|'s going to|"
          r" is going to)\s+(?:only |just )?(?:cost|run|be)\s+(?:you\s+)?(?:about |"

@@ -108,7 +108,7 @@ async def test_a_quote_is_cut_and_the_caller_hears_the_offer_of_a_licensed_agent
 
     # the caller heard the line: played audio after the agent's answer was cleared
     [stream] = result.streams
-    cut_at = _first_delta_with(session, "Your premium will be")
+    cut_at = _first_delta_with(session, "Your premium will be $212")
     after = [seg for seg in stream.segments if stream.started_at + seg.start > cut_at]
     assert after, "nothing was heard after the cut"
     assert stream.clears

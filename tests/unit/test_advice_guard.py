@@ -33,6 +33,7 @@ STATED = [
     ("I can offer you a rate of 95 dollars.", "quote"),
     ("That's a quote for $300, valid for thirty days.", "quote"),
     ("Your rate would go down if you bundle.", "quote"),
+    ("Your payment will be one twenty a month.", "quote"),
     # binding
     ("Okay, I've bound that policy for you.", "binding"),
     ("I'll go ahead and bind it now.", "binding"),
@@ -91,6 +92,10 @@ BENIGN = [
     "Comprehensive generally means damage that isn't from a collision, like hail.",
     "I'll text you the link to our payment page.",
     "Your agent, Maria, is in the office until five.",
+    "We've got you covered, let me take down the details.",
+    "Your payment will be processed tonight.",
+    "Your bill will be mailed to the address on file.",
+    "I'll make sure the agent covers that when they call you back.",
     "I can't say whether that's covered; an agent will look at your policy.",
     "Si quiere, le comunico con un agente con licencia.",
     "No puedo decirle si está cubierto, pero un agente con licencia sí.",

@@ -37,7 +37,7 @@ def _talking(rules: CallRules | None = None) -> cs.CallState:
 def test_a_quote_is_cut_at_what_was_heard_and_the_fixed_line_said_next() -> None:
     state = _talking(CallRules(transfers=(CLAIMS,)))
     state, log = run(
-        [(0.25, _words("Sure, adding him is easy. ")), (0.25, _words("Your premium will be "))],
+        [(0.25, _words("Sure, adding him is easy. ")), (0.25, _words("Your premium will be $212"))],
         state,
     )
     commands = [c for _, c in log]
@@ -51,7 +51,7 @@ def test_a_quote_is_cut_at_what_was_heard_and_the_fixed_line_said_next() -> None
     assert turn.meta["guardrail"] == "quote"
     assert state.guardrails == ("quote",)
     assert _spoken(log) == []  # the cancelled answer is still running
-    state, log = run([(0.3, _words("$212 a month.")), (0.3, audio(500))], state)
+    state, log = run([(0.3, _words(" a month.")), (0.3, audio(500))], state)
     assert log == []  # the rest of the cut answer is neither checked nor played
     state, log = run([(0.35, rt.ResponseDone("r1", "cancelled"))], state)
     assert _spoken(log) == [call_lines.ADVICE_TRANSFER]

@@ -18,6 +18,7 @@ from engine.sim.realtime import SimSession
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallResult, CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import audit, calls, tenants
+from memory.call_records import Turn
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -75,7 +76,7 @@ def _first_delta_with(session: SimSession, words: str) -> float:
 
 async def _turns_and_audit(
     engine: Engine, tenant_id: str, call_sid: str
-) -> tuple[list[calls.Turn], list[audit.AuditEntry]]:
+) -> tuple[list[Turn], list[audit.AuditEntry]]:
     for _ in range(100):
         record = await calls.get_call(engine.db, tenant_id, call_sid)
         if record is not None and record.outcome is not None:

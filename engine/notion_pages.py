@@ -110,8 +110,10 @@ def page_writes(event_type: str, data: Mapping[str, Any], transcript_url: str) -
         message_id = str(data["message_id"])
         number = str(data.get("callback_number") or data.get("caller_number") or "")
         who = data.get("caller_name") or number
+        urgent = data.get("urgent")
         message = {
             "Name": _title(data.get("reason")),
+            "Urgent": {"checkbox": bool(urgent)},
             "Key": _rich(message_id),
             "Caller": _rich(who),
             "Phone": {"phone_number": number or None},
@@ -119,8 +121,10 @@ def page_writes(event_type: str, data: Mapping[str, Any], transcript_url: str) -
             "Call": _rich(data.get("call_sid")),
             "Taken": _date(data.get("created_at")),
         }
+        if urgent:
+            message["Urgent claim"] = _rich(urgent)
         task = {
-            "Name": _title(f"Call back {who}"),
+            "Name": _title(f"{'URGENT: ' if urgent else ''}Call back {who}"),
             "Key": _rich(message_id),
             "Status": _select("To do"),
             "Phone": {"phone_number": number or None},

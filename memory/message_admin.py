@@ -16,13 +16,13 @@ import asyncpg
 from memory import audit
 from memory.audit import Actor
 from memory.db import tenant_tx
-from memory.messages import Message
+from memory.messages import Message, message_of
 
 MessageStatus = Literal["open", "done"]
 
 _LIST = """
 SELECT message_id, call_sid, caller_number, caller_name, reason, preferred_time,
-       callback_number, status, created_at, done_at
+       callback_number, status, created_at, done_at, urgent
 FROM messages
 WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
   AND ($3::timestamptz IS NULL OR (created_at, message_id) < ($3, $4::uuid))
@@ -34,23 +34,8 @@ UPDATE messages SET status = $3,
        done_at = CASE WHEN $3 = 'done' THEN coalesce(done_at, now()) ELSE NULL END
 WHERE tenant_id = $1 AND message_id = $2
 RETURNING message_id, call_sid, caller_number, caller_name, reason, preferred_time,
-       callback_number, status, created_at, done_at
+       callback_number, status, created_at, done_at, urgent
 """
-
-
-def _message(row: asyncpg.Record) -> Message:
-    return Message(
-        message_id=str(row["message_id"]),
-        call_sid=row["call_sid"],
-        caller_number=row["caller_number"],
-        caller_name=row["caller_name"],
-        reason=row["reason"],
-        preferred_time=row["preferred_time"],
-        callback_number=row["callback_number"],
-        status=row["status"],
-        created_at=row["created_at"],
-        done_at=row["done_at"],
-    )
 
 
 async def list_page(
@@ -71,7 +56,7 @@ async def list_page(
             uuid.UUID(after[1]) if after else None,
             limit,
         )
-    return [_message(r) for r in rows]
+    return [message_of(r) for r in rows]
 
 
 async def set_status(
@@ -82,4 +67,4 @@ async def set_status(
         if row is None:
             return None
         await audit.write(conn, tenant_id, actor, "message.updated", message_id, {"status": status})
-    return _message(row)
+    return message_of(row)

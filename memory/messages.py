@@ -22,17 +22,18 @@ from memory.db import tenant_tx
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _INSERT = """
 INSERT INTO messages (tenant_id, message_id, call_sid, caller_number, caller_name, reason,
-                      preferred_time, callback_number)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                      preferred_time, callback_number, urgent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (tenant_id, call_sid, reason) DO UPDATE SET
     caller_name = coalesce(EXCLUDED.caller_name, messages.caller_name),
+    urgent = coalesce(EXCLUDED.urgent, messages.urgent),
     preferred_time = coalesce(EXCLUDED.preferred_time, messages.preferred_time),
     callback_number = coalesce(EXCLUDED.callback_number, messages.callback_number)
 RETURNING message_id, created_at, (xmax = 0) AS inserted
 """
 _LIST = """
 SELECT message_id, call_sid, caller_number, caller_name, reason, preferred_time, callback_number,
-       status, created_at, done_at
+       status, created_at, done_at, urgent
 FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY created_at DESC LIMIT $3
 """
@@ -50,6 +51,24 @@ class Message:
     status: str
     created_at: datetime
     done_at: datetime | None
+    urgent: str | None = None  # the condition of an urgent claim after hours
+
+
+def message_of(row: asyncpg.Record) -> Message:
+    """A messages row as a Message."""
+    return Message(
+        message_id=str(row["message_id"]),
+        call_sid=row["call_sid"],
+        caller_number=row["caller_number"],
+        caller_name=row["caller_name"],
+        reason=row["reason"],
+        preferred_time=row["preferred_time"],
+        callback_number=row["callback_number"],
+        status=row["status"],
+        created_at=row["created_at"],
+        done_at=row["done_at"],
+        urgent=row["urgent"],
+    )
 
 
 def _textable(number: str) -> str | None:
@@ -79,6 +98,7 @@ async def take_message(
             message.reason,
             message.preferred_time,
             message.callback_number,
+            message.urgent,
         )
         assert row is not None  # an upsert always returns its row
         message_id = str(row["message_id"])
@@ -111,18 +131,4 @@ async def list_messages(
 ) -> list[Message]:
     async with tenant_tx(pool, tenant_id) as conn:
         rows = await conn.fetch(_LIST, uuid.UUID(tenant_id), status, limit)
-    return [
-        Message(
-            message_id=str(r["message_id"]),
-            call_sid=r["call_sid"],
-            caller_number=r["caller_number"],
-            caller_name=r["caller_name"],
-            reason=r["reason"],
-            preferred_time=r["preferred_time"],
-            callback_number=r["callback_number"],
-            status=r["status"],
-            created_at=r["created_at"],
-            done_at=r["done_at"],
-        )
-        for r in rows
-    ]
+    return [message_of(r) for r in rows]

@@ -31,6 +31,7 @@ def _public(message: Message) -> MessagePublic:
         status=message.status,  # type: ignore[arg-type]
         created_at=message.created_at,
         done_at=message.done_at,
+        urgent=message.urgent,
     )
 
 

@@ -25,3 +25,4 @@ class MessagePublic(PublicModel):
     status: MessageStatusName
     created_at: datetime
     done_at: datetime | None
+    urgent: str | None  # the urgent condition of a claim reported after hours, else null

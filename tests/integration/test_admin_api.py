@@ -636,6 +636,25 @@ async def test_messages_list_and_mark_done(h: AdminHarness) -> None:
     assert wrong.status_code == 404
 
 
+async def test_an_urgent_claims_message_shows_its_condition(h: AdminHarness) -> None:
+    tenant = await h.tenant()
+    plain = await seed_call(h.pool, tenant, "+15550600010", memories=False)
+    claim = await seed_call(h.pool, tenant, "+15550600011", memories=False)
+    urgent = NewMessage(claim.call_sid, claim.caller, "Son hurt", urgent="someone was injured")
+    urgent_id = await messages.take_message(
+        h.pool, tenant.tenant_id, urgent, outbox_queue=UNDRAINED
+    )
+    listed = (await h.get("/messages", tenant.owner_token)).json()["items"]
+    urgency = {m["message_id"]: m["urgent"] for m in listed}
+    assert urgency == {
+        urgent_id: "someone was injured",
+        plain.message_id: None,
+        claim.message_id: None,
+    }
+    done = await h.patch(f"/messages/{urgent_id}", tenant.owner_token, {"status": "done"})
+    assert done.json()["urgent"] == "someone was injured"
+
+
 # --- isolation ---------------------------------------------------------------------------------
 
 

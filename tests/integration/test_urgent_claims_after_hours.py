@@ -92,6 +92,7 @@ async def test_an_urgent_claim_is_put_through_and_the_staff_texted(engine: Engin
     assert text["from"] == number
     (taken,) = [m for m in await messages.list_messages(engine.db, tenant_id)]
     assert taken.reason.startswith("Urgent claim (someone was injured)")
+    assert taken.urgent == "someone was injured"
 
 
 async def test_without_an_on_call_number_the_staff_are_texted(engine: Engine) -> None:
@@ -151,4 +152,4 @@ async def test_a_claim_that_is_not_urgent_is_a_message(engine: Engine) -> None:
     record = await outcome(engine, tenant_id, result.call_sid)
     assert record.outcome != "transferred"
     taken = await messages.list_messages(engine.db, tenant_id)
-    assert [m.reason for m in taken] == ["scratched parked car"]
+    assert [(m.reason, m.urgent) for m in taken] == [("scratched parked car", None)]

@@ -1,5 +1,5 @@
 """A call.analyzed event with a call template writes the template and its fields onto the
-call's Notion page; one without writes neither."""
+call's Notion page; one without writes neither. An urgent claim's message is marked Urgent."""
 
 from __future__ import annotations
 
@@ -29,3 +29,20 @@ def test_a_call_no_template_fit_has_no_template_properties() -> None:
     (page,) = page_writes("call.analyzed", {"call_sid": "CA1", "template": None}, URL)
     assert "Template" not in page.properties
     assert "Intake" not in page.properties
+
+
+def _message(urgent: str | None) -> dict[str, object]:
+    return {"message_id": "m1", "call_sid": "CA1", "caller_number": "+15550100", "urgent": urgent}
+
+
+def test_an_urgent_claims_message_is_marked_urgent_in_notion() -> None:
+    _, message, task = page_writes("message.taken", _message("someone was injured"), URL)
+    assert message.properties["Urgent"] == {"checkbox": True}
+    assert message.properties["Urgent claim"]["rich_text"][0]["text"]["content"] == (
+        "someone was injured"
+    )
+    assert task.properties["Name"]["title"][0]["text"]["content"].startswith("URGENT: Call back")
+    _, plain, plain_task = page_writes("message.taken", _message(None), URL)
+    assert plain.properties["Urgent"] == {"checkbox": False}
+    assert "Urgent claim" not in plain.properties
+    assert plain_task.properties["Name"]["title"][0]["text"]["content"].startswith("Call back")

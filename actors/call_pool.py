@@ -10,24 +10,24 @@ that has room, so idle actors stay idle and can be let go.
 
 Admission protects the calls on the line (actors/node_admission.py): a claim the node cannot
 take (its call slots, free memory or CPU) is refused with `NodeFull`, and the tenant actor
-answers with the tenant's overflow. Refills never start actors for slots a full node would not
-use.
+answers with the tenant's overflow. Refills never start actors for slots a full node would not use.
+
+With actors on several nodes it keeps warm cover (actors/node_cover.py): free slots elsewhere
+for each node's calls, so that a lost node's calls resume without a cold actor start.
 
 When a call ends its slot is recycled (a new session for the next call), unless the actor
 retires; a retired actor is killed once its last call is over. After a burst more than K slots
-are free; idle actors beyond that are let go slowly, one per `pool_idle_trim_s`. While calls
-are live, refills pause between starts (`pool_refill_pause_s`): an actor start costs about a
-CPU-second, which live audio must not lose.
+are free; idle actors beyond that (and the cover) are let go slowly, one per
+`pool_idle_trim_s`. While calls are live, refills pause between starts
+(`pool_refill_pause_s`): an actor start costs about a CPU-second, live audio must not lose it.
 
-State it owns: the call actors it started (handle, port, their calls, retired or not), the
-active calls (CallSid -> actor, tenant), and the sums of the calls' reports (/metrics,
-actors/report_totals.py): call actors report their live calls so far every few seconds
-(`calls_live`, one Ray call per actor, never per frame) and each call's last at its end.
+State it owns: its call actors (handle, port, calls, retired or not), the active calls (CallSid
+-> actor, tenant), the reports' sums (/metrics, report_totals.py): live calls every few seconds
+(`calls_live`, one Ray call per actor, never per frame), each call's last at its end.
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
-`call_ended`; `calls_live`; `room`; `drain`; `stats`; `check_health`.
-
-Draining (engine stop, a rolling replacement of call actors): see `drain`.
+`call_ended`; `calls_live`; `room`; `drain` (engine stop, a rolling replacement); `stats`;
+`check_health`.
 
 When it dies: Ray restarts it with an empty pool that refills at once. Call actors are
 detached, so live calls go on; when one ends it reports to the new pool, which adopts its
@@ -45,7 +45,7 @@ from typing import Any
 
 import structlog
 
-from actors import pool_actors, pool_drain
+from actors import node_cover, pool_actors, pool_drain
 from actors.node_admission import NodeAdmission
 from actors.pool_actors import PoolActor
 from actors.ports import CallActorFactory, CallReport, CallSetup, NodeFull
@@ -89,6 +89,7 @@ class CallPool:
         self._released = asyncio.Event()  # set whenever a call's slot is given back
         self._suspects = SuspectNodes()  # nodes that lost a call's actor
         self._admission = NodeAdmission(config, self._tasks)
+        self._cover = node_cover.Cover()  # warm slots elsewhere for each node's calls
 
     def __repr__(self) -> str:
         return f"CallPool(free slots={self._free()}, live={self._claimed()})"
@@ -106,10 +107,12 @@ class CallPool:
         if self._refill_task is None or self._refill_task.done():
             self._refill_task = asyncio.get_running_loop().create_task(self._refill())
 
+    def _gap(self) -> str | None:  # a node whose calls need warm slots elsewhere
+        return self._cover.gap(self._actors, self._capacity, self._suspects.now())
+
     def _short(self) -> bool:
-        if self._draining:
-            return False
-        return self._free() + self._starting * self._capacity < self._wanted_free()
+        short = self._free() + self._starting * self._capacity < self._wanted_free()
+        return not self._draining and (short or self._gap() is not None)
 
     async def _refill(self) -> None:
         while self._short():
@@ -118,10 +121,12 @@ class CallPool:
                 if not self._short():
                     return  # a finished call's slot came back meanwhile
             self._starting += 1
+            gap = self._gap()
             try:
-                handle = self._factory.spawn(self._suspects.now())
+                handle = self._factory.spawn(node_cover.away(self._suspects.now(), gap))
                 address = await self._factory.start(handle)
                 self._actors.append(PoolActor(handle, address))
+                self._cover.started(gap, address.node)
                 self._warmed.set()
             except Exception as exc:
                 log.error("call_actor_start_failed", error=repr(exc))
@@ -181,8 +186,7 @@ class CallPool:
 
     async def _cold_actor(self) -> PoolActor:
         """A new actor, started now, away from suspect nodes. Ray may still place it on a node
-        that just died and does not know it yet (its start then fails): one more try goes
-        elsewhere."""
+        that just died unknown to it (its start then fails): one more try goes elsewhere."""
         for attempt in range(COLD_START_TRIES):
             handle = self._factory.spawn(self._suspects.now())
             try:
@@ -198,10 +202,9 @@ class CallPool:
         raise AssertionError("unreachable")
 
     async def _warm_actor(self, call_sid: str, *, resuming: bool) -> PoolActor | None:
-        """A free slot for the call (the busiest actor with room, idle actors stay idle), or
-        None. A resuming call's previous actor died, maybe with its whole node and the warm
-        actors on it: actors on a node under suspicion are taken last, and for a resume (or
-        from a suspect node) the actor must answer first; a dead one is let go."""
+        """A free slot (the busiest actor with room), or None. A resuming call's actor died,
+        maybe with its node and the warm actors there: suspect nodes' actors are taken last,
+        and for a resume (or on a suspect node) the actor must answer first, else goes."""
         while True:
             suspects = self._suspects.now()
             actor = pool_actors.busiest_with_room(self._actors, self._capacity, suspects)
@@ -219,14 +222,13 @@ class CallPool:
 
     def _suspect(self, node: str) -> None:
         """A call's actor on `node` was lost, maybe with the node (actors/suspect_nodes.py):
-        claims and new actors go to other nodes first, so a resume does not wait on a dead
-        actor's silence, until an actor there answers."""
+        claims and new actors go elsewhere first until an actor there answers."""
         if self._suspects.add(node):
             self._tasks.spawn(self._check_node(node))
 
     async def _check_node(self, node: str) -> None:
-        """Ask every actor with room on a suspect node, at once; the silent ones are let go,
-        and one answer clears the node."""
+        """Ask every actor with room on a suspect node at once; the silent ones go, one answer
+        clears the node."""
         there = pool_actors.with_room(self._actors, self._capacity, node)
         answers = await asyncio.gather(*(self._factory.alive(a.handle) for a in there))
         for actor, alive in zip(there, answers, strict=True):
@@ -239,8 +241,7 @@ class CallPool:
             self._suspects.clear(node)
 
     async def _prepare(self, actor: PoolActor, setup: CallSetup) -> None:
-        """A failed prepare leaves Twilio a dead stream: its `<Connect action>` then resumes the
-        call on another actor (admin_api.webhooks)."""
+        """A failed prepare leaves a dead stream: Twilio's `<Connect action>` resumes the call."""
         try:
             await self._factory.prepare(actor.handle, setup)
         except Exception as exc:
@@ -327,7 +328,8 @@ class CallPool:
             self._kill_quietly(handle)
 
     def _idle_surplus(self) -> PoolActor | None:
-        return pool_actors.idle_surplus(self._actors, self._capacity, self._target)
+        suspects = self._suspects.now()
+        return node_cover.idle_surplus(self._actors, self._capacity, self._target, suspects)
 
     async def _trim(self) -> None:
         """Let idle actors beyond the warm target go, the longest idle first, slowly."""
@@ -346,13 +348,11 @@ class CallPool:
             self._factory.kill(handle)
 
     async def drain(self, bound_s: float, *, admit: bool = False) -> dict[str, int]:
-        """Let the actors serving calls now go, gracefully: they take no new call, their live
-        calls may finish on their own for up to `bound_s`, then the rest are ended (each
-        records its outcome, `engine_shutdown`, and queues its post-call work) and the actors
-        are let go. With `admit` new calls go on to new actors (a rolling replacement of the
-        call actors); without it the pool takes no call any more (engine stop: the webhook
-        answers new callers politely). Returns how many calls were live, finished on their
-        own, and were ended at the bound."""
+        """Let today's actors go gracefully: no new call, live calls may finish for up to
+        `bound_s`, then the rest are ended (outcome `engine_shutdown`, post-call work queued).
+        With `admit` new calls go to new actors (a rolling replacement); without it the pool
+        takes no call any more (engine stop: the webhook answers new callers politely).
+        Returns how many calls were live, finished on their own, and ended at the bound."""
         if not admit:
             self._draining = True
         old = list(self._actors)

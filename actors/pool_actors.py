@@ -6,7 +6,7 @@ actor it may let go). Pure: no Ray, no clock but the idle times the pool records
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,9 +58,15 @@ def busiest_with_room(
     return max(candidates, key=lambda a: (len(a.calls), a.idle_since)) if candidates else None
 
 
-def idle_surplus(actors: Sequence[PoolActor], capacity: int, target: int) -> PoolActor | None:
-    """The longest-idle actor whose slots the warm target does not need, if any."""
+def idle_surplus(
+    actors: Sequence[PoolActor],
+    capacity: int,
+    target: int,
+    may_go: Callable[[PoolActor], bool] = lambda actor: True,
+) -> PoolActor | None:
+    """The longest-idle actor whose slots the warm target does not need and that `may_go`
+    allows to leave (the pool's warm cover of each node's calls), if any."""
     if free_slots(actors, capacity) - capacity < target:
         return None
-    idle = warm(actors)
+    idle = [a for a in warm(actors) if may_go(a)]
     return min(idle, key=lambda a: a.idle_since) if idle else None

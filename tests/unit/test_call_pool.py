@@ -320,3 +320,50 @@ async def test_warm_actors_are_counted_without_the_ones_calls_hold() -> None:
     # the claimed actor still has a free slot, but it is not a warm actor any more
     assert (stats["warm"], stats["actors"], stats["warm_actors"]) == (5, 3, 2)
     assert (stats["active"], stats["calls"]) == (1, 1)
+
+
+async def test_each_nodes_calls_keep_warm_slots_on_another_node() -> None:
+    """With the warm target alone (1) a call on node-b would have no warm slot on node-a: its
+    resume, when node-b dies, would wait for a cold actor start."""
+    factory = FakeFactory(nodes=["node-a", "node-b", "node-b", "node-b", *["node-a"] * 6])
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=1), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CV1"))
+    await _settle()
+    await pool.claim(_setup("CV2"))
+    await _settle()
+    first, second = await pool.actor_for("CV1"), await pool.actor_for("CV2")
+    assert (first.node, second.node) == ("node-a", "node-b")
+    live = {first, second}
+    free = [a for a in factory.spawned if a not in live and a not in factory.killed]
+    assert sorted(a.node for a in free) == ["node-a", "node-b"]  # one warm for each node's call
+    for actor in factory.spawned:  # node-b is gone
+        actor.dead = actor.node == "node-b"
+    await pool.claim(_setup("CV2", attempt=1))
+    resumed = await pool.actor_for("CV2")
+    assert (resumed.node, resumed.dead) == ("node-a", False)
+    assert (await pool.stats())["claims"] == {"warm": 3, "cold": 0}
+
+
+async def test_no_cover_is_started_while_every_actor_is_on_one_node() -> None:
+    factory = FakeFactory(nodes=["node-a"] * 10)
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=1), factory)
+    await pool.warm_up(1.0)
+    for sid in ("CW1", "CW2", "CW3"):
+        await pool.claim(_setup(sid))
+        await _settle()
+    assert len(factory.spawned) == 4  # the three calls' actors and one warm
+
+
+async def test_cover_that_can_only_land_on_the_covered_node_is_not_retried_at_once() -> None:
+    factory = FakeFactory(nodes=["node-a", "node-b", *["node-a"] * 8])
+    factory.release.set()
+    pool = CallPool(dataclasses.replace(CONFIG, warm_calls=1), factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CX1"))  # on node-a; its refill lands on node-b
+    await _settle()
+    await pool.claim(_setup("CX2"))  # on node-b; node-a's call needs cover, only node-a has room
+    await _settle()
+    assert [a.node for a in factory.spawned] == ["node-a", "node-b", "node-a"]

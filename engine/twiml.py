@@ -130,6 +130,7 @@ def no_reply() -> str:
 
 HOLD_MESSAGE = "Please hold while I connect you."
 WHISPER_NO_KEY = "No problem. Goodbye."
+CALLER_GONE = "Sorry, the caller has hung up in the meantime. Goodbye."
 ACCEPTED = "Connecting you now."
 
 

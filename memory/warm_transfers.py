@@ -5,7 +5,10 @@ records the person's acceptance: the call is transferred and `transfer.completed
 `returned` records a failure (busy, no answer, failed, declined): the call is reopened for the
 agent to resume, a system line telling the agent why is appended to the transcript, and
 `transfer.failed` is queued - all in one transaction. Each acts once: the first result of a
-transfer wins and a replayed callback changes nothing (None).
+transfer wins and a replayed callback changes nothing (None). When the caller's own call has
+already ended (they hung up on hold), either one instead records `caller-hung-up`: nobody is
+joined or brought back, the call's outcome is the caller's hang-up, and `transfer.failed` says
+so.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from datetime import datetime
 import asyncpg
 
 from memory import outbox
-from memory.calls import call_record
-from memory.db import tenant_tx
+from memory.calls import TERMINAL_STATUSES, call_record
+from memory.db import Conn, tenant_tx
 
+CALLER_HUNG_UP = "caller-hung-up"
 _HELD = """
 UPDATE calls SET transfer_held_at = coalesce(transfer_held_at, now())
 WHERE tenant_id = $1 AND call_sid = $2 AND transfer_result IS NULL
@@ -32,6 +36,7 @@ UPDATE calls SET transfer_result = 'completed', transfer_joined_at = now(),
                  ended_at = coalesce(ended_at, now())
 WHERE tenant_id = $1 AND call_sid = $2 AND transfer_result IS NULL
   AND (outcome IS NULL OR outcome = 'warm_transfer')
+  AND (twilio_status IS NULL OR NOT twilio_status = ANY($4::text[]))
 RETURNING *
 """
 _RETURNED = """
@@ -39,6 +44,16 @@ UPDATE calls SET transfer_result = $3, outcome = NULL, end_detail = NULL, ended_
                  duration_ms = NULL
 WHERE tenant_id = $1 AND call_sid = $2 AND transfer_result IS NULL
   AND (outcome IS NULL OR outcome = 'warm_transfer')
+  AND (twilio_status IS NULL OR NOT twilio_status = ANY($4::text[]))
+RETURNING *
+"""
+# The caller's call ended while they held (Twilio's final status came): the transfer ends there.
+_ABANDONED = """
+UPDATE calls SET transfer_result = 'caller-hung-up',
+                 outcome = CASE WHEN outcome = 'warm_transfer' THEN 'caller_hung_up'
+                                ELSE outcome END
+WHERE tenant_id = $1 AND call_sid = $2 AND transfer_result IS NULL
+  AND twilio_status = ANY($3::text[])
 RETURNING *
 """
 _NOTE = """
@@ -56,6 +71,32 @@ class TransferEnd:
     hold_ms: int | None
 
 
+_TERMINAL = sorted(TERMINAL_STATUSES)
+
+
+async def _failed(conn: Conn, tenant_id: str, end: TransferEnd, outbox_queue: str) -> None:
+    data = {
+        "call_sid": end.call_sid,
+        "transferred_to": end.transferred_to,
+        "result": end.result,
+        "hold_ms": end.hold_ms,
+    }
+    await outbox.emit(conn, tenant_id, "transfer.failed", end.call_sid, data, queue=outbox_queue)
+
+
+async def _abandoned(
+    conn: Conn, tenant_id: str, call_sid: str, outbox_queue: str
+) -> TransferEnd | None:
+    """The caller hung up on hold: the transfer ends as `caller-hung-up` (once)."""
+    row = await conn.fetchrow(_ABANDONED, uuid.UUID(tenant_id), call_sid, _TERMINAL)
+    if row is None:
+        return None
+    held_for = _hold_ms(row["transfer_held_at"], row["ended_at"] or row["transfer_held_at"])
+    end = TransferEnd(call_sid, row["transferred_to"], CALLER_HUNG_UP, held_for)
+    await _failed(conn, tenant_id, end, outbox_queue)
+    return end
+
+
 def _hold_ms(held: datetime | None, now: datetime) -> int | None:
     return round((now - held).total_seconds() * 1000) if held is not None else None
 
@@ -71,9 +112,9 @@ async def accepted(
 ) -> TransferEnd | None:
     """The person accepted: the call is transferred to `target` (transfer.completed)."""
     async with tenant_tx(pool, tenant_id) as conn:
-        row = await conn.fetchrow(_ACCEPTED, uuid.UUID(tenant_id), call_sid, target)
+        row = await conn.fetchrow(_ACCEPTED, uuid.UUID(tenant_id), call_sid, target, _TERMINAL)
         if row is None:
-            return None
+            return await _abandoned(conn, tenant_id, call_sid, outbox_queue)
         end = TransferEnd(
             call_sid,
             row["transferred_to"],
@@ -107,20 +148,14 @@ async def returned(
     """The transfer failed with `result`: the call reopens for the agent, told by `note`
     (transfer.failed)."""
     async with tenant_tx(pool, tenant_id) as conn:
-        row = await conn.fetchrow(_RETURNED, uuid.UUID(tenant_id), call_sid, result)
+        row = await conn.fetchrow(_RETURNED, uuid.UUID(tenant_id), call_sid, result, _TERMINAL)
         if row is None:
-            return None
+            return await _abandoned(conn, tenant_id, call_sid, outbox_queue)
         now = await conn.fetchval("SELECT now()")
         end = TransferEnd(
             call_sid, row["transferred_to"], result, _hold_ms(row["transfer_held_at"], now)
         )
         meta = f'{{"warm_transfer": "{result}"}}'
         await conn.execute(_NOTE, uuid.UUID(tenant_id), call_sid, note, meta)
-        data = {
-            "call_sid": call_sid,
-            "transferred_to": end.transferred_to,
-            "result": result,
-            "hold_ms": end.hold_ms,
-        }
-        await outbox.emit(conn, tenant_id, "transfer.failed", call_sid, data, queue=outbox_queue)
+        await _failed(conn, tenant_id, end, outbox_queue)
     return end

@@ -5,7 +5,7 @@ tenant's auth token like every webhook (admin_api.webhooks):
   pause, looped by Twilio; the first one notes when the caller began holding.
 - `POST /twilio/warm/accept?call=`: the whisper's `<Gather action>` on the target's call. The
   accept key joins the person to the conference (the caller stops holding; transfer.completed);
-  any other key is a decline.
+  any other key is a decline. A caller who hung up on hold is gone: the person is told so.
 - `POST /twilio/warm/status?call=`: the target call's status callback. Busy, no-answer,
   failed, canceled, or a call that completed without being accepted, bring the caller back.
 - `POST /twilio/warm/return`: the caller's call, redirected here by the tenant's actor when the
@@ -68,8 +68,9 @@ async def _return_caller(
     )
     if end is None:
         return False
-    log.info("warm_transfer_failed", call_sid=call_sid, result=result, hold_ms=end.hold_ms)
-    _redirects.spawn(ctx.gateway.return_caller(tenant_id, call_sid))
+    log.info("warm_transfer_failed", call_sid=call_sid, result=end.result, hold_ms=end.hold_ms)
+    if end.result != warm_transfers.CALLER_HUNG_UP:  # else nobody is left to bring back
+        _redirects.spawn(ctx.gateway.return_caller(tenant_id, call_sid))
     return True
 
 
@@ -100,6 +101,9 @@ async def accept(request: Request, ctx: Ctx, form: Form) -> Response:
     )
     if end is None:
         raise HTTPException(404, "no warm transfer waiting on this call")
+    if end.result == warm_transfers.CALLER_HUNG_UP:
+        log.info("warm_transfer_failed", call_sid=held, result=end.result, hold_ms=end.hold_ms)
+        return _xml(twiml.say_and_hang_up(twiml.CALLER_GONE))
     log.info("warm_transfer_completed", call_sid=held, hold_ms=end.hold_ms)
     return _xml(twiml.join_conference(warm_transfer.conference_name(held)))
 

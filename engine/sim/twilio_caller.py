@@ -594,7 +594,8 @@ class _CallRun:
 
     async def _conference(self, verb: TwimlConference) -> str | None:
         """Wait in the conference (hearing its wait URL) until someone starts it, then stay
-        until it ends; a REST update takes the call out of it at any time."""
+        until it ends; a REST update takes the call out of it at any time. A caller out of
+        patience (`CallScript.hold_patience_s`) hangs up while still waiting."""
         rest, result = self.caller.rest, self.result
         if rest is None:
             result.violations.append("sim: <Conference> needs the REST fake")
@@ -612,17 +613,21 @@ class _CallRun:
             if verb.wait_url:
                 self._spawn(self._hold_music(self._absolute(verb.wait_url), room.sid))
         waits = [asyncio.ensure_future(e.wait()) for e in (room.started, self._rest_event)]
+        patience = self.script.hold_patience_s
+        gave_up = asyncio.ensure_future(asyncio.sleep(86400 if patience is None else patience))
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*waits, gave_up], return_when=asyncio.FIRST_COMPLETED)
             if room.status == "in-progress" and self._rest_action is None:
                 result.joined_at = time.monotonic()
                 waits.append(asyncio.ensure_future(room.ended.wait()))
                 await asyncio.wait(waits[1:], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiting in waits:
+            for waiting in (*waits, gave_up):
                 waiting.cancel()
         rest.conferences.leave(room, result.call_sid)
         result.left_hold_at = time.monotonic()
+        if gave_up.done() and not gave_up.cancelled() and result.joined_at is None:
+            return None  # hung up on hold
         if self._rest_action is not None:
             return await self._apply_rest()
         if verb.action is None:

@@ -117,6 +117,7 @@ class CallScript:
     from_number: str = "+15550100001"
     to_number: str = "+15550109999"
     queue_patience_s: float | None = None  # held in a queue this long, the caller hangs up
+    hold_patience_s: float | None = None  # held in a conference this long, the caller hangs up
 
 
 class ScriptCursor:

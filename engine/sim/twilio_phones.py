@@ -43,7 +43,9 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 # Twilio sends each status with the event that asked for it; final statuses under `completed`.
 _EVENT_OF = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
 
-Answer = Literal["accept", "decline", "hang-up", "no-answer", "busy", "failed"]
+# silent: answers, hears the whisper and presses nothing (the Gather times out, capped at
+# no_answer_cap_s, and the TwiML after it runs)
+Answer = Literal["accept", "decline", "hang-up", "silent", "no-answer", "busy", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,9 @@ class TargetPhones:
                     placed.heard.extend(verb.says)
                     if phone.answer == "hang-up":
                         return
+                    if phone.answer == "silent":
+                        await asyncio.sleep(min(verb.timeout_s, self.no_answer_cap_s))
+                        continue
                     key = phone.accept_key if phone.answer == "accept" else phone.decline_key
                     placed.pressed.append(key)
                     params = self._params(call, "in-progress")

@@ -222,8 +222,9 @@ async def _returned_call(
         (Phone(answer="busy"), "busy"),
         (Phone(answer="decline"), "declined"),
         (Phone(answer="hang-up"), "declined"),
+        (Phone(answer="silent"), "declined"),
     ],
-    ids=["no-answer", "busy", "declined-key", "hung-up"],
+    ids=["no-answer", "busy", "declined-key", "hung-up", "never-pressed"],
 )
 async def test_failed_warm_transfer_brings_the_caller_back_to_take_a_message(
     engine: Engine, phones: TargetPhones, jwt_secret: str, phone: Phone, expected: str
@@ -253,6 +254,44 @@ async def test_failed_warm_transfer_brings_the_caller_back_to_take_a_message(
     assert events["transfer.failed"]["result"] == expected
     assert "transfer.completed" not in events
     print(f"{expected}: caller held {result.hold_ms():.0f} ms before coming back")
+
+
+async def test_a_caller_who_hangs_up_on_hold_is_neither_transferred_nor_brought_back(
+    engine: Engine, phones: TargetPhones, jwt_secret: str
+) -> None:
+    """The caller gives up before the person answers; the person then presses 1 and is told
+    the caller has gone, instead of being put in an empty conference."""
+    tenant_id, number = await _tenant(engine, jwt_secret)
+    phones.phones[CLAIMS["number"]] = Phone(ring_s=1.0)
+    caller = "+15550300090"
+    _asks_for_claims(engine, caller)
+    script = CallScript(
+        from_number=caller,
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), Speak(ASK), Pause(30)),
+        hold_patience_s=0.3,
+    )
+    result = await engine.caller().place_call(script, timeout=60)
+
+    assert result.held_at is not None
+    assert result.joined_at is None
+    assert len(result.streams) == 1
+    for _ in range(100):
+        if phones.placed and phones.placed[0].ended_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    [placed] = phones.placed
+    assert placed.pressed == ["1"]
+    assert placed.joined_at is None, "the person was put into an empty conference"
+    assert any("hung up" in line for line in placed.heard), placed.heard
+    row = await _row(engine, tenant_id, result.call_sid, "ended_at")
+    assert row["transfer_result"] == "caller-hung-up"
+    assert row["outcome"] == "caller_hung_up"
+    events = await _events(engine, tenant_id)
+    assert events["transfer.failed"]["result"] == "caller-hung-up"
+    assert "transfer.completed" not in events
+    returns = [r for r in engine.rest.requests if "/twilio/warm/return" in r.params.get("Url", "")]
+    assert returns == []  # nobody to bring back
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ Notion allows an average of 3 requests per second per integration and answers 42
 1/3 s apart, so a burst of events never trips the limit in the normal case); a 429 or 503 is
 waited out as asked (bounded) and tried again, and anything else that fails raises
 `NotionError` carrying `retryable` (engine.errors.status_retryable) for the outbox's backoff.
+A write that needs database properties the agency did not make (a call template's fields) adds
+them first through Update database, once per database and property while the client lives.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class NotionClient:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s)
         self._rate = rate_per_s
         self._pacers: dict[str, _Pacer] = {}
+        self._columns: set[tuple[str, str]] = set()  # (database, property) known to exist
         self.requests = 0
         self.rate_limited = 0
 
@@ -108,6 +111,7 @@ class NotionClient:
     ) -> str:
         """Update the page holding ``write.key`` (known, or found by its Key), else create it;
         the page id."""
+        await self._add_columns(token, database_id, write.columns or {})
         if page_id is None:
             page_id = await self.find(token, database_id, write.key)
         if page_id is None:
@@ -120,6 +124,16 @@ class NotionClient:
                 token, "PATCH", f"/v1/pages/{page_id}", {"properties": write.properties}
             )
         return page_id
+
+    async def _add_columns(self, token: str, database_id: str, columns: dict[str, Any]) -> None:
+        """Add the properties of ``columns`` the database may not have yet. One it already has
+        is given the type sent (the same type as before for a property added here)."""
+        missing = {k: v for k, v in columns.items() if (database_id, k) not in self._columns}
+        if not missing:
+            return
+        body = {"properties": missing}
+        await self._call(token, "PATCH", f"/v1/databases/{database_id}", body)
+        self._columns.update((database_id, name) for name in missing)
 
     async def aclose(self) -> None:
         await self._http.aclose()

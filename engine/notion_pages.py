@@ -4,6 +4,11 @@ Every page carries a `Key` (rich text: the caller's number, the call SID or the 
 which the sync finds it again, so a page is updated rather than added twice. A task is written
 only when it is first created: staff move it along in Notion, and a replayed event must not
 put a done task back to "To do".
+
+A call template's fields go on the call's page one property each ("Policy number",
+"Injuries", ...), typed by their value (text, number, checkbox). A Notion database refuses a
+property it does not have, so such a write names the `columns` it needs: the client adds them to
+the database first (Update database), once.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class PageWrite:
     properties: dict[str, Any]
     create_only: bool = False  # the whole page is written only when it is created
     on_create: dict[str, Any] | None = None  # properties written only when it is created
+    columns: dict[str, Any] | None = None  # database properties to add before writing
 
 
 def _text(value: object) -> list[dict[str, Any]]:
@@ -56,10 +62,42 @@ def _fields_text(fields: object) -> str:
         return {True: "yes", False: "no"}[value] if isinstance(value, bool) else value
 
     return "\n".join(
-        f"{str(name).replace('_', ' ').capitalize()}: {shown(value)}"
-        for name, value in fields.items()
-        if value is not None
+        f"{_label(name)}: {shown(value)}" for name, value in fields.items() if value is not None
     )
+
+
+_CALL_PROPERTIES = frozenset(
+    {"Name", "Key", "Caller", "Outcome", "Started", "Duration (s)", "Transferred to"}
+    | {"Transcript", "Summary", "Sentiment", "Resolution", "Topics", "Details"}
+    | {"Template", "Intake"}
+)
+
+
+def _label(name: object) -> str:
+    return str(name).replace("_", " ").capitalize()[:100]
+
+
+def _field_columns(fields: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A template's fields as call-page properties, one each, and the database columns they
+    need. A field named like one of the page's own properties stays in Intake only."""
+    values: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
+    if not isinstance(fields, Mapping):
+        return values, columns
+    for name, value in fields.items():
+        label = _label(name)
+        if value is None or label in _CALL_PROPERTIES:
+            continue
+        written: object = value
+        if isinstance(value, bool):
+            kind = "checkbox"
+        elif isinstance(value, int | float):
+            kind = "number"
+        else:
+            kind, written = "rich_text", _text(value)
+        values[label] = {kind: written}
+        columns[label] = {kind: {}}
+    return values, columns
 
 
 def _caller(number: str, name: object, at: object) -> PageWrite:
@@ -102,10 +140,13 @@ def page_writes(event_type: str, data: Mapping[str, Any], transcript_url: str) -
             "Details": _rich(json.dumps(data.get("extracted") or {}, sort_keys=True)),
         }
         template = data.get("template")
+        columns = None
         if isinstance(template, Mapping):
             call["Template"] = _select(template.get("name"))
             call["Intake"] = _rich(_fields_text(template.get("fields")))
-        return [PageWrite("call", call_sid, call)]
+            fields, columns = _field_columns(template.get("fields"))
+            call.update(fields)
+        return [PageWrite("call", call_sid, call, columns=columns or None)]
     if event_type == "message.taken":
         message_id = str(data["message_id"])
         number = str(data.get("callback_number") or data.get("caller_number") or "")

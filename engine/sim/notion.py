@@ -8,7 +8,9 @@ required `Notion-Version` header. Errors are Notion's JSON (`object: "error"`, `
 `code`, `message`). Rate limit as Notion documents it: an average of 3 requests per second per
 integration (a token bucket, burst `burst`), beyond it 429 `rate_limited` with `Retry-After`.
 It can be taken down (503 `service_unavailable`) for a while. Databases must be created first
-(`add_database`), as an agency shares them with the integration.
+(`add_database`), as an agency shares them with the integration. A database created with its
+`properties` behaves as Notion does: a page property it does not have, or of another type, is
+400 `validation_error`, and `PATCH /v1/databases/{id}` (Update database) adds properties.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class NotionSimulator:
         self.burst = burst
         self.base_url = ""
         self.databases: dict[str, str] = {}
+        # database -> property name -> type ("rich_text", "number", ...); None: any property
+        self.schemas: dict[str, dict[str, str] | None] = {}
         self.pages: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
         self.down_until = 0.0
@@ -54,9 +58,12 @@ class NotionSimulator:
         self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, at)
         self._runner: web.AppRunner | None = None
 
-    def add_database(self, token: str) -> str:
+    def add_database(self, token: str, properties: dict[str, str] | None = None) -> str:
+        """A database shared with ``token``; with ``properties`` (name -> type) it refuses
+        any other property, as Notion does."""
         database_id = str(uuid.uuid4())
         self.databases[database_id] = token
+        self.schemas[database_id] = dict(properties) if properties is not None else None
         return database_id
 
     def pages_in(self, database_id: str) -> list[dict[str, Any]]:
@@ -75,6 +82,7 @@ class NotionSimulator:
         app.router.add_patch("/v1/pages/{page_id}", self._update)
         app.router.add_get("/v1/pages/{page_id}", self._fetch)
         app.router.add_post("/v1/databases/{database_id}/query", self._query)
+        app.router.add_patch("/v1/databases/{database_id}", self._update_database)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -136,6 +144,23 @@ class NotionSimulator:
             return None
         return page_id
 
+    def _refused(self, database_id: str, properties: dict[str, Any]) -> web.Response | None:
+        """Notion's answer to properties the database does not have (None when all fit)."""
+        schema = self.schemas.get(database_id)
+        if schema is None:
+            return None
+        for name, value in properties.items():
+            if name not in schema:
+                return notion_error(
+                    400, "validation_error", f"{name} is not a property that exists."
+                )
+            kind = next(iter(value), None) if isinstance(value, dict) else None
+            if kind != schema[name]:
+                return notion_error(
+                    400, "validation_error", f"{name} is expected to be {schema[name]}."
+                )
+        return None
+
     # -- endpoints --------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -146,6 +171,9 @@ class NotionSimulator:
         properties = body.get("properties")
         if not isinstance(properties, dict) or not properties:
             return notion_error(400, "validation_error", "body.properties should be defined.")
+        refused = self._refused(database_id, properties)
+        if refused is not None:
+            return refused
         page_id = str(uuid.uuid4())
         now = datetime.now(UTC).isoformat()
         self.pages[page_id] = {
@@ -162,7 +190,11 @@ class NotionSimulator:
         if page_id is None:
             return notion_error(404, "object_not_found", "Could not find page.")
         body = await request.json()
-        self.pages[page_id]["properties"].update(body.get("properties") or {})
+        properties = body.get("properties") or {}
+        refused = self._refused(self.pages[page_id]["parent"]["database_id"], properties)
+        if refused is not None:
+            return refused
+        self.pages[page_id]["properties"].update(properties)
         self.pages[page_id]["last_edited_time"] = datetime.now(UTC).isoformat()
         return web.json_response(self._page_json(page_id))
 
@@ -171,6 +203,24 @@ class NotionSimulator:
         if page_id is None:
             return notion_error(404, "object_not_found", "Could not find page.")
         return web.json_response(self._page_json(page_id))
+
+    async def _update_database(self, request: web.Request) -> web.Response:
+        database_id = request.match_info["database_id"]
+        if self.databases.get(database_id) != request["token"]:
+            return notion_error(404, "object_not_found", "Could not find database.")
+        body = await request.json()
+        added = body.get("properties") or {}
+        if not isinstance(added, dict) or not all(
+            isinstance(v, dict) and len(v) == 1 for v in added.values()
+        ):
+            return notion_error(400, "validation_error", "body.properties is not valid.")
+        schema = self.schemas.get(database_id)
+        if schema is not None:
+            schema.update({name: next(iter(value)) for name, value in added.items()})
+        properties = {name: {"name": name, "type": t} for name, t in (schema or {}).items()}
+        return web.json_response(
+            {"object": "database", "id": database_id, "properties": properties}
+        )
 
     async def _query(self, request: web.Request) -> web.Response:
         database_id = request.match_info["database_id"]

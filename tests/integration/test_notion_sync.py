@@ -17,9 +17,10 @@ from engine.config import EngineConfig
 from engine.secret_box import NOTION_LABEL, SecretBox
 from engine.sim.notion import NotionSimulator
 from engine.sim.openai_http import OpenAIHttpSimulator
-from memory import notion_links, outbox_admin
+from memory import notion_links, outbox_admin, template_store
 from memory.audit import SYSTEM
 from memory.call_records import CallEnd, CallStart, NewMessage
+from memory.call_templates import READY
 from tests.conftest import PgUrls
 from tests.integration.test_outbox import OUTAGE_S, statuses
 from tests.memory_support import (
@@ -35,6 +36,39 @@ from tests.memory_support import (
 
 NOTION_TOKEN = "secret_notion_integration_test"
 KINDS = ("caller", "call", "message", "task")
+# The properties docs/integrations.md asks an agency to give each database.
+DOCUMENTED = {
+    "caller": {"Name": "title", "Key": "rich_text", "Phone": "phone_number", "Last call": "date"},
+    "call": {
+        "Name": "title",
+        "Key": "rich_text",
+        "Caller": "rich_text",
+        "Outcome": "select",
+        "Started": "date",
+        "Duration (s)": "number",
+        "Transferred to": "rich_text",
+        "Transcript": "url",
+        "Summary": "rich_text",
+        "Sentiment": "select",
+        "Resolution": "select",
+        "Topics": "multi_select",
+        "Details": "rich_text",
+        "Template": "select",
+        "Intake": "rich_text",
+    },
+    "message": {
+        "Name": "title",
+        "Key": "rich_text",
+        "Caller": "rich_text",
+        "Phone": "phone_number",
+        "Preferred time": "rich_text",
+        "Call": "rich_text",
+        "Taken": "date",
+        "Urgent": "checkbox",
+        "Urgent claim": "rich_text",
+    },
+    "task": {"Name": "title", "Key": "rich_text", "Status": "select", "Phone": "phone_number"},
+}
 
 
 @pytest.fixture
@@ -71,10 +105,15 @@ def config(
 
 
 async def linked_tenant(
-    pool: asyncpg.Pool, secret: str, notion: NotionSimulator
+    pool: asyncpg.Pool, secret: str, notion: NotionSimulator, *, strict: bool = False
 ) -> tuple[str, dict[str, str]]:
+    """A tenant linked to four new databases; `strict` ones have only the documented
+    properties and refuse any other, as Notion does."""
     tenant = await new_tenant(pool)
-    dbs = {kind: notion.add_database(NOTION_TOKEN) for kind in KINDS}
+    dbs = {
+        kind: notion.add_database(NOTION_TOKEN, DOCUMENTED[kind] if strict else None)
+        for kind in KINDS
+    }
     sealed = SecretBox(secret, NOTION_LABEL).seal(NOTION_TOKEN)
     databases = (dbs["caller"], dbs["call"], dbs["message"], dbs["task"])
     await notion_links.set_link(pool, tenant, sealed, databases, SYSTEM)
@@ -142,6 +181,56 @@ async def test_a_call_and_its_message_land_in_notion_once(
         assert [len(notion.pages_in(dbs[k])) for k in KINDS] == [1, 1, 1, 1]
         assert task["properties"]["Status"] == {"select": {"name": "Done"}}
         assert NotionSimulator.text(person, "Name") == "Marco"  # the call.ended did not undo it
+    finally:
+        await actor.close()
+
+
+async def test_a_claim_calls_template_fields_are_properties_of_its_notion_page(
+    pg_urls: PgUrls,
+    jwt_secret: str,
+    app_pool: asyncpg.Pool,
+    sim: OpenAIHttpSimulator,
+    notion: NotionSimulator,
+) -> None:
+    """Against databases with only the documented properties (Notion refuses any other): the
+    claim's fields are added to the calls database, then written one property each."""
+    actor = MemoryActor(config(pg_urls, jwt_secret, sim, notion))
+    try:
+        tenant, dbs = await linked_tenant(app_pool, jwt_secret, notion, strict=True)
+        await template_store.save_template(app_pool, tenant, READY["claim_intake"], SYSTEM)
+        tok = token(jwt_secret, tenant)
+        caller, call_sid = phone(), sid()
+        await actor.start_call(tok, CallStart(call_sid, caller, "+15550000000"))
+        said = [
+            ("agent", "Sunrise Insurance, how can I help?"),
+            ("caller", "I need to report an accident. My policy number is PA-77120."),
+            ("caller", "It happened yesterday on Route 9, a truck hit my 2021 Toyota Camry."),
+            ("caller", "Nobody was injured. The police came and made a report."),
+            ("agent", "Sorry to hear it. Could you text us photos of the damage?"),
+            ("caller", "Sure, I'll send photos tonight."),
+        ]
+        await actor.append_turns(tok, call_sid, script(said))
+        await actor.take_message(
+            tok, NewMessage(call_sid, caller, "Son hurt", urgent="someone was injured")
+        )
+        await actor.finish_call(tok, call_sid, CallEnd("caller_hung_up", duration_ms=95_000))
+        await actor.enqueue_post_call(tok, call_sid, caller)
+        assert (await wait_job(actor, tok, call_sid)).status == "done"
+        await settled(actor, app_pool, tenant, 3)
+
+        assert [s for *_, s in notion.requests if s == 400] == []
+        (call,) = notion.pages_in(dbs["call"])
+        props = call["properties"]
+        assert props["Template"] == {"select": {"name": READY["claim_intake"].name}}
+        assert NotionSimulator.text(call, "Date of loss") == "yesterday"
+        assert NotionSimulator.text(call, "Vehicle") == "2021 Toyota Camry"
+        assert props["Injuries"] == {"checkbox": False}
+        assert props["Police report"] == {"checkbox": True}
+        schema = notion.schemas[dbs["call"]]
+        assert schema is not None
+        assert (schema["Date of loss"], schema["Injuries"]) == ("rich_text", "checkbox")
+        (note,) = notion.pages_in(dbs["message"])
+        assert note["properties"]["Urgent"] == {"checkbox": True}
     finally:
         await actor.close()
 

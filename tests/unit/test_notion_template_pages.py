@@ -46,3 +46,31 @@ def test_an_urgent_claims_message_is_marked_urgent_in_notion() -> None:
     assert plain.properties["Urgent"] == {"checkbox": False}
     assert "Urgent claim" not in plain.properties
     assert plain_task.properties["Name"]["title"][0]["text"]["content"].startswith("Call back")
+
+
+def test_each_template_field_is_a_typed_property_its_database_is_given() -> None:
+    fields = {
+        "policy_number": "PA-[redacted]",
+        "injuries": False,
+        "amount": 182.5,
+        "vehicle": None,
+        "summary": "not the call's own Summary",
+    }
+    data = {"call_sid": "CA1", "summary": "A claim.", "template": {"name": "T", "fields": fields}}
+    (page,) = page_writes("call.analyzed", data, URL)
+    props = page.properties
+    assert props["Policy number"]["rich_text"][0]["text"]["content"] == "PA-[redacted]"
+    assert props["Injuries"] == {"checkbox": False}
+    assert props["Amount"] == {"number": 182.5}
+    assert "Vehicle" not in props  # not said: nothing written
+    assert props["Summary"]["rich_text"][0]["text"]["content"] == "A claim."
+    assert page.columns == {
+        "Policy number": {"rich_text": {}},
+        "Injuries": {"checkbox": {}},
+        "Amount": {"number": {}},
+    }
+    assert (
+        "Summary: not the call's own Summary" in props["Intake"]["rich_text"][0]["text"]["content"]
+    )
+    (plain,) = page_writes("call.analyzed", {"call_sid": "CA1", "template": None}, URL)
+    assert plain.columns is None

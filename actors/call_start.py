@@ -27,5 +27,8 @@ def first_state(setup: CallSetup, now: datetime) -> tuple[CallSetup, CallState]:
         jurisdiction=tenant.jurisdiction,
         attempt=setup.attempt,
     )
-    state = new_call(setup.call_sid, setup.media_token, CallRules.of(tenant), recording=recording)
+    rules = CallRules.of(tenant)
+    if setup.attempt > 0:  # a resumed call disclosed in its first greeting
+        rules = replace(rules, disclosure="")
+    state = new_call(setup.call_sid, setup.media_token, rules, recording=recording)
     return replace(setup, tenant=tenant), state

@@ -35,6 +35,7 @@ from engine.language import detect_language
 from engine.transfer_match import match_transfer_request
 from engine.warm_transfer import warm_rule
 from prompts import call_lines
+from prompts.disclosure import disclosure_line
 
 if TYPE_CHECKING:
     from engine.call_state import CallState
@@ -54,6 +55,7 @@ class CallRules:
     fallback_number: str | None = None
     min_interrupt_ms: int = 0  # caller speech over the agent before it stops (0: at once)
     spanish: bool = False  # the agent follows a caller who speaks Spanish
+    disclosure: str = ""  # the AI disclosure line when the tenant must disclose (disclosure_steps)
 
     @classmethod
     def of(cls, tenant: TenantConfig) -> CallRules:
@@ -65,6 +67,9 @@ class CallRules:
             fallback_number=tenant.fallback_number,
             min_interrupt_ms=tenant.vad.min_interrupt_ms,
             spanish=tenant.spanish,
+            disclosure=call_lines.fixed(disclosure_line(tenant.name))
+            if tenant.ai_disclosure_required
+            else "",
         )
 
     def rule(self, keyword: str) -> TransferRule | None:

@@ -21,7 +21,7 @@ import operator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, assert_never
 
-from engine import advice_steps, emergency_steps, recording_steps
+from engine import advice_steps, disclosure_steps, emergency_steps, recording_steps
 from engine import call_control as ctl
 from engine import realtime_codec as rt
 from engine import turn_taking as tt
@@ -118,6 +118,7 @@ class CallState:
     recording: Recording = "none"  # engine.recording_consent
     agent_words: tuple[str, str] = ("", "")  # (item, tail of its transcript): engine.advice_steps
     guardrails: tuple[str, ...] = ()  # what each answer cut by engine.advice_guard stated
+    first_answer_heard: bool = False  # the call's first answer was checked (disclosure_steps)
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -364,7 +365,8 @@ def _on_agent_transcript(
             meta["interrupted_at_ms"] = heard_ms
     meta.update(tt.latency_meta(state, event.item_id))
     state = replace(state, spoken=(*state.spoken, event.item_id)[-8:])
-    return state, [RecordTurn("agent", text, meta)]
+    commands: list[Command] = [RecordTurn("agent", text, meta)]
+    return disclosure_steps.on_first_answer(state, text, commands), commands
 
 
 def _on_server_error(state: CallState, event: rt.ServerError) -> tuple[CallState, list[Command]]:

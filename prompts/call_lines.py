@@ -154,6 +154,11 @@ def handoff(description: str) -> str:
     return _EN.handoff(description)
 
 
+def fixed(text: str) -> str:
+    """Any fixed words (the AI disclosure) as a line the model says exactly."""
+    return _say(text)
+
+
 def rest_of_answer(text: str) -> str:
     """The part of an answer an outside voice could not speak, said in the model's own voice."""
     return _say(text)

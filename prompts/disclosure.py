@@ -17,7 +17,8 @@ POLICIES = ("always", "jurisdiction")
 
 _DISCLOSES = re.compile(
     r"\b(A\.?I\.?|artificial intelligence|(virtual|automated|digital|AI) "
-    r"(assistant|agent|receptionist|system)|(ro)?bot)\b",
+    r"(assistant|agent|receptionist|system)|(ro)?bot|inteligencia artificial|"
+    r"asistente (virtual|automatizad[oa]|digital|de IA))\b",
     re.IGNORECASE,
 )
 

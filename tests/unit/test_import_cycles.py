@@ -17,12 +17,13 @@ PACKAGES = ("engine", "actors", "memory", "admin_api", "prompts")
 # Deferred-import cycles there are today (each a strongly connected set of modules).
 DEFERRED_CYCLES = [
     # The state machine's rules: call_state steps, call_control, turn_taking, recording_steps,
-    # emergency_steps and advice_steps decide, and they name CallState in annotations / share
-    # its playback arithmetic and its fast copy.
+    # emergency_steps, advice_steps and disclosure_steps decide, and they name CallState in
+    # annotations / share its playback arithmetic and its fast copy.
     {
         "engine.advice_steps",
         "engine.call_control",
         "engine.call_state",
+        "engine.disclosure_steps",
         "engine.emergency_steps",
         "engine.recording_steps",
         "engine.turn_taking",

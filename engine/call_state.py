@@ -119,6 +119,7 @@ class CallState:
     agent_words: tuple[str, str] = ("", "")  # (item, tail of its transcript): engine.advice_steps
     guardrails: tuple[str, ...] = ()  # what each answer cut by engine.advice_guard stated
     first_answer_heard: bool = False  # the call's first answer was checked (disclosure_steps)
+    disclosed_in: tuple[str, float] | None = None  # (item, where in it the disclosure ended)
 
     def generated_bytes(self, item_id: str) -> int:
         for item, n in reversed(self.item_bytes):
@@ -366,7 +367,7 @@ def _on_agent_transcript(
     meta.update(tt.latency_meta(state, event.item_id))
     state = replace(state, spoken=(*state.spoken, event.item_id)[-8:])
     commands: list[Command] = [RecordTurn("agent", text, meta)]
-    return disclosure_steps.on_first_answer(state, text, commands), commands
+    return disclosure_steps.on_agent_transcript(state, event.item_id, text, commands), commands
 
 
 def _on_server_error(state: CallState, event: rt.ServerError) -> tuple[CallState, list[Command]]:

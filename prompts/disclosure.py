@@ -28,6 +28,12 @@ def discloses_ai(text: str) -> bool:
     return bool(_DISCLOSES.search(text))
 
 
+def disclosure_end(text: str) -> int | None:
+    """Where in `text` the words that disclose the AI end; None when it does not."""
+    found = _DISCLOSES.search(text)
+    return found.end() if found else None
+
+
 def disclosure_required(*, policy: str, jurisdiction: str | None, platform_mandatory: bool) -> bool:
     if policy not in POLICIES:
         raise ValueError(f"ai_disclosure must be one of {', '.join(POLICIES)}")

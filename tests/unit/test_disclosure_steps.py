@@ -15,7 +15,7 @@ from engine.call_control import CallRules
 from prompts import call_lines
 from prompts.disclosure import disclosure_line
 from tests.unit.session_fakes import TENANT, Call
-from tests.unit.test_call_state import run, start
+from tests.unit.test_call_state import audio, run, start
 
 MUST_DISCLOSE = dataclasses.replace(TENANT, ai_disclosure_required=True)
 LINE = call_lines.fixed(disclosure_line(TENANT.name))
@@ -92,3 +92,36 @@ def test_a_spanish_greeting_that_discloses_counts() -> None:
     greeting = "Hola, soy el asistente virtual de Acme. ¿En qué le puedo ayudar?"
     _, log = run([(0.5, rt.AgentTranscript("r1", "i1", greeting))], _state())
     assert not any(c.role == "system" for _, c in log if isinstance(c, ev.RecordTurn))
+
+
+GREETING = "You're speaking with Acme's AI assistant, and I'm happy to help. How can I help you?"
+
+
+def _greeting_cut_at(heard_s: float) -> tuple[cs.CallState, list[tuple[float, ev.Command]]]:
+    """The greeting (4 s of audio) is spoken; the caller cuts in after `heard_s` of it, and the
+    agent's answer to them comes next."""
+    state, _ = run(
+        [(0.0, audio(2000)), (0.0, audio(2000)), (0.1, rt.AgentTranscript("r1", "i1", GREETING))],
+        _state(),
+    )
+    state, _ = run(
+        [
+            (heard_s, rt.SpeechStarted(0, "u1")),
+            (heard_s + 0.05, rt.ResponseDone("r1", "cancelled")),
+            (heard_s + 1.0, rt.ResponseCreated("r2")),
+            (heard_s + 1.5, rt.AgentTranscript("r2", "i2", "Sure, what's your claim number?")),
+        ],
+        state,
+    )
+    return run([(heard_s + 2.0, rt.ResponseDone("r2", "completed"))], state)
+
+
+def test_a_greeting_cut_before_the_disclosure_was_heard_is_followed_by_it() -> None:
+    state, log = _greeting_cut_at(0.5)
+    assert state.disclosed_in is None
+    assert [c.instructions for _, c in log if isinstance(c, ev.CreateResponse)] == [LINE]
+
+
+def test_a_greeting_cut_after_the_disclosure_was_heard_is_not() -> None:
+    _, log = _greeting_cut_at(3.0)
+    assert [c for _, c in log if isinstance(c, ev.CreateResponse)] == []

@@ -117,6 +117,7 @@ class NamedActors:
 def spawn_call_actor(config: EngineConfig, avoid: frozenset[str] = frozenset()) -> Any:
     """A new call actor; on a node not in `avoid` (Ray node ids) while another node has a free
     call slot, else anywhere."""
+    from actors import call_process
     from actors.call_actor import CallActor
 
     # A node's call_slot resource counts calls: an actor books one per call it can serve.
@@ -133,7 +134,12 @@ def spawn_call_actor(config: EngineConfig, avoid: frozenset[str] = frozenset()) 
             "label_selector": {key: f"!in({','.join(sorted(avoid))})"},
             "fallback_strategy": [{"label_selector": {}}],
         }
-    return cls.options(namespace=NAMESPACE, lifetime="detached", **elsewhere).remote(
+    options = {
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "runtime_env": call_process.runtime_env(),
+    }
+    return cls.options(**options, **elsewhere).remote(
         config, RayMemoryClient(memory_actors(config)), lifecycle, RayCallControl()
     )
 

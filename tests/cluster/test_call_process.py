@@ -1,0 +1,28 @@
+"""A call actor's process holds only what calls use (actors.call_process): Ray's serializer
+add-ons (pydantic, starlette) and the dev-only rich are not loaded."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import ray
+
+from actors import handles
+from engine.cli.runtime import Engine
+
+
+def test_a_call_actor_process_loads_no_pydantic_starlette_or_rich(ray_engine: Engine) -> None:
+    def _process(_actor: Any) -> list[str]:
+        # nested, so Ray sends it by value: importing this test module would load pydantic
+        return sorted({name.split(".")[0] for name, module in sys.modules.items() if module})
+
+    actor = handles.spawn_call_actor(ray_engine.config)
+    try:
+        ray.get(actor.start.remote(), timeout=60)
+        loaded = ray.get(actor.__ray_call__.remote(_process), timeout=30)
+    finally:
+        handles.kill(actor)
+    assert "actors" in loaded  # the call actor's own process
+    assert "ray" in loaded
+    assert {"pydantic", "pydantic_core", "starlette", "rich", "pygments"} & set(loaded) == set()

@@ -73,19 +73,27 @@ def idle_surplus(
     return pool_actors.idle_surplus(actors, capacity, target, may_go)
 
 
+def _cover(
+    actors: Iterable[PoolActor], capacity: int, suspects: frozenset[str]
+) -> dict[str, tuple[int, int]]:
+    """Each node with calls: (its calls, the free slots on the other nodes)."""
+    calls, free = _by_node(actors, capacity, suspects)
+    total = sum(free.values())
+    return {node: (count, total - free[node]) for node, count in calls.items() if count}
+
+
 def keeps_cover(
     actors: Sequence[PoolActor],
     capacity: int,
     leaving: PoolActor,
     suspects: frozenset[str] = frozenset(),
 ) -> bool:
-    """Whether every covered node stays covered without `leaving` (an idle actor the pool
-    would let go)."""
-    rest = [a for a in actors if a is not leaving]
-    calls, free = _by_node(rest, capacity, suspects)
-    total = sum(free.values())
-    return all(total - free[node] >= count for node, count in calls.items() if count) or (
-        uncovered(actors, capacity, suspects) is not None  # not covered before either
+    """Whether the pool may let `leaving` (an idle actor) go: no node's calls lose cover they
+    have now (on one node there is none to lose)."""
+    after = _cover([a for a in actors if a is not leaving], capacity, suspects)
+    return all(
+        after.get(node, (count, 0))[1] >= min(count, elsewhere)
+        for node, (count, elsewhere) in _cover(actors, capacity, suspects).items()
     )
 
 

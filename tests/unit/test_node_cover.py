@@ -82,3 +82,16 @@ def test_a_start_that_lands_on_the_covered_node_pauses_cover() -> None:
     assert cover.gap(actors, 1, frozenset()) == "a"
     assert node_cover.away(frozenset({"s"}), "a") == {"s", "a"}
     assert node_cover.away(frozenset({"s"}), None) == {"s"}
+
+
+def test_on_one_node_idle_actors_go_while_calls_are_live() -> None:
+    actors = [_actor("a", "CA1"), _actor("a", idle_since=1.0), _actor("a", idle_since=2.0)]
+    assert node_cover.idle_surplus(actors, 1, 1, frozenset()) is actors[1]
+
+
+def test_cover_being_built_is_not_let_go() -> None:
+    """a's two calls have one free slot on b so far: that one stays while more are started."""
+    actors = [_actor("a", "CA1"), _actor("a", "CA2"), _actor("b"), _actor("a", idle_since=0.1)]
+    assert node_cover.uncovered(actors, 1) == "a"
+    assert not node_cover.keeps_cover(actors, 1, actors[2])
+    assert node_cover.keeps_cover(actors, 1, actors[3])

@@ -367,3 +367,19 @@ async def test_cover_that_can_only_land_on_the_covered_node_is_not_retried_at_on
     await pool.claim(_setup("CX2"))  # on node-b; node-a's call needs cover, only node-a has room
     await _settle()
     assert [a.node for a in factory.spawned] == ["node-a", "node-b", "node-a"]
+
+
+async def test_on_one_node_the_excess_is_let_go_while_calls_are_live() -> None:
+    factory = FakeFactory(nodes=["node-a"] * 10)
+    factory.release.set()
+    pool = CallPool(CONFIG, factory)
+    await pool.warm_up(1.0)
+    await pool.claim(_setup("CY1"))
+    await pool.claim(_setup("CY2"))
+    await _settle()  # 2 warm again besides the two calls
+    actor = await pool.actor_for("CY1")
+    await pool.call_ended(CallReport("CY1", "t-1", "caller_hung_up"), actor)
+    await asyncio.sleep(0.5)  # one trim period, CY2 still live: the idle actor above target goes
+    stats = await pool.stats()
+    assert (stats["active"], stats["warm"]) == (1, 2)
+    assert len(factory.killed) == 1

@@ -316,3 +316,29 @@ async def test_a_caller_cutting_into_the_greeting_stops_it(
     assert len(rewrites) == 1
     heard = rewrites[0]["item"]["content"][0]["text"]
     assert greeting.startswith(heard)
+
+
+async def test_a_quote_for_the_voice_to_speak_is_cut_and_the_licensed_agent_line_said(
+    engine: Engine, voices: ElevenLabsSimulator
+) -> None:
+    tenant_id, number = await _tenant(engine)
+    caller_number = "+15550142104"
+    quote = "Sure. Your premium will be $212 a month with your son on the policy."
+    engine.sim.add_script(caller_number, Script(transcripts=(QUESTION,), replies=(Reply(quote),)))
+    script = CallScript(
+        from_number=caller_number,
+        to_number=number,
+        steps=(WaitForAgent(timeout=15), Speak(QUESTION), WaitForAgent(timeout=30), HangUp()),
+    )
+    result = await engine.caller().place_call(script, timeout=90)
+
+    assert result.violations == []
+    session = engine.sim.sessions[0]
+    assert any(e["type"] == "response.cancel" for _, e in session.received)
+    line = next(s for s in voices.streams if "only a licensed agent" in s.spoken_text)
+    assert line.final
+    # the text was stopped at the voice before a word of the amount was synthesised
+    assert not any("212" in s.spoken_text for s in voices.streams)
+    turns = await calls.load_turns(engine.db, tenant_id, result.call_sid)
+    assert any(t.role == "system" and "guard-rail" in t.text for t in turns)
+    assert any(t.role == "agent" and "only a licensed agent" in t.text for t in turns)

@@ -115,7 +115,11 @@ async def test_a_quote_is_cut_and_the_caller_hears_the_offer_of_a_licensed_agent
     assert stream.clears
     assert stream.clears[-1] >= cut_at
     heard_line_ms = (stream.started_at + after[0].start - cut_at) * 1000
-    print(f"offending delta -> fixed line heard: {heard_line_ms:.0f} ms")
+    cleared_ms = (stream.clears[-1] - cut_at) * 1000
+    print(
+        f"offending delta -> playback cleared {cleared_ms:.0f} ms, "
+        f"line heard {heard_line_ms:.0f} ms"
+    )
     assert sum(seg.bytes for seg in after) // 8 > 3000  # the line itself, several seconds of it
 
     turns, entries = await _turns_and_audit(engine, tenant_id, result.call_sid)

@@ -4,11 +4,12 @@ session replacing a dropped or rotated one)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 from engine.call_events import ModelReconnected, RequestResponse
-from engine.config import TenantConfig
+from engine.config import TenantConfig, VadConfig
 from engine.session_open import Opening, loads_history, opening, recap, replay
 from engine.session_prompt import EMPTY_CONTEXT
 from engine.tools import tool_specs
@@ -53,6 +54,38 @@ def test_a_first_session_is_configured_then_asked_for_the_greeting() -> None:
     greeting = first.then.instructions.split('"')[1]
     assert greeting
     assert greeting in session["instructions"]
+
+
+def test_the_tenants_turn_detection_is_what_the_session_is_configured_with() -> None:
+    for vad, detection, noise in [
+        (
+            VadConfig(type="semantic_vad", eagerness="low", noise_reduction="far_field"),
+            {"type": "semantic_vad", "eagerness": "low"},
+            {"type": "far_field"},
+        ),
+        (
+            VadConfig(silence_duration_ms=1200, noise_reduction="near_field"),
+            {"type": "server_vad", "silence_duration_ms": 1200},
+            {"type": "near_field"},
+        ),
+        (VadConfig(), {"type": "server_vad", "silence_duration_ms": 800}, None),
+    ]:
+        first = opening(
+            dataclasses.replace(TENANT, vad=vad),
+            caller_number="+15550100",
+            context=EMPTY_CONTEXT,
+            tools={},
+            history=[],
+            resumed=False,
+            reconnected=False,
+            now=NOW,
+        )
+        heard = json.loads(first.frames[0])["session"]["audio"]["input"]
+        assert heard["turn_detection"] | detection == heard["turn_detection"]
+        # the engine decides when the agent stops and answers, whatever the detection
+        assert heard["turn_detection"]["interrupt_response"] is False
+        assert heard["turn_detection"]["create_response"] is False
+        assert heard["noise_reduction"] == noise
 
 
 def test_a_tenant_without_tools_sends_no_tool_list() -> None:

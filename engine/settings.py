@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     notion_api_base_url: str = Field("https://api.notion.com", alias="NOTION_API_BASE_URL")
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
     elevenlabs_base_url: str = Field("https://api.elevenlabs.io", alias="ELEVENLABS_BASE_URL")
-    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL")
+    # unset: the webhook's own address (public_url), so `serve --port` needs nothing else
+    public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
     media_public_url: str = Field(
         "ws://127.0.0.1:{port}/stream/{call_sid}", alias="MEDIA_PUBLIC_URL"
     )
@@ -127,9 +128,19 @@ class Settings(BaseSettings):
             return self.call_slots
         return node_call_slots(os.cpu_count() or 1)
 
+    def public_url(self) -> str:
+        """What Twilio calls and signatures are checked on: PUBLIC_BASE_URL, or when unset the
+        webhook port's own address."""
+        if self.public_base_url is not None:
+            return self.public_base_url
+        host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
+        return f"http://{host}:{self.http_port}"
+
     @field_validator("public_base_url")
     @classmethod
-    def _public_base_shape(cls, value: str) -> str:
+    def _public_base_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("PUBLIC_BASE_URL must be an http(s) URL")
         return value.rstrip("/")
@@ -254,7 +265,7 @@ def engine_config(settings: Settings, app_database_url: str) -> EngineConfig:
         llm_base_url=settings.llm_base_url,
         llm_api_key=reveal(settings.llm_api_key),
         realtime_model=settings.realtime_model,
-        public_base_url=settings.public_base_url,
+        public_base_url=settings.public_url(),
         media_public_url=settings.media_public_url,
         media_bind_host=settings.media_bind_host,
         media_port_range=settings.media_port_range(),

@@ -22,7 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         common.out("!! Callers will hear synthetic audio, not a real AI agent.")
         common.out("!" * 78)
     engine = start_engine(settings, dashboard=not args.no_dashboard, actor_logs=True)
-    public = settings.public_base_url
+    public = settings.public_url()
     common.out(f"Webhook URL for your Twilio number (A call comes in): {public}/twilio/voice")
     common.out(f"Status callback URL: {public}/twilio/status")
     common.out(f"Listening on {engine.webhook_base}; health at {engine.webhook_base}/healthz")

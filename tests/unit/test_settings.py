@@ -36,7 +36,7 @@ def test_defaults(data_dir: Path) -> None:
     assert s.jwt_secret is None
     assert s.openai_base_url == DEFAULT_OPENAI_BASE_URL
     assert s.realtime_model == "gpt-realtime"
-    assert s.public_base_url == "http://127.0.0.1:8000"
+    assert s.public_url() == "http://127.0.0.1:8000"
     assert s.media_public_url == "ws://127.0.0.1:{port}/stream/{call_sid}"
     assert s.media_port_range() == (20000, 20999)
     assert (s.warm_calls, s.calls_per_actor, s.call_slots, s.memory_actors) == (100, 25, None, 2)
@@ -88,7 +88,7 @@ def test_environment_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.twilio_api_base_url == "http://127.0.0.1:7"
     assert s.elevenlabs_api_key is not None
     assert s.elevenlabs_api_key.get_secret_value() == "el-key"
-    assert s.public_base_url == "https://app.example.com"  # trailing slash dropped
+    assert s.public_url() == "https://app.example.com"  # trailing slash dropped
     assert s.media_public_url == "wss://media.example.com:{port}/stream/{call_sid}"
     assert s.media_bind_host == "0.0.0.0"
     assert s.media_port_range() == (30000, 30009)
@@ -175,6 +175,20 @@ def test_public_base_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLIC_BASE_URL", "ftp://example.com")
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL must be an http"):
         load()
+
+
+def test_public_url_unset_follows_the_webhook_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --port 9100` (or NEUROSPHERE_HTTP_PORT) without PUBLIC_BASE_URL: what Twilio is
+    told to call, and what signatures are checked on, is that port - not 8000."""
+    monkeypatch.setenv("NEUROSPHERE_HTTP_PORT", "9100")
+    assert load().public_url() == "http://127.0.0.1:9100"
+    moved = load().model_copy(update={"http_host": "::1", "http_port": 9200})
+    assert moved.public_url() == "http://[::1]:9200"
+    assert engine_config(moved, "postgresql://a@b/c").public_base_url == "http://[::1]:9200"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://voice.example.com/")
+    assert load().model_copy(update={"http_port": 9200}).public_url() == (
+        "https://voice.example.com"
+    )
 
 
 @pytest.mark.parametrize(

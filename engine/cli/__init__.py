@@ -6,13 +6,13 @@ agencies, and look after it (tenants, admin accounts, the database, simulated ca
   neurosphere tenant add|list            provision agencies and their numbers, list them
   neurosphere admin create|list          platform admin accounts of the admin API
   neurosphere call --to +1...            a simulated call against a running engine
-  neurosphere db migrate|purge           the database
+  neurosphere db bootstrap|migrate|status|reseal|purge   the database
   neurosphere sim realtime               the offline realtime simulator alone
   neurosphere bench ...                  benchmarks (the `bench` extra)
 
 Configuration is the environment (README.md lists every variable); every mistake in it is one
-`error:` line naming the variable, printed before anything starts. I/O: this is the driver;
-each command lives in a module of its own here.
+`error:` line naming the variable, printed before anything starts. Each command lives in a
+module of its own here.
 """
 
 from __future__ import annotations

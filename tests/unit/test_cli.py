@@ -126,9 +126,15 @@ def test_the_installed_entry_point_prints_no_traceback(tmp_path: Path) -> None:
 
 
 def _actions(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.Action]]:
+    """Every option and argument of every command, and every command itself (its line in the
+    parent's help), walked from `parser` down."""
     found: list[tuple[str, argparse.Action]] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            found += [(path, command) for command in action._choices_actions]
+            assert len(action._choices_actions) == len(action.choices), (
+                f"{path}: a command unlisted"
+            )
             for name, child in action.choices.items():
                 found += _actions(child, f"{path} {name}")
         else:
@@ -144,6 +150,9 @@ def test_every_option_and_command_has_help() -> None:
         if not action.help or action.help == argparse.SUPPRESS
     ]
     assert missing == []
+    walked = {f"{path} {action.dest}" for path, action in _actions(parser, "neurosphere")}
+    assert {"neurosphere serve", "neurosphere tenant list", "neurosphere admin list"} <= walked
+    assert {"neurosphere serve host", "neurosphere serve port", "neurosphere version"} <= walked
     assert parser.description is not None
     assert "insurance agencies" in parser.description
 

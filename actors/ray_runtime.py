@@ -20,14 +20,17 @@ GCS_TASK_EVENTS = 10_000  # actor calls the local Ray's GCS keeps a record of (R
 
 
 def init(
-    address: str | None, *, call_slots: int, dashboard: bool, actor_logs: bool = False
+    address: str | None, *, call_slots: int, dashboard: bool, actor_logs: str | None = None
 ) -> None:
-    """Connect to (or start) Ray for the driver. `actor_logs`: the actors' log lines are
-    streamed to the driver's stderr (`neurosphere serve`: the operator's log stream); off,
-    they stay in Ray's log files on each node (demo, tests, benchmarks)."""
+    """Connect to (or start) Ray for the driver. `actor_logs` ("json" or "console"): the
+    actors' log lines are streamed to the driver's stderr (`neurosphere serve`: the operator's
+    log stream, see `_stream_actor_logs`); None: they stay in Ray's log files on each node
+    (demo, tests, benchmarks)."""
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": actor_logs}
+    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": actor_logs is not None}
+    if actor_logs is not None:
+        kwargs |= _stream_actor_logs(actor_logs)
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -45,6 +48,20 @@ def init(
             dashboard_host="127.0.0.1",
             **kwargs,
         )
+
+
+def _stream_actor_logs(fmt: str) -> dict[str, Any]:
+    """Every actor line reaches the driver's stream as it was written. Ray folds lines alike
+    from several processes into one ("[repeated 2x across cluster]": the same event from three
+    call actors would be one line, with no JSON), so folding is off. With JSON, the job's logging config is JSON too: Ray
+    then writes an actor's line without its "(CallActor pid=...)" prefix, which would break it,
+    and Python `logging` in every worker (Ray's own warnings) writes JSON at WARNING, the
+    level it has without a config."""
+    # read by the driver's log printer, imported from the constants when Ray was imported
+    ray._private.ray_logging.RAY_DEDUP_LOGS = False  # type: ignore[attr-defined]
+    if fmt != "json":
+        return {}
+    return {"logging_config": ray.LoggingConfig(encoding="JSON", log_level="WARNING")}
 
 
 def _loopback_only() -> None:

@@ -257,7 +257,7 @@ def start_engine(
         settings.ray_address,
         call_slots=settings.node_call_slots(),
         dashboard=dashboard,
-        actor_logs=actor_logs,
+        actor_logs=settings.log_format if actor_logs else None,
     )
     memory = handles.memory_actors(config)
     pool = control_actors.call_pool(config)

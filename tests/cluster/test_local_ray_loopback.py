@@ -1,16 +1,19 @@
-"""The local Ray that `neurosphere serve` starts (no RAY_ADDRESS) listens on loopback only: its
-GCS, raylet, object manager, dashboard and its agents (metrics export included), and every
-worker's and actor's gRPC server. Nothing of a single-machine engine faces the network.
+"""`neurosphere serve` as an operator runs it, one process for the module (about 40 s here):
 
-`serve` runs as a process of its own, with its dashboard, exactly as an operator starts it;
-every listening socket of it and the processes under it is read from the kernel (psutil). About
-40 s here.
+- the local Ray it starts (no RAY_ADDRESS) listens on loopback only: its GCS, raylet, object
+  manager, dashboard and its agents (metrics export included), and every worker's and actor's
+  gRPC server. Every listening socket of it and the processes under it is read from the kernel
+  (psutil);
+- `serve --port` prints the real URLs, and the actors' log lines reach its stderr as JSON, one
+  event a line, none folded into another;
+- SIGTERM drains and exits cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -18,6 +21,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +32,8 @@ import pytest
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+MEMORY_ACTORS = 3  # each logs the same events at start: Ray folds 3 alike into one line
 
 NEUROSPHERE = shutil.which("neurosphere", path=str(Path(sys.executable).parent)) or "neurosphere"
 
@@ -62,47 +69,61 @@ def _listeners(top: psutil.Process) -> list[tuple[str, int, str]]:
     return found
 
 
-def test_the_local_ray_of_serve_listens_on_loopback_only(pg_urls: PgUrls, tmp_path: Path) -> None:
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    http_port: int
+    dir: Path
+
+    def out(self) -> str:
+        return (self.dir / "stdout.log").read_text()
+
+    def err(self) -> str:
+        return (self.dir / "stderr.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp_path = tmp_path_factory.mktemp("serve")
     http_port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RAY_", "NEUROSPHERE_", "PUBLIC_BASE_URL", "OPENAI_"))
+    }
     env |= {
         "RAY_USAGE_STATS_ENABLED": "0",
         "DATABASE_URL": pg_urls.owner,
         "NEUROSPHERE_APP_DATABASE_URL": pg_urls.app,
         "NEUROSPHERE_DATA_DIR": str(tmp_path / "engine"),
-        "NEUROSPHERE_HTTP_PORT": str(http_port),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
         "NEUROSPHERE_MEDIA_PORTS": "24600-24699",
         "NEUROSPHERE_WARM_CALLS": "2",
-        "NEUROSPHERE_MEMORY_ACTORS": "1",
+        "NEUROSPHERE_MEMORY_ACTORS": str(MEMORY_ACTORS),
+        "NEUROSPHERE_LOG_FORMAT": "json",
+        "NEUROSPHERE_DRAIN_TIMEOUT_S": "5",
     }
-    log = (tmp_path / "engine.log").open("wb")
-    engine = subprocess.Popen(  # noqa: S603 - the engine's own command
-        [NEUROSPHERE, "serve"], env=env, stdout=log, stderr=log
-    )
+    with (tmp_path / "stdout.log").open("wb") as out, (tmp_path / "stderr.log").open("wb") as err:
+        engine = subprocess.Popen(  # noqa: S603 - the engine's own command
+            [NEUROSPHERE, "serve", "--host", "127.0.0.1", "--port", str(http_port)],
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+    served = Served(engine, http_port, tmp_path)
     top = psutil.Process(engine.pid)
     under: list[psutil.Process] = []
     try:
         runtime = tmp_path / "engine" / "runtime.json"  # written once `serve` is all up
         deadline = time.monotonic() + 180
         while not runtime.exists():
-            assert engine.poll() is None, (tmp_path / "engine.log").read_text()[-4000:]
-            assert time.monotonic() < deadline, (tmp_path / "engine.log").read_text()[-4000:]
+            assert engine.poll() is None, served.err()[-4000:]
+            assert time.monotonic() < deadline, served.err()[-4000:]
             time.sleep(1)
-        health = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=10)
-        assert health.status_code == 200
         under = top.children(recursive=True)
-        names = " ".join(" ".join(p.cmdline()) for p in under)
-        for part in ("gcs_server", "raylet", "dashboard", "CallActor", "CallPool"):
-            assert part in names, f"no {part} process under serve"
-        listeners = _listeners(top)
-        assert len(listeners) >= 8, listeners  # GCS, raylet, agents, dashboard, actors, ...
-        exposed = [entry for entry in listeners if not _loopback(entry[0])]
-        assert exposed == [], exposed
-        ports = {port for _ip, port, _name in listeners}
-        assert http_port in ports  # the webhook port is among them, on loopback
+        yield served
     finally:
-        engine.send_signal(signal.SIGINT)
+        if engine.poll() is None:
+            engine.send_signal(signal.SIGINT)
         try:
             engine.wait(60)
         except subprocess.TimeoutExpired:
@@ -110,4 +131,62 @@ def test_the_local_ray_of_serve_listens_on_loopback_only(pg_urls: PgUrls, tmp_pa
         for proc in under:  # whatever of this engine's Ray outlived it
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        log.close()
+
+
+def test_the_local_ray_of_serve_listens_on_loopback_only(served: Served) -> None:
+    http_port = served.http_port
+    health = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=10)
+    assert health.status_code == 200
+    top = psutil.Process(served.process.pid)
+    under = top.children(recursive=True)
+    names = " ".join(" ".join(p.cmdline()) for p in under)
+    for part in ("gcs_server", "raylet", "dashboard", "CallActor", "CallPool"):
+        assert part in names, f"no {part} process under serve"
+    listeners = _listeners(top)
+    assert len(listeners) >= 8, listeners  # GCS, raylet, agents, dashboard, actors, ...
+    exposed = [entry for entry in listeners if not _loopback(entry[0])]
+    assert exposed == [], exposed
+    ports = {port for _ip, port, _name in listeners}
+    assert http_port in ports  # the webhook port is among them, on loopback
+
+
+def test_serve_prints_the_urls_of_its_own_port(served: Served) -> None:
+    base = f"http://127.0.0.1:{served.http_port}"
+    lines = served.out().splitlines()
+    assert f"Webhook URL for your Twilio number (A call comes in): {base}/twilio/voice" in lines
+    assert f"Status callback URL: {base}/twilio/status" in lines
+    assert f"Listening on {base}; health at {base}/healthz" in lines
+    everything = served.out() + served.err()
+    assert ":8000" not in everything
+    assert "ready at" not in everything  # Serve's own line names its proxy's address
+
+
+def _json_events(text: str) -> list[dict[str, object]]:
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def test_actor_log_lines_reach_serve_as_json_one_event_a_line(served: Served) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        ready = [e for e in _json_events(served.err()) if e.get("event") == "memory_actor_ready"]
+        if len(ready) == MEMORY_ACTORS or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    # Ray prefixes "(MemoryActor pid=...)", which breaks the JSON, and folds lines alike from
+    # several processes into one ("[repeated 2x across cluster]"): both by default
+    prefixed = [line for line in served.err().splitlines() if "memory_actor_ready" in line]
+    assert [line for line in prefixed if not line.startswith("{")] == []
+    assert "[repeated" not in served.err()
+    assert sorted(str(e["index"]) for e in ready) == [str(i) for i in range(MEMORY_ACTORS)]
+
+
+def test_sigterm_drains_and_exits_cleanly(served: Served) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(120) == 0, served.err()[-4000:]
+    out = served.out()
+    assert "draining: no new calls" in out
+    assert "drained: 0 live call(s)" in out

@@ -53,10 +53,10 @@ def init(
 def _stream_actor_logs(fmt: str) -> dict[str, Any]:
     """Every actor line reaches the driver's stream as it was written. Ray folds lines alike
     from several processes into one ("[repeated 2x across cluster]": the same event from three
-    call actors would be one line, with no JSON), so folding is off. With JSON, the job's logging config is JSON too: Ray
-    then writes an actor's line without its "(CallActor pid=...)" prefix, which would break it,
-    and Python `logging` in every worker (Ray's own warnings) writes JSON at WARNING, the
-    level it has without a config."""
+    call actors would be one line, with no JSON), so folding is off. With JSON, the job's
+    logging config is JSON too: Ray then writes an actor's line without its "(CallActor
+    pid=...)" prefix, which would break it, and Python `logging` in every worker (Ray's own
+    warnings) writes JSON at WARNING, the level it has without a config."""
     # read by the driver's log printer, imported from the constants when Ray was imported
     ray._private.ray_logging.RAY_DEDUP_LOGS = False  # type: ignore[attr-defined]
     if fmt != "json":

@@ -285,3 +285,34 @@ async def test_a_stream_with_a_wrong_token_is_refused_and_the_call_waits_for_the
     assert not call.session.done
     await call.session.shutdown()
     await call.end()
+
+
+async def test_speech_after_all_sent_audio_played_stops_the_answer_still_being_generated() -> None:
+    call = Call()
+    await call.live()
+    await call.model.frame("response.created", response={"id": "r1"})
+    await call.model.frame(
+        "response.output_audio.delta", response_id="r1", item_id="i1", delta="AAAA" * 100
+    )
+    await settle()
+    for sent in [m for m in call.twilio.sent if m["event"] == "mark"]:
+        call.twilio.push("mark", mark=sent["mark"])  # everything sent has played
+    await settle()
+    await call.model.frame("input_audio_buffer.speech_started", audio_start_ms=10)
+    speech = spoken.speak("Wait, I need to change the address on my policy.")
+    for i in range(0, len(speech), FRAME_BYTES):
+        call.twilio.media(b64(speech[i : i + FRAME_BYTES]))
+    await settle(0.2)
+    types = call.model.types()
+    assert "response.cancel" in types  # r1 is still generating: it is stopped
+    # a barge-in: the answer was heard, so it is cut at what was heard and playback cleared
+    assert types[types.index("response.cancel") + 1] == "conversation.item.truncate"
+    assert call.twilio.events()[-1] == "clear"
+    heard = len(call.twilio.sent)
+    await call.model.frame(
+        "response.output_audio.delta", response_id="r1", item_id="i1", delta="BBBB" * 100
+    )
+    await settle()
+    assert [m["event"] for m in call.twilio.sent[heard:]] == []  # its later audio never plays
+    await call.session.shutdown()
+    await call.end()

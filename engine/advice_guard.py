@@ -70,6 +70,11 @@ _PATTERNS: dict[str, tuple[tuple[Kind | Literal["money"], tuple[str, ...], str],
          rf"around |roughly |approximately |just |only )?{_MONEY_EN}"),
         ("money", ("$", "dollar"),
          rf"{_MONEY_EN}(?:{_PERIOD_EN}|\s+(?:monthly|annually|a year|a month)\b)"),
+        ("quote", ("month", "year"),
+         r"\b(?:it|that|this|you)(?:'d| would|'ll| will|'s going to| are going to|"
+         r" is going to)\s+(?:be|cost|pay|run)\s+(?:you\s+)?(?:[\w-]+ ){0,3}?(?:\d[\d,.]*|"
+         r"ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+         r"thousand)\b(?:[ -][\w-]+){0,3}? (?:a|per|each) (?:month|year)\b"),
         ("quote", ("rate", "premium", "price", "quote"),
          r"\b(?:i can|i could|i'll|i will) (?:offer|quote|give|get) you (?:a )?(?:rate|"
          r"premium|price|quote) of\b"),

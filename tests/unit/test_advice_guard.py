@@ -34,6 +34,8 @@ STATED = [
     ("That's a quote for $300, valid for thirty days.", "quote"),
     ("Your rate would go down if you bundle.", "quote"),
     ("Your payment will be one twenty a month.", "quote"),
+    ("It would be around one hundred and twenty a month.", "quote"),
+    ("You'd pay about ninety-five a month with the bundle.", "quote"),
     # binding
     ("Okay, I've bound that policy for you.", "binding"),
     ("I'll go ahead and bind it now.", "binding"),
@@ -93,6 +95,9 @@ BENIGN = [
     "I'll text you the link to our payment page.",
     "Your agent, Maria, is in the office until five.",
     "We've got you covered, let me take down the details.",
+    "It'll renew once a year, on the first of June.",
+    "You pay your premium twice a year, in January and July.",
+    "It would be best to call back in a month.",
     "Your payment will be processed tonight.",
     "Your bill will be mailed to the address on file.",
     "I'll make sure the agent covers that when they call you back.",

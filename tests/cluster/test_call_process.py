@@ -1,5 +1,6 @@
 """A call actor's process holds only what calls use (actors.call_process): Ray's serializer
-add-ons (pydantic, starlette) and the dev-only rich are not loaded."""
+add-ons (pydantic, starlette) and the dev-only rich are not loaded, nor the ElevenLabs and
+OpenAI SDKs."""
 
 from __future__ import annotations
 
@@ -26,3 +27,5 @@ def test_a_call_actor_process_loads_no_pydantic_starlette_or_rich(ray_engine: En
     assert "actors" in loaded  # the call actor's own process
     assert "ray" in loaded
     assert {"pydantic", "pydantic_core", "starlette", "rich", "pygments"} & set(loaded) == set()
+    # the SDKs stay out too: a call speaks both services' wire protocols itself
+    assert {"elevenlabs", "openai"} & set(loaded) == set()

@@ -153,8 +153,8 @@ class CallPool:
         known = self._active.get(setup.call_sid)
         if known is not None and known[2] == setup.attempt:
             return known[1]
-        if self._draining:  # the tenant actor answers the webhook politely instead
-            raise RuntimeError("the engine is draining: no new calls")
+        if self._draining:  # as a full node: the tenant actor overflows the caller
+            raise NodeFull("the engine is draining: no new calls")
         if known is not None:  # the call resumes: its previous actor is gone or going
             self._suspect(known[0].address.node)
             self._drop_call(known[0], setup.call_sid)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from actors.call_pool import CallPool
-from actors.ports import CallReport
+from actors.ports import CallReport, NodeFull
 from tests.unit.test_call_pool import CONFIG, FakeActor, FakeFactory, _settle, _setup
 
 
@@ -49,7 +49,9 @@ async def test_drain_stops_admitting_and_ends_calls_left_at_the_bound() -> None:
     pool, factory = await _pool_with_calls("CA1", "CA2")
     draining = asyncio.create_task(pool.drain(0.5))
     await _settle()
-    with pytest.raises(RuntimeError, match="draining"):
+    # refused as a full node is: the tenant's overflow takes the caller (fallback number,
+    # Twilio's queue or a message), not an error
+    with pytest.raises(NodeFull, match="draining"):
         await pool.claim(_setup("CA3"))
     # CA1 hangs up on its own inside the bound; CA2 is still talking at the bound
     actor1 = factory.calls.pop("CA1")

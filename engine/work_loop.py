@@ -22,9 +22,11 @@ async def run_forever(
     poll_s: float,
     max_backoff_s: float,
     on_error: Callable[[Exception], None],
+    wait: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
 ) -> None:
     """Run `step` (0 or False: it found no work) until cancelled; `on_error` hears each
-    failure."""
+    failure. `wait(wake, seconds)` is the pause between steps (a wake-up or the time out)."""
+    pause = wait or _woken_or_timed_out
     delay = poll_s
     while True:
         wake.clear()
@@ -36,5 +38,9 @@ async def run_forever(
         except Exception as exc:
             delay = min(delay * 2, max_backoff_s)
             on_error(exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay * random.uniform(0.8, 1.2))
+        await pause(wake, delay * random.uniform(0.8, 1.2))
+
+
+async def _woken_or_timed_out(wake: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -34,7 +35,13 @@ class Worker:
         return [b - a for a, b in zip(self.ran, self.ran[1:], strict=False)]
 
 
-async def run(worker: Worker, wake: asyncio.Event, poll_s: float, max_s: float = 10.0) -> None:
+async def run(
+    worker: Worker,
+    wake: asyncio.Event,
+    poll_s: float,
+    max_s: float = 10.0,
+    wait: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
+) -> None:
     loop = asyncio.get_running_loop().create_task(
         work_loop.run_forever(
             worker.step,
@@ -42,6 +49,7 @@ async def run(worker: Worker, wake: asyncio.Event, poll_s: float, max_s: float =
             poll_s=poll_s,
             max_backoff_s=max_s,
             on_error=lambda exc: worker.errors.append(str(exc)),
+            wait=wait,
         )
     )
     try:
@@ -66,9 +74,14 @@ async def test_work_found_runs_the_next_step_at_once_none_found_waits_for_a_wake
 async def test_failures_back_off_doubling_up_to_the_bound_and_a_success_resets_it() -> None:
     down = ConnectionError("database went away")
     worker = Worker(down, down, down, down, 0, 0)
-    await run(worker, asyncio.Event(), poll_s=0.05, max_s=0.3)
+    pauses: list[float] = []
+
+    async def pause(wake: asyncio.Event, seconds: float) -> None:
+        pauses.append(seconds)  # the loop's chosen wait, free of the scheduler's delays
+        await asyncio.sleep(0)
+
+    await run(worker, asyncio.Event(), poll_s=0.05, max_s=0.3, wait=pause)
     assert worker.errors == ["database went away"] * 4
-    gaps = worker.gaps()
-    # 0.1, 0.2, 0.3 (the bound), 0.3, then the poll again after a success; each within 20%
-    for gap, want in zip(gaps, (0.1, 0.2, 0.3, 0.3, 0.05, 0.05), strict=True):
-        assert want * 0.8 - 0.01 <= gap <= want * 1.2 + 0.1, (gaps, want)
+    # 0.1, 0.2, 0.3 (the bound), 0.3, then the poll again after a success; each jittered 20%
+    for chosen, want in zip(pauses[:6], (0.1, 0.2, 0.3, 0.3, 0.05, 0.05), strict=True):
+        assert want * 0.8 <= chosen <= want * 1.2, (pauses, want)

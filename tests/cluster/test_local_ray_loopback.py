@@ -6,11 +6,13 @@
   (psutil);
 - `serve --port` prints the real URLs, and the actors' log lines reach its stderr as JSON, one
   event a line, none folded into another;
-- SIGTERM drains and exits cleanly.
+- SIGTERM with a call on the line: the call goes on until the drain's bound, is ended with its
+  outcome recorded, and `serve` exits cleanly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -21,18 +23,26 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
+from engine.secret_box import TWILIO_LABEL, SecretBox
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, TwilioCaller, WaitForAgent
+from memory import calls, tenants
+from memory.db import create_pool
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
+TOKEN = "serve-auth-token"
+SECRET = "serve-jwt-secret-" + "s" * 32
 MEMORY_ACTORS = 3  # each logs the same events at start: Ray folds 3 alike into one line
 
 NEUROSPHERE = shutil.which("neurosphere", path=str(Path(sys.executable).parent)) or "neurosphere"
@@ -74,6 +84,8 @@ class Served:
     process: subprocess.Popen[bytes]
     http_port: int
     dir: Path
+    tenant_id: str
+    number: str
 
     def out(self) -> str:
         return (self.dir / "stdout.log").read_text()
@@ -86,6 +98,17 @@ class Served:
 def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp_path = tmp_path_factory.mktemp("serve")
     http_port = _free_port()
+    number = "+1555" + str(uuid.uuid4().int)[:7]
+
+    async def provision() -> str:
+        pool = await create_pool(pg_urls.app, min_size=1, max_size=1)
+        try:
+            new = tenants.NewTenant(name="Serve Agency", numbers=(number,), twilio_auth_token=TOKEN)
+            return await tenants.create_tenant(pool, new, tokens=SecretBox(SECRET, TWILIO_LABEL))
+        finally:
+            await pool.close()
+
+    tenant_id = asyncio.run(provision())
     env = {
         k: v
         for k, v in os.environ.items()
@@ -101,6 +124,7 @@ def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "NEUROSPHERE_MEMORY_ACTORS": str(MEMORY_ACTORS),
         "NEUROSPHERE_LOG_FORMAT": "json",
         "NEUROSPHERE_DRAIN_TIMEOUT_S": "5",
+        "NEUROSPHERE_JWT_SECRET": SECRET,
     }
     with (tmp_path / "stdout.log").open("wb") as out, (tmp_path / "stderr.log").open("wb") as err:
         engine = subprocess.Popen(  # noqa: S603 - the engine's own command
@@ -109,7 +133,7 @@ def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             stdout=out,
             stderr=err,
         )
-    served = Served(engine, http_port, tmp_path)
+    served = Served(engine, http_port, tmp_path, tenant_id, number)
     top = psutil.Process(engine.pid)
     under: list[psutil.Process] = []
     try:
@@ -184,9 +208,37 @@ def test_actor_log_lines_reach_serve_as_json_one_event_a_line(served: Served) ->
     assert sorted(str(e["index"]) for e in ready) == [str(i) for i in range(MEMORY_ACTORS)]
 
 
-def test_sigterm_drains_and_exits_cleanly(served: Served) -> None:
+async def test_sigterm_ends_a_live_call_with_its_outcome(
+    served: Served, app_pool: asyncpg.Pool
+) -> None:
+    base = f"http://127.0.0.1:{served.http_port}"
+    caller = TwilioCaller(webhook_base=base, public_base_url=base, auth_token=TOKEN)
+    script = CallScript(
+        from_number="+15550188003",
+        to_number=served.number,
+        steps=(WaitForAgent(timeout=30), Pause(120), HangUp()),  # on the line at SIGTERM
+    )
+    call_sid = "CA" + uuid.uuid4().hex
+    call = asyncio.create_task(caller.place_call(script, call_sid=call_sid, timeout=200))
+    for _ in range(600):
+        turns = await calls.load_turns(app_pool, served.tenant_id, call_sid)
+        if any(t.role == "agent" for t in turns):  # the greeting was said
+            break
+        assert not call.done(), call
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the call never got its greeting")
+    began = time.monotonic()
     served.process.send_signal(signal.SIGTERM)
-    assert served.process.wait(120) == 0, served.err()[-4000:]
+    code = await asyncio.to_thread(served.process.wait, 120)
+    assert code == 0, served.err()[-4000:]
+    assert 4.0 < time.monotonic() - began < 60  # the call went on until the 5 s bound
     out = served.out()
     assert "draining: no new calls" in out
-    assert "drained: 0 live call(s)" in out
+    assert "drained: 1 live call(s), 0 finished, 1 ended at the bound" in out
+    with contextlib.suppress(Exception):  # the engine is gone: the caller's last POSTs fail
+        await asyncio.wait_for(call, 30)
+    record = await calls.get_call(app_pool, served.tenant_id, call_sid)
+    assert record is not None
+    assert record.outcome == "engine_shutdown"
+    assert record.ended_at is not None

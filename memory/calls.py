@@ -29,7 +29,7 @@ from memory import audit, jobs, outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
 from memory.caller_records import is_anonymous
 from memory.content_policy import content_policy
-from memory.db import Conn, tenant_tx
+from memory.db import Conn, acquire, check_tenant_id, tenant_tx
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -71,12 +71,7 @@ _TURNS = """
 SELECT seq, role, text, meta, at FROM call_turns
 WHERE tenant_id = $1 AND call_sid = $2 ORDER BY seq
 """
-_CALL_OVER = """
-SELECT EXISTS (SELECT 1 FROM calls WHERE tenant_id = $1 AND call_sid = $2
-               AND (ended_at IS NOT NULL OR twilio_status = ANY($3::text[])))
-    OR EXISTS (SELECT 1 FROM call_events WHERE tenant_id = $1 AND call_sid = $2
-               AND kind = 'status' AND payload->>'CallStatus' = ANY($3::text[]))
-"""
+_CALL_OVER = "SELECT call_over($1, $2, $3::text[])"  # 0031: one round trip
 # A resume reopens the call (its outcome is the resumed session's to record).
 _CLAIM_RESUME = """
 UPDATE calls SET resumes = resumes + 1, outcome = NULL, end_detail = NULL, ended_at = NULL,
@@ -264,10 +259,9 @@ async def get_call(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> CallRec
 
 async def call_over(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> bool:
     """True once the call has ended: an outcome on its row, or Twilio's final status seen."""
-    async with tenant_tx(pool, tenant_id) as conn:
-        over: bool = await conn.fetchval(
-            _CALL_OVER, uuid.UUID(tenant_id), call_sid, sorted(TERMINAL_STATUSES)
-        )
+    tenant = uuid.UUID(check_tenant_id(tenant_id))
+    async with acquire(pool) as conn:
+        over: bool = await conn.fetchval(_CALL_OVER, tenant, call_sid, sorted(TERMINAL_STATUSES))
     return over
 
 

@@ -387,6 +387,31 @@ async def test_a_replayed_voice_after_the_call_ended_claims_nothing(
     assert "not in service" in unsigned.text
 
 
+async def test_the_replay_check_reads_one_tenant_in_one_statement(
+    harness: Harness, pg_urls: PgUrls
+) -> None:
+    """memory.calls.call_over (migration 0031): the ended call is over for its tenant only,
+    and the tenant it set does not outlive its statement on the connection."""
+    params = _call_params(harness.number)
+    sid = params["CallSid"]
+    await harness.post("/twilio/voice", params)
+    await harness.post(
+        "/twilio/status", {**params, "CallStatus": "completed", "SequenceNumber": "1"}
+    )
+    other = str(uuid.uuid4())
+    conn = await asyncpg.connect(pg_urls.app)
+    try:
+        over = "SELECT call_over($1::uuid, $2, ARRAY['completed'])"
+        assert await conn.fetchval(over, harness.tenant_id, sid) is True
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
+        assert await conn.fetchval(over, other, sid) is False
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 0  # no tenant: RLS hides all
+    finally:
+        await conn.close()
+    assert await calls.call_over(harness.pool, harness.tenant_id, sid)
+    assert not await calls.call_over(harness.pool, other, sid)
+
+
 async def test_unsigned_voice_answers_alike_for_customer_and_unknown_numbers(
     harness: Harness,
 ) -> None:

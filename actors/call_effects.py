@@ -156,7 +156,9 @@ async def act_on_call(
         warm = warm_rule(setup.tenant.transfer_rules, command.target)
         if command.kind == "transfer" and warm is not None:
             request = WarmRequest(
-                command.target, setup.to_number, warm_summary(warm, setup.from_number)
+                command.target,
+                setup.to_number,
+                warm_summary(warm, setup.from_number, why=command.why),
             )
             await control.warm_transfer(tenant_id, setup.call_sid, request)
         elif command.kind == "transfer":

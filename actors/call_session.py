@@ -207,6 +207,7 @@ class CallSession:
         if event is None or isinstance(event, rt.SessionUpdated):
             return
         if isinstance(event, rt.FunctionCall):
+            await self._apply(event)  # a transfer the model called is its own (call_control)
             self._tasks.spawn(self._run_tool(event, received_ns))
             return
         if isinstance(event, rt.ServerError) and event.code not in rt.BENIGN_ERROR_CODES:

@@ -61,6 +61,7 @@ class Outcome:
     say: str = ""
     verified: bool = False
     status: ToolStatus = "ok"  # it ran; an agency tool's failed lookup says error or timeout
+    why: str = ""  # a transfer's reason in the model's words
 
 
 _VERIFY_ANSWERS = {
@@ -107,6 +108,7 @@ async def _transfer_call(args: dict[str, Any], ctx: ToolContext) -> Outcome:
         close="transfer",
         target=rule.number,
         say=call_lines.handoff(description),
+        why=str(args.get("reason") or ""),
     )
 
 
@@ -221,6 +223,7 @@ async def run_tool(
                 outcome.target,
                 outcome.say,
                 outcome.verified,
+                outcome.why,
             ),
             status,
         )

@@ -86,6 +86,7 @@ class Closing:
     reason: str
     since: float
     fired: bool = False
+    why: str = ""  # a transfer's reason in the model's words
 
 
 # --- one response at a time ------------------------------------------------------------------
@@ -179,10 +180,13 @@ def begin_closing(
     reason: str,
     now: float,
     commands: list[Command],
+    *,
+    why: str = "",
 ) -> CallState:
     if state.closing is not None or state.phase == "ended":
         return state
-    state = replace(state, closing=Closing(kind, target, reason, now), transfer_hint=None)
+    closing = Closing(kind, target, reason, now, why=why)
+    state = replace(state, closing=closing, transfer_hint=None)
     return request_response(state, say, commands)
 
 
@@ -201,7 +205,7 @@ def check_closing(state: CallState, now: float, commands: list[Command]) -> Call
     outcome = "transferred" if closing.kind == "transfer" else "agent_hung_up"
     if closing.kind == "transfer" and warm_rule(state.rules.transfers, closing.target):
         outcome = "warm_transfer"  # the caller holds; memory.warm_transfers records the end
-    commands.append(FinishAfterSpeech(closing.kind, closing.target))
+    commands.append(FinishAfterSpeech(closing.kind, closing.target, closing.why))
     return replace(
         state,
         closing=replace(closing, fired=True),
@@ -276,6 +280,12 @@ def on_dtmf(state: CallState, digit: str, now: float) -> tuple[CallState, list[C
     return request_response(state, None, commands), commands
 
 
+def on_tool_called(state: CallState, name: str) -> CallState:
+    """The model called a tool (its result comes later, after the reply's response.done): a
+    transfer it asked for is its own, so the keyword fallback stands down."""
+    return replace(state, transfer_hint=None) if name == "transfer_call" else state
+
+
 def on_tool_result(
     state: CallState, event: ToolResult, now: float
 ) -> tuple[CallState, list[Command]]:
@@ -285,7 +295,7 @@ def on_tool_result(
     ]
     if event.close is not None:
         state = begin_closing(
-            state, event.close, event.say, event.target, event.name, now, commands
+            state, event.close, event.say, event.target, event.name, now, commands, why=event.why
         )
         return state, commands
     return request_response(state, None, commands), commands

@@ -77,6 +77,7 @@ class ToolResult:
     target: str = ""
     say: str = ""
     verified: bool = False  # verify_caller succeeded: what is known about the caller may be used
+    why: str = ""  # a transfer's reason in the model's words (a warm transfer's summary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ CallEvent = (
     | rt.SpeechStopped
     | rt.ResponseCreated
     | rt.ResponseDone
+    | rt.FunctionCall
     | rt.CallerTranscript
     | rt.AgentTranscript
     | rt.ServerError
@@ -230,6 +232,7 @@ class FinishAfterSpeech:
 
     kind: CloseKind
     target: str
+    why: str = ""  # a transfer's reason in the model's words
 
 
 @dataclass(frozen=True, slots=True)

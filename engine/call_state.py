@@ -296,6 +296,8 @@ def step(state: CallState, event: CallEvent, now: float) -> tuple[CallState, lis
             return ctl.on_tick(state, now)
         case RequestResponse():
             return ctl.request_response(state, event.instructions, commands), commands
+        case rt.FunctionCall():
+            return ctl.on_tool_called(state, event.name), commands
         case ToolResult():
             return ctl.on_tool_result(state, event, now)
         case ToolSlow():

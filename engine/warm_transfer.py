@@ -17,6 +17,7 @@ from engine.config import TransferRule
 ACCEPT_DIGIT = "1"
 RING_TIMEOUT_S = 20  # seconds the target rings before Twilio reports no-answer
 GATHER_TIMEOUT_S = 8  # seconds the person has to press a key after the summary
+MAX_WHY = 160  # characters of the model's reason spoken in the summary
 
 Result = Literal["completed", "busy", "no-answer", "failed", "canceled", "declined"]
 
@@ -56,11 +57,16 @@ def _spoken_number(number: str) -> str:
     return " ".join(digits) if digits else "a withheld number"
 
 
-def summary(rule: TransferRule, caller_number: str, caller_name: str | None = None) -> str:
-    """Who is calling and why, for the person who answers."""
+def summary(
+    rule: TransferRule, caller_number: str, caller_name: str | None = None, why: str = ""
+) -> str:
+    """Who is calling and why, for the person who answers: `why` is the reason the model gave
+    for the transfer (one line, at most MAX_WHY characters)."""
     who = caller_name or f"a caller from {_spoken_number(caller_number)}"
-    why = rule.description or rule.keyword
-    return f"This is the agency's assistant with {who}, asking for {why}."
+    team = rule.description or rule.keyword
+    reason = " ".join(why.split())[:MAX_WHY].rstrip(" .")
+    about = f", about {reason}" if reason else ""
+    return f"This is the agency's assistant with {who}, asking for {team}{about}."
 
 
 def result_of_status(call_status: str) -> Result | None:

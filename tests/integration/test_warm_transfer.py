@@ -43,6 +43,7 @@ CLAIMS = {
     "mode": "warm",
 }
 ASK = "I need to talk to someone about my claim."
+TRANSFER = {"target": "claims", "reason": "a question about the rental car on claim 4471"}
 MESSAGE = "Please have them call me back this afternoon."
 
 
@@ -77,7 +78,7 @@ def _asks_for_claims(engine: Engine, caller: str) -> None:
         caller,
         Script(
             transcripts=(ASK,),
-            replies=(Reply(function="transfer_call", arguments='{"target": "claims"}'),),
+            replies=(Reply(function="transfer_call", arguments=json.dumps(TRANSFER)),),
         ),
     )
 
@@ -138,6 +139,7 @@ async def test_accepted_warm_transfer_joins_the_caller_after_the_whisper(
     summary = " ".join(placed.heard)
     assert "the claims team" in summary
     assert "5 5 5 0 3 0 0 0 0 1" in summary
+    assert "a question about the rental car on claim 4471" in summary  # the model's reason
     assert "Press 1" in summary
     assert placed.pressed == ["1"]
     assert [s for s, _ in placed.statuses] == ["initiated", "ringing", "in-progress", "completed"]

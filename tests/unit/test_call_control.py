@@ -726,6 +726,31 @@ def test_tool_result_after_the_fallback_began_does_not_close_twice() -> None:
     ]
 
 
+def test_a_transfer_the_model_called_is_left_to_it_with_its_reason() -> None:
+    # The reply that called transfer_call ends before the tool's result: the call was the
+    # model's, so the fallback does not take over (and the model's target and reason stand).
+    state = asked_for_claims(live(CallRules(transfers=(CLAIMS, FRONT_DESK))))
+    to_desk = ev.ToolResult(
+        "call-2", "transfer_call", '{"ok":true}', "transfer", "+15550111", "One moment.", why="bill"
+    )
+    state, log = run(
+        [
+            (2.5, rt.FunctionCall("call-2", "transfer_call", '{"target": "front desk"}')),
+            (3.0, rt.ResponseDone("r1", "completed")),
+            (3.05, to_desk),
+        ],
+        state,
+    )
+    assert log == [
+        (3.05, ev.SendToolOutput("call-2", '{"ok":true}')),
+        (3.05, tool_turn("call-2", "transfer_call", '{"ok":true}')),
+        (3.05, ev.CreateResponse("One moment.")),
+    ]
+    state = speak(state, 3.25, "r2")
+    _, log = run([(4.0, last_mark(state)), (4.5, ev.Tick())], state)
+    assert (4.0, ev.FinishAfterSpeech("transfer", "+15550111", "bill")) in log
+
+
 def test_no_keyword_fallback_without_rules_or_without_a_request() -> None:
     for rules, text in [
         (CallRules(), "can I talk to claims please"),

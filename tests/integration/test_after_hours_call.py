@@ -120,6 +120,9 @@ async def test_after_hours_the_agent_takes_a_message_and_transfers_nobody(
     assert "transfer_call" not in offered
     assert "take_message" in offered
     assert "The office is closed right now (Founders' Day)" in session.instructions
+    opens = datetime.now(UTC).date() + timedelta(days=2)  # the day after the closures
+    assert f"it opens again on {opens:%A, %B} {opens.day} at 12:00 AM" in session.instructions
+    assert "tell the caller when the office opens" in session.instructions
     assert "do not offer or attempt a transfer" in session.instructions
     record = await outcome(engine, tenant_id, result.call_sid)
     assert record.outcome != "transferred"

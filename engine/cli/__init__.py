@@ -7,6 +7,7 @@ agencies, and look after it (tenants, admin accounts, the database, simulated ca
   neurosphere admin create|list          platform admin accounts of the admin API
   neurosphere call --to +1...            a simulated call against a running engine
   neurosphere db bootstrap|migrate|status|reseal|purge   the database
+  neurosphere pool drain                 replace a running engine's call actors (an upgrade)
   neurosphere sim realtime               the offline realtime simulator alone
   neurosphere bench ...                  benchmarks (the `bench` extra)
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 
-from engine.cli import admin, call, common, db, demo, serve, tenant, tools
+from engine.cli import admin, call, common, db, demo, pool, serve, tenant, tools
 from engine.settings import ConfigError
 from memory.db_wait import DatabaseUnreachable
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"neurosphere {_version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, serve, tenant, admin, call, db, tools):
+    for module in (demo, serve, tenant, admin, call, db, pool, tools):
         module.register(sub)
     return parser
 

@@ -201,3 +201,19 @@ def test_the_runtime_file_is_written_where_nothing_made_the_data_dir(data_dir: P
     assert path.parent == data_dir
     assert '"webhook_base": "http://127.0.0.1:8000"' in path.read_text()
     assert data_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_pool_drain_without_ray_address_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cli.main(["pool", "drain"]) == 2
+    assert _errors(capsys) == ["error: RAY_ADDRESS must name the Ray cluster the engine runs on"]
+
+
+@pytest.mark.parametrize("bound", ["-1", "soon", "90000"])
+def test_pool_drain_bound_is_checked(bound: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["pool", "drain", "--bound", bound])
+    assert done.value.code == 2
+    assert "--bound" in capsys.readouterr().err

@@ -3,35 +3,33 @@
 Starting a Ray actor costs hundreds of milliseconds; a caller must never wait for it. The pool
 starts call actors ahead of time (each binds its media port on start) so that at least K call
 slots are free (an actor has `calls_per_actor` slots; by default one), hands a slot out on
-claim, and starts replacements in the background. A claim answers with the media URL (known
-from the actor's port) as soon as it has sent `prepare`, without waiting for the reply: the
-actor holds Twilio's handshake until the call is handed over. Claims fill the busiest actor
-that has room, so idle actors stay idle and can be let go.
+claim, and starts replacements in the background. A claim answers with the media URL (known from
+the actor's port) as soon as it has sent `prepare`, without waiting for the reply: the actor
+holds Twilio's handshake until the call is handed over. Claims fill the busiest actor that has
+room (actors/pool_actors.py), so idle actors stay idle and can be let go.
 
 Admission protects the calls on the line (actors/node_admission.py): a claim the node cannot
-take (its call slots, free memory or CPU) is refused with `NodeFull`, and the tenant actor
-answers with the tenant's overflow. Refills never start actors for slots a full node would not use.
+take (its call slots, free memory or CPU) is refused with `NodeFull` (the tenant actor answers
+with the tenant's overflow); refills never start actors for slots a full node would not use.
 
 With actors on several nodes it keeps warm cover (actors/node_cover.py): free slots elsewhere
 for each node's calls, so that a lost node's calls resume without a cold actor start.
 
 When a call ends its slot is recycled (a new session for the next call), unless the actor
 retires; a retired actor is killed once its last call is over. After a burst more than K slots
-are free; idle actors beyond that (and the cover) are let go slowly, one per
-`pool_idle_trim_s`. While calls are live, refills pause between starts
-(`pool_refill_pause_s`): an actor start costs about a CPU-second, live audio must not lose it.
+are free; idle actors beyond that (and the cover) are let go slowly, one per `pool_idle_trim_s`.
+While calls are live, refills pause between starts (`pool_refill_pause_s`): an actor start
+costs about a CPU-second, live audio must not lose it.
 
 State it owns: its call actors (handle, port, calls, retired or not), the active calls (CallSid
 -> actor, tenant), the reports' sums (/metrics, report_totals.py): live calls every few seconds
 (`calls_live`, one Ray call per actor, never per frame), each call's last at its end.
 
 Idempotent methods: `claim` for a CallSid already claimed returns the same media URL;
-`call_ended`; `calls_live`; `room`; `drain` (engine stop, a rolling replacement); `stats`;
-`check_health`.
+`call_ended`; `calls_live`; `room`; `drain` (stop, rolling replacement); `stats`; `check_health`.
 
-When it dies: Ray restarts it with an empty pool that refills at once. Call actors are
-detached, so live calls go on; when one ends it reports to the new pool, which adopts its
-actor (or kills it, if it retires).
+When it dies: Ray restarts it with an empty pool that refills at once. Call actors are detached,
+so live calls go on; when one ends it reports to the new pool, which adopts (or kills) its actor.
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ from actors.node_admission import NodeAdmission
 from actors.pool_actors import PoolActor
 from actors.ports import CallActorFactory, CallReport, CallSetup, NodeFull
 from actors.report_totals import ReportTotals
-from actors.suspect_nodes import SuspectNodes
+from actors.suspect_nodes import SuspectNodes, silent
 from engine.config import EngineConfig, MediaAddress
 from engine.histogram import Histogram
 from engine.logs import configure_actor
@@ -216,9 +214,7 @@ class CallPool:
                 return actor
             log.warning("call_actor_unresponsive", call_sid=call_sid, port=actor.address.port)
             actor.calls.discard(call_sid)
-            actor.retired = True
-            if not actor.calls:
-                self._remove(actor)
+            self._retire(actor)
 
     def _suspect(self, node: str) -> None:
         """A call's actor on `node` was lost, maybe with the node (actors/suspect_nodes.py):
@@ -230,14 +226,11 @@ class CallPool:
         """Ask every actor with room on a suspect node at once; the silent ones go, one answer
         clears the node."""
         there = pool_actors.with_room(self._actors, self._capacity, node)
-        answers = await asyncio.gather(*(self._factory.alive(a.handle) for a in there))
-        for actor, alive in zip(there, answers, strict=True):
-            if not alive:
-                log.warning("call_actor_unresponsive", port=actor.address.port, node=node)
-                actor.retired = True
-                if not actor.calls:
-                    self._remove(actor)
-        if any(answers):
+        gone, answered = await silent(there, lambda a: self._factory.alive(a.handle))
+        for actor in gone:
+            log.warning("call_actor_unresponsive", port=actor.address.port, node=node)
+            self._retire(actor)
+        if answered:
             self._suspects.clear(node)
 
     async def _prepare(self, actor: PoolActor, setup: CallSetup) -> None:
@@ -257,6 +250,10 @@ class CallPool:
         give it no more calls (its other calls go on)."""
         actor.calls.discard(call_sid)
         self._released.set()
+        self._retire(actor)
+
+    def _retire(self, actor: PoolActor) -> None:
+        """Give the actor no more calls; let it go now if it serves none."""
         actor.retired = True
         if not actor.calls:
             self._remove(actor)

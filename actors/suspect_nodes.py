@@ -1,12 +1,17 @@
 """The nodes the call pool avoids for a while: a node that lost a call's actor may have died
 with it, and Ray marks a dead node only after its health checks fail (some 15 s by default);
-until then it would place new actors there. Pure but for the clock, which is passed in.
+until then it would place new actors there. Pure but for the clock, which is passed in, and
+`silent`, which asks the actors there whatever `alive` asks them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 SUSPECT_HOLD_S = 30.0
 
@@ -36,3 +41,11 @@ class SuspectNodes:
     def clear(self, node: str) -> None:
         """An actor on `node` answered: it is trusted again."""
         self._until.pop(node, None)
+
+
+async def silent(
+    actors: Sequence[T], alive: Callable[[T], Awaitable[bool]]
+) -> tuple[list[T], bool]:
+    """Ask every actor at once: those that did not answer, and whether any did."""
+    answers = await asyncio.gather(*(alive(a) for a in actors))
+    return [a for a, ok in zip(actors, answers, strict=True) if not ok], any(answers)

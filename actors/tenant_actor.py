@@ -5,8 +5,9 @@ the set of calls it has admitted and not yet seen end (its concurrent-call cap),
 holding in its Twilio queue when the node was full (actors.call_queue), and the key ring it
 mints the per-call tokens with. The Twilio auth token is checked here, so webhook
 replicas never hold tenant secrets; REST requests with it (hang-up, transfer, recording
-downloads) are made here too. Recording downloads run as tracked background tasks with their own
-small DB pool and HTTP client, made on first use (actors.recording_downloads).
+downloads) are made here too (actors.tenant_call_control). Recording downloads run as
+tracked background tasks with their own small DB pool and HTTP client, made on first use
+(actors.recording_downloads).
 
 Idempotent methods: `admit` for a CallSid it already admitted returns the same admission, and
 `resume` for the resume it already granted (the same `attempt`) too; `release`, `reload`,
@@ -29,14 +30,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 from twilio.request_validator import RequestValidator
 
-from actors import twilio_rest
 from actors.call_queue import CallQueue
 from actors.ports import (
     Admission,
@@ -47,12 +47,12 @@ from actors.ports import (
     TenantStore,
 )
 from actors.ray_runtime import Shown
+from actors.tenant_call_control import TenantCallControl
+from actors.tenant_cap import LiveCalls
 from actors.twilio_rest import CallControlError, TwilioAccount
-from engine import twiml, warm_transfer
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.recording_consent import initial_recording
-from engine.task_set import TaskSet
 from engine.warm_transfer import WarmRequest
 
 if TYPE_CHECKING:
@@ -64,14 +64,6 @@ log = structlog.get_logger(__name__)
 CONFIG_TTL_S = 30.0
 TEST_CALLER = "+15550000000"  # the caller of a console test call (555-0000: never real)
 CALL_TOKEN_TTL_S = 3 * 3600
-STALE_CALL_S = 3 * 3600
-
-
-@dataclass(slots=True)
-class _Active:
-    admission: Admission
-    since: float
-    attempt: int = 0
 
 
 class TenantActor:
@@ -86,7 +78,7 @@ class TenantActor:
         self._ring: KeyRing | None = None
         self._snapshot: TenantConfig | None = None
         self._loaded_at = 0.0
-        self._active: dict[str, _Active] = {}
+        self._active = LiveCalls()  # what the cap counts (actors.tenant_cap)
         self._log = log.bind(tenant_id=tenant_id)
         self._shown = Shown("serving")  # the tenant's name, as a running task in Ray
         self._queue = CallQueue(  # callers held in Twilio's queue (engine.overflow)
@@ -94,6 +86,14 @@ class TenantActor:
             public_base_url=config.public_base_url,
             room=lambda: self._claimer.room(),
             account=self._recording_account,
+            log=self._log,
+        )
+        self._calls = TenantCallControl(
+            tenant_id=tenant_id,
+            public_base_url=config.public_base_url,
+            store=store,
+            account=self._live_account,
+            token=self._token,
             log=self._log,
         )
 
@@ -160,8 +160,7 @@ class TenantActor:
         existing = self._active.get(request.call_sid)
         if existing is not None:
             return existing.admission
-        self._sweep()
-        if len(self._active) >= tenant.max_concurrent_calls:
+        if self._active.full(tenant.max_concurrent_calls):
             self._log.warning("call_refused_over_cap", cap=tenant.max_concurrent_calls)
             return Admission("refused", reason="over concurrent call cap")
         return await self._claim(tenant, request, attempt=0)
@@ -179,8 +178,7 @@ class TenantActor:
         existing = self._active.get(call_sid)
         if existing is not None:
             return existing.admission
-        self._sweep()
-        if len(self._active) >= tenant.max_concurrent_calls:
+        if self._active.full(tenant.max_concurrent_calls):
             return Admission("refused", reason="over concurrent call cap")
         request = AdmitRequest(call_sid, TEST_CALLER, TEST_CALLER, url="", params={}, signature="")
         admission = await self._claim(tenant, request, attempt=0)
@@ -201,9 +199,8 @@ class TenantActor:
         previous = self._active.get(request.call_sid)
         if previous is not None and previous.attempt == request.attempt:
             return previous.admission
-        self._active.pop(request.call_sid, None)  # its previous actor is lost
-        self._sweep()
-        if len(self._active) >= tenant.max_concurrent_calls:
+        self._active.drop(request.call_sid)  # its previous actor is lost
+        if self._active.full(tenant.max_concurrent_calls):
             self._log.warning("call_resume_refused_over_cap", cap=tenant.max_concurrent_calls)
             return Admission("refused", reason="over concurrent call cap")
         return await self._claim(tenant, request, attempt=request.attempt)
@@ -219,15 +216,12 @@ class TenantActor:
             memory_token=self._token(request.call_sid),
             attempt=attempt,
         )
-        placeholder = _Active(
-            Admission("unavailable", reason="claiming"), time.monotonic(), attempt
-        )
-        self._active[request.call_sid] = placeholder  # counts against the cap while claiming
+        placeholder = self._active.hold(request.call_sid, attempt)  # counts while claiming
         self._queue.gone(request.call_sid)  # a queued caller is off the queue now
         try:
             media_url = await self._claimer.claim(setup)
         except NodeFull as exc:  # the node protects its live calls: this one overflows
-            self._active.pop(request.call_sid, None)
+            self._active.drop(request.call_sid)
             self._log.warning("call_overflowed", call_sid=request.call_sid, reason=str(exc))
             return Admission(
                 "full",
@@ -237,7 +231,7 @@ class TenantActor:
                 queue_max_wait_s=tenant.overflow.queue_max_wait_s,
             )
         except Exception as exc:
-            self._active.pop(request.call_sid, None)
+            self._active.drop(request.call_sid)
             self._log.error("call_claim_failed", call_sid=request.call_sid, error=repr(exc))
             return Admission("unavailable", reason="no call capacity")
         admission = Admission(
@@ -266,97 +260,34 @@ class TenantActor:
             raise CallControlError("no Twilio account for this tenant", retryable=False)
         return TwilioAccount(sid, token, self._config.twilio_api_base_url)
 
+    async def _live_account(self) -> TwilioAccount:
+        """The account a live call is controlled with, as of the current config."""
+        tenant = await self._tenant()
+        if tenant is None:
+            raise CallControlError("tenant missing or suspended", retryable=False)
+        return self._account(tenant)
+
+    # --- live calls over the REST API (actors.tenant_call_control) -------------------------------
+
     async def hang_up(self, call_sid: str) -> None:
         """End the live call through the REST API."""
-        tenant = await self._tenant()
-        if tenant is None:
-            raise CallControlError("tenant missing or suspended", retryable=False)
-        await twilio_rest.hang_up(self._account(tenant), call_sid)
-        self._log.info("call_hung_up", call_sid=call_sid)
+        await self._calls.hang_up(call_sid)
 
     async def set_recording(self, call_sid: str, on: bool) -> None:
-        """Start the live call's recording (reported to the recording webhook like one TwiML
-        started) or stop it. The call's record decides (memory.calls): a start is claimed
-        there first, so a recording is started once and never after a decline, whichever actor
-        of the call asks; a decline is marked there first, so the stopped recording's callback
-        finds it so, and nothing is stopped when nothing had started."""
-        tenant = await self._tenant()
-        if tenant is None:
-            raise CallControlError("tenant missing or suspended", retryable=False)
-        account = self._account(tenant)
-        token = self._token(call_sid)
-        if on:
-            if not await self._store.claim_recording(token, call_sid):
-                self._log.info("call_recording_not_owed", call_sid=call_sid)
-                return
-            callback = f"{self._config.public_base_url}/twilio/recording?tenant={self._tenant_id}"
-            try:
-                await twilio_rest.start_recording(account, call_sid, callback)
-            except Exception:
-                await self._store.unclaim_recording(token, call_sid)
-                raise
-        elif await self._store.decline_recording(token, call_sid) in ("not_started", "declined"):
-            self._log.info("call_recording_declined_before_start", call_sid=call_sid)
-            return
-        else:
-            await twilio_rest.stop_recording(account, call_sid)
-        self._log.info("call_recording_set", call_sid=call_sid, on=on)
+        """Start or stop the live call's recording, once (TenantCallControl.set_recording)."""
+        await self._calls.set_recording(call_sid, on)
 
     async def transfer(self, call_sid: str, number: str) -> None:
-        """Redirect the live call to dial `number`; if the dial fails, the dial-status webhook
-        apologises and hangs up."""
-        tenant = await self._tenant()
-        if tenant is None:
-            raise CallControlError("tenant missing or suspended", retryable=False)
-        action = f"{self._config.public_base_url}/twilio/dial-status?tenant={self._tenant_id}"
-        await twilio_rest.redirect(
-            self._account(tenant), call_sid, twiml.dial(number, action_url=action)
-        )
-        self._log.info("call_transferred", call_sid=call_sid, pii_to=number)
+        """Redirect the live call to dial `number` (TenantCallControl.transfer)."""
+        await self._calls.transfer(call_sid, number)
 
     async def warm_transfer(self, call_sid: str, request: WarmRequest) -> None:
-        """Put the caller on hold in the call's conference and call the target with the
-        whisper; the target's progress reaches the warm-transfer webhooks."""
-        tenant = await self._tenant()
-        if tenant is None:
-            raise CallControlError("tenant missing or suspended", retryable=False)
-        account = self._account(tenant)
-        base, tenant_q = self._config.public_base_url, f"tenant={self._tenant_id}"
-        warm = f"{base}/twilio/warm"
-        name = warm_transfer.conference_name(call_sid)
-        hold = twiml.hold_in_conference(
-            name,
-            wait_url=f"{warm}/hold?{tenant_q}",
-            action_url=f"{base}/twilio/dial-status?{tenant_q}",
-        )
-        await twilio_rest.redirect(account, call_sid, hold)
-        whisper = twiml.whisper(
-            request.summary,
-            accept_url=f"{warm}/accept?{tenant_q}&call={call_sid}",
-            digit=warm_transfer.ACCEPT_DIGIT,
-            timeout_s=warm_transfer.GATHER_TIMEOUT_S,
-        )
-        target_sid = await twilio_rest.place_call(
-            account,
-            to=request.number,
-            from_=request.caller_id,
-            twiml=whisper,
-            status_callback=f"{warm}/status?{tenant_q}&call={call_sid}",
-            timeout_s=warm_transfer.RING_TIMEOUT_S,
-        )
-        self._log.info(
-            "call_warm_transfer", call_sid=call_sid, target_sid=target_sid, pii_to=request.number
-        )
+        """Hold the caller and call the target (TenantCallControl.warm_transfer)."""
+        await self._calls.warm_transfer(call_sid, request)
 
     async def return_caller(self, call_sid: str) -> None:
-        """A warm transfer failed: the holding caller's call fetches `/twilio/warm/return`,
-        which connects it to the agent again."""
-        tenant = await self._tenant()
-        if tenant is None:
-            raise CallControlError("tenant missing or suspended", retryable=False)
-        url = f"{self._config.public_base_url}/twilio/warm/return?tenant={self._tenant_id}"
-        await twilio_rest.redirect_url(self._account(tenant), call_sid, url)
-        self._log.info("call_warm_transfer_returned", call_sid=call_sid)
+        """Connect a caller back from a failed warm transfer (TenantCallControl)."""
+        await self._calls.return_caller(call_sid)
 
     async def reconcile_calls(
         self, held: Sequence[str], started_before: datetime
@@ -387,7 +318,7 @@ class TenantActor:
         return asdict(done)
 
     async def release(self, call_sid: str) -> None:
-        self._active.pop(call_sid, None)
+        self._active.drop(call_sid)
         self._queue.gone(call_sid)
 
     async def queue_wait(self, call_sid: str, queue_sid: str, since: int) -> None:
@@ -398,11 +329,6 @@ class TenantActor:
     async def queue_left(self, call_sid: str) -> None:
         """The caller left the queue without being dequeued (hung up, or the max wait)."""
         self._queue.gone(call_sid)
-
-    def _sweep(self) -> None:
-        cutoff = time.monotonic() - STALE_CALL_S
-        for sid in [s for s, a in self._active.items() if a.since < cutoff]:
-            self._active.pop(sid, None)
 
     async def check_health(self) -> dict[str, object]:
         tenant = await self._tenant()
@@ -430,25 +356,10 @@ class TenantActor:
             )
         self._recordings.request(recording_sids)
 
-    _deletions: TaskSet | None = None  # made on first use
-
     async def delete_recording(self, recording_sid: str) -> None:
         """Delete a recording at Twilio in the background (its caller declined it; it is never
         downloaded). Returns at once: the recording webhook waits on this."""
-        if self._deletions is None:
-            self._deletions = TaskSet("recording-deletions", self._log)
-        self._deletions.spawn(self._delete_recording(recording_sid))
-
-    async def _delete_recording(self, recording_sid: str) -> None:
-        try:
-            account = await self._recording_account()
-            if account is None:
-                raise CallControlError("no Twilio account for this tenant", retryable=False)
-            await twilio_rest.delete_recording(account, recording_sid)
-        except Exception as exc:
-            self._log.error("recording_delete_failed", recording_sid=recording_sid, error=repr(exc))
-            return
-        self._log.info("recording_deleted", recording_sid=recording_sid)
+        self._calls.delete_recording(recording_sid)
 
     async def _recording_account(self) -> TwilioAccount | None:
         """The account downloads (and dequeues) use, as of the current config: the tenant's own

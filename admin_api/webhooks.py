@@ -26,7 +26,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from actors.ports import Admission, AdmitRequest
-from actors.tenant_actor import STALE_CALL_S
+from actors.tenant_cap import STALE_CALL_S
 from admin_api.context import LookupUnavailable, WebhookContext
 from admin_api.forms import public_url, read_form
 from admin_api.overflow_answer import overflow_answer

@@ -1,5 +1,6 @@
 """`neurosphere sim` and `neurosphere bench`: the offline realtime simulator on its own, and
-the benchmarks (which need the `bench` extra). I/O: sockets."""
+the benchmarks (which need the `bench` extra), run as a child `python -m bench` so the command
+line never imports them. I/O: sockets, a child process."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import signal
+import subprocess
+import sys
+from types import FrameType
 
 from engine.cli import common
 
@@ -30,10 +35,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "pip install 'neurosphere-voice[bench]'"
         )
         return 2
-    from bench.__main__ import main as bench_main
+    return run_child([sys.executable, "-m", "bench", *args.rest])
 
-    code: int = bench_main(list(args.rest))
-    return code
+
+def run_child(command: list[str]) -> int:
+    """Run `command` to its end and return its exit code (128 + N when signal N ended it).
+    The child has its own process group, so a Ctrl-C at the terminal reaches it once: through
+    this process, which forwards SIGINT and SIGTERM to it while it waits."""
+    child = subprocess.Popen(command, process_group=0)  # noqa: S603 - the caller builds it
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,5 @@
-"""No import cycle between the product's modules (engine, actors, memory, admin_api, prompts).
+"""No import cycle between the product's modules (engine, actors, memory, admin_api, prompts,
+bench), and the engine never imports the benchmarks.
 
 Imports run when a module loads (at its top level) must never form a cycle. Imports deferred
 into a function or under TYPE_CHECKING may not either, except the cycles listed in
@@ -12,7 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("engine", "actors", "memory", "admin_api", "prompts")
+PACKAGES = ("engine", "actors", "memory", "admin_api", "prompts", "bench")
 
 # Deferred-import cycles there are today (each a strongly connected set of modules).
 DEFERRED_CYCLES = [
@@ -150,3 +151,17 @@ def test_no_new_cycle_among_deferred_imports() -> None:
     assert [c for c in found if c not in DEFERRED_CYCLES] == []
     assert [c for c in DEFERRED_CYCLES if c not in found] == [], "a listed cycle is gone"
     assert cycles({"a": {"b"}, "b": {"a", "c"}, "c": set()}) == [{"a", "b"}]
+
+
+def test_the_engine_never_imports_the_benchmarks() -> None:
+    """`bench` drives the product from outside (`neurosphere bench` runs it as a child
+    process); nothing of engine, actors, memory, admin_api or prompts imports it, not even
+    inside a function."""
+    found = sorted(
+        f"{name} -> {target}"
+        for name, targets in import_graph().items()
+        if not name.startswith("bench")
+        for target in targets
+        if target == "bench" or target.startswith("bench.")
+    )
+    assert found == []

@@ -204,3 +204,30 @@ async def test_call_control_goes_to_the_calls_tenant_actor_by_name() -> None:
         ("tenant:t-1", "hang_up", ("CA1",), 15.0),
         ("tenant:t-2", "transfer", ("CA2", "+15550003333"), 15.0),
     ]
+
+
+def test_the_pool_looks_the_memory_actors_up_once_for_all_its_call_actors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup is a blocking request to the GCS in the pool's event loop: claims wait on it."""
+    from actors import handles
+
+    lookups: list[object] = []
+    spawned: list[object] = []
+
+    def memory_actors(config: object) -> list[str]:
+        lookups.append(config)
+        return ["memory:0", "memory:1"]
+
+    def spawn(config: object, avoid: frozenset[str], memory: list[str] | None) -> str:
+        spawned.append(memory)
+        return f"actor-{len(spawned)}"
+
+    monkeypatch.setattr(handles, "memory_actors", memory_actors)
+    monkeypatch.setattr(handles, "spawn_call_actor", spawn)
+    factory = RayCallActorFactory.__new__(RayCallActorFactory)
+    factory._config = object()  # type: ignore[assignment]
+    factory._memory = None
+    assert [factory.spawn(), factory.spawn(frozenset({"n1"}))] == ["actor-1", "actor-2"]
+    assert len(lookups) == 1
+    assert spawned == [["memory:0", "memory:1"]] * 2

@@ -188,7 +188,7 @@ def _memory(rest: list[str]) -> int:
 
 
 def _soak(args: argparse.Namespace, opts: object) -> int:
-    from bench import report, runner, soak
+    from bench import machine, report, runner, soak
 
     assert isinstance(opts, runner.Options)
     try:
@@ -198,11 +198,9 @@ def _soak(args: argparse.Namespace, opts: object) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; everything started has been stopped\n")
         return 130
-    result["machine"] = report.machine()
+    result["machine"] = machine.machine()
     paths = soak.write(result, args.out or report.RESULTS, plots=not args.no_plots)
-    sys.stdout.write(
-        "\n" + soak.markdown(result) + "\nwritten:\n" + report.summary_lines(paths) + "\n"
-    )
+    sys.stdout.write(report.written(soak.markdown(result), paths))
     return 0
 
 
@@ -216,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.webhook_url and not (args.auth_token and args.to_number and args.realtime_port):
         parser.error("--webhook-url needs --auth-token, --to-number and --realtime-port")
 
-    from bench import report, runner
+    from bench import machine, report, report_markdown, runner
     from engine.logs import configure
 
     configure("console", level=logging.WARNING)
@@ -224,19 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert isinstance(opts, runner.Options)
     if args.mode == "soak":
         return _soak(args, opts)
-    machine = report.machine()
+    facts = machine.machine()
     try:
         result = runner.run_calls(opts) if args.mode == "calls" else runner.run_ramp(opts)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; everything started has been stopped\n")
         return 130
-    machine["cpu_probe_ms"].append(report.cpu_probe_ms())
-    result["machine"] = machine
+    facts["cpu_probe_ms"].append(machine.cpu_probe_ms())
+    result["machine"] = facts
     paths = report.write(result, args.out, plots=not args.no_plots)
-    sys.stdout.write(
-        "\n" + report.markdown(result) + "\nwritten:\n" + report.summary_lines(paths) + "\n"
-    )
-    checks = report.budget_checks(result)
+    sys.stdout.write(report.written(report_markdown.markdown(result), paths))
+    checks = report_markdown.budget_checks(result)
     return 0 if all(met is not False for *_, met in checks) else 1
 
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from bench import report
+from bench import plots, report, report_markdown
 
 
 def _window(p99: float | None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def _ramp() -> dict[str, Any]:
 
 
 def test_every_ramp_step_is_on_the_axis_even_one_with_no_audio_measured() -> None:
-    fig, _ = report.ramp_latency_figure(_ramp())
+    fig, _ = plots.ramp_latency_figure(_ramp())
     latency_ax = fig.axes[0]
     assert [round(t) for t in latency_ax.get_xticks()] == [50, 100, 150]
     labels = latency_ax.get_legend_handles_labels()[1]
@@ -48,7 +48,7 @@ def test_every_ramp_step_is_on_the_axis_even_one_with_no_audio_measured() -> Non
 
 
 def test_legends_stand_beside_the_axes_not_on_the_data() -> None:
-    fig, _ = report.ramp_latency_figure(_ramp())
+    fig, _ = plots.ramp_latency_figure(_ramp())
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
@@ -58,17 +58,17 @@ def test_legends_stand_beside_the_axes_not_on_the_data() -> None:
 
 
 def test_each_plot_names_its_run_date_and_commit(tmp_path: Path) -> None:
-    paths = report._plot_ramp(_ramp(), tmp_path / "latency.png", tmp_path / "memory.png")
+    paths = plots.plot_ramp(_ramp(), tmp_path / "latency.png", tmp_path / "memory.png")
     assert [p.name for p in paths] == ["latency.png", "memory.png"]
-    assert report.run_stamp(_ramp()) == "run 2026-12-04 19:00:00 UTC, commit abc1234"
+    assert plots.run_stamp(_ramp()) == "run 2026-12-04 19:00:00 UTC, commit abc1234"
     dirty = _ramp()
     dirty["machine"]["git_dirty_files"] = 3
-    assert report.run_stamp(dirty).endswith("commit abc1234 (+3 changed files)")
+    assert plots.run_stamp(dirty).endswith("commit abc1234 (+3 changed files)")
 
 
 def test_memory_is_in_mib_everywhere() -> None:
     latest = Path(report.__file__).parent / "results" / "latest-calls.json"
     result = json.loads(latest.read_text())
-    texts = [row[1] + row[2] for row in report.budget_checks(result) if "USS" in row[0]]
+    texts = [row[1] + row[2] for row in report_markdown.budget_checks(result) if "USS" in row[0]]
     assert texts
     assert all("MB" not in t.replace("MiB", "") for t in texts)

@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench.analysis import STARTING_S, WindowReport, analyse, call_setup
+from bench.analysis import analyse, call_setup
 from bench.control import Child
 from bench.profiling import Profiler, pids_titled
 from bench.records import CallerDump, SimDump
@@ -47,6 +47,7 @@ from bench.targets import (
     start_engine_target,
     start_simulator,
 )
+from bench.window_report import STARTING_S, WindowReport
 
 MEDIA_PORTS = (28000, 31999)
 MEMORY_RESERVE_MB = 3072

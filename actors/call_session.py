@@ -8,16 +8,13 @@ two sockets, steps the state machine, and executes the commands it returns. The 
 - model to caller: `model_frame` decodes an audio delta, `step` turns it into `SendMedia` and
   `SendMark`, and `_execute` writes them to Twilio at once.
 No Ray call is made per frame; Ray is used for claim, turn batches, tools, hang-up/transfer and
-the end-of-call report. Decisions live in engine/: what a model session opens with
-(engine.session_open), when it is rotated and in which order a call finishes
-(engine.session_rules), what is measured (engine.call_metrics). What the model is told is
-gathered in actors/model_brief.py, tools run in actors/tool_calls.py, the finish runs in
-actors/call_finish.py and the media handshake is checked in actors/media_handshake.py.
+the end-of-call report. Decisions live in engine/ (session_open, session_rules, call_metrics).
+The call's parts are wired in actors/call_parts.py; commands off the audio path run in
+actors/call_commands.py, tools in actors/tool_calls.py, the finish in actors/call_finish.py.
 
-State it owns: the media socket (handed over by the actor's server), the model link
-(actors/model_link.py), the call's state, the turn writer (actors/turn_writer.py), its tasks
-(one TaskSet) and its metrics. A session is used once, so nothing of one caller (tasks, sockets,
-buffers, context) can reach the next call its actor serves.
+State it owns: the media socket (handed over by the actor's server), the call's state and its
+parts (model link, turn writer, tasks in one TaskSet, metrics). A session is used once, so
+nothing of one caller (tasks, sockets, buffers, context) can reach the next call its actor serves.
 
 When the actor dies mid-call: Twilio's stream breaks and Twilio requests the `<Connect action>`;
 the webhook finds no outcome on the call row and connects the call to a fresh actor, which
@@ -30,40 +27,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import assert_never
 from urllib.parse import urlsplit
 
 import structlog
 from picows.websockets import ConnectionClosed, Request
 
-from actors import call_effects, call_start, call_timers, media_handshake
-from actors.call_finish import CallEnding, finish, refuse_stream
-from actors.call_sockets import MediaSocket, ModelChannel, ModelListener
-from actors.call_tools import ToolContext
-from actors.model_brief import ModelBrief
-from actors.model_commands import to_model
-from actors.model_link import ModelLink
+from actors import call_commands, call_effects, call_parts, call_start, call_timers, media_handshake
+from actors.call_finish import finish
+from actors.call_sockets import MediaSocket
 from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
-from actors.tool_calls import ToolCalls
-from actors.turn_writer import TurnWriter
-from actors.voice_relay import VoiceRelay
 from engine import call_events as ev
 from engine import realtime_codec as rt
 from engine import twilio_codec as tw
-from engine.call_metrics import CallMetrics
 from engine.call_state import step
 from engine.config import EngineConfig, MediaAddress
 from engine.inbound_rate import FrameBudget
-from engine.speech_meter import SpeechMeter
-from engine.task_set import TaskSet
-from memory.call_records import Turn
 
 log = structlog.get_logger(__name__)
-
-OpenModel = Callable[[ModelListener, structlog.typing.FilteringBoundLogger], ModelChannel]
 
 
 class CallSession:
@@ -75,46 +57,28 @@ class CallSession:
         control: CallControl | None,
         address: MediaAddress,
         setup: CallSetup,
-        open_model: OpenModel | None = None,
+        open_model: call_parts.OpenModel | None = None,
     ) -> None:
         """`open_model` makes the model link (a ModelLink by default; a fake in unit tests).
-        The call's first state, office hours and recording included: actors/call_start.py."""
+        The call's first state, office hours and recording included: actors/call_start.py; its
+        parts: actors/call_parts.py."""
         setup, self._state = call_start.first_state(setup, datetime.now(UTC))
-        self._config, self._memory, self._control = config, memory, control
-        self._address, self._setup = address, setup
+        self._config, self._address, self._setup = config, address, setup
         self._log = log_ = log.bind(call_sid=setup.call_sid, tenant_id=setup.tenant.tenant_id)
         self.call_sid = setup.call_sid
         self.media_url = config.media_url(address, setup.call_sid)
         self.media_path = urlsplit(self.media_url).path  # what the actor's server routes by
-        redact = setup.tenant.pii_redaction
-        self._turns = turns = TurnWriter(
-            memory,
-            setup.memory_token,
-            setup.call_sid,
-            on_consolidate=self._consolidate,
-            redact=redact,
-        )
-        opener = open_model or (lambda listener, log_: ModelLink(config, listener, log_))
-        self._model = model = opener(self, log_)
         self._twilio: MediaSocket | None = None
-        self._tasks = tasks = TaskSet("call", log_)
-        self._metrics = metrics = CallMetrics(prepared_at=time.monotonic())
-        self._brief = ModelBrief(memory, setup, turns, metrics, log_)
-        tools = ToolContext(
-            setup.tenant, setup.call_sid, setup.from_number, memory, setup.memory_token
+        hooks = (self, self._apply, self._take_stream)
+        self._parts = parts = call_parts.assemble(
+            config, memory, lifecycle, control, setup, log_, *hooks, open_model
         )
-        self._tools = ToolCalls(tools, turns, tasks, metrics, log_)
-        # an ElevenLabs voice speaking the model's text, when the tenant has chosen one
-        self._voice = VoiceRelay(
-            config, setup.tenant, self._apply, model.send, turns, metrics, log_
-        )
-        self._meter = SpeechMeter()  # armed while the caller talks over the agent
+        # what the audio path touches, one attribute away
+        self._model, self._metrics, self._voice = parts.model, parts.metrics, parts.voice
+        self._meter, self._tasks = parts.meter, parts.tasks
         self._done = asyncio.Event()
         self._began = self._finishing = self._flooded = False
         self._inbound_budget = FrameBudget(time.monotonic())
-        self._ending = CallEnding(
-            setup, memory, lifecycle, turns, model, metrics, tasks, log_, self._take_stream
-        )
 
     def __repr__(self) -> str:
         return f"call={self._setup.call_sid}, tenant={self._setup.tenant.name!r}"
@@ -135,16 +99,7 @@ class CallSession:
         if self._began:
             raise RuntimeError("a call session is used once")
         self._began = True
-        memory, self._metrics.prepared_at = self._memory, time.monotonic()
-        self._brief.look_up_caller(self._tasks)
-        self._tasks.spawn(
-            call_effects.record_start(memory, self._setup, self._turns, self._log, self._state)
-        )
-        self._tasks.spawn(self._model.run())
-        self._voice.warm()
-        self._tasks.spawn(self._turns.run())
-        self._tasks.spawn(call_timers.stream_watchdog(self._apply))
-        self._tasks.spawn(call_timers.tick(lambda: self._state, self._apply, self._rotate))
+        self._parts.start(lambda: self._state, self._apply, self._rotate)
         self._log.info("call_prepared", port=self._address.port, attempt=self._setup.attempt)
         return self.media_url
 
@@ -153,7 +108,7 @@ class CallSession:
             "port": self._address.port,
             "call_sid": self._setup.call_sid,
             "phase": self._state.phase,
-            "pending_turns": self._turns.pending,
+            "pending_turns": self._parts.turns.pending,
             "model_reconnects": self._model.reconnects,
             "model_gap_ms": self._model.last_gap_ms,
         }
@@ -178,16 +133,14 @@ class CallSession:
     def _rotate(self) -> None:
         call_timers.rotate_when_due(self._state, self._model, self._config.realtime_session_max_s)
 
-    def _consolidate(self, turns: list[Turn]) -> None:
-        self._tasks.spawn(call_effects.consolidate(self._memory, self._setup, turns, self._log))
-
     # --- the model side (ModelListener) ----------------------------------------------------
 
     async def model_opened(self, reconnected: bool) -> list[str]:
         """The frames a new session starts with (engine.session_open)."""
-        first = await self._brief.opening(reconnected, text_only=self._voice.text_only)
-        if self._brief.recording != "none":  # a resumed call's recording, as its record says
-            await self._apply(ev.RecordingResumed(self._brief.recording))
+        brief = self._parts.brief
+        first = await brief.opening(reconnected, text_only=self._voice.text_only)
+        if brief.recording != "none":  # a resumed call's recording, as its record says
+            await self._apply(ev.RecordingResumed(brief.recording))
         # applied once the link has sent these frames: a response asked for goes out after them
         if first.then is not None:
             asyncio.get_running_loop().call_soon(self._tasks.spawn, self._apply(first.then))
@@ -208,20 +161,13 @@ class CallSession:
             return
         if isinstance(event, rt.FunctionCall):
             await self._apply(event)  # a transfer the model called is its own (call_control)
-            self._tasks.spawn(self._run_tool(event, received_ns))
+            self._tasks.spawn(self._parts.run_tool(event, received_ns, self._apply))
             return
         if isinstance(event, rt.ServerError) and event.code not in rt.BENIGN_ERROR_CODES:
             self._log.warning("model_error", code=event.code, message=event.message)
         if await self._voice.intercept(event):
             return
         await self._apply(event, received_ns)
-
-    async def _run_tool(self, call: rt.FunctionCall, received_ns: int) -> None:
-        spec = self._brief.offered.get(call.name)
-        result = await self._tools.run(call, spec, received_ns, on_slow=self._apply)
-        if result.verified and not self._brief.verified:  # before the model answers the result
-            await self._model.send(await self._brief.disclosure())
-        await self._apply(result)
 
     # --- the Twilio side ------------------------------------------------------------------
 
@@ -256,7 +202,7 @@ class CallSession:
                 elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
                     await self._apply(event)  # audio flushed now is no model-to-caller relay
                     if isinstance(event, tw.Start):
-                        self._ending.stream_seen.set()
+                        self._parts.ending.stream_seen.set()
                         if self._twilio is None:
                             return  # the start was refused: this socket is done
                 elif isinstance(event, tw.Unknown):
@@ -311,13 +257,7 @@ class CallSession:
         if isinstance(event, rt.AudioDelta) and "model_audio" not in self._metrics.timeline:
             self._metrics.mark("model_audio", now)  # the model's own audio or its voice's
         if isinstance(event, tw.Start) and self._state.phase == "live":
-            self._metrics.stream_started_at = now
-            self._metrics.mark("stream_start", now)
-            self._tasks.spawn(
-                call_effects.stream_connected(
-                    self._memory, self._setup, self._turns, event, self._log
-                )
-            )
+            self._parts.stream_started(event, now)
         for command in commands:
             await self._execute(command, received_ns)
 
@@ -331,32 +271,11 @@ class CallSession:
                 await self._to_twilio(tw.encode_mark(stream_sid, name))
             case ev.ClearPlayback():
                 await self._to_twilio(tw.encode_clear(stream_sid))
-            case (
-                ev.CancelResponse()
-                | ev.Truncate()
-                | ev.CreateResponse()
-                | ev.SendUserText()
-                | ev.SendToolOutput()
-            ):
-                await to_model(command, self._model, self._voice)  # actors/model_commands.py
-            case ev.RecordTurn(role, text, meta):
-                self._turns.add(role, text, meta)
-            case ev.Observe():
-                self._metrics.observe(command, time.monotonic())
-            case ev.CloseStream(code, reason):
+            case _:  # not the audio path: actors/call_commands.py
                 ended = self._state.phase == "ended"
-                await refuse_stream(self._ending, code, reason, call_ended=ended)
-            case ev.FinishAfterSpeech() | ev.SetRecording():  # through Twilio's REST API
-                control, setup, log_ = self._control, self._setup, self._log
-                self._tasks.spawn(
-                    call_effects.rest_command(control, setup, command, self._apply, log_)
+                await call_commands.execute(
+                    command, self._parts, call_ended=ended, apply=self._apply, finish=self._finish
                 )
-            case ev.EndCall():
-                self._tasks.spawn(self._finish(command))
-            case ev.MeterSpeech(min_ms):
-                self._meter.arm(min_ms)
-            case _:
-                assert_never(command)
 
     # --- the end ----------------------------------------------------------------------------
 
@@ -371,5 +290,5 @@ class CallSession:
         self._finishing = True
         record = call_effects.call_end(end, self._metrics, time.monotonic(), self._state)
         await self._voice.close()
-        await finish(self._ending, end, record)
+        await finish(self._parts.ending, end, record)
         self._done.set()

@@ -30,14 +30,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from picows.websockets import ServerConnection
 
 from bench import control, lag
 from bench.records import LagRecord, SessionRecord, SimDump
 from bench.tags import MAX_COUNTER, MAX_STREAM, can_stamp, frame_key, key_stream, make_key, stamp
-from engine.sim.realtime import CONTROL_PATH, RealtimeSimulator, SimSession
+from engine.sim.realtime import RealtimeSimulator, SimSession
 from engine.sim.realtime_script import Reply, Script
 
 DELTA = "response.output_audio.delta"
@@ -119,14 +118,9 @@ class BenchSimulator(RealtimeSimulator):
         super().__init__(record_audio_events=False, **options)
         self._opened = 0
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        url = urlsplit(ws.request.path)
-        if url.path == CONTROL_PATH:
-            await self._handle_control(ws)
-            return
+    async def _serve_session(self, ws: ServerConnection, model: str) -> None:
         self._opened += 1
-        session = BenchSession(self, ws, parse_qs(url.query)["model"][0], self._opened)
+        session = BenchSession(self, ws, model, self._opened)
         self.sessions.append(session)
         try:
             await session.run()

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from engine.sim.openai_rules import analyse, hash_embedding, token_count
 from engine.sim.openai_schema import answer, strict_schema_problem
+from engine.sim.standalone import serve_until_cancelled
 
 __all__ = ["OpenAIHttpSimulator", "OpenAIHttpSimulatorThread", "main"]
 
@@ -396,16 +397,7 @@ class OpenAIHttpSimulatorThread:
 
 async def _serve(host: str, port: int, api_key: str | None) -> None:
     sim = OpenAIHttpSimulator(api_keys={api_key} if api_key else None)
-    await sim.start(host, port)
-    log.info(
-        "sim_openai_http_listening",
-        base_url=sim.base_url,
-        hint="export OPENAI_BASE_URL=" + sim.base_url,
-    )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    await serve_until_cancelled(sim, host, port, log=log, event="sim_openai_http_listening")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,6 @@ saving at once cannot lose each other's changes.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -43,7 +42,6 @@ WHERE tenant_id = $1
 RETURNING version, updated_at
 """
 
-_JSON_FIELDS = frozenset({"vad", "sliders", "blocks", "transfer_rules", "dtmf_actions", "tools"})
 # Settings whose values are too long or personal for the audit log: recorded as "(changed)".
 _OPAQUE_IN_AUDIT = frozenset({"greeting_new", "greeting_returning", "recording_consent", "blocks"})
 
@@ -77,14 +75,8 @@ class AgentSettings:
 _EDITABLE = tuple(f.name for f in fields(AgentSettings) if f.name not in ("version", "updated_at"))
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _settings(row: asyncpg.Record) -> AgentSettings:
     values = {name: row[name] for name in (*_EDITABLE, "version", "updated_at")}
-    for name in _JSON_FIELDS:
-        values[name] = _json(values[name])
     return AgentSettings(**values)
 
 
@@ -131,16 +123,16 @@ async def update_settings(
             after.voice,
             after.greeting_new,
             after.greeting_returning,
-            json.dumps(after.vad),
-            json.dumps(after.sliders),
-            json.dumps(after.blocks),
+            after.vad,
+            after.sliders,
+            after.blocks,
             after.record_calls,
             after.recording_consent,
             after.pii_redaction,
             after.retention_days,
-            json.dumps(after.transfer_rules),
-            json.dumps(after.dtmf_actions),
-            json.dumps(after.tools),
+            after.transfer_rules,
+            after.dtmf_actions,
+            after.tools,
             after.max_call_seconds,
             after.silence_timeout_s,
             after.fallback_number,
@@ -178,7 +170,7 @@ async def set_json_setting(
     """Store `stored` in the agent's JSON `column` (a new version, audited as `action`);
     False when the tenant has no agent."""
     async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(_SET_JSON[column], uuid.UUID(tenant_id), json.dumps(stored))
+        status = await conn.execute(_SET_JSON[column], uuid.UUID(tenant_id), stored)
         if not status.endswith(" 1"):
             return False
         await audit.write(conn, tenant_id, actor, action, None, stored)

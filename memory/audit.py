@@ -9,7 +9,6 @@ new values; secrets appear as "(set)" and caller data not at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,7 +71,7 @@ async def write(
         actor.email,
         action,
         target,
-        json.dumps(dict(changes or {}), default=str, sort_keys=True),
+        dict(changes or {}),
     )
 
 
@@ -108,7 +107,7 @@ async def list_entries(
             actor_email=r["actor_email"],
             action=r["action"],
             target=r["target"],
-            changes=json.loads(r["changes"]) if isinstance(r["changes"], str) else r["changes"],
+            changes=r["changes"],
         )
         for r in rows
     ]

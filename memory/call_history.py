@@ -7,7 +7,6 @@ so a page costs the same at row 100 000 as at row 1 (calls_tenant_started and th
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,10 +81,6 @@ class CallDetail:
     recordings: tuple[Recording, ...]
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 _call = call_record
 
 
@@ -129,17 +124,17 @@ async def call_detail(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> Call
         summary = CallSummaryView(
             summary=summary_row["summary"],
             key_topics=tuple(summary_row["key_topics"] or ()),
-            key_variables=_json(summary_row["key_variables"]) or {},
+            key_variables=summary_row["key_variables"] or {},
             sentiment=summary_row["sentiment"],
             resolution_status=summary_row["resolution_status"],
             template=summary_row["template"],
-            template_fields=_json(summary_row["template_fields"]) or {},
+            template_fields=summary_row["template_fields"] or {},
         )
-    personality = _json(scores) if scores is not None else {}
+    personality = scores if scores is not None else {}
     return CallDetail(
         call=_call(row),
         turns=tuple(
-            Turn(seq=r["seq"], role=r["role"], text=r["text"], at=r["at"], meta=_json(r["meta"]))
+            Turn(seq=r["seq"], role=r["role"], text=r["text"], at=r["at"], meta=r["meta"])
             for r in turn_rows
         ),
         summary=summary,

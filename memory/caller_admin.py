@@ -10,7 +10,6 @@ recordings included, is memory.forget.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +19,9 @@ import asyncpg
 
 from memory import audit
 from memory.audit import Actor
-from memory.caller_records import JsonValue, StoredMemory
+from memory.caller_records import JsonValue, StoredMemory, json_value
 from memory.db import tenant_tx
+from memory.personality import stored_scores
 
 _PROFILES = """
 SELECT caller_number, preferred_name, first_call_at, last_call_at, total_calls, preferences,
@@ -106,15 +106,6 @@ class CallerDetail:
     memories: int
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _scores(raw: Any) -> dict[str, float]:
-    value = _json(raw)
-    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
 def _profile(row: asyncpg.Record) -> CallerProfileView:
     return CallerProfileView(
         caller_number=row["caller_number"],
@@ -122,7 +113,7 @@ def _profile(row: asyncpg.Record) -> CallerProfileView:
         first_call_at=row["first_call_at"],
         last_call_at=row["last_call_at"],
         total_calls=row["total_calls"],
-        preferences=_json(row["preferences"]) or {},
+        preferences=row["preferences"] or {},
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         sort_at=row["sort_at"],
@@ -130,12 +121,11 @@ def _profile(row: asyncpg.Record) -> CallerProfileView:
 
 
 def _memory(row: asyncpg.Record) -> StoredMemory:
-    value = _json(row["value"])
     return StoredMemory(
         memory_id=str(row["memory_id"]),
         type=row["type"],
         key=row["key"],
-        value=value if isinstance(value, dict | str) else json.dumps(value),
+        value=json_value(row["value"]),
         content=row["content"],
         version=row["version"],
         source_call_sid=row["source_call_sid"],
@@ -179,9 +169,9 @@ async def caller_detail(
         personality=(
             PersonalityView(
                 calls=personality["calls"],
-                averages=_scores(personality["averages"]),
-                recent=_scores(personality["recent"]),
-                trend=_scores(personality["trend"]),
+                averages=stored_scores(personality["averages"]),
+                recent=stored_scores(personality["recent"]),
+                trend=stored_scores(personality["trend"]),
                 updated_at=personality["updated_at"],
             )
             if personality is not None
@@ -222,7 +212,7 @@ async def update_memory(
             uuid.UUID(tenant_id),
             caller_number,
             uuid.UUID(memory_id),
-            json.dumps(value, sort_keys=True),
+            value,
             content,
             keep_forever,
         )

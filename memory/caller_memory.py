@@ -9,13 +9,12 @@ the caller's tenant transaction; the others open one.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 
 import asyncpg
 
-from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory
+from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory, json_value
 from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 from memory.embeddings import as_vector
@@ -37,9 +36,9 @@ def memory_text(memory_type: str, key: str, content: str) -> str:
 _UPSERT = """
 INSERT INTO memories AS m (tenant_id, caller_number, type, key, value, content, embedding,
                            source_call_sid, expires_at)
-SELECT $1, $2, t.type, t.key, t.value::jsonb, t.content, t.embedding, $3,
+SELECT $1, $2, t.type, t.key, t.value, t.content, t.embedding, $3,
        CASE WHEN t.ttl_days IS NULL THEN NULL ELSE now() + make_interval(days => t.ttl_days) END
-FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::vector[], $9::int[])
+FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::text[], $8::vector[], $9::int[])
      AS t(type, key, value, content, embedding, ttl_days)
 ON CONFLICT (tenant_id, caller_number, type, key) DO UPDATE SET
     value = EXCLUDED.value,
@@ -111,13 +110,6 @@ _FORGET = (
 )
 
 
-def _json_value(raw: object) -> dict[str, object] | str:
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    if isinstance(value, dict | str):
-        return value
-    return json.dumps(value)
-
-
 async def upsert(
     conn: Conn,
     tenant_id: str,
@@ -147,7 +139,7 @@ async def upsert(
         call_sid,
         [w.type for w, _ in rows],
         [w.key for w, _ in rows],
-        [json.dumps(policy.value(w.value), sort_keys=True) for w, _ in rows],
+        [policy.value(w.value) for w, _ in rows],
         [policy.text(w.content) for w, _ in rows],
         [as_vector(v) if v is not None else None for _, v in rows],
         [w.ttl_days for w, _ in rows],
@@ -173,7 +165,7 @@ async def list_memories(
             memory_id=str(r["memory_id"]),
             type=r["type"],
             key=r["key"],
-            value=_json_value(r["value"]),
+            value=json_value(r["value"]),
             content=r["content"],
             version=r["version"],
             source_call_sid=r["source_call_sid"],
@@ -194,7 +186,7 @@ async def history(
     return [
         MemoryVersion(
             version=r["version"],
-            value=_json_value(r["value"]),
+            value=json_value(r["value"]),
             content=r["content"],
             source_call_sid=r["source_call_sid"],
             valid_from=r["valid_from"],

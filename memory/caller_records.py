@@ -6,6 +6,7 @@ record never carries them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,12 @@ JobState = Literal["pending", "running", "done", "failed"]
 SearchSource = Literal["memory", "summary", "knowledge"]
 JsonValue = dict[str, object] | str
 JsonInput = Mapping[str, object] | str  # what callers may pass; stored as JsonValue
+
+
+def json_value(stored: object) -> JsonValue:
+    """A stored memory value as a JsonValue: an object or string as it is, any other JSON value
+    (list, number, bool) as its JSON text."""
+    return stored if isinstance(stored, dict | str) else json.dumps(stored)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ atomic UPDATE, so a replayed `<Connect action>` cannot claim actors beyond the a
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,8 +61,8 @@ RETURNING *
 """
 _APPEND_TURNS = """
 INSERT INTO call_turns (tenant_id, call_sid, seq, role, text, meta, at)
-SELECT $1, $2, t.seq, t.role, t.text, t.meta::jsonb, t.at
-FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+SELECT $1, $2, t.seq, t.role, t.text, t.meta, t.at
+FROM unnest($3::int[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
      AS t(seq, role, text, meta, at)
 ON CONFLICT (tenant_id, call_sid, seq) DO NOTHING
 """
@@ -231,7 +230,7 @@ async def append_turns(
             [t.seq for t in turns],
             [t.role for t in turns],
             [policy.turn_text(t.text) for t in turns],
-            [json.dumps(t.meta) for t in turns],
+            [t.meta for t in turns],
             [t.at for t in turns],
         )
 
@@ -245,7 +244,7 @@ async def load_turns(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> list[
             role=r["role"],
             text=r["text"],
             at=r["at"],
-            meta=json.loads(r["meta"]) if isinstance(r["meta"], str) else dict(r["meta"]),
+            meta=dict(r["meta"]),
         )
         for r in rows
     ]
@@ -352,9 +351,7 @@ async def record_event(
 ) -> bool:
     """Store a callback once; True when it is new (False for a replay)."""
     async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(
-            _EVENT, uuid.UUID(tenant_id), call_sid, kind, key, json.dumps(payload)
-        )
+        status = await conn.execute(_EVENT, uuid.UUID(tenant_id), call_sid, kind, key, payload)
     return bool(status.endswith(" 1"))
 
 

@@ -11,12 +11,17 @@ it hands out - so callers never see asyncpg's. `LazyPool` is the one pool made o
 Every pool speaks pgvector's binary format (the `pgvector` package's asyncpg codec, set on each
 new connection): a `vector` parameter is a sequence of floats, a `vector` column comes back as
 numbers. The text form cost about ten times more per 384-dimensional vector to encode.
+Every pool also speaks JSON as Python: a `json`/`jsonb` parameter is the Python value itself
+(dict, list, str, number or bool; never a pre-encoded string; Python None is SQL NULL) and such
+a column comes back decoded, so no query site encodes or decodes JSON by hand. A value JSON has
+no type for (a datetime, a UUID) is stored as its str().
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -47,14 +52,24 @@ def database_errors() -> Iterator[None]:
         raise mine from exc
 
 
-async def _vector_codec(conn: asyncpg.Connection) -> None:
+def _json_text(value: object) -> str:
+    """A JSON parameter's text: a value JSON has no type for (datetime, UUID) as its str()."""
+    return json.dumps(value, default=str)
+
+
+async def _codecs(conn: asyncpg.Connection) -> None:
+    """pgvector's binary `vector` codec and JSON as Python values for `json` and `jsonb`."""
     from pgvector.asyncpg import register_vector  # imported here: numpy, only where a pool is
 
     await register_vector(conn)
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_json_text, decoder=json.loads, format="text"
+        )
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
-    """An app-role pool with the vector codec; every statement gets a timeout."""
+    """An app-role pool with the vector and JSON codecs; every statement gets a timeout."""
     with database_errors():
         pool = await asyncpg.create_pool(
             dsn,
@@ -63,7 +78,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyn
             command_timeout=QUERY_TIMEOUT_S,
             timeout=10,
             max_inactive_connection_lifetime=300,
-            init=_vector_codec,
+            init=_codecs,
         )
     assert pool is not None
     return pool

@@ -13,7 +13,6 @@ ours, so an attempt is settled once even when two drains raced after a lease exp
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,7 +160,7 @@ async def emit(
         uuid.UUID(tenant_id),
         eid,
         event_type,
-        json.dumps(envelope, default=str, separators=(",", ":")),
+        envelope,
         queue,
         confirm_to,
     )

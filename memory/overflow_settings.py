@@ -3,7 +3,6 @@ column of 0028; a change is a new agent version, audited."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import asyncpg
@@ -15,8 +14,7 @@ from memory.db import tenant_tx
 _GET = "SELECT overflow, fallback_number FROM agent_configs WHERE tenant_id = $1"
 
 
-def overflow_value(raw: object) -> Overflow:
-    value = json.loads(raw) if isinstance(raw, str) else raw
+def overflow_value(value: object) -> Overflow:
     return Overflow.from_json(value if isinstance(value, dict) else {})
 
 

@@ -18,6 +18,11 @@ RECENT_CALLS = 3
 TREND_CALLS = 5
 
 
+def stored_scores(value: object) -> dict[str, float]:
+    """Trait -> score from a stored JSON object of scores (anything else: none)."""
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def _slope(values: Sequence[float]) -> float:
     n = len(values)
     if n < 2:

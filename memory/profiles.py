@@ -8,7 +8,6 @@ a retried job cannot count a call twice.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,7 +19,7 @@ from memory.caller_records import CallFacts, PersonalityRollup
 from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
 from memory.embeddings import as_vector
-from memory.personality import TREND_CALLS, rollup
+from memory.personality import TREND_CALLS, rollup, stored_scores
 
 _CALL_FACTS = """
 SELECT call_sid, started_at, duration_ms, ended_at IS NOT NULL AS ended FROM calls
@@ -79,11 +78,6 @@ RETURNING items
 """
 
 
-def _scores(raw: object) -> dict[str, float]:
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
 async def call_facts(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> CallFacts | None:
     async with tenant_tx(pool, tenant_id) as conn:
         row = await conn.fetchrow(_CALL_FACTS, uuid.UUID(tenant_id), call_sid)
@@ -119,13 +113,13 @@ async def save_summary(
         call.started_at,
         policy.text(summary),
         [policy.text(topic) for topic in key_topics],
-        json.dumps(policy.value(dict(key_variables)), sort_keys=True),
+        policy.value(dict(key_variables)),
         sentiment,
         resolution_status,
         call.duration_ms,
         as_vector(embedding) if embedding is not None else None,
         template.key if template is not None else None,
-        json.dumps(policy.value(template.fields) if template is not None else {}, sort_keys=True),
+        policy.value(template.fields) if template is not None else {},
     )
 
 
@@ -139,21 +133,21 @@ async def save_personality(
     """Store one call's scores and recompute the caller's rollup from all of them."""
     tenant = uuid.UUID(tenant_id)
     await conn.execute(
-        _METRICS, tenant, call.call_sid, caller_number, call.started_at, json.dumps(dict(scores))
+        _METRICS, tenant, call.call_sid, caller_number, call.started_at, dict(scores)
     )
     rows = await conn.fetch(_AVERAGES, tenant, caller_number)
     averages = {r["trait"]: float(r["average"]) for r in rows}
     calls = max((int(r["calls"]) for r in rows), default=0)
     latest = await conn.fetch(_LATEST, tenant, caller_number, TREND_CALLS)
-    result = rollup(calls, averages, [_scores(r["scores"]) for r in latest])
+    result = rollup(calls, averages, [stored_scores(r["scores"]) for r in latest])
     await conn.execute(
         _ROLLUP,
         tenant,
         caller_number,
         result.calls,
-        json.dumps(result.averages),
-        json.dumps(result.recent),
-        json.dumps(result.trend),
+        result.averages,
+        result.recent,
+        result.trend,
     )
     return result
 
@@ -174,7 +168,7 @@ async def count_call(
         caller_number,
         preferred_name[:200] if preferred_name else None,
         call_at,
-        json.dumps(dict(preferences)),
+        dict(preferences),
     )
 
 

@@ -15,7 +15,6 @@ Two kinds of vector search, on purpose:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ import asyncpg
 
 from memory.caller_records import SearchHit
 from memory.db import Conn, tenant_tx
-from memory.personality import context_scores
+from memory.personality import context_scores, stored_scores
 from prompts.context import CallerContext, CallerProfile, CallSummary, KnowledgeItem, MemoryItem
 
 if TYPE_CHECKING:
@@ -106,13 +105,6 @@ LIMIT $3
 """
 
 
-def _scores(raw: object) -> Mapping[str, float]:
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): float(v) for k, v in value.items()}
-
-
 async def _memories(
     conn: Conn, tenant: uuid.UUID, caller_number: str, vector: Vector | None, k: int
 ) -> tuple[MemoryItem, ...]:
@@ -166,7 +158,7 @@ async def caller_context(
     personality: Mapping[str, float] = {}
     if personality_row is not None:
         personality = context_scores(
-            _scores(personality_row["averages"]), _scores(personality_row["recent"])
+            stored_scores(personality_row["averages"]), stored_scores(personality_row["recent"])
         )
     knowledge = sorted(
         (

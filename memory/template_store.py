@@ -3,7 +3,6 @@ of 0024, in the tenant's transaction; changes are audited."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,9 +42,8 @@ class StoredTemplate:
 
 
 def _row(row: asyncpg.Record) -> StoredTemplate:
-    definition = row["definition"]
-    value = json.loads(definition) if isinstance(definition, str) else definition
-    return StoredTemplate(template_from_json(row["key"], value, row["enabled"]), row["updated_at"])
+    template = template_from_json(row["key"], row["definition"], row["enabled"])
+    return StoredTemplate(template, row["updated_at"])
 
 
 async def enabled_templates(conn: Conn, tenant_id: str) -> list[CallTemplate]:
@@ -67,7 +65,7 @@ async def save_template(
         if await conn.fetchval(_COUNT, tenant, template.key) >= MAX_TEMPLATES:
             raise TooManyTemplates(f"at most {MAX_TEMPLATES} call templates per agency")
         row = await conn.fetchrow(
-            _UPSERT, tenant, template.key, json.dumps(template_json(template)), template.enabled
+            _UPSERT, tenant, template.key, template_json(template), template.enabled
         )
         assert row is not None
         await audit.write(

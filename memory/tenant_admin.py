@@ -10,7 +10,6 @@ primary key of phone_numbers); a taken number raises `NumberTaken`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -106,7 +105,7 @@ def _detail(row: asyncpg.Record, numbers: list[str]) -> TenantDetail:
         status=row["status"],
         time_zone=row["time_zone"],
         max_concurrent_calls=row["max_concurrent_calls"],
-        business_hours=json.loads(hours) if isinstance(hours, str) else dict(hours),
+        business_hours=dict(hours),
         numbers=tuple(numbers),
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token_set=row["twilio_auth_token_set"],
@@ -169,7 +168,7 @@ async def create_tenant(
                 spec.name,
                 spec.time_zone,
                 spec.max_concurrent_calls,
-                json.dumps(spec.business_hours),
+                spec.business_hours,
                 spec.twilio_account_sid,
                 sealed,
             )
@@ -242,7 +241,7 @@ async def update_tenant(
                 after.status,
                 after.time_zone,
                 after.max_concurrent_calls,
-                json.dumps(after.business_hours),
+                after.business_hours,
                 after.twilio_account_sid,
                 after.set_auth_token,
                 seal_token(after.twilio_auth_token, tokens),

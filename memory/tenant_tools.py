@@ -4,7 +4,6 @@ asyncpg, inside tenant transactions. Every change is audited; the signing secret
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,16 +82,12 @@ class TenantTool:
     updated_at: datetime
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _tool(row: asyncpg.Record) -> TenantTool:
     return TenantTool(
         tool_id=str(row["tool_id"]),
         name=row["name"],
         description=row["description"],
-        parameters=_json(row["parameters"]),
+        parameters=row["parameters"],
         url=row["url"],
         timeout_ms=row["timeout_ms"],
         enabled=row["enabled"],
@@ -120,7 +115,7 @@ async def create_tool(
                 uuid.uuid4(),
                 draft.name,
                 draft.description,
-                json.dumps(draft.parameters),
+                draft.parameters,
                 draft.url,
                 draft.sealed_secret,
                 draft.timeout_ms,
@@ -159,7 +154,7 @@ async def update_tool(
                 uuid.UUID(tool_id),
                 draft.name,
                 draft.description,
-                json.dumps(draft.parameters),
+                draft.parameters,
                 draft.url,
                 draft.sealed_secret,
                 draft.timeout_ms,
@@ -190,7 +185,7 @@ async def tools_for_calls(conn: Conn, tenant: uuid.UUID, box: SecretBox) -> tupl
         AgencyTool(
             name=r["name"],
             description=r["description"],
-            parameters=_json(r["parameters"]),
+            parameters=r["parameters"],
             url=r["url"],
             secret=box.open(r["secret_box"]),
             timeout_s=r["timeout_ms"] / 1000,

@@ -6,11 +6,9 @@ needs the `SecretBox`, and a snapshot carries it opened only when the reader pas
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import structlog
@@ -128,10 +126,6 @@ class NumberTaken(ValueError):
     """The phone number already belongs to a tenant."""
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 async def set_call_control(
     pool: asyncpg.Pool,
     tenant_id: str,
@@ -156,8 +150,8 @@ async def set_call_control(
             WHERE tenant_id = $1
             """,
             uuid.UUID(tenant_id),
-            json.dumps(transfer_rules) if transfer_rules is not None else None,
-            json.dumps(dtmf_actions) if dtmf_actions is not None else None,
+            transfer_rules,
+            dtmf_actions,
             max_call_seconds,
             silence_timeout_s,
             fallback_number,
@@ -171,15 +165,13 @@ async def set_elevenlabs_voice(
     value = (
         None
         if voice is None
-        else json.dumps(
-            {
-                "voice_id": voice.voice_id,
-                "model_id": voice.model_id,
-                "stability": voice.stability,
-                "similarity_boost": voice.similarity_boost,
-                "speed": voice.speed,
-            }
-        )
+        else {
+            "voice_id": voice.voice_id,
+            "model_id": voice.model_id,
+            "stability": voice.stability,
+            "similarity_boost": voice.similarity_boost,
+            "speed": voice.speed,
+        }
     )
     async with tenant_tx(pool, tenant_id) as conn:
         status = await conn.execute(
@@ -263,12 +255,12 @@ async def load_config(
         )
     if row is None or row["status"] != "active":
         return None
-    vad = _json(row["vad"])
-    sliders = _json(row["sliders"])
-    blocks = _json(row["blocks"])
-    rules = _json(row["transfer_rules"])
-    dtmf = _json(row["dtmf_actions"])
-    eleven = _json(row["elevenlabs_voice"])
+    vad = row["vad"]
+    sliders = row["sliders"]
+    blocks = row["blocks"]
+    rules = row["transfer_rules"]
+    dtmf = row["dtmf_actions"]
+    eleven = row["elevenlabs_voice"]
     return TenantConfig(
         tenant_id=str(row["tenant_id"]),
         name=row["name"],
@@ -289,7 +281,7 @@ async def load_config(
         jurisdiction=row["jurisdiction"],
         spanish=row["spanish"],
         pii_redaction=row["pii_redaction"],
-        tools=tuple(str(t) for t in _json(row["tools"])),
+        tools=tuple(str(t) for t in row["tools"]),
         agency_tools=agency_tools,
         transfer_rules=tuple(
             TransferRule(
@@ -312,8 +304,8 @@ async def load_config(
         twilio_account_sid=row["twilio_account_sid"],
         twilio_auth_token=open_token(row["twilio_auth_token_box"], tokens),
         version=row["version"],
-        hours=OfficeHours.from_json(_json(row["business_hours"])),
-        urgent=UrgentClaims.from_json(_json(row["urgent_claims"])),
+        hours=OfficeHours.from_json(row["business_hours"]),
+        urgent=UrgentClaims.from_json(row["urgent_claims"]),
         verification=policy_from_json(row["verification"]),
         ai_disclosure_required=disclosure_required(
             policy=row["ai_disclosure"],

@@ -3,7 +3,6 @@ on the column of 0026; a change is a new agent version, audited."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import asyncpg
@@ -15,8 +14,7 @@ from memory.db import tenant_tx
 _GET = "SELECT urgent_claims FROM agent_configs WHERE tenant_id = $1"
 
 
-def _value(raw: object) -> UrgentClaims:
-    value = json.loads(raw) if isinstance(raw, str) else raw
+def _value(value: object) -> UrgentClaims:
     return UrgentClaims.from_json(value if isinstance(value, dict) else {})
 
 

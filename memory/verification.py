@@ -9,7 +9,6 @@ admin sees which fields are on file, a call sees only whether the caller verifie
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -64,15 +63,15 @@ AGENT = audit.AGENT
 
 def policy_from_json(raw: Any) -> VerificationPolicy:
     """The tenant's stored policy (agent_configs.verification); unknown keys are ignored."""
-    value = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    value = dict(raw or {})
     known = {k: v for k, v in value.items() if k in VerificationPolicy.__slots__}
     if "fields" in known:
         known["fields"] = tuple(known["fields"])
     return VerificationPolicy(**known)
 
 
-def policy_to_json(policy: VerificationPolicy) -> str:
-    return json.dumps({k: getattr(policy, k) for k in VerificationPolicy.__slots__})
+def policy_to_json(policy: VerificationPolicy) -> dict[str, Any]:
+    return {k: getattr(policy, k) for k in VerificationPolicy.__slots__}
 
 
 async def fields_on_file(pool: asyncpg.Pool, tenant_id: str, caller_number: str) -> tuple[str, ...]:
@@ -202,6 +201,6 @@ async def set_policy(
         if not status.endswith(" 1"):
             return False
         await audit.write(
-            conn, tenant_id, actor, "agent.verification", None, json.loads(policy_to_json(policy))
+            conn, tenant_id, actor, "agent.verification", None, policy_to_json(policy)
         )
     return True

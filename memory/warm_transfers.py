@@ -155,7 +155,7 @@ async def returned(
         end = TransferEnd(
             call_sid, row["transferred_to"], result, _hold_ms(row["transfer_held_at"], now)
         )
-        meta = f'{{"warm_transfer": "{result}"}}'
+        meta = {"warm_transfer": result}
         await conn.execute(_NOTE, uuid.UUID(tenant_id), call_sid, note, meta)
         await _failed(conn, tenant_id, end, outbox_queue)
     return end

@@ -103,7 +103,7 @@ async def _events(engine: Engine, tenant_id: str) -> dict[str, dict[str, object]
         rows = await conn.fetch(
             "SELECT event_type, payload FROM outbox WHERE tenant_id = $1::uuid", tenant_id
         )
-    return {r["event_type"]: json.loads(r["payload"])["data"] for r in rows}
+    return {r["event_type"]: r["payload"]["data"] for r in rows}
 
 
 async def _accepted_call(engine: Engine, tenant_id: str, number: str, caller: str) -> CallResult:

@@ -222,9 +222,9 @@ async def create_tenant(
                 new.voice,
                 new.greeting_new or defaults.greeting_new,
                 new.greeting_returning or defaults.greeting_returning,
-                "{}",
-                "{}",
-                "{}",
+                {},
+                {},
+                {},
                 new.record_calls,
             )
             for number in new.numbers:

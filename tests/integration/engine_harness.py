@@ -120,6 +120,19 @@ class LocalPool:
             self.reported.add(report, self._last_live(report.call_sid))
             self.live_reports.append((time.monotonic(), report))
 
+    async def report_for(self, call_sid: str, timeout: float = 10.0) -> CallReport:
+        """The call's final report, waiting for it: the caller's side of a call can end before
+        the session has finished and reported."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.reports if r.call_sid == call_sid]
+            if found:
+                (report,) = found
+                return report
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no report for {call_sid} within {timeout} s")
+            await asyncio.sleep(0.05)
+
     def _last_live(self, call_sid: str) -> CallReport | None:
         return next((r for _, r in reversed(self.live_reports) if r.call_sid == call_sid), None)
 

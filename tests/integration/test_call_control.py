@@ -180,7 +180,7 @@ async def test_schema_violating_arguments_go_back_to_the_model(engine: Engine) -
     record = await _record(engine, tenant_id, result.call_sid)
     assert record.outcome == "caller_hung_up"  # the call went on
     assert await messages.list_messages(engine.db, tenant_id) == []
-    (report,) = [r for r in engine.pool.reports if r.call_sid == result.call_sid]
+    report = await engine.pool.report_for(result.call_sid)
     assert [(t.tool, t.status, sum(t.counts)) for t in report.tool_ms] == [
         ("take_message", "error", 1)
     ]
@@ -362,7 +362,7 @@ async def test_dropped_model_socket_reconnects_with_history_and_one_greeting(
     assert ("caller", "No, nobody was hurt.") in said
     assert ("agent", "Good. Let's start your claim.") in said
     assert [t.seq for t in turns] == list(range(len(turns)))
-    report = engine.pool.reports[-1]
+    report = await engine.pool.report_for(result.call_sid)
     assert report.model_reconnects == 1
     assert report.model_gap_ms is not None
     assert report.outcome == "caller_hung_up"

@@ -9,8 +9,9 @@ registration from another process (`engine.sim.realtime_control`).
 This module is the server: it routes handshakes (`realtime_handshake` decides refusals), owns
 the scripts and every `SimSession` (`realtime_session`, one per connection, with its parts:
 `realtime_session_config`, `realtime_conversation`, `realtime_input`, `realtime_responder`).
-Everything pure about scripts, session-config rules and reply audio is in
-`engine.sim.realtime_script`; the energy VAD is `engine.sim.vad`.
+The pure parts: scripts (`realtime_script`), session-config rules (`realtime_session_rules`),
+client items (`realtime_items`), field checks (`realtime_validation`), reply audio
+(`realtime_reply_audio`); the energy VAD is `engine.sim.vad`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from picows.websockets import (
 from engine.sim.realtime_control import handle_control, register_script
 from engine.sim.realtime_handshake import CONTROL_PATH, REALTIME_PATH, refusal
 from engine.sim.realtime_outbox import SEND_TIMEOUT_S
-from engine.sim.realtime_script import Reply, Script, speech_for
+from engine.sim.realtime_reply_audio import speech_for
+from engine.sim.realtime_script import Reply, Script
 from engine.sim.realtime_session import CLIENT_EVENTS, SimSession
 from engine.sim.standalone import serve_until_cancelled
 from engine.sim.ws_connection import abort_connection

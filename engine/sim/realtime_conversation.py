@@ -11,9 +11,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from engine.sim.realtime_items import normalize_client_item
 from engine.sim.realtime_outbox import IdSource, Send
 from engine.sim.realtime_response import Response
-from engine.sim.realtime_script import RequestError, normalize_client_item
+from engine.sim.realtime_validation import RequestError
 
 
 @dataclass(slots=True)

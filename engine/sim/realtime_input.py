@@ -19,8 +19,10 @@ import structlog
 from engine.sim.realtime_conversation import Conversation
 from engine.sim.realtime_outbox import IdSource, Send
 from engine.sim.realtime_responder import Responder
-from engine.sim.realtime_script import INAUDIBLE, SEMANTIC_SILENCE_MS, RequestError
+from engine.sim.realtime_script import INAUDIBLE
 from engine.sim.realtime_session_config import SessionConfig
+from engine.sim.realtime_session_rules import SEMANTIC_SILENCE_MS
+from engine.sim.realtime_validation import RequestError
 from engine.sim.vad import BYTES_PER_MS, EnergyVad, SpeechStarted
 
 log = structlog.get_logger("engine.sim.realtime")

@@ -17,16 +17,12 @@ from picows.websockets.exceptions import ConnectionClosed
 
 from engine.sim.realtime_conversation import AudioInfo, Conversation
 from engine.sim.realtime_outbox import SEND_TIMEOUT_S, Gone, IdSource, Send, resolve
+from engine.sim.realtime_reply_audio import render_reply_audio
 from engine.sim.realtime_response import Response
-from engine.sim.realtime_script import (
-    FALLBACK_REPLY,
-    Reply,
-    RequestError,
-    quoted_reply,
-    render_reply_audio,
-)
+from engine.sim.realtime_script import FALLBACK_REPLY, Reply, quoted_reply
 from engine.sim.realtime_session_config import SessionConfig
 from engine.sim.realtime_settings import SimulatorSettings
+from engine.sim.realtime_validation import RequestError
 
 log = structlog.get_logger("engine.sim.realtime")
 

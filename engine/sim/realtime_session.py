@@ -25,9 +25,10 @@ from engine.sim.realtime_conversation import Conversation
 from engine.sim.realtime_input import InputAudio, decode_append
 from engine.sim.realtime_outbox import SEND_TIMEOUT_S, Gone, IdSource
 from engine.sim.realtime_responder import Responder
-from engine.sim.realtime_script import RequestError, Script
+from engine.sim.realtime_script import Script
 from engine.sim.realtime_session_config import SessionConfig
 from engine.sim.realtime_settings import SimulatorSettings
+from engine.sim.realtime_validation import RequestError
 from engine.sim.ws_connection import abort_connection
 
 log = structlog.get_logger("engine.sim.realtime")

@@ -1,8 +1,8 @@
 """The effective configuration of one simulated Realtime session.
 
-Pure state, no I/O: the GA defaults (`engine.sim.realtime_script.default_session`), updated by
-each `session.update` under the protocol's rules, and the voice lock (a session's voice cannot
-change once the model has spoken audio in it).
+Pure state, no I/O: the GA defaults (`engine.sim.realtime_session_rules.default_session`),
+updated by each `session.update` under the protocol's rules, and the voice lock (a session's
+voice cannot change once the model has spoken audio in it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from engine.sim.realtime_script import apply_session_update, default_session
+from engine.sim.realtime_session_rules import apply_session_update, default_session
 
 
 class SessionConfig:

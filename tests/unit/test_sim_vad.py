@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.audio import BYTES_PER_MS, mean_abs_level, silence, speech_like, ulaw_decode
-from engine.sim.realtime_script import render_reply_audio, transcode_ulaw
+from engine.sim.realtime_reply_audio import render_reply_audio, transcode_ulaw
 from engine.sim.vad import (
     ALAW_DECODE_TABLE,
     LEVEL_FUNCTIONS,

@@ -1,15 +1,16 @@
 """A tracked set of background tasks: one per actor or session, so no task is an orphan.
 
 `spawn` starts a task and keeps it until it finishes; a task that fails is logged with its
-exception (a control loop's failure is never silent); `wait` lets them finish, bounded; `close`
-cancels whatever is still running and waits for it, bounded. Uses only the running event loop,
-no other I/O.
+exception (a control loop's failure is never silent), and `on_done` is told when any task ends
+(a bounded pool refills its freed slot); `wait` lets them finish, bounded; `wait_first` waits for
+the next to end; `close` cancels whatever is still running and waits for it, bounded. Uses only
+the running event loop, no other I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import structlog
@@ -20,10 +21,17 @@ log = structlog.get_logger(__name__)
 
 
 class TaskSet:
-    def __init__(self, name: str, log_: structlog.typing.FilteringBoundLogger = log) -> None:
-        """`name` goes into the failure log's event: `<name>_task_failed`."""
+    def __init__(
+        self,
+        name: str,
+        log_: structlog.typing.FilteringBoundLogger = log,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        """`name` goes into the failure log's event: `<name>_task_failed`; `on_done` is called
+        after each task ends (finished, failed or cancelled), once it has left the set."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failed_event = f"{name}_task_failed"
+        self._on_done = on_done
         self.log = log_
 
     def __len__(self) -> int:
@@ -39,6 +47,8 @@ class TaskSet:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.log.error(self._failed_event, error=repr(task.exception()))
+        if self._on_done is not None:
+            self._on_done()
 
     async def wait(self, timeout: float) -> int:
         """Wait up to `timeout` for the running tasks to finish, cancelling none; returns how
@@ -46,6 +56,11 @@ class TaskSet:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         return sum(1 for t in self._tasks if not t.done())
+
+    async def wait_first(self) -> None:
+        """Wait until one of the running tasks ends (at once when none runs)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
 
     def cancel(self) -> list[asyncio.Task[Any]]:
         """Cancel every running task except the caller's own; returns the cancelled ones."""

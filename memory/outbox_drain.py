@@ -34,6 +34,7 @@ from engine.notion_pages import page_writes
 from engine.secret_box import NOTION_LABEL, TWILIO_LABEL, WEBHOOK_LABEL, SecretBox, SecretBoxError
 from engine.sms_sender import SmsAccount, send_sms
 from engine.staff_texts import reference, staff_text
+from engine.task_set import TaskSet
 from engine.webhook_sender import WebhookSender
 from memory import notion_links, outbox
 from memory.outbox import AttemptResult, Delivery, DeliveryClaim
@@ -86,8 +87,7 @@ class OutboxDrain:
         self.queue = queue
         # Deliveries run as tasks, at most policy.batch at once: a slow destination holds
         # only its own slots, never the others' deliveries.
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._on_slot_free = on_slot_free
+        self._deliveries = TaskSet("outbox_delivery", log, on_done=on_slot_free)
         self._twilio = twilio or TwilioDefaults()
         self._notion = notion or NotionClient()
         self._notion_tokens = SecretBox(engine_secret, NOTION_LABEL)
@@ -103,38 +103,24 @@ class OutboxDrain:
     async def aclose(self) -> None:
         """Stop: deliveries in flight are cancelled (their leases expire and another drain
         sends them again, with the same idempotency key)."""
-        for task in self._inflight:
-            task.cancel()
-        if self._inflight:
-            await asyncio.wait(set(self._inflight))
+        await self._deliveries.close(timeout=self.policy.timeout_s)
         await self._webhooks.aclose()
         await self._notion.aclose()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._inflight)
 
     async def run_once(self) -> int:
         """Claim due deliveries for the free slots and start them; how many were claimed.
         Database errors while claiming are raised; everything after the claim is settled in
         its task, never raised."""
         policy = self.policy
-        free = policy.batch - len(self._inflight)
+        free = policy.batch - len(self._deliveries)
         if free <= 0:
             return 0
         claims = await outbox.claim(
             self.pool, self.queue, free, lease_s=policy.lease_s, max_attempts=policy.max_attempts
         )
         for job in claims:
-            task = asyncio.get_running_loop().create_task(self._deliver(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
+            self._deliveries.spawn(self._deliver(job))
         return len(claims)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if self._on_slot_free is not None:
-            self._on_slot_free()
 
     async def run_until_idle(self, limit: int = 1000) -> int:
         """Deliver what is due now and wait for it (operators, tests); how many were claimed."""
@@ -142,8 +128,8 @@ class OutboxDrain:
         while claimed < limit:
             started = await self.run_once()
             claimed += started
-            if self._inflight:
-                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+            if self._deliveries:
+                await self._deliveries.wait_first()
             elif not started:
                 break
         return claimed

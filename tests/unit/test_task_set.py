@@ -87,3 +87,36 @@ async def test_wait_lets_tasks_finish_and_counts_those_still_running() -> None:
     assert not slow.cancelled()
     release.set()
     assert await tasks.wait(1.0) == 0
+
+
+async def test_on_done_is_told_after_each_task_leaves_the_set() -> None:
+    seen: list[int] = []
+    tasks = TaskSet("slots", on_done=lambda: seen.append(len(tasks)))
+
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    release = asyncio.Event()
+    quick = tasks.spawn(asyncio.sleep(0))
+    failed = tasks.spawn(fail())
+    held = tasks.spawn(release.wait())
+    with capture_logs():
+        await asyncio.wait({quick, failed})
+        await asyncio.sleep(0)
+    assert seen == [2, 1]
+    assert await tasks.close(timeout=1.0)
+    assert held.cancelled()
+    assert seen == [2, 1, 0]
+
+
+async def test_wait_first_returns_when_one_task_ends() -> None:
+    tasks = TaskSet("slots")
+    await tasks.wait_first()  # nothing runs: at once
+    release = asyncio.Event()
+    quick = tasks.spawn(asyncio.sleep(0.01))
+    slow = tasks.spawn(release.wait())
+    await asyncio.wait_for(tasks.wait_first(), timeout=1.0)
+    assert quick.done()
+    assert not slow.done()
+    release.set()
+    await tasks.wait(1.0)

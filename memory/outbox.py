@@ -17,20 +17,21 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import asyncpg
 
 from memory.db import ACQUIRE_TIMEOUT_S, Conn, tenant_tx
 
-EVENT_TYPES = (
+EventType = Literal[
     "call.started",
     "call.ended",
     "call.analyzed",
     "message.taken",
     "transfer.completed",
     "transfer.failed",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _NAMESPACE = uuid.UUID("5b0c7c53-6f1e-4d36-9c55-8f2a1f4d0e21")
 
 _FAN_OUT = """

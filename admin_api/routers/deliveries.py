@@ -15,11 +15,11 @@ from admin_api.schemas.integrations import (
     DeliveryDetail,
     DeliveryPublic,
     DeliveryStatus,
-    EventType,
 )
 from admin_api.webhooks import Ctx
 from memory import outbox_admin
 from memory.admin_db import encode_cursor
+from memory.outbox import EventType
 from memory.outbox_admin import DeliveryRow
 
 router = APIRouter(responses=ERRORS, prefix="/deliveries", tags=["integrations"])

@@ -10,15 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StringConstraints
 
 from admin_api.schemas.common import Phone, PublicModel, RequestModel, clean_text
+from memory.outbox import EventType
 
-EventType = Literal[
-    "call.started",
-    "call.ended",
-    "call.analyzed",
-    "message.taken",
-    "transfer.completed",
-    "transfer.failed",
-]
 DeliveryStatus = Literal["pending", "running", "delivered", "dead"]
 _LOOPBACK_NAMES = frozenset({"localhost"})
 

@@ -96,6 +96,19 @@ def _tool(row: asyncpg.Record) -> TenantTool:
     )
 
 
+def _columns(draft: ToolDraft) -> tuple[Any, ...]:
+    """The draft as the arguments that follow the ids in _CREATE and _UPDATE."""
+    return (
+        draft.name,
+        draft.description,
+        draft.parameters,
+        draft.url,
+        draft.sealed_secret,
+        draft.timeout_ms,
+        draft.enabled,
+    )
+
+
 def _audited(draft: ToolDraft) -> dict[str, Any]:
     return {"name": draft.name, "url": draft.url, "enabled": draft.enabled}
 
@@ -113,13 +126,7 @@ async def create_tool(
                 _CREATE,
                 tenant,
                 uuid.uuid4(),
-                draft.name,
-                draft.description,
-                draft.parameters,
-                draft.url,
-                draft.sealed_secret,
-                draft.timeout_ms,
-                draft.enabled,
+                *_columns(draft),
             )
             assert row is not None
             tool = _tool(row)
@@ -152,13 +159,7 @@ async def update_tool(
                 _UPDATE,
                 uuid.UUID(tenant_id),
                 uuid.UUID(tool_id),
-                draft.name,
-                draft.description,
-                draft.parameters,
-                draft.url,
-                draft.sealed_secret,
-                draft.timeout_ms,
-                draft.enabled,
+                *_columns(draft),
             )
             if row is None:
                 return None

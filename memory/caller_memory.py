@@ -17,7 +17,7 @@ import asyncpg
 from memory.caller_records import MemoryVersion, MemoryWrite, StoredMemory, json_value
 from memory.content_policy import content_policy
 from memory.db import Conn, tenant_tx
-from memory.embeddings import as_vector
+from memory.embeddings import as_vector, store_vectors
 
 
 def check_caller(caller_number: str) -> str:
@@ -209,16 +209,11 @@ async def fill_embeddings(
     pool: asyncpg.Pool, tenant_id: str, filled: Sequence[tuple[str, str, Sequence[float]]]
 ) -> None:
     """Store embeddings for (memory_id, content, vector); skipped where content changed since."""
-    if not filled:
-        return
-    async with tenant_tx(pool, tenant_id) as conn:
-        await conn.executemany(
-            _SET_EMBEDDING,
-            [
-                (uuid.UUID(tenant_id), uuid.UUID(mid), content, as_vector(vec))
-                for mid, content, vec in filled
-            ],
-        )
+    rows = [
+        (uuid.UUID(tenant_id), uuid.UUID(mid), content, as_vector(vec))
+        for mid, content, vec in filled
+    ]
+    await store_vectors(pool, tenant_id, _SET_EMBEDDING, rows)
 
 
 async def forget_rows(

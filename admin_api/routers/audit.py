@@ -4,9 +4,10 @@ platform admins read any tenant's (/tenants/{tenant_id}/audit) and the platform'
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from admin_api.auth import PlatformAdmin, TenantEditor
 from admin_api.schemas.audit import AuditEntryPublic
@@ -21,9 +22,17 @@ Action = Annotated[str, Query(min_length=3, max_length=64, pattern=r"^[a-z_]+\.[
 AuditCursor = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-async def _page(
-    ctx: Ctx, tenant_id: str | None, action: str | None, limit: int, cursor: str | None
-) -> Page[AuditEntryPublic]:
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    action: str | None
+    limit: int
+    before: int | None  # the entry id to continue after
+
+
+def _query(
+    action: Action | None = None, limit: Limit = 50, cursor: AuditCursor | None = None
+) -> AuditQuery:
+    """The query parameters every audit listing takes; a cursor that is not ours is a 400."""
     before = None
     if cursor is not None:
         try:
@@ -32,8 +41,16 @@ async def _page(
             raise HTTPException(400, "malformed cursor") from None
         if not 0 < before < 2**63:
             raise HTTPException(400, "malformed cursor")
+    return AuditQuery(action, limit, before)
+
+
+AuditParams = Annotated[AuditQuery, Depends(_query)]
+
+
+async def _page(ctx: Ctx, tenant_id: str | None, query: AuditQuery) -> Page[AuditEntryPublic]:
+    limit = query.limit
     rows = await audit.list_entries(
-        await ctx.db(), tenant_id, before=before, action=action, limit=limit + 1
+        await ctx.db(), tenant_id, before=query.before, action=query.action, limit=limit + 1
     )
     page = rows[:limit]
     next_cursor = encode_cursor(None, str(page[-1].entry_id)) if len(rows) > limit else None
@@ -56,26 +73,18 @@ async def _page(
 
 @router.get("/audit", response_model=Page[AuditEntryPublic])
 async def tenant_audit(
-    member: TenantEditor,
-    ctx: Ctx,
-    action: Action | None = None,
-    limit: Limit = 50,
-    cursor: AuditCursor | None = None,
+    member: TenantEditor, ctx: Ctx, query: AuditParams
 ) -> Page[AuditEntryPublic]:
     """This tenant's log, newest first."""
-    return await _page(ctx, member.tenant_id, action, limit, cursor)
+    return await _page(ctx, member.tenant_id, query)
 
 
 @router.get("/platform/audit", response_model=Page[AuditEntryPublic])
 async def platform_audit(
-    principal: PlatformAdmin,
-    ctx: Ctx,
-    action: Action | None = None,
-    limit: Limit = 50,
-    cursor: AuditCursor | None = None,
+    principal: PlatformAdmin, ctx: Ctx, query: AuditParams
 ) -> Page[AuditEntryPublic]:
     """Platform events (platform admins' own logins and sessions), newest first."""
-    return await _page(ctx, None, action, limit, cursor)
+    return await _page(ctx, None, query)
 
 
 @router.get("/tenants/{tenant_id}/audit", response_model=Page[AuditEntryPublic])
@@ -83,10 +92,8 @@ async def any_tenant_audit(
     tenant_id: uuid.UUID,
     principal: PlatformAdmin,
     ctx: Ctx,
-    action: Action | None = None,
-    limit: Limit = 50,
-    cursor: AuditCursor | None = None,
+    query: AuditParams,
 ) -> Page[AuditEntryPublic]:
     if await tenant_admin.get_tenant(await ctx.db(), str(tenant_id)) is None:
         raise HTTPException(404, "no such tenant")
-    return await _page(ctx, str(tenant_id), action, limit, cursor)
+    return await _page(ctx, str(tenant_id), query)

@@ -75,19 +75,6 @@ async def write(
     )
 
 
-async def record(
-    pool: asyncpg.Pool,
-    tenant_id: str | None,
-    actor: Actor,
-    action: str,
-    target: str | None = None,
-    changes: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one entry in its own transaction (for changes made by other modules)."""
-    async with scoped_tx(pool, tenant_id) as conn:
-        await write(conn, tenant_id, actor, action, target, changes)
-
-
 async def list_entries(
     pool: asyncpg.Pool,
     tenant_id: str | None,

@@ -239,14 +239,9 @@ async def purge_tenant(
     result = TenantPurge(tenant_id, days, total, failed)
     if total.calls:
         try:
-            await audit.record(
-                pool,
-                tenant_id,
-                audit.SYSTEM,
-                "retention.purged",
-                None,
-                {"retention_days": days, **total.as_dict()},
-            )
+            changes = {"retention_days": days, **total.as_dict()}
+            async with tenant_tx(pool, tenant_id) as conn:
+                await audit.write(conn, tenant_id, audit.SYSTEM, "retention.purged", None, changes)
         except Exception as exc:
             log.warning("retention_audit_failed", tenant_id=tenant_id, error=repr(exc))
         log.info("retention_purged", tenant_id=tenant_id, retention_days=days, **total.as_dict())

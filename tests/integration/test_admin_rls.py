@@ -60,7 +60,8 @@ async def test_scopes_see_only_their_own_rows(app_pool: asyncpg.Pool) -> None:
 
 async def test_audit_log_is_append_only(app_pool: asyncpg.Pool) -> None:
     tenant = await _tenant(app_pool)
-    await audit.record(app_pool, tenant, SYSTEM, "test.entry", "x", {"a": 1})
+    async with tenant_tx(app_pool, tenant) as conn:
+        await audit.write(conn, tenant, SYSTEM, "test.entry", "x", {"a": 1})
     async with tenant_tx(app_pool, tenant) as conn:
         assert await conn.execute("UPDATE audit_log SET action = 'test.forged'") == "UPDATE 0"
         assert await conn.execute("DELETE FROM audit_log") == "DELETE 0"

@@ -5,7 +5,7 @@ call to the `<Stream url>` of the TwiML it answered, stream status and call stat
 pickle files on `dump`. The WebSocket clients are picows' `websockets`-compatible ones
 (compiled framing: what the load side burns, the engine does not get on a shared machine).
 Pure parts come from the engine's own simulators: TwiML parsing
-(`engine.sim.twilio_caller.parse_twiml`) and Twilio's playback buffer with its mark
+(`engine.sim.twiml_verbs.parse_twiml`) and Twilio's playback buffer with its mark
 bookkeeping (`engine.sim.twilio_media.Playback`).
 
 Unlike `engine.sim.twilio_caller.TwilioCaller` (one scripted call, every event kept), this
@@ -44,8 +44,8 @@ from bench import control, lag
 from bench.records import CallerDump, LagRecord, StreamRecord
 from bench.tags import MAX_STREAM, frame_key, stamp
 from engine.audio import BYTES_PER_MS, b64, frames, silence, speech_like
-from engine.sim.twilio_caller import TwimlConnect, TwimlError, TwimlSay, parse_twiml
 from engine.sim.twilio_media import Playback
+from engine.sim.twiml_verbs import TwimlConnect, TwimlError, TwimlSay, parse_twiml
 from engine.task_set import TaskSet
 
 FRAME_S = 0.020

@@ -10,16 +10,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import (
-    CallResult,
-    CallScript,
-    HangUp,
-    Speak,
-    Step,
-    TwilioCaller,
-    WaitForAgent,
-)
+from engine.sim.twilio_caller import CallScript, HangUp, Speak, Step, TwilioCaller, WaitForAgent
 from memory import calls
 from memory.call_records import CallRecord, Turn
 from memory.db import create_pool

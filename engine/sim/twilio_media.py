@@ -40,7 +40,7 @@ from engine.audio import (
 )
 
 if TYPE_CHECKING:
-    from engine.sim.twilio_caller import CallResult
+    from engine.sim.caller_result import CallResult
 
 log = structlog.get_logger(__name__)
 

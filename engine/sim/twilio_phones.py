@@ -27,7 +27,8 @@ import aiohttp
 import structlog
 from twilio.request_validator import RequestValidator
 
-from engine.sim.twilio_caller import (
+from engine.sim.twilio_rest import FakeCall, TwilioRestFake
+from engine.sim.twiml_verbs import (
     TwimlConference,
     TwimlError,
     TwimlGather,
@@ -35,7 +36,6 @@ from engine.sim.twilio_caller import (
     TwimlSay,
     parse_twiml,
 )
-from engine.sim.twilio_rest import FakeCall, TwilioRestFake
 
 log = structlog.get_logger(__name__)
 

@@ -41,17 +41,10 @@ import psutil
 import pytest
 
 from engine.secret_box import TWILIO_LABEL, SecretBox
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import (
-    CallResult,
-    CallScript,
-    HangUp,
-    Pause,
-    Speak,
-    TwilioCaller,
-    WaitForAgent,
-)
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
 from memory.call_history import CallFilter, list_calls
 from tests.conftest import PgUrls

@@ -14,8 +14,9 @@ import asyncpg
 import httpx
 import pytest
 
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime import SimSession
-from engine.sim.twilio_caller import CallResult, CallScript, HangUp, WaitForAgent
+from engine.sim.twilio_caller import CallScript, HangUp, WaitForAgent
 from memory import calls, users
 from memory.audit import SYSTEM
 from memory.users import NewUser

@@ -14,9 +14,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime import SimSession
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import CallResult, CallScript, HangUp, Pause, Speak, WaitForAgent
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import audit, calls, tenants
 from memory.call_records import Turn
 from tests.conftest import PgUrls

@@ -14,17 +14,10 @@ import httpx
 import pytest
 
 from actors.memory_actor import MemoryActor
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime import SimSession
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import (
-    CallResult,
-    CallScript,
-    Dtmf,
-    HangUp,
-    Pause,
-    Speak,
-    WaitForAgent,
-)
+from engine.sim.twilio_caller import CallScript, Dtmf, HangUp, Pause, Speak, WaitForAgent
 from memory import calls, messages, tenants
 from memory.call_records import CallRecord, NewMessage
 from memory.db import tenant_tx

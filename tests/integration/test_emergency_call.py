@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import CallResult, CallScript, HangUp, Pause, Speak, WaitForAgent
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import audit, calls, tenants
 from memory.call_records import CallRecord
 from tests.conftest import PgUrls

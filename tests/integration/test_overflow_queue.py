@@ -17,7 +17,8 @@ import pytest
 
 from engine import twiml
 from engine.overflow import Overflow, queue_name
-from engine.sim.twilio_caller import CallResult, CallScript, HangUp, Pause, WaitForAgent
+from engine.sim.caller_result import CallResult
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, WaitForAgent
 from memory import overflow_settings
 from memory.audit import SYSTEM
 from tests.conftest import PgUrls

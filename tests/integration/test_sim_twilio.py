@@ -27,9 +27,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from engine.audio import b64, silence, speech_like
+from engine.sim.caller_result import CallResult
 from engine.sim.twilio_caller import (
     BargeIn,
-    CallResult,
     CallScript,
     Dtmf,
     HangUp,

@@ -15,15 +15,9 @@ import httpx
 import pytest
 
 from engine.secret_box import WEBHOOK_LABEL, SecretBox
+from engine.sim.caller_result import CallResult
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import (
-    CallResult,
-    CallScript,
-    HangUp,
-    Pause,
-    Speak,
-    WaitForAgent,
-)
+from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
 from engine.sim.twilio_phones import Phone, TargetPhones
 from memory import calls, outbox_admin, tenants
 from memory.audit import SYSTEM

@@ -30,7 +30,7 @@ DEFERRED_CYCLES = [
         "engine.turn_taking",
     },
     # The simulated caller's result type, named by the media stream's annotations.
-    {"engine.sim.twilio_caller", "engine.sim.twilio_media"},
+    {"engine.sim.caller_result", "engine.sim.twilio_media"},
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from engine.sim.twilio_caller import (
+from engine.sim.twiml_verbs import (
     TwimlConnect,
     TwimlDial,
     TwimlError,

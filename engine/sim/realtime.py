@@ -41,6 +41,7 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.realtime_session import CLIENT_EVENTS, SimSession
 from engine.sim.standalone import serve_until_cancelled
 from engine.sim.ws_connection import abort_connection
+from engine.sim.ws_server import close_server
 
 __all__ = [
     "CLIENT_EVENTS",
@@ -125,11 +126,7 @@ class RealtimeSimulator:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close(close_connections=True)
-        try:
-            async with asyncio.timeout(2 * CLOSE_TIMEOUT_S):
-                await server.wait_closed()
-        except TimeoutError:
+        if not await close_server(server, 2 * CLOSE_TIMEOUT_S):
             log.warning("sim_realtime_stop_timeout")
             self.drop_all()
         log.info("sim_realtime_stopped", sessions=len(self.sessions))

@@ -7,13 +7,14 @@ wrong bearer key (401) and a missing `model` (400), each with the OpenAI error b
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from picows.websockets import Request, Response, ServerHandshakeConnection
+
+from engine.sim.ws_server import json_response
 
 log = structlog.get_logger("engine.sim.realtime")
 
@@ -40,13 +41,8 @@ def _json_response(
     code: str | None,
     error_type: str = "invalid_request_error",
 ) -> Response:
-    body = json.dumps(
-        {"error": {"message": message, "type": error_type, "param": None, "code": code}}
-    )
-    response = connection.respond(status, body)
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return json_response(connection, status, body)
 
 
 def refusal(

@@ -20,7 +20,6 @@ ConsentRule = Literal["always", "all_party_states"]
 # notice needed: Twilio records from the answer), awaiting_notice (starts once the notice has
 # played), after_notice (started then), declined (the caller said no: stopped or never started)
 Recording = Literal["none", "from_start", "awaiting_notice", "after_notice", "declined"]
-CONSENT_RULES: tuple[ConsentRule, ...] = ("always", "all_party_states")
 
 ALL_PARTY_STATES = frozenset(
     {"CA", "CT", "DE", "FL", "IL", "MD", "MA", "MI", "MT", "NV", "NH", "OR", "PA", "WA"}

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from admin_api.schemas.common import Phone, PublicModel, RequestModel, ShortText
+from engine.recording_consent import ConsentRule
 from engine.tools import TOOL_NAMES
 
 Voice = Literal[
@@ -122,7 +123,7 @@ class AgentConfigUpdate(RequestModel):
         description="false: no transcripts - none of a call's words are stored (no turn text, "
         "no summary or memory from the call); outcomes and metrics still are.",
     )
-    recording_notice: Literal["always", "all_party_states"] | None = Field(
+    recording_notice: ConsentRule | None = Field(
         None,
         description="Who hears the recording notice before recording starts: every caller, or "
         "callers where every party must consent (the agency's state or the caller's area code).",

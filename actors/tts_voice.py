@@ -120,7 +120,6 @@ class TtsVoice:
         self._heard: dict[str, Utterance] = {}  # item id -> its timings, newest last
         self.failed = False
         self.reconnects = 0
-        self.cache_hits = 0
         self.first_audio_ms: list[float] = []
 
     # --- sockets ----------------------------------------------------------------------------
@@ -176,7 +175,6 @@ class TtsVoice:
         cached = _greetings.get(key)
         if cached is not None:
             _greetings.move_to_end(key)
-            self.cache_hits += 1
             self._tasks.spawn(self._play(response_id, item_id, cached))
             return
         utt = self._live[response_id] = _Utterance(response_id, item_id, cache_key=key)

@@ -65,15 +65,12 @@ class NotionClient:
         self._rate = rate_per_s
         self._pacers: dict[str, _Pacer] = {}
         self._columns: set[tuple[str, str]] = set()  # (database, property) known to exist
-        self.requests = 0
-        self.rate_limited = 0
 
     async def _call(self, token: str, method: str, path: str, body: dict[str, Any]) -> Any:
         pacer = self._pacers.setdefault(token, _Pacer(self._rate))
         headers = {"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION}
         for _ in range(MAX_TRIES):
             await pacer.wait()
-            self.requests += 1
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
             except httpx.HTTPError as exc:
@@ -82,7 +79,6 @@ class NotionClient:
             if response.status_code < 300:
                 return response.json()
             if response.status_code in (429, 503):
-                self.rate_limited += response.status_code == 429
                 try:
                     wait = float(response.headers.get("Retry-After", "1"))
                 except ValueError:

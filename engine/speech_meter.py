@@ -32,10 +32,6 @@ class SpeechMeter:
     def armed(self) -> bool:
         return self._min_ms > 0
 
-    @property
-    def voiced_ms(self) -> float:
-        return self._voiced_ms
-
     def arm(self, min_ms: int) -> None:
         """Start counting from zero towards `min_ms` (0 disarms)."""
         self._min_ms = max(0, min_ms)

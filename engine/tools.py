@@ -19,7 +19,6 @@ FILLER_AFTER_S = 1.0
 # How a tool call went, for its metrics: ok, it ran (its answer may still say no); error, it
 # could not (unknown, bad arguments, failed); timeout, it ran out of its time.
 ToolStatus = Literal["ok", "error", "timeout"]
-FILLER_TEXT = "One moment while I check that."
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,10 +79,6 @@ def multi_stream_url(
     return urlunsplit((scheme, parts.netloc, path, query, ""))
 
 
-def voices_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/v1/voices"
-
-
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 

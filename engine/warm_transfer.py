@@ -44,12 +44,6 @@ def conference_name(call_sid: str) -> str:
     return f"warm-{call_sid}"
 
 
-def call_of(conference: str) -> str | None:
-    """The call a conference name belongs to, None for a name not made here."""
-    prefix, _, sid = conference.partition("-")
-    return sid if prefix == "warm" and sid.startswith("CA") and len(sid) == 34 else None
-
-
 def _spoken_number(number: str) -> str:
     digits = [c for c in number if c.isdigit()]
     if len(digits) == 11 and digits[0] == "1":

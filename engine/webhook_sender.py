@@ -34,7 +34,6 @@ class WebhookSender:
     """One shared HTTP client for every endpoint; ``timeout_s`` bounds each attempt whole."""
 
     def __init__(self, timeout_s: float = 10.0) -> None:
-        self._timeout_s = timeout_s
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,

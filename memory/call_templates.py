@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 FieldType = Literal["text", "number", "yes_no", "date", "choice"]
-FIELD_TYPES: tuple[FieldType, ...] = ("text", "number", "yes_no", "date", "choice")
 NO_TEMPLATE = "none"
 MAX_TEMPLATES = 20
 MAX_FIELDS = 25

@@ -33,11 +33,6 @@ WHERE email_digest = $1
 RETURNING locked_until
 """
 _THROTTLE_CLEAR = "DELETE FROM login_throttle WHERE email_digest = $1"
-_THROTTLE_PRUNE = """
-DELETE FROM login_throttle
-WHERE last_failure_at < now() - make_interval(secs => $1)
-  AND (locked_until IS NULL OR locked_until < now())
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +71,3 @@ async def record_failure(
 async def clear_failures(pool: asyncpg.Pool, digest: bytes) -> None:
     async with platform_tx(pool) as conn:
         await conn.execute(_THROTTLE_CLEAR, digest)
-
-
-async def prune_throttle(pool: asyncpg.Pool, *, older_than_s: int) -> None:
-    async with platform_tx(pool) as conn:
-        await conn.execute(_THROTTLE_PRUNE, older_than_s)

@@ -53,12 +53,6 @@ FROM tenants t JOIN agent_configs a USING (tenant_id) LEFT JOIN platform_setting
 WHERE t.tenant_id = $1
 """
 
-_UPDATE_AGENT = """
-UPDATE agent_configs SET agent_name = $2, voice = $3, greeting_new = $4, greeting_returning = $5,
-       version = version + 1, updated_at = now()
-WHERE tenant_id = $1
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class NewTenant:
@@ -313,22 +307,6 @@ async def load_config(
             platform_mandatory=row["ai_disclosure_mandatory"],
         ),
     )
-
-
-async def update_agent(
-    pool: asyncpg.Pool,
-    tenant_id: str,
-    *,
-    agent_name: str,
-    voice: str,
-    greeting_new: str,
-    greeting_returning: str,
-) -> bool:
-    async with tenant_tx(pool, tenant_id) as conn:
-        status = await conn.execute(
-            _UPDATE_AGENT, uuid.UUID(tenant_id), agent_name, voice, greeting_new, greeting_returning
-        )
-    return bool(status.endswith(" 1"))
 
 
 async def ensure_tenant(

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from engine import realtime_codec as rt
 from engine.call_events import ModelReconnected, RequestResponse
 from engine.config import TenantConfig
-from engine.session_prompt import needs_verification, session_prompt
+from engine.session_prompt import SessionPrompt, needs_verification, session_prompt
 from engine.tools import VERIFY_CALLER, ToolSpec, verify_caller_spec
 from prompts import call_lines
 from prompts.context import CallerContext
@@ -81,6 +81,28 @@ def replay(turns: Iterable[SpokenTurn]) -> list[str]:
     return frames
 
 
+def _prompt(
+    tenant: TenantConfig,
+    caller_number: str,
+    context: CallerContext,
+    tools: Iterable[str],
+    history: Sequence[SpokenTurn],
+    resumed: bool,
+    now: datetime,
+    verified: bool,
+) -> SessionPrompt:
+    """The instructions of a session: a resumed call's carry the recap of its history."""
+    return session_prompt(
+        tenant,
+        caller_number=caller_number,
+        context=context,
+        tools=tuple(tools),
+        now=now,
+        resumed_from=recap(history) if resumed else None,
+        verified=verified,
+    )
+
+
 def opening(
     tenant: TenantConfig,
     *,
@@ -104,15 +126,7 @@ def opening(
     offered = dict(tools)
     if needs_verification(tenant, context, verified=verified):
         offered[VERIFY_CALLER] = verify_caller_spec(tenant)
-    prompt = session_prompt(
-        tenant,
-        caller_number=caller_number,
-        context=context,
-        tools=tuple(offered),
-        now=now,
-        resumed_from=recap(history) if resumed else None,
-        verified=verified,
-    )
+    prompt = _prompt(tenant, caller_number, context, offered, history, resumed, now, verified)
     frames = [
         rt.session_update(
             instructions=prompt.instructions,
@@ -147,15 +161,7 @@ def disclosure(
 ) -> str:
     """The session update once the caller is verified: the full caller context in the
     instructions, and `verify_caller` no longer offered."""
-    prompt = session_prompt(
-        tenant,
-        caller_number=caller_number,
-        context=context,
-        tools=tuple(tools),
-        now=now,
-        resumed_from=recap(history) if resumed else None,
-        verified=True,
-    )
+    prompt = _prompt(tenant, caller_number, context, tools, history, resumed, now, True)
     return rt.session_instructions(
         instructions=prompt.instructions, tools=[spec.session_entry() for spec in tools.values()]
     )

@@ -12,7 +12,7 @@
 Everything runs on 127.0.0.1. `--webhook-url` (with `--auth-token`, `--to-number` and
 `--realtime-port`) points the same load at a relay that is already running and uses the realtime
 simulator this command starts on that port. Results go to bench/results/ as JSON, Markdown and
-PNG plots. I/O: the driver's; see bench.runner.
+PNG plots. I/O: the driver's; see bench.session.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> object:
-    from bench.runner import Options
+    from bench.session import Options
 
     opts = Options(mode=args.mode, target=args.target)
     for name in (
@@ -188,9 +188,9 @@ def _memory(rest: list[str]) -> int:
 
 
 def _soak(args: argparse.Namespace, opts: object) -> int:
-    from bench import machine, report, runner, soak
+    from bench import machine, report, session, soak, soak_report
 
-    assert isinstance(opts, runner.Options)
+    assert isinstance(opts, session.Options)
     try:
         result = soak.run_soak(
             opts, cycle=args.cycle, cycle_every=args.cycle_every, sample_every=args.sample_every
@@ -199,8 +199,8 @@ def _soak(args: argparse.Namespace, opts: object) -> int:
         sys.stderr.write("interrupted; everything started has been stopped\n")
         return 130
     result["machine"] = machine.machine()
-    paths = soak.write(result, args.out or report.RESULTS, plots=not args.no_plots)
-    sys.stdout.write(report.written(soak.markdown(result), paths))
+    paths = soak_report.write(result, args.out or report.RESULTS, plots=not args.no_plots)
+    sys.stdout.write(report.written(soak_report.markdown(result), paths))
     return 0
 
 
@@ -214,17 +214,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.webhook_url and not (args.auth_token and args.to_number and args.realtime_port):
         parser.error("--webhook-url needs --auth-token, --to-number and --realtime-port")
 
-    from bench import machine, report, report_markdown, runner
+    from bench import calls, machine, ramp, report, report_markdown, session
     from engine.logs import configure
 
     configure("console", level=logging.WARNING)
     opts = _options(args)
-    assert isinstance(opts, runner.Options)
+    assert isinstance(opts, session.Options)
     if args.mode == "soak":
         return _soak(args, opts)
     facts = machine.machine()
     try:
-        result = runner.run_calls(opts) if args.mode == "calls" else runner.run_ramp(opts)
+        result = calls.run_calls(opts) if args.mode == "calls" else ramp.run_ramp(opts)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; everything started has been stopped\n")
         return 130

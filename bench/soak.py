@@ -14,231 +14,28 @@ open file descriptors and threads, and the call pool's own asyncio task count. A
 - Postgres against what was placed: a call row with an outcome and an end for every call, and
   turns for each; `/metrics` against the calls placed (claims and outcomes counted).
 
-I/O: the driver's (bench.runner.Session: engine, simulator, callers), psutil for /proc,
-asyncpg for Postgres. Results go to bench/results/<stamp>-soak.{json,md,png}, as the other
-modes'. Everything on 127.0.0.1; a run is bounded by `--duration`.
+I/O: the driver's (bench.session.Session: engine, simulator, callers), psutil for /proc
+(bench.soak_footprint), asyncpg for Postgres (bench.soak_checks). Results go to
+bench/results/<stamp>-soak.{json,md,png} (bench.soak_report), as the other modes'. Everything on
+127.0.0.1; a run is bounded by `--duration`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import os
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
-import psutil
-
 from bench.analysis import analyse
-from bench.runner import Options, Session, say
-from bench.sampling import role_of
+from bench.session import Options, Session, say
+from bench.soak_checks import counted, postgres_check
+from bench.soak_footprint import Footprint, growth, role_curves, steepest
 from bench.targets import Target
 
 MINUTE_S = 60.0
-
-
-@dataclass(slots=True)
-class Series:
-    """One process's readings over the run."""
-
-    pid: int
-    role: str
-    created: float  # monotonic
-    name: str = ""  # its command line, shortened
-    t: list[float] = field(default_factory=list)
-    uss_mb: list[float] = field(default_factory=list)
-    fds: list[int] = field(default_factory=list)
-    threads: list[int] = field(default_factory=list)
-
-
-class Footprint:
-    """USS, file descriptors and threads of every process under `driver` (and `extra` pids and
-    theirs), read on `sample()`; a process is keyed by pid and start time."""
-
-    def __init__(self, driver: int, extra: Iterable[int] = ()) -> None:
-        self._driver = driver
-        self._extra = list(extra)
-        self._offset = time.time() - time.monotonic()
-        self.series: dict[tuple[int, float], Series] = {}
-
-    def _processes(self) -> list[psutil.Process]:
-        procs: list[psutil.Process] = []
-        for pid in [self._driver, *self._extra]:
-            try:
-                top = psutil.Process(pid)
-                procs += [top, *top.children(recursive=True)]
-            except psutil.Error:
-                continue
-        return procs
-
-    def sample(self) -> int:
-        """Read every process once; returns how many were read."""
-        read = 0
-        for proc in self._processes():
-            try:
-                with proc.oneshot():
-                    cmd = " ".join(proc.cmdline())
-                    created = round(proc.create_time() - self._offset, 1)
-                    uss = proc.memory_full_info().uss / 2**20
-                    fds = proc.num_fds()
-                    threads = proc.num_threads()
-            except psutil.Error:
-                continue
-            now = time.monotonic()
-            key = (proc.pid, created)
-            series = self.series.get(key)
-            role = role_of(cmd, proc.pid, self._driver)
-            if series is None:
-                series = self.series[key] = Series(proc.pid, role, created, cmd[:80])
-            elif role != "ray system":
-                series.role = role  # a Ray worker becomes an actor after it started
-                series.name = cmd[:80]
-            series.t.append(now)
-            series.uss_mb.append(round(uss, 2))
-            series.fds.append(fds)
-            series.threads.append(threads)
-            read += 1
-        return read
-
-
-def slope_per_hour(t: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of y over t (seconds), per hour; 0 for fewer than two points."""
-    n = len(t)
-    if n < 2:
-        return 0.0
-    mean_t, mean_y = sum(t) / n, sum(y) / n
-    var = sum((a - mean_t) ** 2 for a in t)
-    if var == 0:
-        return 0.0
-    cov = sum((a - mean_t) * (b - mean_y) for a, b in zip(t, y, strict=True))
-    return cov / var * 3600.0
-
-
-def growth(series: Iterable[Series], start: float, end: float, every: float) -> dict[str, Any]:
-    """Per role, over the processes that lived through [start, end] (read within one sampling
-    period of both ends): USS first / last / summed slope, the steepest process, file
-    descriptors and threads first / last."""
-    roles: dict[str, dict[str, Any]] = {}
-    for s in series:
-        if not s.t or s.t[0] > start + every or s.t[-1] < end - every:
-            continue
-        pick = [i for i, at in enumerate(s.t) if start - every <= at <= end + every]
-        if len(pick) < 2:
-            continue
-        t = [s.t[i] for i in pick]
-        uss = [s.uss_mb[i] for i in pick]
-        slope = slope_per_hour(t, uss)
-        role = roles.setdefault(
-            s.role,
-            {
-                "processes": 0,
-                "uss_first_mb": 0.0,
-                "uss_last_mb": 0.0,
-                "uss_slope_mb_per_h": 0.0,
-                "steepest_mb_per_h": -math.inf,
-                "fds_first": 0,
-                "fds_last": 0,
-                "fds_max_growth": 0,
-                "threads_first": 0,
-                "threads_last": 0,
-            },
-        )
-        first, last = pick[0], pick[-1]
-        role["processes"] += 1
-        role["uss_first_mb"] += s.uss_mb[first]
-        role["uss_last_mb"] += s.uss_mb[last]
-        role["uss_slope_mb_per_h"] += slope
-        role["steepest_mb_per_h"] = max(role["steepest_mb_per_h"], slope)
-        role["fds_first"] += s.fds[first]
-        role["fds_last"] += s.fds[last]
-        role["fds_max_growth"] = max(role["fds_max_growth"], s.fds[last] - s.fds[first])
-        role["threads_first"] += s.threads[first]
-        role["threads_last"] += s.threads[last]
-    for role in roles.values():
-        for key in ("uss_first_mb", "uss_last_mb", "uss_slope_mb_per_h", "steepest_mb_per_h"):
-            role[key] = round(role[key], 2)
-    return roles
-
-
-def steepest(series: Iterable[Series], start: float, end: float, top: int = 8) -> list[Any]:
-    """The processes whose USS grew fastest over [start, end] (MiB per hour), with what they
-    are, for a growth a role's sum does not explain."""
-    rows = []
-    for s in series:
-        pick = [i for i, at in enumerate(s.t) if start <= at <= end]
-        if len(pick) >= 3:
-            t, uss = [s.t[i] for i in pick], [s.uss_mb[i] for i in pick]
-            rows.append((round(slope_per_hour(t, uss), 1), s.role, s.pid, s.name, uss[0], uss[-1]))
-    return sorted(rows, reverse=True)[:top]
-
-
-def role_curves(series: Iterable[Series], times: Sequence[float]) -> dict[str, list[float]]:
-    """Summed USS (MiB) per role at each sampling time (the nearest reading of each process)."""
-    curves: dict[str, list[float]] = {}
-    for s in series:
-        curve = curves.setdefault(s.role, [0.0] * len(times))
-        for k, at in enumerate(times):
-            near = [i for i, t in enumerate(s.t) if abs(t - at) < 1.0]
-            if near:
-                curve[k] += s.uss_mb[near[0]]
-    return {role: [round(v, 1) for v in curve] for role, curve in curves.items()}
-
-
-async def postgres_check(
-    app_url: str, numbers: Sequence[str], sids: Sequence[str]
-) -> dict[str, Any]:
-    """The calls placed, as Postgres holds them: rows, outcomes, ends, turns per role, post-call
-    jobs done."""
-    from memory.db import create_pool, tenant_tx
-    from memory.tenants import resolve_number
-
-    pool = await create_pool(app_url, min_size=1, max_size=2)
-    found: dict[str, Any] = {
-        "placed": len(sids),
-        "rows": 0,
-        "with_outcome": 0,
-        "with_end": 0,
-        "without_turns": 0,
-        "turns": {},
-        "outcomes": {},
-        "post_call_jobs_done": 0,
-    }
-    try:
-        tenants = {t for n in numbers if (t := await resolve_number(pool, n)) is not None}
-        for tenant in tenants:
-            async with tenant_tx(pool, tenant, timeout=60) as conn:
-                rows = await conn.fetch(
-                    "SELECT call_sid, outcome, ended_at IS NOT NULL AS ended FROM calls "
-                    "WHERE call_sid = ANY($1::text[])",
-                    list(sids),
-                )
-                turns = await conn.fetch(
-                    "SELECT call_sid, role, count(*) AS n FROM call_turns "
-                    "WHERE call_sid = ANY($1::text[]) GROUP BY call_sid, role",
-                    list(sids),
-                )
-                jobs = await conn.fetchval(
-                    "SELECT count(*) FROM post_call_jobs WHERE call_sid = ANY($1::text[]) "
-                    "AND status = 'done'",
-                    list(sids),
-                )
-            found["rows"] += len(rows)
-            found["with_outcome"] += sum(1 for r in rows if r["outcome"])
-            found["with_end"] += sum(1 for r in rows if r["ended"])
-            for r in rows:
-                found["outcomes"][r["outcome"]] = found["outcomes"].get(r["outcome"], 0) + 1
-            with_turns = {r["call_sid"] for r in turns}
-            found["without_turns"] += sum(1 for r in rows if r["call_sid"] not in with_turns)
-            for r in turns:
-                found["turns"][r["role"]] = found["turns"].get(r["role"], 0) + int(r["n"])
-            found["post_call_jobs_done"] += int(jobs or 0)
-    finally:
-        await pool.close()
-    return found
 
 
 def _pool_tasks(target: Target) -> int | None:
@@ -248,28 +45,6 @@ def _pool_tasks(target: Target) -> int | None:
         return int(target.pool_stats().get("tasks", -1))
     except Exception:
         return None
-
-
-COUNTED = ("neurosphere_call_claim_seconds_count", "neurosphere_calls_ended_total")
-
-
-def counted(url: str | None) -> dict[str, float]:
-    """The calls /metrics counts: claims (the claim histogram's count) and calls ended (every
-    outcome), summed over their labels."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    if url is None:
-        return {}
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local URL
-        text = response.read().decode()
-    out = dict.fromkeys(COUNTED, 0.0)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in out:
-                out[sample.name] += sample.value
-    return out
 
 
 def run_soak(
@@ -391,88 +166,3 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: round(v - before.get(k, 0.0), 1) for k, v in after.items()}
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The run's tables: growth per role, latency per minute, Postgres and /metrics."""
-    lines = [
-        f"# Soak: {result['options']['calls']} calls for {result['options']['duration']:g} s",
-        "",
-        f"Placed {result['calls']['placed']} calls ({result['calls']['outcomes']}), "
-        f"{result['options']['cycle']} replaced every {result['options']['cycle_every']:g} s; "
-        f"run {result['run_s']} s.",
-        "",
-        "| role | processes | USS first -> last MiB | slope MiB/h (sum, steepest) "
-        "| fds first -> last (max growth) | threads first -> last |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for role, g in sorted(result["growth"].items()):
-        lines.append(
-            f"| {role} | {g['processes']} | {g['uss_first_mb']:.1f} -> {g['uss_last_mb']:.1f} "
-            f"| {g['uss_slope_mb_per_h']:+.1f}, {g['steepest_mb_per_h']:+.1f} "
-            f"| {g['fds_first']} -> {g['fds_last']} ({g['fds_max_growth']:+d}) "
-            f"| {g['threads_first']} -> {g['threads_last']} |"
-        )
-    tasks = [s["pool_tasks"] for s in result["samples"] if s["pool_tasks"] is not None]
-    if tasks:
-        lines += [
-            "",
-            f"Call pool asyncio tasks: first {tasks[0]}, last {tasks[-1]}, max {max(tasks)}.",
-        ]
-    lines += [
-        "",
-        "| minute | calls live all minute | in p50 / p99 ms | out p50 / p99 ms | lost |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for m in result["latency_per_minute"]:
-        i, o = m["inbound"] or {}, m["outbound"] or {}
-        lines.append(
-            f"| {m['t_s'] / 60:.0f} | {m['calls']} | {i.get('p50', '-')} / {i.get('p99', '-')} "
-            f"| {o.get('p50', '-')} / {o.get('p99', '-')} | {m['lost']} |"
-        )
-    lines += [
-        "",
-        "Steepest USS growth over the second half (MiB/h, role, pid, process, first, last):",
-    ]
-    lines += [f"- {row}" for row in result["steepest_second_half"]]
-    lines += ["", f"Postgres: {json.dumps(result['postgres'])}", ""]
-    lines += [f"/metrics: {json.dumps(result['metrics'])}", ""]
-    return "\n".join(lines)
-
-
-def plot(result: dict[str, Any], path: Path) -> None:
-    """USS per role and CPU per role over the run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [s["t_s"] / 60 for s in result["samples"]]
-    fig, (mem, cpu) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for role, curve in sorted(result["uss_by_role_mb"].items()):
-        mem.plot(t, curve, label=role)
-    mem.set_ylabel("USS, MiB (sum per role)")
-    mem.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    roles = sorted({r for s in result["samples"] for r in s["cpu"]} - {"machine", "others"})
-    every = result["options"]["sample_every"]
-    for role in roles:
-        cpu.plot(t, [s["cpu"].get(role, 0.0) / every for s in result["samples"]], label=role)
-    cpu.set_ylabel("CPU, cores")
-    cpu.set_xlabel("minutes")
-    cpu.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(f"soak: {result['options']['calls']} calls")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write(result: dict[str, Any], out_dir: Path, *, plots: bool = True) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    paths = [out_dir / f"{stamp}-soak.json", out_dir / f"{stamp}-soak.md"]
-    paths[0].write_text(json.dumps(result, indent=1, default=str))
-    paths[1].write_text(markdown(result))
-    if plots:
-        paths.append(out_dir / f"{stamp}-soak.png")
-        plot(result, paths[-1])
-    return paths

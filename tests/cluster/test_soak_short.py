@@ -16,7 +16,8 @@ import asyncpg
 import pytest
 
 from bench.loadgen import Behaviour, LoadGenerator, TargetSpec
-from bench.soak import Footprint, counted, growth, postgres_check
+from bench.soak_checks import counted, postgres_check
+from bench.soak_footprint import Footprint, growth
 from engine.cli.runtime import Engine
 from engine.secret_box import TWILIO_LABEL, SecretBox
 from memory import tenants

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from actors.call_pool import CallPool
-from bench.runner import pool_record
+from bench.phase_readings import pool_record
 from tests.unit.test_call_pool import CONFIG, TENANT, FakeFactory, _settle, _setup
 
 

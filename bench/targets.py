@@ -67,7 +67,7 @@ class Target:
     database_url: str | None = None  # the engine's (app role), to check what it wrote
 
     def spec(self) -> dict[str, Any]:
-        """The `bench.loadgen.TargetSpec` fields, as JSON."""
+        """The `bench.load_spec.TargetSpec` fields, as JSON."""
         return {
             "webhook_base": self.webhook_base,
             "public_base_url": self.public_base_url,

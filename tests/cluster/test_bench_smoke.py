@@ -16,7 +16,8 @@ import asyncpg
 import pytest
 
 from bench.analysis import analyse
-from bench.loadgen import Behaviour, LoadGenerator, TargetSpec
+from bench.load_spec import Behaviour, TargetSpec
+from bench.loadgen import LoadGenerator
 from bench.records import SessionRecord, StreamRecord
 from bench.simproc import session_records
 from bench.tags import make_key

@@ -15,7 +15,8 @@ import uuid
 import asyncpg
 import pytest
 
-from bench.loadgen import Behaviour, LoadGenerator, TargetSpec
+from bench.load_spec import Behaviour, TargetSpec
+from bench.loadgen import LoadGenerator
 from bench.soak_checks import counted, postgres_check
 from bench.soak_footprint import Footprint, growth
 from engine.cli.runtime import Engine

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from engine.config import EngineConfig
 from engine.settings import ConfigError, Settings, engine_config
+from engine.sim.sim_thread import SimulatorThread
+
+if TYPE_CHECKING:
+    from engine.sim.realtime import RealtimeSimulator
 
 log = structlog.get_logger(__name__)
 
@@ -61,42 +64,11 @@ async def prepare_database(settings: Settings) -> Database:
     return Database(urls.owner, urls.app, server)
 
 
-class SimulatorThread:
-    """The offline realtime simulator, running its own event loop in a daemon thread."""
+def _realtime_simulator() -> RealtimeSimulator:
+    """The offline realtime simulator (imported only when the engine runs without OpenAI)."""
+    from engine.sim.realtime import RealtimeSimulator
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.sim: Any = None
-        self._thread = threading.Thread(target=self._run, name="realtime-sim", daemon=True)
-
-    def start(self, port: int = 0) -> str:
-        self._port = port
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError("realtime simulator did not start")
-        return str(self.sim.base_url)
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        from engine.sim.realtime import RealtimeSimulator
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.sim = RealtimeSimulator(**self._options)
-        await self.sim.start(port=self._port)
-        self._ready.set()
-        await self._stop.wait()
-        await self.sim.stop()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
+    return RealtimeSimulator()
 
 
 @dataclass(slots=True)
@@ -105,7 +77,7 @@ class Engine:
     config: EngineConfig
     database: Database
     webhook_base: str
-    simulator: SimulatorThread | None = None
+    simulator: SimulatorThread[RealtimeSimulator] | None = None
     llm_simulator: Any = None  # the OpenAI HTTP simulator (summaries, extraction) when offline
     dashboard_url: str | None = None
     drained: bool = False
@@ -235,7 +207,7 @@ def start_engine(
     simulator = None
     llm_simulator = None
     if settings.openai_api_key is None:
-        simulator = SimulatorThread()
+        simulator = SimulatorThread(_realtime_simulator, name="realtime-sim")
         base_url = simulator.start()
         from engine.sim.openai_http import OpenAIHttpSimulatorThread
 

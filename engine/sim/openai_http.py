@@ -10,6 +10,7 @@ I/O lives here: an `aiohttp.web` server on 127.0.0.1 (port 0 by default). Point 
   `encoding_format` float or base64 (the SDK's default).
 - Bearer key check (401), OpenAI-shaped errors for bad requests (400), unknown paths (404).
 Tests can queue failures (`fail_next`) and add latency; `requests` records what was asked.
+What a request body may hold is `engine.sim.openai_requests`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ import asyncio
 import base64
 import contextlib
 import json
-import re
 import secrets
 import socket
 import struct
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,8 +31,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from engine.sim.openai_rules import analyse, hash_embedding, token_count
-from engine.sim.openai_schema import answer, strict_schema_problem
+from engine.sim.openai_requests import BadRequest, chat_answer, chat_request, embedding_request
+from engine.sim.openai_rules import hash_embedding, token_count
+from engine.sim.sim_thread import SimulatorThread
 from engine.sim.standalone import serve_until_cancelled
 
 __all__ = ["OpenAIHttpSimulator", "OpenAIHttpSimulatorThread", "main"]
@@ -41,14 +41,6 @@ __all__ = ["OpenAIHttpSimulator", "OpenAIHttpSimulatorThread", "main"]
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_EMBEDDING_INPUTS = 2048
-_MODEL_DIMENSIONS = {
-    "text-embedding-3-small": 1536,
-    "text-embedding-3-large": 3072,
-    "text-embedding-ada-002": 1536,
-}
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _FAILURES = {
     400: ("Bad request.", "invalid_request_error", None),
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
@@ -57,12 +49,6 @@ _FAILURES = {
     500: ("The server had an error while processing your request.", "server_error", None),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 def _error(
@@ -177,9 +163,9 @@ class OpenAIHttpSimulator:
         if isinstance(body, web.Response):
             return body
         try:
-            model, text, response_format = _chat_request(body)
-            content = _chat_answer(text, response_format)
-        except _BadRequest as exc:
+            model, text, response_format = chat_request(body)
+            content = chat_answer(text, response_format)
+        except BadRequest as exc:
             return _error(400, str(exc), "invalid_request_error", param=exc.param)
         prompt_tokens = token_count(text)
         completion_tokens = token_count(content)
@@ -218,8 +204,8 @@ class OpenAIHttpSimulator:
         if isinstance(body, web.Response):
             return body
         try:
-            model, inputs, dimensions, encoding = _embedding_request(body)
-        except _BadRequest as exc:
+            model, inputs, dimensions, encoding = embedding_request(body)
+        except BadRequest as exc:
             return _error(400, str(exc), "invalid_request_error", param=exc.param)
         data = []
         for index, text in enumerate(inputs):
@@ -239,160 +225,11 @@ class OpenAIHttpSimulator:
         )
 
 
-def _message_text(message: Any, index: int) -> tuple[str, str]:
-    if not isinstance(message, dict) or message.get("role") not in _ROLES:
-        raise _BadRequest(f"Invalid value for 'messages[{index}].role'.", f"messages[{index}]")
-    content = message.get("content")
-    if isinstance(content, str):
-        return message["role"], content
-    if isinstance(content, list):
-        parts = [
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        return message["role"], "\n".join(str(p) for p in parts)
-    if content is None and message["role"] == "assistant":
-        return "assistant", ""
-    raise _BadRequest(
-        f"Invalid type for 'messages[{index}].content'.", f"messages[{index}].content"
-    )
-
-
-def _chat_request(body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _BadRequest("you must provide a model parameter", "model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _BadRequest("'messages' must be a non-empty array.", "messages")
-    said = [_message_text(m, i) for i, m in enumerate(messages)]
-    # The conversation to analyse is what the user sent; instructions are not conversation.
-    text = "\n".join(t for role, t in said if role == "user")
-    response_format = body.get("response_format")
-    if response_format is None:
-        return model, text, None
-    if not isinstance(response_format, dict) or response_format.get("type") not in (
-        "text",
-        "json_object",
-        "json_schema",
-    ):
-        raise _BadRequest("Invalid value for 'response_format.type'.", "response_format.type")
-    if response_format["type"] == "json_schema":
-        spec = response_format.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise _BadRequest(
-                "Missing required parameter: 'response_format.json_schema.name'.",
-                "response_format.json_schema.name",
-            )
-        if not _SCHEMA_NAME.match(spec["name"]):
-            raise _BadRequest(
-                "Invalid 'response_format.json_schema.name'.", "response_format.json_schema.name"
-            )
-        schema = spec.get("schema", {})
-        if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise _BadRequest(
-                "Invalid schema for response_format: the root must be an object.", "response_format"
-            )
-        if spec.get("strict"):
-            problem = strict_schema_problem(schema)
-            if problem:
-                raise _BadRequest(
-                    f"Invalid schema for response_format '{spec['name']}': {problem}.",
-                    "response_format",
-                )
-    elif (
-        response_format["type"] == "json_object"
-        and "json" not in text.lower() + json.dumps(body.get("messages")).lower()
-    ):
-        raise _BadRequest(
-            "'messages' must contain the word 'json' in some form, to use "
-            "'response_format' of type 'json_object'.",
-            "messages",
-        )
-    return model, text, response_format
-
-
-def _chat_answer(text: str, response_format: dict[str, Any] | None) -> str:
-    if response_format is None or response_format["type"] == "text":
-        return str(analyse(text)["summary"])
-    if response_format["type"] == "json_object":
-        return json.dumps(analyse(text))
-    return json.dumps(answer(text, response_format["json_schema"].get("schema", {})))
-
-
-def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int, str]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _BadRequest("you must provide a model parameter", "model")
-    raw = body.get("input")
-    inputs = [raw] if isinstance(raw, str) else raw
-    if not isinstance(inputs, list) or not inputs or len(inputs) > MAX_EMBEDDING_INPUTS:
-        raise _BadRequest("'$.input' is invalid. Please check the API reference.", "input")
-    if not all(isinstance(t, str) and t for t in inputs):
-        raise _BadRequest("'$.input' is invalid: inputs must be non-empty strings.", "input")
-    default = _MODEL_DIMENSIONS.get(model)
-    if default is None:
-        raise _BadRequest(
-            f"The model `{model}` does not exist or you do not have access to it.", "model"
-        )
-    dimensions = body.get("dimensions", default)
-    if model == "text-embedding-ada-002" and "dimensions" in body:
-        raise _BadRequest("This model does not support specifying dimensions.", "dimensions")
-    if (
-        isinstance(dimensions, bool)
-        or not isinstance(dimensions, int)
-        or not 1 <= dimensions <= default
-    ):
-        raise _BadRequest(
-            f"Invalid 'dimensions': must be an integer from 1 to {default}.", "dimensions"
-        )
-    encoding = body.get("encoding_format", "float")
-    if encoding not in ("float", "base64"):
-        raise _BadRequest("Invalid value for 'encoding_format'.", "encoding_format")
-    return model, list(inputs), dimensions, encoding
-
-
-class OpenAIHttpSimulatorThread:
+class OpenAIHttpSimulatorThread(SimulatorThread[OpenAIHttpSimulator]):
     """The simulator on its own event loop in a daemon thread, for the driver process."""
 
     def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.sim: OpenAIHttpSimulator | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="openai-http-sim", daemon=True)
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Start and return the simulator's base_url."""
-        self._where = (host, port)
-        self._thread.start()
-        if not self._ready.wait(15) or self.sim is None:
-            raise RuntimeError(f"OpenAI HTTP simulator did not start: {self._error!r}")
-        return self.sim.base_url
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        sim = OpenAIHttpSimulator(**self._options)
-        try:
-            await sim.start(*self._where)
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            raise
-        self.sim = sim
-        self._ready.set()
-        await self._stop.wait()
-        await sim.stop()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
+        super().__init__(lambda: OpenAIHttpSimulator(**options), name="openai-http-sim")
 
 
 async def _serve(host: str, port: int, api_key: str | None) -> None:

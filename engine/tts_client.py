@@ -16,27 +16,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from picows.websockets import (
-    ClientConnection,
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    State,
-    connect,
-)
+from picows.websockets import ClientConnection, ConnectionClosed, State
 
 from engine import tts_codec as tts
-from engine.errors import RetryableError, status_retryable
+from engine.provider_socket import ProviderSocketError, open_provider_socket
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 FINAL_CLOSE_CODES = frozenset({1008})  # policy: bad key, unknown voice, too many contexts
 MAX_CONTEXTS = 5  # the service's limit of open contexts per socket
 
 
-class TtsError(RetryableError):
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
-        super().__init__(message, retryable=retryable)
-        self.status = status
+class TtsError(ProviderSocketError):
+    """An ElevenLabs socket or one of its contexts failed."""
 
 
 class TtsContext:
@@ -186,24 +177,12 @@ async def open_connection(
 ) -> TtsConnection:
     """A socket ready for contexts: the handshake with the key."""
     url = tts.multi_stream_url(base_url, voice_id, model_id)
-    try:
-        ws = await connect(
-            url,
-            additional_headers={"xi-api-key": api_key},
-            open_timeout=timeout,
-            max_size=MAX_MESSAGE_BYTES,
-            compression=None,
-            user_agent_header=None,
-        )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise TtsError(
-            f"ElevenLabs handshake refused with HTTP {status}",
-            retryable=status_retryable(status),
-            status=status,
-        ) from None
-    except TimeoutError as exc:
-        raise TtsError(f"ElevenLabs connect timed out: {exc}", retryable=True) from None
-    except (OSError, InvalidHandshake) as exc:
-        raise TtsError(f"ElevenLabs connect failed: {exc}", retryable=True) from None
+    ws = await open_provider_socket(
+        url,
+        {"xi-api-key": api_key},
+        provider="ElevenLabs",
+        error=TtsError,
+        timeout=timeout,
+        max_size=MAX_MESSAGE_BYTES,
+    )
     return TtsConnection(ws, settings)

@@ -15,7 +15,8 @@ Idempotent methods: `admit` for a CallSid it already admitted returns the same a
 webhook from a count kept in Postgres (memory.calls.claim_resume), never from this actor's
 memory, and a resumed call counts against the cap like a new one.
 
-When it dies: Ray restarts it; the config is reloaded from Postgres on first use. The set of
+When it dies: Ray restarts it; the config is reloaded from Postgres on first use
+(actors.tenant_snapshot: one load at a time, at most CONFIG_TTL_S old). The set of
 active calls starts empty, so for the remaining length of calls already running the cap may be
 exceeded; calls themselves are unaffected. Downloads in flight stop with their rows still
 `pending`; a recording callback of the tenant's, once they have been pending for five minutes,
@@ -28,7 +29,6 @@ says of each (actors.call_reconcile), with a pool of its own closed afterwards.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -49,6 +49,7 @@ from actors.ports import (
 from actors.ray_runtime import Shown
 from actors.tenant_call_control import TenantCallControl
 from actors.tenant_cap import LiveCalls
+from actors.tenant_snapshot import TenantSnapshot
 from actors.twilio_rest import CallControlError, TwilioAccount
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-CONFIG_TTL_S = 30.0
 TEST_CALLER = "+15550000000"  # the caller of a console test call (555-0000: never real)
 CALL_TOKEN_TTL_S = 3 * 3600
 
@@ -76,8 +76,10 @@ class TenantActor:
         self._store = store
         self._claimer = claimer
         self._ring: KeyRing | None = None
-        self._snapshot: TenantConfig | None = None
-        self._loaded_at = 0.0
+        self._snapshot = TenantSnapshot(  # one load at a time (actors.tenant_snapshot)
+            lambda: self._store.load_tenant_config(self._token("tenant-actor")),
+            on_loaded=lambda tenant: self._shown.only(f"tenant {tenant.name}"),
+        )
         self._active = LiveCalls()  # what the cap counts (actors.tenant_cap)
         self._log = log.bind(tenant_id=tenant_id)
         self._shown = Shown("serving")  # the tenant's name, as a running task in Ray
@@ -122,17 +124,11 @@ class TenantActor:
         )
 
     async def _tenant(self) -> TenantConfig | None:
-        if self._snapshot is None or time.monotonic() - self._loaded_at > CONFIG_TTL_S:
-            self._snapshot = await self._store.load_tenant_config(self._token("tenant-actor"))
-            self._loaded_at = time.monotonic()
-            if self._snapshot is not None:
-                self._shown.only(f"tenant {self._snapshot.name}")
-        return self._snapshot
+        return await self._snapshot.get()
 
     async def reload(self) -> int | None:
         """Drop the snapshot; the next call sees the admin's change. Returns the new version."""
-        self._snapshot = None
-        tenant = await self._tenant()
+        tenant = await self._snapshot.reload()
         return tenant.version if tenant else None
 
     def _auth_token(self, tenant: TenantConfig) -> str | None:

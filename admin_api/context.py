@@ -60,7 +60,9 @@ class WebhookContext:
         self.config = config
         self.gateway = gateway
         self.metrics = WebhookMetrics()
-        self._pool = LazyPool(config.app_database_url, min_size=1, max_size=8)
+        # no reset query on release: every webhook's answer waited on that round trip, and
+        # nothing here sets session state (tenants only inside transactions, memory.db)
+        self._pool = LazyPool(config.app_database_url, min_size=1, max_size=8, reset_session=False)
         self._numbers: dict[str, tuple[str | None, float]] = {}
 
     async def db(self) -> asyncpg.Pool:

@@ -68,8 +68,18 @@ async def _codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
-    """An app-role pool with the vector and JSON codecs; every statement gets a timeout."""
+async def _transaction_only(conn: asyncpg.Connection) -> None:
+    """A released connection's reset when nothing holds session state: asyncpg has already
+    rolled back an open transaction and dropped its listeners; the reset query (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL) would be one more round trip on every release."""
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 5, reset_session: bool = True
+) -> asyncpg.Pool:
+    """An app-role pool with the vector and JSON codecs; every statement gets a timeout.
+    `reset_session` False: a released connection is not reset with a query (for a pool whose
+    users set nothing outside a transaction: the webhooks' answer waits on every release)."""
     with database_errors():
         pool = await asyncpg.create_pool(
             dsn,
@@ -79,6 +89,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyn
             timeout=10,
             max_inactive_connection_lifetime=300,
             init=_codecs,
+            reset=None if reset_session else _transaction_only,
         )
     assert pool is not None
     return pool
@@ -88,9 +99,12 @@ class LazyPool:
     """An app-role pool made on first use (by one task, however many ask at once) and closed
     by `close`; a failed start leaves none, so the next use tries again."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 5) -> None:
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 5, reset_session: bool = True
+    ) -> None:
         self._dsn = dsn
         self._sizes = (min_size, max_size)
+        self._reset_session = reset_session
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
@@ -99,7 +113,12 @@ class LazyPool:
             async with self._lock:
                 if self._pool is None:
                     min_size, max_size = self._sizes
-                    self._pool = await create_pool(self._dsn, min_size=min_size, max_size=max_size)
+                    self._pool = await create_pool(
+                        self._dsn,
+                        min_size=min_size,
+                        max_size=max_size,
+                        reset_session=self._reset_session,
+                    )
         return self._pool
 
     async def close(self, timeout: float = 10.0) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypedDict
 
 import structlog
 
@@ -22,20 +20,10 @@ from actors.ports import CallSetup, MemoryClient
 from actors.turn_writer import TurnWriter
 from engine.call_metrics import CallMetrics
 from engine.recording_consent import Recording
-from engine.session_open import Opening, SpokenTurn, disclosure, loads_history, opening
+from engine.session_open import Opening, SessionFacts, disclosure, loads_history, opening
 from engine.task_set import TaskSet
 from engine.tools import ToolSpec, tool_specs
 from prompts.context import CallerContext
-
-
-class _Facts(TypedDict):
-    """What every session's instructions are made of (engine.session_open)."""
-
-    caller_number: str
-    context: CallerContext
-    tools: Mapping[str, ToolSpec]
-    history: Sequence[SpokenTurn]
-    resumed: bool
 
 
 class ModelBrief:
@@ -89,7 +77,7 @@ class ModelBrief:
         self._metrics.mark("model_open", time.monotonic())
         first = opening(
             setup.tenant,
-            **await self._facts(),
+            await self._facts(),
             reconnected=reconnected,
             now=now,
             verified=self.verified,
@@ -108,10 +96,10 @@ class ModelBrief:
         """The caller proved who they are: the session update that tells the model what is
         known about them (every tool is offered from now on)."""
         self.verified, self.offered = True, self.specs
-        return disclosure(self._setup.tenant, **await self._facts(), now=datetime.now(UTC))
+        return disclosure(self._setup.tenant, await self._facts(), datetime.now(UTC))
 
-    async def _facts(self) -> _Facts:
-        return _Facts(
+    async def _facts(self) -> SessionFacts:
+        return SessionFacts(
             caller_number=self._setup.from_number,
             context=await self._caller(),
             tools=self.specs,

@@ -41,6 +41,18 @@ class SpokenTurn(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What every session's instructions are made of: the caller, what is known about them,
+    the tools on offer, the conversation so far, and whether the call resumed on a new actor."""
+
+    caller_number: str
+    context: CallerContext
+    tools: Mapping[str, ToolSpec]
+    history: Sequence[SpokenTurn]
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Opening:
     frames: list[str]  # sent first, in order, before anything held meanwhile
     then: ModelReconnected | RequestResponse | None  # the event the call session applies next
@@ -82,35 +94,24 @@ def replay(turns: Iterable[SpokenTurn]) -> list[str]:
 
 
 def _prompt(
-    tenant: TenantConfig,
-    caller_number: str,
-    context: CallerContext,
-    tools: Iterable[str],
-    history: Sequence[SpokenTurn],
-    resumed: bool,
-    now: datetime,
-    verified: bool,
+    tenant: TenantConfig, facts: SessionFacts, tools: Iterable[str], now: datetime, verified: bool
 ) -> SessionPrompt:
     """The instructions of a session: a resumed call's carry the recap of its history."""
     return session_prompt(
         tenant,
-        caller_number=caller_number,
-        context=context,
+        caller_number=facts.caller_number,
+        context=facts.context,
         tools=tuple(tools),
         now=now,
-        resumed_from=recap(history) if resumed else None,
+        resumed_from=recap(facts.history) if facts.resumed else None,
         verified=verified,
     )
 
 
 def opening(
     tenant: TenantConfig,
+    facts: SessionFacts,
     *,
-    caller_number: str,
-    context: CallerContext,
-    tools: Mapping[str, ToolSpec],
-    history: Sequence[SpokenTurn],
-    resumed: bool,
     reconnected: bool,
     now: datetime,
     verified: bool = False,
@@ -123,10 +124,11 @@ def opening(
     text for an outside voice to speak, and a new call's greeting is that voice's to say
     (`Opening.greeting`), not the model's. `recording_notice`: a resumed call whose recording
     is still owed its notice says it again first (engine.recording_consent)."""
-    offered = dict(tools)
-    if needs_verification(tenant, context, verified=verified):
+    resumed = facts.resumed
+    offered = dict(facts.tools)
+    if needs_verification(tenant, facts.context, verified=verified):
         offered[VERIFY_CALLER] = verify_caller_spec(tenant)
-    prompt = _prompt(tenant, caller_number, context, offered, history, resumed, now, verified)
+    prompt = _prompt(tenant, facts, offered, now, verified)
     frames = [
         rt.session_update(
             instructions=prompt.instructions,
@@ -137,7 +139,7 @@ def opening(
         )
     ]
     if reconnected or resumed:
-        frames += replay(history)
+        frames += replay(facts.history)
     if reconnected:
         return Opening(frames, ModelReconnected(), offered)
     if text_only and not resumed:
@@ -149,19 +151,9 @@ def opening(
     return Opening(frames, RequestResponse(request), offered)
 
 
-def disclosure(
-    tenant: TenantConfig,
-    *,
-    caller_number: str,
-    context: CallerContext,
-    tools: Mapping[str, ToolSpec],
-    history: Sequence[SpokenTurn],
-    resumed: bool,
-    now: datetime,
-) -> str:
+def disclosure(tenant: TenantConfig, facts: SessionFacts, now: datetime) -> str:
     """The session update once the caller is verified: the full caller context in the
     instructions, and `verify_caller` no longer offered."""
-    prompt = _prompt(tenant, caller_number, context, tools, history, resumed, now, True)
-    return rt.session_instructions(
-        instructions=prompt.instructions, tools=[spec.session_entry() for spec in tools.values()]
-    )
+    prompt = _prompt(tenant, facts, facts.tools, now, verified=True)
+    tools = [spec.session_entry() for spec in facts.tools.values()]
+    return rt.session_instructions(instructions=prompt.instructions, tools=tools)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from engine.call_events import ModelReconnected, RequestResponse
 from engine.config import TenantConfig, VadConfig
-from engine.session_open import Opening, loads_history, opening, recap, replay
+from engine.session_open import Opening, SessionFacts, loads_history, opening, recap, replay
 from engine.session_prompt import EMPTY_CONTEXT
 from engine.tools import tool_specs
 from memory.call_records import Turn
@@ -28,16 +28,11 @@ HISTORY = [
 
 
 def open_session(*, resumed: bool, reconnected: bool, tools: bool = True) -> Opening:
-    return opening(
-        TENANT,
-        caller_number="+15550100",
-        context=EMPTY_CONTEXT,
-        tools=tool_specs(TENANT) if tools else {},
-        history=HISTORY if (resumed or reconnected) else [],
-        resumed=resumed,
-        reconnected=reconnected,
-        now=NOW,
+    history = HISTORY if (resumed or reconnected) else []
+    facts = SessionFacts(
+        "+15550100", EMPTY_CONTEXT, tool_specs(TENANT) if tools else {}, history, resumed
     )
+    return opening(TENANT, facts, reconnected=reconnected, now=NOW)
 
 
 def types(frames: list[str]) -> list[str]:
@@ -72,11 +67,7 @@ def test_the_tenants_turn_detection_is_what_the_session_is_configured_with() -> 
     ]:
         first = opening(
             dataclasses.replace(TENANT, vad=vad),
-            caller_number="+15550100",
-            context=EMPTY_CONTEXT,
-            tools={},
-            history=[],
-            resumed=False,
+            SessionFacts("+15550100", EMPTY_CONTEXT, {}, [], resumed=False),
             reconnected=False,
             now=NOW,
         )
@@ -128,8 +119,8 @@ def test_history_is_loaded_once_by_the_first_session_of_a_resumed_call() -> None
 
 
 def test_with_an_outside_voice_the_model_answers_in_text_and_the_voice_greets() -> None:
-    kwargs = {"caller_number": "+15550100", "context": EMPTY_CONTEXT, "tools": {}, "now": NOW}
-    first = opening(TENANT, history=[], resumed=False, reconnected=False, text_only=True, **kwargs)  # type: ignore[arg-type]
+    new = SessionFacts("+15550100", EMPTY_CONTEXT, {}, [], resumed=False)
+    first = opening(TENANT, new, reconnected=False, now=NOW, text_only=True)
     assert types(first.frames) == ["session.update", "conversation.item.create"]
     assert json.loads(first.frames[0])["session"]["output_modalities"] == ["text"]
     item = json.loads(first.frames[1])["item"]
@@ -137,14 +128,8 @@ def test_with_an_outside_voice_the_model_answers_in_text_and_the_voice_greets() 
     assert first.greeting
     assert item["content"][0]["text"] == first.greeting
     assert first.then is None  # no model turn: the voice speaks it
-    resumed = opening(
-        TENANT,
-        history=HISTORY,
-        resumed=True,
-        reconnected=False,
-        text_only=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    facts = dataclasses.replace(new, history=HISTORY, resumed=True)
+    resumed = opening(TENANT, facts, reconnected=False, now=NOW, text_only=True)
     assert resumed.greeting is None
     assert isinstance(resumed.then, RequestResponse)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import ray
 from ray.util.state import list_actors, list_tasks
 
 from engine.cli.runtime import Engine
@@ -26,10 +27,20 @@ TOKEN = "dashboard-auth-token"
 NAME = "Dashboard Insurance Agency"
 
 
+def this_ray() -> str:
+    """The engine's Ray by its address: other Ray instances on the machine must not make the
+    state API ask which one is meant."""
+    address: str = ray.get_runtime_context().gcs_address
+    return address
+
+
 def running(prefix: str) -> list[Any]:
     """Running actor tasks whose name starts with `prefix`, as Ray's state API lists them."""
     tasks = list_tasks(
-        filters=[("state", "=", "RUNNING")], limit=10_000, raise_on_missing_output=False
+        address=this_ray(),
+        filters=[("state", "=", "RUNNING")],
+        limit=10_000,
+        raise_on_missing_output=False,
     )
     return [t for t in tasks if t.name.startswith(prefix)]
 
@@ -58,7 +69,10 @@ async def test_the_live_call_and_the_tenant_name_are_in_rays_state_api(
     serving = await wait_for(f"tenant {NAME}", present=True)
     assert len(serving) == 1
     (tenant,) = await asyncio.to_thread(
-        list_actors, filters=[("name", "=", f"tenant:{tenant_id}")], raise_on_missing_output=False
+        list_actors,
+        address=this_ray(),
+        filters=[("name", "=", f"tenant:{tenant_id}")],
+        raise_on_missing_output=False,
     )
     assert serving[0].actor_id == tenant.actor_id
     assert serving[0].func_or_class_name == "TenantActor.serving"
@@ -86,6 +100,7 @@ async def test_the_live_call_and_the_tenant_name_are_in_rays_state_api(
     assert live[0].func_or_class_name == "CallActor.live_call"
     (actor,) = await asyncio.to_thread(
         list_actors,
+        address=this_ray(),
         filters=[("actor_id", "=", live[0].actor_id)],
         detail=True,
         raise_on_missing_output=False,

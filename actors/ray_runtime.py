@@ -17,6 +17,7 @@ import ray
 
 NAMESPACE = "neurosphere"
 GCS_TASK_EVENTS = 10_000  # actor calls the local Ray's GCS keeps a record of (Ray's task view)
+SERVE_CONTROL_LOOP_S = "0.5"  # Serve controller's loop period (Ray's default 0.1)
 
 
 def init(
@@ -41,6 +42,10 @@ def init(
         # some 2000 a minute at 100 calls) for Ray's task view, up to 100000 by default: about
         # 150 MiB it grows into over an hour. The engine reads none of it; a tenth is plenty.
         os.environ.setdefault("RAY_task_events_max_num_task_in_gcs", str(GCS_TASK_EVENTS))
+        # Serve's controller runs its control loop every 0.1 s by default: with one ingress
+        # replica, no proxy and no autoscaling, that loop was the largest CPU user of an idle
+        # node (with the GCS it polls). Every 0.5 s keeps health checks (10 s) and deploys.
+        os.environ.setdefault("RAY_SERVE_CONTROL_LOOP_INTERVAL_S", SERVE_CONTROL_LOOP_S)
         _loopback_only()
         ray.init(
             resources={"call_slot": call_slots},

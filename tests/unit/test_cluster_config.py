@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
+from actors import ray_runtime
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,3 +67,12 @@ def test_only_https_faces_the_internet() -> None:
         if any(r["CidrIp"] == "0.0.0.0/0" for r in rule.get("IpRanges", []))
     }
     assert public == {(443, 443), (80, 80)}
+
+
+def test_the_head_runs_serves_controller_loop_at_the_engines_period() -> None:
+    """The Serve controller lives on the head and reads its loop period from the environment
+    `ray start` gave it (the local Ray gets the same from actors.ray_runtime)."""
+    head = [c for c in _config()["head_start_ray_commands"] if "ray start --head" in c]
+    assert len(head) == 1
+    setting = f"RAY_SERVE_CONTROL_LOOP_INTERVAL_S={ray_runtime.SERVE_CONTROL_LOOP_S}"
+    assert setting in head[0].split("ray start")[0]

@@ -2,7 +2,7 @@
 
 Like a person on the phone: it waits for the greeting, then talks in turns (a pause, an
 utterance, the agent's answer) and sometimes barges in on the answer. The agent's audio is
-played out through Twilio's playback buffer (`engine.sim.twilio_media.Playback`); the media
+played out through Twilio's playback buffer (`engine.sim.twilio_playback.Playback`); the media
 pump asks `next_payload` for each 20 ms frame it sends, which also wakes whatever waits for a
 condition on the playback (the agent done, a barge-in point).
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from bench.load_spec import Behaviour
 from bench.records import StreamRecord
 from engine.audio import BYTES_PER_MS, b64, silence
-from engine.sim.twilio_media import Playback
+from engine.sim.twilio_playback import Playback
 
 SILENCE = b64(silence(20))
 

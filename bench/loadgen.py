@@ -5,7 +5,7 @@ a soak's churn), hangs all up, and hands over what every call recorded (`records
 a `bench.caller.SimulatedCall`: a person on the phone who waits for the greeting, then talks in
 turns and sometimes barges in on the answer, until the driver hangs up all calls. Pure parts
 come from the engine's own simulators: TwiML parsing (`engine.sim.twiml_verbs.parse_twiml`)
-and Twilio's playback buffer with its mark bookkeeping (`engine.sim.twilio_media.Playback`).
+and Twilio's playback buffer with its mark bookkeeping (`engine.sim.twilio_playback.Playback`).
 
 I/O: signed webhook POSTs (one shared aiohttp session, `bench.caller_webhooks`) to the target,
 one WebSocket client per call (`bench.caller`), pickle files on `dump`, the command channel.

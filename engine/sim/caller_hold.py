@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from engine.sim.caller_result import CallResult
 from engine.sim.caller_webhooks import CallWebhooks, WebhookCaller
-from engine.sim.twilio_media import CallScript
+from engine.sim.twilio_call_script import CallScript
 from engine.sim.twilio_queues import FakeQueue
 from engine.sim.twiml_verbs import (
     TwimlConference,

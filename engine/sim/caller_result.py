@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.audio import BYTES_PER_MS
-from engine.sim.twilio_media import HeardSegment, StreamRecord
+from engine.sim.twilio_call_records import StreamRecord
+from engine.sim.twilio_playback import HeardSegment
 
 
 @dataclass(slots=True)

@@ -23,17 +23,15 @@ import structlog
 from engine.sim import caller_hold
 from engine.sim.caller_result import CallResult
 from engine.sim.caller_webhooks import CallWebhooks, WebhookCaller
-from engine.sim.twilio_media import (
+from engine.sim.twilio_call_records import SimCallError, StreamRecord
+from engine.sim.twilio_call_script import (
     BargeIn,
     CallScript,
-    MediaStream,
     ScriptCursor,
-    SimCallError,
     Speak,
-    StreamRecord,
-    StreamSettings,
     utterance_payloads,
 )
+from engine.sim.twilio_media import MediaStream, StreamSettings
 from engine.sim.twiml_verbs import (
     TwimlConference,
     TwimlConnect,

@@ -18,7 +18,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from engine.sim.caller_result import CallResult
-from engine.sim.twilio_media import CallScript, StreamRecord
+from engine.sim.twilio_call_records import StreamRecord
+from engine.sim.twilio_call_script import CallScript
 from engine.sim.twilio_rest import TwilioRestFake
 from engine.sim.twiml_verbs import TwimlRecording, TwimlStream
 

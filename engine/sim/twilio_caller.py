@@ -6,7 +6,7 @@ webhooks, the REST fake, what to record); `place_call` runs one call
 `engine.sim.caller_result.CallResult`. Webhook requests go to `webhook_base`, signatures cover
 `public_base_url` (what the engine rebuilds behind its proxy); the stream socket goes to the
 TwiML URL, or to `media_connect_base` + its path when given. A script's steps (`CallScript`,
-`Speak`, `WaitForAgent`...) are `engine.sim.twilio_media`'s, importable from here too.
+`Speak`, `WaitForAgent`...) are `engine.sim.twilio_call_script`'s, importable from here too.
 """
 
 from __future__ import annotations
@@ -18,20 +18,18 @@ from twilio.request_validator import RequestValidator
 
 from engine.sim.caller_result import CallResult
 from engine.sim.caller_run import CallRun, new_sid
-from engine.sim.twilio_media import (
+from engine.sim.twilio_call_records import SimCallError, SimStepTimeout, StreamRecord
+from engine.sim.twilio_call_script import (
     BargeIn,
     CallScript,
     Dtmf,
     HangUp,
-    HeardSegment,
     Pause,
-    SimCallError,
-    SimStepTimeout,
     Speak,
     Step,
-    StreamRecord,
     WaitForAgent,
 )
+from engine.sim.twilio_playback import HeardSegment
 from engine.sim.twilio_rest import TwilioRestFake
 
 __all__ = [

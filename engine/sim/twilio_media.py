@@ -2,9 +2,10 @@
 
 I/O: `MediaStream.run()` opens one WebSocket client connection (websockets) to the URL of a
 `<Connect><Stream>` and speaks the Twilio side of the protocol: `connected`, `start`, a `media`
-frame every 20 ms on a monotonic schedule, `dtmf`, `mark` echoes and `stop`. Everything else
-here is pure: the caller script steps, `Playback` (Twilio's outbound playback buffer and mark
-bookkeeping, clocked by the frame ticks) and the records a call leaves behind.
+frame every 20 ms on a monotonic schedule, `dtmf`, `mark` echoes and `stop`. The pure parts live
+beside it: the messages (engine.sim.twilio_stream_messages), the caller's script
+(engine.sim.twilio_call_script), the playback buffer (engine.sim.twilio_playback) and the
+records a call leaves behind (engine.sim.twilio_call_records).
 
 Cheap by design (hundreds of streams share one event loop): one timer loop per stream, payloads
 of silence and of every utterance precomputed as base64 once, media messages built by string
@@ -14,307 +15,45 @@ formatting, inbound payloads decoded with binascii and never re-encoded.
 from __future__ import annotations
 
 import asyncio
-import binascii
-import builtins
-import functools
-import json
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from dataclasses import dataclass
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from engine.audio import (
-    BYTES_PER_MS,
-    FRAME_BYTES,
-    b64,
-    frames,
-    load_wav_as_ulaw,
-    silence,
-    speech_like,
+from engine.audio import BYTES_PER_MS
+from engine.sim.twilio_call_records import SimCallError, SimStepTimeout, StreamRecord
+from engine.sim.twilio_call_script import (
+    BargeIn,
+    Dtmf,
+    HangUp,
+    Pause,
+    ScriptCursor,
+    Speak,
+    Step,
+    WaitForAgent,
+    utterance_payloads,
+)
+from engine.sim.twilio_caller_voice import CallerVoice
+from engine.sim.twilio_playback import Playback
+from engine.sim.twilio_stream_messages import (
+    FRAME_S,
+    ClearIn,
+    MarkIn,
+    Violation,
+    connected_message,
+    dtmf_message,
+    json_object,
+    mark_message,
+    media_message,
+    server_event,
+    start_message,
+    stop_message,
 )
 
-if TYPE_CHECKING:
-    from engine.sim.caller_result import CallResult
-
 log = structlog.get_logger(__name__)
-
-FRAME_S = 0.020
-FRAME_MS = 20
-SILENCE_PAYLOAD = b64(silence(FRAME_MS))
-DTMF_DIGITS = frozenset("0123456789*#")
-
-
-# --- caller script -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WaitForAgent:
-    """Wait until agent audio has played in this turn, finished, and `quiet_ms` passed."""
-
-    timeout: float = 10.0
-    quiet_ms: int = 600
-
-
-@dataclass(frozen=True, slots=True)
-class Speak:
-    """Stream `speech_like(text, ms)` (or the WAV) in real time in place of silence."""
-
-    text: str
-    ms: int | None = None
-    wav: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BargeIn:
-    """Wait until `after_ms` of agent audio has played in the current turn, then speak
-    `speech_like(text, ms)` or the WAV."""
-
-    after_ms: int
-    text: str
-    ms: int | None = None
-    wav: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.after_ms < 0:
-            raise ValueError("BargeIn.after_ms must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    seconds: float
-
-    def __post_init__(self) -> None:
-        if self.seconds < 0:
-            raise ValueError("Pause.seconds must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    digit: str
-
-    def __post_init__(self) -> None:
-        if len(self.digit) != 1 or self.digit not in DTMF_DIGITS:
-            raise ValueError(f"Dtmf.digit must be one of 0-9 * #, got {self.digit!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class HangUp:
-    """Send `stop` and close the socket: the caller hung up."""
-
-
-Step: TypeAlias = WaitForAgent | Speak | BargeIn | Pause | Dtmf | HangUp
-
-
-@dataclass(frozen=True, slots=True)
-class CallScript:
-    steps: tuple[Step, ...]
-    from_number: str = "+15550100001"
-    to_number: str = "+15550109999"
-    queue_patience_s: float | None = None  # held in a queue this long, the caller hangs up
-    hold_patience_s: float | None = None  # held in a conference this long, the caller hangs up
-
-
-class ScriptCursor:
-    """Position in a script, shared by the successive streams of one call.
-
-    A step interrupted by a closing stream is not counted as done: the next stream (after a
-    `<Connect action>` reconnect) runs it again, then the remaining steps.
-    """
-
-    def __init__(self, steps: tuple[Step, ...]) -> None:
-        self.steps = steps
-        self.index = 0
-
-
-@functools.lru_cache(maxsize=512)
-def _payloads(text: str, ms: int | None, wav: str | None) -> tuple[str, ...]:
-    audio = load_wav_as_ulaw(Path(wav)) if wav is not None else speech_like(text, ms)
-    return tuple(b64(frame) for frame in frames(audio))
-
-
-def utterance_payloads(step: Speak | BargeIn) -> tuple[str, ...]:
-    """Base64 20 ms frames of what the caller says in `step` (cached per text/ms/WAV path)."""
-    return _payloads(step.text, step.ms, str(step.wav) if step.wav is not None else None)
-
-
-# --- records ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class HeardSegment:
-    """A contiguous run of agent audio the caller heard.
-
-    `start`/`end` are seconds since the `start` message of stream number `stream_index`;
-    `bytes` is the mu-law byte count (8 per ms); `audio` the bytes themselves when the caller
-    records audio (empty otherwise).
-    """
-
-    start: float
-    end: float
-    bytes: int
-    audio: builtins.bytes = b""
-    stream_index: int = 0
-
-
-@dataclass(slots=True)
-class StreamRecord:
-    """What happened on one media stream connection (times are time.monotonic())."""
-
-    stream_sid: str
-    custom_parameters: dict[str, str]
-    url: str = ""
-    index: int = 0
-    started_at: float = 0.0
-    closed_by: str = ""  # "caller" | "server" | "error" | "rest" (Twilio ended it: REST update)
-    close_code: int | None = None
-    events_in: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    clears: list[float] = field(default_factory=list)
-    utterances: list[float] = field(default_factory=list)  # when each Speak/BargeIn began
-    marks_sent_back: list[str] = field(default_factory=list)
-    dtmf_sent: list[str] = field(default_factory=list)
-    stop_sent: bool = False
-    sent_frames: list[tuple[float, str]] = field(default_factory=list)
-    segments: list[HeardSegment] = field(default_factory=list)
-    heard_bytes: int = 0
-    first_media_at: float | None = None
-    status_callbacks: list[tuple[str, int | None]] = field(default_factory=list)
-
-    def first_audio_after_start_ms(self) -> float | None:
-        if self.first_media_at is None:
-            return None
-        return (self.first_media_at - self.started_at) * 1000.0
-
-
-class SimCallError(RuntimeError):
-    """A simulated call could not go as scripted; `result` holds what happened until then."""
-
-    def __init__(self, message: str, result: CallResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-class SimStepTimeout(SimCallError):
-    """A script step did not complete within its timeout."""
-
-
-# --- playback (pure) -------------------------------------------------------------------------
-
-
-class Playback:
-    """Twilio's playback buffer for the agent's audio, as the caller hears it.
-
-    Clocked by `tick(now)`: each tick plays the next 20 ms (160 bytes) from `now` on. A mark
-    sits at the end of the audio buffered when it arrived and is returned once playback has
-    passed it (at the first tick after its audio finished) or at once if nothing is buffered;
-    `clear()` drops the buffer and returns every pending mark. Times are seconds on any clock.
-
-    A *turn* is the agent audio played since the caller last finished speaking, a `clear`, or
-    a completed WaitForAgent (`new_turn()`); BargeIn and WaitForAgent measure against it.
-    """
-
-    def __init__(self, *, keep_audio: bool = False, stream_index: int = 0) -> None:
-        self._buf = bytearray()
-        self._head = 0  # absolute position of the next byte to play
-        self._tail = 0  # absolute position after the last byte buffered
-        self._marks: deque[tuple[int, str]] = deque()
-        self._keep_audio = keep_audio
-        self._stream_index = stream_index
-        self.played_total = 0
-        self.turn_played = 0
-        self.last_play_end: float | None = None
-        self.segments: list[HeardSegment] = []
-        self._seg_start: float | None = None
-        self._seg_bytes = 0
-        self._seg_audio = bytearray()
-        self._seg_end = 0.0
-
-    @property
-    def buffered(self) -> int:
-        return self._tail - self._head
-
-    @property
-    def pending_marks(self) -> list[str]:
-        return [name for _, name in self._marks]
-
-    def enqueue(self, data: bytes) -> None:
-        self._buf += data
-        self._tail += len(data)
-
-    def add_mark(self, name: str) -> list[str]:
-        """Queue a mark; returns `[name]` if it must be echoed now (nothing buffered)."""
-        if self._tail == self._head and not self._marks:
-            return [name]
-        self._marks.append((self._tail, name))
-        return []
-
-    def clear(self) -> list[str]:
-        """Drop everything buffered; returns the pending marks, all due now."""
-        self._buf.clear()
-        self._head = self._tail
-        names = [name for _, name in self._marks]
-        self._marks.clear()
-        self._close_segment()
-        self.new_turn()
-        return names
-
-    def new_turn(self) -> None:
-        self.turn_played = 0
-
-    def tick(self, now: float) -> list[str]:
-        """Play the 20 ms from `now`; returns marks whose audio finished playing by `now`."""
-        released: list[str] = []
-        marks = self._marks
-        while marks and marks[0][0] <= self._head:
-            released.append(marks.popleft()[1])
-        n = min(FRAME_BYTES, self._tail - self._head)
-        if n == 0:
-            self._close_segment()
-            return released
-        chunk = self._buf[:n]
-        del self._buf[:n]
-        self._head += n
-        self.played_total += n
-        self.turn_played += n
-        end = now + n / (BYTES_PER_MS * 1000)
-        self.last_play_end = end
-        if self._seg_start is None:
-            self._seg_start = now
-        self._seg_bytes += n
-        if self._keep_audio:
-            self._seg_audio += chunk
-        self._seg_end = end
-        if n < FRAME_BYTES:
-            self._close_segment()
-        return released
-
-    def finish(self) -> None:
-        """Close the open segment (the stream ended)."""
-        self._close_segment()
-
-    def _close_segment(self) -> None:
-        if self._seg_start is None:
-            return
-        self.segments.append(
-            HeardSegment(
-                start=self._seg_start,
-                end=self._seg_end,
-                bytes=self._seg_bytes,
-                audio=bytes(self._seg_audio),
-                stream_index=self._stream_index,
-            )
-        )
-        self._seg_start = None
-        self._seg_bytes = 0
-        self._seg_audio = bytearray()
-
-
-# --- the stream client -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,12 +104,7 @@ class MediaStream:
         self._ws: ClientConnection | None = None
         self._seq = 0
         self._t0 = 0.0
-        self._now_rel = 0.0
-        self._speech: tuple[str, ...] | None = None
-        self._speech_i = 0
-        self._speech_done: asyncio.Future[None] | None = None
-        self._speech_gate: Callable[[], bool] | None = None
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._voice = CallerVoice()
 
     # -- control ------------------------------------------------------------------------------
 
@@ -443,23 +177,17 @@ class MediaStream:
 
     async def _connect_and_stream(self, ws: ClientConnection) -> None:
         rec = self.record
-        start = {
-            "event": "start",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": rec.stream_sid,
-            "start": {
-                "accountSid": self._s.account_sid,
-                "streamSid": rec.stream_sid,
-                "callSid": self._s.call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": rec.custom_parameters,
-            },
-        }
+        start = start_message(
+            self._next_seq(),
+            rec.stream_sid,
+            account_sid=self._s.account_sid,
+            call_sid=self._s.call_sid,
+            custom_parameters=rec.custom_parameters,
+        )
         try:
-            await ws.send(_dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            await ws.send(connected_message())
             self._t0 = rec.started_at = time.monotonic()
-            await ws.send(_dumps(start))
+            await ws.send(start)
         except ConnectionClosed:
             self._finish("server" if ws.protocol.close_rcvd is not None else "error")
             return
@@ -484,27 +212,21 @@ class MediaStream:
         return str(self._seq)
 
     async def _send_stop_message(self, ws: ClientConnection) -> None:
-        msg = {
-            "event": "stop",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.record.stream_sid,
-            "stop": {"accountSid": self._s.account_sid, "callSid": self._s.call_sid},
-        }
+        msg = stop_message(
+            self._next_seq(),
+            self.record.stream_sid,
+            account_sid=self._s.account_sid,
+            call_sid=self._s.call_sid,
+        )
         try:
             async with asyncio.timeout(2.0):
-                await ws.send(_dumps(msg))
+                await ws.send(msg)
             self.record.stop_sent = True
         except (ConnectionClosed, TimeoutError):
             pass
 
     async def _send_mark(self, ws: ClientConnection, name: str) -> None:
-        msg = {
-            "event": "mark",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.record.stream_sid,
-            "mark": {"name": name},
-        }
-        await ws.send(_dumps(msg))
+        await ws.send(mark_message(self._next_seq(), self.record.stream_sid, name))
         self.record.marks_sent_back.append(name)
 
     async def _pump(self, ws: ClientConnection) -> None:
@@ -512,6 +234,7 @@ class MediaStream:
         # Sends are bounded by the keepalive (ping_timeout) and the call's overall timeout.
         sid = self.record.stream_sid
         playback = self._playback
+        voice = self._voice
         frames_log = self.record.sent_frames if self._s.record_frames else None
         mono = time.monotonic
         t0 = self._t0
@@ -523,36 +246,14 @@ class MediaStream:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 rel = n * FRAME_S
-                self._now_rel = rel
                 # Conditions see the state before this tick's drain: audio finished by now.
-                if self._waiters:
-                    for pred, fut in self._waiters:
-                        if not fut.done() and pred():
-                            fut.set_result(None)
-                speech = self._speech
-                if speech is not None and self._speech_gate is not None:
-                    if self._speech_gate():
-                        self._speech_gate = None
-                    else:
-                        speech = None
+                speech = voice.open_tick(rel)
                 for name in playback.tick(rel):
                     await self._send_mark(ws, name)
-                done: asyncio.Future[None] | None = None
-                if speech is None:
-                    payload = SILENCE_PAYLOAD
-                else:
-                    payload = speech[self._speech_i]
-                    if self._speech_i == 0:
-                        self.record.utterances.append(mono())
-                    self._speech_i += 1
-                    if self._speech_i >= len(speech):
-                        self._speech = None
-                        done = self._speech_done
-                await ws.send(
-                    f'{{"event":"media","sequenceNumber":"{self._next_seq()}","streamSid":"{sid}",'
-                    f'"media":{{"track":"inbound","chunk":"{n}","timestamp":"{n * FRAME_MS}",'
-                    f'"payload":"{payload}"}}}}'
-                )
+                payload, started, done = voice.frame(speech)
+                if started:
+                    self.record.utterances.append(mono())
+                await ws.send(media_message(self._next_seq(), sid, n, payload))
                 if frames_log is not None:
                     frames_log.append((mono(), payload))
                 if done is not None:
@@ -576,48 +277,24 @@ class MediaStream:
     def _on_message(self, raw: str | bytes, now: float) -> list[str]:
         """Apply one server message; returns the marks to echo at once."""
         rec = self.record
-        if isinstance(raw, bytes):
-            self._violate("31924 binary WebSocket message from the server (JSON text expected)")
-            return []
-        try:
-            msg = json.loads(raw)
-        except ValueError:
-            self._violate(f"31924 malformed JSON from the server: {raw[:80]!r}")
-            return []
-        if not isinstance(msg, dict):
-            self._violate(f"31924 server message is not a JSON object: {raw[:80]!r}")
+        msg = json_object(raw)
+        if isinstance(msg, Violation):
+            self._violate(msg.text)
             return []
         if self._s.record_events:
             rec.events_in.append((now, msg))
-        event = msg.get("event")
-        if event not in ("media", "mark", "clear"):
-            self._violate(f"31924 unknown event {event!r} from the server")
+        event = server_event(msg, rec.stream_sid)
+        if isinstance(event, Violation):
+            self._violate(event.text)
             return []
-        if msg.get("streamSid") != rec.stream_sid:
-            self._violate(f"31924 {event} with streamSid {msg.get('streamSid')!r}, not ours")
-            return []
-        if event == "clear":
+        if isinstance(event, ClearIn):
             rec.clears.append(now)
             return self._playback.clear()
-        body = msg.get(event)
-        if event == "mark":
-            name = body.get("name") if isinstance(body, dict) else None
-            if not isinstance(name, str):
-                self._violate("31924 mark without mark.name")
-                return []
-            return self._playback.add_mark(name)
-        payload = body.get("payload") if isinstance(body, dict) else None
-        if not isinstance(payload, str):
-            self._violate("31924 media without media.payload")
-            return []
-        try:
-            data = binascii.a2b_base64(payload, strict_mode=True)
-        except binascii.Error:
-            self._violate("31924 media.payload is not valid base64")
-            return []
-        if rec.first_media_at is None and data:
+        if isinstance(event, MarkIn):
+            return self._playback.add_mark(event.name)
+        if rec.first_media_at is None and event.data:
             rec.first_media_at = now
-        self._playback.enqueue(data)
+        self._playback.enqueue(event.data)
         return []
 
     # -- the script ---------------------------------------------------------------------------
@@ -648,7 +325,7 @@ class MediaStream:
                     pb.turn_played > 0
                     and pb.buffered == 0
                     and end is not None
-                    and self._now_rel >= end + quiet
+                    and self._voice.now_rel >= end + quiet
                 )
 
             await self._until(agent_done, step.timeout, step)
@@ -666,30 +343,19 @@ class MediaStream:
     async def _send_dtmf(self, digit: str) -> None:
         ws = self._ws
         assert ws is not None
-        msg = {
-            "event": "dtmf",
-            "streamSid": self.record.stream_sid,
-            "sequenceNumber": self._next_seq(),
-            "dtmf": {"track": "inbound_track", "digit": digit},
-        }
+        msg = dtmf_message(self._next_seq(), self.record.stream_sid, digit)
         try:
             async with asyncio.timeout(self._s.step_timeout):
-                await ws.send(_dumps(msg))
+                await ws.send(msg)
         except TimeoutError as exc:
             raise SimStepTimeout(f"Dtmf({digit!r}): send timed out") from exc
         self.record.dtmf_sent.append(digit)
 
     async def _until(self, pred: Callable[[], bool], timeout: float, step: Step) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (pred, fut)
-        self._waiters.append(entry)
         try:
-            async with asyncio.timeout(timeout):
-                await fut
+            await self._voice.until(pred, timeout)
         except TimeoutError as exc:
             raise self._timed_out(step, timeout) from exc
-        finally:
-            self._waiters.remove(entry)
 
     def _timed_out(self, step: Step, timeout: float, detail: str = "") -> SimStepTimeout:
         heard, turn = self._playback.played_total, self._playback.turn_played
@@ -704,20 +370,9 @@ class MediaStream:
         """Stream `payloads` from the first tick where `gate()` holds (at once without one)."""
         if not payloads:
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._speech, self._speech_i, self._speech_done = payloads, 0, fut
-        self._speech_gate = gate
         timeout = len(payloads) * FRAME_S + self._s.step_timeout
         try:
-            async with asyncio.timeout(timeout):
-                await fut
+            await self._voice.speak(payloads, gate, timeout)
         except TimeoutError as exc:
-            sent = f"sent {self._speech_i} of {len(payloads)} frames; "
+            sent = f"sent {self._voice.frames_sent} of {len(payloads)} frames; "
             raise self._timed_out(step, timeout, sent) from exc
-        finally:
-            if self._speech_done is fut:
-                self._speech = self._speech_done = self._speech_gate = None
-
-
-def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"))

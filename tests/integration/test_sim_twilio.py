@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from engine.audio import b64, silence, speech_like
 from engine.sim.caller_result import CallResult
+from engine.sim.twilio_call_script import utterance_payloads
 from engine.sim.twilio_caller import (
     BargeIn,
     CallScript,
@@ -40,8 +41,8 @@ from engine.sim.twilio_caller import (
     TwilioCaller,
     WaitForAgent,
 )
-from engine.sim.twilio_media import SILENCE_PAYLOAD, utterance_payloads
 from engine.sim.twilio_rest import TwilioRestFake
+from engine.sim.twilio_stream_messages import SILENCE_PAYLOAD
 
 TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT = "AC" + "1" * 32

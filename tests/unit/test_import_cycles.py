@@ -29,8 +29,8 @@ DEFERRED_CYCLES = [
         "engine.recording_steps",
         "engine.turn_taking",
     },
-    # The simulated caller's result type, named by the media stream's annotations.
-    {"engine.sim.caller_result", "engine.sim.twilio_media"},
+    # The simulated caller's result type, carried by the call errors (annotations only).
+    {"engine.sim.caller_result", "engine.sim.twilio_call_records"},
 ]
 
 

@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.audio import FRAME_BYTES, speech_like
-from engine.sim.twilio_media import (
-    SILENCE_PAYLOAD,
-    BargeIn,
-    Dtmf,
-    HeardSegment,
-    Pause,
-    Playback,
-    Speak,
-    utterance_payloads,
-)
+from engine.sim.twilio_call_script import BargeIn, Dtmf, Pause, Speak, utterance_payloads
+from engine.sim.twilio_playback import HeardSegment, Playback
+from engine.sim.twilio_stream_messages import SILENCE_PAYLOAD
 
 TICK = 0.02
 

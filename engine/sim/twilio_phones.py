@@ -27,7 +27,8 @@ import aiohttp
 import structlog
 from twilio.request_validator import RequestValidator
 
-from engine.sim.twilio_rest import FakeCall, TwilioRestFake
+from engine.sim.twilio_rest import TwilioRestFake
+from engine.sim.twilio_rest_wire import FakeCall
 from engine.sim.twiml_verbs import (
     TwimlConference,
     TwimlError,

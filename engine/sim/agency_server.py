@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.signing import SIGNATURE_HEADER, BadSignature, verify
+from engine.sim.http_server import LoopbackServer
 
 
 @dataclass
@@ -46,7 +47,7 @@ class AgencyServer:
     requests: list[ToolRequest] = field(default_factory=list)
     bad_signatures: int = 0
     base_url: str = ""
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer | None = None
 
     def url(self, tool: str) -> str:
         return f"{self.base_url}/tools/{tool}"
@@ -76,12 +77,8 @@ class AgencyServer:
     async def __aenter__(self) -> AgencyServer:
         app = web.Application()
         app.router.add_post("/tools/{tool}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._server = LoopbackServer(app)
+        self.base_url = await self._server.start()
         return self
 
     async def __aexit__(
@@ -90,8 +87,8 @@ class AgencyServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
 
 def refused_url() -> str:

@@ -23,6 +23,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from engine.sim.http_server import LoopbackServer
+
 log = structlog.get_logger(__name__)
 
 VERSION = "2022-06-28"
@@ -56,7 +58,7 @@ class NotionSimulator:
         self.down_until = 0.0
         self.tenants: list[str] = []  # for the test harness: whose workspaces point here
         self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, at)
-        self._runner: web.AppRunner | None = None
+        self._server: LoopbackServer | None = None
 
     def add_database(self, token: str, properties: dict[str, str] | None = None) -> str:
         """A database shared with ``token``; with ``properties`` (name -> type) it refuses
@@ -83,18 +85,14 @@ class NotionSimulator:
         app.router.add_get("/v1/pages/{page_id}", self._fetch)
         app.router.add_post("/v1/databases/{database_id}/query", self._query)
         app.router.add_patch("/v1/databases/{database_id}", self._update_database)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._server = LoopbackServer(app)
+        self.base_url = await self._server.start()
         log.info("sim_notion_started", base_url=self.base_url)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     # -- plumbing ---------------------------------------------------------------------------
 

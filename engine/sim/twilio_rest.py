@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from engine.sim.http_server import LoopbackServer
 from engine.sim.twilio_conference import Conferences
 from engine.sim.twilio_queues import Queues
 from engine.sim.twilio_rest_calls import CallsApi, CallUpdateCallback, Dialer
@@ -67,7 +68,7 @@ class TwilioRestFake(CallsApi, QueuesApi, RecordingsApi, MessagesApi):
         self.queues = Queues()
         self.dialer: Dialer | None = None  # places outbound calls; without one they stay queued
         self._dialing: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
+        self._server: LoopbackServer | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -82,12 +83,8 @@ class TwilioRestFake(CallsApi, QueuesApi, RecordingsApi, MessagesApi):
                 web.route("*", "/{tail:.*}", self._not_found),
             ]
         )
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        self._runner = runner
-        host, bound = runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{bound}"
+        self._server = LoopbackServer(app, port=port)
+        self.base_url = await self._server.start()
         log.info("sim_rest_started", base_url=self.base_url)
 
     async def stop(self) -> None:
@@ -95,9 +92,9 @@ class TwilioRestFake(CallsApi, QueuesApi, RecordingsApi, MessagesApi):
             task.cancel()
         if self._dialing:
             await asyncio.gather(*self._dialing, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> TwilioRestFake:
         await self.start()

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from engine.audio import b64, silence, speech_like
 from engine.sim.caller_result import CallResult
+from engine.sim.http_server import LoopbackServer
 from engine.sim.twilio_call_script import utterance_payloads
 from engine.sim.twilio_caller import (
     BargeIn,
@@ -125,7 +126,7 @@ class FakeEngine:
         self.action_twiml: Callable[[FakeEngine], str] = lambda e: hangup_twiml()
         self.base_url = ""
         self.ws_url = ""
-        self._runner: web.AppRunner | None = None
+        self._http: LoopbackServer | None = None
         self._server: Server | None = None
 
     def stream_twiml(self, attempt: str, *, recording: bool = False) -> str:
@@ -182,11 +183,8 @@ class FakeEngine:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/twilio/{hook}", self._webhook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._http = LoopbackServer(app)
+        self.base_url = await self._http.start()
         self._server = await serve(self._media, "127.0.0.1", 0)
         ws_port = self._server.sockets[0].getsockname()[1]
         self.ws_url = f"ws://127.0.0.1:{ws_port}/media"
@@ -195,8 +193,8 @@ class FakeEngine:
         if self._server is not None:
             self._server.close()
             await asyncio.wait_for(self._server.wait_closed(), 5)
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.stop()
 
 
 def hangup_twiml() -> str:

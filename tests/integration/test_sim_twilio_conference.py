@@ -14,6 +14,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from engine.sim.http_server import LoopbackServer
 from engine.sim.twilio_phones import Phone, TargetPhones
 from engine.sim.twilio_rest import TwilioRestFake
 
@@ -67,14 +68,10 @@ async def test_a_busy_target_reports_signed_statuses_it_was_asked_for(
 
     app = web.Application()
     app.router.add_post("/status", callback)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    http = LoopbackServer(app)
     phones = TargetPhones(
         rest,
-        webhook_base=f"http://127.0.0.1:{port}",
+        webhook_base=await http.start(),
         public_base_url="https://engine.example",
         auth_tokens={ACCOUNT: TOKEN},
     )
@@ -96,7 +93,7 @@ async def test_a_busy_target_reports_signed_statuses_it_was_asked_for(
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
     finally:
-        await runner.cleanup()
+        await http.stop()
     assert [s["CallStatus"] for s in seen] == ["ringing", "busy"]  # not initiated: not asked
     assert {s["CallSid"] for s in seen} == {call.sid}
     assert seen[0]["Direction"] == "outbound-api"

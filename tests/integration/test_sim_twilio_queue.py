@@ -17,6 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from engine.sim.http_server import LoopbackServer
 from engine.sim.twilio_caller import CallScript, TwilioCaller
 from engine.sim.twilio_rest import TwilioRestFake
 
@@ -59,12 +60,9 @@ async def app() -> AsyncIterator[App]:
     far = App()
     server = web.Application()
     server.router.add_post("/{path:.*}", far.handle)
-    runner = web.AppRunner(server)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    far.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield far
-    await runner.cleanup()
+    async with LoopbackServer(server) as http:
+        far.base = http.base_url
+        yield far
 
 
 def _client(rest: TwilioRestFake) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.signing import SIGNATURE_HEADER, BadSignature, verify
+from engine.sim.http_server import LoopbackServer
 
 
 @dataclass
@@ -25,7 +26,7 @@ class WebhookReceiver:
     applied_at: dict[str, float] = field(default_factory=dict)  # event id -> time.time()
     seen: Counter[str] = field(default_factory=Counter)  # event id -> requests
     bad_signatures: int = 0
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer | None = None
     url: str = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -52,12 +53,8 @@ class WebhookReceiver:
     async def __aenter__(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_post("/hooks", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/hooks"
+        self._server = LoopbackServer(app)
+        self.url = await self._server.start() + "/hooks"
         return self
 
     async def __aexit__(
@@ -66,8 +63,8 @@ class WebhookReceiver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.applied.values() if e["type"] == event_type]

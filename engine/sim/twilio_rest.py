@@ -42,6 +42,7 @@ from engine.sim.twilio_rest_wire import (
     FakeCall,
     RestRequest,
     basic_credentials,
+    check_auth,
     not_found,
 )
 
@@ -73,7 +74,7 @@ class TwilioRestFake(CallsApi, QueuesApi, RecordingsApi, MessagesApi):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> None:
-        app = web.Application(middlewares=[self._record])
+        app = web.Application(middlewares=[self._record, self._authenticate])
         app.add_routes(
             [
                 *self._call_routes(),
@@ -149,6 +150,17 @@ class TwilioRestFake(CallsApi, QueuesApi, RecordingsApi, MessagesApi):
             )
         )
         return response
+
+    @web.middleware
+    async def _authenticate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Every path under an account needs Basic credentials that may act on that account."""
+        if "account_sid" in request.match_info:
+            denied = check_auth(request, self._accounts)
+            if denied is not None:
+                return denied
+        return await handler(request)
 
     async def _not_found(self, request: web.Request) -> web.Response:
         return not_found(request)

@@ -123,8 +123,6 @@ class CallsApi(RestBase):
         }
 
     async def _fetch_call(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         call = self._live_call(request)
         if call is None:
             return not_found(request)
@@ -132,8 +130,6 @@ class CallsApi(RestBase):
 
     async def _create_call(self, request: web.Request) -> web.Response:
         """An outbound call: 201 with the call `queued`; the dialer places it."""
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         form = await request.post()
         params = {k: str(v) for k, v in form.items()}
         events = [str(v) for v in form.getall("StatusCallbackEvent", [])]
@@ -163,8 +159,6 @@ class CallsApi(RestBase):
         return web.json_response(self._call_json(call), status=201)
 
     async def _update_call(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         call = self._live_call(request)
         if call is None:
             return not_found(request)
@@ -217,8 +211,6 @@ class CallsApi(RestBase):
         }
 
     async def _fetch_conference(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         room = self.conferences.by_sid.get(request.match_info["conf_sid"])
         if room is None or room.account_sid != request.match_info["account_sid"]:
             return not_found(request)

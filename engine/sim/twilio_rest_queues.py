@@ -69,22 +69,16 @@ class QueuesApi(RestBase):
         return queue
 
     async def _list_queues(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         held = self.queues.of_account(request.match_info["account_sid"])
         return web.json_response(page(request, "queues", [self._queue_json(q) for q in held]))
 
     async def _fetch_queue(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         queue = self._queue(request)
         if queue is None:
             return not_found(request)
         return web.json_response(self._queue_json(queue))
 
     async def _list_members(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         queue = self._queue(request)
         if queue is None:
             return not_found(request)
@@ -100,8 +94,6 @@ class QueuesApi(RestBase):
         return None if member is None or member.dequeued.is_set() else member
 
     async def _fetch_member(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         queue = self._queue(request)
         member = self._member(queue, request.match_info["call_sid"]) if queue else None
         if queue is None or member is None:
@@ -111,8 +103,6 @@ class QueuesApi(RestBase):
     async def _dequeue_member(self, request: web.Request) -> web.Response:
         """Dequeue a member onto `Url` (the TwiML its call runs next): 200 with the member as
         it was; 404 when the call is not in the queue (it hung up or left)."""
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         queue = self._queue(request)
         if queue is None:
             return not_found(request)

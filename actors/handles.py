@@ -28,7 +28,7 @@ from actors.ports import (
     MemoryClient,
     TenantStore,
 )
-from actors.ray_runtime import NAMESPACE
+from actors.ray_runtime import NAMESPACE, own_actor
 from engine.config import EngineConfig
 
 log = structlog.get_logger(__name__)
@@ -252,7 +252,7 @@ class RayCallLifecycle:
         self._named = NamedActors()
 
     async def call_ended(self, report: CallReport) -> None:
-        me = ray.get_runtime_context().current_actor
+        me = own_actor()
         with contextlib.suppress(RuntimeError):  # no tenant actor: nothing holds the call
             await self._named.call(
                 f"tenant:{report.tenant_id}", "release", report.call_sid, timeout=RAY_CALL_TIMEOUT_S

@@ -9,6 +9,7 @@ driver connects before any actor exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -124,6 +125,21 @@ def node_id() -> str:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
+_own: Any = None  # this process's own actor handle, once looked up
+
+
+def own_actor() -> Any | None:
+    """The handle of the actor this process runs, looked up once per process (an actor keeps
+    its worker process for life); None outside an actor (the driver, a plain task, an
+    in-process harness) or before Ray is up: that is not kept, a worker may take on an actor
+    later. Each call setup (`Shown.show`) and call end used to build the handle anew."""
+    global _own
+    if _own is None and ray.is_initialized():
+        with contextlib.suppress(RuntimeError):  # not an actor
+            _own = ray.get_runtime_context().current_actor
+    return _own
+
+
 def shutdown() -> None:
     if ray.is_initialized():
         ray.shutdown()
@@ -148,11 +164,10 @@ class Shown:
         self._tasks: dict[str, Any] = {}  # the tasks' refs, kept while they run
 
     def show(self, key: str, label: str) -> None:
-        if key in self._ends or not ray.is_initialized():
+        if key in self._ends:
             return
-        try:
-            me = ray.get_runtime_context().current_actor
-        except RuntimeError:  # not an actor (the driver, an in-process harness)
+        me = own_actor()
+        if me is None:  # not an actor (the driver, an in-process harness)
             return
         self._ends[key] = asyncio.Event()
         self._tasks[key] = getattr(me, self._method).options(name=label).remote(key)

@@ -4,7 +4,8 @@
 pid in the background (sampling without pausing the process, so the measurement it explains is
 barely disturbed); `Profiler.collect()` waits for them and folds the collapsed stacks into the
 functions that hold the CPU: *self* (the innermost frame of a sample) and *inclusive* (any frame
-of it, counted once per sample). py-spy is not a project dependency: without it on PATH the
+of it, counted once per sample). py-spy is not a project dependency: it is looked for beside
+this Python (a venv's bin, where `pip install py-spy` puts it) and then on PATH; without it the
 profiler reports that and does nothing.
 """
 
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,13 @@ def fold(text: str, top: int = 25) -> dict[str, Any]:
     return {"samples": total, "self_pct": table(self_counts), "inclusive_pct": table(incl_counts)}
 
 
+def find_py_spy(interpreter: str = sys.executable, path: str | None = None) -> str | None:
+    """py-spy beside `interpreter` (its venv's bin: the bench run from a venv that is not on
+    PATH), else on `path` (PATH when None)."""
+    beside = str(Path(interpreter).parent)  # not resolved: a venv's python links elsewhere
+    return shutil.which("py-spy", path=beside) or shutil.which("py-spy", path=path)
+
+
 @dataclass(slots=True)
 class _Job:
     name: str
@@ -81,7 +90,7 @@ class Profiler:
     out_dir: Path
     rate: int = 100
     jobs: list[_Job] = field(default_factory=list)
-    exe: str | None = field(default_factory=lambda: shutil.which("py-spy"))
+    exe: str | None = field(default_factory=find_py_spy)
 
     def start(self, name: str, pids: list[int], seconds: float) -> None:
         if self.exe is None:
@@ -105,7 +114,7 @@ class Profiler:
                 "--output",
                 str(path),
             ]
-            proc = subprocess.Popen(  # noqa: S603 - py-spy from PATH, our own pids
+            proc = subprocess.Popen(  # noqa: S603 - py-spy beside Python or on PATH, our own pids
                 cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             self.jobs.append(_Job(name, pid, path, proc))
@@ -113,7 +122,7 @@ class Profiler:
     def collect(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait for every recording; per name, the folded profile of all its pids."""
         if self.exe is None:
-            return {"error": "py-spy not found on PATH (pip install py-spy)"}
+            return {"error": "py-spy not found beside Python or on PATH (pip install py-spy)"}
         texts: dict[str, list[str]] = {}
         pids: dict[str, list[int]] = {}
         for job in self.jobs:

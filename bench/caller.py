@@ -4,7 +4,9 @@ Unlike `engine.sim.twilio_caller.TwilioCaller` (one scripted call, every event k
 caller is built for hundreds of concurrent calls in one process and for measurement: every 20 ms
 frame it sends carries a tag (`bench.tags`), its send time is recorded just after the socket
 write, and every agent frame it receives is recorded with its arrival time. What it says is
-`bench.caller_conversation`'s; its webhooks are `bench.caller_webhooks`'.
+`bench.caller_conversation`'s; its webhooks are `bench.caller_webhooks`'. The stream's
+messages and its 20 ms frame schedule are the engine's simulated caller's own
+(`engine.sim.twilio_stream_messages`, `engine.sim.frame_clock`).
 
 I/O: one WebSocket client to the `<Stream url>` of the TwiML it was answered with (picows'
 `websockets`-compatible client: compiled framing, so what the load side burns, the engine does
@@ -29,12 +31,18 @@ from bench.caller_webhooks import CallWebhooks, WebhookClient
 from bench.load_spec import Behaviour
 from bench.records import StreamRecord
 from bench.tags import MAX_STREAM, frame_key, stamp
+from engine.sim.frame_clock import until_frame
+from engine.sim.twilio_stream_messages import (
+    connected_message,
+    mark_message,
+    media_message,
+    start_message,
+    stop_message,
+)
 from engine.sim.twiml_verbs import TwimlConnect
 
-FRAME_S = 0.020
-FRAME_MS = 20
 HANGUP_CLOSE_S = 3.0  # how long a hung-up caller waits for the server to close the socket
-CONNECTED = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+CONNECTED = connected_message()
 
 
 class SimulatedCall:
@@ -110,23 +118,17 @@ class SimulatedCall:
             rec.outcome, rec.error = "failed", f"stream handshake: {exc!r}"
             return
         rec.connected_at = time.monotonic()
-        start = {
-            "event": "start",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.stream_sid,
-            "start": {
-                "accountSid": self.client.target.account_sid,
-                "streamSid": self.stream_sid,
-                "callSid": rec.call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": dict(stream.parameters),
-            },
-        }
+        start = start_message(
+            self._next_seq(),
+            self.stream_sid,
+            account_sid=self.client.target.account_sid,
+            call_sid=rec.call_sid,
+            custom_parameters=dict(stream.parameters),
+        )
         try:
             await ws.send(CONNECTED)
             rec.started_at = time.monotonic()
-            await ws.send(json.dumps(start))
+            await ws.send(start)
         except ConnectionClosed:
             rec.outcome, rec.error = "failed", "stream closed before start"
             return
@@ -167,22 +169,19 @@ class SimulatedCall:
         return str(self.seq)
 
     async def _send_stop(self, ws: ClientConnection) -> None:
-        msg = {
-            "event": "stop",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.stream_sid,
-            "stop": {"accountSid": self.client.target.account_sid, "callSid": self.rec.call_sid},
-        }
+        msg = stop_message(
+            self._next_seq(),
+            self.stream_sid,
+            account_sid=self.client.target.account_sid,
+            call_sid=self.rec.call_sid,
+        )
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             async with asyncio.timeout(2.0):
-                await ws.send(json.dumps(msg))
+                await ws.send(msg)
                 self.rec.stop_at = time.monotonic()
 
     async def _send_mark(self, ws: ClientConnection, name: str) -> None:
-        await ws.send(
-            f'{{"event":"mark","sequenceNumber":"{self._next_seq()}",'
-            f'"streamSid":"{self.stream_sid}","mark":{{"name":{json.dumps(name)}}}}}'
-        )
+        await ws.send(mark_message(self._next_seq(), self.stream_sid, name))
         self.rec.marks_echoed += 1
 
     # --- outbound: one frame every 20 ms on a fixed schedule -----------------------------------
@@ -198,18 +197,11 @@ class SimulatedCall:
         try:
             while True:
                 n += 1
-                delay = t0 + n * FRAME_S - mono()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                rel = n * FRAME_S
+                rel = await until_frame(t0, n)
                 for name in pb.tick(rel):
                     await self._send_mark(ws, name)
                 payload = stamp(conv.next_payload(rel), stream_no, n)
-                await ws.send(
-                    f'{{"event":"media","sequenceNumber":"{self._next_seq()}","streamSid":"{sid}",'
-                    f'"media":{{"track":"inbound","chunk":"{n}","timestamp":"{n * FRAME_MS}",'
-                    f'"payload":"{payload}"}}}}'
-                )
+                await ws.send(media_message(self._next_seq(), sid, n, payload))
                 sent_times.append(mono())
                 sent_keys.append(n)
         except ConnectionClosed:

@@ -18,10 +18,9 @@ from collections.abc import Callable
 
 from bench.load_spec import Behaviour
 from bench.records import StreamRecord
-from engine.audio import BYTES_PER_MS, b64, silence
+from engine.audio import BYTES_PER_MS
 from engine.sim.twilio_playback import Playback
-
-SILENCE = b64(silence(20))
+from engine.sim.twilio_stream_messages import SILENCE_PAYLOAD
 
 
 class Conversation:
@@ -58,7 +57,7 @@ class Conversation:
                     fut.set_result(None)
         speech = self.speech
         if speech is None:
-            return SILENCE
+            return SILENCE_PAYLOAD
         payload = speech[self.speech_i]
         self.speech_i += 1
         if self.speech_i >= len(speech):

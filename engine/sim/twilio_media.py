@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from engine.audio import BYTES_PER_MS
+from engine.sim.frame_clock import until_frame
 from engine.sim.twilio_call_records import SimCallError, SimStepTimeout, StreamRecord
 from engine.sim.twilio_call_script import (
     BargeIn,
@@ -230,7 +231,7 @@ class MediaStream:
         self.record.marks_sent_back.append(name)
 
     async def _pump(self, ws: ClientConnection) -> None:
-        # Frame n is due at t0 + n*20 ms whatever the lateness of frame n-1: no cumulative drift.
+        # Frame n is due at t0 + n*20 ms whatever the lateness of frame n-1 (until_frame).
         # Sends are bounded by the keepalive (ping_timeout) and the call's overall timeout.
         sid = self.record.stream_sid
         playback = self._playback
@@ -242,10 +243,7 @@ class MediaStream:
         try:
             while True:
                 n += 1
-                delay = t0 + n * FRAME_S - mono()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                rel = n * FRAME_S
+                rel = await until_frame(t0, n)
                 # Conditions see the state before this tick's drain: audio finished by now.
                 speech = voice.open_tick(rel)
                 for name in playback.tick(rel):

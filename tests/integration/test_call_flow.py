@@ -162,7 +162,7 @@ async def test_greeting_reply_barge_in_and_ordered_transcript(engine: Engine) ->
     assert interrupted[0].meta["interrupted_at_ms"] == truncates[0]["audio_end_ms"]
     assert sum(1 for role, text in roles_and_text if "Riley" in text) == 1
     assert any("latency_ms" in t.meta for t in turns if t.role == "agent")
-    assert engine.pool.reports[0].barge_ins == 1
+    assert (await engine.pool.report_for(result.call_sid)).barge_ins == 1
 
 
 def _start(call_sid: str, token: str) -> str:
@@ -273,8 +273,9 @@ async def test_malformed_frames_and_media_before_start_lose_nothing(engine: Engi
     assert heard == 1
     actor = engine.pool.actors[call_sid]
     assert await actor.wait_done(2) == "caller_hung_up"
-    assert engine.pool.reports[-1].frames_in == 10
-    assert engine.pool.reports[-1].dropped_frames == 1
+    report = await engine.pool.report_for(call_sid)
+    assert report.frames_in == 10
+    assert report.dropped_frames == 1
     turns = await calls.load_turns(engine.db, tenant_id, call_sid)
     assert ("dtmf", "5") in [(t.role, t.text) for t in turns]
 
@@ -291,4 +292,4 @@ async def test_model_refusing_the_key_ends_call_with_apology(engine: Engine) -> 
     assert "technical trouble" in result.said[-1]
     actor = engine.pool.actors[result.call_sid]
     assert await actor.wait_done(2) == "model_failed"  # no stuck actor
-    assert engine.pool.reports[-1].outcome == "model_failed"
+    assert (await engine.pool.report_for(result.call_sid)).outcome == "model_failed"

@@ -84,7 +84,7 @@ async def test_second_call_knows_what_the_first_call_said(engine: Engine) -> Non
     assert turns[0].text == "Hi, this is Ava. Is this Dana?"
     # What verification adds to the call: the caller's statement, the tool's turn, and the
     # engine's check (measured; printed for the record)
-    report = next(r for r in engine.pool.reports if r.call_sid == second.call_sid)
+    report = await engine.pool.report_for(second.call_sid)
     [check] = [t for t in report.tool_ms if t.tool == "verify_caller"]
     assert check.status == "ok"
     tool_turns = [t for t in turns if t.role == "tool"]

@@ -225,7 +225,7 @@ async def test_a_rejected_delivery_is_dead_lettered_then_replayed(
         receiver.answer = 422  # retrying cannot fix it: dead at once
         await actor.take_message(tok, message(sid(), 1))
         await until(lambda: sum(receiver.seen.values()) == 1)
-        await asyncio.sleep(0.3)
+        await settled(app_pool, tenant, {"dead": 1})  # written after the answer was read
         (row,) = await outbox_admin.list_deliveries(
             app_pool, tenant, status="dead", event_type=None, after=None, limit=5
         )

@@ -106,5 +106,5 @@ async def test_backchannels_and_a_cough_leave_the_agent_talking_a_sentence_stops
     assert answers  # the answers' latency, broken down
     for turn in answers:
         assert turn.meta["model_ms"] <= turn.meta["sent_ms"]  # type: ignore[operator]
-    report = engine.pool.reports[0]
+    report = await engine.pool.report_for(result.call_sid)
     assert report.barge_ins == 1

@@ -13,9 +13,8 @@ hand-off also restarts the tenant's downloads that have been pending for minutes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -24,6 +23,7 @@ import structlog
 from actors.twilio_recordings import DownloadError, download
 from actors.twilio_rest import TwilioAccount
 from engine.config import EngineConfig
+from engine.task_set import TaskSet
 from memory import recordings
 from memory.db import LazyPool
 from memory.recording_files import RECORDING_SID, RecordingStore
@@ -97,7 +97,7 @@ class RecordingDownloads:
         self._tenant_id = tenant_id
         self._account = account
         self._store = RecordingStore(Path(config.recordings_dir))
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = TaskSet("recording", log.bind(tenant_id=tenant_id))
         self._pool = LazyPool(config.app_database_url, min_size=0, max_size=2)
         self._client: httpx.AsyncClient | None = None
 
@@ -110,8 +110,8 @@ class RecordingDownloads:
         stale pending ones. Returns at once."""
         for sid in recording_sids:
             if RECORDING_SID.match(sid):
-                self._spawn(sid, self._download(sid))
-        self._spawn("stale-sweep", self._sweep())
+                self._tasks.spawn_once(sid, self._download(sid))
+        self._tasks.spawn_once("stale-sweep", self._sweep())
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -132,35 +132,12 @@ class RecordingDownloads:
         pool = await self._pool.get()
         stale = await recordings.stale_pending(pool, self._tenant_id, older_than_s=STALE_PENDING_S)
         for recording in stale:
-            self._spawn(recording.recording_sid, self._download(recording.recording_sid))
-
-    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        if name in self._tasks:
-            work.close()  # the running task does the same work
-            return
-        task = asyncio.get_running_loop().create_task(work, name=f"recording:{name}")
-        self._tasks[name] = task
-        task.add_done_callback(lambda done: self._finished(name, done))
-
-    def _finished(self, name: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(name) is task:
-            del self._tasks[name]
-        if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "recording_task_failed",
-                tenant_id=self._tenant_id,
-                task=name,
-                error=repr(task.exception()),
-            )
+            self._tasks.spawn_once(recording.recording_sid, self._download(recording.recording_sid))
 
     async def close(self) -> None:
         """Cancel the running downloads (their rows stay pending) and release the pool and
         the client."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
+        await self._tasks.close(timeout=5)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

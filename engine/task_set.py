@@ -1,6 +1,7 @@
 """A tracked set of background tasks: one per actor or session, so no task is an orphan.
 
-`spawn` starts a task and keeps it until it finishes; a task that fails is logged with its
+`spawn` starts a task and keeps it until it finishes (`spawn_once` only when no task runs under
+the same key: one flight per piece of work); a task that fails is logged with its name and
 exception (a control loop's failure is never silent), and `on_done` is told when any task ends
 (a bounded pool refills its freed slot); `wait` lets them finish, bounded; `wait_first` waits for
 the next to end; `close` cancels whatever is still running and waits for it, bounded. Uses only
@@ -30,6 +31,7 @@ class TaskSet:
         """`name` goes into the failure log's event: `<name>_task_failed`; `on_done` is called
         after each task ends (finished, failed or cancelled), once it has left the set."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._keyed: dict[str, asyncio.Task[Any]] = {}
         self._failed_event = f"{name}_task_failed"
         self._on_done = on_done
         self.log = log_
@@ -37,16 +39,34 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
 
+    def spawn_once(self, key: str, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start `coro` as the task for `key`, unless one still runs for it: then `coro` is
+        closed unstarted and the running task is returned (it does the same work)."""
+        running: asyncio.Task[T] | None = self._keyed.get(key)
+        if running is not None:
+            coro.close()
+            return running
+        task = self.spawn(coro, name=key)
+        self._keyed[key] = task
+        return task
+
+    def running(self, key: str) -> bool:
+        """Whether a task started by `spawn_once(key, ...)` still runs."""
+        return key in self._keyed
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        key = task.get_name()
+        if self._keyed.get(key) is task:
+            del self._keyed[key]
         if not task.cancelled() and task.exception() is not None:
-            self.log.error(self._failed_event, error=repr(task.exception()))
+            self.log.error(self._failed_event, task=key, error=repr(task.exception()))
         if self._on_done is not None:
             self._on_done()
 

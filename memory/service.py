@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
+from engine.task_set import TaskSet
 from memory import caller_memory, knowledge, profiles, recall
 from memory.call_records import Turn
 from memory.caller_memory import check_caller, memory_text
@@ -79,7 +80,7 @@ class MemoryService:
         self.embedder = embedder
         self.jobs = PostCallJobs(pool, llm, embedder, policy, outbox_queue)
         self._agendas: OrderedDict[str, Vector] = OrderedDict()
-        self._agenda_tasks: dict[str, asyncio.Task[None]] = {}
+        self._agenda_tasks = TaskSet("agenda_embedding", log)
         self._agenda_failed: dict[str, float] = {}  # agenda -> when to try embedding it again
 
     async def check_schema(self) -> int:
@@ -126,13 +127,11 @@ class MemoryService:
         if cached is not None:
             self._agendas.move_to_end(text)
             return cached
-        task = self._agenda_tasks.get(text)
-        if task is None:
-            if time.monotonic() < self._agenda_failed.get(text, 0.0):
-                return None
-            task = asyncio.get_running_loop().create_task(self._embed_agenda(text))
-            self._agenda_tasks[text] = task
-            task.add_done_callback(lambda _: self._agenda_tasks.pop(text, None))
+        if not self._agenda_tasks.running(text) and time.monotonic() < self._agenda_failed.get(
+            text, 0.0
+        ):
+            return None
+        task = self._agenda_tasks.spawn_once(text, self._embed_agenda(text))
         await asyncio.wait({task}, timeout=AGENDA_WAIT_S)
         return self._agendas.get(text)
 

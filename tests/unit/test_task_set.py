@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import structlog
 from structlog.testing import capture_logs
@@ -120,3 +121,49 @@ async def test_wait_first_returns_when_one_task_ends() -> None:
     assert not slow.done()
     release.set()
     await tasks.wait(1.0)
+
+
+async def test_spawn_once_runs_one_task_per_key_until_it_ends() -> None:
+    tasks = TaskSet("recording", structlog.get_logger("test"))
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def work(label: str) -> str:
+        started.append(label)
+        await release.wait()
+        return label
+
+    first = tasks.spawn_once("RE1", work("first"))
+    duplicate = work("duplicate")
+    again = tasks.spawn_once("RE1", duplicate)
+    other = tasks.spawn_once("RE2", work("other"))
+    assert again is first  # the running task does the work
+    assert inspect.getcoroutinestate(duplicate) == inspect.CORO_CLOSED  # never started
+    assert tasks.running("RE1")
+    assert tasks.running("RE2")
+    assert len(tasks) == 2
+
+    release.set()
+    assert await first == "first"
+    assert await other == "other"
+    await asyncio.sleep(0)
+    assert not tasks.running("RE1")
+    assert started == ["first", "other"]
+
+    later = tasks.spawn_once("RE1", work("later"))  # the key is free again once its task ended
+    assert later is not first
+    assert await later == "later"
+
+
+async def test_a_failed_keyed_task_is_logged_with_its_key_and_frees_it() -> None:
+    tasks = TaskSet("recording", structlog.get_logger("test"))
+
+    async def fail() -> None:
+        raise OSError("disk full")
+
+    with capture_logs() as logs:
+        task = tasks.spawn_once("RE9", fail())
+        await asyncio.wait({task})
+        await asyncio.sleep(0)
+    assert [(e["event"], e["task"]) for e in logs] == [("recording_task_failed", "RE9")]
+    assert not tasks.running("RE9")

@@ -5,8 +5,9 @@ The drain loop claims due post-call jobs across tenants and runs them one at a t
 only when a model is configured. The outbox loop (every actor) claims due deliveries and sends
 them to the agency's systems (memory.outbox_drain); a method that emits an event wakes it, else
 it polls every `outbox_poll_s`. The retention loop (actor 0, every `retention_interval_s`,
-first within a minute of start) deletes each tenant's calls past retention (memory.retention);
-a run that fails is logged and the next one picks up where it stopped. Call writes that
+first within a minute of start) deletes each tenant's calls past retention (memory.retention)
+and the login throttle's rows whose window and lock have passed (memory.login_throttle); a run
+that fails is logged and the next one picks up where it stopped. Call writes that
 Postgres cannot take are spooled to local disk and replayed in order (memory.call_writes).
 
 Imported by the memory actor's module, which every call actor imports: the memory package is
@@ -182,12 +183,26 @@ class MemoryLoops:
                 await retention.purge_all(pool, remove)
             except Exception as exc:  # tenants could not be listed: the next run tries again
                 log.warning("retention_run_failed", index=self._index, error=repr(exc))
+            await self._prune_login_throttle(pool)
+
+    async def _prune_login_throttle(self, pool: asyncpg.Pool) -> None:
+        from memory import login_throttle
+
+        try:
+            pruned = await login_throttle.prune(pool, window_s=login_throttle.FAILURE_WINDOW_S)
+        except Exception as exc:  # the next run deletes what this one left
+            log.warning("login_throttle_prune_failed", index=self._index, error=repr(exc))
+            return
+        if pruned:
+            log.info("login_throttle_pruned", rows=pruned)
 
     async def run_retention(self, pool: asyncpg.Pool) -> dict[str, int]:
-        """Purge every tenant's calls past retention now; totals deleted."""
+        """Purge every tenant's calls past retention, and the lapsed login throttle rows, now;
+        the calls' totals deleted."""
         from memory import retention
 
         results = await retention.purge_all(pool, self._recording_remover())
+        await self._prune_login_throttle(pool)
         return sum((r.counts for r in results), retention.PurgeCounts()).as_dict()
 
     async def close(self) -> None:

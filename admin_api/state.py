@@ -14,6 +14,7 @@ from admin_api.passwords import Passwords
 from admin_api.ratelimit import Limit, SharedLimits
 from engine.config import EngineConfig
 from engine.tokens import KeyRing
+from memory import login_throttle
 from memory.recording_files import RecordingStore
 
 
@@ -25,10 +26,16 @@ class AuthPolicy:
     lock_after: int = 5  # failures before the first lock
     base_lock_s: int = 30  # doubling with each further failure
     max_lock_s: int = 3600
-    failure_window_s: int = 24 * 3600  # failures older than this are forgotten
+    # Failures older than this are forgotten; memory actor 0 prunes rows past this default.
+    failure_window_s: int = login_throttle.FAILURE_WINDOW_S
     login_per_ip: int = 30  # per minute
     login_per_account: int = 10  # per minute
     refresh_per_ip: int = 120  # per minute
+
+    def __post_init__(self) -> None:
+        if self.failure_window_s > login_throttle.FAILURE_WINDOW_S:
+            # The prune would forget failures this policy still counts.
+            raise ValueError("failure_window_s must not exceed login_throttle.FAILURE_WINDOW_S")
 
 
 class AdminState:

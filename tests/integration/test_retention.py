@@ -2,12 +2,15 @@
 past its retention_days go with every row keyed by them and their recording files; fresh calls,
 other tenants, caller profiles and memories stay; a second run finds nothing; big purges go in
 batches; files are removed only once their rows' deletion committed; memory actor 0 runs it on
-its own and `neurosphere db purge` runs it once."""
+its own and `neurosphere db purge` runs it once. Actor 0's run also prunes the login throttle:
+rows past their failure window and their lock go, in bounded batches; a row still inside its
+window or its lock-out stays and still locks."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +24,8 @@ from actors.memory_actor import MemoryActor
 from engine import cli
 from engine.cli import common
 from engine.sim.openai_http import OpenAIHttpSimulator
-from memory import audit, caller_memory, profiles, retention
+from memory import audit, caller_memory, login_throttle, profiles, retention
+from memory.admin_db import platform_tx
 from memory.caller_records import CallFacts, MemoryWrite
 from memory.db import create_pool, tenant_tx
 from memory.recording_files import RecordingStore
@@ -406,3 +410,92 @@ def test_db_purge_command_runs_once_and_prints_counts(
     again = capsys.readouterr().out
     assert f"tenant {tenant_id} (" not in again
     assert "purged" in again
+
+
+# --- the login throttle, pruned by the same loop ---------------------------------------
+
+THROTTLE_WINDOW = timedelta(seconds=login_throttle.FAILURE_WINDOW_S)
+_THROTTLE_INSERT = """
+INSERT INTO login_throttle (email_digest, failures, last_failure_at, locked_until)
+VALUES ($1, $2, now() - $3::interval, now() + $4::interval)
+"""
+
+
+async def throttle_row(
+    pool: asyncpg.Pool, *, failures: int, failed_ago: timedelta, locked_for: timedelta | None
+) -> bytes:
+    """A throttle row for a fresh digest whose last failure was `failed_ago` ago and whose lock
+    ends `locked_for` from now (negative: lapsed; None: never locked)."""
+    digest = secrets.token_bytes(32)
+    async with platform_tx(pool) as conn:
+        await conn.execute(_THROTTLE_INSERT, digest, failures, failed_ago, locked_for)
+    return digest
+
+
+async def remaining(pool: asyncpg.Pool, digests: list[bytes]) -> set[bytes]:
+    async with platform_tx(pool) as conn:
+        rows = await conn.fetch(
+            "SELECT email_digest FROM login_throttle WHERE email_digest = ANY($1::bytea[])",
+            digests,
+        )
+    return {bytes(r["email_digest"]) for r in rows}
+
+
+async def test_memory_actor_zero_prunes_lapsed_throttle_rows_and_keeps_live_ones(
+    pg_urls: PgUrls,
+    jwt_secret: str,
+    app_pool: asyncpg.Pool,
+    sim: OpenAIHttpSimulator,
+    tmp_path: Path,
+) -> None:
+    hour = timedelta(hours=1)
+    # A sprayed address: many failures, last one past the window, lock long over.
+    stale = await throttle_row(
+        app_pool, failures=40, failed_ago=THROTTLE_WINDOW + hour, locked_for=-THROTTLE_WINDOW
+    )
+    stale_unlocked = await throttle_row(
+        app_pool, failures=2, failed_ago=THROTTLE_WINDOW + hour, locked_for=None
+    )
+    # Inside the window: still locked, or still counting towards a lock.
+    locked = await throttle_row(app_pool, failures=9, failed_ago=hour, locked_for=hour / 2)
+    counting = await throttle_row(app_pool, failures=2, failed_ago=hour, locked_for=None)
+    # Past the window, but its lock has not ended: kept until it has.
+    still_locked = await throttle_row(
+        app_pool, failures=30, failed_ago=THROTTLE_WINDOW + hour, locked_for=hour
+    )
+    ours = [stale, stale_unlocked, locked, counting, still_locked]
+    config = memory_config(
+        pg_urls.app, jwt_secret, sim, retention_interval_s=0.2, recordings_dir=str(tmp_path)
+    )
+    actor = MemoryActor(config, 0)
+    try:
+        assert (await actor.check_health())["retention"] is True
+        for _ in range(200):
+            if stale not in await remaining(app_pool, ours):
+                break
+            await asyncio.sleep(0.05)
+        assert await remaining(app_pool, ours) == {locked, counting, still_locked}
+    finally:
+        await actor.close()
+    state = await login_throttle.throttle_state(
+        app_pool, locked, window_s=login_throttle.FAILURE_WINDOW_S
+    )
+    assert state.failures == 9
+    assert state.locked_until is not None
+    counted = await login_throttle.throttle_state(
+        app_pool, counting, window_s=login_throttle.FAILURE_WINDOW_S
+    )
+    assert counted.failures == 2
+
+
+async def test_login_throttle_prune_goes_in_bounded_batches(app_pool: asyncpg.Pool) -> None:
+    past = THROTTLE_WINDOW + timedelta(minutes=5)
+    digests = [
+        await throttle_row(app_pool, failures=6, failed_ago=past, locked_for=None) for _ in range(5)
+    ]
+    window_s = login_throttle.FAILURE_WINDOW_S
+    assert await login_throttle.prune_batch(app_pool, window_s=window_s, limit=2) == 2
+    assert len(await remaining(app_pool, digests)) == 3
+    assert await login_throttle.prune(app_pool, window_s=window_s, batch=2) >= 3
+    assert await remaining(app_pool, digests) == set()
+    assert await login_throttle.prune(app_pool, window_s=window_s, batch=2) == 0

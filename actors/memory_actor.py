@@ -1,11 +1,11 @@
 """MemoryActor: one of N actors fronting Postgres for the call path, and draining post-call work.
 
-State it owns: one asyncpg pool (app role), the JWT key ring, one `MemoryService` (the LLM and
-embedding clients, an agenda-vector cache) and its background loops (actors.memory_loops),
-started lazily with the pool. Every method that
-touches tenant data takes the call's tenant-scoped JWT (audience `memory`), verifies it first,
-and runs in a transaction scoped to that tenant; a token is never trusted for another tenant's
-rows (RLS enforces it below us too).
+State it owns: one asyncpg pool (app role), the JWT key ring and the tokens it verified
+(actors.verified_tokens), one `MemoryService` (the LLM and embedding clients, an agenda-vector
+cache) and its background loops (actors.memory_loops), started lazily with the pool. Every
+method that touches tenant data takes the call's tenant-scoped JWT (audience `memory`), verifies
+it first, and runs in a transaction scoped to that tenant; a token is never trusted for another
+tenant's rows (RLS enforces it below us too).
 
 Idempotent methods: all of them. Turns are keyed by seq, call rows are upserts, finalisation
 fills only empty columns, stream connections are recorded once per stream; `remember` is an
@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from actors.memory_loops import MemoryLoops
+from actors.verified_tokens import VerifiedTokens
 from engine.config import EngineConfig, TenantConfig
 from engine.logs import configure_actor
 from engine.query_metrics import QueryMetrics
@@ -56,7 +57,6 @@ from engine.verification import Attempt
 if TYPE_CHECKING:
     import asyncpg
 
-    from engine.tokens import KeyRing
     from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
     from memory.call_writes import CallWrites
     from memory.caller_records import JobStatus, NewMemory, SearchHit
@@ -78,8 +78,10 @@ class MemoryActor:
         self._config = config
         self._index = index
         configure_actor(config)
-        self._ring: KeyRing | None = None
-        self._pool = LazyPool(config.app_database_url, min_size=WARM_CONNECTIONS, max_size=8)
+        # memory/ sets session state only inside transactions: no reset query on release.
+        url = config.app_database_url
+        self._pool = LazyPool(url, min_size=WARM_CONNECTIONS, max_size=8, reset_session=False)
+        self._tokens = VerifiedTokens(config.jwt_secret)
         self._service: MemoryService | None = None
         self._client: Any = None  # openai.AsyncOpenAI, imported only when first needed
         self._pool_lock = asyncio.Lock()
@@ -139,17 +141,8 @@ class MemoryActor:
     async def _db(self) -> asyncpg.Pool:
         return (await self._memory()).pool
 
-    def _keys(self) -> KeyRing:
-        from engine.tokens import KeyRing
-
-        if self._ring is None:
-            self._ring = KeyRing.single(self._config.jwt_secret)
-        return self._ring
-
     def _tenant(self, token: str) -> str:
-        from engine.tokens import MEMORY_AUDIENCE, verify
-
-        return verify(self._keys(), token, audience=MEMORY_AUDIENCE).tenant_id
+        return self._tokens.tenant(token)
 
     # --- operators and tests ------------------------------------------------------------------
 
@@ -366,12 +359,12 @@ class MemoryActor:
     async def ping(self) -> None:
         """Nothing but an answer (call actors open their connection with it); readies the key
         ring so the first token verified does not pay for importing pyjwt."""
-        self._keys()
+        self._tokens.ready()
 
     async def warm_up(self, agendas: list[str]) -> None:
         """Start the service, load the embedding model, cache the agendas' vectors, open and
         prepare the pool's floor of connections."""
-        self._keys()
+        self._tokens.ready()
         await (await self._memory()).warm(agendas, connections=WARM_CONNECTIONS)
 
     async def query_stats(self) -> dict[str, Any]:

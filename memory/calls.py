@@ -27,7 +27,7 @@ import asyncpg
 from memory import audit, jobs, outbox
 from memory.call_records import CallEnd, CallRecord, CallStart, Turn
 from memory.caller_records import is_anonymous
-from memory.content_policy import content_policy
+from memory.content_policy import POLICY_RETRIES, ContentPolicy, last_seen_policy, seen_policy
 from memory.db import Conn, acquire, check_tenant_id, tenant_tx
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -59,12 +59,22 @@ UPDATE calls SET ended_at = coalesce(ended_at, now()),
 WHERE tenant_id = $1 AND call_sid = $2
 RETURNING *
 """
+# The turns, written only if the tenant's content policy (memory.content_policy's defaults when
+# it has no agent row) is the one their text was prepared under ($8 redact, $9 keep); the
+# policy as stored is returned either way.
 _APPEND_TURNS = """
-INSERT INTO call_turns (tenant_id, call_sid, seq, role, text, meta, at)
-SELECT $1, $2, t.seq, t.role, t.text, t.meta, t.at
-FROM unnest($3::int[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
-     AS t(seq, role, text, meta, at)
-ON CONFLICT (tenant_id, call_sid, seq) DO NOTHING
+WITH policy AS (
+    SELECT coalesce(a.pii_redaction, true) AS redact, coalesce(a.keep_transcripts, true) AS keep
+    FROM (SELECT 1) one LEFT JOIN agent_configs a ON a.tenant_id = $1
+), written AS (
+    INSERT INTO call_turns (tenant_id, call_sid, seq, role, text, meta, at)
+    SELECT $1, $2, t.seq, t.role, t.text, t.meta, t.at
+    FROM unnest($3::int[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
+         AS t(seq, role, text, meta, at), policy p
+    WHERE p.redact = $8 AND p.keep = $9
+    ON CONFLICT (tenant_id, call_sid, seq) DO NOTHING
+)
+SELECT redact, keep FROM policy
 """
 _TURNS = """
 SELECT seq, role, text, meta, at FROM call_turns
@@ -221,18 +231,31 @@ async def append_turns(
 ) -> None:
     if not turns:
         return
+    """One statement in the common case: the text is prepared under the policy this process
+    last saw for the tenant, and the insert checks that policy still holds; when it changed,
+    nothing was written and the turns are prepared again under the policy stored now."""
+    tenant = uuid.UUID(tenant_id)
+    policy = last_seen_policy(tenant_id)
     async with tenant_tx(pool, tenant_id) as conn:
-        policy = await content_policy(conn, tenant_id)
-        await conn.execute(
-            _APPEND_TURNS,
-            uuid.UUID(tenant_id),
-            call_sid,
-            [t.seq for t in turns],
-            [t.role for t in turns],
-            [policy.turn_text(t.text) for t in turns],
-            [t.meta for t in turns],
-            [t.at for t in turns],
-        )
+        for _ in range(POLICY_RETRIES):
+            row = await conn.fetchrow(
+                _APPEND_TURNS,
+                tenant,
+                call_sid,
+                [t.seq for t in turns],
+                [t.role for t in turns],
+                [policy.turn_text(t.text) for t in turns],
+                [t.meta for t in turns],
+                [t.at for t in turns],
+                policy.redact,
+                policy.keep_transcripts,
+            )
+            assert row is not None
+            stored = ContentPolicy(redact=row["redact"], keep_transcripts=row["keep"])
+            if stored == policy:
+                return
+            policy = seen_policy(tenant_id, stored)
+        raise RuntimeError("the tenant's content policy kept changing while turns were written")
 
 
 async def load_turns(pool: asyncpg.Pool, tenant_id: str, call_sid: str) -> list[Turn]:

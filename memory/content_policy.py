@@ -1,5 +1,6 @@
 """What a tenant lets the store keep of a call's words. I/O: one read of the tenant's agent row,
-inside the transaction that writes.
+inside the transaction that writes (for turn batches, inside the very statement that writes:
+memory.calls checks the policy this process last saw as it inserts).
 
 Two settings of `agent_configs` (0020): `pii_redaction` (on by default) replaces card numbers,
 SSNs, dates of birth, policy and account numbers (engine.redact) in every turn, message, memory
@@ -18,6 +19,8 @@ from engine.redact import redact
 from memory.db import Conn
 
 _POLICY = "SELECT pii_redaction, keep_transcripts FROM agent_configs WHERE tenant_id = $1"
+POLICY_RETRIES = 5
+MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +54,21 @@ async def content_policy(conn: Conn, tenant_id: str) -> ContentPolicy:
     if row is None:
         return ContentPolicy()
     return ContentPolicy(redact=row["pii_redaction"], keep_transcripts=row["keep_transcripts"])
+
+
+# Each tenant's policy as this process last read it: only a guess of what a write will find,
+# which the write checks in the same statement (memory.calls' turn insert), so a stale guess
+# costs one more statement, never a word kept that the tenant's policy no longer allows.
+_last_seen: dict[str, ContentPolicy] = {}
+
+
+def last_seen_policy(tenant_id: str) -> ContentPolicy:
+    """The tenant's policy as last seen here; the defaults for a tenant not seen yet."""
+    return _last_seen.get(tenant_id) or ContentPolicy()
+
+
+def seen_policy(tenant_id: str, policy: ContentPolicy) -> ContentPolicy:
+    if len(_last_seen) >= MAX_REMEMBERED:
+        _last_seen.clear()
+    _last_seen[tenant_id] = policy
+    return policy

@@ -36,7 +36,10 @@ QUERY_TIMEOUT_S = 5.0
 ACQUIRE_TIMEOUT_S = 5.0
 
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
-_SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
+# BEGIN and the tenant in one round trip (a simple-protocol message of two statements; the
+# transaction BEGIN opens goes on after it). The tenant is spliced in as text: only a canonical
+# UUID (check_tenant_id) ever reaches it, so it holds nothing but hex digits and dashes.
+_BEGIN_FOR_TENANT = "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
 
 
 @contextmanager
@@ -171,10 +174,11 @@ async def tenant_tx(
 ) -> AsyncIterator[Conn]:
     """A transaction in which row-level security sees exactly one tenant.
 
-    BEGIN, the tenant and COMMIT/ROLLBACK each get ``timeout``. A pooled connection found dead
-    at BEGIN (nothing sent yet) is replaced once. When the link times out or breaks later, the
-    connection is terminated instead of being rolled back and reset through the same dead link
-    (which would hold the caller for another timeout or two); the pool then replaces it.
+    BEGIN with the tenant (one round trip) and COMMIT/ROLLBACK each get ``timeout``. A pooled
+    connection found dead at BEGIN (nothing sent yet) is replaced once. When the link times out
+    or breaks later, the connection is terminated instead of being rolled back and reset through
+    the same dead link (which would hold the caller for another timeout or two); the pool then
+    replaces it.
     Do not open `conn.transaction()` inside (asyncpg refuses it).
     """
     tenant = check_tenant_id(tenant_id)
@@ -185,11 +189,12 @@ async def tenant_tx(
 
 @asynccontextmanager
 async def _tenant_tx(pool: asyncpg.Pool, tenant: str, timeout: float) -> AsyncIterator[Conn]:
+    if tenant != check_tenant_id(tenant):  # only a canonical UUID is spliced into SQL
+        raise ValueError("tenant id is not in canonical form")
     for attempt in range(2):
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             try:
-                await conn.execute("BEGIN", timeout=timeout)
-                await conn.execute(_SET_TENANT, tenant, timeout=timeout)
+                await conn.execute(_BEGIN_FOR_TENANT.format(tenant=tenant), timeout=timeout)
             except BaseException as exc:
                 _drop(conn)
                 if attempt == 0 and _stale(exc):

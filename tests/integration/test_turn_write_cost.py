@@ -21,8 +21,8 @@ from tests.memory_support import SIM_KEY, memory_config, new_tenant, phone, scri
 
 BATCHES = 20
 WARM = 16
-# BEGIN, the tenant, the insert (which checks the content policy), COMMIT.
-PER_BATCH = 4
+# BEGIN with the tenant, the insert (which checks the content policy), COMMIT.
+PER_BATCH = 3
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import psutil
 import pytest
+import ray
+from ray.util.state import list_actors
 
 from actors import ray_runtime
 from engine.cli.runtime import Engine
@@ -13,11 +15,12 @@ pytestmark = pytest.mark.cluster
 
 
 def test_the_serve_controller_loops_at_the_engines_period(ray_engine: Engine) -> None:
-    # the local Ray's processes are this process's descendants (other Rays on the machine are not)
-    (controller,) = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::ServeController")
-    ]
-    environ = controller.environ()
+    # the session's own Ray, by its address: other tests' `serve` children run Rays of their own
+    (actor,) = list_actors(
+        address=ray.get_runtime_context().gcs_address,
+        filters=[("class_name", "=", "ServeController"), ("state", "=", "ALIVE")],
+        detail=True,
+        raise_on_missing_output=False,
+    )
+    environ = psutil.Process(actor.pid).environ()
     assert environ.get("RAY_SERVE_CONTROL_LOOP_INTERVAL_S") == ray_runtime.SERVE_CONTROL_LOOP_S

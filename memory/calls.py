@@ -229,11 +229,11 @@ async def finish_call(
 async def append_turns(
     pool: asyncpg.Pool, tenant_id: str, call_sid: str, turns: Sequence[Turn]
 ) -> None:
-    if not turns:
-        return
     """One statement in the common case: the text is prepared under the policy this process
     last saw for the tenant, and the insert checks that policy still holds; when it changed,
     nothing was written and the turns are prepared again under the policy stored now."""
+    if not turns:
+        return
     tenant = uuid.UUID(tenant_id)
     policy = last_seen_policy(tenant_id)
     async with tenant_tx(pool, tenant_id) as conn:

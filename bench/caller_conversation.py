@@ -19,6 +19,7 @@ from collections.abc import Callable
 from bench.load_spec import Behaviour
 from bench.records import StreamRecord
 from engine.audio import BYTES_PER_MS
+from engine.sim.tick_waits import TickWaits
 from engine.sim.twilio_playback import Playback
 from engine.sim.twilio_stream_messages import SILENCE_PAYLOAD
 
@@ -44,17 +45,14 @@ class Conversation:
         self.speech: tuple[str, ...] | None = None
         self.speech_i = 0
         self.speech_done: asyncio.Future[None] | None = None
-        self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self.waits = TickWaits()
 
     def next_payload(self, rel: float) -> str:
         """The caller's audio for the frame at `rel` seconds into the stream (after the
         playback's marks up to then): wakes the waiters whose condition holds, then gives the
         next frame of the utterance being said, or silence."""
         self.now_rel = rel
-        if self.waiters:
-            for pred, fut in self.waiters:
-                if not fut.done() and pred():
-                    fut.set_result(None)
+        self.waits.wake()
         speech = self.speech
         if speech is None:
             return SILENCE_PAYLOAD
@@ -77,17 +75,11 @@ class Conversation:
         )
 
     async def _until(self, pred: Callable[[], bool], timeout: float) -> bool:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (pred, fut)
-        self.waiters.append(entry)
         try:
-            async with asyncio.timeout(timeout):
-                await fut
-            return True
+            await self.waits.until(pred, timeout)
         except TimeoutError:
             return False
-        finally:
-            self.waiters.remove(entry)
+        return True
 
     async def _speak(self, payloads: tuple[str, ...]) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from engine.sim.tick_waits import TickWaits
 from engine.sim.twilio_stream_messages import SILENCE_PAYLOAD
 
 Utterance = tuple[str, ...]  # base64 20 ms frames
@@ -26,16 +27,13 @@ class CallerVoice:
         self._speech: Utterance | None = None
         self._speech_done: asyncio.Future[None] | None = None
         self._speech_gate: Callable[[], bool] | None = None
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._waits = TickWaits()
 
     def open_tick(self, rel: float) -> Utterance | None:
         """Start the tick at `rel`: wake the waits whose condition holds; returns the utterance
         this tick continues (None: the caller is silent)."""
         self.now_rel = rel
-        if self._waiters:
-            for pred, fut in self._waiters:
-                if not fut.done() and pred():
-                    fut.set_result(None)
+        self._waits.wake()
         speech = self._speech
         if speech is not None and self._speech_gate is not None:
             if self._speech_gate():
@@ -58,14 +56,7 @@ class CallerVoice:
 
     async def until(self, pred: Callable[[], bool], timeout: float) -> None:
         """Return at the first tick start where `pred()` holds; TimeoutError after `timeout`."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (pred, fut)
-        self._waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                await fut
-        finally:
-            self._waiters.remove(entry)
+        await self._waits.until(pred, timeout)
 
     async def speak(
         self, payloads: Utterance, gate: Callable[[], bool] | None, timeout: float

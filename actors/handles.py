@@ -27,6 +27,7 @@ from actors.ports import (
     CallReport,
     MemoryClient,
     TenantStore,
+    TurnBatch,
 )
 from actors.ray_runtime import NAMESPACE, own_actor
 from engine.config import EngineConfig
@@ -220,12 +221,39 @@ class RayMemoryClient(Forwarder):
     def __init__(self, handles: Sequence[Any]) -> None:
         self._handles = list(handles)
 
+    def _route(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % len(self._handles)
+
     async def _target(self, method: str, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         key = args[1] if len(args) > 1 else None
         key = getattr(key, "call_sid", key)
         if not isinstance(key, str):
             return self._handles[0], args
-        return self._handles[zlib.crc32(key.encode()) % len(self._handles)], args
+        return self._handles[self._route(key)], args
+
+    async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
+        """One Ray call per memory actor, each with the batches of the calls it serves (the
+        same actor as the rest of each call's writes, so a spooled call stays in order); an
+        actor that fails or times out fails only its own calls' batches."""
+        groups: dict[int, list[int]] = {}
+        for i, batch in enumerate(batches):
+            groups.setdefault(self._route(batch.call_sid), []).append(i)
+
+        async def one(actor: int, indices: list[int]) -> list[str | None]:
+            sent = [batches[i] for i in indices]
+            try:
+                ref = self._handles[actor].append_turn_batches.remote(sent)
+                answers: list[str | None] = await await_ref(ref)
+            except Exception as exc:
+                return [repr(exc)] * len(indices)
+            return answers
+
+        answered = await asyncio.gather(*(one(a, ix) for a, ix in groups.items()))
+        results: list[str | None] = [None] * len(batches)
+        for indices, answers in zip(groups.values(), answered, strict=True):
+            for i, answer in zip(indices, answers, strict=True):
+                results[i] = answer
+        return results
 
     async def ping(self) -> None:
         await asyncio.gather(*(await_ref(handle.ping.remote(), 10.0) for handle in self._handles))

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from actors.memory_call_writes import CallPathWrites
 from actors.memory_loops import MemoryLoops
 from actors.verified_tokens import VerifiedTokens
 from engine.config import EngineConfig, TenantConfig
@@ -57,8 +58,7 @@ from engine.verification import Attempt
 if TYPE_CHECKING:
     import asyncpg
 
-    from memory.call_records import CallEnd, CallRecord, CallStart, NewMessage, Turn
-    from memory.call_writes import CallWrites
+    from memory.call_records import CallRecord, NewMessage, Turn
     from memory.caller_records import JobStatus, NewMemory, SearchHit
     from memory.service import MemoryService
     from prompts.context import CallerContext
@@ -71,7 +71,7 @@ log = structlog.get_logger(__name__)
 WARM_CONNECTIONS = 4
 
 
-class MemoryActor:
+class MemoryActor(CallPathWrites):
     def __init__(self, config: EngineConfig, index: int = 0) -> None:
         from memory.db import LazyPool
 
@@ -141,9 +141,6 @@ class MemoryActor:
     async def _db(self) -> asyncpg.Pool:
         return (await self._memory()).pool
 
-    def _tenant(self, token: str) -> str:
-        return self._tokens.tenant(token)
-
     # --- operators and tests ------------------------------------------------------------------
 
     async def run_outbox(self, limit: int = 100) -> int:
@@ -164,34 +161,7 @@ class MemoryActor:
             ran += 1
         return ran
 
-    # --- calls and turns ---------------------------------------------------------------------
-
-    def _call_writes(self) -> CallWrites:
-        """The call path's writes, spooled to disk while Postgres is down (memory.call_writes);
-        made, with the loop draining the spool, on first use."""
-        return self._loops.call_writes(self._db, self._enqueue_post_call)
-
-    async def start_call(self, token: str, call: CallStart) -> None:
-        tenant = self._tenant(token)
-        await self._call_writes().start(tenant, call)
-        self._loops.outbox_wake.set()
-
-    async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None:
-        from memory import calls
-
-        tenant = self._tenant(token)
-        pool = await self._db()
-        if await calls.record_event(pool, tenant, call_sid, "stream", stream_sid, {}):
-            await calls.stream_connected(pool, tenant, call_sid)
-
-    async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
-        tenant = self._tenant(token)
-        await self._call_writes().turns(tenant, call_sid, turns)
-
-    async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
-        tenant = self._tenant(token)
-        await self._call_writes().finish(tenant, call_sid, end)
-        self._loops.outbox_wake.set()
+    # --- calls and turns (their writes: actors.memory_call_writes) ----------------------------
 
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]:
         from memory import calls
@@ -315,15 +285,6 @@ class MemoryActor:
         """LLM extraction from ``turns`` into keyed memories; items stored (same turns: same)."""
         tenant = self._tenant(token)
         return await (await self._memory()).consolidate(tenant, caller_number, call_sid, turns)
-
-    async def enqueue_post_call(self, token: str, call_sid: str, caller_number: str) -> None:
-        """Queue the call's post-call job (once per call) and wake the drain loop."""
-        tenant = self._tenant(token)
-        await self._call_writes().post_call(tenant, call_sid, caller_number)
-
-    async def _enqueue_post_call(self, tenant: str, call_sid: str, caller_number: str) -> None:
-        await (await self._memory()).jobs.enqueue(tenant, call_sid, caller_number)
-        self._loops.post_call_wake.set()
 
     async def post_call_status(self, token: str, call_sid: str) -> JobStatus | None:
         tenant = self._tenant(token)

@@ -23,6 +23,15 @@ from prompts.context import CallerContext
 CONTEXT_AGENDA = "insurance policies, claims, vehicles, property, family, open requests"
 
 
+@dataclass(frozen=True, slots=True)
+class TurnBatch:
+    """One call's pending turns, with the call's memory token."""
+
+    token: str = field(repr=False)
+    call_sid: str
+    turns: tuple[Turn, ...]
+
+
 class MemoryClient(Protocol):
     async def ping(self) -> None:
         """Answer at once; a call actor pings when it starts, so the connection set-up (some
@@ -32,6 +41,12 @@ class MemoryClient(Protocol):
     async def start_call(self, token: str, call: CallStart) -> None: ...
     async def stream_connected(self, token: str, call_sid: str, stream_sid: str) -> None: ...
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None: ...
+    async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
+        """Several calls' turn batches in one request (actors.turn_sender), each under its own
+        call's token; per batch, in order: None when stored (or spooled while the database is
+        down), else why not. One batch refused (its token, its call) never fails another."""
+        ...
+
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None: ...
     async def load_turns(self, token: str, call_sid: str) -> list[Turn]: ...
     async def take_message(self, token: str, message: NewMessage) -> str: ...

@@ -3,10 +3,18 @@ rolling history's consolidation (at 400 turns the oldest 200 go to memory extrac
 history keeps the newest 300; every turn is in Postgres regardless).
 
 Turns get their sequence numbers here, in the order they happen, enter a rolling deque (the
-call's working history, max 500) and a pending list that a background task sends to the memory
-pool in batches. A batch that fails stays pending and is sent again; the `(tenant, call, seq)`
-key makes the retry harmless. With `redact` (the tenant's PII redaction), card and Social
-Security numbers are masked before a turn is kept anywhere (engine.redact).
+call's working history, max 500) and a pending list that a background task hands, as one batch,
+to the process's turn sender (actors.turn_sender): every call in the call actor process goes out
+in the same request at the sender's next tick. A batch that fails stays pending and is sent
+again; the `(tenant, call, seq)` key makes the retry harmless. With `redact` (the tenant's PII
+redaction), card and Social Security numbers are masked before a turn is kept anywhere
+(engine.redact).
+
+Crash window: a turn is handed over as soon as it is added (or, while the call's previous batch
+is in flight, as soon as that one is answered) and leaves the process at the next tick, at most
+TICK_S (a quarter second) later. So when the process dies, what is lost is at most the last
+quarter second of turns plus a batch in flight (normally a few milliseconds; at worst its
+SEND_TIMEOUT_S).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from datetime import UTC, datetime
 import structlog
 
 from actors.ports import MemoryClient
+from actors.turn_sender import TurnSender, shared_sender
 from engine.redact import redact as redact_pii
 from memory.call_records import Turn, TurnRole
 
@@ -28,8 +37,7 @@ HISTORY_MAX = 500
 CONSOLIDATE_AT = 400  # when the rolling history reaches this many turns,
 CONSOLIDATE_OLDEST = 200  # the oldest this many go to memory extraction,
 KEEP_AFTER = 300  # and the history keeps the newest this many
-FLUSH_INTERVAL_S = 0.25
-WRITE_TIMEOUT_S = 3.0
+MAX_BACKOFF_S = 5.0
 
 
 class TurnWriter:
@@ -42,8 +50,10 @@ class TurnWriter:
         on_consolidate: Callable[[list[Turn]], None] | None = None,
         *,
         redact: bool = False,
+        sender: TurnSender | None = None,
     ) -> None:
         self._memory = memory
+        self._sender = sender  # None: the process's sender over `memory`, on first use
         self._redact = redact
         self._token = token
         self._call_sid = call_sid
@@ -91,16 +101,25 @@ class TurnWriter:
     def pending(self) -> int:
         return len(self._pending)
 
-    async def flush(self) -> bool:
-        """Send what is pending; True when nothing is left."""
+    def _turn_sender(self) -> TurnSender:
+        if self._sender is None:
+            self._sender = shared_sender(self._memory)
+        return self._sender
+
+    async def flush(self, *, now: bool = True) -> bool:
+        """Send what is pending; True when nothing is left. `now` (the call's last writes):
+        at once, with whatever else the process has waiting; else with the sender's next tick."""
+        sender = self._turn_sender()
+        if now:
+            sender.hurry()  # this call's batch waiting for the tick (the lock) goes now too
         async with self._lock:
             if not self._pending or not self._ready.is_set():
                 return not self._pending
             batch = list(self._pending)
             try:
-                await asyncio.wait_for(
-                    self._memory.append_turns(self._token, self._call_sid, batch), WRITE_TIMEOUT_S
-                )
+                # bounded by the sender's own timeout; this bounds the wait for the tick too
+                async with asyncio.timeout(sender.tick_s + sender.timeout_s + 1.0):
+                    await sender.send(self._token, self._call_sid, batch, now=now)
             except Exception as exc:
                 log.warning("turn_flush_failed", call_sid=self._call_sid, error=repr(exc))
                 return False
@@ -108,15 +127,15 @@ class TurnWriter:
             return not self._pending
 
     async def run(self) -> None:
-        """Flush every FLUSH_INTERVAL_S while there is something to write, until cancelled."""
-        backoff = FLUSH_INTERVAL_S
+        """Hand what is pending to the sender's next tick whenever there is something, until
+        cancelled; after a failure, again after a backoff (doubling up to MAX_BACKOFF_S)."""
+        backoff = self._turn_sender().tick_s
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            if await self.flush():
-                backoff = FLUSH_INTERVAL_S
+            if await self.flush(now=False):
+                backoff = self._turn_sender().tick_s
             else:
                 self._wake.set()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)

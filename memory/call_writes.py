@@ -19,6 +19,7 @@ import structlog
 
 from memory import calls
 from memory.call_records import CallEnd, CallStart, Turn
+from memory.turn_batches import CallTurns, append_batches
 from memory.write_spool import (
     Op,
     WriteSpool,
@@ -61,6 +62,30 @@ class CallWrites:
 
     async def turns(self, tenant_id: str, call_sid: str, turns: Sequence[Turn]) -> None:
         await self._write("turns", tenant_id, call_sid, [encode_turn(t) for t in turns])
+
+    async def turn_batches(self, batches: Sequence[CallTurns]) -> list[Exception | None]:
+        """Several calls' turn batches in one statement (memory.turn_batches); per batch None
+        when stored or spooled, else why not (a batch the database refuses fails alone)."""
+        spool = list(range(len(batches)))
+        failures: list[Exception | None] = [None] * len(batches)
+        if not await self._spool.load():
+            try:
+                failures = await append_batches(await self._pool(), batches)
+            except Exception as exc:
+                if not database_down(exc):
+                    raise
+                failures = [exc] * len(batches)
+            spool = [i for i, f in enumerate(failures) if f is not None and database_down(f)]
+            if spool:
+                log.warning("call_write_spooled", op="turns", batches=len(spool))
+        for i in spool:
+            batch = batches[i]
+            data = [encode_turn(t) for t in batch.turns]
+            await self._spool.add("turns", batch.tenant_id, batch.call_sid, data)
+            failures[i] = None
+        if spool:
+            self.wake.set()
+        return failures
 
     async def finish(self, tenant_id: str, call_sid: str, end: CallEnd) -> None:
         await self._write("finish", tenant_id, call_sid, asdict(end))

@@ -218,3 +218,24 @@ async def _tenant_tx(pool: asyncpg.Pool, tenant: str, timeout: float) -> AsyncIt
                 _drop(conn)
                 raise
             return
+
+
+async def one_statement(
+    pool: asyncpg.Pool, sql: str, *args: object, timeout: float = QUERY_TIMEOUT_S
+) -> list[asyncpg.Record]:
+    """The rows of one statement run in its own (implicit) transaction: for a statement that
+    sets what it needs itself (a function that sets the tenant, migration 0031 and on) and is
+    safe to run twice. A pooled connection found dead is replaced once; when the link times out
+    or breaks, the connection is terminated rather than reused (as in tenant_tx)."""
+    with database_errors():
+        for attempt in range(2):
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                try:
+                    return await conn.fetch(sql, *args, timeout=timeout)
+                except BaseException as exc:
+                    if _link_failed(exc):
+                        _drop(conn)
+                        if attempt == 0 and _stale(exc):
+                            continue
+                    raise
+        raise AssertionError("unreachable")

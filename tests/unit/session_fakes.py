@@ -16,7 +16,7 @@ from picows.websockets import ConnectionClosed
 
 from actors.call_session import CallSession
 from actors.call_sockets import ModelListener
-from actors.ports import CallReport, CallSetup
+from actors.ports import CallReport, CallSetup, TurnBatch
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
 from engine.verification import Attempt, VerificationPolicy, check
@@ -68,6 +68,17 @@ class FakeMemory:
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
         self.turns.extend(turns)
         self.log.append(("append_turns", [t.role for t in turns]))
+
+    async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
+        """Each call's batch as `append_turns` takes it (so the log reads the same)."""
+        answers: list[str | None] = []
+        for batch in batches:
+            try:
+                await self.append_turns(batch.token, batch.call_sid, batch.turns)
+                answers.append(None)
+            except Exception as exc:
+                answers.append(repr(exc))
+        return answers
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
         self.ends.append(end)

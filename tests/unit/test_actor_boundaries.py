@@ -33,6 +33,7 @@ from actors.ports import (
     MemoryClient,
     TenantGateway,
     TenantStore,
+    TurnBatch,
 )
 from actors.tenant_actor import TenantActor
 from memory.call_records import CallStart, NewMessage, Turn
@@ -231,3 +232,45 @@ def test_the_pool_looks_the_memory_actors_up_once_for_all_its_call_actors(
     assert [factory.spawn(), factory.spawn(frozenset({"n1"}))] == ["actor-1", "actor-2"]
     assert len(lookups) == 1
     assert spawned == [["memory:0", "memory:1"]] * 2
+
+
+class BatchHandle(FakeHandle):
+    """Answers `append_turn_batches` per batch: refused for the tokens in `refuse`; or the
+    whole call fails (`down`)."""
+
+    def __init__(self, index: int, *, down: bool = False, refuse: frozenset[str] = frozenset()):
+        super().__init__(index)
+        self.down, self.refuse = down, refuse
+
+    async def answer(self, name: str) -> Any:
+        (batches,) = self.calls[-1][1]
+        if self.down:
+            raise ConnectionError("actor gone")
+        return [("refused" if b.token in self.refuse else None) for b in batches]
+
+
+async def test_turn_batches_go_as_one_ray_call_per_memory_actor_each_answered_alone() -> None:
+    handles = [BatchHandle(i, refuse=frozenset({"bad"})) for i in range(3)]
+    client = RayMemoryClient(handles)
+    now = datetime.now(UTC)
+    batches = [
+        TurnBatch("bad" if i == 3 else "tok", f"CA{i:032x}", (Turn(0, "caller", "hi", now),))
+        for i in range(30)
+    ]
+    routes = [(await client._target("load_turns", ("tok", b.call_sid)))[0] for b in batches]
+    answers = await client.append_turn_batches(batches)
+    assert answers == [("refused" if i == 3 else None) for i in range(30)]
+    for handle in handles:  # one Ray call per actor, not per call
+        ((name, (sent,), _),) = handle.calls
+        assert name == "append_turn_batches"
+        # each actor gets the batches of the calls whose other writes it takes
+        assert sent == [b for b, route in zip(batches, routes, strict=True) if route is handle]
+
+    handles[1].down = True  # one memory actor fails: only its calls' batches fail
+    answers = await client.append_turn_batches(batches)
+    for i, (answer, route) in enumerate(zip(answers, routes, strict=True)):
+        if route is handles[1]:
+            assert answer is not None
+            assert "actor gone" in answer
+        else:
+            assert answer == ("refused" if i == 3 else None)

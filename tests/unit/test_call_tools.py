@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from actors.call_tools import ToolContext, ToolRun, run_tool
-from actors.ports import MemoryClient
+from actors.ports import MemoryClient, TurnBatch
 from engine import call_events as ev
 from engine import call_state as cs
 from engine import realtime_codec as rt
@@ -74,6 +74,9 @@ class FakeMemory:
         raise AssertionError("not a tool's business")
 
     async def append_turns(self, token: str, call_sid: str, turns: Sequence[Turn]) -> None:
+        raise AssertionError("not a tool's business")
+
+    async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
         raise AssertionError("not a tool's business")
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:

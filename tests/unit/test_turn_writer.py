@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from actors.ports import TurnBatch
 from actors.turn_writer import CONSOLIDATE_AT, CONSOLIDATE_OLDEST, KEEP_AFTER, TurnWriter
 from engine.redact import CARD
 from memory.call_records import Turn
@@ -25,6 +26,16 @@ class FlakyStore:
             raise ConnectionError("database went away")
         for turn in turns:
             self.rows.setdefault(turn.seq, turn)
+
+    async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
+        answers: list[str | None] = []
+        for batch in batches:
+            try:
+                await self.append_turns(batch.token, batch.call_sid, batch.turns)
+                answers.append(None)
+            except ConnectionError as exc:
+                answers.append(repr(exc))
+        return answers
 
 
 def writer(store: FlakyStore, sink: list[list[Turn]] | None = None) -> TurnWriter:

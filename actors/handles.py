@@ -38,6 +38,9 @@ POOL_NAME = "call_pool"
 RAY_CALL_TIMEOUT_S = 10.0
 MEMORY_PROVIDER_TIMEOUT_S = 30.0  # an embedding request on the way
 MEMORY_LLM_TIMEOUT_S = 120.0  # a chat completion on the way
+# below the turn sender's own wait (actors.turn_sender.SEND_TIMEOUT_S), so a slow memory actor
+# fails only the batches of its own calls
+TURN_BATCHES_TIMEOUT_S = 2.5
 ALIVE_TIMEOUT_S = 0.5  # a resumed call waits on this: a warm actor answers in milliseconds
 
 
@@ -216,6 +219,7 @@ class RayMemoryClient(Forwarder):
         "remember": MEMORY_PROVIDER_TIMEOUT_S,  # an embedding request on the way
         "consolidate": MEMORY_LLM_TIMEOUT_S,  # a chat completion on the way
         "search_knowledge": MEMORY_PROVIDER_TIMEOUT_S,  # an embedding request on the way
+        "append_turn_batches": TURN_BATCHES_TIMEOUT_S,
     }
 
     def __init__(self, handles: Sequence[Any]) -> None:
@@ -235,6 +239,7 @@ class RayMemoryClient(Forwarder):
         """One Ray call per memory actor, each with the batches of the calls it serves (the
         same actor as the rest of each call's writes, so a spooled call stays in order); an
         actor that fails or times out fails only its own calls' batches."""
+        timeout = self.TIMEOUTS.get("append_turn_batches", TURN_BATCHES_TIMEOUT_S)
         groups: dict[int, list[int]] = {}
         for i, batch in enumerate(batches):
             groups.setdefault(self._route(batch.call_sid), []).append(i)
@@ -243,7 +248,7 @@ class RayMemoryClient(Forwarder):
             sent = [batches[i] for i in indices]
             try:
                 ref = self._handles[actor].append_turn_batches.remote(sent)
-                answers: list[str | None] = await await_ref(ref)
+                answers: list[str | None] = await await_ref(ref, timeout)
             except Exception as exc:
                 return [repr(exc)] * len(indices)
             return answers

@@ -19,10 +19,11 @@ so a delivery usually leaves within milliseconds), retention on actor 0.
 At start-up (first use) the embedding provider's dimension is checked against the schema; a
 mismatch fails every method, so the engine refuses to start rather than store bad vectors.
 
-Call writes (call row, turns, end-of-call report, post-call job) that Postgres cannot take
-while it is down are kept in this actor's spool file on local disk and replayed in order by a
-drain loop once it answers (memory.call_writes), so a call that ends during an outage loses
-nothing; the call actor is answered as soon as the write is on disk.
+Call writes (actors.memory_call_writes: call row, turns - one call's batch, or many calls' at
+once, a call actor process's tick, in one statement - end-of-call report, post-call job) that
+Postgres cannot take while it is down are kept in this actor's spool file on local disk and
+replayed in order by a drain loop once it answers (memory.call_writes), so a call that ends
+during an outage loses nothing; the call actor is answered as soon as the write is on disk.
 
 When it dies: Ray restarts it (max_restarts) and retries in-flight calls (max_task_retries),
 which is safe because every method is idempotent. A job it was running keeps its lease until

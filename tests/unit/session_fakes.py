@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -33,6 +33,21 @@ TENANT = TenantConfig(tenant_id="t1", name="Acme Insurance")
 class Log(list[tuple[str, object]]):
     def names(self) -> list[str]:
         return [name for name, _ in self]
+
+
+async def each_batch(
+    append_turns: Callable[[str, str, Sequence[Turn]], Awaitable[None]],
+    batches: Sequence[TurnBatch],
+) -> list[str | None]:
+    """A fake's `append_turn_batches`: each batch through its `append_turns`, answered alone."""
+    answers: list[str | None] = []
+    for batch in batches:
+        try:
+            await append_turns(batch.token, batch.call_sid, batch.turns)
+            answers.append(None)
+        except Exception as exc:
+            answers.append(repr(exc))
+    return answers
 
 
 class FakeMemory:
@@ -71,14 +86,7 @@ class FakeMemory:
 
     async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
         """Each call's batch as `append_turns` takes it (so the log reads the same)."""
-        answers: list[str | None] = []
-        for batch in batches:
-            try:
-                await self.append_turns(batch.token, batch.call_sid, batch.turns)
-                answers.append(None)
-            except Exception as exc:
-                answers.append(repr(exc))
-        return answers
+        return await each_batch(self.append_turns, batches)
 
     async def finish_call(self, token: str, call_sid: str, end: CallEnd) -> None:
         self.ends.append(end)

@@ -9,6 +9,7 @@ from actors.ports import TurnBatch
 from actors.turn_writer import CONSOLIDATE_AT, CONSOLIDATE_OLDEST, KEEP_AFTER, TurnWriter
 from engine.redact import CARD
 from memory.call_records import Turn
+from tests.unit.session_fakes import each_batch
 
 
 class FlakyStore:
@@ -28,14 +29,7 @@ class FlakyStore:
             self.rows.setdefault(turn.seq, turn)
 
     async def append_turn_batches(self, batches: Sequence[TurnBatch]) -> list[str | None]:
-        answers: list[str | None] = []
-        for batch in batches:
-            try:
-                await self.append_turns(batch.token, batch.call_sid, batch.turns)
-                answers.append(None)
-            except ConnectionError as exc:
-                answers.append(repr(exc))
-        return answers
+        return await each_batch(self.append_turns, batches)
 
 
 def writer(store: FlakyStore, sink: list[list[Turn]] | None = None) -> TurnWriter:

@@ -53,3 +53,37 @@ async def test_the_stream_watchdog_reports_no_stream_once_its_time_is_up(
 
     await asyncio.wait_for(call_timers.stream_watchdog(apply), 1)
     assert seen == [NoStream()]
+
+
+async def test_calls_started_apart_tick_together_on_whole_ticks_of_the_loop_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The calls of one actor tick in one pass of its loop (one wake-up, not one per call)."""
+    period = 0.2
+    monkeypatch.setattr(call_timers, "TICK_S", period)
+    loop = asyncio.get_running_loop()
+    state = dataclasses.replace(new_call("CA1", "token"), phase="live")
+    ticks: dict[str, list[float]] = {"a": [], "b": []}
+    third_of_b = asyncio.Event()
+
+    def ticker(name: str) -> asyncio.Task[None]:
+        async def apply(event: CallEvent) -> None:
+            ticks[name].append(loop.time())
+            if len(ticks["b"]) == 3:
+                third_of_b.set()
+
+        return loop.create_task(call_timers.tick(lambda: state, apply, lambda: None))
+
+    await asyncio.sleep(period - loop.time() % period + period * 0.3)  # 0.3 ticks past one
+    first = ticker("a")
+    await asyncio.sleep(period * 0.4)
+    second = ticker("b")
+    await asyncio.wait_for(third_of_b.wait(), 10 * period)
+    state = dataclasses.replace(state, phase="ended")
+    await asyncio.wait_for(asyncio.gather(first, second), 1)
+    # "a" came 0.4 ticks before "b", within the same tick: from then on they tick as one
+    paired = list(zip(ticks["a"][-3:], ticks["b"][-3:], strict=True))
+    assert all(abs(a - b) < period * 0.1 for a, b in paired), paired
+    for at in ticks["b"]:
+        phase = at % period
+        assert min(phase, period - phase) < period * 0.25, (at, phase)

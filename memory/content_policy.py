@@ -1,6 +1,6 @@
 """What a tenant lets the store keep of a call's words. I/O: one read of the tenant's agent row,
 inside the transaction that writes (for turn batches, inside the very statement that writes:
-memory.calls checks the policy this process last saw as it inserts).
+memory.calls and memory.turn_batches check the policy this process last saw as they insert).
 
 Two settings of `agent_configs` (0020): `pii_redaction` (on by default) replaces card numbers,
 SSNs, dates of birth, policy and account numbers (engine.redact) in every turn, message, memory
@@ -57,8 +57,9 @@ async def content_policy(conn: Conn, tenant_id: str) -> ContentPolicy:
 
 
 # Each tenant's policy as this process last read it: only a guess of what a write will find,
-# which the write checks in the same statement (memory.calls' turn insert), so a stale guess
-# costs one more statement, never a word kept that the tenant's policy no longer allows.
+# which the write checks in the same statement (the turn inserts of memory.calls and
+# memory.turn_batches), so a stale guess costs one more statement, never a word kept that the
+# tenant's policy no longer allows.
 _last_seen: dict[str, ContentPolicy] = {}
 
 

@@ -18,7 +18,7 @@ nothing of one caller (tasks, sockets, buffers, context) can reach the next call
 
 When the actor dies mid-call: Twilio's stream breaks and Twilio requests the `<Connect action>`;
 the webhook finds no outcome on the call row and connects the call to a fresh actor, which
-resumes from the turns in Postgres. Turns not yet flushed (at most a quarter second of
+resumes from the turns in Postgres. Turns not yet flushed (at most half a second of
 conversation) are lost; everything earlier is there.
 """
 

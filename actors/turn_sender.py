@@ -4,7 +4,8 @@ first batch waiting) everything handed in goes out together as one `append_turn_
 request, which the Ray memory client sends as one Ray call per memory actor (actors.handles).
 A call process of 25 calls so makes at most one request per tick instead of one per call.
 
-Each batch carries its own call's token and gets its own answer: a batch refused (its token,
+A call's batch is what it has pending as the tick goes (turns added while it waits go too). Each
+batch carries its own call's token and gets its own answer: a batch refused (its token,
 its call) fails only its writer, whose turns stay pending and go again. A writer has at most one
 batch waiting or in flight (its lock), so a call's batches reach the memory pool in order.
 `now` sends at once whatever waits (a call's last flush before its report does not wait for a
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -25,7 +26,7 @@ from memory.call_records import Turn
 
 log = structlog.get_logger(__name__)
 
-TICK_S = 0.25
+TICK_S = 0.5  # the crash window of a call's turns (actors.turn_writer)
 SEND_TIMEOUT_S = 3.0
 
 
@@ -33,7 +34,8 @@ class TurnsNotStored(RuntimeError):
     """The memory pool did not take a call's batch (the reason is in the message)."""
 
 
-_Waiting = tuple[TurnBatch, "asyncio.Future[None]"]
+# (token, call sid, the call's pending turns as they stand when the tick goes, its answer)
+_Waiting = tuple[str, str, Callable[[], Sequence[Turn]], "asyncio.Future[int]"]
 
 
 class TurnSender:
@@ -52,19 +54,26 @@ class TurnSender:
         self.requests = 0  # requests made so far (one per tick with something to send)
 
     async def send(
-        self, token: str, call_sid: str, turns: Sequence[Turn], *, now: bool = False
-    ) -> None:
-        """Send one call's turns with the next tick (at once with `now`) and wait for their
-        answer; TurnsNotStored (or the request's own error) when they were not stored."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (TurnBatch(token, call_sid, tuple(turns)), future)
+        self,
+        token: str,
+        call_sid: str,
+        pending: Callable[[], Sequence[Turn]],
+        *,
+        now: bool = False,
+    ) -> int:
+        """Send one call's pending turns with the next tick (at once with `now`) and wait for
+        their answer: how many were stored, the first ones `pending` gave. `pending` is read as
+        the tick goes, so turns added while the call waits for it go too. TurnsNotStored (or
+        the request's own error) when they were not stored."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry: _Waiting = (token, call_sid, pending, future)
         self._waiting.append(entry)
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick())
         if now:
             self._due.set()
         try:
-            await future
+            return await future
         except asyncio.CancelledError:
             if entry in self._waiting:  # not sent yet: it never will be
                 self._waiting.remove(entry)
@@ -94,22 +103,23 @@ class TurnSender:
 
     async def _send(self, entries: list[_Waiting]) -> None:
         self.requests += 1
+        batches = [TurnBatch(token, sid, tuple(pending())) for token, sid, pending, _ in entries]
         try:
             memory = self._memory()
             if memory is None:
                 raise TurnsNotStored("the memory client is gone")
             async with asyncio.timeout(self.timeout_s):
-                answers = await memory.append_turn_batches([b for b, _ in entries])
+                answers = await memory.append_turn_batches(batches)
             if len(answers) != len(entries):
                 raise TurnsNotStored(f"{len(answers)} answers for {len(entries)} batches")
         except Exception as exc:
             log.warning("turn_batches_failed", batches=len(entries), error=repr(exc))
             answers = [repr(exc)] * len(entries)
-        for (_, future), error in zip(entries, answers, strict=True):
+        for (*_, future), batch, error in zip(entries, batches, answers, strict=True):
             if future.done():  # its writer stopped waiting
                 continue
             if error is None:
-                future.set_result(None)
+                future.set_result(len(batch.turns))
             else:
                 future.set_exception(TurnsNotStored(error))
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from actors.ports import TurnBatch
-from actors.turn_sender import TurnSender, shared_sender
+from actors.turn_sender import TICK_S, TurnSender, shared_sender
 from actors.turn_writer import TurnWriter
 
 
@@ -57,7 +57,7 @@ async def test_a_process_sends_all_its_calls_batches_in_one_request_per_tick() -
     for w in ws:
         w.add("caller", "hello")
         w.add("agent", "hi there")
-    await _run_for(ws, 0.4)  # one tick (0.25 s) and a bit
+    await _run_for(ws, TICK_S + 0.15)  # one tick and a bit
     assert len(store.requests) == 1
     assert sorted(b.call_sid for b in store.requests[0]) == [f"CA{i}" for i in range(5)]
     assert {b.call_sid: b.token for b in store.requests[0]}["CA3"] == "token-3"
@@ -159,3 +159,20 @@ async def test_a_call_has_one_batch_on_the_way_at_a_time_and_they_land_in_order(
     firsts = [r[0].turns[0].seq for r in store.requests]
     assert firsts == sorted(firsts)
     assert store.most_on_the_way == 1  # never two of the call's batches at once
+
+
+async def test_turns_added_while_a_call_waits_for_the_tick_go_with_it() -> None:
+    """The crash window is one tick: a turn added while the call's batch waits for the tick
+    leaves with that tick, not with the one after."""
+    store = BatchStore()
+    sender = TurnSender(store, tick_s=0.1)  # type: ignore[arg-type]
+    (w,) = writers(store, 1, sender)
+    runner = asyncio.create_task(w.run())
+    w.add("caller", "hello")
+    await asyncio.sleep(0.03)  # handed over, waiting for the tick
+    w.add("agent", "hi there")
+    await asyncio.sleep(0.12)  # the tick has gone
+    assert [[t.seq for t in r[0].turns] for r in store.requests] == [[0, 1]]
+    assert w.pending == 0
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)

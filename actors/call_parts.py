@@ -83,7 +83,7 @@ class CallParts:
             call, brief.offered.get(call.name), received_ns, on_slow=apply
         )
         if result.verified and not brief.verified:  # before the model answers the result
-            await self.model.send(await brief.disclosure())
+            self.model.send(await brief.disclosure())
         await apply(result)
 
     def stream_started(self, start: tw.Start, now: float) -> None:

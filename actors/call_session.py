@@ -229,7 +229,7 @@ class CallSession:
                 )
             return
         metrics.frames_in += 1
-        if await self._model.send(rt.audio_append(payload)):
+        if self._model.send(rt.audio_append(payload)):
             metrics.inbound_latency_us.observe((time.perf_counter_ns() - received_ns) / 1000)
         if self._meter.armed and self._meter.feed(payload):
             await self._apply(ev.CallerSpeechLong())

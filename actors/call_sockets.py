@@ -45,8 +45,9 @@ class ModelChannel(Protocol):
 
     @property
     def ready(self) -> bool: ...
-    async def send(self, text: str) -> bool:
-        """True when sent now; False when held for the next session (or dropped)."""
+    def send(self, text: str) -> bool:
+        """Written at once, no coroutine: True when sent now; False when held for the next
+        session or a drained write buffer (or dropped)."""
         ...
 
     def rotate(self) -> None: ...

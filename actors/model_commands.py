@@ -22,16 +22,16 @@ async def to_model(command: ModelCommand, model: ModelChannel, voice: VoiceRelay
     """Carry out one command for the model."""
     match command:
         case ev.CancelResponse(response_id):
-            await model.send(rt.response_cancel())
+            model.send(rt.response_cancel())
             await voice.stop(response_id)
         case ev.Truncate(item_id, audio_end_ms):
             if not await voice.cut(item_id, audio_end_ms):  # the model's own audio
-                await model.send(rt.item_truncate(item_id, audio_end_ms))
+                model.send(rt.item_truncate(item_id, audio_end_ms))
         case ev.CreateResponse(instructions):
-            await model.send(rt.response_create(instructions))
+            model.send(rt.response_create(instructions))
         case ev.SendUserText(text):
-            await model.send(rt.user_text(text))
+            model.send(rt.user_text(text))
         case ev.SendToolOutput(call_id, output):
-            await model.send(rt.function_call_output(call_id, output))
+            model.send(rt.function_call_output(call_id, output))
         case _:
             assert_never(command)

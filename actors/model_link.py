@@ -7,21 +7,25 @@ reset after a healthy minute - replaying the configuration and the conversation 
 items, without a second greeting. Caller audio arriving during the gap is held (bounded) and
 sent once the new session is up. A refused handshake (bad key, 4xx other than 408/429) is
 permanent and not retried. It also rotates sessions before the service's length cap.
+
+The socket is picows' callback API (actors/model_socket.py): `send` writes at once, with no
+coroutine, so a caller's audio frame goes from Twilio's socket to the model's in one callback.
+While the socket's write buffer is above its high-water mark, events are held in the same
+bounded backlog as while it is down, and sent in order once it drains.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections import deque
 
 import structlog
-from picows.websockets import ClientConnection, ConnectionClosed
 
 from actors.call_sockets import ModelListener
+from actors.model_socket import ModelSocket
 from engine.config import EngineConfig
 from engine.realtime_client import RealtimeError, open_realtime
-from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
 
@@ -52,10 +56,9 @@ class ModelLink:
         self._on_opened = listener.model_opened
         self._on_gone = listener.model_gone
         self._log = log_
-        self._tasks = TaskSet("model_link", log_)
-        self._ws: ClientConnection | None = None
-        self._ready = asyncio.Event()
-        self._backlog: list[str] = []
+        self._ws: ModelSocket | None = None
+        self._ready = False
+        self._backlog: deque[str] = deque()
         self._closing = False
         self._rotate = False
         self.opened_at = 0.0
@@ -65,22 +68,18 @@ class ModelLink:
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set()
+        return self._ready
 
-    async def send(self, text: str) -> bool:
-        """Send a client event at once (a send only waits when the socket's buffer is full), so
-        events go out in the order they are made with no queue hop per audio frame; held while
-        the socket is down (bounded) and sent first on the next session. True when it was sent
-        now, False when it was held (or dropped)."""
+    def send(self, text: str) -> bool:
+        """Send a client event at once, so events go out in the order they are made with no
+        queue hop or coroutine per audio frame; held (bounded) while the socket is down or its
+        write buffer full, and sent first when it is back. True when it was sent now, False when
+        it was held (or dropped)."""
         ws = self._ws
-        if ws is None or not self._ready.is_set():
+        if ws is None or not self._ready or not ws.writable or self._backlog:
             self._hold(text)
             return False
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
-            self._hold(text)  # the reader sees the drop and reconnects
-            return False
+        ws.send(text)
         return True
 
     def _hold(self, text: str) -> None:
@@ -89,20 +88,33 @@ class ModelLink:
         else:
             self.dropped += 1
 
+    def _flush(self) -> None:
+        """What was held, in order, while the socket takes it."""
+        ws, backlog = self._ws, self._backlog
+        while backlog and ws is not None and ws.writable:
+            ws.send(backlog.popleft())
+
+    def _writable(self) -> None:
+        if self._ready:
+            self._flush()
+
     def rotate(self) -> None:
         """Replace the session by a new one (before the service's length cap)."""
         ws = self._ws
-        if ws is not None and self._ready.is_set():
+        if ws is not None and self._ready:
             self._rotate = True
-            self._tasks.spawn(ws.close(1000, "session rotation"))
+            ws.close(1000, "session rotation")
 
     async def close(self) -> None:
         self._closing = True
         ws, self._ws = self._ws, None
+        self._ready = False
         if ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(1000, "call ended"), 1.5)
-        await self._tasks.close()
+            ws.close(1000, "call ended")
+            try:
+                await asyncio.wait_for(ws.wait_closed(), 1.5)
+            except Exception:  # not answered in time, or a frame's handler failed
+                ws.cancel()
 
     async def run(self) -> None:
         api_key = self._config.openai_api_key or "offline-simulator"
@@ -112,7 +124,10 @@ class ModelLink:
         while not self._closing:
             try:
                 ws = await open_realtime(
-                    self._config.openai_base_url, self._config.realtime_model, api_key
+                    self._config.openai_base_url,
+                    self._config.realtime_model,
+                    api_key,
+                    lambda: ModelSocket(self._on_frame, self._writable),
                 )
             except RealtimeError as exc:
                 self._log.error("model_connect_failed", retryable=exc.retryable, status=exc.status)
@@ -122,15 +137,13 @@ class ModelLink:
                     continue
                 await self._on_gone(not exc.retryable, str(exc))
                 return
-            self._ws = ws
-            self.opened_at = time.monotonic()
-            if await self._send_opening(ws, await self._on_opened(reconnected)):
-                self._ready.set()
-            if lost_at is not None:
-                self.last_gap_ms = (time.monotonic() - lost_at) * 1000
-                self._log.info("model_reconnected", gap_ms=round(self.last_gap_ms, 1))
-            reason = await self._read(ws)
-            self._ready.clear()
+            try:
+                reason = await self._session(ws, lost_at, reconnected)
+            except BaseException:  # cancelled (the call is over), or a frame's handler failed
+                ws.cancel()
+                raise
+            if reason is None:
+                return
             if self._closing:
                 return
             lost_at = time.monotonic()
@@ -149,25 +162,36 @@ class ModelLink:
             self._log.warning("model_socket_lost", reason=reason, attempt=failures)
             await asyncio.sleep(backoff_s(failures))
 
-    async def _send_opening(self, ws: ClientConnection, frames: list[str]) -> bool:
-        """The session's first frames, then what was held (and what arrives meanwhile), in
-        order. False when the socket broke: the reader then sees it and the link reconnects."""
-        try:
-            for text in frames:
-                await ws.send(text)
-            while self._backlog:
-                text = self._backlog[0]
-                await ws.send(text)
-                self._backlog.pop(0)
-        except ConnectionClosed:
-            return False
-        return True
+    async def _session(
+        self, ws: ModelSocket, lost_at: float | None, reconnected: bool
+    ) -> str | None:
+        """Open one session on `ws` and wait for its end: why it ended, None when the call
+        closed the link meanwhile."""
+        if self._closing:  # the call ended while the socket opened
+            ws.cancel()
+            return None
+        self._ws = ws
+        self.opened_at = time.monotonic()
+        frames = await self._on_opened(reconnected)
+        if self._closing:
+            ws.cancel()
+            return None
+        self._send_opening(ws, frames)
+        if lost_at is not None:
+            self.last_gap_ms = (time.monotonic() - lost_at) * 1000
+            self._log.info("model_reconnected", gap_ms=round(self.last_gap_ms, 1))
+        ws.start()
+        reason = await ws.wait_closed()
+        self._ready = False
+        return reason
 
-    async def _read(self, ws: ClientConnection) -> str:
-        try:
-            on_frame = self._on_frame
-            async for frame in ws:
-                await on_frame(frame, time.perf_counter_ns())
-        except ConnectionClosed as exc:
-            return f"model socket broke ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
-        return f"model closed the socket ({ws.close_code})"
+    def _send_opening(self, ws: ModelSocket, frames: list[str]) -> None:
+        """The session's first frames, then what was held (and what arrives meanwhile), in
+        order; then the link is ready. A socket that broke meanwhile is seen by `run`, which
+        reconnects; one whose buffer filled sends the rest once it drains."""
+        if not ws.writable and not ws.paused:
+            return
+        for text in frames:
+            ws.send(text)
+        self._ready = True
+        self._flush()

@@ -29,7 +29,7 @@ from prompts import call_lines
 
 GREETING = "greeting"  # the greeting's response id: no model response speaks it
 Apply = Callable[[ev.CallEvent, int], Awaitable[None]]
-Send = Callable[[str], Awaitable[bool]]
+Send = Callable[[str], bool]  # the model link's send: written at once
 
 
 class VoiceRelay:
@@ -96,8 +96,8 @@ class VoiceRelay:
         await voice.stop_item(item_id)  # no more of it: the caller has cut in
         self._log.info("agent_cut", item_id=item_id, pii_heard=heard)
         if heard:
-            await self._send(rt.assistant_text_after(item_id, heard))
-        await self._send(rt.item_delete(item_id))
+            self._send(rt.assistant_text_after(item_id, heard))
+        self._send(rt.item_delete(item_id))
         return True
 
     async def close(self) -> None:
@@ -117,7 +117,7 @@ class VoiceRelay:
         """The voice failed for the call: the model's own voice says the rest of the answer
         and every answer after it."""
         self._turns.add("system", "voice fallback: the model's own voice", {"reason": reason})
-        await self._send(rt.own_voice(self._tenant.voice))
+        self._send(rt.own_voice(self._tenant.voice))
         await self.tts_done(response_id)
         if unspoken_text.strip():
             await self._apply(ev.RequestResponse(call_lines.rest_of_answer(unspoken_text)), 0)

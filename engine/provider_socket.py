@@ -1,5 +1,6 @@
-"""Opening a provider's WebSocket (I/O): the realtime model's and ElevenLabs', with picows'
-`websockets`-compatible client (the same API as `websockets`, its frame handling compiled).
+"""Opening a provider's WebSocket (I/O): ElevenLabs' with picows' `websockets`-compatible client
+(the same API as `websockets`, its frame handling compiled), the realtime model's with picows'
+callback API (`open_provider_link`: frames go to a listener, no per-message future or task).
 
 One rule for what a failed opening means: a refused handshake with a 4xx other than 408/429 (a
 bad key, a bad model) is final (engine.errors); timeouts, network errors, 5xx, 408 and 429 are
@@ -8,9 +9,11 @@ worth trying again. Each provider raises its own subclass of `ProviderSocketErro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from picows import WSHandshakeError, WSListener, ws_connect
 from picows.websockets import ClientConnection, InvalidHandshake, InvalidStatus, connect
 
 from engine.errors import RetryableError, status_retryable
@@ -25,6 +28,7 @@ class ProviderSocketError(RetryableError):
 
 
 E = TypeVar("E", bound=ProviderSocketError)
+L = TypeVar("L", bound=WSListener)
 
 
 async def open_provider_socket(
@@ -57,3 +61,50 @@ async def open_provider_socket(
         raise error(f"{provider} connect timed out: {exc}", retryable=True) from None
     except (OSError, InvalidHandshake) as exc:
         raise error(f"{provider} connect failed: {exc}", retryable=True) from None
+
+
+async def open_provider_link(
+    url: str,
+    headers: Mapping[str, str],
+    listener: Callable[[], L],
+    *,
+    provider: str,
+    error: type[E],
+    timeout: float,
+    max_size: int,
+) -> L:
+    """The listener `listener()` made for the open socket (connected to it), or `error` naming
+    `provider`, with `retryable` and `status` set as for `open_provider_socket`."""
+    made: list[L] = []
+
+    def make() -> L:
+        made.append(listener())
+        return made[-1]
+
+    try:
+        await asyncio.wait_for(
+            ws_connect(
+                make,
+                url,
+                websocket_handshake_timeout=timeout,  # picows cuts the socket itself
+                max_frame_size=max_size,
+                extra_headers=dict(headers),
+            ),
+            timeout + 1.0,  # and the TCP connect before it
+        )
+    except WSHandshakeError as exc:
+        status = exc.response.status if exc.response is not None else None
+        if status is None or status < 400:
+            raise error(f"{provider} connect failed: {exc}", retryable=True) from None
+        raise error(
+            f"{provider} handshake refused with HTTP {int(status)}",
+            retryable=status_retryable(status),
+            status=int(status),
+        ) from None
+    except TimeoutError as exc:
+        raise error(f"{provider} connect timed out: {exc}", retryable=True) from None
+    except OSError as exc:
+        raise error(f"{provider} connect failed: {exc}", retryable=True) from None
+    if not made:  # the socket closed during the handshake
+        raise error(f"{provider} connect failed: closed during the handshake", retryable=True)
+    return made[0]

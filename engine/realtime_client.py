@@ -1,5 +1,5 @@
-"""Opening the realtime model socket (I/O), with picows' `websockets`-compatible client: the
-same API as `websockets`, its frame handling compiled (half the CPU per audio frame).
+"""Opening the realtime model socket (I/O), with picows' callback API: frames go straight to a
+listener (actors/model_socket.py), with no per-message future, queue or task.
 
 Derives the URL from `OPENAI_BASE_URL` exactly as the official SDK does and classifies
 failures (engine.provider_socket): a 4xx other than 408/429 at the handshake (a bad key, a bad
@@ -8,12 +8,17 @@ model) is permanent; everything else (timeouts, network errors, 5xx, 408, 429) i
 
 from __future__ import annotations
 
-from picows.websockets import ClientConnection
+from collections.abc import Callable
+from typing import TypeVar
 
-from engine.provider_socket import ProviderSocketError, open_provider_socket
+from picows import WSListener
+
+from engine.provider_socket import ProviderSocketError, open_provider_link
 from engine.realtime_codec import realtime_url
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+L = TypeVar("L", bound=WSListener)
 
 
 class RealtimeError(ProviderSocketError):
@@ -21,11 +26,13 @@ class RealtimeError(ProviderSocketError):
 
 
 async def open_realtime(
-    base_url: str, model: str, api_key: str, *, timeout: float = 10.0
-) -> ClientConnection:
-    return await open_provider_socket(
+    base_url: str, model: str, api_key: str, listener: Callable[[], L], *, timeout: float = 10.0
+) -> L:
+    """The open socket's listener, made by `listener()`; RealtimeError when it does not open."""
+    return await open_provider_link(
         realtime_url(base_url, model),
         {"Authorization": f"Bearer {api_key}"},
+        listener,
         provider="realtime",
         error=RealtimeError,
         timeout=timeout,

@@ -226,7 +226,7 @@ class FakeModel:
         await self.listener.model_frame(frame, time.perf_counter_ns())
         await settle()
 
-    async def send(self, text: str) -> bool:
+    def send(self, text: str) -> bool:
         if not self._ready:
             self.held.append(text)
             return False

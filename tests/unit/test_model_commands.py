@@ -28,7 +28,7 @@ class OpenLink:
     def __init__(self) -> None:
         self.sent: list[dict[str, object]] = []
 
-    async def send(self, text: str) -> bool:
+    def send(self, text: str) -> bool:
         self.sent.append(json.loads(text))
         return True
 

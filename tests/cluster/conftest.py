@@ -12,6 +12,7 @@ import pytest
 
 from engine.cli.runtime import Engine, start_engine
 from engine.settings import Settings
+from tests.cluster.ports import SESSION_ENGINE_MEDIA, env_range
 from tests.conftest import PgUrls
 
 
@@ -32,7 +33,7 @@ def ray_engine(pg_urls: PgUrls) -> Iterator[Engine]:
             "NEUROSPHERE_APP_DATABASE_URL": pg_urls.app,
             "NEUROSPHERE_HTTP_PORT": port,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "NEUROSPHERE_MEDIA_PORTS": "24000-24999",
+            "NEUROSPHERE_MEDIA_PORTS": env_range(SESSION_ENGINE_MEDIA),
             "NEUROSPHERE_WARM_CALLS": 2,
             "NEUROSPHERE_CALLS_PER_ACTOR": 1,  # the tests kill and count actors call by call
             "NEUROSPHERE_MEMORY_ACTORS": 1,

@@ -39,6 +39,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.cluster.ports import AUTOSCALING_MEDIA, env_range
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -213,7 +214,7 @@ def test_calls_needing_call_slots_add_a_node_and_an_idle_one_goes(
         "NEUROSPHERE_HTTP_PORT": str(http_port),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
         "MEDIA_PUBLIC_URL": "ws://{host}:{port}/stream/{call_sid}",
-        "NEUROSPHERE_MEDIA_PORTS": "24800-24899",
+        "NEUROSPHERE_MEDIA_PORTS": env_range(AUTOSCALING_MEDIA),
         "NEUROSPHERE_WARM_CALLS": "2",
         "NEUROSPHERE_CALLS_PER_ACTOR": "1",  # the node type has 4 call slots
         "NEUROSPHERE_MEMORY_ACTORS": "1",

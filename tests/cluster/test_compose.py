@@ -39,10 +39,11 @@ from tests.cluster.podman_support import (
     wait_for_turns,
     wait_healthy,
 )
+from tests.cluster.ports import COMPOSE_HTTP, COMPOSE_HTTPS
 
 # Caddy's ports, published on the host's loopback only, away from the other tests' ranges.
-HTTPS_PORT = 24643
-HTTP_PORT = 24680
+HTTPS_PORT = COMPOSE_HTTPS[0]
+HTTP_PORT = COMPOSE_HTTP[0]
 BASE = f"https://localhost:{HTTPS_PORT}"
 NUMBER = "+15550143000"
 CALLER = "+15550143001"

@@ -31,10 +31,11 @@ from tests.cluster.podman_support import (
     wait_for_turns,
     wait_healthy,
 )
+from tests.cluster.ports import IMAGE_HTTP, IMAGE_MEDIA
 
 # Ports published on the host's loopback only, away from the ranges other tests use.
-HTTP_PORT = 24480
-MEDIA_PORTS = (24490, 24499)
+HTTP_PORT = IMAGE_HTTP[0]
+MEDIA_PORTS = IMAGE_MEDIA
 NUMBER = "+15550142000"
 CALLER = "+15550142001"
 LINES = ("Hi, I'd like to check when my auto policy renews.",)

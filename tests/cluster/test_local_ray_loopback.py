@@ -37,6 +37,7 @@ from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, TwilioCaller, WaitForAgent
 from memory import calls, tenants
 from memory.db import create_pool
+from tests.cluster.ports import LOOPBACK_MEDIA, env_range
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
@@ -119,7 +120,7 @@ def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "DATABASE_URL": pg_urls.owner,
         "NEUROSPHERE_APP_DATABASE_URL": pg_urls.app,
         "NEUROSPHERE_DATA_DIR": str(tmp_path / "engine"),
-        "NEUROSPHERE_MEDIA_PORTS": "24600-24699",
+        "NEUROSPHERE_MEDIA_PORTS": env_range(LOOPBACK_MEDIA),
         "NEUROSPHERE_WARM_CALLS": "2",
         "NEUROSPHERE_MEMORY_ACTORS": str(MEMORY_ACTORS),
         "NEUROSPHERE_LOG_FORMAT": "json",

@@ -47,11 +47,12 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
 from memory.call_history import CallFilter, list_calls
+from tests.cluster.ports import MULTINODE_MEDIA
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
-MEDIA_PORTS = (24700, 24799)
+MEDIA_PORTS = MULTINODE_MEDIA
 SLOTS_PER_WORKER = 8
 CALLS = 4
 # One warm call slot: the warm target alone leaves the survivor no spare actor for the lost

@@ -108,7 +108,7 @@ file_mounts:
 head_start_ray_commands:
   - >-
     set -a && . ~/neurosphere.env && set +a &&
-    RAY_AUTH_MODE=token RAY_worker_niceness=0 RAY_SERVE_CONTROL_LOOP_INTERVAL_S=0.5
+    RAY_AUTH_MODE=token RAY_worker_niceness=0 RAY_event_stats=0 RAY_SERVE_CONTROL_LOOP_INTERVAL_S=0.5
     ray start --head --port=$port --node-ip-address=127.0.0.1 --dashboard-host=127.0.0.1
     --include-dashboard=false --temp-dir=$TMP/ray
     --autoscaling-config=~/ray_bootstrap_config.yaml --resources='{"call_slot": 100}'

@@ -1,5 +1,6 @@
 """Serve's controller in the engine's local Ray runs its control loop at the engine's period
-(actors.ray_runtime), not Ray's default of ten times a second."""
+(actors.ray_runtime), not Ray's default of ten times a second; the local Ray's processes do not
+time their event loops' handlers."""
 
 from __future__ import annotations
 
@@ -24,3 +25,16 @@ def test_the_serve_controller_loops_at_the_engines_period(ray_engine: Engine) ->
     )
     environ = psutil.Process(actor.pid).environ()
     assert environ.get("RAY_SERVE_CONTROL_LOOP_INTERVAL_S") == ray_runtime.SERVE_CONTROL_LOOP_S
+
+
+def test_the_local_rays_processes_run_without_event_loop_timing(ray_engine: Engine) -> None:
+    """Ray's per-handler timing of its event loops is off in the engine's local Ray: its
+    workers (here the Serve controller, started by the raylet) have it from the environment."""
+    (actor,) = list_actors(
+        address=ray.get_runtime_context().gcs_address,
+        filters=[("class_name", "=", "ServeController"), ("state", "=", "ALIVE")],
+        detail=True,
+        raise_on_missing_output=False,
+    )
+    environ = psutil.Process(actor.pid).environ()
+    assert environ.get("RAY_event_stats") == ray_runtime.EVENT_STATS

@@ -76,3 +76,17 @@ def test_the_head_runs_serves_controller_loop_at_the_engines_period() -> None:
     assert len(head) == 1
     setting = f"RAY_SERVE_CONTROL_LOOP_INTERVAL_S={ray_runtime.SERVE_CONTROL_LOOP_S}"
     assert setting in head[0].split("ray start")[0]
+
+
+def test_every_node_runs_ray_without_its_event_loop_timing() -> None:
+    """Ray's per-handler event timing is off on every node, as in the local Ray
+    (actors.ray_runtime): each Ray process paid for it on every wake-up of its event loops."""
+    config = _config()
+    starts = [
+        c
+        for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+        if "ray start" in c
+    ]
+    assert len(starts) == 2
+    for command in starts:
+        assert f"RAY_event_stats={ray_runtime.EVENT_STATS}" in command.split("ray start")[0]

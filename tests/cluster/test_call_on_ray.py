@@ -17,6 +17,7 @@ from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
+from tests.call_outcome import engine_outcome
 
 pytestmark = pytest.mark.cluster
 
@@ -81,13 +82,7 @@ async def test_a_call_end_to_end_on_ray(ray_engine: Engine, app_pool: asyncpg.Po
     assert len(truncates) == 1
     assert truncates[0]["audio_end_ms"] >= 1000
 
-    record = None
-    for _ in range(40):
-        record = await calls.get_call(app_pool, tenant_id, result.call_sid)
-        if record is not None and record.outcome is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert record is not None
+    record = await engine_outcome(app_pool, tenant_id, result.call_sid)
     assert record.outcome == "caller_hung_up"
     assert record.streams == 1
     turns = await calls.load_turns(app_pool, tenant_id, result.call_sid)

@@ -47,6 +47,7 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
 from memory.call_history import CallFilter, list_calls
+from tests.call_outcome import engine_outcome
 from tests.cluster.ports import MULTINODE_MEDIA
 from tests.conftest import PgUrls
 
@@ -364,13 +365,7 @@ async def test_calls_spread_over_workers_and_survive_a_lost_node(
 
     for result in results:
         sid = result.call_sid
-        record = None
-        for _ in range(100):
-            record = await calls.get_call(app_pool, tenant_id, sid)
-            if record is not None and record.outcome is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert record is not None
+        record = await engine_outcome(app_pool, tenant_id, sid)
         assert record.outcome == "caller_hung_up"
         turns = await calls.load_turns(app_pool, tenant_id, sid)
         assert [t.seq for t in turns] == list(range(len(turns)))  # nothing lost, nothing twice

@@ -21,6 +21,7 @@ from engine.sim.realtime import register_script
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCaller, WaitForAgent
 from memory import calls, tenants
+from tests.call_outcome import engine_outcome
 
 pytestmark = pytest.mark.cluster
 
@@ -107,13 +108,7 @@ async def test_killed_call_actor_resumes_on_a_fresh_one(
     gap_ms = (resumed.first_media_at - killed_at) * 1000
     assert gap_ms < 10_000
 
-    record = None
-    for _ in range(60):
-        record = await calls.get_call(app_pool, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert record is not None
+    record = await engine_outcome(app_pool, tenant_id, call_sid)
     assert record.outcome == "caller_hung_up"
     assert record.streams == 2
     turns = await calls.load_turns(app_pool, tenant_id, call_sid)

@@ -6,7 +6,6 @@ untouched."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +19,7 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import audit, calls, tenants
 from memory.call_records import Turn
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -78,11 +78,7 @@ def _first_delta_with(session: SimSession, words: str) -> float:
 async def _turns_and_audit(
     engine: Engine, tenant_id: str, call_sid: str
 ) -> tuple[list[Turn], list[audit.AuditEntry]]:
-    for _ in range(100):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            break
-        await asyncio.sleep(0.05)
+    await engine_outcome(engine.db, tenant_id, call_sid)
     turns = await calls.load_turns(engine.db, tenant_id, call_sid)
     entries = await audit.list_entries(engine.db, tenant_id, action="call.guardrail")
     return turns, [e for e in entries if e.target == call_sid]

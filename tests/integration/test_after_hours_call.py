@@ -19,6 +19,7 @@ from engine.sim.twilio_caller import CallScript, Dtmf, Pause, Speak, WaitForAgen
 from memory import calls, messages, tenant_admin, tenants
 from memory.audit import SYSTEM
 from memory.call_records import CallRecord
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -55,12 +56,7 @@ async def closed_today(engine: Engine, tenant_id: str) -> None:
 
 
 async def outcome(engine: Engine, tenant_id: str, call_sid: str) -> CallRecord:
-    for _ in range(100):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            return record
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call has no outcome")
+    return await engine_outcome(engine.db, tenant_id, call_sid)
 
 
 async def test_after_hours_the_agent_takes_a_message_and_transfers_nobody(

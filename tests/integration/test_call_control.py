@@ -21,6 +21,7 @@ from engine.sim.twilio_caller import CallScript, Dtmf, HangUp, Pause, Speak, Wai
 from memory import calls, messages, tenants
 from memory.call_records import CallRecord, NewMessage
 from memory.db import tenant_tx
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, one_turn, running_engine
 
@@ -35,13 +36,7 @@ async def engine(pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str) -> As
 
 
 async def _record(engine: Engine, tenant_id: str, call_sid: str) -> CallRecord:
-    record = None
-    for _ in range(60):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            return record
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"call {call_sid} has no outcome: {record}")
+    return await engine_outcome(engine.db, tenant_id, call_sid)
 
 
 def _session(engine: Engine, caller: str, index: int = 0) -> SimSession:

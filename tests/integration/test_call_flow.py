@@ -21,6 +21,7 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
 from memory import calls
 from memory.db import tenant_tx
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -41,12 +42,7 @@ class _RollBack(Exception):
 
 
 async def _outcome(engine: Engine, tenant_id: str, call_sid: str) -> str | None:
-    for _ in range(40):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            return record.outcome
-        await asyncio.sleep(0.05)
-    return None
+    return (await engine_outcome(engine.db, tenant_id, call_sid)).outcome
 
 
 async def test_the_callers_context_is_looked_up_while_the_model_socket_opens(

@@ -5,7 +5,6 @@ answer, and one who hears the greeting out does not hear it twice."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Pause, Speak, 
 from memory import audit, calls, compliance
 from memory.call_records import Turn
 from prompts.disclosure import disclosure_line
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 
@@ -51,11 +51,7 @@ async def _california_call(engine: Engine, caller: str, cut_in: bool) -> tuple[i
     asked = [
         e for _, e in session.received if e["type"] == "response.create" and line in json.dumps(e)
     ]
-    for _ in range(100):
-        record = await calls.get_call(engine.db, tenant_id, result.call_sid)
-        if record is not None and record.outcome is not None:
-            break
-        await asyncio.sleep(0.05)
+    await engine_outcome(engine.db, tenant_id, result.call_sid)
     return len(asked), await calls.load_turns(engine.db, tenant_id, result.call_sid)
 
 

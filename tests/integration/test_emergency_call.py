@@ -6,7 +6,6 @@ closed, nothing more. Each is in the call's record and the audit log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -18,6 +17,7 @@ from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import audit, calls, tenants
 from memory.call_records import CallRecord
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import Engine, running_engine
 from tests.integration.test_after_hours_call import closed_today
@@ -38,12 +38,7 @@ async def engine(pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str) -> As
 
 
 async def _record(engine: Engine, tenant_id: str, call_sid: str) -> CallRecord:
-    for _ in range(100):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            return record
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call's outcome was never recorded")
+    return await engine_outcome(engine.db, tenant_id, call_sid)
 
 
 async def _emergency_call(engine: Engine, number: str, caller: str) -> CallResult:

@@ -18,10 +18,11 @@ import pytest
 from actors.call_session import CallSession
 from engine.sim.realtime_script import Reply, Script
 from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, WaitForAgent
-from memory import agent_settings, calls
+from memory import agent_settings
 from memory.audit import SYSTEM
 from memory.call_records import CallRecord
 from memory.db import tenant_tx
+from tests.call_outcome import engine_outcome
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import ACCOUNT_SID, Engine, running_engine
 
@@ -53,12 +54,7 @@ async def _recording_tenant(engine: Engine, rule: str, jurisdiction: str) -> tup
 
 
 async def _record(engine: Engine, tenant_id: str, call_sid: str) -> CallRecord:
-    for _ in range(100):
-        record = await calls.get_call(engine.db, tenant_id, call_sid)
-        if record is not None and record.outcome is not None:
-            return record
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call's outcome was never recorded")
+    return await engine_outcome(engine.db, tenant_id, call_sid)
 
 
 async def test_a_caller_from_an_all_party_state_hears_the_notice_first_and_can_say_no(

@@ -35,7 +35,6 @@ from tests.cluster.ports import IMAGE_HTTP, IMAGE_MEDIA
 
 # Ports published on the host's loopback only, away from the ranges other tests use.
 HTTP_PORT = IMAGE_HTTP[0]
-MEDIA_PORTS = IMAGE_MEDIA
 NUMBER = "+15550142000"
 CALLER = "+15550142001"
 LINES = ("Hi, I'd like to check when my auto policy renews.",)
@@ -48,7 +47,7 @@ pytestmark = pytest.mark.timeout(1800)
 def container() -> Iterator[str]:
     build_image(IMAGE)
     name = f"neurosphere-test-{uuid.uuid4().hex[:8]}"
-    low, high = MEDIA_PORTS
+    low, high = IMAGE_MEDIA
     podman(
         "run",
         "--detach",
@@ -115,7 +114,7 @@ def test_a_call_through_the_image(container: str) -> None:
     media = urlsplit(result.streams[0].url)
     assert media.hostname == "127.0.0.1", media
     assert media.port is not None
-    assert MEDIA_PORTS[0] <= media.port <= MEDIA_PORTS[1], media
+    assert IMAGE_MEDIA[0] <= media.port <= IMAGE_MEDIA[1], media
     assert result.heard_ms > 500, "the caller heard no agent audio"
     assert not result.violations, result.violations
 

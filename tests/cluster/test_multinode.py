@@ -48,12 +48,11 @@ from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCal
 from memory import calls, tenants
 from memory.call_history import CallFilter, list_calls
 from tests.call_outcome import engine_outcome
-from tests.cluster.ports import MULTINODE_MEDIA
+from tests.cluster.ports import MULTINODE_MEDIA, env_range
 from tests.conftest import PgUrls
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
-MEDIA_PORTS = MULTINODE_MEDIA
 SLOTS_PER_WORKER = 8
 CALLS = 4
 # One warm call slot: the warm target alone leaves the survivor no spare actor for the lost
@@ -149,7 +148,7 @@ class Cluster:
             port = conn.laddr.port if conn.laddr else 0
             if conn.status != psutil.CONN_LISTEN or conn.pid is None:
                 continue
-            if MEDIA_PORTS[0] <= port <= MEDIA_PORTS[1]:
+            if MULTINODE_MEDIA[0] <= port <= MULTINODE_MEDIA[1]:
                 node = self.node_of_pid(conn.pid)
                 if node is not None:
                     found[port] = node
@@ -224,7 +223,7 @@ def cluster(pg_urls: PgUrls) -> Iterator[Cluster]:
             "NEUROSPHERE_HTTP_PORT": str(http_port),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
             "MEDIA_PUBLIC_URL": "ws://{host}:{port}/stream/{call_sid}",
-            "NEUROSPHERE_MEDIA_PORTS": f"{MEDIA_PORTS[0]}-{MEDIA_PORTS[1]}",
+            "NEUROSPHERE_MEDIA_PORTS": env_range(MULTINODE_MEDIA),
             "NEUROSPHERE_WARM_CALLS": str(WARM),
             "NEUROSPHERE_CALLS_PER_ACTOR": "1",  # a lost worker loses its calls' own actors
             "NEUROSPHERE_MEMORY_ACTORS": "1",

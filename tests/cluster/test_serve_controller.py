@@ -15,26 +15,26 @@ from engine.cli.runtime import Engine
 pytestmark = pytest.mark.cluster
 
 
-def test_the_serve_controller_loops_at_the_engines_period(ray_engine: Engine) -> None:
-    # the session's own Ray, by its address: other tests' `serve` children run Rays of their own
+def _controller_environ() -> dict[str, str]:
+    """The environment of the Serve controller's process in the session's own Ray (found by
+    its address: other tests' `serve` children run Rays of their own)."""
     (actor,) = list_actors(
         address=ray.get_runtime_context().gcs_address,
         filters=[("class_name", "=", "ServeController"), ("state", "=", "ALIVE")],
         detail=True,
         raise_on_missing_output=False,
     )
-    environ = psutil.Process(actor.pid).environ()
+    environ: dict[str, str] = psutil.Process(actor.pid).environ()
+    return environ
+
+
+def test_the_serve_controller_loops_at_the_engines_period(ray_engine: Engine) -> None:
+    environ = _controller_environ()
     assert environ.get("RAY_SERVE_CONTROL_LOOP_INTERVAL_S") == ray_runtime.SERVE_CONTROL_LOOP_S
 
 
 def test_the_local_rays_processes_run_without_event_loop_timing(ray_engine: Engine) -> None:
     """Ray's per-handler timing of its event loops is off in the engine's local Ray: its
     workers (here the Serve controller, started by the raylet) have it from the environment."""
-    (actor,) = list_actors(
-        address=ray.get_runtime_context().gcs_address,
-        filters=[("class_name", "=", "ServeController"), ("state", "=", "ALIVE")],
-        detail=True,
-        raise_on_missing_output=False,
-    )
-    environ = psutil.Process(actor.pid).environ()
+    environ = _controller_environ()
     assert environ.get("RAY_event_stats") == ray_runtime.EVENT_STATS

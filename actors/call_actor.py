@@ -156,11 +156,13 @@ class CallActor:
         assert self._lifecycle is not None
         while True:
             await asyncio.sleep(self._config.metrics_flush_s)
-            live = self._live()
-            if not live:
+            # only the reports are kept across the sleep: a list of the sessions would hold
+            # every call that was live at this flush until the next one, ended and recycled
+            reports = [session.progress() for session in self._live()]
+            if not reports:
                 continue
             try:
-                await self._lifecycle.calls_live([session.progress() for session in live])
+                await self._lifecycle.calls_live(reports)
             except Exception as exc:  # the next flush carries the same counts, and more
                 log.warning("live_metrics_not_sent", error=repr(exc))
 
@@ -202,6 +204,8 @@ class CallActor:
                 return False
             stopped = await session.drain()
             del self._sessions[sid]
+            if self._latest is session:  # nothing of a recycled call stays here
+                self._latest = None
             self._shown.end(sid)
             self._gone.append(session.media_path)
             if not stopped:

@@ -5,6 +5,8 @@ measurements - and the first call's media URL no longer opens anything."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -14,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from engine.sim.realtime_script import Reply, Script
-from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Speak, WaitForAgent
+from engine.sim.twilio_caller import BargeIn, CallScript, HangUp, Pause, Speak, WaitForAgent
 from memory import calls
 from tests.conftest import PgUrls
 from tests.integration.engine_harness import AUTH_TOKEN, Engine, one_turn, running_engine
@@ -135,3 +137,54 @@ async def test_two_live_calls_share_an_actor_and_nothing_else(shared_engine: Eng
         assert agent in turns[0].text
     for result in (first, second):
         assert (await engine.pool.report_for(result.call_sid)).frames_in > 0
+
+
+@pytest.fixture
+async def flushing_engine(
+    pg_urls: PgUrls, app_pool: asyncpg.Pool, jwt_secret: str
+) -> AsyncIterator[Engine]:
+    async with running_engine(
+        pg_urls.app, jwt_secret, app_pool, calls_per_actor=2, metrics_flush_s=2.0
+    ) as running:
+        yield running
+
+
+async def test_a_recycled_call_leaves_nothing_of_itself_in_the_actor(
+    flushing_engine: Engine,
+) -> None:
+    """Once its calls are over and recycled, the actor holds none of their sessions (their
+    sockets' buffers, histories, tasks): not in the live measurements it last reported, not
+    as its latest call. Each is freed, not kept until some later flush or call."""
+    engine = flushing_engine
+    _, number = await engine.new_tenant(agent_name="Riley")
+    callers = ("+15550145001", "+15550145002")
+    for caller in callers:
+        engine.sim.add_script(
+            caller, Script(transcripts=("Hello there.",), replies=(Reply(text="Hi there."),))
+        )
+    scripts = [
+        CallScript(
+            from_number=caller,
+            to_number=number,
+            # long enough for a live report: the actor's flush has held the session
+            steps=(WaitForAgent(timeout=15), Speak("Hello there."), Pause(2.5), HangUp()),
+        )
+        for caller in callers
+    ]
+    results = await asyncio.gather(
+        *(engine.caller().place_call(script, timeout=60) for script in scripts)
+    )
+    for result in results:
+        await engine.pool.report_for(result.call_sid)
+    (actor,) = engine.pool.history
+    sessions = [weakref.ref(session) for session in actor._sessions.values()]
+    assert len(sessions) == 2
+    live_reported = {report.call_sid for _, report in engine.pool.live_reports}
+    assert {result.call_sid for result in results} <= live_reported
+
+    assert await actor.recycle()
+    gc.collect()
+
+    assert actor._sessions == {}
+    assert [ref() for ref in sessions] == [None, None]
+    assert (await actor.check_health())["phase"] == "warm"

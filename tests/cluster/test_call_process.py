@@ -9,7 +9,7 @@ from typing import Any
 
 import ray
 
-from actors import handles
+from actors import call_process, handles
 from engine.cli.runtime import Engine
 
 
@@ -29,3 +29,21 @@ def test_a_call_actor_process_loads_no_pydantic_starlette_or_rich(ray_engine: En
     assert {"pydantic", "pydantic_core", "starlette", "rich", "pygments"} & set(loaded) == set()
     # the SDKs stay out too: a call speaks both services' wire protocols itself
     assert {"elevenlabs", "openai"} & set(loaded) == set()
+
+
+def test_a_call_actor_process_shares_few_malloc_arenas(ray_engine: Engine) -> None:
+    """glibc reads the arena limit when the process starts: it is in the worker's environment,
+    not set later from Python."""
+
+    def _arena_max(_actor: Any) -> str | None:
+        import os
+
+        return os.environ.get("MALLOC_ARENA_MAX")
+
+    actor = handles.spawn_call_actor(ray_engine.config)
+    try:
+        ray.get(actor.start.remote(), timeout=60)
+        arena_max = ray.get(actor.__ray_call__.remote(_arena_max), timeout=30)
+    finally:
+        handles.kill(actor)
+    assert arena_max == str(call_process.ARENA_MAX)

@@ -1,16 +1,13 @@
 """CallActor: the Ray actor live calls run in - its process, its media port, its calls.
 
-State it owns: the media WebSocket server (bound once, on its own port of the configured range)
-and one `CallSession` (actors/call_session.py) per call it serves, which owns everything about
-that call. The server hands each handshake and connection to the session whose media URL was
-asked for (the path carries the CallSid). The handshake is answered at once: HTTP 403 for a bad
-signature, 503 for a call that is over here (or a retired actor). A stream whose call has not
-been handed over yet (the pool answers the webhook before `prepare` arrives) is let in and
-waits up to PREPARE_WAIT_S for it; then its signature is checked and a bad one closes it (1008),
-as does no call at all (1013). A handshake that cannot be such a stream - a path that is not a
-media URL of this actor, or no signature - gets 404 before any upgrade. The server is picows'
-`websockets`-compatible one: the same API, its framing compiled - about half the CPU per audio
-frame of pure-Python `websockets`.
+State it owns: the media WebSocket server (actors/media_server.py, bound once, on its own port
+of the configured range) and one `CallSession` (actors/call_session.py) per call it serves, which
+owns everything about that call. The server hands each handshake and connection to the session
+whose media URL was asked for (the path carries the CallSid), and answers the handshake at once
+(403 for a bad signature, 503 for a call that is over here or a retired actor, 404 for what
+cannot be a stream of this actor); a stream whose call has not been handed over yet waits for
+`prepare` (media_server.PREPARE_WAIT_S). The server is picows' callback API: a caller's audio
+frame is relayed to the model inside the callback that read it (actors/twilio_socket.py).
 
 How many calls at once: `calls_per_actor` (25 as shipped; 1 is the original design's one
 process per call). "Each live call is an actor" has become "each live call is a session":
@@ -41,31 +38,23 @@ resumes each of its calls on a fresh actor from the turns in Postgres.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import random
 import re
 from collections import deque
-from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import structlog
-from picows.websockets import Request, Response, Server, ServerConnection, serve
 
 from actors.call_session import CallSession
+from actors.media_server import MediaServer
 from actors.ports import CallControl, CallLifecycle, CallSetup, MemoryClient
 from actors.ray_runtime import Shown, node_address, node_id
 from engine.config import EngineConfig, MediaAddress
 from engine.logs import configure_actor
 
-TWILIO_MAX_MESSAGE = 64 * 1024
 DONE_WAIT_S = 5.0
-# The pool answers the webhook without waiting for `prepare` to arrive here, so Twilio may
-# knock before it has: such a stream is let in and waits this long for its call to be handed
-# over, then has its signature checked (at most EARLY_STREAMS of them wait at once).
-PREPARE_WAIT_S = 2.0
-EARLY_STREAMS = 32
 GONE_PATHS = 256  # media paths of calls recycled here, refused at once
 MEMORY_PING_S = 10.0
 
@@ -92,15 +81,13 @@ class CallActor:
         self._memory = memory
         self._lifecycle = lifecycle
         self._control = control
-        self._server: Server | None = None
+        self._server = MediaServer(self)
         self._port: int | None = None
         self._address = MediaAddress("127.0.0.1", 0)
         self._sessions: dict[str, CallSession] = {}  # CallSid -> its session, until recycled
         self._latest: CallSession | None = None
         self._served = 0
         self._retired = False
-        self._handed_over = asyncio.Event()  # replaced after each prepare: wakes early streams
-        self._early = 0  # streams let in before their call was handed over, waiting for it
         self._flush: asyncio.Task[None] | None = None  # live calls' measurements to the pool
         self._gone: deque[str] = deque(maxlen=GONE_PATHS)
         self._media_path = re.compile("(?!)")  # the paths of this actor's media URLs, once bound
@@ -124,15 +111,7 @@ class CallActor:
         offset = random.randrange(len(ports))
         for port in ports[offset:] + ports[:offset]:
             try:
-                self._server = await serve(
-                    self._handle_twilio,
-                    self._config.media_bind_host,
-                    port,
-                    process_request=self._check_handshake,
-                    max_size=TWILIO_MAX_MESSAGE,
-                    compression=None,
-                    server_header=None,
-                )
+                await self._server.bind(self._config.media_bind_host, port)
             except OSError as exc:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
@@ -184,8 +163,7 @@ class CallActor:
         self._served += 1
         url = session.begin()
         self._shown.show(setup.call_sid, f"call {setup.call_sid} ({setup.tenant.name})")
-        self._handed_over.set()
-        self._handed_over = asyncio.Event()
+        self._server.handed_over()
         return url
 
     async def recycle(self, call_sid: str | None = None) -> bool:
@@ -244,8 +222,7 @@ class CallActor:
             *(session.shutdown(timeout) for session in self._sessions.values())
         )
         self._shown.end_all()
-        if self._server is not None:
-            self._server.close()
+        self._server.close()
         if self._flush is not None:
             self._flush.cancel()
         latest = self._latest
@@ -253,56 +230,15 @@ class CallActor:
             return None
         return outcomes[list(self._sessions).index(latest.call_sid)]
 
-    def _session_for(self, path: str) -> CallSession | None:
+    # --- what the media server asks (media_server.StreamRoutes) ------------------------------
+
+    def session_for(self, path: str) -> CallSession | None:
         found = [s for s in self._sessions.values() if s.media_path == path]
         live = [s for s in found if not s.done]
         return live[0] if len(live) == 1 else (found[-1] if found else None)
 
-    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Twilio's handshake, answered at once: refused when the call it names is over here or
-        its signature is wrong; let in when its call has not been handed over yet (the stream
-        then waits for it, see _handle_twilio)."""
-        path = urlsplit(request.path).path
-        session = self._session_for(path)
-        if session is not None:
-            refusal = session.handshake_refusal(request)
-            if refusal is None:
-                return None
-            status, text = refusal
-        elif self._retired or path in self._gone or self._early >= EARLY_STREAMS:
-            status, text = HTTPStatus.SERVICE_UNAVAILABLE, "no call here"
-        elif self._media_path.fullmatch(path) and request.headers.get("X-Twilio-Signature"):
-            return None  # a signed stream for a call still on its way here
-        else:  # cannot be one of ours: refused before the upgrade, nothing held
-            status, text = HTTPStatus.NOT_FOUND, "no such stream"
-        response: Response = connection.respond(status, text + "\n")
-        return response
+    def refuses(self, path: str) -> bool:
+        return self._retired or path in self._gone
 
-    async def _handle_twilio(self, ws: ServerConnection) -> None:
-        path = urlsplit(ws.request.path).path
-        session = self._session_for(path) or await self._wait_for_call(path)
-        if session is None:
-            await ws.close(1013, "no call here")  # 1013: try again later
-            return
-        # checked again here: an early stream's call has only just come, and a call may have
-        # ended between the handshake and now
-        refusal = session.handshake_refusal(ws.request)
-        if refusal is not None:
-            status, reason = refusal
-            await ws.close(1008 if status == HTTPStatus.FORBIDDEN else 1013, reason)
-            return
-        await session.handle_twilio(ws)
-
-    async def _wait_for_call(self, path: str) -> CallSession | None:
-        self._early += 1
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + PREPARE_WAIT_S
-            session = self._session_for(path)
-            while session is None and not self._retired and loop.time() < deadline:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._handed_over.wait(), deadline - loop.time())
-                session = self._session_for(path)
-            return session
-        finally:
-            self._early -= 1
+    def may_come(self, path: str) -> bool:
+        return self._media_path.fullmatch(path) is not None

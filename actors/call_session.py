@@ -2,9 +2,10 @@
 
 A thin shell around the call's state machine (engine.call_state): it decodes frames from the
 two sockets, steps the state machine, and executes the commands it returns. The audio path:
-- caller to model: `handle_twilio` takes a `media` frame's payload out (engine.twilio_codec's
-  fast path, no event object) and `_on_caller_audio` splices it, untouched, into the model's
-  append event (it never enters the state machine);
+- caller to model: `_twilio_frame`, called by the media socket (actors/twilio_socket.py) in the
+  callback that read the frame, takes a `media` frame's payload out (engine.twilio_codec's fast
+  path, no event object) and `_on_caller_audio` splices it, untouched, into the model's append
+  event and writes it there and then (no coroutine; it never enters the state machine);
 - model to caller: `model_frame` decodes an audio delta, `step` turns it into `SendMedia` and
   `SendMark`, and `_execute` writes them to Twilio at once.
 No Ray call is made per frame; Ray is used for claim, turn batches, tools, hang-up/transfer and
@@ -27,16 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from picows.websockets import ConnectionClosed, Request
 
 from actors import call_commands, call_effects, call_parts, call_start, call_timers, media_handshake
 from actors.call_finish import finish
-from actors.call_sockets import MediaSocket
+from actors.call_sockets import MediaClosed, MediaSocket
 from actors.ports import CallControl, CallLifecycle, CallReport, CallSetup, MemoryClient
 from engine import call_events as ev
 from engine import realtime_codec as rt
@@ -171,12 +173,12 @@ class CallSession:
 
     # --- the Twilio side ------------------------------------------------------------------
 
-    def handshake_refusal(self, request: Request) -> tuple[HTTPStatus, str] | None:
-        """Why this media handshake may not open the call's stream, or None when it may."""
+    def handshake_refusal(self, headers: Mapping[str, str]) -> tuple[HTTPStatus, str] | None:
+        """Why a media handshake with these headers may not open the call's stream, or None."""
         token = self._setup.tenant.twilio_auth_token or self._config.twilio_auth_token
         connected = self._twilio is not None
         return media_handshake.check(
-            request.headers, self.media_url, token, self._log, self._done.is_set(), connected
+            headers, self.media_url, token, self._log, self._done.is_set(), connected
         )
 
     async def handle_twilio(self, ws: MediaSocket) -> None:
@@ -186,39 +188,48 @@ class CallSession:
         self._twilio = ws
         reason = "closed"
         try:
-            async for frame in ws:
-                received = time.perf_counter_ns()
-                payload = tw.media_payload(frame)  # the audio fast path: no event object
-                if payload is not None:
-                    await self._on_caller_audio(payload, received)
-                    continue
-                try:
-                    event = tw.decode(frame)
-                except tw.ProtocolError as exc:
-                    self._log.warning("twilio_frame_rejected", error=str(exc))
-                    continue
-                if isinstance(event, tw.Media):
-                    await self._on_caller_audio(event.payload, received)
-                elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
-                    await self._apply(event)  # audio flushed now is no model-to-caller relay
-                    if isinstance(event, tw.Start):
-                        self._parts.ending.stream_seen.set()
-                        if self._twilio is None:
-                            return  # the start was refused: this socket is done
-                elif isinstance(event, tw.Unknown):
-                    self._log.info("twilio_event_ignored", twilio_event=event.event)
-        except ConnectionClosed as exc:
-            reason = f"broke ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+            reason = await ws.serve(self._twilio_frame)
         finally:
             if self._twilio is ws:
                 self._twilio = None
                 await self._apply(ev.StreamClosed(reason))
 
-    async def _on_caller_audio(self, payload: str, received_ns: int) -> None:
+    def _twilio_frame(
+        self, frame: str | bytes, received_ns: int
+    ) -> Coroutine[Any, Any, None] | None:
+        """A frame from Twilio, in the socket callback that read it: caller audio is relayed
+        here and now (None: nothing left to do); anything else is returned as a coroutine, which
+        the socket runs before the frames after it."""
+        payload = tw.media_payload(frame)  # the audio fast path: no event object
+        if payload is None:
+            return self._twilio_event(frame, received_ns)
+        if self._on_caller_audio(payload, received_ns):
+            return self._apply(ev.CallerSpeechLong())
+        return None
+
+    async def _twilio_event(self, frame: str | bytes, received_ns: int) -> None:
+        try:
+            event = tw.decode(frame)
+        except tw.ProtocolError as exc:
+            self._log.warning("twilio_frame_rejected", error=str(exc))
+            return
+        if isinstance(event, tw.Media):
+            if self._on_caller_audio(event.payload, received_ns):
+                await self._apply(ev.CallerSpeechLong())
+        elif isinstance(event, tw.Start | tw.Mark | tw.Dtmf | tw.Stop):
+            await self._apply(event)  # audio flushed now is no model-to-caller relay
+            if isinstance(event, tw.Start):
+                self._parts.ending.stream_seen.set()
+        elif isinstance(event, tw.Unknown):
+            self._log.info("twilio_event_ignored", twilio_event=event.event)
+
+    def _on_caller_audio(self, payload: str, received_ns: int) -> bool:
+        """Relay a caller frame to the model; True when the speech meter says the caller has
+        now spoken long enough (the state machine hears it: `CallerSpeechLong`)."""
         metrics = self._metrics
         if self._state.phase != "live":
             metrics.dropped += 1
-            return
+            return False
         if not self._inbound_budget.take(time.monotonic()):  # faster than real time: a flood
             metrics.dropped += 1
             if not self._flooded:
@@ -227,12 +238,11 @@ class CallSession:
                 self._tasks.spawn(
                     self._finish(ev.EndCall("media_flood", "audio faster than real time"))
                 )
-            return
+            return False
         metrics.frames_in += 1
         if self._model.send(rt.audio_append(payload)):
             metrics.inbound_latency_us.observe((time.perf_counter_ns() - received_ns) / 1000)
-        if self._meter.armed and self._meter.feed(payload):
-            await self._apply(ev.CallerSpeechLong())
+        return self._meter.armed and self._meter.feed(payload)
 
     async def _to_twilio(self, text: str, received_ns: int = 0) -> None:
         """Written at once (a send only waits when the socket's buffer is full), so frames go
@@ -242,7 +252,7 @@ class CallSession:
             return
         try:
             await ws.send(text)
-        except ConnectionClosed:
+        except MediaClosed:
             return
         if received_ns:
             self._metrics.outbound_latency_us.observe((time.perf_counter_ns() - received_ns) / 1000)

@@ -1,21 +1,34 @@
 """The sockets a call session talks through, as Protocols: Twilio's media socket and the link to
-the realtime model. In production they are picows' server connection and actors/model_link.py;
+the realtime model. In production they are actors/twilio_socket.py and actors/model_link.py;
 the session's unit tests drive the session through hand-written fakes of these.
-
-Both sockets raise `picows.websockets.ConnectionClosed` when the other side is gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+# Handles one frame read from a socket, with the `perf_counter_ns()` it was read at, inside the
+# callback that read it: returns None when it is done with it there, or a coroutine that the
+# socket runs before the frames read after it.
+FrameHandler = Callable[[str | bytes, int], Coroutine[Any, Any, None] | None]
+
+
+class MediaClosed(ConnectionError):
+    """Twilio's media socket is closing or gone: what was sent on it goes nowhere."""
 
 
 class MediaSocket(Protocol):
     """The Twilio media stream's WebSocket, as accepted by the call actor's server."""
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
-    async def send(self, message: str) -> None: ...
+    async def serve(self, on_frame: FrameHandler) -> str:
+        """Hand every frame to `on_frame`, in order, until the socket is gone: why it went."""
+        ...
+
+    async def send(self, message: str) -> None:
+        """Written at once; waits while the write buffer is full. Raises MediaClosed."""
+        ...
+
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 

@@ -1,9 +1,11 @@
 """Runs an async handler for each frame a socket callback delivers, one at a time and in arrival
 order, started inside the callback: a handler that finishes without waiting (an audio frame
-relayed to the other socket) costs no task, future or queue hop. One that does wait (a tool
-call, a Ray call) goes on in a single task, and the frames arriving meanwhile queue behind it
-(reading is paused past HIGH_WATER of them, resumed once they are done), so handlers never
-overlap and never reorder. Uses only the running event loop, no other I/O.
+relayed to the other socket) costs no task, future or queue hop, and one that returns None
+instead of a coroutine (it handled the frame itself, in the callback) costs no coroutine either.
+One that does wait (a tool call, a Ray call) goes on in a single task, and the frames arriving
+meanwhile queue behind it (reading is paused past HIGH_WATER of them, resumed once they are
+done), so handlers never overlap and never reorder. Uses only the running event loop, no other
+I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-Handler = Callable[[T, int], Coroutine[Any, Any, None]]
+Handler = Callable[[T, int], Coroutine[Any, Any, None] | None]
 
 HIGH_WATER = 64  # frames queued behind a handler that waits before reading is paused
 
@@ -47,9 +49,10 @@ class OrderedRunner(Generic[T]):
         pause: Callable[[], None] = lambda: None,
         resume: Callable[[], None] = lambda: None,
     ) -> None:
-        """`handler(frame, received_ns)` is run per frame; `on_error` hears what one raised
-        (the frames after it still run); `pause`/`resume` stop and restart the socket's reading
-        while too many frames wait."""
+        """`handler(frame, received_ns)` is run per frame (it returns a coroutine to run, or None
+        when it handled the frame itself); `on_error` hears what one raised (the frames after it
+        still run); `pause`/`resume` stop and restart the socket's reading while too many frames
+        wait."""
         self._handler = handler
         self._on_error = on_error
         self._pause = pause
@@ -71,8 +74,10 @@ class OrderedRunner(Generic[T]):
                 self._paused = True
                 self._pause()
             return
-        coro = self._handler(frame, received_ns)
         try:
+            coro = self._handler(frame, received_ns)
+            if coro is None:
+                return
             waiting = coro.send(None)
         except StopIteration:
             return
@@ -91,7 +96,9 @@ class OrderedRunner(Generic[T]):
             while queue:
                 frame, received_ns = queue.popleft()
                 try:
-                    await self._handler(frame, received_ns)
+                    pending = self._handler(frame, received_ns)
+                    if pending is not None:
+                        await pending
                 except Exception as exc:
                     self._on_error(exc)
         finally:
@@ -111,6 +118,11 @@ class OrderedRunner(Generic[T]):
         if self._idle is None:
             self._idle = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._idle)
+
+    def drop(self) -> None:
+        """Drop the frames queued behind the waiting handler (their socket is closing); the
+        handler itself goes on."""
+        self._queue.clear()
 
     def cancel(self) -> None:
         """Stop the waiting handler and drop the frames behind it (the owner is closing)."""

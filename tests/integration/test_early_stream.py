@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from actors.call_actor import PREPARE_WAIT_S
+from actors.media_server import PREPARE_WAIT_S
 from engine.sim.realtime_script import Reply, Script
 from memory import calls
 from tests.conftest import PgUrls

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from picows.websockets import ConnectionClosed
 
 from actors.call_session import CallSession
-from actors.call_sockets import ModelListener
+from actors.call_sockets import FrameHandler, MediaClosed, ModelListener
 from actors.ports import CallReport, CallSetup, TurnBatch
 from engine.config import EngineConfig, MediaAddress, TenantConfig
 from engine.session_prompt import EMPTY_CONTEXT
@@ -166,19 +165,23 @@ class FakeTwilio:
     def break_link(self) -> None:
         self._inbox.put_nowait(None)
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._frames()
-
-    async def _frames(self) -> AsyncIterator[str | bytes]:
+    async def serve(self, on_frame: FrameHandler) -> str:
+        """As the real socket: each frame handed over in order, what its handler returns run
+        before the next; why the socket went."""
         while self.closed is None:
             frame = await self._inbox.get()
             if frame is None:
-                raise ConnectionClosed(None, None)
-            yield frame
+                break
+            if self.closed is not None:
+                break  # closed: frames read but not handled are no one's
+            pending = on_frame(frame, time.perf_counter_ns())
+            if pending is not None:
+                await pending
+        return "closed" if self.closed is not None else "broke (no close frame)"
 
     async def send(self, message: str) -> None:
         if self.closed is not None:
-            raise ConnectionClosed(None, None)
+            raise MediaClosed("gone")
         self.sent.append(json.loads(message))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

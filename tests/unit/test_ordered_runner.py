@@ -4,6 +4,8 @@ started inside the callback; one that waits holds the others behind it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from engine import ordered_runner
 from engine.ordered_runner import OrderedRunner
@@ -99,3 +101,38 @@ async def test_cancel_stops_the_waiting_handler_and_drops_what_queued() -> None:
     await runner.wait_idle()
     assert h.log == ["wait waits"]
     assert not runner.busy
+
+
+async def test_a_handler_may_handle_a_frame_itself_and_return_no_coroutine() -> None:
+    h = Handled()
+    log: list[str] = []
+
+    def handle(frame: str, received_ns: int) -> Coroutine[Any, Any, None] | None:
+        if frame.startswith("wait") or frame == "boom":
+            return h.handle(frame, received_ns)
+        log.append(frame)  # done here, in the callback
+        return None
+
+    runner = OrderedRunner(handle, h.errors.append)
+    runner.run("a", 1)
+    assert log == ["a"]
+    assert not runner.busy
+    runner.run("wait", 2)
+    runner.run("b", 3)  # behind the waiting one, even though it needs no coroutine
+    await asyncio.sleep(0)
+    assert log == ["a"]
+    h.gate.set()
+    await runner.wait_idle()
+    assert (log, h.log) == (["a", "b"], ["wait waits", "wait"])
+
+
+async def test_drop_lets_the_waiting_handler_finish_and_drops_what_queued() -> None:
+    h = Handled()
+    runner = h.runner()
+    runner.run("wait", 1)
+    runner.run("a", 2)
+    await asyncio.sleep(0)
+    runner.drop()
+    h.gate.set()
+    await runner.wait_idle()
+    assert h.log == ["wait waits", "wait"]

@@ -36,6 +36,10 @@ PREPARE_WAIT_S = 2.0
 EARLY_STREAMS = 32
 HANDSHAKE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 20.0  # a silent stream is pinged after this long, and cut if the ping is not answered
+# each stream's read buffer to begin with (picows' default is 16 KiB): a 20 ms frame is ~330
+# bytes, so 4 KiB holds a dozen of them; picows doubles it when a read fills it (a larger
+# frame, a backlog after a stall), and it is kept for the stream's length, once per live call
+READ_BUFFER = 4 * 1024
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +87,7 @@ class MediaServer:
             auto_ping_idle_timeout=KEEPALIVE_S,
             auto_ping_reply_timeout=KEEPALIVE_S,
             max_frame_size=MAX_MESSAGE,
+            read_buffer_init_size=READ_BUFFER,
         )
 
     def handed_over(self) -> None:

@@ -177,6 +177,9 @@ class ModelLink:
             ws.cancel()
             return None
         self._send_opening(ws, frames)
+        # not kept while the session lasts: the session.update in it (the instructions, the
+        # tool schemas) is several KiB per live call
+        del frames
         if lost_at is not None:
             self.last_gap_ms = (time.monotonic() - lost_at) * 1000
             self._log.info("model_reconnected", gap_ms=round(self.last_gap_ms, 1))

@@ -131,6 +131,21 @@ async def test_a_frame_is_handled_in_the_callback_that_read_it_and_frames_keep_t
     await ws.close()
 
 
+async def test_frames_larger_than_the_first_read_buffer_and_a_backlog_arrive_whole(
+    server: tuple[MediaServer, Routes, str],
+) -> None:
+    stream, ws = await _connected(server)
+    big = "x" * (media_server.READ_BUFFER * 5 + 17)  # the buffer grows to hold it
+    small = [f"frame {i:04d}" + "y" * 300 for i in range(200)]  # ~60 KiB read at once
+    await ws.send(big)
+    for text in small:
+        await ws.send(text)
+    await ws.send(big + "!")
+    await until(lambda: len(stream.frames) == 202)
+    assert stream.frames == [big, *small, big + "!"]
+    await ws.close()
+
+
 @pytest.mark.parametrize(
     ("how", "reason"),
     [(1000, "closed"), (1001, "closed"), (4000, "broke (4000)"), (None, "broke (no close frame)")],

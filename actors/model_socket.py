@@ -19,7 +19,9 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
+from actors.ws_messages import MessageJoiner, MessageTooBig
 from engine.ordered_runner import OrderedRunner
+from engine.realtime_client import MAX_MESSAGE_BYTES
 
 FrameHandler = Callable[[str | bytes, int], Coroutine[Any, Any, None]]
 
@@ -47,8 +49,7 @@ class ModelSocket(WSListener):
         self._waiting: list[tuple[str | bytes, int]] = []
         self._transport: WSTransport | None = None
         self._send: Callable[[WSMsgType, str], None] | None = None
-        self._parts: list[bytes] = []
-        self._parts_type = TEXT
+        self._joiner = MessageJoiner(MAX_MESSAGE_BYTES)
         self._paused = False
         self._error: BaseException | None = None
         self._gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -80,7 +81,12 @@ class ModelSocket(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
         if msg_type is TEXT and frame.fin:  # the model's events: one frame each
-            self._run(frame.get_payload_as_utf8_text(), time.perf_counter_ns())
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                self._refuse(WSCloseCode.INVALID_TEXT, "invalid utf-8")
+                return
+            self._run(text, time.perf_counter_ns())
         elif msg_type is CLOSE:
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
@@ -91,15 +97,26 @@ class ModelSocket(WSListener):
         # ping is answered by picows; an unasked pong means nothing
 
     def _fragment(self, frame: WSFrame) -> None:
-        if frame.msg_type is not CONTINUATION:
-            self._parts_type = frame.msg_type
-            self._parts.clear()
-        self._parts.append(frame.get_payload_as_bytes())
-        if not frame.fin:
+        try:
+            message = self._joiner.add(frame)
+        except MessageTooBig:
+            self._refuse(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
             return
-        message = b"".join(self._parts)
-        self._parts.clear()
-        self._run(message.decode() if self._parts_type is TEXT else message, time.perf_counter_ns())
+        except UnicodeDecodeError:
+            self._refuse(WSCloseCode.INVALID_TEXT, "invalid utf-8")
+            return
+        if message is not None:
+            self._run(message, time.perf_counter_ns())
+
+    def _refuse(self, code: WSCloseCode, reason: str) -> None:
+        """A message the session cannot take: closed with `code` (the link then reconnects)."""
+        self.writable = False
+        transport = self._transport
+        if transport is None:
+            return
+        if not transport.is_close_frame_sent:
+            transport.send_close(code, reason.encode())
+        transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.writable = False

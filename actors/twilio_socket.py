@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from actors.call_sockets import FrameHandler, MediaClosed
+from actors.ws_messages import MessageJoiner, MessageTooBig
 from engine.ordered_runner import OrderedRunner
 
 MAX_MESSAGE = 64 * 1024  # Twilio's frames are a few hundred bytes
@@ -54,9 +55,7 @@ class TwilioSocket(WSListener):
         self._waiting: list[tuple[str | bytes, int]] = []  # read before `serve`
         self._runner: OrderedRunner[str | bytes] | None = None
         self._transport: WSTransport | None = None
-        self._parts: list[bytes] = []
-        self._parts_type = TEXT
-        self._parts_size = 0
+        self._joiner = MessageJoiner(MAX_MESSAGE)
         self._dropping = False  # closed by this side: frames read from now on are no one's
         self._drained: asyncio.Future[None] | None = None  # while the write buffer is full
         self._error: BaseException | None = None
@@ -91,30 +90,16 @@ class TwilioSocket(WSListener):
         # ping is answered by picows; an unasked pong means nothing
 
     def _fragment(self, frame: WSFrame) -> None:
-        if frame.msg_type is not CONTINUATION:
-            self._parts_type = frame.msg_type
-            self._parts.clear()
-            self._parts_size = 0
-        self._parts_size += frame.payload_size
-        if self._parts_size > MAX_MESSAGE:
+        try:
+            message = self._joiner.add(frame)
+        except MessageTooBig:
             self._abort(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
             return
-        self._parts.append(frame.get_payload_as_bytes())
-        if not frame.fin:
-            return
-        message = b"".join(self._parts)
-        self._parts.clear()
-        if self._dropping:
-            return
-        if self._parts_type is not TEXT:
-            self._run(message, time.perf_counter_ns())
-            return
-        try:
-            text = message.decode()
         except UnicodeDecodeError:
             self._abort(WSCloseCode.INVALID_TEXT, "invalid utf-8")
             return
-        self._run(text, time.perf_counter_ns())
+        if message is not None and not self._dropping:
+            self._run(message, time.perf_counter_ns())
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._wake_writers()

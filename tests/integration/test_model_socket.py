@@ -23,7 +23,7 @@ from picows import (
     ws_create_server,
 )
 
-from actors import model_link
+from actors import model_link, model_socket
 from actors.model_link import ModelLink
 from actors.model_socket import ModelSocket
 from engine.config import EngineConfig
@@ -44,6 +44,7 @@ class Model:
     refuse: int | None = None
     read_paused: bool = False
     received: list[str] = field(default_factory=list)
+    closes: list[int] = field(default_factory=list)  # the codes of the client's close frames
     sockets: list[WSTransport] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -67,6 +68,7 @@ class _Peer(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
+            self.model.closes.append(frame.get_close_code().value)
             transport.send_close(frame.get_close_code())
             transport.disconnect()
         elif frame.msg_type == WSMsgType.TEXT:
@@ -165,6 +167,66 @@ async def test_why_a_socket_went(
         peer.send_close(code)
     assert await asyncio.wait_for(ws.wait_closed(), 5) == reason
     assert not ws.writable
+
+
+async def _started(url: str, frames: list[str | bytes]) -> ModelSocket:
+    """A socket whose frames are noted in `frames`, handing them over at once."""
+
+    async def note(frame: str | bytes, received_ns: int) -> None:
+        frames.append(frame)
+
+    ws = await open_realtime(url, "m", "k", lambda: ModelSocket(note, lambda: None), timeout=5)
+    ws.start()
+    return ws
+
+
+async def test_a_fragmented_message_reaches_the_session_whole(model: tuple[Model, str]) -> None:
+    server, url = model
+    frames: list[str | bytes] = []
+    ws = await _started(url, frames)
+    await server.connected.wait()
+    (peer,) = server.sockets
+    peer.send(WSMsgType.TEXT, b'{"type": ', fin=False)
+    peer.send(WSMsgType.CONTINUATION, b'"session.', fin=False)
+    peer.send(WSMsgType.CONTINUATION, b'updated"}')
+    peer.send(WSMsgType.BINARY, b"\x00", fin=False)
+    peer.send(WSMsgType.CONTINUATION, b"\x01")
+    await until(lambda: len(frames) == 2)
+    assert frames == ['{"type": "session.updated"}', b"\x00\x01"]
+    ws.close(1000, "")
+    await asyncio.wait_for(ws.wait_closed(), 5)
+
+
+@pytest.mark.parametrize(
+    ("fragments", "code"),
+    [
+        ([b"x" * 600, b"x" * 600, b"x" * 600], 1009),  # over the limit (1 KiB here) as it grows
+        ([b'{"type": "', b"\xff\xfe", b'"}'], 1007),  # text that is not UTF-8, in fragments
+        ([b'{"type": "\xff\xfe"}'], 1007),  # and in one frame
+    ],
+)
+async def test_a_message_too_big_or_not_utf8_closes_the_socket(
+    model: tuple[Model, str],
+    monkeypatch: pytest.MonkeyPatch,
+    fragments: list[bytes],
+    code: int,
+) -> None:
+    monkeypatch.setattr(model_socket, "MAX_MESSAGE_BYTES", 1024)
+    server, url = model
+    frames: list[str | bytes] = []
+    ws = await _started(url, frames)
+    await server.connected.wait()
+    (peer,) = server.sockets
+    peer.send(WSMsgType.TEXT, b"before")
+    *first, last = fragments
+    for n, part in enumerate(first):
+        peer.send(WSMsgType.TEXT if n == 0 else WSMsgType.CONTINUATION, part, fin=False)
+    peer.send(WSMsgType.CONTINUATION if first else WSMsgType.TEXT, last)
+    reason = await asyncio.wait_for(ws.wait_closed(), 5)
+    assert reason.startswith("model socket broke")  # the link reconnects
+    assert not ws.writable
+    assert server.closes == [code]
+    assert frames == ["before"]  # nothing of the refused message reached the session
 
 
 async def test_the_opening_goes_first_and_frames_reach_the_session_in_order(

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from actors import media_server
 from actors.call_sockets import MediaClosed, MediaSocket
 from actors.media_server import MediaServer
-from actors.twilio_socket import WRITE_HIGH
+from actors.twilio_socket import MAX_MESSAGE, WRITE_HIGH
 from engine.config import TenantConfig
 from tests.unit.session_fakes import TENANT, TOKEN, Call
 
@@ -164,6 +164,40 @@ async def test_why_a_stream_went(
     assert stream.socket is not None
     with pytest.raises(MediaClosed):
         await stream.socket.send("too late")
+
+
+async def test_a_fragmented_message_is_handed_over_whole(
+    server: tuple[MediaServer, Routes, str],
+) -> None:
+    stream, ws = await _connected(server)
+    await ws.send(iter(['{"event": ', '"mark"}']))
+    await ws.send(iter([b"\x00\x01", b"\x02"]))
+    await ws.send("after")
+    await until(lambda: len(stream.frames) == 3)
+    assert stream.frames == ['{"event": "mark"}', b"\x00\x01\x02", "after"]
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("fragments", "code"),
+    [
+        # each fragment under the frame limit, the message over it: refused as it grows
+        ([b"x" * (MAX_MESSAGE // 2 + 1)] * 3, 1009),
+        ([b'{"event": "', b"\xff\xfe", b'"}'], 1007),  # text that is not UTF-8
+    ],
+)
+async def test_a_fragmented_message_too_big_or_not_utf8_closes_the_stream(
+    server: tuple[MediaServer, Routes, str], fragments: list[bytes], code: int
+) -> None:
+    stream, ws = await _connected(server)
+    await ws.send("before")
+    await ws.send(iter(fragments), text=True)
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert (await asyncio.wait_for(stream.went, 5)).startswith("broke")
+    assert stream.frames == ["before"]  # nothing of the refused message was handed over
 
 
 async def test_the_server_closes_with_its_code_and_reason_and_hands_over_nothing_after(

@@ -34,6 +34,9 @@ ENGINE_ROLES = (
 BASELINE_ROLES = ("baseline relay",)
 _SERVE = ("ray::ServeReplica", "ray::ProxyActor", "ray::ServeController", "ray::HTTPProxy")
 _CONTROL = ("ray::CallPool", "ray::TenantActor", "ray::MemoryActor")
+# a call actor's process is titled by Ray after the task it runs: `ray::call <CallSid> (<tenant>)`
+# while a call's `live_call` task runs there (actors/ray_runtime.Shown)
+_CALL_ACTOR = ("ray::CallActor", "ray::call ")
 
 
 def role_of(cmdline: str, pid: int, driver_pid: int) -> str:
@@ -46,7 +49,7 @@ def role_of(cmdline: str, pid: int, driver_pid: int) -> str:
         return "simulator"
     if "bench.baseline" in cmdline:
         return "baseline relay"
-    if cmdline.startswith("ray::CallActor"):
+    if cmdline.startswith(_CALL_ACTOR):
         return "call actors"
     if cmdline.startswith(_SERVE):
         return "serve"

@@ -19,7 +19,7 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
-from actors.ws_messages import MessageJoiner, MessageTooBig
+from actors.ws_messages import BadMessage, MessageJoiner, text_of
 from engine.ordered_runner import OrderedRunner
 from engine.realtime_client import MAX_MESSAGE_BYTES
 
@@ -80,30 +80,21 @@ class ModelSocket(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
-        if msg_type is TEXT and frame.fin:  # the model's events: one frame each
-            try:
-                text = frame.get_payload_as_utf8_text()
-            except UnicodeDecodeError:
-                self._refuse(WSCloseCode.INVALID_TEXT, "invalid utf-8")
-                return
-            self._run(text, time.perf_counter_ns())
-        elif msg_type is CLOSE:
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-            self.writable = False
-            transport.disconnect()
-        elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
-            self._fragment(frame)
-        # ping is answered by picows; an unasked pong means nothing
-
-    def _fragment(self, frame: WSFrame) -> None:
         try:
-            message = self._joiner.add(frame)
-        except MessageTooBig:
-            self._refuse(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
-            return
-        except UnicodeDecodeError:
-            self._refuse(WSCloseCode.INVALID_TEXT, "invalid utf-8")
+            if msg_type is TEXT and frame.fin:  # the model's events: one frame each
+                message: str | bytes | None = text_of(frame)
+            elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
+                message = self._joiner.add(frame)
+            else:
+                message = None
+                if msg_type is CLOSE:
+                    if not transport.is_close_frame_sent:
+                        transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    self.writable = False
+                    transport.disconnect()
+                # ping is answered by picows; an unasked pong means nothing
+        except BadMessage as bad:
+            self._refuse(bad.code, bad.reason)
             return
         if message is not None:
             self._run(message, time.perf_counter_ns())

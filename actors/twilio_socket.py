@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from actors.call_sockets import FrameHandler, MediaClosed
-from actors.ws_messages import MessageJoiner, MessageTooBig
+from actors.ws_messages import BadMessage, MessageJoiner, text_of
 from engine.ordered_runner import OrderedRunner
 
 MAX_MESSAGE = 64 * 1024  # Twilio's frames are a few hundred bytes
@@ -73,30 +73,20 @@ class TwilioSocket(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
-        if msg_type is TEXT and frame.fin:  # Twilio's events: one frame each
-            if not self._dropping:
-                try:
-                    text = frame.get_payload_as_utf8_text()
-                except UnicodeDecodeError:
-                    self._abort(WSCloseCode.INVALID_TEXT, "invalid utf-8")
-                    return
-                self._run(text, time.perf_counter_ns())
-        elif msg_type is CLOSE:
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-            transport.disconnect()  # the frames read before it are still handed over
-        elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
-            self._fragment(frame)
-        # ping is answered by picows; an unasked pong means nothing
-
-    def _fragment(self, frame: WSFrame) -> None:
         try:
-            message = self._joiner.add(frame)
-        except MessageTooBig:
-            self._abort(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
-            return
-        except UnicodeDecodeError:
-            self._abort(WSCloseCode.INVALID_TEXT, "invalid utf-8")
+            if msg_type is TEXT and frame.fin:  # Twilio's events: one frame each
+                message: str | bytes | None = None if self._dropping else text_of(frame)
+            elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
+                message = self._joiner.add(frame)
+            else:
+                message = None
+                if msg_type is CLOSE:
+                    if not transport.is_close_frame_sent:
+                        transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    transport.disconnect()  # the frames read before it are still handed over
+                # ping is answered by picows; an unasked pong means nothing
+        except BadMessage as bad:
+            self._abort(bad.code, bad.reason)
             return
         if message is not None and not self._dropping:
             self._run(message, time.perf_counter_ns())

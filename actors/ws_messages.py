@@ -6,13 +6,26 @@ a message past its limit is refused as it grows, not once it is whole.
 
 from __future__ import annotations
 
-from picows import WSFrame, WSMsgType
+from picows import WSCloseCode, WSFrame, WSMsgType
 
 TEXT, CONTINUATION = WSMsgType.TEXT, WSMsgType.CONTINUATION
 
 
-class MessageTooBig(ValueError):
-    """A fragmented message grew past the joiner's limit (close code 1009)."""
+class BadMessage(ValueError):
+    """A message the socket must close on: `code` and `reason` are its close frame's."""
+
+    def __init__(self, code: WSCloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def text_of(frame: WSFrame) -> str:
+    """An unfragmented text frame's text. Raises BadMessage (1007) when it is not UTF-8."""
+    try:
+        return frame.get_payload_as_utf8_text()
+    except UnicodeDecodeError:
+        raise BadMessage(WSCloseCode.INVALID_TEXT, "invalid utf-8") from None
 
 
 class MessageJoiner:
@@ -25,7 +38,7 @@ class MessageJoiner:
 
     def add(self, frame: WSFrame) -> str | bytes | None:
         """The whole message once `frame` ends it (a text message decoded), else None.
-        Raises MessageTooBig past the limit, UnicodeDecodeError for text that is not UTF-8."""
+        Raises BadMessage past the limit (1009) or for text that is not UTF-8 (1007)."""
         if frame.msg_type is not CONTINUATION:  # a new message: what was held is dropped
             self._text = frame.msg_type is TEXT
             self._parts.clear()
@@ -33,10 +46,15 @@ class MessageJoiner:
         self._size += frame.payload_size
         if self._size > self._limit:
             self._parts.clear()
-            raise MessageTooBig(f"message over {self._limit} bytes")
+            raise BadMessage(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
         self._parts.append(frame.get_payload_as_bytes())
         if not frame.fin:
             return None
         message = b"".join(self._parts)
         self._parts.clear()
-        return message.decode() if self._text else message
+        if not self._text:
+            return message
+        try:
+            return message.decode()
+        except UnicodeDecodeError:
+            raise BadMessage(WSCloseCode.INVALID_TEXT, "invalid utf-8") from None

@@ -89,6 +89,7 @@ async def open_provider_link(
                 websocket_handshake_timeout=timeout,  # picows cuts the socket itself
                 max_frame_size=max_size,
                 extra_headers=dict(headers),
+                use_aiofastnet=False,  # the loop's own transport: see actors/media_server.py
             ),
             timeout + 1.0,  # and the TCP connect before it
         )

@@ -283,3 +283,17 @@ async def test_a_full_write_buffer_holds_events_bounded_and_sends_them_in_order(
     assert link.send('{"n": "after"}')  # drained: written at once again
     await link.close()
     await asyncio.wait_for(run, 5)
+
+
+async def test_the_model_socket_rides_the_event_loops_own_transport(
+    model: tuple[Model, str],
+) -> None:
+    """Not picows' default aiofastnet transport: the loop's own costs a call actor less CPU
+    (actors/media_server.py has the numbers)."""
+    _, url = model
+    socket = await _open(url)
+    assert socket._transport is not None
+    transport = socket._transport.underlying_transport
+    assert type(transport).__module__.split(".")[0] != "aiofastnet", type(transport)
+    socket.close(1000, "done")
+    await asyncio.wait_for(socket.wait_closed(), 5)

@@ -19,7 +19,7 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
-from actors.ws_messages import BadMessage, MessageJoiner, text_of
+from actors.ws_messages import CLOSE, TEXT, BadMessage, MessageJoiner
 from engine.ordered_runner import OrderedRunner
 from engine.realtime_client import MAX_MESSAGE_BYTES
 
@@ -27,13 +27,6 @@ FrameHandler = Callable[[str | bytes, int], Coroutine[Any, Any, None]]
 
 CLOSE_WAIT_S = 1.5  # how long a close waits for the model's close frame before cutting
 CLEAN_CLOSE = frozenset({1000, 1001})  # codes the session hears as a close, not a break
-
-TEXT, BINARY, CONTINUATION, CLOSE = (
-    WSMsgType.TEXT,
-    WSMsgType.BINARY,
-    WSMsgType.CONTINUATION,
-    WSMsgType.CLOSE,
-)
 
 
 class ModelSocket(WSListener):
@@ -79,20 +72,10 @@ class ModelSocket(WSListener):
         self.writable = True
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
+        if frame.msg_type is CLOSE:
+            self.writable = False
         try:
-            if msg_type is TEXT and frame.fin:  # the model's events: one frame each
-                message: str | bytes | None = text_of(frame)
-            elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
-                message = self._joiner.add(frame)
-            else:
-                message = None
-                if msg_type is CLOSE:
-                    if not transport.is_close_frame_sent:
-                        transport.send_close(frame.get_close_code(), frame.get_close_message())
-                    self.writable = False
-                    transport.disconnect()
-                # ping is answered by picows; an unasked pong means nothing
+            message = self._joiner.message(transport, frame)
         except BadMessage as bad:
             self._refuse(bad.code, bad.reason)
             return

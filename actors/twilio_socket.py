@@ -19,23 +19,16 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSCloseCode, WSFrame, WSListener, WSTransport
 
 from actors.call_sockets import FrameHandler, MediaClosed
-from actors.ws_messages import BadMessage, MessageJoiner, text_of
+from actors.ws_messages import TEXT, BadMessage, MessageJoiner
 from engine.ordered_runner import OrderedRunner
 
 MAX_MESSAGE = 64 * 1024  # Twilio's frames are a few hundred bytes
 WRITE_HIGH = 32 * 1024  # send waits while the write buffer is above this (as websockets does)
 CLOSE_WAIT_S = 1.5  # how long a close waits for the caller's close frame before cutting
 CLEAN_CLOSE = frozenset({0, 1000, 1001})  # codes of a close the session hears as "closed"
-
-TEXT, BINARY, CONTINUATION, CLOSE = (
-    WSMsgType.TEXT,
-    WSMsgType.BINARY,
-    WSMsgType.CONTINUATION,
-    WSMsgType.CLOSE,
-)
 
 
 class TwilioSocket(WSListener):
@@ -72,19 +65,8 @@ class TwilioSocket(WSListener):
         self._on_connected(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
         try:
-            if msg_type is TEXT and frame.fin:  # Twilio's events: one frame each
-                message: str | bytes | None = None if self._dropping else text_of(frame)
-            elif msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
-                message = self._joiner.add(frame)
-            else:
-                message = None
-                if msg_type is CLOSE:
-                    if not transport.is_close_frame_sent:
-                        transport.send_close(frame.get_close_code(), frame.get_close_message())
-                    transport.disconnect()  # the frames read before it are still handed over
-                # ping is answered by picows; an unasked pong means nothing
+            message = self._joiner.message(transport, frame)
         except BadMessage as bad:
             self._abort(bad.code, bad.reason)
             return

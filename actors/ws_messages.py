@@ -1,14 +1,20 @@
 """Whole WebSocket messages out of picows' frames (RFC 6455 section 5.4): a message may come in
 fragments - a TEXT or BINARY frame without FIN, then CONTINUATION frames up to one with FIN - and
 picows' callback API hands over each frame as it is read. `MessageJoiner` joins them, bounded:
-a message past its limit is refused as it grows, not once it is whole.
+a message past its limit is refused as it grows, not once it is whole; `message` is what both
+of a call's sockets read each frame with (a close frame answered, pings left to picows).
 """
 
 from __future__ import annotations
 
-from picows import WSCloseCode, WSFrame, WSMsgType
+from picows import WSCloseCode, WSFrame, WSMsgType, WSTransport
 
-TEXT, CONTINUATION = WSMsgType.TEXT, WSMsgType.CONTINUATION
+TEXT, BINARY, CONTINUATION, CLOSE = (
+    WSMsgType.TEXT,
+    WSMsgType.BINARY,
+    WSMsgType.CONTINUATION,
+    WSMsgType.CLOSE,
+)
 
 
 class BadMessage(ValueError):
@@ -35,6 +41,22 @@ class MessageJoiner:
         self._parts: list[bytes] = []
         self._text = True
         self._size = 0
+
+    def message(self, transport: WSTransport, frame: WSFrame) -> str | bytes | None:
+        """The data message `frame` completes (an unfragmented text frame read as it is, the
+        audio path), else None. A close frame is answered (echoed unless ours went first) and
+        the socket disconnected; the frames read before it are still handed over. Picows
+        answers pings; an unasked pong means nothing. Raises BadMessage as `add` does."""
+        msg_type = frame.msg_type
+        if msg_type is TEXT and frame.fin:  # the peers' events: one frame each
+            return text_of(frame)
+        if msg_type is TEXT or msg_type is BINARY or msg_type is CONTINUATION:
+            return self.add(frame)
+        if msg_type is CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+        return None
 
     def add(self, frame: WSFrame) -> str | bytes | None:
         """The whole message once `frame` ends it (a text message decoded), else None.

@@ -1,6 +1,6 @@
 """A call actor's process holds only what calls use (actors.call_process): Ray's serializer
-add-ons (pydantic, starlette) and the dev-only rich are not loaded, nor the ElevenLabs and
-OpenAI SDKs."""
+add-ons (pydantic, starlette), the dev-only rich and httpx's command-line click are not loaded,
+nor the ElevenLabs and OpenAI SDKs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from actors import call_process, handles
 from engine.cli.runtime import Engine
 
 
-def test_a_call_actor_process_loads_no_pydantic_starlette_or_rich(ray_engine: Engine) -> None:
+def test_a_call_actor_process_loads_no_pydantic_starlette_rich_or_click(ray_engine: Engine) -> None:
     def _process(_actor: Any) -> list[str]:
         # nested, so Ray sends it by value: importing this test module would load pydantic
         return sorted({name.split(".")[0] for name, module in sys.modules.items() if module})
@@ -26,7 +26,8 @@ def test_a_call_actor_process_loads_no_pydantic_starlette_or_rich(ray_engine: En
         handles.kill(actor)
     assert "actors" in loaded  # the call actor's own process
     assert "ray" in loaded
-    assert {"pydantic", "pydantic_core", "starlette", "rich", "pygments"} & set(loaded) == set()
+    kept_out = {"pydantic", "pydantic_core", "starlette", "rich", "pygments", "click"}
+    assert kept_out & set(loaded) == set()
     # the SDKs stay out too: a call speaks both services' wire protocols itself
     assert {"elevenlabs", "openai"} & set(loaded) == set()
 

@@ -89,19 +89,36 @@ def _named_actor(name: str) -> Any | None:
 class NamedActors:
     """Named actors for code in an actor's event loop: each looked up once, in a thread
     (`ray.get_actor` is a blocking request to the GCS - it would stall every call's audio in
-    the process), then cached. `call` retries once with a fresh lookup when the cached actor
-    is gone (a tenant actor deleted and created again is a new actor under the same name)."""
+    the process), then cached. Lookups of one name at once share one request: calls ending
+    together in a call actor ask for their tenant's actor in the same moment, and each thread
+    the loop's executor starts for them stays. `call` retries once with a fresh lookup when the
+    cached actor is gone (a tenant actor deleted and created again is a new actor under the
+    same name). `lookup`: how a name is found (blocking; run in a thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: Callable[[str], Any | None] = _named_actor) -> None:
+        self._lookup = lookup
         self._found: dict[str, Any] = {}
+        self._looking: dict[str, asyncio.Future[Any | None]] = {}
 
     async def get(self, name: str) -> Any | None:
         handle = self._found.get(name)
-        if handle is None:
-            handle = await asyncio.to_thread(_named_actor, name)
-            if handle is not None:
-                self._found[name] = handle
+        if handle is not None:
+            return handle
+        looking = self._looking.get(name)
+        if looking is None:
+            looking = asyncio.ensure_future(asyncio.to_thread(self._lookup, name))
+            self._looking[name] = looking
+            looking.add_done_callback(lambda done: self._looked(name, done))
+        handle = await asyncio.shield(looking)  # one waiter cancelled leaves the others theirs
+        if handle is not None:
+            self._found[name] = handle
         return handle
+
+    def _looked(self, name: str, done: asyncio.Future[Any | None]) -> None:
+        if self._looking.get(name) is done:
+            del self._looking[name]
+        if not done.cancelled():
+            done.exception()  # raised to its waiters; none left (all cancelled) is no error
 
     async def call(self, name: str, method: str, *args: Any, timeout: float) -> Any:
         """`name.method(*args)`; RuntimeError when no such actor is running."""

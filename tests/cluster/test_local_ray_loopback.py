@@ -138,9 +138,11 @@ def served(pg_urls: PgUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     top = psutil.Process(engine.pid)
     under: list[psutil.Process] = []
     try:
-        runtime = tmp_path / "engine" / "runtime.json"  # written once `serve` is all up
+        # runtime.json is written once the engine is up; `serve` prints its URLs after the
+        # calls a crash left open are reconciled (a tenant actor for each tenant in the database)
+        runtime = tmp_path / "engine" / "runtime.json"
         deadline = time.monotonic() + 180
-        while not runtime.exists():
+        while not (runtime.exists() and "Listening on" in served.out()):
             assert engine.poll() is None, served.err()[-4000:]
             assert time.monotonic() < deadline, served.err()[-4000:]
             time.sleep(1)

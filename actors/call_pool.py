@@ -110,7 +110,8 @@ class CallPool:
 
     def _short(self) -> bool:
         short = self._free() + self._starting * self._capacity < self._wanted_free()
-        return not self._draining and (short or self._gap() is not None)
+        fits = self._admission.fits(len(self._actors) + self._starting)
+        return not self._draining and (short or self._gap() is not None) and fits
 
     async def _refill(self) -> None:
         while self._short():
@@ -156,14 +157,13 @@ class CallPool:
         if known is not None:  # the call resumes: its previous actor is gone or going
             self._suspect(known[0].address.node)
             self._drop_call(known[0], setup.call_sid)
-        full = self._admission.refusal(self._claimed())
-        if full is not None:  # the calls on the line keep their place; this one overflows
-            log.warning("call_refused_node_full", call_sid=setup.call_sid, reason=full)
-            raise NodeFull(full)
+        self._admission.turn_away(setup.call_sid, self._admission.refusal(self._claimed()))
         began = time.perf_counter()
         actor = await self._warm_actor(setup.call_sid, resuming=known is not None)
         kind = "warm"
         if actor is None:
+            unplaced = self._admission.unplaced(len(self._actors) + self._starting)
+            self._admission.turn_away(setup.call_sid, unplaced)
             actor = await self._cold_actor()
             actor.calls.add(setup.call_sid)
             kind = "cold"

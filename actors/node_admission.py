@@ -13,10 +13,14 @@ import time
 from typing import Any
 
 import psutil
+import structlog
 
+from actors.ports import NodeFull
 from engine.config import EngineConfig
 from engine.node_capacity import CpuWindow, NodeLoad, full_reason
 from engine.task_set import TaskSet
+
+log = structlog.get_logger(__name__)
 
 UNBOUNDED_ROOM = 1000  # room reported by a node with no slot limit (autoscaled clusters)
 
@@ -24,6 +28,7 @@ UNBOUNDED_ROOM = 1000  # room reported by a node with no slot limit (autoscaled 
 class NodeAdmission:
     def __init__(self, config: EngineConfig, tasks: TaskSet) -> None:
         self._capacity = config.call_capacity
+        self._per_actor = config.calls_per_actor
         self._cpu_max = config.admit_cpu_max
         self._tasks = tasks
         self._cpu = CpuWindow()
@@ -37,6 +42,22 @@ class NodeAdmission:
             return target
         return min(target, max(0, self._capacity - claimed))
 
+    def fits(self, actors: int) -> bool:
+        """Whether Ray can place one more call actor on the node beside `actors` (retiring and
+        starting ones too): each books a call slot for every call it can serve, live or not,
+        until it exits. An actor that does not fit would wait in Ray's queue, and Ray answers
+        a waiting actor with a full garbage collection in every worker of the cluster every
+        10 s (each a stall of the audio of every call in that process)."""
+        return self._capacity is None or (actors + 1) * self._per_actor <= self._capacity
+
+    def unplaced(self, actors: int) -> str | None:
+        """Why a claim no free slot takes may not start a call actor (counted as a refusal):
+        the node's slots are booked by `actors` (some finishing their last calls), or None."""
+        if self.fits(actors):
+            return None
+        self.refusals += 1
+        return f"all {self._capacity} call slots are booked by call actors finishing their calls"
+
     def refusal(self, claimed: int) -> str | None:
         """Why one more call may not be admitted with `claimed` calls live (counted as a
         refusal), or None when it may."""
@@ -47,6 +68,14 @@ class NodeAdmission:
         if reason is not None:
             self.refusals += 1
         return reason
+
+    @staticmethod
+    def turn_away(call_sid: str, reason: str | None) -> None:
+        """With a reason (`refusal`, `unplaced`) the call is not admitted: the calls on the line
+        keep their place and this one overflows (NodeFull: the tenant's overflow answers it)."""
+        if reason is not None:
+            log.warning("call_refused_node_full", call_sid=call_sid, reason=reason)
+            raise NodeFull(reason)
 
     def room(self, claimed: int) -> int:
         """How many more calls the node admits now with `claimed` live (not counted as

@@ -287,9 +287,9 @@ async def test_a_resume_goes_to_another_node_without_waiting_on_the_lost_nodes_a
 async def test_a_full_node_refuses_new_calls_and_keeps_the_live_ones() -> None:
     factory = FakeFactory()
     factory.release.set()
-    config = dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4, call_capacity=3)
+    config = dataclasses.replace(CONFIG, warm_calls=4, call_capacity=3)
     pool = CallPool(config, factory)
-    assert await pool.warm_up(5.0) == 4
+    assert await pool.warm_up(5.0) == 3  # not the 4 wanted: the node has 3 call slots
     assert await pool.room() == 3
     for sid in ("CF1", "CF2", "CF3"):
         await pool.claim(_setup(sid))
@@ -299,14 +299,46 @@ async def test_a_full_node_refuses_new_calls_and_keeps_the_live_ones() -> None:
     await _settle()
     stats = await pool.stats()
     assert (stats["active"], stats["refused_full"]) == (3, 1)  # asking for room is no refusal
-    assert stats["warm"] == 1  # no actor started for calls the node would refuse
-    assert len(factory.spawned) == 2
+    assert stats["warm"] == 0  # no actor started for calls the node would refuse
+    assert len(factory.spawned) == 3
     assert await pool.claim(_setup("CF1")) == await pool.claim(_setup("CF1"))  # no new claim
     await pool.call_ended(CallReport("CF2", "t-1", "caller_hung_up"), await pool.actor_for("CF2"))
     await _settle()
     assert await pool.room() == 1
     await pool.claim(_setup("CF5"))  # a slot came back
     assert (await pool.stats())["active"] == 3
+
+
+async def test_no_actor_is_started_for_slots_a_retiring_actor_still_books() -> None:
+    """Ray books an actor's call slots until it exits: on a node of 4 slots with 2 actors of 2,
+    a third would wait in Ray's queue (and Ray then collects garbage in every worker every
+    10 s). While a retired actor finishes its last call, the pool starts none and a call with
+    no free slot overflows at once; once that actor is gone, its replacement starts."""
+    factory = FakeFactory()
+    factory.release.set()
+    config = dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4, call_capacity=4)
+    pool = CallPool(config, factory)
+    assert await pool.warm_up(5.0) == 4
+    for sid in ("CR1", "CR2", "CR3"):
+        await pool.claim(_setup(sid))
+    retiring = await pool.actor_for("CR1")
+    assert await pool.actor_for("CR2") is retiring  # claims fill the busiest actor first
+    factory.ready_after_call = False  # its call_actor_max_calls reached
+    await pool.call_ended(CallReport("CR1", "t-1", "caller_hung_up"), retiring)
+    await _settle()
+    factory.ready_after_call = True
+    assert len(factory.spawned) == 2  # the node's 4 slots are booked: 2 live calls, 2 held
+    await pool.claim(_setup("CR4"))  # the other actor's last free slot
+    with pytest.raises(NodeFull, match="booked by call actors"):
+        await pool.claim(_setup("CR5"))
+    assert len(factory.spawned) == 2
+    assert (await pool.stats())["refused_full"] == 1
+    await pool.call_ended(CallReport("CR2", "t-1", "caller_hung_up"), retiring)
+    await asyncio.sleep(0.6)
+    assert retiring in factory.killed
+    await _settle()
+    assert len(factory.spawned) == 3  # its slots are free: the replacement starts
+    await pool.claim(_setup("CR5"))
 
 
 async def test_warm_actors_are_counted_without_the_ones_calls_hold() -> None:

@@ -354,7 +354,7 @@ class CallPool:
             self._draining = True
         old = list(self._actors)
         for actor in old:
-            actor.retired = True
+            self._retire(actor)  # an idle one goes now: its slots are for the new actors
         live = pool_actors.claimed(old)
         self._kick_refill()
         await pool_drain.wait_for_calls(old, self._released, bound_s)

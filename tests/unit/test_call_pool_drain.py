@@ -5,6 +5,7 @@ with their outcome, and the drained actors are let go."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ import pytest
 
 from actors.call_pool import CallPool
 from actors.ports import CallReport, NodeFull
+from engine.config import EngineConfig
 from tests.unit.test_call_pool import CONFIG, FakeActor, FakeFactory, _settle, _setup
 
 
@@ -32,10 +34,12 @@ class EndingFactory(FakeFactory):
         return "engine_shutdown"
 
 
-async def _pool_with_calls(*sids: str) -> tuple[CallPool, EndingFactory]:
+async def _pool_with_calls(
+    *sids: str, config: EngineConfig = CONFIG
+) -> tuple[CallPool, EndingFactory]:
     factory = EndingFactory()
     factory.release.set()
-    pool = CallPool(CONFIG, factory)
+    pool = CallPool(config, factory)
     factory.pool = pool
     await pool.warm_up(1.0)
     for sid in sids:
@@ -92,3 +96,17 @@ async def test_rolling_drain_moves_new_calls_to_new_actors() -> None:
     await asyncio.sleep(0.7)
     assert old <= set(factory.killed)
     assert await pool.actor_for("CA2") not in factory.killed
+
+
+async def test_a_rolling_drain_on_a_node_of_few_slots_lets_idle_actors_go_at_once() -> None:
+    """Ray books a drained actor's slots until it exits: the idle ones go at once, so the
+    actors that take the new calls fit the node beside those still finishing theirs."""
+    config = dataclasses.replace(CONFIG, call_capacity=2)  # 2 actors of one call
+    pool, factory = await _pool_with_calls("CA1", config=config)
+    old = set(factory.spawned)
+    draining = asyncio.create_task(pool.drain(0.3, admit=True))
+    await _settle()
+    await pool.claim(_setup("CA2"))  # on a new actor, in the idle one's slot
+    assert await pool.actor_for("CA2") not in old
+    assert len(old & set(factory.killed)) == 1  # the idle one, before the drain's bound
+    assert await draining == {"live": 1, "finished": 0, "ended": 1}

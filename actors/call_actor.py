@@ -91,11 +91,11 @@ class CallActor:
         self._flush: asyncio.Task[None] | None = None  # live calls' measurements to the pool
         self._gone: deque[str] = deque(maxlen=GONE_PATHS)
         self._media_path = re.compile("(?!)")  # the paths of this actor's media URLs, once bound
-        self._shown = Shown("live_call")  # each live call: a running task named for it, in Ray
+        self._shown = Shown("live_calls")  # the live calls: a running task named for them, in Ray
 
     def __repr__(self) -> str:
-        """What Ray shows for the actor (recorded once, at creation): its live calls are its
-        running `live_call` tasks, each named for its call."""
+        """What Ray shows for the actor (recorded once, at creation): its live calls are in the
+        name of its running `live_calls` task."""
         return f"CallActor({self._config.calls_per_actor} call slots)"
 
     def _live(self) -> list[CallSession]:
@@ -192,10 +192,10 @@ class CallActor:
             self._retired = True
         return not self._retired and self._port is not None
 
-    async def live_call(self, call_sid: str) -> None:
-        """Runs while `call_sid`'s call is live on this actor: Ray lists it as a running task
-        named for the call and its tenant (ray_runtime.Shown)."""
-        await self._shown.hold(call_sid)
+    async def live_calls(self, token: str) -> None:
+        """Runs while this actor's live calls are those its name lists, each as `call <CallSid>
+        (<tenant>)`: Ray lists it as a running task (ray_runtime.Shown)."""
+        await self._shown.hold(token)
 
     async def check_health(self) -> dict[str, object]:
         live = self._live()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ NAMESPACE = "neurosphere"
 GCS_TASK_EVENTS = 10_000  # actor calls the local Ray's GCS keeps a record of (Ray's task view)
 SERVE_CONTROL_LOOP_S = "0.5"  # Serve controller's loop period (Ray's default 0.1)
 EVENT_STATS = "0"  # Ray's per-handler timing of its own event loops (Ray's default on)
+SHOWN_EVERY_S = 1.0  # what an actor shows in Ray changes at most this often (Shown)
 
 
 def init(
@@ -155,47 +157,76 @@ def shutdown() -> None:
 
 
 class Shown:
-    """What an actor is doing now, shown in Ray's dashboard and state API as a RUNNING task of
-    the actor, named for it (a live call, the tenant it serves): `ray list tasks --filter
-    state=RUNNING`, ray.util.state.list_tasks, the actor's task table in the dashboard. Ray
-    records an actor's repr once, when the actor is created, so nothing live can show there.
+    """What an actor is doing now, shown in Ray's dashboard and state API as one RUNNING task of
+    the actor named for all of it (its live calls, the tenant it serves), e.g. `call <CallSid>
+    (<tenant>); call <CallSid> (<tenant>)`: `ray list tasks --filter state=RUNNING`,
+    ray.util.state.list_tasks, the actor's task table in the dashboard. Ray records an actor's
+    repr once, when the actor is created, so nothing live can show there.
 
-    `show(key, label)` starts the actor's own method `method(key)` as a task named `label`; that
-    method awaits `hold(key)`, which returns at `end(key)`. One Ray call per `show` (a call set
-    up, a tenant's name loaded), none per frame. Outside a Ray actor it does nothing."""
+    `show(key, label)` and `end(key)` change what is shown; within `SHOWN_EVERY_S` of a change
+    the running task is replaced by one named for what is shown then: the actor's own method
+    `method(token)`, awaiting `hold(token)`, which returns when the task is replaced. One task
+    an actor, not one a call: every running task of an async actor holds a fiber's stack in
+    Ray's core worker (about 130 KiB each, and more kept as calls come and go), and a burst
+    of calls makes one Ray call, not one a call. None per frame. Outside a Ray actor it does
+    nothing."""
 
     def __init__(self, method: str) -> None:
         self._method = method
-        self._ends: dict[str, asyncio.Event] = {}
-        self._tasks: dict[str, Any] = {}  # the tasks' refs, kept while they run
+        self._labels: dict[str, str] = {}  # key -> label, in the order shown
+        self._tokens = itertools.count()
+        self._holds: dict[str, asyncio.Event] = {}  # the shown task's token -> its end
+        self._task: Any = None  # the shown task's ref, kept while it runs
+        self._pending: asyncio.TimerHandle | None = None
 
     def show(self, key: str, label: str) -> None:
-        if key in self._ends:
-            return
-        me = own_actor()
-        if me is None:  # not an actor (the driver, an in-process harness)
-            return
-        self._ends[key] = asyncio.Event()
-        self._tasks[key] = getattr(me, self._method).options(name=label).remote(key)
+        if self._labels.get(key) != label:
+            self._labels[key] = label
+            self._changed()
 
     def end(self, key: str) -> None:
-        done = self._ends.pop(key, None)
-        self._tasks.pop(key, None)
-        if done is not None:
-            done.set()
+        if self._labels.pop(key, None) is not None:
+            self._changed()
 
     def only(self, label: str) -> None:
         """`label` (its own key) alone: whatever was shown before ends (a tenant renamed)."""
-        if label not in self._ends:
-            self.end_all()
-            self.show(label, label)
+        if list(self._labels) != [label]:
+            self._labels = {label: label}
+            self._changed()
 
     def end_all(self) -> None:
-        for key in list(self._ends):
-            self.end(key)
+        """Nothing shown, at once (the actor stops)."""
+        self._labels.clear()
+        self._replace()
 
-    async def hold(self, key: str) -> None:
-        """Until `end(key)` (at once when it came first)."""
-        done = self._ends.get(key)
+    async def hold(self, token: str) -> None:
+        """Until the task holding `token` is replaced (at once when that came first)."""
+        done = self._holds.get(token)
         if done is not None:
             await done.wait()
+
+    def _changed(self) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called off the actor's loop: nothing to gather changes on
+            self._replace()
+            return
+        self._pending = loop.call_later(SHOWN_EVERY_S, self._replace)
+
+    def _replace(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        for done in self._holds.values():
+            done.set()
+        self._holds.clear()
+        self._task = None
+        me = own_actor()
+        if not self._labels or me is None:  # nothing to show, or not an actor
+            return
+        token = str(next(self._tokens))
+        self._holds[token] = asyncio.Event()
+        label = "; ".join(self._labels.values())
+        self._task = getattr(me, self._method).options(name=label).remote(token)

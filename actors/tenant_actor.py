@@ -104,9 +104,9 @@ class TenantActor:
         the tenant's name is its running `serving` task's name, once its config is loaded."""
         return f"TenantActor({self._tenant_id})"
 
-    async def serving(self, label: str) -> None:
-        """Runs while this actor serves the tenant under `label` (ray_runtime.Shown)."""
-        await self._shown.hold(label)
+    async def serving(self, token: str) -> None:
+        """Runs while this actor serves the tenant its name shows (ray_runtime.Shown)."""
+        await self._shown.hold(token)
 
     def _token(self, subject: str) -> str:
         # Imported here: call actors import this module for their handles to tenant actors, and

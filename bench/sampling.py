@@ -35,7 +35,7 @@ BASELINE_ROLES = ("baseline relay",)
 _SERVE = ("ray::ServeReplica", "ray::ProxyActor", "ray::ServeController", "ray::HTTPProxy")
 _CONTROL = ("ray::CallPool", "ray::TenantActor", "ray::MemoryActor")
 # a call actor's process is titled by Ray after the task it runs: `ray::call <CallSid> (<tenant>)`
-# while a call's `live_call` task runs there (actors/ray_runtime.Shown)
+# while its `live_calls` task runs, named for its calls (actors/ray_runtime.Shown)
 _CALL_ACTOR = ("ray::CallActor", "ray::call ")
 
 

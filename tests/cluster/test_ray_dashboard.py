@@ -14,6 +14,7 @@ import pytest
 import ray
 from ray.util.state import list_actors, list_tasks
 
+from actors.ray_runtime import SHOWN_EVERY_S, Shown
 from engine.cli.runtime import Engine
 from engine.secret_box import TWILIO_LABEL, SecretBox
 from engine.sim.realtime import register_script
@@ -22,6 +23,24 @@ from engine.sim.twilio_caller import CallScript, HangUp, Pause, Speak, TwilioCal
 from memory import tenants
 
 pytestmark = pytest.mark.cluster
+
+
+@ray.remote(num_cpus=0)
+class Showing:
+    """An actor showing what it does as a call actor does (actors.ray_runtime.Shown)."""
+
+    def __init__(self) -> None:
+        self._shown = Shown("doing")
+
+    async def doing(self, token: str) -> None:
+        await self._shown.hold(token)
+
+    async def show(self, key: str, label: str) -> None:
+        self._shown.show(key, label)
+
+    async def end(self, key: str) -> None:
+        self._shown.end(key)
+
 
 TOKEN = "dashboard-auth-token"
 NAME = "Dashboard Insurance Agency"
@@ -34,13 +53,14 @@ def this_ray() -> str:
     return address
 
 
-def running(prefix: str) -> list[Any]:
-    """Running actor tasks whose name starts with `prefix`, as Ray's state API lists them."""
+def running(prefix: str, actor_id: str | None = None) -> list[Any]:
+    """Running actor tasks whose name starts with `prefix` (of one actor, when given), as Ray's
+    state API lists them."""
+    filters: list[Any] = [("state", "=", "RUNNING")]
+    if actor_id is not None:
+        filters.append(("actor_id", "=", actor_id))
     tasks = list_tasks(
-        address=this_ray(),
-        filters=[("state", "=", "RUNNING")],
-        limit=10_000,
-        raise_on_missing_output=False,
+        address=this_ray(), filters=filters, limit=10_000, raise_on_missing_output=False
     )
     return [t for t in tasks if t.name.startswith(prefix)]
 
@@ -53,6 +73,56 @@ async def wait_for(prefix: str, present: bool, timeout: float = 20.0) -> list[An
         if bool(found) == present or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.5)
+
+
+async def shown_names(actor_id: str, expected: list[str], timeout: float = 20.0) -> list[str]:
+    """The names of `actor_id`'s running tasks, polled until they are `expected`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = sorted(t.name for t in await asyncio.to_thread(running, "", actor_id))
+        if names == expected or time.monotonic() > deadline:
+            return names
+        await asyncio.sleep(0.5)
+
+
+async def test_an_actor_shows_all_it_does_as_one_running_task(ray_engine: Engine) -> None:
+    """Each running task of an async actor holds a fiber's stack in Ray's core worker: one
+    task an actor, renamed as what it does changes, not one a call."""
+    actor = Showing.remote()  # type: ignore[attr-defined]
+    actor_id = actor._actor_id.hex()
+    try:
+        await actor.show.remote("a", "call CA1 (One)")
+        await actor.show.remote("b", "call CA2 (Two)")
+        assert await shown_names(actor_id, ["call CA1 (One); call CA2 (Two)"]) == [
+            "call CA1 (One); call CA2 (Two)"
+        ]
+        await actor.end.remote("a")
+        assert await shown_names(actor_id, ["call CA2 (Two)"]) == ["call CA2 (Two)"]
+        await actor.end.remote("b")
+        assert await shown_names(actor_id, []) == []
+    finally:
+        ray.kill(actor, no_restart=True)
+
+
+async def test_changes_close_together_are_shown_by_one_task(ray_engine: Engine) -> None:
+    """A burst of calls on one actor replaces its shown task once, not once a call."""
+    actor = Showing.remote()  # type: ignore[attr-defined]
+    actor_id = actor._actor_id.hex()
+    try:
+        labels = [f"call CA{i} (Burst)" for i in range(10)]
+        for i, label in enumerate(labels):
+            await actor.show.remote(str(i), label)
+        assert await shown_names(actor_id, ["; ".join(labels)]) == ["; ".join(labels)]
+        await asyncio.sleep(2 * SHOWN_EVERY_S)  # the task events of any other reach the GCS
+        tasks = await asyncio.to_thread(
+            list_tasks,
+            address=this_ray(),
+            filters=[("actor_id", "=", actor_id), ("func_or_class_name", "=", "Showing.doing")],
+            raise_on_missing_output=False,
+        )
+        assert len(tasks) <= 2, [t.name for t in tasks]
+    finally:
+        ray.kill(actor, no_restart=True)
 
 
 async def test_the_live_call_and_the_tenant_name_are_in_rays_state_api(
@@ -97,7 +167,7 @@ async def test_the_live_call_and_the_tenant_name_are_in_rays_state_api(
     live = await wait_for("call CA", present=True)
     live = [t for t in live if t.name.endswith(f"({NAME})")]
     assert len(live) == 1, [t.name for t in live]
-    assert live[0].func_or_class_name == "CallActor.live_call"
+    assert live[0].func_or_class_name == "CallActor.live_calls"
     (actor,) = await asyncio.to_thread(
         list_actors,
         address=this_ray(),

@@ -112,7 +112,14 @@ def _soak(
     m0 = start
     while m0 + MINUTE_S / 2 <= end:
         m1 = min(m0 + MINUTE_S, end)
-        window = analyse(caller_dump.streams, sim_dump.sessions, m0, m1)
+        window = analyse(
+            caller_dump.streams,
+            sim_dump.sessions,
+            m0,
+            m1,
+            callers_lag=caller_dump.lag,
+            simulator_lag=sim_dump.lag,
+        )
         minutes.append(
             {
                 "t_s": round(m0 - start),
@@ -120,6 +127,9 @@ def _soak(
                 "inbound": _summary(window.inbound.latency_ms),
                 "outbound": _summary(window.outbound.latency_ms),
                 "lost": window.inbound.lost + window.outbound.lost,
+                # the load side's own event-loop lag: late there is charged to the engine
+                "callers_lag": _summary(window.callers_lag_ms),
+                "simulator_lag": _summary(window.simulator_lag_ms),
             }
         )
         m0 = m1
@@ -154,7 +164,9 @@ def _soak(
 
 
 def _summary(summary: Any) -> dict[str, float] | None:
-    return None if summary is None else {"p50": summary.p50, "p99": summary.p99, "n": summary.n}
+    if summary is None:
+        return None
+    return {"p50": summary.p50, "p99": summary.p99, "max": summary.max, "n": summary.n}
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:

@@ -39,14 +39,16 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "| minute | calls live all minute | in p50 / p99 ms | out p50 / p99 ms | lost |",
-        "| --- | --- | --- | --- | --- |",
+        "| minute | calls live all minute | in p50 / p99 ms | out p50 / p99 ms | lost "
+        "| load side lag p99 / max ms: callers, simulator |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for m in result["latency_per_minute"]:
         i, o = m["inbound"] or {}, m["outbound"] or {}
+        lags = ", ".join(_p99_max(m.get(side)) for side in ("callers_lag", "simulator_lag"))
         lines.append(
             f"| {m['t_s'] / 60:.0f} | {m['calls']} | {i.get('p50', '-')} / {i.get('p99', '-')} "
-            f"| {o.get('p50', '-')} / {o.get('p99', '-')} | {m['lost']} |"
+            f"| {o.get('p50', '-')} / {o.get('p99', '-')} | {m['lost']} | {lags} |"
         )
     lines += [
         "",
@@ -94,3 +96,9 @@ def write(result: dict[str, Any], out_dir: Path, *, plots: bool = True) -> list[
         paths.append(out_dir / f"{stamp}-soak.png")
         plot(result, paths[-1])
     return paths
+
+
+def _p99_max(summary: dict[str, float] | None) -> str:
+    if not summary:
+        return "-"
+    return f"{summary['p99']:.1f} / {summary['max']:.1f}"

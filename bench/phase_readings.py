@@ -54,7 +54,11 @@ def cpu_cores(cpu: dict[str, float], seconds: float) -> dict[str, float]:
 
 
 def analyse_window(
-    callers: CallerDump, sim: SimDump, start: float, end: float, starts: list[float]
+    callers: CallerDump,
+    sim: SimDump,
+    start: float,
+    end: float,
+    starts: list[float] | None = None,
 ) -> WindowReport:
     return analyse(
         callers.streams,

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from bench.analysis import analyse
+from bench.phase_readings import analyse_window
 from bench.session import Options, Session, say
 from bench.soak_checks import counted, postgres_check
 from bench.soak_footprint import Footprint, growth, role_curves, steepest
@@ -112,14 +112,7 @@ def _soak(
     m0 = start
     while m0 + MINUTE_S / 2 <= end:
         m1 = min(m0 + MINUTE_S, end)
-        window = analyse(
-            caller_dump.streams,
-            sim_dump.sessions,
-            m0,
-            m1,
-            callers_lag=caller_dump.lag,
-            simulator_lag=sim_dump.lag,
-        )
+        window = analyse_window(caller_dump, sim_dump, m0, m1)
         minutes.append(
             {
                 "t_s": round(m0 - start),

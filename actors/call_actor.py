@@ -9,15 +9,16 @@ cannot be a stream of this actor); a stream whose call has not been handed over 
 `prepare` (media_server.PREPARE_WAIT_S). The server is picows' callback API: a caller's audio
 frame is relayed to the model inside the callback that read it (actors/twilio_socket.py).
 
-How many calls at once: `calls_per_actor` (25 as shipped; 1 is the original design's one
-process per call). "Each live call is an actor" has become "each live call is a session":
-every call still has its own sockets, state machine, history, tasks and metrics, and nothing
-of one caller reaches another, but up to 25 of them share an actor process. That is what a
-node needs to hold a burst: every Ray worker process costs ~6 ms/s of CPU even idle (Ray's
-10 ms signal-check timer) and about a CPU-second to start, and a call's audio costs several
-times more in a process of its own than alongside others (bench/README.md). What is lost: a
-crashing process takes its calls with it, each resumed from Postgres on a fresh actor through
-`<Connect action>` as a single call would be.
+How many calls at once: `calls_per_actor` (50 as shipped, a call process per core of the
+node; 1 is the original design's one process per call). "Each live call is an actor" has become
+"each live call is a session": every call still has its own sockets, state machine, history,
+tasks and metrics, and nothing of one caller reaches another, but up to 50 of them share an
+actor process. That is what a node needs to hold a burst: every Ray worker process costs ~6 ms/s
+of CPU even idle (Ray's 10 ms signal-check timer) and about a CPU-second to start, and a call's
+audio costs more the fewer calls share its process, since the process's event loop wakes up for
+fewer frames at a time (bench/README.md). What is lost: a crashing process takes its calls with
+it, each resumed from Postgres on a fresh actor through `<Connect action>` as a single call
+would be.
 
 Calls follow one another too: when a call is over, the pool asks `recycle`, which waits for its
 session to finish, cancels whatever it left running and drops it. An actor retires (recycle

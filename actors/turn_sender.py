@@ -2,7 +2,7 @@
 hands its pending batch to the process's one TurnSender, and one tick later (TICK_S after the
 first batch waiting) everything handed in goes out together as one `append_turn_batches`
 request, which the Ray memory client sends as one Ray call per memory actor (actors.handles).
-A call process of 25 calls so makes at most one request per tick instead of one per call.
+A call process of 50 calls so makes at most one request per tick instead of one per call.
 
 A call's batch is what it has pending as the tick goes (turns added while it waits go too). Each
 batch carries its own call's token and gets its own answer: a batch refused (its token,

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
-from engine.node_capacity import node_call_slots
+from engine.node_capacity import CALLS_PER_CORE, node_call_slots
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -65,10 +65,11 @@ class Settings(BaseSettings):
     # (comma-separated IPs or networks, "*" for any); empty: none, the peer is the client.
     forwarded_allow_ips: str = Field("", alias="NEUROSPHERE_FORWARDED_ALLOW_IPS")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
-    # The defaults hold a burst (bench/README.md): 100 free slots in 4 warm actors of 25 calls.
+    # The defaults hold a burst (bench/README.md): 100 free slots in 2 warm actors of 50 calls,
+    # a call process per core of the node (a node advertises CALLS_PER_CORE slots a core).
     warm_calls: int = Field(100, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
-    calls_per_actor: int = Field(25, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")
+    calls_per_actor: int = Field(CALLS_PER_CORE, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")
     # None: what the node carries, engine.node_capacity.node_call_slots (50 per core)
     call_slots: int | None = Field(None, ge=1, alias="NEUROSPHERE_CALL_SLOTS")
     # the node's CPU busy share (0-1) over which no new call is admitted; None: CPU not looked at

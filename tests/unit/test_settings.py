@@ -39,10 +39,18 @@ def test_defaults(data_dir: Path) -> None:
     assert s.public_url() == "http://127.0.0.1:8000"
     assert s.media_public_url == "ws://127.0.0.1:{port}/stream/{call_sid}"
     assert s.media_port_range() == (20000, 20999)
-    assert (s.warm_calls, s.calls_per_actor, s.call_slots, s.memory_actors) == (100, 25, None, 2)
+    assert (s.warm_calls, s.calls_per_actor, s.call_slots, s.memory_actors) == (100, 50, None, 2)
     assert s.node_call_slots() == 50 * (os.cpu_count() or 1)
     assert s.admit_cpu is None
     assert s.log_format == "console"
+
+
+def test_the_defaults_run_a_call_process_per_core() -> None:
+    """A node's default slots fill one call actor per core. Split finer, each process wakes up
+    for fewer frames at a time and a call costs more CPU (bench/README.md, tenth round)."""
+    s = load()
+    cores = os.cpu_count() or 1
+    assert s.node_call_slots() == cores * s.calls_per_actor
 
 
 def test_environment_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -387,7 +395,7 @@ def test_engine_config_copies_fields(monkeypatch: pytest.MonkeyPatch, data_dir: 
         twilio_account_sid="AC1",
         twilio_auth_token="tok",
         warm_calls=2,
-        calls_per_actor=25,
+        calls_per_actor=50,
         call_capacity=50 * (os.cpu_count() or 1),
         memory_actors=5,
         log_format="json",

@@ -253,10 +253,13 @@ class CallPool:
         self._retire(actor)
 
     def _retire(self, actor: PoolActor) -> None:
-        """Give the actor no more calls; let it go now if it serves none."""
+        """Give the actor no more calls; let it go now if it serves none, else its replacement
+        may start beside it (engine.node_capacity.ray_call_slots)."""
         actor.retired = True
         if not actor.calls:
             self._remove(actor)
+        else:
+            self._kick_refill()
 
     def _remove(self, actor: PoolActor) -> None:
         if actor in self._actors:
@@ -305,6 +308,8 @@ class CallPool:
             if not actor.calls:
                 await asyncio.sleep(0.5)
                 self._remove(actor)
+            else:
+                self._kick_refill()  # its replacement may start beside it
             return
         self._recycled += 1
         self._warmed.set()

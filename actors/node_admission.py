@@ -17,7 +17,7 @@ import structlog
 
 from actors.ports import NodeFull
 from engine.config import EngineConfig
-from engine.node_capacity import CpuWindow, NodeLoad, full_reason
+from engine.node_capacity import CpuWindow, NodeLoad, full_reason, ray_call_slots
 from engine.task_set import TaskSet
 
 log = structlog.get_logger(__name__)
@@ -45,10 +45,13 @@ class NodeAdmission:
     def fits(self, actors: int) -> bool:
         """Whether Ray can place one more call actor on the node beside `actors` (retiring and
         starting ones too): each books a call slot for every call it can serve, live or not,
-        until it exits. An actor that does not fit would wait in Ray's queue, and Ray answers
-        a waiting actor with a full garbage collection in every worker of the cluster every
-        10 s (each a stall of the audio of every call in that process)."""
-        return self._capacity is None or (actors + 1) * self._per_actor <= self._capacity
+        until it exits, and the node gives Ray one actor's slots beyond its capacity
+        (engine.node_capacity.ray_call_slots). An actor that does not fit would wait in Ray's
+        queue, and Ray answers a waiting actor with a full garbage collection in every worker
+        of the cluster every 10 s (each a stall of the audio of every call in that process)."""
+        if self._capacity is None:
+            return True
+        return (actors + 1) * self._per_actor <= ray_call_slots(self._capacity, self._per_actor)
 
     def unplaced(self, actors: int) -> str | None:
         """Why a claim no free slot takes may not start a call actor (counted as a refusal):
@@ -56,7 +59,8 @@ class NodeAdmission:
         if self.fits(actors):
             return None
         self.refusals += 1
-        return f"all {self._capacity} call slots are booked by call actors finishing their calls"
+        booked = ray_call_slots(self._capacity or 0, self._per_actor)
+        return f"all {booked} of Ray's call slots are booked by call actors finishing their calls"
 
     def refusal(self, claimed: int) -> str | None:
         """Why one more call may not be admitted with `claimed` calls live (counted as a

@@ -1,11 +1,12 @@
 """How many calls a node carries, and when it is full. Pure: the call pool feeds it samples.
 
-A node advertises `call_slot`s (what the Ray scheduler places call actors by) from what it can
-really carry: CALLS_PER_CORE live calls per core, measured with `python -m bench ramp` on the
-2-core machine (bench/README.md). Admission protects the calls already on the line: a node is
-full when its live calls fill its slots, when its free memory falls under a reserve, or (when
-the operator sets a limit) when its CPU has stayed busy over that share for a few seconds. A
-call that arrives then gets its tenant's overflow (admin_api.webhooks) instead of a place.
+A node admits what it can really carry: CALLS_PER_CORE live calls per core, measured with
+`python -m bench ramp` on the 2-core machine (bench/README.md). It tells Ray's scheduler, which
+places call actors by the `call_slot`s they book, one call actor's slots more (ray_call_slots).
+Admission protects the calls already on the line: a node is full when its live calls fill its
+capacity, when its free memory falls under a reserve, or (when the operator sets a limit) when
+its CPU has stayed busy over that share for a few seconds. A call that arrives then gets its
+tenant's overflow (admin_api.webhooks) instead of a place.
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ CPU_WINDOW_S = 5.0
 
 
 def node_call_slots(cores: int) -> int:
-    """The `call_slot`s a node of `cores` CPUs advertises by default."""
+    """The live calls a node of `cores` CPUs admits by default."""
     return max(1, cores) * CALLS_PER_CORE
+
+
+def ray_call_slots(capacity: int, per_actor: int) -> int:
+    """The `call_slot`s a node admitting `capacity` live calls gives Ray: the slots of the call
+    actors that serve them, and one actor's more. An actor books a slot per call it can serve
+    until it exits, so an actor that retires holds its slots while its last calls finish; the
+    spare actor's slots let its replacement start beside it. Admission still caps the live
+    calls at `capacity`."""
+    return (-(-capacity // per_actor) + 1) * per_actor
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import DEFAULT_OPENAI_BASE_URL, EngineConfig
-from engine.node_capacity import CALLS_PER_CORE, node_call_slots
+from engine.node_capacity import CALLS_PER_CORE, node_call_slots, ray_call_slots
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
@@ -124,10 +124,14 @@ class Settings(BaseSettings):
         return self
 
     def node_call_slots(self) -> int:
-        """The `call_slot`s the local node advertises: as set, or what its cores carry."""
+        """The live calls the local node admits: as set, or what its cores carry."""
         if self.call_slots is not None:
             return self.call_slots
         return node_call_slots(os.cpu_count() or 1)
+
+    def ray_call_slots(self) -> int:
+        """The `call_slot`s the local node gives Ray: its call actors' and one spare actor's."""
+        return ray_call_slots(self.node_call_slots(), self.calls_per_actor)
 
     def public_url(self) -> str:
         """What Twilio calls and signatures are checked on: PUBLIC_BASE_URL, or when unset the

@@ -227,7 +227,7 @@ def start_engine(
         )
     ray_runtime.init(
         settings.ray_address,
-        call_slots=settings.node_call_slots(),
+        call_slots=settings.ray_call_slots(),
         dashboard=dashboard,
         actor_logs=settings.log_format if actor_logs else None,
     )

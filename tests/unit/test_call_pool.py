@@ -309,11 +309,11 @@ async def test_a_full_node_refuses_new_calls_and_keeps_the_live_ones() -> None:
     assert (await pool.stats())["active"] == 3
 
 
-async def test_no_actor_is_started_for_slots_a_retiring_actor_still_books() -> None:
-    """Ray books an actor's call slots until it exits: on a node of 4 slots with 2 actors of 2,
-    a third would wait in Ray's queue (and Ray then collects garbage in every worker every
-    10 s). While a retired actor finishes its last call, the pool starts none and a call with
-    no free slot overflows at once; once that actor is gone, its replacement starts."""
+async def test_a_retiring_actors_replacement_starts_beside_it() -> None:
+    """Ray books an actor's call slots until it exits, and the node gives Ray one actor's slots
+    beyond its capacity: on a node of 4 calls with actors of 2, a retired actor finishing its
+    last call leaves room for its replacement at once, so the node keeps admitting up to its
+    capacity meanwhile (before, half such a node overflowed until that last call ended)."""
     factory = FakeFactory()
     factory.release.set()
     config = dataclasses.replace(CONFIG, calls_per_actor=2, warm_calls=4, call_capacity=4)
@@ -327,18 +327,16 @@ async def test_no_actor_is_started_for_slots_a_retiring_actor_still_books() -> N
     await pool.call_ended(CallReport("CR1", "t-1", "caller_hung_up"), retiring)
     await _settle()
     factory.ready_after_call = True
-    assert len(factory.spawned) == 2  # the node's 4 slots are booked: 2 live calls, 2 held
-    await pool.claim(_setup("CR4"))  # the other actor's last free slot
-    with pytest.raises(NodeFull, match="booked by call actors"):
-        await pool.claim(_setup("CR5"))
-    assert len(factory.spawned) == 2
-    assert (await pool.stats())["refused_full"] == 1
+    assert len(factory.spawned) == 3  # the replacement, beside the retiring actor
+    assert retiring not in factory.killed  # CR2 goes on
+    for sid in ("CR4", "CR5"):
+        await pool.claim(_setup(sid))
+    assert {await pool.actor_for(s) for s in ("CR4", "CR5")} - {retiring}
+    with pytest.raises(NodeFull, match="all 4 call slots live"):
+        await pool.claim(_setup("CR6"))  # admission still stops at the node's capacity
     await pool.call_ended(CallReport("CR2", "t-1", "caller_hung_up"), retiring)
     await asyncio.sleep(0.6)
     assert retiring in factory.killed
-    await _settle()
-    assert len(factory.spawned) == 3  # its slots are free: the replacement starts
-    await pool.claim(_setup("CR5"))
 
 
 async def test_warm_actors_are_counted_without_the_ones_calls_hold() -> None:

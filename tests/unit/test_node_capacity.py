@@ -9,6 +9,7 @@ from engine.node_capacity import (
     NodeLoad,
     full_reason,
     node_call_slots,
+    ray_call_slots,
 )
 
 PLENTY = 8 * 1024**3
@@ -17,6 +18,13 @@ PLENTY = 8 * 1024**3
 def test_slots_follow_the_cores() -> None:
     assert node_call_slots(2) == 100
     assert node_call_slots(0) == 50
+
+
+def test_ray_gets_a_spare_actors_slots_beyond_the_whole_actors() -> None:
+    assert ray_call_slots(100, 50) == 150  # 2 actors serve 100 calls, a third may start
+    assert ray_call_slots(100, 25) == 125
+    assert ray_call_slots(120, 50) == 200  # 3 actors for 120 calls, and the spare
+    assert ray_call_slots(4, 1) == 5
 
 
 def test_a_node_with_room_admits() -> None:

@@ -76,6 +76,24 @@ async def test_admission_refuses_a_call_the_node_has_no_slot_for() -> None:
     assert unlimited.wanted_free(target=2, claimed=50) == 2
 
 
+async def test_no_actor_is_started_beyond_the_slots_ray_has() -> None:
+    """Ray books an actor's slots until it exits; a start beyond the node's slots would wait in
+    Ray's queue (and Ray then collects garbage in every worker every 10 s). A node of 4 calls
+    with actors of 2 gives Ray 6 slots: a third actor fits beside two (one of them retiring),
+    a fourth does not, and the claim that would need it overflows at once."""
+    config = dataclasses.replace(CONFIG, call_capacity=4, calls_per_actor=2)
+    admission = NodeAdmission(config, TaskSet("t"))
+    assert admission.fits(2)
+    assert not admission.fits(3)
+    assert admission.unplaced(2) is None
+    assert admission.unplaced(3) == (
+        "all 6 of Ray's call slots are booked by call actors finishing their calls"
+    )
+    assert admission.refusals == 1
+    unlimited = NodeAdmission(dataclasses.replace(config, call_capacity=None), TaskSet("t"))
+    assert unlimited.fits(1000)
+
+
 async def test_cpu_admission_samples_the_cpu_once_it_is_asked() -> None:
     tasks = TaskSet("t")
     admission = NodeAdmission(dataclasses.replace(CONFIG, admit_cpu_max=0.99), tasks)

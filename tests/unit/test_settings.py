@@ -51,6 +51,7 @@ def test_the_defaults_run_a_call_process_per_core() -> None:
     s = load()
     cores = os.cpu_count() or 1
     assert s.node_call_slots() == cores * s.calls_per_actor
+    assert s.ray_call_slots() == (cores + 1) * s.calls_per_actor  # and a spare actor's for Ray
 
 
 def test_environment_aliases(monkeypatch: pytest.MonkeyPatch) -> None:

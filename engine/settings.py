@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field("", alias="NEUROSPHERE_FORWARDED_ALLOW_IPS")
     ray_address: str | None = Field(None, alias="RAY_ADDRESS")
     # The defaults hold a burst (bench/README.md): 100 free slots in 2 warm actors of 50 calls,
-    # a call process per core of the node (a node advertises CALLS_PER_CORE slots a core).
+    # a call process per core of the node (a node admits CALLS_PER_CORE calls a core).
     warm_calls: int = Field(100, ge=0, le=1000, alias="NEUROSPHERE_WARM_CALLS")
     call_actor_max_calls: int = Field(200, ge=1, alias="NEUROSPHERE_CALL_ACTOR_MAX_CALLS")
     calls_per_actor: int = Field(CALLS_PER_CORE, ge=1, le=200, alias="NEUROSPHERE_CALLS_PER_ACTOR")

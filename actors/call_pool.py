@@ -2,7 +2,7 @@
 
 Starting a Ray actor costs hundreds of milliseconds; a caller must never wait for it. The pool
 starts call actors ahead of time (each binds its media port on start) so that at least K call
-slots are free (an actor has `calls_per_actor` slots; by default one), hands a slot out on
+slots are free (an actor has `calls_per_actor` slots), hands a slot out on
 claim, and starts replacements in the background. A claim answers with the media URL (known from
 the actor's port) as soon as it has sent `prepare`, without waiting for the reply: the actor
 holds Twilio's handshake until the call is handed over. Claims fill the busiest actor that has
@@ -253,13 +253,11 @@ class CallPool:
         self._retire(actor)
 
     def _retire(self, actor: PoolActor) -> None:
-        """Give the actor no more calls; let it go now if it serves none, else its replacement
-        may start beside it (engine.node_capacity.ray_call_slots)."""
+        """Give the actor no more calls; let it go now if it serves none."""
         actor.retired = True
+        self._kick_refill()  # its replacement may start beside it (node_capacity.ray_call_slots)
         if not actor.calls:
             self._remove(actor)
-        else:
-            self._kick_refill()
 
     def _remove(self, actor: PoolActor) -> None:
         if actor in self._actors:
@@ -302,14 +300,12 @@ class CallPool:
         self._released.set()
         if not actor.calls:
             actor.idle_since = time.monotonic()
-        if not ready:
+        if not ready or actor.retired:
             actor.retired = True
-        if actor.retired:
+            self._kick_refill()  # its replacement may start beside it
             if not actor.calls:
                 await asyncio.sleep(0.5)
                 self._remove(actor)
-            else:
-                self._kick_refill()  # its replacement may start beside it
             return
         self._recycled += 1
         self._warmed.set()

@@ -29,6 +29,9 @@ class NodeAdmission:
     def __init__(self, config: EngineConfig, tasks: TaskSet) -> None:
         self._capacity = config.call_capacity
         self._per_actor = config.calls_per_actor
+        cap = config.call_capacity
+        # the node's call slots in Ray (engine.node_capacity.ray_call_slots); None: no limit
+        self._ray_slots = None if cap is None else ray_call_slots(cap, config.calls_per_actor)
         self._cpu_max = config.admit_cpu_max
         self._tasks = tasks
         self._cpu = CpuWindow()
@@ -49,9 +52,7 @@ class NodeAdmission:
         (engine.node_capacity.ray_call_slots). An actor that does not fit would wait in Ray's
         queue, and Ray answers a waiting actor with a full garbage collection in every worker
         of the cluster every 10 s (each a stall of the audio of every call in that process)."""
-        if self._capacity is None:
-            return True
-        return (actors + 1) * self._per_actor <= ray_call_slots(self._capacity, self._per_actor)
+        return self._ray_slots is None or (actors + 1) * self._per_actor <= self._ray_slots
 
     def unplaced(self, actors: int) -> str | None:
         """Why a claim no free slot takes may not start a call actor (counted as a refusal):
@@ -59,7 +60,7 @@ class NodeAdmission:
         if self.fits(actors):
             return None
         self.refusals += 1
-        booked = ray_call_slots(self._capacity or 0, self._per_actor)
+        booked = self._ray_slots
         return f"all {booked} of Ray's call slots are booked by call actors finishing their calls"
 
     def refusal(self, claimed: int) -> str | None:

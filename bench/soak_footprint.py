@@ -1,8 +1,15 @@
 """What a soak reads of every engine process, and the growth it finds in those readings.
 
-`Footprint` reads each process's USS, open file descriptors and threads; `growth` sums, per role,
-the least-squares slope of the USS of the processes that lived through the run, with their file
-descriptors and threads first and last; `steepest` and `role_curves` are for the report.
+`Footprint` reads each process's USS, open file descriptors and threads, and how many of those
+descriptors are Ray's own connections to other Ray processes; `growth` sums, per role, the
+least-squares slope of the USS of the processes that lived through the run, with their file
+descriptors, Ray connections and threads first and last; `steepest` and `role_curves` are for
+the report.
+
+Ray's connections are told apart because their number follows the workers alive, not the calls:
+a Ray process keeps a connection to each live worker it has called (a call actor started a
+minute ago adds one, which closes when that actor ends). A descriptor kept per call is in the
+rest.
 
 I/O: psutil (/proc) in `Footprint.sample`; the rest is pure.
 """
@@ -19,6 +26,9 @@ import psutil
 
 from bench.sampling import role_of
 
+# the processes that are Ray's: its own (GCS, raylet, agents) and its workers (the actors)
+RAY_ROLES = frozenset({"ray system", "call actors", "control actors", "serve"})
+
 
 @dataclass(slots=True)
 class Series:
@@ -31,6 +41,7 @@ class Series:
     t: list[float] = field(default_factory=list)
     uss_mb: list[float] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    ray_links: list[int] = field(default_factory=list)  # of fds: TCP to another Ray process
     threads: list[int] = field(default_factory=list)
 
 
@@ -56,7 +67,7 @@ class Footprint:
 
     def sample(self) -> int:
         """Read every process once; returns how many were read."""
-        read = 0
+        read: list[tuple[Series, float, int, int]] = []
         for proc in self._processes():
             try:
                 with proc.oneshot():
@@ -67,7 +78,6 @@ class Footprint:
                     threads = proc.num_threads()
             except psutil.Error:
                 continue
-            now = time.monotonic()
             key = (proc.pid, created)
             series = self.series.get(key)
             role = role_of(cmd, proc.pid, self._driver)
@@ -76,12 +86,30 @@ class Footprint:
             elif role != "ray system":
                 series.role = role  # a Ray worker becomes an actor after it started
                 series.name = cmd[:80]
+            read.append((series, uss, fds, threads))
+        links = _ray_links({series.pid: series.role for series, *_ in read})
+        now = time.monotonic()
+        for series, uss, fds, threads in read:
             series.t.append(now)
             series.uss_mb.append(round(uss, 2))
             series.fds.append(fds)
+            series.ray_links.append(links.get(series.pid, 0))
             series.threads.append(threads)
-            read += 1
-        return read
+        return len(read)
+
+
+def _ray_links(roles: dict[int, str]) -> dict[int, int]:
+    """Per pid of `roles`, its TCP connections whose other end is a Ray process of `roles`."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        return {}
+    owner = {c.laddr.port: c.pid for c in conns if c.pid in roles and c.laddr}
+    links: dict[int, int] = {}
+    for c in conns:
+        if c.pid in roles and c.raddr and roles.get(owner.get(c.raddr.port, -1)) in RAY_ROLES:
+            links[c.pid] = links.get(c.pid, 0) + 1
+    return links
 
 
 def slope_per_hour(t: Sequence[float], y: Sequence[float]) -> float:
@@ -100,7 +128,7 @@ def slope_per_hour(t: Sequence[float], y: Sequence[float]) -> float:
 def growth(series: Iterable[Series], start: float, end: float, every: float) -> dict[str, Any]:
     """Per role, over the processes that lived through [start, end] (read within one sampling
     period of both ends): USS first / last / summed slope, the steepest process, file
-    descriptors and threads first / last."""
+    descriptors (and of them Ray's connections) and threads first / last."""
     roles: dict[str, dict[str, Any]] = {}
     for s in series:
         if not s.t or s.t[0] > start + every or s.t[-1] < end - every:
@@ -122,6 +150,8 @@ def growth(series: Iterable[Series], start: float, end: float, every: float) -> 
                 "fds_first": 0,
                 "fds_last": 0,
                 "fds_max_growth": 0,
+                "ray_links_first": 0,
+                "ray_links_last": 0,
                 "threads_first": 0,
                 "threads_last": 0,
             },
@@ -135,6 +165,8 @@ def growth(series: Iterable[Series], start: float, end: float, every: float) -> 
         role["fds_first"] += s.fds[first]
         role["fds_last"] += s.fds[last]
         role["fds_max_growth"] = max(role["fds_max_growth"], s.fds[last] - s.fds[first])
+        role["ray_links_first"] += s.ray_links[first]
+        role["ray_links_last"] += s.ray_links[last]
         role["threads_first"] += s.threads[first]
         role["threads_last"] += s.threads[last]
     for role in roles.values():

@@ -21,14 +21,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"run {result['run_s']} s.",
         "",
         "| role | processes | USS first -> last MiB | slope MiB/h (sum, steepest) "
-        "| fds first -> last (max growth) | threads first -> last |",
+        "| fds first -> last (max growth; of them Ray's links) | threads first -> last |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for role, g in sorted(result["growth"].items()):
         lines.append(
             f"| {role} | {g['processes']} | {g['uss_first_mb']:.1f} -> {g['uss_last_mb']:.1f} "
             f"| {g['uss_slope_mb_per_h']:+.1f}, {g['steepest_mb_per_h']:+.1f} "
-            f"| {g['fds_first']} -> {g['fds_last']} ({g['fds_max_growth']:+d}) "
+            f"| {g['fds_first']} -> {g['fds_last']} ({g['fds_max_growth']:+d}; "
+            f"{g['ray_links_first']} -> {g['ray_links_last']}) "
             f"| {g['threads_first']} -> {g['threads_last']} |"
         )
     tasks = [s["pool_tasks"] for s in result["samples"] if s["pool_tasks"] is not None]

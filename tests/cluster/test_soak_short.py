@@ -1,10 +1,13 @@
 """The soak benchmark (bench/soak.py) in short form, against the session's engine on real Ray:
-two rounds of calls, each ending in a hang-up of all of them, with every engine process read
-after each round. A call leaves nothing behind: the call actors and the control-plane actors
-that served both rounds hold no more file descriptors or threads after the second round than
-after the first (a socket or a task kept per call would show here), every call of both rounds is
-in Postgres with its outcome, end and turns, and `/metrics` counted as many claims and ended
-calls as were placed. The long run (100 calls, 10 minutes) is `python -m bench soak`."""
+rounds of calls, each ending in a hang-up of all of them, with every engine process read after
+each round. A call leaves nothing behind: the call actors and the control-plane actors that
+served the later rounds hold no more file descriptors (beyond Ray's connections between its
+processes) or threads after the last round than after the one before (a socket or a task kept
+per call would show here); every call of every round is in Postgres with its outcome, end and
+turns; and `/metrics` counted as many claims and ended calls as were placed. The first round
+fills what is pooled and kept by high-water mark, not by call: the webhook's database pool and
+the callers' keep-alive connections to it. The long run (100 calls, 10 minutes) is
+`python -m bench soak`."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 TOKEN = "soak-short-auth-token"
 CALLS = 4
-ROUNDS = 2
+ROUNDS = 3  # the first fills the pools; the last is compared with the one before
 HOLD_S = 5.0
 ENGINE_ROLES = ("call actors", "control actors", "serve")
 
@@ -58,6 +61,7 @@ async def test_calls_leave_no_descriptor_thread_or_record_behind(
         Behaviour(barge_in_probability=0.3),
         seed=11,
     )
+    read_at: list[float] = []
     try:
         for _ in range(ROUNDS):
             grow = await gen.grow(CALLS, rate=4.0, settle_timeout=30.0)
@@ -66,6 +70,7 @@ async def test_calls_leave_no_descriptor_thread_or_record_behind(
             assert await gen.hangup_all(20.0) == 0
             await asyncio.sleep(3.0)  # the calls' ends and post-call work land
             assert await asyncio.to_thread(footprint.sample) > 0
+            read_at.append(max(s.t[-1] for s in footprint.series.values()))
         sids = [s.call_sid for s in gen.records().streams]
     finally:
         await gen.close()
@@ -82,10 +87,13 @@ async def test_calls_leave_no_descriptor_thread_or_record_behind(
         "neurosphere_calls_ended_total": len(sids),
     }, gained
 
-    series = list(footprint.series.values())
-    roles = growth(series, series[0].t[0], max(s.t[-1] for s in series), every=60.0)
+    roles = growth(footprint.series.values(), read_at[-2], read_at[-1], every=1.0)
     assert set(ENGINE_ROLES) <= set(roles), roles
     for role in ENGINE_ROLES:
         grew = roles[role]
-        assert grew["fds_last"] <= grew["fds_first"] + grew["processes"], (role, grew)
+        # Ray's connections to other Ray processes follow the workers alive (a call actor started
+        # in a round adds one to each process that called it), not the calls.
+        own_first = grew["fds_first"] - grew["ray_links_first"]
+        own_last = grew["fds_last"] - grew["ray_links_last"]
+        assert own_last <= own_first + grew["processes"], (role, grew)
         assert grew["threads_last"] <= grew["threads_first"] + grew["processes"], (role, grew)

@@ -1,5 +1,6 @@
-"""What a call actor's process starts with (its Ray `runtime_env`): only what calls use, so 25
-calls fit the USS budget (< 64 MiB a call actor).
+"""What a call actor's process starts with (its Ray `runtime_env`): only what calls use, so its
+calls fit the USS budget (< 64 MiB a call actor; the figures below were taken with 25 calls an
+actor, the default then).
 
 - Ray registers serializers for pydantic's v1 `ModelField`, starlette's `State` and Arrow in
   every worker it starts (`ray.util.serialization_addons.apply`), and so imports pydantic (with

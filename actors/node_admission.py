@@ -29,9 +29,10 @@ class NodeAdmission:
     def __init__(self, config: EngineConfig, tasks: TaskSet) -> None:
         self._capacity = config.call_capacity
         self._per_actor = config.calls_per_actor
-        cap = config.call_capacity
         # the node's call slots in Ray (engine.node_capacity.ray_call_slots); None: no limit
-        self._ray_slots = None if cap is None else ray_call_slots(cap, config.calls_per_actor)
+        self._ray_slots = (
+            None if self._capacity is None else ray_call_slots(self._capacity, self._per_actor)
+        )
         self._cpu_max = config.admit_cpu_max
         self._tasks = tasks
         self._cpu = CpuWindow()

@@ -24,10 +24,10 @@ from typing import Any
 
 import psutil
 
-from bench.sampling import role_of
+from bench.sampling import ENGINE_ROLES, role_of
 
-# the processes that are Ray's: its own (GCS, raylet, agents) and its workers (the actors)
-RAY_ROLES = frozenset({"ray system", "call actors", "control actors", "serve"})
+# the engine's processes that are Ray's: its own (GCS, raylet, agents) and its workers (actors)
+RAY_ROLES = frozenset(ENGINE_ROLES) - {"postgres"}
 
 
 @dataclass(slots=True)
